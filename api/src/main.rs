@@ -1,0 +1,172 @@
+//! `sextant`: the command line of the Sextant simulation engine.
+//!
+//! Every command reads a JSON request (MODEL.md field names), runs it on the engine and prints
+//! JSON on stdout. Errors go to stderr, name the field, and exit non-zero (2 for a bad request,
+//! 1 for anything else).
+
+mod bench;
+mod input;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
+use sextant_engine::{solve, BackendKind, Device, Engine, EngineError, GoalRequest, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "sextant",
+    version,
+    about = "Goal Monte Carlo, solvers and scenarios for financial planning"
+)]
+struct Cli {
+    /// Where to compute: auto (best available), cpu, wgpu or cuda.
+    #[arg(long, global = true, env = "SEXTANT_BACKEND", default_value = "auto")]
+    backend: BackendKind,
+    /// Override options.paths of the request.
+    #[arg(long, global = true)]
+    paths: Option<u64>,
+    /// Override options.seed of the request.
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Print JSON on one line.
+    #[arg(long, global = true)]
+    compact: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Goal Monte Carlo: success probability, fan chart, depletion, shortfall. The input may
+    /// also be a JSON array of requests, run as one batch.
+    Simulate {
+        /// The request file, or - for standard input.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Solve for the contribution or withdrawal that meets the goal's success threshold.
+    Solve {
+        #[command(subcommand)]
+        target: SolveTarget,
+    },
+    /// A base request and variants (merge patches of goal and market), with common random numbers.
+    WhatIf {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Move each input by ± a relative step and rank the changes in success (a tornado).
+    Sensitivity {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Measure path-steps per second on the standard goal, beside the NumPy reference.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum SolveTarget {
+    /// The least monthly contribution that reaches the success threshold.
+    RequiredContribution {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The largest monthly withdrawal (today's money) that keeps the success threshold.
+    SustainableWithdrawal {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let bad_request = err.downcast_ref::<input::InputError>().is_some()
+                || matches!(
+                    err.downcast_ref::<EngineError>(),
+                    Some(EngineError::Invalid(_))
+                );
+            ExitCode::from(if bad_request { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
+    }
+    let engine = Engine::new(Device::select(cli.backend)?);
+    match &cli.command {
+        Command::Simulate { input } => {
+            let text = input::read_source(input)?;
+            if text.trim_start().starts_with('[') {
+                let mut requests: Vec<GoalRequest> = input::parse(&text)?;
+                for r in &mut requests {
+                    cli.apply_overrides(&mut r.options);
+                }
+                print(cli, &engine.simulate_batch(&requests)?)
+            } else {
+                let mut request: GoalRequest = input::parse(&text)?;
+                cli.apply_overrides(&mut request.options);
+                print(cli, &engine.simulate(&request)?)
+            }
+        }
+        Command::Solve { target } => {
+            let (input, solver): (_, fn(&Engine, &GoalRequest) -> Result<_, EngineError>) =
+                match target {
+                    SolveTarget::RequiredContribution { input } => {
+                        (input, solve::required_contribution)
+                    }
+                    SolveTarget::SustainableWithdrawal { input } => {
+                        (input, solve::sustainable_withdrawal)
+                    }
+                };
+            let mut request: GoalRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &solver(&engine, &request)?)
+        }
+        Command::WhatIf { input } => {
+            let mut request: WhatIfRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &scenarios::what_if(&engine, &request)?)
+        }
+        Command::Sensitivity { input } => {
+            let mut request: SensitivityRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &scenarios::sensitivity(&engine, &request)?)
+        }
+        Command::Bench(args) => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
+    }
+}
+
+impl Cli {
+    fn apply_overrides(&self, options: &mut Options) {
+        if let Some(paths) = self.paths {
+            options.paths = paths;
+        }
+        if let Some(seed) = self.seed {
+            options.seed = seed;
+        }
+    }
+}
+
+fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
+    let text = if cli.compact {
+        serde_json::to_string(value)?
+    } else {
+        serde_json::to_string_pretty(value)?
+    };
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Plain NumPy reference implementation of the goal Monte Carlo (MODEL.md section 1).
+
+This is the baseline of `sextant bench` and of the reference comparison tests: an
+independent float64 implementation, vectorised over paths and looping over months only.
+It deliberately uses NumPy's own generator (`numpy.random.default_rng(seed)`, one draw of
+shape (N,) per month) instead of the engine's Philox stream, so its results agree with the
+engine statistically (within Monte Carlo error), not bit for bit.
+
+Usage: python3 benches/reference.py [FILE|-] [--paths N] [--seed S] [--time]
+The request is `{"goal": {...}, "market": {...}, "options": {...}}` or a JSON array of such
+requests (then an array of results is printed). Memory is O(N): W, the depletion month, and
+one scratch array; each year-end snapshot is reduced (percentiles, mean) as soon as it is taken.
+Conventions where MODEL.md is silent: `terminal.std` is the population standard deviation
+(ddof=0); glide path segment k applies from its start_month until the next segment's.
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_PERCENTILES = [5, 10, 25, 50, 75, 90, 95]
+
+
+def portfolio(weights, assets, correlations):
+    """mu = w'mu_k, sigma = sqrt(w' D R D w)."""
+    w = np.asarray(weights, dtype=float)
+    mu_k = np.array([a["expected_return"] for a in assets], dtype=float)
+    vol = np.array([a["volatility"] for a in assets], dtype=float)
+    R = np.eye(len(assets)) if correlations is None else np.asarray(correlations, dtype=float)
+    cov = vol[:, None] * R * vol[None, :]
+    return float(w @ mu_k), math.sqrt(max(float(w @ cov @ w), 0.0))
+
+
+def segments(market):
+    """Sorted list of (start_month, mu, sigma)."""
+    assets, corr = market.get("assets"), market.get("correlations")
+    glide = market.get("glide_path")
+    if not glide:
+        if "expected_return" in market and "volatility" in market:
+            return [(0, float(market["expected_return"]), float(market["volatility"]))]
+        return [(0, *portfolio(market["weights"], assets, corr))]
+    out = []
+    for seg in sorted(glide, key=lambda s: s["start_month"]):
+        if "weights" in seg:
+            mu, sigma = portfolio(seg["weights"], assets, corr)
+        else:
+            mu, sigma = float(seg["expected_return"]), float(seg["volatility"])
+        out.append((int(seg["start_month"]), mu, sigma))
+    return out
+
+
+def monthly_params(mu, sigma):
+    """(drift, scale) of ln G_t per month for an annual lognormal with mean 1+mu, sd sigma."""
+    s2 = math.log1p(sigma * sigma / ((1.0 + mu) ** 2))
+    m = math.log1p(mu) - s2 / 2.0
+    return m / 12.0, math.sqrt(s2 / 12.0)
+
+
+def pct_dict(values, pcts):
+    qs = np.percentile(values, pcts)
+    return {f"p{float(p):g}": float(q) for p, q in zip(pcts, qs)}
+
+
+def simulate(req, paths=None, seed=None):
+    goal, market, opts = req["goal"], req["market"], req.get("options", {}) or {}
+    T = int(goal["horizon_months"])
+    W0 = float(goal.get("initial_wealth", 0.0))
+    c = float(goal.get("monthly_contribution", 0.0))
+    g = float(goal.get("contribution_growth", 0.0))
+    c_months = int(goal.get("contribution_months", T))
+    d = float(goal.get("monthly_withdrawal", 0.0))
+    d_start = int(goal.get("withdrawal_start_month", T))
+    target = float(goal.get("target_amount", 0.0))
+    target_real = bool(goal.get("target_real", True))
+    infl = float(market.get("inflation", 0.0))
+    N = int(paths if paths is not None else opts.get("paths", 10000))
+    S = int(seed if seed is not None else opts.get("seed", 42))
+    pcts = [float(p) for p in opts.get("percentiles", DEFAULT_PERCENTILES)]
+    target_T = target * (1.0 + infl) ** (T / 12.0) if target_real else target
+
+    segs = segments(market)
+    seg_params = [(start, *monthly_params(mu, sigma)) for start, mu, sigma in segs]
+
+    def params_at(t):
+        drift, scale = seg_params[0][1:]
+        for start, a, b in seg_params:
+            if start <= t:
+                drift, scale = a, b
+        return drift, scale
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(S)
+    W = np.full(N, W0)
+    dep_month = np.full(N, -1, dtype=np.int64)   # month of depletion, -1 if never
+    depleted = np.zeros(N, dtype=bool)
+    n_dep = 0
+    G = np.empty(N)
+    yearly = []
+    for t in range(T):
+        year = t // 12
+        c_t = c * (1.0 + g) ** year if t < c_months else 0.0
+        d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
+        drift, scale = params_at(t)
+        rng.standard_normal(out=G)
+        G *= scale
+        G += drift
+        np.exp(G, out=G)
+        W += c_t - d_t                                   # x = W_t + c_t - d_t
+        if d_t > 0.0:
+            newly = (W <= 0.0) & ~depleted
+            k = int(np.count_nonzero(newly))
+            if k:
+                dep_month[newly] = t
+                depleted |= newly
+                n_dep += k
+        W *= G                                           # W_{t+1} = x * G_t
+        if n_dep:
+            W[depleted] = 0.0                            # depleted paths stay at 0
+        m = t + 1
+        if m % 12 == 0 or m == T:
+            yearly.append({"month": m, "percentiles": pct_dict(W, pcts),
+                           "mean": float(W.mean()), "depleted": n_dep / N})
+
+    success = ~depleted & (W >= target_T)
+    p = float(np.count_nonzero(success)) / N
+    failed = ~success
+    shortfall = float(np.mean(target_T - W[failed])) if failed.any() else None
+    median_month = float(np.median(dep_month[depleted])) if n_dep else None
+    result = {
+        "success_probability": p,
+        "standard_error": math.sqrt(p * (1.0 - p) / N),
+        "target_nominal": target_T,
+        "terminal": {"mean": float(W.mean()), "std": float(W.std()),
+                     "percentiles": pct_dict(W, pcts)},
+        "yearly": yearly,
+        "depletion": {"probability": n_dep / N, "median_month": median_month},
+        "shortfall": shortfall,
+        "paths": N,
+        "seed": S,
+        "backend": "numpy",
+    }
+    result["seconds"] = time.perf_counter() - t0
+    return result, N * T
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("file", nargs="?", default="-", help="JSON request file, or - for stdin")
+    ap.add_argument("--paths", type=int, help="override options.paths")
+    ap.add_argument("--seed", type=int, help="override options.seed")
+    ap.add_argument("--time", action="store_true", help="print path-steps/s to stderr")
+    args = ap.parse_args()
+    text = sys.stdin.read() if args.file == "-" else open(args.file).read()
+    req = json.loads(text)
+    reqs = req if isinstance(req, list) else [req]
+    results = []
+    for r in reqs:
+        res, steps = simulate(r, args.paths, args.seed)
+        if args.time:
+            print(f"path-steps/s: {steps / res['seconds']:.4g}", file=sys.stderr)
+        results.append(res)
+    json.dump(results if isinstance(req, list) else results[0], sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,614 @@
+//! The CPU backend: the reference implementation of MODEL.md §1, and a fast one.
+//!
+//! Paths are simulated in blocks of [`BLOCK_PATHS`]; a block is cut into lane groups of
+//! [`LANES`] paths whose state (wealth, depletion month) lives in fixed-size arrays, so every
+//! step — Philox, Box-Muller, `exp`, the cash-flow update — is a loop over lanes that LLVM
+//! vectorises. The block kernel is compiled for AVX2 and for SSE4.1 and picked at run time
+//! (`multiversion`), so a plain `cargo build --release` is the fast build on any x86-64.
+//!
+//! Rayon spreads blocks over threads. Results are bit-identical for any thread count and any
+//! chunk size: random numbers depend only on (seed, path, month); floating sums are taken per
+//! block in path order and then over blocks in block order; counts are integers; percentiles
+//! are exact order statistics ([`crate::quantile`]).
+//!
+//! Memory stays bounded. When a goal's yearly snapshots fit in [`STORE_BUDGET_BYTES`] they are
+//! kept, and the percentile pass reads them back; otherwise the percentile pass simulates the
+//! paths again (the same numbers, since Philox is counter-based), so 10⁷ paths × 1200 months
+//! need only per-thread block buffers, samples and the few values inside each bracket.
+
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+use super::{BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
+use crate::normal;
+use crate::philox::{self, ROUNDS};
+use crate::quantile::{bracket_from_sample, Bracket, BracketTally};
+use crate::validate::PreparedGoal;
+
+/// Paths per block: the unit of work and of floating-point summation.
+pub const BLOCK_PATHS: usize = 1024;
+/// Paths per lane group: the width of the kernel's arrays.
+pub const LANES: usize = 16;
+/// Largest snapshot matrix kept in memory for one batch group; above it, re-simulate.
+pub const STORE_BUDGET_BYTES: usize = 512 << 20;
+/// Sample size aimed at when snapshots are stored (the pass over them is cheap).
+const SAMPLE_STORED: u64 = 1 << 14;
+/// Sample size aimed at when re-simulating (narrower brackets keep fewer values in memory).
+const SAMPLE_STREAMED: u64 = 1 << 18;
+/// Bracket half-width, in binomial standard deviations of the sample rank.
+const BRACKET_MARGIN: f64 = 5.0;
+/// Marker of a path that was never depleted.
+const NOT_DEPLETED: f64 = -1.0;
+
+/// The rayon CPU backend.
+#[derive(Debug, Clone)]
+pub struct CpuBackend {
+    /// Blocks per rayon task (at least one): changes speed, never results.
+    chunk_blocks: usize,
+    /// A dedicated pool, or the global one.
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    /// On rayon's global pool, four blocks per task.
+    pub fn new() -> Self {
+        CpuBackend {
+            chunk_blocks: 4,
+            pool: None,
+        }
+    }
+
+    /// On a pool of its own with `threads` threads.
+    pub fn with_threads(threads: usize) -> Self {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .expect("building a rayon pool");
+        CpuBackend {
+            pool: Some(std::sync::Arc::new(pool)),
+            ..Self::new()
+        }
+    }
+
+    /// Group `paths` paths per rayon task (rounded up to whole blocks).
+    pub fn with_chunk_paths(mut self, paths: usize) -> Self {
+        self.chunk_blocks = paths.div_ceil(BLOCK_PATHS).max(1);
+        self
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
+    fn threads(&self) -> usize {
+        self.pool
+            .as_ref()
+            .map_or_else(rayon::current_num_threads, |p| p.current_num_threads())
+    }
+}
+
+impl SimulationBackend for CpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "cpu",
+            device: format!("{} CPU, {} kernel", std::env::consts::ARCH, simd_level()),
+            parallelism: self.threads(),
+        }
+    }
+
+    fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
+        self.install(|| {
+            let plans: Vec<Plan> = batch.iter().map(|g| Plan::new(g, detail)).collect();
+            // Goals run side by side in groups whose stored snapshots fit the budget together.
+            let mut out = Vec::with_capacity(batch.len());
+            let mut start = 0;
+            while start < batch.len() {
+                let mut end = start;
+                let mut bytes = 0;
+                while end < batch.len()
+                    && (end == start || bytes + plans[end].stored_bytes() <= STORE_BUDGET_BYTES)
+                {
+                    bytes += plans[end].stored_bytes();
+                    end += 1;
+                }
+                let group: Vec<Summary> = (start..end)
+                    .into_par_iter()
+                    .map(|i| self.simulate_goal(&batch[i], &plans[i]))
+                    .collect();
+                out.extend(group);
+                start = end;
+            }
+            out
+        })
+    }
+
+    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
+        self.install(|| {
+            let months = [goal.horizon];
+            let n = goal.paths as usize;
+            let mut out = vec![0.0; n];
+            out.par_chunks_mut(BLOCK_PATHS)
+                .enumerate()
+                .with_min_len(self.chunk_blocks)
+                .for_each_init(
+                    || BlockBuffers::new(1),
+                    |buf, (b, dest)| {
+                        let first = b * BLOCK_PATHS;
+                        buf.simulate(goal, &months, first, dest.len());
+                        dest.copy_from_slice(&buf.snapshots[..dest.len()]);
+                    },
+                );
+            out
+        })
+    }
+}
+
+/// How one goal is reduced.
+struct Plan {
+    months: Vec<u32>,
+    percentiles: Vec<f64>,
+    blocks: usize,
+    /// Every `stride`-th path is sampled for the percentile brackets.
+    stride: u64,
+    /// Keep the snapshots in memory (otherwise simulate again for the percentile pass).
+    store: bool,
+}
+
+impl Plan {
+    fn new(goal: &PreparedGoal, detail: Detail) -> Plan {
+        let (months, percentiles) = match detail {
+            Detail::Full => (goal.yearly_months(), goal.percentiles.clone()),
+            Detail::Success => (vec![goal.horizon], Vec::new()),
+        };
+        let blocks = (goal.paths as usize).div_ceil(BLOCK_PATHS);
+        let bytes = blocks * BLOCK_PATHS * months.len() * 8;
+        let store = !percentiles.is_empty() && bytes <= STORE_BUDGET_BYTES;
+        let target = if store {
+            SAMPLE_STORED
+        } else {
+            SAMPLE_STREAMED
+        };
+        Plan {
+            stride: goal.paths.div_ceil(target).max(1),
+            months,
+            percentiles,
+            blocks,
+            store,
+        }
+    }
+
+    fn stored_bytes(&self) -> usize {
+        if self.store {
+            self.blocks * BLOCK_PATHS * self.months.len() * 8
+        } else {
+            0
+        }
+    }
+
+    /// Whether the sample is every path, so percentiles come straight from it.
+    fn sample_is_everything(&self) -> bool {
+        self.stride == 1
+    }
+}
+
+/// Per-thread state of the first pass, merged across tasks (integers and sets only, so the
+/// merge order cannot change a result).
+#[derive(Default)]
+struct FirstPass {
+    successes: u64,
+    failed: u64,
+    /// Depletion months' histogram, index = month.
+    depletion_months: Vec<u64>,
+    /// Paths depleted by each snapshot.
+    depleted_by: Vec<u64>,
+    /// Sampled values per snapshot.
+    samples: Vec<Vec<f64>>,
+}
+
+impl FirstPass {
+    fn new(plan: &Plan, horizon: u32) -> Self {
+        FirstPass {
+            depletion_months: vec![0; horizon as usize],
+            depleted_by: vec![0; plan.months.len()],
+            samples: vec![
+                Vec::new();
+                if plan.percentiles.is_empty() {
+                    0
+                } else {
+                    plan.months.len()
+                }
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn merge(mut self, other: FirstPass) -> FirstPass {
+        self.successes += other.successes;
+        self.failed += other.failed;
+        add_counts(&mut self.depletion_months, &other.depletion_months);
+        add_counts(&mut self.depleted_by, &other.depleted_by);
+        for (mine, theirs) in self.samples.iter_mut().zip(other.samples) {
+            mine.extend(theirs);
+        }
+        self
+    }
+}
+
+fn add_counts(into: &mut [u64], from: &[u64]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
+impl CpuBackend {
+    fn simulate_goal(&self, goal: &PreparedGoal, plan: &Plan) -> Summary {
+        let s = plan.months.len();
+        let n = goal.paths as usize;
+        // Per block: one sum per snapshot, then the shortfall sum.
+        let mut block_sums = vec![0.0; plan.blocks * (s + 1)];
+        let mut stored = if plan.store {
+            vec![0.0; plan.blocks * BLOCK_PATHS * s]
+        } else {
+            Vec::new()
+        };
+        let stored_chunk = if plan.store { BLOCK_PATHS * s } else { 1 };
+        let mut stored_slices: Vec<&mut [f64]> = if plan.store {
+            stored.chunks_mut(stored_chunk).collect()
+        } else {
+            (0..plan.blocks).map(|_| &mut [][..]).collect()
+        };
+
+        let first = block_sums
+            .par_chunks_mut(s + 1)
+            .zip(stored_slices.par_iter_mut())
+            .enumerate()
+            .with_min_len(self.chunk_blocks)
+            .fold(
+                || (BlockBuffers::new(s), FirstPass::new(plan, goal.horizon)),
+                |(mut buf, mut acc), (b, (sums, keep))| {
+                    let first_path = b * BLOCK_PATHS;
+                    let count = BLOCK_PATHS.min(n - first_path);
+                    buf.simulate(goal, &plan.months, first_path, count);
+                    buf.reduce_first(goal, plan, first_path, count, sums, &mut acc);
+                    if plan.store {
+                        keep.copy_from_slice(&buf.snapshots);
+                    }
+                    (buf, acc)
+                },
+            )
+            .map(|(_, acc)| acc)
+            .reduce(|| FirstPass::new(plan, goal.horizon), FirstPass::merge);
+        drop(stored_slices);
+
+        // Floating sums over blocks, in block order.
+        let mut totals = vec![0.0; s + 1];
+        for sums in block_sums.chunks(s + 1) {
+            for (t, x) in totals.iter_mut().zip(sums) {
+                *t += x;
+            }
+        }
+
+        let percentiles = self.percentiles(goal, plan, first.samples, &stored);
+        let snapshots = plan
+            .months
+            .iter()
+            .enumerate()
+            .map(|(i, &month)| Snapshot {
+                month,
+                mean: totals[i] / n as f64,
+                depleted: first.depleted_by[i],
+                percentiles: percentiles.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let depleted: u64 = first.depletion_months.iter().sum();
+        Summary {
+            paths: goal.paths,
+            successes: first.successes,
+            depleted,
+            median_depletion_month: median_of_histogram(&first.depletion_months),
+            shortfall: (first.failed > 0).then(|| totals[s] / first.failed as f64),
+            snapshots,
+        }
+    }
+
+    /// Exact percentiles of every snapshot: from the sample when it is every path, otherwise by
+    /// bracketed passes over the stored or re-simulated snapshots.
+    fn percentiles(
+        &self,
+        goal: &PreparedGoal,
+        plan: &Plan,
+        mut samples: Vec<Vec<f64>>,
+        stored: &[f64],
+    ) -> Vec<Vec<(f64, f64)>> {
+        if plan.percentiles.is_empty() {
+            return Vec::new();
+        }
+        samples
+            .par_iter_mut()
+            .for_each(|s| s.sort_unstable_by(f64::total_cmp));
+        let n = goal.paths;
+        let np = plan.percentiles.len();
+        let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::with_capacity(np); plan.months.len()];
+        if plan.sample_is_everything() {
+            for (column, sorted) in out.iter_mut().zip(&samples) {
+                for &p in &plan.percentiles {
+                    let mut tally = BracketTally {
+                        inside: sorted.clone(),
+                        ..Default::default()
+                    };
+                    let value = tally
+                        .percentile(Bracket::ALL, p, n)
+                        .expect("a full sample holds every rank");
+                    column.push((p, value));
+                }
+            }
+            return out;
+        }
+        // (snapshot, percentile index, bracket) still to resolve.
+        let mut pending: Vec<(usize, usize, Bracket)> = (0..plan.months.len())
+            .flat_map(|s| {
+                let sorted = &samples[s];
+                plan.percentiles
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, &p)| (s, j, bracket_from_sample(sorted, p, n, BRACKET_MARGIN)))
+            })
+            .collect();
+        drop(samples);
+        let mut values = vec![vec![f64::NAN; np]; plan.months.len()];
+        while !pending.is_empty() {
+            let tallies = self.tally_pass(goal, plan, &pending, stored);
+            let mut missed = Vec::new();
+            for ((s, j, bracket), mut tally) in pending.into_iter().zip(tallies) {
+                match tally.percentile(bracket, plan.percentiles[j], n) {
+                    Some(v) => values[s][j] = v,
+                    // A miss is rare (about 1 in 10⁶ brackets): the next pass takes everything,
+                    // which cannot miss.
+                    None => missed.push((s, j, Bracket::ALL)),
+                }
+            }
+            pending = missed;
+        }
+        for (column, vals) in out.iter_mut().zip(values) {
+            column.extend(plan.percentiles.iter().copied().zip(vals));
+        }
+        out
+    }
+
+    /// One pass over every path's snapshots, tallying each pending bracket.
+    fn tally_pass(
+        &self,
+        goal: &PreparedGoal,
+        plan: &Plan,
+        pending: &[(usize, usize, Bracket)],
+        stored: &[f64],
+    ) -> Vec<BracketTally> {
+        let s = plan.months.len();
+        let n = goal.paths as usize;
+        let empty = || vec![BracketTally::default(); pending.len()];
+        (0..plan.blocks)
+            .into_par_iter()
+            .with_min_len(self.chunk_blocks)
+            .fold(
+                || (BlockBuffers::new(if plan.store { 0 } else { s }), empty()),
+                |(mut buf, mut tallies), b| {
+                    let first_path = b * BLOCK_PATHS;
+                    let count = BLOCK_PATHS.min(n - first_path);
+                    let snapshots: &[f64] = if plan.store {
+                        &stored[b * BLOCK_PATHS * s..(b + 1) * BLOCK_PATHS * s]
+                    } else {
+                        buf.simulate(goal, &plan.months, first_path, count);
+                        &buf.snapshots
+                    };
+                    for (tally, &(snap, _, bracket)) in tallies.iter_mut().zip(pending) {
+                        let column = &snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + count];
+                        tally.observe(bracket, column);
+                    }
+                    (buf, tallies)
+                },
+            )
+            .map(|(_, tallies)| tallies)
+            .reduce(empty, |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.merge(y);
+                }
+                a
+            })
+    }
+}
+
+/// NumPy's median of the months recorded in `histogram`.
+fn median_of_histogram(histogram: &[u64]) -> Option<f64> {
+    let total: u64 = histogram.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let nth = |k: u64| {
+        let mut seen = 0;
+        for (month, &c) in histogram.iter().enumerate() {
+            seen += c;
+            if seen > k {
+                return month as f64;
+            }
+        }
+        unreachable!("k < total")
+    };
+    let (lo, hi) = ((total - 1) / 2, total / 2);
+    Some((nth(lo) + nth(hi)) / 2.0)
+}
+
+/// One thread's buffers for a block: snapshots (snapshot-major, `BLOCK_PATHS` per snapshot)
+/// and depletion months.
+struct BlockBuffers {
+    snapshots: Vec<f64>,
+    depletion: Vec<f64>,
+}
+
+impl BlockBuffers {
+    fn new(snapshot_count: usize) -> Self {
+        BlockBuffers {
+            snapshots: vec![0.0; snapshot_count * BLOCK_PATHS],
+            depletion: vec![NOT_DEPLETED; BLOCK_PATHS],
+        }
+    }
+
+    fn simulate(&mut self, goal: &PreparedGoal, months: &[u32], first_path: usize, count: usize) {
+        let keys = philox::round_keys(philox::key_of_seed(goal.seed));
+        simulate_block(
+            goal,
+            &keys,
+            months,
+            first_path as u32,
+            count,
+            &mut self.snapshots,
+            &mut self.depletion,
+        );
+    }
+
+    /// Fold a simulated block into the first pass: the block's floating sums in path order into
+    /// `sums`, and counts and samples into `acc`.
+    fn reduce_first(
+        &self,
+        goal: &PreparedGoal,
+        plan: &Plan,
+        first_path: usize,
+        count: usize,
+        sums: &mut [f64],
+        acc: &mut FirstPass,
+    ) {
+        let s = plan.months.len();
+        let depletion = &self.depletion[..count];
+        for (i, &month) in plan.months.iter().enumerate() {
+            let column = &self.snapshots[i * BLOCK_PATHS..i * BLOCK_PATHS + count];
+            sums[i] = column.iter().sum();
+            let by = f64::from(month);
+            acc.depleted_by[i] += depletion.iter().filter(|&&d| d >= 0.0 && d < by).count() as u64;
+            if let Some(sample) = acc.samples.get_mut(i) {
+                let stride = plan.stride as usize;
+                let offset = (stride - first_path % stride) % stride;
+                sample.extend(column.iter().skip(offset).step_by(stride));
+            }
+        }
+        let terminal = &self.snapshots[(s - 1) * BLOCK_PATHS..(s - 1) * BLOCK_PATHS + count];
+        let target = goal.target_nominal;
+        let mut shortfall = 0.0;
+        for (&w, &d) in terminal.iter().zip(depletion) {
+            if d >= 0.0 {
+                acc.depletion_months[d as usize] += 1;
+            }
+            if d < 0.0 && w >= target {
+                acc.successes += 1;
+            } else {
+                acc.failed += 1;
+                shortfall += target - w;
+            }
+        }
+        sums[s] = shortfall;
+    }
+}
+
+/// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]).
+///
+/// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
+/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored.
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn simulate_block(
+    goal: &PreparedGoal,
+    keys: &[[u32; 2]; ROUNDS],
+    months: &[u32],
+    first: u32,
+    count: usize,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    let horizon = goal.horizon as usize;
+    let quads = horizon.div_ceil(4);
+    for group in (0..count).step_by(LANES) {
+        let paths: [u32; LANES] = std::array::from_fn(|l| first + (group + l) as u32);
+        let mut wealth = [goal.initial_wealth; LANES];
+        let mut depleted_at = [NOT_DEPLETED; LANES];
+        let mut next = 0;
+        let mut t = 0;
+        for q in 0..quads {
+            let words = philox::philox_lanes(&paths, q as u32, keys);
+            let mut z = [[0.0f32; LANES]; 4];
+            for l in 0..LANES {
+                let n =
+                    normal::normals_of_block([words[0][l], words[1][l], words[2][l], words[3][l]]);
+                for j in 0..4 {
+                    z[j][l] = n[j];
+                }
+            }
+            for zj in &z {
+                if t == horizon {
+                    break;
+                }
+                step(
+                    &mut wealth,
+                    &mut depleted_at,
+                    zj,
+                    t,
+                    goal.contribution[t],
+                    goal.withdrawal[t],
+                    goal.drift[t],
+                    goal.volatility[t],
+                );
+                t += 1;
+                if next < months.len() && months[next] as usize == t {
+                    let at = next * BLOCK_PATHS + group;
+                    snapshots[at..at + LANES].copy_from_slice(&wealth);
+                    next += 1;
+                }
+            }
+        }
+        depletion[group..group + LANES].copy_from_slice(&depleted_at);
+    }
+}
+
+/// One month of MODEL.md §1 for a lane group.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn step(
+    wealth: &mut [f64; LANES],
+    depleted_at: &mut [f64; LANES],
+    z: &[f32; LANES],
+    t: usize,
+    contribution: f64,
+    withdrawal: f64,
+    drift: f64,
+    volatility: f32,
+) {
+    let month = t as f64;
+    let withdrawing = withdrawal > 0.0;
+    for l in 0..LANES {
+        let growth = drift * f64::from(normal::exp(volatility * z[l]));
+        let x = wealth[l] + contribution - withdrawal;
+        let dead = depleted_at[l] >= 0.0;
+        let newly = !dead & withdrawing & (x <= 0.0);
+        depleted_at[l] = if newly { month } else { depleted_at[l] };
+        wealth[l] = if dead | newly { 0.0 } else { x * growth };
+    }
+}
+
+/// The widest SIMD level the block kernel uses on this CPU.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+        if std::is_x86_feature_detected!("sse4.1") {
+            return "sse4.1";
+        }
+    }
+    "baseline"
+}

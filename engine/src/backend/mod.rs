@@ -1,0 +1,173 @@
+//! Where simulations run: one small trait, [`SimulationBackend`], and a closed enum of the
+//! devices that implement it, [`Device`], in the spirit of candle's `Device`.
+//!
+//! A backend takes a batch of prepared goals and returns, for each, a [`Summary`]: the counts,
+//! sums and percentiles that the result is built from. Reductions happen inside the backend, so
+//! a GPU backend copies back only summaries, never every path. Only the CPU backend exists so
+//! far; the WGSL and CUDA backends will join [`Device`] behind the `wgpu` and `cuda` features,
+//! and [`BackendKind`] already names them so that a request for one gets a clear answer.
+
+pub mod cpu;
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+pub use cpu::CpuBackend;
+
+use crate::validate::PreparedGoal;
+
+/// What a batch needs reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The whole result of MODEL.md §1: fan chart (yearly percentiles, means, depletion),
+    /// terminal percentiles, depletion months, shortfall.
+    Full,
+    /// Only success and depletion counts and the terminal mean: what a solver's search needs.
+    Success,
+}
+
+/// What one month of the fan chart (or the horizon) reduces to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Months elapsed.
+    pub month: u32,
+    /// Mean wealth over all paths.
+    pub mean: f64,
+    /// Paths depleted by this month.
+    pub depleted: u64,
+    /// (percentile, value) in ascending order; empty for [`Detail::Success`].
+    pub percentiles: Vec<(f64, f64)>,
+}
+
+/// One goal's reduced simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub paths: u64,
+    /// Paths never depleted with W_T ≥ target_T.
+    pub successes: u64,
+    /// Paths depleted before the horizon.
+    pub depleted: u64,
+    /// Median depletion month over depleted paths.
+    pub median_depletion_month: Option<f64>,
+    /// Mean of target_T − W_T over failed paths.
+    pub shortfall: Option<f64>,
+    /// The yearly fan chart ending at the horizon ([`Detail::Full`]), or only the horizon.
+    pub snapshots: Vec<Snapshot>,
+}
+
+impl Summary {
+    /// The horizon's snapshot.
+    pub fn terminal(&self) -> &Snapshot {
+        self.snapshots
+            .last()
+            .expect("a summary always holds the horizon")
+    }
+
+    pub fn success_probability(&self) -> f64 {
+        self.successes as f64 / self.paths as f64
+    }
+}
+
+/// A failure of the engine itself (not of the input).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BackendError {
+    /// The backend was asked for but cannot run here.
+    #[error("backend {kind} is unavailable: {reason}")]
+    Unavailable { kind: BackendKind, reason: String },
+}
+
+/// The backends a caller may name (`--backend`, `SEXTANT_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// The best available: CUDA, then wgpu on a real GPU, then the CPU.
+    Auto,
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        })
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(BackendKind::Auto),
+            "cpu" => Ok(BackendKind::Cpu),
+            "wgpu" => Ok(BackendKind::Wgpu),
+            "cuda" => Ok(BackendKind::Cuda),
+            other => Err(format!(
+                "unknown backend {other:?}: expected auto, cpu, wgpu or cuda"
+            )),
+        }
+    }
+}
+
+/// What a backend is and can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// Echoed in results as `backend`.
+    pub name: &'static str,
+    /// The device in words (CPU model and threads, GPU adapter…).
+    pub device: String,
+    /// Worker threads or compute units.
+    pub parallelism: usize,
+}
+
+/// The operations every backend offers.
+pub trait SimulationBackend: Send + Sync {
+    fn info(&self) -> BackendInfo;
+
+    /// Simulate every goal of the batch and reduce each to a [`Summary`].
+    fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary>;
+
+    /// W_T of every path of `goal`, in path order (the solvers' per-path break-even).
+    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64>;
+}
+
+/// The devices Sextant can run on: a closed set, chosen once, used everywhere.
+#[derive(Debug, Clone)]
+pub enum Device {
+    Cpu(CpuBackend),
+}
+
+impl Device {
+    /// The device for a requested backend kind. `auto` falls back to the CPU; a GPU backend
+    /// that is not built or has no device is an error naming why.
+    pub fn select(kind: BackendKind) -> Result<Device, BackendError> {
+        match kind {
+            BackendKind::Auto | BackendKind::Cpu => Ok(Device::Cpu(CpuBackend::new())),
+            BackendKind::Wgpu => Err(BackendError::Unavailable {
+                kind,
+                reason: "this build has no WGSL backend (cargo feature `wgpu` not built)".into(),
+            }),
+            BackendKind::Cuda => Err(BackendError::Unavailable {
+                kind,
+                reason: "this build has no CUDA backend (cargo feature `cuda` not built)".into(),
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> &dyn SimulationBackend {
+        match self {
+            Device::Cpu(cpu) => cpu,
+        }
+    }
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device::Cpu(CpuBackend::new())
+    }
+}

@@ -1,0 +1,126 @@
+//! The engine's front door: requests in, results out, on one [`Device`].
+//!
+//! Every operation follows the same path — validate, batch, run on the backend, build the
+//! result — so the CLI and the service get the same numbers and the same errors.
+
+use thiserror::Error;
+
+use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary};
+use crate::request::GoalRequest;
+use crate::result::{
+    DepletionStats, Percentiles, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
+};
+use crate::validate::{prepare, PreparedGoal, ValidationError};
+
+/// Why an operation returned no result.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    /// The request broke a bound; the error names the field.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Runs the models of MODEL.md on one device.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    device: Device,
+}
+
+impl Engine {
+    pub fn new(device: Device) -> Self {
+        Engine { device }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn backend(&self) -> &dyn SimulationBackend {
+        self.device.backend()
+    }
+
+    /// The goal Monte Carlo of one request.
+    pub fn simulate(&self, request: &GoalRequest) -> Result<SimulationResult, EngineError> {
+        let goal = prepare(request)?;
+        Ok(self.run(std::slice::from_ref(&goal))?.remove(0))
+    }
+
+    /// Many requests in one batch. An invalid request fails the batch, and the error's field
+    /// says which one (`requests[3].goal.horizon_months`).
+    pub fn simulate_batch(
+        &self,
+        requests: &[GoalRequest],
+    ) -> Result<Vec<SimulationResult>, EngineError> {
+        let goals = prepare_all(requests, "requests")?;
+        self.run(&goals)
+    }
+
+    /// Full results of prepared goals, in order.
+    pub fn run(&self, goals: &[PreparedGoal]) -> Result<Vec<SimulationResult>, EngineError> {
+        let backend = self.backend();
+        let name = backend.info().name;
+        let summaries = backend.simulate(goals, Detail::Full);
+        Ok(goals
+            .iter()
+            .zip(summaries)
+            .map(|(goal, summary)| build_result(goal, summary, name))
+            .collect())
+    }
+
+    /// Success counts (and terminal means) only: what the solvers' searches need.
+    pub fn success(&self, goals: &[PreparedGoal]) -> Vec<Summary> {
+        self.backend().simulate(goals, Detail::Success)
+    }
+}
+
+/// Prepare every request, naming the failing one by its index under `list`.
+pub fn prepare_all(
+    requests: &[GoalRequest],
+    list: &str,
+) -> Result<Vec<PreparedGoal>, ValidationError> {
+    requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            prepare(r)
+                .map_err(|e| ValidationError::new(format!("{list}[{i}].{}", e.field), e.problem))
+        })
+        .collect()
+}
+
+/// The result of MODEL.md §1 from a backend's summary.
+pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> SimulationResult {
+    let n = summary.paths as f64;
+    let p = summary.success_probability();
+    let terminal = summary.terminal().clone();
+    SimulationResult {
+        success_probability: p,
+        standard_error: (p * (1.0 - p) / n).sqrt(),
+        target_nominal: goal.target_nominal,
+        terminal: TerminalStats {
+            mean: terminal.mean,
+            percentiles: Percentiles(terminal.percentiles),
+        },
+        yearly: summary
+            .snapshots
+            .into_iter()
+            .map(|s| YearlyStats {
+                month: s.month,
+                percentiles: Percentiles(s.percentiles),
+                mean: s.mean,
+                depleted: s.depleted as f64 / n,
+            })
+            .collect(),
+        depletion: DepletionStats {
+            probability: summary.depleted as f64 / n,
+            median_month: summary.median_depletion_month,
+        },
+        shortfall: summary.shortfall,
+        paths: summary.paths,
+        seed: goal.seed,
+        backend: backend.to_string(),
+        engine_version: ENGINE_VERSION.to_string(),
+    }
+}

@@ -1,0 +1,22 @@
+//! Sextant's engine: the models of MODEL.md, the Philox generator, and the backends that run
+//! them. Plain computation: no I/O, no async. The service and the CLI live in `api/`.
+//!
+//! The path of a request: [`GoalRequest`] → [`validate::prepare`] → [`PreparedGoal`] →
+//! a batch on a [`Device`] → [`backend::Summary`] → [`SimulationResult`].
+
+pub mod backend;
+pub mod engine;
+pub mod normal;
+pub mod philox;
+pub mod quantile;
+pub mod request;
+pub mod result;
+pub mod scenarios;
+pub mod solve;
+pub mod validate;
+
+pub use backend::{BackendKind, Device, SimulationBackend};
+pub use engine::{Engine, EngineError};
+pub use request::{Asset, GlideSegment, Goal, GoalRequest, Market, Options};
+pub use result::{Percentiles, SimulationResult, ENGINE_VERSION};
+pub use validate::{PreparedGoal, ValidationError};

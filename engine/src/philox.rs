@@ -1,0 +1,144 @@
+//! Philox4x32-10 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy as 1, 2, 3",
+//! SC 2011), the counter-based generator every backend shares.
+//!
+//! A block of four 32-bit outputs is a pure function of a 128-bit counter and a 64-bit key, so a
+//! path's random numbers depend only on (seed, path, month), never on threads, chunking, batch
+//! composition or backend. The layout used by the goal Monte Carlo is fixed here, once, so that
+//! the WGSL and CUDA versions can copy it:
+//!
+//! * key = (seed low 32 bits, seed high 32 bits)
+//! * counter = (path index, month / 4, 0, 0)
+//! * the four outputs feed two Box-Muller pairs, giving the normals of months 4q … 4q+3
+//!   (see [`crate::normal`]).
+
+/// Multiplier of the first lane pair (Random123's PHILOX_M4x32_0).
+pub const M0: u32 = 0xD251_1F53;
+/// Multiplier of the second lane pair (PHILOX_M4x32_1).
+pub const M1: u32 = 0xCD9E_8D57;
+/// Weyl key increments (golden ratio and sqrt(3) − 1).
+pub const W0: u32 = 0x9E37_79B9;
+pub const W1: u32 = 0xBB67_AE85;
+/// Rounds of Philox4x32-10.
+pub const ROUNDS: usize = 10;
+
+/// The key of a seed.
+#[inline]
+pub fn key_of_seed(seed: u64) -> [u32; 2] {
+    [seed as u32, (seed >> 32) as u32]
+}
+
+/// The ten round keys of `key`, precomputed once per batch so the kernels only XOR them in.
+#[inline]
+pub fn round_keys(key: [u32; 2]) -> [[u32; 2]; ROUNDS] {
+    let mut keys = [[0u32; 2]; ROUNDS];
+    let mut k = key;
+    for round_key in keys.iter_mut() {
+        *round_key = k;
+        k = [k[0].wrapping_add(W0), k[1].wrapping_add(W1)];
+    }
+    keys
+}
+
+#[inline(always)]
+fn mulhilo(a: u32, b: u32) -> (u32, u32) {
+    let p = u64::from(a) * u64::from(b);
+    ((p >> 32) as u32, p as u32)
+}
+
+/// One Philox4x32-10 block: counter → four outputs.
+#[inline]
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let keys = round_keys(key);
+    let mut c = counter;
+    for k in keys {
+        let (hi0, lo0) = mulhilo(M0, c[0]);
+        let (hi1, lo1) = mulhilo(M1, c[2]);
+        c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
+    }
+    c
+}
+
+/// Philox over `L` lanes at once: lane `l` takes counter `(c0[l], c1, 0, 0)`.
+///
+/// Written as plain loops over fixed-size arrays so that LLVM turns each round into a handful
+/// of vector multiplies (`vpmuludq`) and XORs; the result equals [`philox4x32_10`] lane by lane.
+#[inline(always)]
+pub fn philox_lanes<const L: usize>(
+    c0: &[u32; L],
+    c1: u32,
+    keys: &[[u32; 2]; ROUNDS],
+) -> [[u32; L]; 4] {
+    let mut x0 = *c0;
+    let mut x1 = [c1; L];
+    let mut x2 = [0u32; L];
+    let mut x3 = [0u32; L];
+    for k in keys {
+        for l in 0..L {
+            let p0 = u64::from(M0) * u64::from(x0[l]);
+            let p1 = u64::from(M1) * u64::from(x2[l]);
+            let y0 = ((p1 >> 32) as u32) ^ x1[l] ^ k[0];
+            let y2 = ((p0 >> 32) as u32) ^ x3[l] ^ k[1];
+            x1[l] = p1 as u32;
+            x3[l] = p0 as u32;
+            x0[l] = y0;
+            x2[l] = y2;
+        }
+    }
+    [x0, x1, x2, x3]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random123's known-answer vectors for Philox4x32-10 (kat_vectors), as listed in MODEL.md.
+    #[test]
+    fn matches_random123_known_answers() {
+        let cases: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+            (
+                [0; 4],
+                [0; 2],
+                [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+            ),
+            (
+                [u32::MAX; 4],
+                [u32::MAX; 2],
+                [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+            ),
+            (
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0],
+                [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+            ),
+        ];
+        for (counter, key, expected) in cases {
+            assert_eq!(
+                philox4x32_10(counter, key),
+                expected,
+                "counter {counter:x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lanes_equal_the_scalar_generator() {
+        let key = key_of_seed(0x0123_4567_89ab_cdef);
+        let keys = round_keys(key);
+        let c0: [u32; 16] = std::array::from_fn(|l| 1_000_000 + l as u32);
+        let out = philox_lanes(&c0, 77, &keys);
+        for l in 0..16 {
+            let scalar = philox4x32_10([c0[l], 77, 0, 0], key);
+            for w in 0..4 {
+                assert_eq!(out[w][l], scalar[w], "lane {l} word {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn seed_halves_map_to_key_words() {
+        assert_eq!(
+            key_of_seed(0xAAAA_BBBB_CCCC_DDDD),
+            [0xCCCC_DDDD, 0xAAAA_BBBB]
+        );
+    }
+}

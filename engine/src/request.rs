@@ -1,0 +1,155 @@
+//! The goal Monte Carlo request of MODEL.md §1: plain data, serde, field names as in MODEL.md.
+//!
+//! These types only describe what the caller asked for. Nothing here is trusted: every request
+//! goes through [`crate::validate`] before it reaches a backend, which turns it into a
+//! [`crate::PreparedGoal`] (a month-by-month schedule) or a [`crate::ValidationError`] naming
+//! the field and the bound it broke. Unknown fields are refused so that a typo is an error
+//! rather than a silently ignored input.
+
+use serde::{Deserialize, Serialize};
+
+/// The seed used when a request gives none: results are reproducible by default.
+pub const DEFAULT_SEED: u64 = 42;
+/// Paths simulated when a request gives no `options.paths`.
+pub const DEFAULT_PATHS: u64 = 10_000;
+/// The percentiles reported when a request gives no `options.percentiles`.
+pub const DEFAULT_PERCENTILES: [f64; 7] = [5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0];
+/// The success probability a goal needs when it states none.
+pub const DEFAULT_SUCCESS_THRESHOLD: f64 = 0.80;
+
+/// One goal Monte Carlo request: `{"goal", "market", "options"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoalRequest {
+    pub goal: Goal,
+    pub market: Market,
+    #[serde(default)]
+    pub options: Options,
+}
+
+/// The saver's situation and what they want (MODEL.md §1, `goal.*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    /// Savings today, W0 ≥ 0.
+    #[serde(default)]
+    pub initial_wealth: f64,
+    /// Paid at the start of each month while contributing.
+    #[serde(default)]
+    pub monthly_contribution: f64,
+    /// Annual step-up of the contribution (0.03 = 3% a year).
+    #[serde(default)]
+    pub contribution_growth: f64,
+    /// Months with a contribution, from month 0 (default: the whole horizon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution_months: Option<u32>,
+    /// Spending in today's money, taken at the start of each month from `withdrawal_start_month`.
+    #[serde(default)]
+    pub monthly_withdrawal: f64,
+    /// First month of withdrawals (default: the horizon, i.e. none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawal_start_month: Option<u32>,
+    /// T, 1 … 1200 months.
+    pub horizon_months: u32,
+    /// Wealth wanted at T (0: the goal is only never to run out).
+    #[serde(default)]
+    pub target_amount: f64,
+    /// Whether `target_amount` is in today's money (inflated to T) or nominal.
+    #[serde(default = "default_true")]
+    pub target_real: bool,
+    /// The success probability the goal needs (solvers, funding status).
+    #[serde(default = "default_threshold")]
+    pub success_threshold: f64,
+}
+
+/// The portfolio's returns: one of `expected_return` + `volatility`, `assets` + `weights`
+/// (+ `correlations`), or a `glide_path`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Market {
+    /// μ: annual arithmetic mean of the portfolio's return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_return: Option<f64>,
+    /// σ: annual standard deviation of the portfolio's return.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility: Option<f64>,
+    /// Asset classes, for a multi-asset portfolio or weight segments of a glide path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<Asset>>,
+    /// Long-only weights over `assets`, summing to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+    /// Correlation matrix of `assets` (identity if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlations: Option<Vec<Vec<f64>>>,
+    /// Piecewise-constant allocation over time; the first segment starts at month 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glide_path: Option<Vec<GlideSegment>>,
+    /// i: annual inflation, deterministic.
+    #[serde(default)]
+    pub inflation: f64,
+}
+
+/// An asset class of a multi-asset portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    pub name: String,
+    pub expected_return: f64,
+    pub volatility: f64,
+}
+
+/// One segment of a glide path: from `start_month` on, either the given μ and σ or the given
+/// weights over `market.assets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlideSegment {
+    pub start_month: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_return: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+}
+
+/// How to run the simulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// N, 1 … 10,000,000.
+    #[serde(default = "default_paths")]
+    pub paths: u64,
+    /// Same seed, same result.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Which percentiles to report, each in [0, 100].
+    #[serde(default = "default_percentiles")]
+    pub percentiles: Vec<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            paths: DEFAULT_PATHS,
+            seed: DEFAULT_SEED,
+            percentiles: DEFAULT_PERCENTILES.to_vec(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_threshold() -> f64 {
+    DEFAULT_SUCCESS_THRESHOLD
+}
+fn default_paths() -> u64 {
+    DEFAULT_PATHS
+}
+fn default_seed() -> u64 {
+    DEFAULT_SEED
+}
+fn default_percentiles() -> Vec<f64> {
+    DEFAULT_PERCENTILES.to_vec()
+}

@@ -1,0 +1,138 @@
+//! The goal Monte Carlo result of MODEL.md §1 ("Outputs"): plain data with serde.
+//!
+//! Percentiles serialise as an object keyed `"p5"`, `"p50"`, `"p97.5"`… in ascending order of
+//! the percentile, which is how a fan chart reads them.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The engine's version, echoed in every result so a stored figure can be traced to its code.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything one goal's simulation reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulationResult {
+    /// p̂: the fraction of paths that were never depleted and ended at or above the target.
+    pub success_probability: f64,
+    /// sqrt(p̂(1−p̂)/N).
+    pub standard_error: f64,
+    /// The target at the horizon in nominal money.
+    pub target_nominal: f64,
+    /// Terminal wealth W_T (nominal).
+    pub terminal: TerminalStats,
+    /// The fan chart: one entry at each year end (month 12, 24, …) and at the horizon.
+    pub yearly: Vec<YearlyStats>,
+    pub depletion: DepletionStats,
+    /// Mean of target_T − W_T over failed paths; `null` when no path failed.
+    pub shortfall: Option<f64>,
+    pub paths: u64,
+    pub seed: u64,
+    pub backend: String,
+    pub engine_version: String,
+}
+
+/// Mean and percentiles of terminal wealth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalStats {
+    pub mean: f64,
+    pub percentiles: Percentiles,
+}
+
+/// One point of the fan chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct YearlyStats {
+    /// Months elapsed: 12, 24, …, and the horizon.
+    pub month: u32,
+    pub percentiles: Percentiles,
+    /// Mean wealth at this month (nominal).
+    pub mean: f64,
+    /// Fraction of paths depleted by this month.
+    pub depleted: f64,
+}
+
+/// How often and when the money runs out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DepletionStats {
+    /// Fraction of paths depleted before the horizon.
+    pub probability: f64,
+    /// Median month of depletion among depleted paths; `null` when none was depleted.
+    pub median_month: Option<f64>,
+}
+
+/// Percentile → value pairs in ascending order of the percentile.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Percentiles(pub Vec<(f64, f64)>);
+
+impl Percentiles {
+    /// The value at percentile `p`, if it was requested.
+    pub fn get(&self, p: f64) -> Option<f64> {
+        self.0.iter().find(|(q, _)| *q == p).map(|(_, v)| *v)
+    }
+}
+
+/// The key of percentile `p`: `p5`, `p50`, `p97.5`.
+pub fn percentile_key(p: f64) -> String {
+    format!("p{p}")
+}
+
+impl Serialize for Percentiles {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (p, v) in &self.0 {
+            map.serialize_entry(&percentile_key(*p), v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Percentiles {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PercentilesVisitor;
+        impl<'de> Visitor<'de> for PercentilesVisitor {
+            type Value = Percentiles;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object keyed \"p5\", \"p50\", …")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Percentiles, A::Error> {
+                let mut out = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, f64>()? {
+                    let p = key
+                        .strip_prefix('p')
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .ok_or_else(|| {
+                            serde::de::Error::custom(format!("bad percentile key {key:?}"))
+                        })?;
+                    out.push((p, value));
+                }
+                out.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Ok(Percentiles(out))
+            }
+        }
+        deserializer.deserialize_map(PercentilesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_keys_read_as_a_planner_writes_them() {
+        assert_eq!(percentile_key(5.0), "p5");
+        assert_eq!(percentile_key(50.0), "p50");
+        assert_eq!(percentile_key(97.5), "p97.5");
+        assert_eq!(percentile_key(0.1), "p0.1");
+    }
+
+    #[test]
+    fn percentiles_round_trip_in_ascending_order() {
+        let p = Percentiles(vec![(5.0, 1.0), (10.0, 2.0), (97.5, 3.0)]);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"p5":1.0,"p10":2.0,"p97.5":3.0}"#);
+        let back: Percentiles = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+}

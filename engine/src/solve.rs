@@ -1,0 +1,295 @@
+//! The solvers of MODEL.md §1: the least monthly contribution and the largest monthly
+//! withdrawal that reach the goal's success threshold.
+//!
+//! Both use common random numbers: every trial value runs with the request's seed, so success
+//! is a step function of the value that only ever moves one way (more contribution never
+//! lowers wealth on any path; more withdrawal never raises it), and the search is exact for the
+//! sample.
+//!
+//! * Required contribution without withdrawals: W_T on each path is affine in c,
+//!   W_T = A + c·B, so each path's break-even c is one division and the answer is an order
+//!   statistic of those — one pass, exact. Answers are rounded up to the cent and checked.
+//! * Otherwise (withdrawals can deplete a path, which breaks the affinity): bisection on the
+//!   cent, keeping the bracket (fails, meets) of whole cents.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, EngineError};
+use crate::request::GoalRequest;
+use crate::result::SimulationResult;
+use crate::validate::{prepare, PreparedGoal, ValidationError, MAX_AMOUNT};
+
+/// What a solver found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolveResult {
+    /// The input solved for: `goal.monthly_contribution` or `goal.monthly_withdrawal`.
+    pub solved_for: String,
+    /// The answer in money per month, to the cent; `null` when no value reaches the threshold.
+    pub value: Option<f64>,
+    pub attainable: bool,
+    pub success_threshold: f64,
+    /// Success at `value`; when unattainable, the best success any value reaches.
+    pub success_probability: f64,
+    /// `break-even` (exact per-path) or `bisection`.
+    pub method: String,
+    /// The full simulation at the answer (at the best value when unattainable).
+    pub simulation: SimulationResult,
+}
+
+/// The least monthly contribution c ≥ 0 with success ≥ the goal's threshold.
+pub fn required_contribution(
+    engine: &Engine,
+    request: &GoalRequest,
+) -> Result<SolveResult, EngineError> {
+    let base = prepare(request)?;
+    let threshold = request.goal.success_threshold;
+    let needed = successes_needed(threshold, base.paths);
+    let with = |c: f64| with_contribution(request, c);
+    let has_withdrawals = base.withdrawal.iter().any(|&d| d > 0.0);
+    let contributes = request
+        .goal
+        .contribution_months
+        .unwrap_or(request.goal.horizon_months)
+        > 0;
+    if !contributes {
+        return Err(ValidationError::new(
+            "goal.contribution_months",
+            "must be above 0 to solve for a contribution",
+        )
+        .into());
+    }
+    let (value, method) = if has_withdrawals {
+        (
+            bisect_cents(engine, &with, needed, Direction::Increasing)?,
+            "bisection",
+        )
+    } else {
+        (break_even(engine, request, &base, needed)?, "break-even")
+    };
+    finish(
+        engine,
+        request,
+        "goal.monthly_contribution",
+        value,
+        method,
+        &with,
+        needed,
+    )
+}
+
+/// The largest monthly withdrawal (in today's money) with success ≥ the goal's threshold.
+pub fn sustainable_withdrawal(
+    engine: &Engine,
+    request: &GoalRequest,
+) -> Result<SolveResult, EngineError> {
+    let base = prepare(request)?;
+    let start = request
+        .goal
+        .withdrawal_start_month
+        .unwrap_or(request.goal.horizon_months);
+    if start >= request.goal.horizon_months {
+        return Err(ValidationError::new(
+            "goal.withdrawal_start_month",
+            format!(
+                "must be below goal.horizon_months ({}) to solve for a withdrawal, got {start}",
+                request.goal.horizon_months
+            ),
+        )
+        .into());
+    }
+    let needed = successes_needed(request.goal.success_threshold, base.paths);
+    let with = |d: f64| with_withdrawal(request, d);
+    let value = bisect_cents(engine, &with, needed, Direction::Decreasing)?;
+    finish(
+        engine,
+        request,
+        "goal.monthly_withdrawal",
+        value,
+        "bisection",
+        &with,
+        needed,
+    )
+}
+
+/// The fewest successful paths out of `paths` whose fraction is at least `threshold`, judged
+/// exactly as results are (`successes / paths ≥ threshold` in `f64`).
+pub fn successes_needed(threshold: f64, paths: u64) -> u64 {
+    let meets = |k: u64| k as f64 / paths as f64 >= threshold;
+    let mut k = ((threshold * paths as f64).ceil() as u64).min(paths);
+    while k > 0 && meets(k - 1) {
+        k -= 1;
+    }
+    while k < paths && !meets(k) {
+        k += 1;
+    }
+    k
+}
+
+fn with_contribution(request: &GoalRequest, c: f64) -> Result<PreparedGoal, ValidationError> {
+    let mut r = request.clone();
+    r.goal.monthly_contribution = c;
+    prepare(&r)
+}
+
+fn with_withdrawal(request: &GoalRequest, d: f64) -> Result<PreparedGoal, ValidationError> {
+    let mut r = request.clone();
+    r.goal.monthly_withdrawal = d;
+    prepare(&r)
+}
+
+/// Per-path break-even contributions, and their order statistic: exact for the sample.
+fn break_even(
+    engine: &Engine,
+    request: &GoalRequest,
+    base: &PreparedGoal,
+    needed: u64,
+) -> Result<Option<f64>, EngineError> {
+    if needed == 0 {
+        return Ok(Some(0.0));
+    }
+    let backend = engine.backend();
+    let without = backend.terminal_wealth(&with_contribution(request, 0.0)?);
+    let mut unit_request = request.clone();
+    unit_request.goal.initial_wealth = 0.0;
+    let per_unit = backend.terminal_wealth(&with_contribution(&unit_request, 1.0)?);
+    let target = base.target_nominal;
+    let mut break_even: Vec<f64> = without
+        .iter()
+        .zip(&per_unit)
+        .map(|(&a, &b)| {
+            if a >= target {
+                0.0
+            } else if b > 0.0 {
+                (target - a) / b
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    let (_, &mut c, _) = break_even.select_nth_unstable_by(needed as usize - 1, f64::total_cmp);
+    Ok((c.is_finite() && c <= MAX_AMOUNT).then(|| round_up_cents(c)))
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    /// Success rises with the value (contribution): find the least value that meets.
+    Increasing,
+    /// Success falls with the value (withdrawal): find the largest value that meets.
+    Decreasing,
+}
+
+/// Bisection on whole cents between a value that fails and one that meets the threshold.
+fn bisect_cents(
+    engine: &Engine,
+    with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
+    needed: u64,
+    direction: Direction,
+) -> Result<Option<f64>, EngineError> {
+    let meets = |cents: u64| -> Result<bool, EngineError> {
+        let goal = with(cents as f64 / 100.0)?;
+        Ok(engine.success(std::slice::from_ref(&goal))[0].successes >= needed)
+    };
+    let max_cents = (MAX_AMOUNT * 100.0) as u64;
+    let zero_meets = meets(0)?;
+    match direction {
+        Direction::Increasing if zero_meets => return Ok(Some(0.0)),
+        Direction::Decreasing if !zero_meets => return Ok(None),
+        _ => {}
+    }
+    // Grow until the outcome flips: (a, b) with a on the zero side, b on the other.
+    let mut a = 0u64;
+    let mut b = 100_00u64;
+    while meets(b)? == zero_meets {
+        a = b;
+        if b >= max_cents {
+            return Ok(match direction {
+                Direction::Increasing => None,
+                Direction::Decreasing => Some(max_cents as f64 / 100.0),
+            });
+        }
+        b = (b * 4).min(max_cents);
+    }
+    while b - a > 1 {
+        let mid = a + (b - a) / 2;
+        if meets(mid)? == zero_meets {
+            a = mid;
+        } else {
+            b = mid;
+        }
+    }
+    Ok(Some(match direction {
+        Direction::Increasing => b as f64 / 100.0,
+        Direction::Decreasing => a as f64 / 100.0,
+    }))
+}
+
+fn round_up_cents(x: f64) -> f64 {
+    (x * 100.0).ceil() / 100.0
+}
+
+/// Check the answer by simulation (a break-even value may sit a rounding error short), and
+/// build the result.
+fn finish(
+    engine: &Engine,
+    request: &GoalRequest,
+    solved_for: &str,
+    value: Option<f64>,
+    method: &str,
+    with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
+    needed: u64,
+) -> Result<SolveResult, EngineError> {
+    let threshold = request.goal.success_threshold;
+    let Some(mut value) = value else {
+        // Unattainable: report the best the input can do.
+        let best = if solved_for == "goal.monthly_contribution" {
+            MAX_AMOUNT
+        } else {
+            0.0
+        };
+        let simulation = engine.run(&[with(best)?])?.remove(0);
+        return Ok(SolveResult {
+            solved_for: solved_for.into(),
+            value: None,
+            attainable: false,
+            success_threshold: threshold,
+            success_probability: simulation.success_probability,
+            method: method.into(),
+            simulation,
+        });
+    };
+    if method == "break-even" {
+        while engine.success(&[with(value)?])[0].successes < needed {
+            value = round_up_cents(value + 0.01);
+        }
+    }
+    let simulation = engine.run(&[with(value)?])?.remove(0);
+    Ok(SolveResult {
+        solved_for: solved_for.into(),
+        value: Some(value),
+        attainable: true,
+        success_threshold: threshold,
+        success_probability: simulation.success_probability,
+        method: method.into(),
+        simulation,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successes_needed_matches_the_float_test_of_success() {
+        assert_eq!(successes_needed(0.8, 10_000), 8_000);
+        assert_eq!(successes_needed(0.8, 3), 3);
+        assert_eq!(successes_needed(1.0, 7), 7);
+        assert_eq!(successes_needed(0.5, 1), 1);
+        for n in [1u64, 7, 10, 99, 1000, 12345] {
+            for t in [0.1, 0.33, 0.5, 0.8, 0.95, 0.999] {
+                let k = successes_needed(t, n);
+                assert!(k as f64 / n as f64 >= t);
+                assert!(k == 0 || ((k - 1) as f64 / n as f64) < t);
+            }
+        }
+    }
+}

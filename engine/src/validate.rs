@@ -1,0 +1,520 @@
+//! Validation of a [`GoalRequest`] and its preparation into a [`PreparedGoal`]: the month-by-month
+//! schedule (contribution, withdrawal, drift, volatility) that every backend consumes.
+//!
+//! All checks live here, so the CLI, HTTP and gRPC refuse the same inputs with the same words.
+//! An error names the field (`market.glide_path[2].start_month`) and the bound it broke.
+
+use nalgebra::{DMatrix, SymmetricEigen};
+use thiserror::Error;
+
+use crate::request::{GlideSegment, GoalRequest, Market};
+
+/// Longest horizon, in months (100 years).
+pub const MAX_HORIZON_MONTHS: u32 = 1200;
+/// Most paths one goal may ask for.
+pub const MAX_PATHS: u64 = 10_000_000;
+/// Weights must sum to 1 within this.
+pub const WEIGHT_SUM_TOLERANCE: f64 = 1e-6;
+/// Largest money amount accepted (a quadrillion): beyond it `f64` sums lose cents.
+pub const MAX_AMOUNT: f64 = 1e15;
+/// Largest annual expected return or volatility accepted (1000%).
+pub const MAX_RATE: f64 = 10.0;
+/// Most percentiles one request may ask for.
+pub const MAX_PERCENTILES: usize = 101;
+
+/// An input that breaks a bound of MODEL.md: which field, and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {problem}")]
+pub struct ValidationError {
+    /// The field's path in the request, e.g. `goal.horizon_months`.
+    pub field: String,
+    /// What is wrong, with the bound, e.g. `must be between 1 and 1200, got 0`.
+    pub problem: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A goal ready for a backend: every per-month input resolved, every bound checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedGoal {
+    /// T, months.
+    pub horizon: u32,
+    /// W0.
+    pub initial_wealth: f64,
+    /// c_t for t = 0 … T−1.
+    pub contribution: Vec<f64>,
+    /// d_t for t = 0 … T−1 (nominal).
+    pub withdrawal: Vec<f64>,
+    /// exp(m/12) of the segment in force at month t.
+    pub drift: Vec<f64>,
+    /// sqrt(s²/12) of the segment in force at month t.
+    pub volatility: Vec<f32>,
+    /// target_T, nominal.
+    pub target_nominal: f64,
+    pub paths: u64,
+    pub seed: u64,
+    /// Ascending, distinct, each in [0, 100].
+    pub percentiles: Vec<f64>,
+}
+
+impl PreparedGoal {
+    /// Months at which the fan chart is reported: 12, 24, … and T.
+    pub fn yearly_months(&self) -> Vec<u32> {
+        let mut months: Vec<u32> = (1..=self.horizon / 12).map(|y| y * 12).collect();
+        if self.horizon % 12 != 0 {
+            months.push(self.horizon);
+        }
+        months
+    }
+
+    /// Path-steps this goal costs: paths × months.
+    pub fn path_steps(&self) -> u64 {
+        self.paths * u64::from(self.horizon)
+    }
+}
+
+/// Lognormal monthly parameters of a portfolio with annual arithmetic mean μ and SD σ
+/// (MODEL.md §1 "Monthly return"): returns (exp(m/12), sqrt(s²/12)).
+pub fn monthly_lognormal(mu: f64, sigma: f64) -> (f64, f64) {
+    let s2 = (1.0 + sigma * sigma / ((1.0 + mu) * (1.0 + mu))).ln();
+    let m = (1.0 + mu).ln() - s2 / 2.0;
+    ((m / 12.0).exp(), (s2 / 12.0).sqrt())
+}
+
+/// Check `request` against every bound of MODEL.md and build its schedule.
+pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
+    let goal = &request.goal;
+    let options = &request.options;
+    let horizon = goal.horizon_months;
+    if !(1..=MAX_HORIZON_MONTHS).contains(&horizon) {
+        return Err(ValidationError::new(
+            "goal.horizon_months",
+            format!("must be between 1 and {MAX_HORIZON_MONTHS}, got {horizon}"),
+        ));
+    }
+    amount("goal.initial_wealth", goal.initial_wealth)?;
+    amount("goal.monthly_contribution", goal.monthly_contribution)?;
+    amount("goal.monthly_withdrawal", goal.monthly_withdrawal)?;
+    amount("goal.target_amount", goal.target_amount)?;
+    growth_rate("goal.contribution_growth", goal.contribution_growth)?;
+    growth_rate("market.inflation", request.market.inflation)?;
+    let contribution_months = goal.contribution_months.unwrap_or(horizon);
+    month_within("goal.contribution_months", contribution_months, horizon)?;
+    let withdrawal_start = goal.withdrawal_start_month.unwrap_or(horizon);
+    month_within("goal.withdrawal_start_month", withdrawal_start, horizon)?;
+    let threshold = goal.success_threshold;
+    if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
+        return Err(ValidationError::new(
+            "goal.success_threshold",
+            format!("must be in (0, 1], got {threshold}"),
+        ));
+    }
+    if !(1..=MAX_PATHS).contains(&options.paths) {
+        return Err(ValidationError::new(
+            "options.paths",
+            format!("must be between 1 and {MAX_PATHS}, got {}", options.paths),
+        ));
+    }
+    let percentiles = percentiles(&options.percentiles)?;
+
+    let segments = market_segments(&request.market, horizon)?;
+    let inflation = request.market.inflation;
+    let mut drift = Vec::with_capacity(horizon as usize);
+    let mut volatility = Vec::with_capacity(horizon as usize);
+    for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
+        let end = segments.get(i + 1).map_or(horizon, |s| s.0);
+        let (d, v) = monthly_lognormal(mu, sigma);
+        for _ in start..end {
+            drift.push(d);
+            volatility.push(v as f32);
+        }
+    }
+
+    let mut contribution = Vec::with_capacity(horizon as usize);
+    let mut withdrawal = Vec::with_capacity(horizon as usize);
+    for t in 0..horizon {
+        let years = (t / 12) as i32;
+        contribution.push(if t < contribution_months {
+            goal.monthly_contribution * (1.0 + goal.contribution_growth).powi(years)
+        } else {
+            0.0
+        });
+        withdrawal.push(if t >= withdrawal_start {
+            goal.monthly_withdrawal * (1.0 + inflation).powi(years)
+        } else {
+            0.0
+        });
+    }
+    let target_nominal = if goal.target_real {
+        goal.target_amount * (1.0 + inflation).powf(f64::from(horizon) / 12.0)
+    } else {
+        goal.target_amount
+    };
+    Ok(PreparedGoal {
+        horizon,
+        initial_wealth: goal.initial_wealth,
+        contribution,
+        withdrawal,
+        drift,
+        volatility,
+        target_nominal,
+        paths: options.paths,
+        seed: options.seed,
+        percentiles,
+    })
+}
+
+/// The market's piecewise-constant (start month, μ, σ) segments, checked.
+fn market_segments(market: &Market, horizon: u32) -> Result<Vec<(u32, f64, f64)>, ValidationError> {
+    let assets = match &market.assets {
+        Some(assets) => Some(checked_assets(market, assets.len())?),
+        None => None,
+    };
+    if let Some(glide) = &market.glide_path {
+        for (field, present) in [
+            ("market.expected_return", market.expected_return.is_some()),
+            ("market.volatility", market.volatility.is_some()),
+            ("market.weights", market.weights.is_some()),
+        ] {
+            if present {
+                return Err(ValidationError::new(
+                    field,
+                    "cannot be combined with market.glide_path (give it in each segment)",
+                ));
+            }
+        }
+        return glide_segments(glide, assets.as_ref(), horizon);
+    }
+    if let Some(assets) = &assets {
+        for (field, present) in [
+            ("market.expected_return", market.expected_return.is_some()),
+            ("market.volatility", market.volatility.is_some()),
+        ] {
+            if present {
+                return Err(ValidationError::new(
+                    field,
+                    "cannot be combined with market.assets (the portfolio's μ and σ come from the weights)",
+                ));
+            }
+        }
+        let weights = market.weights.as_ref().ok_or_else(|| {
+            ValidationError::new("market.weights", "is required with market.assets")
+        })?;
+        let (mu, sigma) = assets.portfolio(weights, "market.weights")?;
+        return Ok(vec![(0, mu, sigma)]);
+    }
+    if market.weights.is_some() {
+        return Err(ValidationError::new(
+            "market.weights",
+            "needs market.assets",
+        ));
+    }
+    if market.correlations.is_some() {
+        return Err(ValidationError::new(
+            "market.correlations",
+            "needs market.assets",
+        ));
+    }
+    let mu = market.expected_return.ok_or_else(|| {
+        ValidationError::new(
+            "market.expected_return",
+            "is required unless market.assets or market.glide_path is given",
+        )
+    })?;
+    let sigma = market.volatility.ok_or_else(|| {
+        ValidationError::new(
+            "market.volatility",
+            "is required unless market.assets or market.glide_path is given",
+        )
+    })?;
+    expected_return("market.expected_return", mu)?;
+    volatility("market.volatility", sigma)?;
+    Ok(vec![(0, mu, sigma)])
+}
+
+fn glide_segments(
+    glide: &[GlideSegment],
+    assets: Option<&CheckedAssets>,
+    horizon: u32,
+) -> Result<Vec<(u32, f64, f64)>, ValidationError> {
+    if glide.is_empty() {
+        return Err(ValidationError::new(
+            "market.glide_path",
+            "must have at least one segment",
+        ));
+    }
+    let mut out = Vec::with_capacity(glide.len());
+    for (i, segment) in glide.iter().enumerate() {
+        let at = |name: &str| format!("market.glide_path[{i}].{name}");
+        let start = segment.start_month;
+        if i == 0 && start != 0 {
+            return Err(ValidationError::new(
+                at("start_month"),
+                format!("the first segment must start at month 0, got {start}"),
+            ));
+        }
+        if let Some(&(previous, _, _)) = out.last() {
+            if start <= previous {
+                return Err(ValidationError::new(
+                    at("start_month"),
+                    format!("segments must be in increasing order of start_month: {start} follows {previous}"),
+                ));
+            }
+        }
+        if start >= horizon && i > 0 {
+            return Err(ValidationError::new(
+                at("start_month"),
+                format!("must be below goal.horizon_months ({horizon}), got {start}"),
+            ));
+        }
+        let (mu, sigma) = match (
+            &segment.weights,
+            segment.expected_return,
+            segment.volatility,
+        ) {
+            (Some(weights), None, None) => {
+                let assets = assets
+                    .ok_or_else(|| ValidationError::new(at("weights"), "needs market.assets"))?;
+                assets.portfolio(weights, &at("weights"))?
+            }
+            (None, Some(mu), Some(sigma)) => {
+                expected_return(&at("expected_return"), mu)?;
+                volatility(&at("volatility"), sigma)?;
+                (mu, sigma)
+            }
+            (Some(_), _, _) => {
+                return Err(ValidationError::new(
+                    at("weights"),
+                    "give either weights or expected_return and volatility, not both",
+                ))
+            }
+            (None, None, _) => {
+                return Err(ValidationError::new(
+                    at("expected_return"),
+                    "is required (or give weights)",
+                ))
+            }
+            (None, Some(_), None) => {
+                return Err(ValidationError::new(
+                    at("volatility"),
+                    "is required with expected_return",
+                ))
+            }
+        };
+        out.push((start, mu, sigma));
+    }
+    Ok(out)
+}
+
+/// Asset classes whose returns, volatilities and correlations passed their checks.
+struct CheckedAssets {
+    mu: Vec<f64>,
+    /// D R D: the assets' covariance.
+    covariance: DMatrix<f64>,
+}
+
+impl CheckedAssets {
+    /// μ = wᵀμₖ, σ = sqrt(wᵀ D R D w) for long-only weights summing to 1.
+    fn portfolio(&self, weights: &[f64], field: &str) -> Result<(f64, f64), ValidationError> {
+        let n = self.mu.len();
+        if weights.len() != n {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "must have one weight per asset ({n}), got {}",
+                    weights.len()
+                ),
+            ));
+        }
+        for (i, &w) in weights.iter().enumerate() {
+            if !w.is_finite() || w < 0.0 {
+                return Err(ValidationError::new(
+                    format!("{field}[{i}]"),
+                    format!("must be a finite weight ≥ 0 (long-only), got {w}"),
+                ));
+            }
+        }
+        let sum: f64 = weights.iter().sum();
+        if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+            return Err(ValidationError::new(
+                field,
+                format!("must sum to 1 within {WEIGHT_SUM_TOLERANCE:e}, got {sum}"),
+            ));
+        }
+        let w = nalgebra::DVector::from_column_slice(weights);
+        let mu = self.mu.iter().zip(weights).map(|(m, w)| m * w).sum();
+        let variance = (w.transpose() * &self.covariance * &w)[(0, 0)].max(0.0);
+        Ok((mu, variance.sqrt()))
+    }
+}
+
+fn checked_assets(market: &Market, n: usize) -> Result<CheckedAssets, ValidationError> {
+    let assets = market.assets.as_deref().unwrap_or_default();
+    if n == 0 {
+        return Err(ValidationError::new(
+            "market.assets",
+            "must have at least one asset",
+        ));
+    }
+    for (i, asset) in assets.iter().enumerate() {
+        expected_return(
+            &format!("market.assets[{i}].expected_return"),
+            asset.expected_return,
+        )?;
+        volatility(&format!("market.assets[{i}].volatility"), asset.volatility)?;
+    }
+    let correlations = match &market.correlations {
+        Some(rows) => checked_correlations(rows, n)?,
+        None => DMatrix::identity(n, n),
+    };
+    let d = DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+        n,
+        assets.iter().map(|a| a.volatility),
+    ));
+    Ok(CheckedAssets {
+        mu: assets.iter().map(|a| a.expected_return).collect(),
+        covariance: &d * correlations * &d,
+    })
+}
+
+/// A correlation matrix must be n × n, finite, within [−1, 1], symmetric, unit-diagonal and
+/// positive semi-definite.
+pub fn checked_correlations(rows: &[Vec<f64>], n: usize) -> Result<DMatrix<f64>, ValidationError> {
+    const FIELD: &str = "market.correlations";
+    if rows.len() != n {
+        return Err(ValidationError::new(
+            FIELD,
+            format!("must have {n} rows (one per asset), got {}", rows.len()),
+        ));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != n {
+            return Err(ValidationError::new(
+                format!("{FIELD}[{i}]"),
+                format!("must have {n} entries, got {}", row.len()),
+            ));
+        }
+        for (j, &r) in row.iter().enumerate() {
+            if !r.is_finite() || !(-1.0..=1.0).contains(&r) {
+                return Err(ValidationError::new(
+                    format!("{FIELD}[{i}][{j}]"),
+                    format!("must be in [-1, 1], got {r}"),
+                ));
+            }
+        }
+    }
+    for i in 0..n {
+        if (rows[i][i] - 1.0).abs() > 1e-9 {
+            return Err(ValidationError::new(
+                format!("{FIELD}[{i}][{i}]"),
+                format!("the diagonal must be 1, got {}", rows[i][i]),
+            ));
+        }
+        for j in 0..i {
+            if (rows[i][j] - rows[j][i]).abs() > 1e-9 {
+                return Err(ValidationError::new(
+                    format!("{FIELD}[{i}][{j}]"),
+                    format!(
+                        "the matrix must be symmetric: {} ≠ [{j}][{i}] = {}",
+                        rows[i][j], rows[j][i]
+                    ),
+                ));
+            }
+        }
+    }
+    let matrix = DMatrix::from_fn(n, n, |i, j| rows[i][j]);
+    let smallest = SymmetricEigen::new(matrix.clone()).eigenvalues.min();
+    if smallest < -1e-9 {
+        return Err(ValidationError::new(
+            FIELD,
+            format!("must be positive semi-definite, its smallest eigenvalue is {smallest:.3e}"),
+        ));
+    }
+    Ok(matrix)
+}
+
+fn percentiles(requested: &[f64]) -> Result<Vec<f64>, ValidationError> {
+    if requested.len() > MAX_PERCENTILES {
+        return Err(ValidationError::new(
+            "options.percentiles",
+            format!(
+                "at most {MAX_PERCENTILES} percentiles, got {}",
+                requested.len()
+            ),
+        ));
+    }
+    for (i, &p) in requested.iter().enumerate() {
+        if !p.is_finite() || !(0.0..=100.0).contains(&p) {
+            return Err(ValidationError::new(
+                format!("options.percentiles[{i}]"),
+                format!("must be in [0, 100], got {p}"),
+            ));
+        }
+    }
+    let mut sorted = requested.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    Ok(sorted)
+}
+
+fn amount(field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && (0.0..=MAX_AMOUNT).contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be between 0 and {MAX_AMOUNT:e}, got {value}"),
+        ))
+    }
+}
+
+fn growth_rate(field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && value > -1.0 && value <= MAX_RATE {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be in (-1, {MAX_RATE}], got {value}"),
+        ))
+    }
+}
+
+fn expected_return(field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && value > -1.0 && value <= MAX_RATE {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be in (-1, {MAX_RATE}] (a gross return 1+μ > 0), got {value}"),
+        ))
+    }
+}
+
+fn volatility(field: &str, value: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && (0.0..=MAX_RATE).contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be between 0 and {MAX_RATE}, got {value}"),
+        ))
+    }
+}
+
+fn month_within(field: &str, month: u32, horizon: u32) -> Result<(), ValidationError> {
+    if month <= horizon {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be between 0 and goal.horizon_months ({horizon}), got {month}"),
+        ))
+    }
+}
