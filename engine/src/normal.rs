@@ -52,10 +52,24 @@ pub fn ln(x: f32) -> f32 {
     (m + y) + e * 0.693_359_4
 }
 
+/// 1.5 · 2²³: adding it to an integer-valued float of magnitude below 2²² puts the integer in
+/// the low mantissa bits, a conversion that vectorises (Rust's saturating `as i32` does not).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// The integer value of an integer-valued `x` with |x| < 2²², as wrapping bits.
+#[inline(always)]
+fn small_int_bits(x: f32) -> u32 {
+    (x + ROUND_MAGIC)
+        .to_bits()
+        .wrapping_sub(ROUND_MAGIC.to_bits())
+}
+
 /// `exp(x)` for |x| ≤ 87 (Cephes `expf`; about 1 ulp). Larger arguments are clamped.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 87.0);
+    // Compare-and-select rather than `clamp`, whose NaN handling stops vectorisation.
+    let x = if x < -87.0 { -87.0 } else { x };
+    let x = if x > 87.0 { 87.0 } else { x };
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let z = r * r;
@@ -66,7 +80,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let y = p * z + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(small_int_bits(n).wrapping_add(127) << 23);
     y * scale
 }
 
@@ -92,7 +106,7 @@ pub fn cos_sin_turns(u: f32) -> (f32, f32) {
     c = c * v2 - 19.739_208;
     let c = c * v2 + 1.0;
     // Rotate by the quadrant q mod 4: (c, s), (−s, c), (−c, −s), (s, −c).
-    let quadrant = (q as i32) & 3;
+    let quadrant = small_int_bits(q) & 3;
     let (cos, sin) = if quadrant & 1 == 0 { (c, s) } else { (-s, c) };
     if quadrant & 2 == 0 {
         (cos, sin)

@@ -270,9 +270,9 @@ pub fn sensitivity(
             if integer {
                 // Whole months: at least one month either way.
                 let r = if factor < 1.0 {
-                    v.floor().min(base_value - 1.0)
+                    v.round().min(base_value - 1.0)
                 } else {
-                    v.ceil().max(base_value + 1.0)
+                    v.round().max(base_value + 1.0)
                 };
                 Value::from(r.max(0.0) as u64)
             } else {
