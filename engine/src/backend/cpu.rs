@@ -47,6 +47,8 @@ pub struct CpuBackend {
     chunk_blocks: usize,
     /// A dedicated pool, or the global one.
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+    /// Largest snapshot matrix kept in memory; above it the percentile pass re-simulates.
+    store_budget: usize,
 }
 
 impl Default for CpuBackend {
@@ -61,6 +63,7 @@ impl CpuBackend {
         CpuBackend {
             chunk_blocks: 4,
             pool: None,
+            store_budget: STORE_BUDGET_BYTES,
         }
     }
 
@@ -79,6 +82,13 @@ impl CpuBackend {
     /// Group `paths` paths per rayon task (rounded up to whole blocks).
     pub fn with_chunk_paths(mut self, paths: usize) -> Self {
         self.chunk_blocks = paths.div_ceil(BLOCK_PATHS).max(1);
+        self
+    }
+
+    /// Keep snapshots in memory only up to `bytes` (0: always re-simulate for percentiles).
+    /// Changes memory and speed, never results.
+    pub fn with_store_budget(mut self, bytes: usize) -> Self {
+        self.store_budget = bytes;
         self
     }
 
@@ -107,7 +117,10 @@ impl SimulationBackend for CpuBackend {
 
     fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
         self.install(|| {
-            let plans: Vec<Plan> = batch.iter().map(|g| Plan::new(g, detail)).collect();
+            let plans: Vec<Plan> = batch
+                .iter()
+                .map(|g| Plan::new(g, detail, self.store_budget))
+                .collect();
             // Goals run side by side in groups whose stored snapshots fit the budget together.
             let mut out = Vec::with_capacity(batch.len());
             let mut start = 0;
@@ -115,7 +128,7 @@ impl SimulationBackend for CpuBackend {
                 let mut end = start;
                 let mut bytes = 0;
                 while end < batch.len()
-                    && (end == start || bytes + plans[end].stored_bytes() <= STORE_BUDGET_BYTES)
+                    && (end == start || bytes + plans[end].stored_bytes() <= self.store_budget)
                 {
                     bytes += plans[end].stored_bytes();
                     end += 1;
@@ -164,14 +177,14 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(goal: &PreparedGoal, detail: Detail) -> Plan {
+    fn new(goal: &PreparedGoal, detail: Detail, store_budget: usize) -> Plan {
         let (months, percentiles) = match detail {
             Detail::Full => (goal.yearly_months(), goal.percentiles.clone()),
             Detail::Success => (vec![goal.horizon], Vec::new()),
         };
         let blocks = (goal.paths as usize).div_ceil(BLOCK_PATHS);
         let bytes = blocks * BLOCK_PATHS * months.len() * 8;
-        let store = !percentiles.is_empty() && bytes <= STORE_BUDGET_BYTES;
+        let store = !percentiles.is_empty() && bytes <= store_budget;
         let target = if store {
             SAMPLE_STORED
         } else {
