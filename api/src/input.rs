@@ -27,7 +27,11 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         InputError {
-            field: if path == "." { "request".into() } else { path },
+            field: if path == "." || path == "?" {
+                "request".into()
+            } else {
+                path
+            },
             problem: inner.to_string(),
         }
     })?;

@@ -78,7 +78,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * z + r + 1.0;
     let scale = f32::from_bits(small_int_bits(n).wrapping_add(127) << 23);
     y * scale

@@ -198,7 +198,7 @@ fn bisect_cents(
     }
     // Grow until the outcome flips: (a, b) with a on the zero side, b on the other.
     let mut a = 0u64;
-    let mut b = 100_00u64;
+    let mut b = 10_000u64;
     while meets(b)? == zero_meets {
         a = b;
         if b >= max_cents {

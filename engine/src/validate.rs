@@ -68,7 +68,7 @@ impl PreparedGoal {
     /// Months at which the fan chart is reported: 12, 24, … and T.
     pub fn yearly_months(&self) -> Vec<u32> {
         let mut months: Vec<u32> = (1..=self.horizon / 12).map(|y| y * 12).collect();
-        if self.horizon % 12 != 0 {
+        if !self.horizon.is_multiple_of(12) {
             months.push(self.horizon);
         }
         months
@@ -386,6 +386,7 @@ fn checked_assets(market: &Market, n: usize) -> Result<CheckedAssets, Validation
 
 /// A correlation matrix must be n × n, finite, within [−1, 1], symmetric, unit-diagonal and
 /// positive semi-definite.
+#[allow(clippy::needless_range_loop)] // (i, j) indexing reads as the matrix it checks
 pub fn checked_correlations(rows: &[Vec<f64>], n: usize) -> Result<DMatrix<f64>, ValidationError> {
     const FIELD: &str = "market.correlations";
     if rows.len() != n {

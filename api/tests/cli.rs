@@ -1,0 +1,229 @@
+//! The `sextant` binary as a user runs it: files and stdin in, JSON out, errors that name the
+//! field with a non-zero exit.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn sextant(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(args)
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn every_example_simulates() {
+    for example in [
+        "accumulation-30y",
+        "retirement-drawdown",
+        "glide-path",
+        "multi-asset",
+    ] {
+        let path = format!("examples/{example}.json");
+        let result = json(&sextant(&["simulate", &path, "--paths", "2000"], None));
+        let p = result["success_probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{example}");
+        assert_eq!(result["paths"], 2000);
+        assert_eq!(result["backend"], "cpu");
+        assert!(
+            result["terminal"]["percentiles"]["p50"].is_number(),
+            "{example}"
+        );
+        let yearly = result["yearly"].as_array().unwrap();
+        assert_eq!(yearly[0]["month"], 12);
+        assert!(yearly[0]["depleted"].is_number());
+    }
+}
+
+#[test]
+fn stdin_and_overrides() {
+    let request = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/accumulation-30y.json"),
+    )
+    .unwrap();
+    let a = json(&sextant(
+        &[
+            "simulate",
+            "-",
+            "--paths",
+            "1500",
+            "--seed",
+            "9",
+            "--compact",
+        ],
+        Some(&request),
+    ));
+    assert_eq!(a["paths"], 1500);
+    assert_eq!(a["seed"], 9);
+    let b = json(&sextant(
+        &["--seed", "9", "simulate", "--paths", "1500"],
+        Some(&request),
+    ));
+    assert_eq!(a, b, "the same seed gives the same result");
+    let batch = format!("[{request}, {request}]");
+    let results = json(&sextant(
+        &["simulate", "--paths", "1500", "--seed", "9"],
+        Some(&batch),
+    ));
+    assert_eq!(results[0], a);
+    assert_eq!(results[1], a);
+}
+
+#[test]
+fn bad_requests_name_the_field_and_exit_2() {
+    let cases = [
+        (
+            r#"{"goal": {"horizon_months": 0}, "market": {"expected_return": 0.07, "volatility": 0.15}}"#,
+            "goal.horizon_months",
+        ),
+        (
+            r#"{"goal": {"horizon_months": 12, "initial_wealth": -5}, "market": {"expected_return": 0.07, "volatility": 0.15}}"#,
+            "goal.initial_wealth",
+        ),
+        (
+            r#"{"goal": {"horizon_months": 12}, "market": {"expected_return": 0.07, "volatility": -0.15}}"#,
+            "market.volatility",
+        ),
+        (
+            r#"{"goal": {"horizon_months": 12, "target": 5}, "market": {}}"#,
+            "goal.target",
+        ),
+        (
+            r#"{"goal": {"horizon_months": "twelve"}, "market": {}}"#,
+            "goal.horizon_months",
+        ),
+        (
+            r#"{"goal": {"horizon_months": 12}, "market": {"expected_return": 0.07, "volatility": 0.1}, "options": {"paths": 0}}"#,
+            "options.paths",
+        ),
+        (r#"{"goal": {"horizon_months": 12}"#, "request"),
+    ];
+    for (request, field) in cases {
+        let out = sextant(&["simulate"], Some(request));
+        assert_eq!(out.status.code(), Some(2), "{request}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: {field}")),
+            "{request}: {stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let out = sextant(&["simulate", "examples/missing.json"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("examples/missing.json"));
+    let out = sextant(
+        &["--backend", "cuda", "simulate", "examples/multi-asset.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cuda"));
+}
+
+#[test]
+fn solvers_what_if_and_sensitivity() {
+    let solved = json(&sextant(
+        &[
+            "solve",
+            "required-contribution",
+            "examples/accumulation-30y.json",
+            "--paths",
+            "4000",
+        ],
+        None,
+    ));
+    assert_eq!(solved["solved_for"], "goal.monthly_contribution");
+    assert_eq!(solved["method"], "break-even");
+    assert!(solved["success_probability"].as_f64().unwrap() >= 0.8);
+    assert!(
+        solved["value"].as_f64().unwrap() > 1000.0,
+        "the example needs more than it saves"
+    );
+
+    let solved = json(&sextant(
+        &[
+            "solve",
+            "sustainable-withdrawal",
+            "examples/retirement-drawdown.json",
+            "--paths",
+            "4000",
+        ],
+        None,
+    ));
+    assert_eq!(solved["solved_for"], "goal.monthly_withdrawal");
+    assert!(solved["success_probability"].as_f64().unwrap() >= 0.85);
+    assert!(solved["value"].as_f64().unwrap() > 0.0);
+
+    let out = sextant(
+        &[
+            "solve",
+            "sustainable-withdrawal",
+            "examples/accumulation-30y.json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("goal.withdrawal_start_month"));
+
+    let what_if = json(&sextant(
+        &["what-if", "examples/what-if.json", "--paths", "4000"],
+        None,
+    ));
+    let variants = what_if["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 3);
+    assert!(
+        variants[0]["success_probability_change"].as_f64().unwrap() > 0.0,
+        "saving more helps"
+    );
+
+    let tornado = json(&sextant(
+        &[
+            "sensitivity",
+            "examples/sensitivity.json",
+            "--paths",
+            "4000",
+        ],
+        None,
+    ));
+    let bars = tornado["tornado"].as_array().unwrap();
+    assert!(bars.len() >= 6);
+    let swings: Vec<f64> = bars.iter().map(|b| b["swing"].as_f64().unwrap()).collect();
+    assert!(
+        swings.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by swing: {swings:?}"
+    );
+}
+
+#[test]
+fn what_if_errors_name_the_variant() {
+    let request = r#"{"goal": {"horizon_months": 120}, "market": {"expected_return": 0.05, "volatility": 0.1},
+        "variants": [{"name": "ok", "goal": {"monthly_contribution": 10}}, {"name": "bad", "goal": {"horizon_months": 5000}}]}"#;
+    let out = sextant(&["what-if", "-"], Some(request));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("variants[1].goal.horizon_months"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,283 @@
+//! Property tests over random requests: monotonicity, the solvers' answers, no panic on any
+//! input, and an error naming a field for every invalid one.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use sextant_engine::solve::{required_contribution, sustainable_withdrawal};
+use sextant_engine::validate::prepare;
+use sextant_engine::{Engine, GoalRequest};
+
+/// A random valid request, small enough to run many.
+fn valid_request() -> impl Strategy<Value = GoalRequest> {
+    (
+        (
+            0.0..200_000.0f64,
+            0.0..3_000.0f64,
+            -0.05..0.1f64,
+            1u32..=120,
+        ),
+        (
+            0.0..2_000.0f64,
+            0u32..=120,
+            0.0..500_000.0f64,
+            any::<bool>(),
+        ),
+        (-0.05..0.15f64, 0.0..0.4f64, -0.01..0.06f64, 0.05..0.99f64),
+        (200u64..1500, any::<u64>()),
+    )
+        .prop_map(
+            |((w0, c, g, t), (d, ws, target, real), (mu, sigma, infl, thr), (paths, seed))| {
+                let mut goal = goal(t);
+                goal.initial_wealth = w0;
+                goal.monthly_contribution = c;
+                goal.contribution_growth = g;
+                goal.monthly_withdrawal = d;
+                goal.withdrawal_start_month = Some(ws.min(t));
+                goal.target_amount = target;
+                goal.target_real = real;
+                goal.success_threshold = thr;
+                let mut m = market(mu, sigma);
+                m.inflation = infl;
+                request(goal, m, paths, seed)
+            },
+        )
+}
+
+fn success(engine: &Engine, request: &GoalRequest) -> f64 {
+    engine.simulate(request).unwrap().success_probability
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn more_contribution_never_lowers_success(r in valid_request(), extra in 0.0..2_000.0f64) {
+        let engine = Engine::default();
+        let mut more = r.clone();
+        more.goal.monthly_contribution += extra;
+        prop_assert!(success(&engine, &more) >= success(&engine, &r));
+    }
+
+    #[test]
+    fn a_higher_target_never_raises_success(r in valid_request(), extra in 0.0..300_000.0f64) {
+        let engine = Engine::default();
+        let mut higher = r.clone();
+        higher.goal.target_amount += extra;
+        prop_assert!(success(&engine, &higher) <= success(&engine, &r));
+    }
+
+    #[test]
+    fn the_required_contribution_meets_the_threshold_and_a_dollar_less_does_not(r in valid_request()) {
+        let engine = Engine::default();
+        let solved = required_contribution(&engine, &r).unwrap();
+        let threshold = r.goal.success_threshold;
+        if let Some(c) = solved.value {
+            let mut at = r.clone();
+            at.goal.monthly_contribution = c;
+            prop_assert!(success(&engine, &at) >= threshold, "{c} misses");
+            prop_assert_eq!(solved.success_probability, success(&engine, &at));
+            if c >= 1.0 {
+                at.goal.monthly_contribution = c - 1.0;
+                prop_assert!(success(&engine, &at) < threshold, "{} also meets", c - 1.0);
+            }
+        } else {
+            prop_assert!(!solved.attainable);
+            prop_assert!(solved.success_probability < threshold);
+        }
+    }
+
+    #[test]
+    fn the_sustainable_withdrawal_meets_the_threshold_and_a_dollar_more_does_not(r in valid_request()) {
+        prop_assume!(r.goal.withdrawal_start_month.unwrap() < r.goal.horizon_months);
+        let engine = Engine::default();
+        let solved = sustainable_withdrawal(&engine, &r).unwrap();
+        let threshold = r.goal.success_threshold;
+        if let Some(d) = solved.value {
+            let mut at = r.clone();
+            at.goal.monthly_withdrawal = d;
+            prop_assert!(success(&engine, &at) >= threshold, "{d} misses");
+            at.goal.monthly_withdrawal = d + 1.0;
+            prop_assert!(success(&engine, &at) < threshold, "{} also meets", d + 1.0);
+        } else {
+            prop_assert!(!solved.attainable);
+        }
+    }
+}
+
+/// Any number at all, valid or not.
+fn any_number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>(),
+        -2.0..2.0f64,
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(-1.0),
+        Just(0.0),
+        Just(1e300),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Whatever the numbers, the engine answers with a result or an error naming a field.
+    #[test]
+    fn no_input_panics_and_every_error_names_a_field(
+        nums in proptest::collection::vec(any_number(), 10),
+        ints in proptest::collection::vec(0u32..1500, 3),
+        paths in prop_oneof![Just(0u64), 1u64..300, Just(10_000_001u64)],
+        weights in proptest::collection::vec(any_number(), 0..4),
+        correlation in any_number(),
+        percentiles in proptest::collection::vec(any_number(), 0..4),
+    ) {
+        let mut g = goal(ints[0]);
+        g.initial_wealth = nums[0];
+        g.monthly_contribution = nums[1];
+        g.contribution_growth = nums[2];
+        g.monthly_withdrawal = nums[3];
+        g.target_amount = nums[4];
+        g.success_threshold = nums[5];
+        g.contribution_months = Some(ints[1]);
+        g.withdrawal_start_month = Some(ints[2]);
+        let json = serde_json::json!({
+            "assets": [
+                {"name": "a", "expected_return": nums[6], "volatility": nums[7]},
+                {"name": "b", "expected_return": 0.03, "volatility": 0.05}
+            ],
+            "weights": weights,
+            "correlations": [[1.0, correlation], [correlation, 1.0]],
+            "inflation": nums[8].clamp(-0.5, 0.5)
+        });
+        let Ok(m) = serde_json::from_value(json) else { return Ok(()) };
+        let mut r = request(g, m, paths, 1);
+        r.options.percentiles = percentiles;
+        match prepare(&r) {
+            Ok(_) => {
+                let result = Engine::default().simulate(&r).unwrap();
+                prop_assert!(result.success_probability >= 0.0 && result.success_probability <= 1.0);
+                prop_assert!(result.terminal.mean.is_finite());
+            }
+            Err(e) => {
+                prop_assert!(
+                    ["goal.", "market.", "options."].iter().any(|p| e.field.starts_with(p)),
+                    "unnamed field in {e}"
+                );
+                prop_assert!(!e.problem.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn each_bound_of_model_md_is_refused_by_name() {
+    let ok = || standard_goal(100);
+    type Breakage = Box<dyn Fn(&mut GoalRequest)>;
+    let cases: Vec<(&str, Breakage)> = vec![
+        (
+            "goal.horizon_months",
+            Box::new(|r| r.goal.horizon_months = 0),
+        ),
+        (
+            "goal.horizon_months",
+            Box::new(|r| r.goal.horizon_months = 1201),
+        ),
+        (
+            "goal.initial_wealth",
+            Box::new(|r| r.goal.initial_wealth = -1.0),
+        ),
+        (
+            "goal.monthly_contribution",
+            Box::new(|r| r.goal.monthly_contribution = f64::NAN),
+        ),
+        (
+            "goal.target_amount",
+            Box::new(|r| r.goal.target_amount = f64::INFINITY),
+        ),
+        (
+            "goal.success_threshold",
+            Box::new(|r| r.goal.success_threshold = 1.5),
+        ),
+        (
+            "goal.contribution_months",
+            Box::new(|r| r.goal.contribution_months = Some(361)),
+        ),
+        (
+            "market.volatility",
+            Box::new(|r| r.market.volatility = Some(-0.1)),
+        ),
+        (
+            "market.expected_return",
+            Box::new(|r| r.market.expected_return = Some(-1.0)),
+        ),
+        (
+            "market.inflation",
+            Box::new(|r| r.market.inflation = f64::NAN),
+        ),
+        ("options.paths", Box::new(|r| r.options.paths = 0)),
+        ("options.paths", Box::new(|r| r.options.paths = 10_000_001)),
+        (
+            "options.percentiles[1]",
+            Box::new(|r| r.options.percentiles = vec![5.0, 101.0]),
+        ),
+    ];
+    for (field, break_it) in cases {
+        let mut r = ok();
+        break_it(&mut r);
+        let err = prepare(&r).unwrap_err();
+        assert_eq!(err.field, field, "{err}");
+    }
+    let assets = |extra: serde_json::Value| {
+        let mut m = serde_json::json!({
+            "assets": [
+                {"name": "a", "expected_return": 0.07, "volatility": 0.2},
+                {"name": "b", "expected_return": 0.03, "volatility": 0.05},
+                {"name": "c", "expected_return": 0.02, "volatility": 0.01}
+            ],
+            "weights": [0.5, 0.3, 0.2]
+        });
+        sextant_engine::scenarios::merge_patch(&mut m, &extra);
+        let mut r = ok();
+        r.market = serde_json::from_value(m).unwrap();
+        prepare(&r).unwrap_err()
+    };
+    let not_psd = serde_json::json!([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]]);
+    assert_eq!(
+        assets(serde_json::json!({"correlations": not_psd})).field,
+        "market.correlations"
+    );
+    assert!(assets(serde_json::json!({"correlations": not_psd}))
+        .problem
+        .contains("positive semi-definite"));
+    let asymmetric = serde_json::json!([[1.0, 0.2, 0.0], [0.3, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+    assert_eq!(
+        assets(serde_json::json!({"correlations": asymmetric})).field,
+        "market.correlations[1][0]"
+    );
+    let diagonal = serde_json::json!([[1.0, 0.0, 0.0], [0.0, 0.9, 0.0], [0.0, 0.0, 1.0]]);
+    assert_eq!(
+        assets(serde_json::json!({"correlations": diagonal})).field,
+        "market.correlations[1][1]"
+    );
+    assert_eq!(
+        assets(serde_json::json!({"weights": [0.5, 0.3, 0.3]})).field,
+        "market.weights"
+    );
+    assert_eq!(
+        assets(serde_json::json!({"weights": [1.2, -0.2, 0.0]})).field,
+        "market.weights[1]"
+    );
+    assert_eq!(
+        assets(serde_json::json!({"weights": [0.5, 0.5]})).field,
+        "market.weights"
+    );
+    let glide = serde_json::json!({"weights": null, "glide_path": [
+        {"start_month": 0, "weights": [1.0, 0.0, 0.0]},
+        {"start_month": 100, "weights": [0.5, 0.5, 0.0]},
+        {"start_month": 50, "weights": [0.0, 0.5, 0.5]}
+    ]});
+    assert_eq!(assets(glide).field, "market.glide_path[2].start_month");
+    let late_start = serde_json::json!({"weights": null, "glide_path": [{"start_month": 3, "weights": [1.0, 0.0, 0.0]}]});
+    assert_eq!(assets(late_start).field, "market.glide_path[0].start_month");
+}
