@@ -3,8 +3,9 @@
 //! Paths are simulated in blocks of [`BLOCK_PATHS`]; a block is cut into lane groups of
 //! [`LANES`] paths whose state (wealth, depletion month) lives in fixed-size arrays, so every
 //! step — Philox, Box-Muller, `exp`, the cash-flow update — is a loop over lanes that LLVM
-//! vectorises. The block kernel is compiled for AVX2 and for SSE4.1 and picked at run time
-//! (`multiversion`), so a plain `cargo build --release` is the fast build on any x86-64.
+//! vectorises. The block kernel is compiled for AVX2 (with Philox in AVX2 intrinsics) and for
+//! SSE4.1 and picked at run time, so a plain `cargo build --release` is the fast build on any
+//! x86-64; both compute the same bits.
 //!
 //! Rayon spreads blocks over threads. Results are bit-identical for any thread count and any
 //! chunk size: random numbers depend only on (seed, path, month); floating sums are taken per
@@ -502,9 +503,9 @@ impl BlockBuffers {
         let depletion = &self.depletion[..count];
         for (i, &month) in plan.months.iter().enumerate() {
             let column = &self.snapshots[i * BLOCK_PATHS..i * BLOCK_PATHS + count];
-            sums[i] = column.iter().sum();
-            let by = f64::from(month);
-            acc.depleted_by[i] += depletion.iter().filter(|&&d| d >= 0.0 && d < by).count() as u64;
+            let (sum, depleted) = column_stats(column, depletion, f64::from(month));
+            sums[i] = sum;
+            acc.depleted_by[i] += depleted;
             if let Some(sample) = acc.samples.get_mut(i) {
                 let stride = plan.stride as usize;
                 let offset = (stride - first_path % stride) % stride;
@@ -529,14 +530,139 @@ impl BlockBuffers {
     }
 }
 
+/// A block column's sum, in a fixed order (eight lane-wise partial sums, then those in order:
+/// the same bits whatever the threads or chunks), and the paths depleted before month `by`.
+#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+fn column_stats(column: &[f64], depletion: &[f64], by: f64) -> (f64, u64) {
+    let mut partial = [0.0f64; 8];
+    let mut chunks = column.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (p, x) in partial.iter_mut().zip(chunk) {
+            *p += x;
+        }
+    }
+    let mut sum = partial.iter().sum::<f64>();
+    sum += chunks.remainder().iter().sum::<f64>();
+    let mut depleted = [0u64; 8];
+    let mut chunks = depletion.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (n, &d) in depleted.iter_mut().zip(chunk) {
+            *n += u64::from((d >= 0.0) & (d < by));
+        }
+    }
+    let rest = chunks
+        .remainder()
+        .iter()
+        .filter(|&&d| d >= 0.0 && d < by)
+        .count() as u64;
+    (sum, depleted.iter().sum::<u64>() + rest)
+}
+
 /// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]).
 ///
 /// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
-/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored.
-#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
+/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored. Picks the AVX2
+/// kernel when the CPU has it; both kernels compute the same bits.
 fn simulate_block(
     goal: &PreparedGoal,
     keys: &[[u32; 2]; ROUNDS],
+    months: &[u32],
+    first: u32,
+    count: usize,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe {
+            simulate_block_avx2(goal, keys, months, first, count, snapshots, depletion)
+        };
+    }
+    simulate_block_portable(goal, keys, months, first, count, snapshots, depletion)
+}
+
+/// The block kernel with AVX2 Philox; everything else is the portable code, compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn simulate_block_avx2(
+    goal: &PreparedGoal,
+    keys: &[[u32; 2]; ROUNDS],
+    months: &[u32],
+    first: u32,
+    count: usize,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    let philox = Avx2Philox(philox::avx2::Keys::new(keys));
+    simulate_lanes(&philox, goal, months, first, count, snapshots, depletion);
+}
+
+/// The block kernel in portable Rust, vectorised by LLVM (SSE4.1 when the CPU has it).
+#[multiversion(targets("x86_64+sse4.1"))]
+fn simulate_block_portable(
+    goal: &PreparedGoal,
+    keys: &[[u32; 2]; ROUNDS],
+    months: &[u32],
+    first: u32,
+    count: usize,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    simulate_lanes(
+        &PortablePhilox(keys),
+        goal,
+        months,
+        first,
+        count,
+        snapshots,
+        depletion,
+    );
+}
+
+/// Where a lane group's Philox words come from.
+trait LaneWords {
+    /// Words of counter `(paths[l], quad, 0, 0)` for each lane.
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4];
+}
+
+struct PortablePhilox<'a>(&'a [[u32; 2]; ROUNDS]);
+
+impl LaneWords for PortablePhilox<'_> {
+    #[inline(always)]
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
+        philox::philox_lanes(paths, quad, self.0)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2Philox(philox::avx2::Keys);
+
+#[cfg(target_arch = "x86_64")]
+impl LaneWords for Avx2Philox {
+    #[inline(always)]
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
+        let mut out = [[0u32; LANES]; 4];
+        for half in 0..LANES / 8 {
+            let lanes: &[u32; 8] = paths[half * 8..half * 8 + 8]
+                .try_into()
+                .expect("eight lanes");
+            // SAFETY: an `Avx2Philox` is only built inside `simulate_block_avx2`, which runs
+            // only where AVX2 was detected.
+            let words = unsafe { philox::avx2::philox8(lanes, quad, &self.0) };
+            for (o, w) in out.iter_mut().zip(words) {
+                o[half * 8..half * 8 + 8].copy_from_slice(&w);
+            }
+        }
+        out
+    }
+}
+
+/// The month loop over lane groups, shared by both kernels.
+#[inline(always)]
+fn simulate_lanes(
+    philox: &impl LaneWords,
+    goal: &PreparedGoal,
     months: &[u32],
     first: u32,
     count: usize,
@@ -550,30 +676,35 @@ fn simulate_block(
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
         let mut next = 0;
-        let mut t = 0;
+        let mut t = 0usize;
         for q in 0..quads {
-            let words = philox::philox_lanes(&paths, q as u32, keys);
-            let mut z = [[0.0f32; LANES]; 4];
+            let words = philox.words(&paths, q as u32);
+            // The quad's four months of growth factors first, eight lanes at a time and
+            // independent of wealth, so they pipeline; then the four dependent updates.
+            let mut growth = [[0.0f32; LANES]; 4];
             for l in 0..LANES {
-                let n =
+                let z =
                     normal::normals_of_block([words[0][l], words[1][l], words[2][l], words[3][l]]);
                 for j in 0..4 {
-                    z[j][l] = n[j];
+                    growth[j][l] = z[j];
                 }
             }
-            for zj in &z {
-                if t == horizon {
-                    break;
+            let months_left = (horizon - t).min(4);
+            for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+                let volatility = goal.volatility[t + j];
+                for x in g.iter_mut() {
+                    *x = normal::exp(volatility * *x);
                 }
+            }
+            for g in &growth[..months_left] {
                 step(
                     &mut wealth,
                     &mut depleted_at,
-                    zj,
+                    g,
                     t,
                     goal.contribution[t],
                     goal.withdrawal[t],
                     goal.drift[t],
-                    goal.volatility[t],
                 );
                 t += 1;
                 if next < months.len() && months[next] as usize == t {
@@ -587,23 +718,21 @@ fn simulate_block(
     }
 }
 
-/// One month of MODEL.md §1 for a lane group.
+/// One month of MODEL.md §1 for a lane group, given each lane's exp(vol·Z).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn step(
     wealth: &mut [f64; LANES],
     depleted_at: &mut [f64; LANES],
-    z: &[f32; LANES],
+    shock: &[f32; LANES],
     t: usize,
     contribution: f64,
     withdrawal: f64,
     drift: f64,
-    volatility: f32,
 ) {
     let month = t as f64;
     let withdrawing = withdrawal > 0.0;
     for l in 0..LANES {
-        let growth = drift * f64::from(normal::exp(volatility * z[l]));
+        let growth = drift * f64::from(shock[l]);
         let x = wealth[l] + contribution - withdrawal;
         let dead = depleted_at[l] >= 0.0;
         let newly = !dead & withdrawing & (x <= 0.0);
@@ -624,4 +753,62 @@ pub fn simd_level() -> &'static str {
         }
     }
     "baseline"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::prepare;
+
+    #[test]
+    fn avx2_and_portable_kernels_compute_the_same_bits() {
+        let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"initial_wealth": 1000, "monthly_contribution": 50, "monthly_withdrawal": 80,
+                     "withdrawal_start_month": 20, "horizon_months": 75},
+            "market": {"expected_return": 0.06, "volatility": 0.3, "inflation": 0.02}
+        }))
+        .unwrap();
+        let goal = prepare(&request).unwrap();
+        let months = goal.yearly_months();
+        let keys = philox::round_keys(philox::key_of_seed(9));
+        let run = |avx2: bool| {
+            let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
+            let mut depletion = vec![0.0; BLOCK_PATHS];
+            if avx2 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: only called after detecting AVX2 below.
+                unsafe {
+                    simulate_block_avx2(
+                        &goal,
+                        &keys,
+                        &months,
+                        4096,
+                        1000,
+                        &mut snapshots,
+                        &mut depletion,
+                    )
+                };
+            } else {
+                simulate_block_portable(
+                    &goal,
+                    &keys,
+                    &months,
+                    4096,
+                    1000,
+                    &mut snapshots,
+                    &mut depletion,
+                );
+            }
+            (snapshots, depletion)
+        };
+        let portable = run(false);
+        assert!(
+            portable.1[..1000].iter().any(|&d| d >= 0.0),
+            "some paths deplete"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            assert_eq!(run(true), portable);
+        }
+    }
 }
