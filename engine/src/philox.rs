@@ -125,6 +125,9 @@ pub mod avx2 {
     }
 
     /// Lane `l` takes counter `(c0[l], c1, 0, 0)`; returns the four output words per lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn philox8(c0: &[u32; 8], c1: u32, keys: &Keys) -> [[u32; 8]; 4] {
