@@ -671,6 +671,11 @@ fn simulate_lanes(
 ) {
     let horizon = goal.horizon as usize;
     let quads = horizon.div_ceil(4);
+    let first_withdrawal = goal
+        .withdrawal
+        .iter()
+        .position(|&d| d > 0.0)
+        .unwrap_or(horizon);
     for group in (0..count).step_by(LANES) {
         let paths: [u32; LANES] = std::array::from_fn(|l| first + (group + l) as u32);
         let mut wealth = [goal.initial_wealth; LANES];
@@ -697,15 +702,20 @@ fn simulate_lanes(
                 }
             }
             for g in &growth[..months_left] {
-                step(
-                    &mut wealth,
-                    &mut depleted_at,
-                    g,
-                    t,
-                    goal.contribution[t],
-                    goal.withdrawal[t],
-                    goal.drift[t],
-                );
+                if t < first_withdrawal {
+                    // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
+                    grow(&mut wealth, g, goal.contribution[t], goal.drift[t]);
+                } else {
+                    step(
+                        &mut wealth,
+                        &mut depleted_at,
+                        g,
+                        t,
+                        goal.contribution[t],
+                        goal.withdrawal[t],
+                        goal.drift[t],
+                    );
+                }
                 t += 1;
                 if next < months.len() && months[next] as usize == t {
                     let at = next * BLOCK_PATHS + group;
@@ -715,6 +725,16 @@ fn simulate_lanes(
             }
         }
         depletion[group..group + LANES].copy_from_slice(&depleted_at);
+    }
+}
+
+/// One month before any withdrawal, when no path can be depleted: W ← (W + c)·G, the same
+/// arithmetic as [`step`] takes on a live path with d = 0.
+#[inline(always)]
+fn grow(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drift: f64) {
+    for l in 0..LANES {
+        let growth = drift * f64::from(shock[l]);
+        wealth[l] = (wealth[l] + contribution) * growth;
     }
 }
 
