@@ -132,6 +132,30 @@ pub fn normals_of_block(words: [u32; 4]) -> [f32; 4] {
     [a, b, c, d]
 }
 
+/// Box-Muller over lanes: normals of the word pairs `(radius[l], angle[l])` into `cos_out[l]`
+/// and `sin_out[l]`. A plain loop over arrays, so LLVM vectorises it whole.
+#[inline(always)]
+pub fn box_muller_lanes<const L: usize>(
+    radius: &[u32; L],
+    angle: &[u32; L],
+    cos_out: &mut [f32; L],
+    sin_out: &mut [f32; L],
+) {
+    for l in 0..L {
+        let (c, s) = box_muller(radius[l], angle[l]);
+        cos_out[l] = c;
+        sin_out[l] = s;
+    }
+}
+
+/// `x ← exp(scale · x)` over lanes.
+#[inline(always)]
+pub fn exp_scaled_lanes<const L: usize>(scale: f32, x: &mut [f32; L]) {
+    for v in x.iter_mut() {
+        *v = exp(scale * *v);
+    }
+}
+
 /// The same transform in `f64` with the standard library's functions: the accuracy reference
 /// for tests and for the GPU backends' parity checks.
 pub fn box_muller_f64(x_radius: u32, x_angle: u32) -> (f64, f64) {

@@ -157,7 +157,14 @@ impl SimulationBackend for CpuBackend {
                     || BlockBuffers::new(1),
                     |buf, (b, dest)| {
                         let first = b * BLOCK_PATHS;
-                        buf.simulate(goal, &months, first, dest.len());
+                        simulate_block(
+                            goal,
+                            &months,
+                            first,
+                            dest.len(),
+                            &mut buf.snapshots,
+                            &mut buf.depletion,
+                        );
                         dest.copy_from_slice(&buf.snapshots[..dest.len()]);
                     },
                 );
@@ -287,15 +294,32 @@ impl CpuBackend {
             .enumerate()
             .with_min_len(self.chunk_blocks)
             .fold(
-                || (BlockBuffers::new(s), FirstPass::new(plan, goal.horizon)),
+                || {
+                    let scratch = if plan.store { 0 } else { s };
+                    (
+                        BlockBuffers::new(scratch),
+                        FirstPass::new(plan, goal.horizon),
+                    )
+                },
                 |(mut buf, mut acc), (b, (sums, keep))| {
                     let first_path = b * BLOCK_PATHS;
                     let count = BLOCK_PATHS.min(n - first_path);
-                    buf.simulate(goal, &plan.months, first_path, count);
-                    buf.reduce_first(goal, plan, first_path, count, sums, &mut acc);
-                    if plan.store {
-                        keep.copy_from_slice(&buf.snapshots);
-                    }
+                    // Stored snapshots are written in place; otherwise into the scratch block.
+                    let BlockBuffers {
+                        snapshots,
+                        depletion,
+                    } = &mut buf;
+                    let snapshots: &mut [f64] = if plan.store { keep } else { snapshots };
+                    simulate_block(goal, &plan.months, first_path, count, snapshots, depletion);
+                    reduce_first(
+                        goal,
+                        plan,
+                        first_path,
+                        &snapshots[..],
+                        &depletion[..count],
+                        sums,
+                        &mut acc,
+                    );
                     (buf, acc)
                 },
             )
@@ -381,9 +405,16 @@ impl CpuBackend {
         let mut values = vec![vec![f64::NAN; np]; plan.months.len()];
         while !pending.is_empty() {
             let tallies = self.tally_pass(goal, plan, &pending, stored);
+            let found: Vec<Option<f64>> = pending
+                .par_iter()
+                .zip(tallies)
+                .map(|(&(_, j, bracket), mut tally)| {
+                    tally.percentile(bracket, plan.percentiles[j], n)
+                })
+                .collect();
             let mut missed = Vec::new();
-            for ((s, j, bracket), mut tally) in pending.into_iter().zip(tallies) {
-                match tally.percentile(bracket, plan.percentiles[j], n) {
+            for ((s, j, _), value) in pending.into_iter().zip(found) {
+                match value {
                     Some(v) => values[s][j] = v,
                     // A miss is rare (about 1 in 10⁶ brackets): the next pass takes everything,
                     // which cannot miss.
@@ -420,7 +451,14 @@ impl CpuBackend {
                     let snapshots: &[f64] = if plan.store {
                         &stored[b * BLOCK_PATHS * s..(b + 1) * BLOCK_PATHS * s]
                     } else {
-                        buf.simulate(goal, &plan.months, first_path, count);
+                        simulate_block(
+                            goal,
+                            &plan.months,
+                            first_path,
+                            count,
+                            &mut buf.snapshots,
+                            &mut buf.depletion,
+                        );
                         &buf.snapshots
                     };
                     for (tally, &(snap, _, bracket)) in tallies.iter_mut().zip(pending) {
@@ -474,60 +512,48 @@ impl BlockBuffers {
             depletion: vec![NOT_DEPLETED; BLOCK_PATHS],
         }
     }
+}
 
-    fn simulate(&mut self, goal: &PreparedGoal, months: &[u32], first_path: usize, count: usize) {
-        let keys = philox::round_keys(philox::key_of_seed(goal.seed));
-        simulate_block(
-            goal,
-            &keys,
-            months,
-            first_path as u32,
-            count,
-            &mut self.snapshots,
-            &mut self.depletion,
-        );
-    }
-
-    /// Fold a simulated block into the first pass: the block's floating sums in path order into
-    /// `sums`, and counts and samples into `acc`.
-    fn reduce_first(
-        &self,
-        goal: &PreparedGoal,
-        plan: &Plan,
-        first_path: usize,
-        count: usize,
-        sums: &mut [f64],
-        acc: &mut FirstPass,
-    ) {
-        let s = plan.months.len();
-        let depletion = &self.depletion[..count];
-        for (i, &month) in plan.months.iter().enumerate() {
-            let column = &self.snapshots[i * BLOCK_PATHS..i * BLOCK_PATHS + count];
-            let (sum, depleted) = column_stats(column, depletion, f64::from(month));
-            sums[i] = sum;
-            acc.depleted_by[i] += depleted;
-            if let Some(sample) = acc.samples.get_mut(i) {
-                let stride = plan.stride as usize;
-                let offset = (stride - first_path % stride) % stride;
-                sample.extend(column.iter().skip(offset).step_by(stride));
-            }
+/// Fold a simulated block into the first pass: the block's floating sums into `sums`, and
+/// counts and samples into `acc`. `snapshots` is snapshot-major, [`BLOCK_PATHS`] per snapshot;
+/// `depletion` holds the block's `count` paths.
+fn reduce_first(
+    goal: &PreparedGoal,
+    plan: &Plan,
+    first_path: usize,
+    snapshots: &[f64],
+    depletion: &[f64],
+    sums: &mut [f64],
+    acc: &mut FirstPass,
+) {
+    let s = plan.months.len();
+    let count = depletion.len();
+    for (i, &month) in plan.months.iter().enumerate() {
+        let column = &snapshots[i * BLOCK_PATHS..i * BLOCK_PATHS + count];
+        let (sum, depleted) = column_stats(column, depletion, f64::from(month));
+        sums[i] = sum;
+        acc.depleted_by[i] += depleted;
+        if let Some(sample) = acc.samples.get_mut(i) {
+            let stride = plan.stride as usize;
+            let offset = (stride - first_path % stride) % stride;
+            sample.extend(column.iter().skip(offset).step_by(stride));
         }
-        let terminal = &self.snapshots[(s - 1) * BLOCK_PATHS..(s - 1) * BLOCK_PATHS + count];
-        let target = goal.target_nominal;
-        let mut shortfall = 0.0;
-        for (&w, &d) in terminal.iter().zip(depletion) {
-            if d >= 0.0 {
-                acc.depletion_months[d as usize] += 1;
-            }
-            if d < 0.0 && w >= target {
-                acc.successes += 1;
-            } else {
-                acc.failed += 1;
-                shortfall += target - w;
-            }
-        }
-        sums[s] = shortfall;
     }
+    let terminal = &snapshots[(s - 1) * BLOCK_PATHS..(s - 1) * BLOCK_PATHS + count];
+    let target = goal.target_nominal;
+    let mut shortfall = 0.0;
+    for (&w, &d) in terminal.iter().zip(depletion) {
+        if d >= 0.0 {
+            acc.depletion_months[d as usize] += 1;
+        }
+        if d < 0.0 && w >= target {
+            acc.successes += 1;
+        } else {
+            acc.failed += 1;
+            shortfall += target - w;
+        }
+    }
+    sums[s] = shortfall;
 }
 
 /// A block column's sum, in a fixed order (eight lane-wise partial sums, then those in order:
@@ -565,21 +591,22 @@ fn column_stats(column: &[f64], depletion: &[f64], by: f64) -> (f64, u64) {
 /// kernel when the CPU has it; both kernels compute the same bits.
 fn simulate_block(
     goal: &PreparedGoal,
-    keys: &[[u32; 2]; ROUNDS],
     months: &[u32],
-    first: u32,
+    first: usize,
     count: usize,
     snapshots: &mut [f64],
     depletion: &mut [f64],
 ) {
+    let keys = philox::round_keys(philox::key_of_seed(goal.seed));
+    let first = first as u32;
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
         return unsafe {
-            simulate_block_avx2(goal, keys, months, first, count, snapshots, depletion)
+            simulate_block_avx2(goal, &keys, months, first, count, snapshots, depletion)
         };
     }
-    simulate_block_portable(goal, keys, months, first, count, snapshots, depletion)
+    simulate_block_portable(goal, &keys, months, first, count, snapshots, depletion)
 }
 
 /// The block kernel with AVX2 Philox; everything else is the portable code, compiled for AVX2.
@@ -684,22 +711,16 @@ fn simulate_lanes(
         let mut t = 0usize;
         for q in 0..quads {
             let words = philox.words(&paths, q as u32);
-            // The quad's four months of growth factors first, eight lanes at a time and
-            // independent of wealth, so they pipeline; then the four dependent updates.
+            // The quad's four months of growth factors first, lane-wise and independent of
+            // wealth, so they pipeline; then the four dependent updates.
             let mut growth = [[0.0f32; LANES]; 4];
-            for l in 0..LANES {
-                let z =
-                    normal::normals_of_block([words[0][l], words[1][l], words[2][l], words[3][l]]);
-                for j in 0..4 {
-                    growth[j][l] = z[j];
-                }
-            }
+            let [w0, w1, w2, w3] = &words;
+            let [g0, g1, g2, g3] = &mut growth;
+            normal::box_muller_lanes(w0, w1, g0, g1);
+            normal::box_muller_lanes(w2, w3, g2, g3);
             let months_left = (horizon - t).min(4);
             for (j, g) in growth.iter_mut().enumerate().take(months_left) {
-                let volatility = goal.volatility[t + j];
-                for x in g.iter_mut() {
-                    *x = normal::exp(volatility * *x);
-                }
+                normal::exp_scaled_lanes(goal.volatility[t + j], g);
             }
             for g in &growth[..months_left] {
                 if t < first_withdrawal {
