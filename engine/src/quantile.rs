@@ -215,11 +215,11 @@ fn observe_avx2(tally: &mut BracketTally, bracket: Bracket, values: &[f64]) {
         let mut table = [[0i32; 8]; 16];
         let mut mask = 0;
         while mask < 16 {
-            let (mut out, mut lane) = (0, 0);
+            let (mut out, mut lane) = (0usize, 0i32);
             while lane < 4 {
                 if mask & (1 << lane) != 0 {
-                    table[mask][2 * out] = 2 * lane as i32;
-                    table[mask][2 * out + 1] = 2 * lane as i32 + 1;
+                    table[mask][2 * out] = 2 * lane;
+                    table[mask][2 * out + 1] = 2 * lane + 1;
                     out += 1;
                 }
                 lane += 1;
