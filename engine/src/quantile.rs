@@ -37,6 +37,12 @@ pub fn percentile_in_place(values: &mut [f64], p: f64) -> f64 {
     interpolate(x_lo, x_hi, frac)
 }
 
+/// NumPy's linear percentile of values already in ascending order.
+pub fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
+    let (lo, hi, frac) = ranks_of(p, sorted.len() as u64);
+    interpolate(sorted[lo as usize], sorted[hi as usize], frac)
+}
+
 fn interpolate(x_lo: f64, x_hi: f64, frac: f64) -> f64 {
     // NumPy's `_lerp`: exact at the ends and monotone.
     let d = x_hi - x_lo;
@@ -288,10 +294,7 @@ fn observe_avx2(tally: &mut BracketTally, bracket: Bracket, values: &[f64]) {
 mod tests {
     use super::*;
 
-    fn numpy_linear(sorted: &[f64], p: f64) -> f64 {
-        let (lo, hi, frac) = ranks_of(p, sorted.len() as u64);
-        interpolate(sorted[lo as usize], sorted[hi as usize], frac)
-    }
+    use super::percentile_of_sorted as numpy_linear;
 
     #[test]
     fn ranks_follow_numpy_linear_interpolation() {

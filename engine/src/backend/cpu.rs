@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use super::{BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
-use crate::quantile::{bracket_from_sample, Bracket, BracketTally};
+use crate::quantile::{bracket_from_sample, percentile_of_sorted, Bracket, BracketTally};
 use crate::validate::PreparedGoal;
 
 /// Paths per block: the unit of work and of floating-point summation.
@@ -32,8 +32,10 @@ pub const BLOCK_PATHS: usize = 1024;
 pub const LANES: usize = 16;
 /// Largest snapshot matrix kept in memory for one batch group; above it, re-simulate.
 pub const STORE_BUDGET_BYTES: usize = 512 << 20;
-/// Sample size aimed at when snapshots are stored (the pass over them is cheap).
-const SAMPLE_STORED: u64 = 1 << 14;
+/// Sample size aimed at when snapshots are stored: a sixteenth of the paths within these
+/// bounds. Sorting a sample costs more per value than tallying a bracket, so the sample stays
+/// small; below the lower bound every path is the sample and is simply sorted.
+const SAMPLE_STORED: (u64, u64) = (1 << 10, 1 << 14);
 /// Sample size aimed at when re-simulating (narrower brackets keep fewer values in memory).
 const SAMPLE_STREAMED: u64 = 1 << 18;
 /// Bracket half-width, in binomial standard deviations of the sample rank.
@@ -194,7 +196,7 @@ impl Plan {
         let bytes = blocks * BLOCK_PATHS * months.len() * 8;
         let store = !percentiles.is_empty() && bytes <= store_budget;
         let target = if store {
-            SAMPLE_STORED
+            (goal.paths / 16).clamp(SAMPLE_STORED.0, SAMPLE_STORED.1)
         } else {
             SAMPLE_STREAMED
         };
@@ -379,14 +381,7 @@ impl CpuBackend {
         if plan.sample_is_everything() {
             for (column, sorted) in out.iter_mut().zip(&samples) {
                 for &p in &plan.percentiles {
-                    let mut tally = BracketTally {
-                        inside: sorted.clone(),
-                        ..Default::default()
-                    };
-                    let value = tally
-                        .percentile(Bracket::ALL, p, n)
-                        .expect("a full sample holds every rank");
-                    column.push((p, value));
+                    column.push((p, percentile_of_sorted(sorted, p)));
                 }
             }
             return out;
