@@ -53,6 +53,28 @@ fn identical_json_for_any_threads_chunks_and_memory_mode() {
 }
 
 #[test]
+fn missed_percentile_brackets_are_retried_to_the_same_answer() {
+    // With no margin the sampled brackets (±2 sample ranks) nearly always miss the wanted
+    // order statistics, so every percentile goes through the retry pass.
+    // Stored snapshots (50,000 paths) and re-simulated ones (300,001 paths: re-simulation
+    // samples every path below 2¹⁸ paths, leaving nothing to bracket).
+    for (paths, backend) in [
+        (50_000, CpuBackend::with_threads(2).with_bracket_margin(0.0)),
+        (
+            300_001,
+            CpuBackend::with_threads(2)
+                .with_bracket_margin(0.0)
+                .with_store_budget(0),
+        ),
+    ] {
+        let mut request = drawdown(paths);
+        request.goal.horizon_months = 40;
+        let reference = json_on(CpuBackend::with_threads(2), &request);
+        assert_eq!(json_on(backend.clone(), &request), reference, "{backend:?}");
+    }
+}
+
+#[test]
 fn a_goal_gives_the_same_result_alone_and_inside_a_batch() {
     let engine = Engine::default();
     let alone = engine.simulate(&drawdown(20_000)).unwrap();

@@ -52,6 +52,8 @@ pub struct CpuBackend {
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
     /// Largest snapshot matrix kept in memory; above it the percentile pass re-simulates.
     store_budget: usize,
+    /// Half-width of the percentile brackets, in binomial standard deviations.
+    bracket_margin: f64,
 }
 
 impl Default for CpuBackend {
@@ -67,6 +69,7 @@ impl CpuBackend {
             chunk_blocks: 4,
             pool: None,
             store_budget: STORE_BUDGET_BYTES,
+            bracket_margin: BRACKET_MARGIN,
         }
     }
 
@@ -85,6 +88,13 @@ impl CpuBackend {
     /// Group `paths` paths per rayon task (rounded up to whole blocks).
     pub fn with_chunk_paths(mut self, paths: usize) -> Self {
         self.chunk_blocks = paths.div_ceil(BLOCK_PATHS).max(1);
+        self
+    }
+
+    /// Brackets of ± `sigmas` binomial standard deviations around each sampled percentile.
+    /// Narrow brackets miss more often and cost another pass; results never change.
+    pub fn with_bracket_margin(mut self, sigmas: f64) -> Self {
+        self.bracket_margin = sigmas.max(0.0);
         self
     }
 
@@ -387,13 +397,14 @@ impl CpuBackend {
             return out;
         }
         // (snapshot, percentile index, bracket) still to resolve.
+        let margin = self.bracket_margin;
         let mut pending: Vec<(usize, usize, Bracket)> = (0..plan.months.len())
             .flat_map(|s| {
                 let sorted = &samples[s];
                 plan.percentiles
                     .iter()
                     .enumerate()
-                    .map(move |(j, &p)| (s, j, bracket_from_sample(sorted, p, n, BRACKET_MARGIN)))
+                    .map(move |(j, &p)| (s, j, bracket_from_sample(sorted, p, n, margin)))
             })
             .collect();
         drop(samples);
@@ -795,6 +806,35 @@ pub fn simd_level() -> &'static str {
 mod tests {
     use super::*;
     use crate::validate::prepare;
+
+    #[test]
+    fn the_largest_request_re_simulates_instead_of_storing() {
+        // 10⁷ paths × 1200 months: 100 yearly snapshots would need 8 GB, so nothing is stored
+        // and the sample is bounded (100 snapshots × 2¹⁸ values × 8 bytes ≈ 210 MB).
+        let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 1200, "initial_wealth": 1},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": 10_000_000}
+        }))
+        .unwrap();
+        let goal = prepare(&request).unwrap();
+        let plan = Plan::new(&goal, Detail::Full, STORE_BUDGET_BYTES);
+        assert!(!plan.store);
+        assert_eq!(plan.stored_bytes(), 0);
+        assert_eq!(plan.months.len(), 100);
+        let sample_bytes = plan.months.len() as u64 * goal.paths.div_ceil(plan.stride) * 8;
+        assert!(sample_bytes < 256 << 20, "{sample_bytes}");
+        // The standard goal at 10⁶ paths is stored: 30 snapshots × 10⁶ × 8 bytes.
+        let mut standard = request.clone();
+        standard.goal.horizon_months = 360;
+        standard.options.paths = 1_000_000;
+        let plan = Plan::new(
+            &prepare(&standard).unwrap(),
+            Detail::Full,
+            STORE_BUDGET_BYTES,
+        );
+        assert!(plan.store);
+    }
 
     #[test]
     fn avx2_and_portable_kernels_compute_the_same_bits() {
