@@ -30,10 +30,19 @@ pub struct SolveResult {
     pub success_threshold: f64,
     /// Success at `value`; when unattainable, the best success any value reaches.
     pub success_probability: f64,
-    /// `break-even` (exact per-path) or `bisection`.
-    pub method: String,
+    pub method: Method,
     /// The full simulation at the answer (at the best value when unattainable).
     pub simulation: SimulationResult,
+}
+
+/// How a solver found its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// The order statistic of per-path break-even contributions: exact for the sample.
+    BreakEven,
+    /// Bisection on whole cents.
+    Bisection,
 }
 
 /// The least monthly contribution c ≥ 0 with success ≥ the goal's threshold.
@@ -61,16 +70,21 @@ pub fn required_contribution(
     let (value, method) = if has_withdrawals {
         (
             bisect_cents(engine, &with, needed, Direction::Increasing)?,
-            "bisection",
+            Method::Bisection,
         )
     } else {
-        (break_even(engine, request, &base, needed)?, "break-even")
+        (
+            break_even(engine, request, &base, needed)?,
+            Method::BreakEven,
+        )
     };
+    // Unattainable: the most that can be contributed shows how close the goal gets.
+    let best = MAX_AMOUNT;
     finish(
         engine,
         request,
         "goal.monthly_contribution",
-        value,
+        (value, best),
         method,
         &with,
         needed,
@@ -100,12 +114,13 @@ pub fn sustainable_withdrawal(
     let needed = successes_needed(request.goal.success_threshold, base.paths);
     let with = |d: f64| with_withdrawal(request, d);
     let value = bisect_cents(engine, &with, needed, Direction::Decreasing)?;
+    // Unattainable: even no withdrawal misses the threshold; show that case.
     finish(
         engine,
         request,
         "goal.monthly_withdrawal",
-        value,
-        "bisection",
+        (value, 0.0),
+        Method::Bisection,
         &with,
         needed,
     )
@@ -228,48 +243,37 @@ fn round_up_cents(x: f64) -> f64 {
 }
 
 /// Check the answer by simulation (a break-even value may sit a rounding error short), and
-/// build the result.
+/// build the result. `answer` is the value found, or `None` when no value reaches the
+/// threshold, with the value that comes closest.
 fn finish(
     engine: &Engine,
     request: &GoalRequest,
     solved_for: &str,
-    value: Option<f64>,
-    method: &str,
+    answer: (Option<f64>, f64),
+    method: Method,
     with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
     needed: u64,
 ) -> Result<SolveResult, EngineError> {
-    let threshold = request.goal.success_threshold;
-    let Some(mut value) = value else {
-        // Unattainable: report the best the input can do.
-        let best = if solved_for == "goal.monthly_contribution" {
-            MAX_AMOUNT
-        } else {
-            0.0
-        };
-        let simulation = engine.run(&[with(best)?])?.remove(0);
-        return Ok(SolveResult {
-            solved_for: solved_for.into(),
-            value: None,
-            attainable: false,
-            success_threshold: threshold,
-            success_probability: simulation.success_probability,
-            method: method.into(),
-            simulation,
-        });
-    };
-    if method == "break-even" {
-        while engine.success(&[with(value)?])[0].successes < needed {
-            value = round_up_cents(value + 0.01);
+    let (value, closest) = answer;
+    let value = match value {
+        Some(mut value) => {
+            if method == Method::BreakEven {
+                while engine.success(&[with(value)?])[0].successes < needed {
+                    value = round_up_cents(value + 0.01);
+                }
+            }
+            Some(value)
         }
-    }
-    let simulation = engine.run(&[with(value)?])?.remove(0);
+        None => None,
+    };
+    let simulation = engine.run(&[with(value.unwrap_or(closest))?])?.remove(0);
     Ok(SolveResult {
         solved_for: solved_for.into(),
-        value: Some(value),
-        attainable: true,
-        success_threshold: threshold,
+        value,
+        attainable: value.is_some(),
+        success_threshold: request.goal.success_threshold,
         success_probability: simulation.success_probability,
-        method: method.into(),
+        method,
         simulation,
     })
 }
