@@ -332,46 +332,50 @@ pub fn sensitivity(
     })
 }
 
-/// Split `goal.assets[1].volatility` into keys and indices.
-fn path_parts(path: &str) -> Vec<Result<String, usize>> {
-    let mut parts = Vec::new();
+/// One step of a path like `market.assets[1].volatility`.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The steps of `path`, or `None` if it is not of the form `key(.key|[index])*`.
+fn steps(path: &str) -> Option<Vec<Step<'_>>> {
+    let mut out = Vec::new();
     for piece in path.split('.') {
-        let mut rest = piece;
-        if let Some(open) = rest.find('[') {
-            parts.push(Ok(rest[..open].to_string()));
-            rest = &rest[open..];
-            while let Some(stripped) = rest.strip_prefix('[') {
-                let close = stripped.find(']').unwrap_or(stripped.len());
-                parts.push(
-                    stripped[..close]
-                        .parse::<usize>()
-                        .map_err(|_| ())
-                        .map_or(Ok(String::new()), Err),
-                );
-                rest = stripped.get(close + 1..).unwrap_or("");
+        let (key, mut indices) = piece
+            .split_once('[')
+            .map_or((piece, ""), |(k, rest)| (k, rest));
+        if key.is_empty() {
+            return None;
+        }
+        out.push(Step::Key(key));
+        while !indices.is_empty() {
+            let (index, rest) = indices.split_once(']')?;
+            out.push(Step::Index(index.parse().ok()?));
+            indices = rest.strip_prefix('[').unwrap_or(rest);
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return None;
             }
-        } else {
-            parts.push(Ok(rest.to_string()));
         }
     }
-    parts
+    Some(out)
 }
 
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    path_parts(path)
+    steps(path)?
         .into_iter()
-        .try_fold(value, |v, part| match part {
-            Ok(key) => v.get(key),
-            Err(index) => v.get(index),
+        .try_fold(value, |v, step| match step {
+            Step::Key(key) => v.get(key),
+            Step::Index(index) => v.get(index),
         })
 }
 
 fn lookup_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    path_parts(path)
+    steps(path)?
         .into_iter()
-        .try_fold(value, |v, part| match part {
-            Ok(key) => v.get_mut(key),
-            Err(index) => v.get_mut(index),
+        .try_fold(value, |v, step| match step {
+            Step::Key(key) => v.get_mut(key),
+            Step::Index(index) => v.get_mut(index),
         })
 }
 
@@ -393,5 +397,10 @@ mod tests {
         assert_eq!(lookup(&v, "market.assets[1].volatility"), Some(&json!(0.2)));
         assert_eq!(lookup(&v, "market.assets[2].volatility"), None);
         assert_eq!(lookup(&v, "market.nothing"), None);
+        assert_eq!(lookup(&v, "market.assets[x].volatility"), None);
+        assert_eq!(lookup(&v, "market.assets[0]volatility"), None);
+        let mut w = v.clone();
+        *lookup_mut(&mut w, "market.assets[0].volatility").unwrap() = json!(0.3);
+        assert_eq!(w["market"]["assets"][0]["volatility"], json!(0.3));
     }
 }
