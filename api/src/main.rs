@@ -68,6 +68,8 @@ enum Command {
     },
     /// Measure path-steps per second on the standard goal, beside the NumPy reference.
     Bench(bench::BenchArgs),
+    /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
+    Backends,
 }
 
 #[derive(Subcommand)]
@@ -147,7 +149,33 @@ fn run(cli: &Cli) -> Result<()> {
             print(cli, &scenarios::sensitivity(&engine, &request)?)
         }
         Command::Bench(args) => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
+        Command::Backends => print(cli, &backends_report()),
     }
+}
+
+/// `sextant backends`: each backend with its device, or the reason it is unavailable.
+fn backends_report() -> serde_json::Value {
+    let backends: Vec<serde_json::Value> = Device::survey()
+        .into_iter()
+        .map(|(kind, probe)| match probe {
+            Ok(info) => serde_json::json!({
+                "backend": kind.to_string(),
+                "available": true,
+                "device": info.device,
+                "parallelism": info.parallelism,
+            }),
+            Err(err) => serde_json::json!({
+                "backend": kind.to_string(),
+                "available": false,
+                "reason": err.to_string(),
+            }),
+        })
+        .collect();
+    let auto = Device::auto();
+    serde_json::json!({
+        "backends": backends,
+        "auto": auto.device.backend().info().name,
+    })
 }
 
 impl Cli {

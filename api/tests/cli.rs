@@ -216,6 +216,28 @@ fn solvers_what_if_and_sensitivity() {
 }
 
 #[test]
+fn backends_lists_each_with_its_device_or_why_not() {
+    let report = json(&sextant(&["backends"], None));
+    let backends = report["backends"].as_array().unwrap();
+    let names: Vec<&str> = backends
+        .iter()
+        .map(|b| b["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cpu", "wgpu", "cuda"]);
+    assert_eq!(backends[0]["available"], true);
+    assert!(backends[0]["device"].as_str().unwrap().contains("kernel"));
+    for gpu in &backends[1..] {
+        if gpu["available"] == false {
+            assert!(
+                gpu["reason"].as_str().unwrap().contains("not built"),
+                "{gpu}"
+            );
+        }
+    }
+    assert_eq!(report["auto"], "cpu");
+}
+
+#[test]
 fn what_if_errors_name_the_variant() {
     let request = r#"{"goal": {"horizon_months": 120}, "market": {"expected_return": 0.05, "volatility": 0.1},
         "variants": [{"name": "ok", "goal": {"monthly_contribution": 10}}, {"name": "bad", "goal": {"horizon_months": 5000}}]}"#;

@@ -143,20 +143,61 @@ pub enum Device {
 }
 
 impl Device {
-    /// The device for a requested backend kind. `auto` falls back to the CPU; a GPU backend
-    /// that is not built or has no device is an error naming why.
+    /// The device for a requested backend kind: `auto` takes the best available (see
+    /// [`Device::auto`]); a named backend that is not built or has no device is an error
+    /// that says why.
     pub fn select(kind: BackendKind) -> Result<Device, BackendError> {
         match kind {
-            BackendKind::Auto | BackendKind::Cpu => Ok(Device::Cpu(CpuBackend::new())),
-            BackendKind::Wgpu => Err(BackendError::Unavailable {
-                kind,
-                reason: "this build has no WGSL backend (cargo feature `wgpu` not built)".into(),
-            }),
-            BackendKind::Cuda => Err(BackendError::Unavailable {
-                kind,
-                reason: "this build has no CUDA backend (cargo feature `cuda` not built)".into(),
-            }),
+            BackendKind::Auto => Ok(Device::auto().device),
+            kind => Device::open(kind),
         }
+    }
+
+    /// The best available device: CUDA, then wgpu on a real GPU, then the CPU, with the reason
+    /// each one passed over could not be used.
+    pub fn auto() -> Selection {
+        let mut passed_over = Vec::new();
+        for kind in [BackendKind::Cuda, BackendKind::Wgpu] {
+            match Device::open(kind) {
+                Ok(device) => {
+                    return Selection {
+                        device,
+                        passed_over,
+                    }
+                }
+                Err(err) => passed_over.push(err),
+            }
+        }
+        Selection {
+            device: Device::Cpu(CpuBackend::new()),
+            passed_over,
+        }
+    }
+
+    /// One concrete backend, or why it cannot run here.
+    fn open(kind: BackendKind) -> Result<Device, BackendError> {
+        let unavailable = |reason: &str| BackendError::Unavailable {
+            kind,
+            reason: reason.into(),
+        };
+        match kind {
+            BackendKind::Cpu => Ok(Device::Cpu(CpuBackend::new())),
+            BackendKind::Wgpu => Err(unavailable(
+                "this build has no WGSL backend (cargo feature `wgpu` not built)",
+            )),
+            BackendKind::Cuda => Err(unavailable(
+                "this build has no CUDA backend (cargo feature `cuda` not built)",
+            )),
+            BackendKind::Auto => Ok(Device::auto().device),
+        }
+    }
+
+    /// Every backend kind, with what it would run on or why it cannot run here.
+    pub fn survey() -> Vec<(BackendKind, Result<BackendInfo, BackendError>)> {
+        [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
+            .into_iter()
+            .map(|kind| (kind, Device::open(kind).map(|d| d.backend().info())))
+            .collect()
     }
 
     pub fn backend(&self) -> &dyn SimulationBackend {
@@ -164,6 +205,13 @@ impl Device {
             Device::Cpu(cpu) => cpu,
         }
     }
+}
+
+/// What [`Device::auto`] chose, and why it passed over the better backends.
+#[derive(Debug)]
+pub struct Selection {
+    pub device: Device,
+    pub passed_over: Vec<BackendError>,
 }
 
 impl Default for Device {
