@@ -9,7 +9,7 @@
 //!
 //! Rayon spreads blocks over threads. Results are bit-identical for any thread count and any
 //! chunk size: random numbers depend only on (seed, path, month); floating sums are taken per
-//! block in path order and then over blocks in block order; counts are integers; percentiles
+//! block in a fixed order and then over blocks in block order; counts are integers; percentiles
 //! are exact order statistics ([`crate::quantile`]).
 //!
 //! Memory stays bounded. When a goal's yearly snapshots fit in [`STORE_BUDGET_BYTES`] they are
