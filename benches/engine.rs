@@ -19,27 +19,30 @@ fn standard_goal_1m_paths(c: &mut Criterion) {
     group.finish();
 }
 
-fn batch_of_small_goals(c: &mut Criterion) {
+fn batches_of_goals(c: &mut Criterion) {
     let engine = Engine::default();
-    let requests: Vec<_> = (0..100)
-        .map(|i| {
-            let mut r = standard_goal(10_000);
-            r.goal.monthly_contribution = 500.0 + 10.0 * f64::from(i);
-            r
-        })
-        .collect();
-    let steps: u64 = requests
-        .iter()
-        .map(|r| r.options.paths * u64::from(r.goal.horizon_months))
-        .sum();
     let mut group = c.benchmark_group("batch");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(steps));
-    group.bench_function("100 goals x 10,000 paths (path-steps)", |b| {
-        b.iter(|| engine.simulate_batch(&requests).unwrap())
-    });
+    // Many callers' goals in one dispatch (the service), and the nightly re-scoring's shape.
+    for (goals, paths) in [(100u32, 10_000u64), (1_000, 2_000)] {
+        let requests: Vec<_> = (0..goals)
+            .map(|i| {
+                let mut r = standard_goal(paths);
+                r.goal.monthly_contribution = 500.0 + f64::from(i);
+                r
+            })
+            .collect();
+        let steps: u64 = requests
+            .iter()
+            .map(|r| r.options.paths * u64::from(r.goal.horizon_months))
+            .sum();
+        group.throughput(Throughput::Elements(steps));
+        group.bench_function(format!("{goals} goals x {paths} paths (path-steps)"), |b| {
+            b.iter(|| engine.simulate_batch(&requests).unwrap())
+        });
+    }
     group.finish();
 }
 
-criterion_group!(benches, standard_goal_1m_paths, batch_of_small_goals);
+criterion_group!(benches, standard_goal_1m_paths, batches_of_goals);
 criterion_main!(benches);

@@ -240,44 +240,49 @@ fn observe_avx2(tally: &mut BracketTally, bracket: Bracket, values: &[f64]) {
     let mut below = _mm256_setzero_pd();
     let mut equal_lo = _mm256_setzero_pd();
     let mut equal_hi = _mm256_setzero_pd();
-    let mut chunks = values.chunks_exact(4);
-    // Room for every value, so each chunk can store four lanes and keep only the selected.
-    tally.inside.reserve(values.len() + 4);
-    let start = tally.inside.len();
-    let mut len = start;
-    let spare = tally.inside.spare_capacity_mut().as_mut_ptr().cast::<f64>();
-    for chunk in &mut chunks {
-        // SAFETY: an unaligned load of exactly four f64.
-        let x = unsafe { _mm256_loadu_pd(chunk.as_ptr()) };
-        below = _mm256_add_pd(
-            below,
-            _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x, vlo), one),
-        );
-        equal_lo = _mm256_add_pd(
-            equal_lo,
-            _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(x, vlo), one),
-        );
-        equal_hi = _mm256_add_pd(
-            equal_hi,
-            _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(x, vhi), count_hi),
-        );
-        let inside = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_GT_OQ>(x, vlo),
-            _mm256_cmp_pd::<_CMP_LT_OQ>(x, vhi),
-        );
-        let mask = _mm256_movemask_pd(inside) as usize;
-        // SAFETY: LEFT_PACK has 16 rows of eight i32; the store writes four f64 at offset
-        // `len − start` ≤ values.len() − 4 of the spare capacity reserved above.
-        unsafe {
-            let permutation = _mm256_loadu_si256(LEFT_PACK[mask].as_ptr().cast());
-            let packed =
-                _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(x), permutation));
-            _mm256_storeu_pd(spare.add(len - start), packed);
+    // Spans of 64 values: each reserves room for all of its values, so every chunk of four
+    // can be stored whole and only the selected kept, and capacity follows what is kept.
+    let mut remainder: &[f64] = &[];
+    for span in values.chunks(64) {
+        let mut chunks = span.chunks_exact(4);
+        tally.inside.reserve(span.len());
+        let start = tally.inside.len();
+        let mut len = start;
+        let spare = tally.inside.spare_capacity_mut().as_mut_ptr().cast::<f64>();
+        for chunk in &mut chunks {
+            // SAFETY: an unaligned load of exactly four f64.
+            let x = unsafe { _mm256_loadu_pd(chunk.as_ptr()) };
+            below = _mm256_add_pd(
+                below,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(x, vlo), one),
+            );
+            equal_lo = _mm256_add_pd(
+                equal_lo,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(x, vlo), one),
+            );
+            equal_hi = _mm256_add_pd(
+                equal_hi,
+                _mm256_and_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(x, vhi), count_hi),
+            );
+            let inside = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(x, vlo),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(x, vhi),
+            );
+            let mask = _mm256_movemask_pd(inside) as usize;
+            // SAFETY: LEFT_PACK has 16 rows of eight i32; the store writes four f64 at offset
+            // `len − start` ≤ span.len() − 4 of the spare capacity reserved for this span.
+            unsafe {
+                let permutation = _mm256_loadu_si256(LEFT_PACK[mask].as_ptr().cast());
+                let packed =
+                    _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(x), permutation));
+                _mm256_storeu_pd(spare.add(len - start), packed);
+            }
+            len += mask.count_ones() as usize;
         }
-        len += mask.count_ones() as usize;
+        // SAFETY: the first `len − start` spare slots were written above.
+        unsafe { tally.inside.set_len(len) };
+        remainder = chunks.remainder();
     }
-    // SAFETY: the first `len − start` spare slots were written above.
-    unsafe { tally.inside.set_len(len) };
     let sum = |v: __m256d| {
         let mut lanes = [0.0f64; 4];
         // SAFETY: an unaligned store of exactly four f64.
@@ -287,7 +292,8 @@ fn observe_avx2(tally: &mut BracketTally, bracket: Bracket, values: &[f64]) {
     tally.below += sum(below);
     tally.equal_lo += sum(equal_lo);
     tally.equal_hi += sum(equal_hi);
-    observe_chunks(tally, bracket, chunks.remainder());
+    // Only the last span can leave fewer than four values.
+    observe_chunks(tally, bracket, remainder);
 }
 
 #[cfg(test)]
