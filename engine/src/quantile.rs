@@ -69,33 +69,100 @@ impl Bracket {
     };
 }
 
-/// Brackets for percentile `p` of `n` values, from a sorted sample of them.
+/// Brackets for each of `percentiles` of `n` values, from a sample of them (reordered).
 ///
 /// `margin` is in binomial standard deviations of the sample rank; 5 misses about once in
-/// 3·10⁶ brackets, and a miss only costs another pass.
-pub fn bracket_from_sample(sorted_sample: &[f64], p: f64, n: u64, margin: f64) -> Bracket {
-    let m = sorted_sample.len();
+/// 3·10⁶ brackets, and a miss only costs another pass. Only the bracket ends are selected from
+/// the sample, not the whole sample sorted.
+pub fn brackets_from_sample(
+    sample: &mut [f64],
+    percentiles: &[f64],
+    n: u64,
+    margin: f64,
+) -> Vec<Bracket> {
+    let m = sample.len();
     if m == 0 || m as u64 >= n {
-        return Bracket::ALL;
+        return vec![Bracket::ALL; percentiles.len()];
     }
-    let q = (p / 100.0).clamp(0.0, 1.0);
-    let center = q * (m - 1) as f64;
-    let spread =
-        margin * ((m as f64) * q.max(1.0 / m as f64) * (1.0 - q).max(1.0 / m as f64)).sqrt() + 2.0;
-    let lo_index = center - spread;
-    let hi_index = center + spread;
-    Bracket {
-        lo: if lo_index < 0.0 {
-            f64::NEG_INFINITY
-        } else {
-            sorted_sample[lo_index as usize]
-        },
-        hi: if hi_index >= (m - 1) as f64 {
-            f64::INFINITY
-        } else {
-            sorted_sample[hi_index.ceil() as usize]
-        },
+    let ends: Vec<(Option<usize>, Option<usize>)> = percentiles
+        .iter()
+        .map(|&p| {
+            let q = (p / 100.0).clamp(0.0, 1.0);
+            let center = q * (m - 1) as f64;
+            let floor = 1.0 / m as f64;
+            let spread = margin * (m as f64 * q.max(floor) * (1.0 - q).max(floor)).sqrt() + 2.0;
+            let (lo, hi) = (center - spread, center + spread);
+            (
+                (lo >= 0.0).then_some(lo as usize),
+                (hi < (m - 1) as f64).then_some(hi.ceil() as usize),
+            )
+        })
+        .collect();
+    let ranks: Vec<usize> = ends
+        .iter()
+        .flat_map(|&(lo, hi)| lo.into_iter().chain(hi))
+        .collect();
+    let mut values = order_statistics(sample, &ranks).into_iter();
+    ends.iter()
+        .map(|&(lo, hi)| Bracket {
+            lo: lo.map_or(f64::NEG_INFINITY, |_| {
+                values.next().expect("one value per rank")
+            }),
+            hi: hi.map_or(f64::INFINITY, |_| {
+                values.next().expect("one value per rank")
+            }),
+        })
+        .collect()
+}
+
+/// The values of `ranks` (0-based, any order, repeats allowed) among `values` as if sorted.
+/// Reorders `values`; costs a few passes over them, not a sort.
+pub fn order_statistics(values: &mut [f64], ranks: &[usize]) -> Vec<f64> {
+    let mut distinct = ranks.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut found = vec![0.0; distinct.len()];
+    select_many(values, 0, &distinct, &mut found);
+    ranks
+        .iter()
+        .map(|r| found[distinct.binary_search(r).expect("a requested rank")])
+        .collect()
+}
+
+/// Multi-select: the middle wanted rank splits `values`, then each side finds its own ranks.
+fn select_many(values: &mut [f64], offset: usize, ranks: &[usize], found: &mut [f64]) {
+    if ranks.is_empty() {
+        return;
     }
+    let mid = ranks.len() / 2;
+    let k = ranks[mid] - offset;
+    let (left, &mut x, right) = values.select_nth_unstable_by(k, f64::total_cmp);
+    found[mid] = x;
+    let (found_left, found_right) = found.split_at_mut(mid);
+    select_many(left, offset, &ranks[..mid], found_left);
+    select_many(
+        right,
+        offset + k + 1,
+        &ranks[mid + 1..],
+        &mut found_right[1..],
+    );
+}
+
+/// NumPy's linear percentiles `ps` of `values` (reordered), by selection.
+pub fn percentiles_of(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
+    let n = values.len() as u64;
+    let ranks: Vec<usize> = ps
+        .iter()
+        .flat_map(|&p| {
+            let (lo, hi, _) = ranks_of(p, n);
+            [lo as usize, hi as usize]
+        })
+        .collect();
+    let found = order_statistics(values, &ranks);
+    ps.iter()
+        .zip(found.chunks(2))
+        .map(|(&p, pair)| interpolate(pair[0], pair[1], ranks_of(p, n).2))
+        .collect()
 }
 
 /// What the second pass learns about one bracket.
@@ -328,13 +395,11 @@ mod tests {
             .collect();
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
-        let sample: Vec<f64> = {
-            let mut s: Vec<f64> = values.iter().step_by(97).copied().collect();
-            s.sort_by(f64::total_cmp);
-            s
-        };
-        for p in [0.0, 5.0, 10.0, 33.0, 50.0, 90.0, 97.5, 100.0] {
-            let mut bracket = bracket_from_sample(&sample, p, n as u64, 5.0);
+        let ps = [0.0, 5.0, 10.0, 33.0, 50.0, 90.0, 97.5, 100.0];
+        let mut sample: Vec<f64> = values.iter().step_by(97).copied().collect();
+        let brackets = brackets_from_sample(&mut sample, &ps, n as u64, 5.0);
+        for (&p, &first) in ps.iter().zip(&brackets) {
+            let mut bracket = first;
             let mut found = None;
             for _ in 0..2 {
                 let mut tally = BracketTally::default();
@@ -349,6 +414,25 @@ mod tests {
             }
             assert_eq!(found, Some(numpy_linear(&sorted, p)), "p{p}");
         }
+    }
+
+    #[test]
+    fn selection_finds_the_sorted_order_statistics() {
+        let values: Vec<f64> = (0..5_001)
+            .map(|i| f64::from((i * 7919) % 1013) - 300.0)
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ranks = [4_999, 0, 17, 17, 2_500, 5_000, 18, 1];
+        let mut scratch = values.clone();
+        let found = order_statistics(&mut scratch, &ranks);
+        let expected: Vec<f64> = ranks.iter().map(|&r| sorted[r]).collect();
+        assert_eq!(found, expected);
+        let ps = [0.0, 2.5, 50.0, 97.5, 100.0];
+        let mut scratch = values.clone();
+        let by_selection = percentiles_of(&mut scratch, &ps);
+        let by_sorting: Vec<f64> = ps.iter().map(|&p| numpy_linear(&sorted, p)).collect();
+        assert_eq!(by_selection, by_sorting);
     }
 
     #[test]

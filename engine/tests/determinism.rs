@@ -56,10 +56,13 @@ fn identical_json_for_any_threads_chunks_and_memory_mode() {
 fn missed_percentile_brackets_are_retried_to_the_same_answer() {
     // With no margin the sampled brackets (±2 sample ranks) nearly always miss the wanted
     // order statistics, so every percentile goes through the retry pass.
-    // Stored snapshots (50,000 paths) and re-simulated ones (300,001 paths: re-simulation
+    // Stored snapshots (100,000 paths) and re-simulated ones (300,001 paths: re-simulation
     // samples every path below 2¹⁸ paths, leaving nothing to bracket).
     for (paths, backend) in [
-        (50_000, CpuBackend::with_threads(2).with_bracket_margin(0.0)),
+        (
+            100_000,
+            CpuBackend::with_threads(2).with_bracket_margin(0.0),
+        ),
         (
             300_001,
             CpuBackend::with_threads(2)

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use super::{BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
-use crate::quantile::{bracket_from_sample, percentile_of_sorted, Bracket, BracketTally};
+use crate::quantile::{brackets_from_sample, percentiles_of, Bracket, BracketTally};
 use crate::validate::PreparedGoal;
 
 /// Paths per block: the unit of work and of floating-point summation.
@@ -32,10 +32,10 @@ pub const BLOCK_PATHS: usize = 1024;
 pub const LANES: usize = 16;
 /// Largest snapshot matrix kept in memory for one batch group; above it, re-simulate.
 pub const STORE_BUDGET_BYTES: usize = 512 << 20;
-/// Sample size aimed at when snapshots are stored: a sixteenth of the paths within these
-/// bounds. Sorting a sample costs more per value than tallying a bracket, so the sample stays
-/// small; below the lower bound every path is the sample and is simply sorted.
-const SAMPLE_STORED: (u64, u64) = (1 << 10, 1 << 14);
+/// Goals with at most this many paths select their percentiles from all paths at once.
+const WHOLE_SAMPLE_PATHS: u64 = 1 << 16;
+/// Sample size aimed at when snapshots are stored (the bracket pass over them is cheap).
+const SAMPLE_STORED: u64 = 1 << 14;
 /// Sample size aimed at when re-simulating (narrower brackets keep fewer values in memory).
 const SAMPLE_STREAMED: u64 = 1 << 18;
 /// Bracket half-width, in binomial standard deviations of the sample rank.
@@ -204,14 +204,19 @@ impl Plan {
         };
         let blocks = (goal.paths as usize).div_ceil(BLOCK_PATHS);
         let bytes = blocks * BLOCK_PATHS * months.len() * 8;
-        let store = !percentiles.is_empty() && bytes <= store_budget;
-        let target = if store {
-            (goal.paths / 16).clamp(SAMPLE_STORED.0, SAMPLE_STORED.1)
+        let fits = !percentiles.is_empty() && bytes <= store_budget;
+        // Up to WHOLE_SAMPLE_PATHS (and within the budget) every path is the sample and the
+        // percentiles are selected from it in one pass. Larger goals that fit keep their
+        // snapshots and tally brackets over them; the largest sample more and re-simulate.
+        let (stride, store) = if fits && goal.paths <= WHOLE_SAMPLE_PATHS {
+            (1, false)
+        } else if fits {
+            (goal.paths.div_ceil(SAMPLE_STORED), true)
         } else {
-            SAMPLE_STREAMED
+            (goal.paths.div_ceil(SAMPLE_STREAMED).max(1), false)
         };
         Plan {
-            stride: goal.paths.div_ceil(target).max(1),
+            stride,
             months,
             percentiles,
             blocks,
@@ -382,30 +387,28 @@ impl CpuBackend {
         if plan.percentiles.is_empty() {
             return Vec::new();
         }
-        samples
-            .par_iter_mut()
-            .for_each(|s| s.sort_unstable_by(f64::total_cmp));
         let n = goal.paths;
         let np = plan.percentiles.len();
-        let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::with_capacity(np); plan.months.len()];
         if plan.sample_is_everything() {
-            for (column, sorted) in out.iter_mut().zip(&samples) {
-                for &p in &plan.percentiles {
-                    column.push((p, percentile_of_sorted(sorted, p)));
-                }
-            }
-            return out;
+            // Every path is in the sample: select the order statistics from it directly.
+            return samples
+                .par_iter_mut()
+                .map(|column| {
+                    let values = percentiles_of(column, &plan.percentiles);
+                    plan.percentiles.iter().copied().zip(values).collect()
+                })
+                .collect();
         }
         // (snapshot, percentile index, bracket) still to resolve.
         let margin = self.bracket_margin;
-        let mut pending: Vec<(usize, usize, Bracket)> = (0..plan.months.len())
-            .flat_map(|s| {
-                let sorted = &samples[s];
-                plan.percentiles
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, &p)| (s, j, bracket_from_sample(sorted, p, n, margin)))
-            })
+        let brackets: Vec<Vec<Bracket>> = samples
+            .par_iter_mut()
+            .map(|sample| brackets_from_sample(sample, &plan.percentiles, n, margin))
+            .collect();
+        let mut pending: Vec<(usize, usize, Bracket)> = brackets
+            .into_iter()
+            .enumerate()
+            .flat_map(|(s, column)| column.into_iter().enumerate().map(move |(j, b)| (s, j, b)))
             .collect();
         drop(samples);
         let mut values = vec![vec![f64::NAN; np]; plan.months.len()];
@@ -429,10 +432,10 @@ impl CpuBackend {
             }
             pending = missed;
         }
-        for (column, vals) in out.iter_mut().zip(values) {
-            column.extend(plan.percentiles.iter().copied().zip(vals));
-        }
-        out
+        values
+            .into_iter()
+            .map(|column| plan.percentiles.iter().copied().zip(column).collect())
+            .collect()
     }
 
     /// One pass over every path's snapshots, tallying each pending bracket.
