@@ -606,58 +606,47 @@ fn simulate_block(
     snapshots: &mut [f64],
     depletion: &mut [f64],
 ) {
-    let keys = philox::round_keys(philox::key_of_seed(goal.seed));
-    let first = first as u32;
+    let job = BlockJob {
+        goal,
+        keys: philox::round_keys(philox::key_of_seed(goal.seed)),
+        months,
+        first: first as u32,
+        count,
+    };
     #[cfg(target_arch = "x86_64")]
     if simd_level() == "avx2" {
         // SAFETY: the CPU supports AVX2 (`simd_level` checked).
-        return unsafe {
-            simulate_block_avx2(goal, &keys, months, first, count, snapshots, depletion)
-        };
+        return unsafe { simulate_block_avx2(&job, snapshots, depletion) };
     }
     // AVX-512 (sixteen f32 lanes per register: LLVM vectorises the portable code wider than
     // the AVX2 kernel), SSE4.1, or the baseline.
-    simulate_block_portable(goal, &keys, months, first, count, snapshots, depletion)
+    simulate_block_portable(&job, snapshots, depletion)
+}
+
+/// One block's work: which goal, its Philox round keys, the months to snapshot, and which
+/// paths (`first .. first + count`).
+struct BlockJob<'a> {
+    goal: &'a PreparedGoal,
+    keys: [[u32; 2]; ROUNDS],
+    months: &'a [u32],
+    first: u32,
+    count: usize,
 }
 
 /// The block kernel with AVX2 Philox; everything else is the portable code, compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn simulate_block_avx2(
-    goal: &PreparedGoal,
-    keys: &[[u32; 2]; ROUNDS],
-    months: &[u32],
-    first: u32,
-    count: usize,
-    snapshots: &mut [f64],
-    depletion: &mut [f64],
-) {
-    let philox = Avx2Philox(philox::avx2::Keys::new(keys));
-    simulate_lanes(&philox, goal, months, first, count, snapshots, depletion);
+fn simulate_block_avx2(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+    let philox = Avx2Philox(philox::avx2::Keys::new(&job.keys));
+    simulate_lanes(&philox, job, snapshots, depletion);
 }
 
 /// The block kernel in portable Rust, vectorised by LLVM: AVX-512 or SSE4.1 when the CPU has
 /// them. (AVX-512 is not measured on the development machine, which lacks it; the bits are the
 /// same, since no variant fuses multiply-adds.)
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+sse4.1"))]
-fn simulate_block_portable(
-    goal: &PreparedGoal,
-    keys: &[[u32; 2]; ROUNDS],
-    months: &[u32],
-    first: u32,
-    count: usize,
-    snapshots: &mut [f64],
-    depletion: &mut [f64],
-) {
-    simulate_lanes(
-        &PortablePhilox(keys),
-        goal,
-        months,
-        first,
-        count,
-        snapshots,
-        depletion,
-    );
+fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+    simulate_lanes(&PortablePhilox(&job.keys), job, snapshots, depletion);
 }
 
 /// Where a lane group's Philox words come from.
@@ -702,13 +691,17 @@ impl LaneWords for Avx2Philox {
 #[inline(always)]
 fn simulate_lanes(
     philox: &impl LaneWords,
-    goal: &PreparedGoal,
-    months: &[u32],
-    first: u32,
-    count: usize,
+    job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
 ) {
+    let &BlockJob {
+        goal,
+        months,
+        first,
+        count,
+        ..
+    } = job;
     let horizon = goal.horizon as usize;
     let quads = horizon.div_ceil(4);
     let first_withdrawal = goal
@@ -860,7 +853,13 @@ mod tests {
         .unwrap();
         let goal = prepare(&request).unwrap();
         let months = goal.yearly_months();
-        let keys = philox::round_keys(philox::key_of_seed(9));
+        let job = BlockJob {
+            goal: &goal,
+            keys: philox::round_keys(philox::key_of_seed(9)),
+            months: &months,
+            first: 4096,
+            count: 1000,
+        };
         let run = |avx2: bool| {
             let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
             let mut depletion = vec![0.0; BLOCK_PATHS];
@@ -868,26 +867,10 @@ mod tests {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: only called after detecting AVX2 below.
                 unsafe {
-                    simulate_block_avx2(
-                        &goal,
-                        &keys,
-                        &months,
-                        4096,
-                        1000,
-                        &mut snapshots,
-                        &mut depletion,
-                    )
+                    simulate_block_avx2(&job, &mut snapshots, &mut depletion)
                 };
             } else {
-                simulate_block_portable(
-                    &goal,
-                    &keys,
-                    &months,
-                    4096,
-                    1000,
-                    &mut snapshots,
-                    &mut depletion,
-                );
+                simulate_block_portable(&job, &mut snapshots, &mut depletion);
             }
             (snapshots, depletion)
         };
