@@ -30,8 +30,9 @@ fn json_on(backend: CpuBackend, request: &GoalRequest) -> String {
 }
 
 #[test]
-fn identical_json_for_any_threads_chunks_and_memory_mode() {
-    // 300,001 paths: a partial last block, a sample stride above 1, and depleted paths.
+fn identical_json_for_any_threads_chunks_and_percentile_method() {
+    // 300,001 paths: a partial last block, a sample stride above 1, and depleted paths. The
+    // percentiles come from bracketing a sample, or from selecting among every path.
     for paths in [1_000, 300_001] {
         let request = drawdown(paths);
         let reference = json_on(CpuBackend::with_threads(1), &request);
@@ -41,7 +42,8 @@ fn identical_json_for_any_threads_chunks_and_memory_mode() {
             CpuBackend::with_threads(2).with_chunk_paths(1),
             CpuBackend::with_threads(2).with_chunk_paths(37 * 1024),
             CpuBackend::with_threads(3).with_chunk_paths(5000),
-            CpuBackend::with_threads(2).with_store_budget(0),
+            CpuBackend::with_threads(2).with_whole_sample_paths(0),
+            CpuBackend::with_threads(2).with_whole_sample_paths(u64::MAX),
         ] {
             assert_eq!(
                 json_on(backend.clone(), &request),
@@ -56,8 +58,6 @@ fn identical_json_for_any_threads_chunks_and_memory_mode() {
 fn missed_percentile_brackets_are_retried_to_the_same_answer() {
     // With no margin the sampled brackets (±2 sample ranks) nearly always miss the wanted
     // order statistics, so every percentile goes through the retry pass.
-    // Stored snapshots (100,000 paths) and re-simulated ones (300,001 paths: re-simulation
-    // samples every path below 2¹⁸ paths, leaving nothing to bracket).
     for (paths, backend) in [
         (
             100_000,
@@ -65,9 +65,9 @@ fn missed_percentile_brackets_are_retried_to_the_same_answer() {
         ),
         (
             300_001,
-            CpuBackend::with_threads(2)
+            CpuBackend::with_threads(3)
                 .with_bracket_margin(0.0)
-                .with_store_budget(0),
+                .with_chunk_paths(1),
         ),
     ] {
         let mut request = drawdown(paths);
@@ -91,12 +91,15 @@ fn a_goal_gives_the_same_result_alone_and_inside_a_batch() {
 
 #[test]
 fn percentiles_are_numpy_linear_order_statistics() {
-    // Sampled brackets (stored and re-simulated) must give exactly the sorted values' answer.
+    // Sampled brackets, and selection among every path, give exactly the sorted values' answer.
     let mut request = drawdown(150_000);
     request.goal.withdrawal_start_month = Some(150);
     request.options.percentiles = vec![0.0, 1.0, 5.0, 33.3, 50.0, 90.0, 99.9, 100.0];
     let goal = prepare(&request).unwrap();
-    for backend in [CpuBackend::new(), CpuBackend::new().with_store_budget(0)] {
+    for backend in [
+        CpuBackend::new(),
+        CpuBackend::new().with_whole_sample_paths(u64::MAX),
+    ] {
         let mut terminal = backend.terminal_wealth(&goal);
         assert_eq!(terminal.len(), 150_000);
         let result = Engine::new(Device::Cpu(backend))

@@ -12,10 +12,13 @@
 //! block in a fixed order and then over blocks in block order; counts are integers; percentiles
 //! are exact order statistics ([`crate::quantile`]).
 //!
-//! Memory stays bounded. When a goal's yearly snapshots fit in [`STORE_BUDGET_BYTES`] they are
-//! kept, and the percentile pass reads them back; otherwise the percentile pass simulates the
-//! paths again (the same numbers, since Philox is counter-based), so 10⁷ paths × 1200 months
-//! need only per-thread block buffers, samples and the few values inside each bracket.
+//! Memory stays bounded: no goal holds paths × snapshots values unless it is small. A goal of
+//! up to 2¹⁶ paths keeps every value and selects its percentiles from them. A larger one first
+//! simulates a pilot sample of its paths (every `stride`-th: the same numbers the main pass
+//! will draw for them, since Philox is counter-based), brackets each percentile from it, and
+//! then makes one pass over all paths that counts against the brackets and keeps only the
+//! few values inside them. So 10⁷ paths × 1200 months need per-thread block buffers, the
+//! sample and the bracketed values, and one pass plus a 2.6% pilot.
 
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -30,14 +33,12 @@ use crate::validate::PreparedGoal;
 pub const BLOCK_PATHS: usize = 1024;
 /// Paths per lane group: the width of the kernel's arrays.
 pub const LANES: usize = 16;
-/// Largest snapshot matrix kept in memory for one batch group; above it, re-simulate.
-pub const STORE_BUDGET_BYTES: usize = 512 << 20;
 /// Goals with at most this many paths select their percentiles from all paths at once.
 const WHOLE_SAMPLE_PATHS: u64 = 1 << 16;
-/// Sample size aimed at when snapshots are stored (the bracket pass over them is cheap).
-const SAMPLE_STORED: u64 = 1 << 14;
-/// Sample size aimed at when re-simulating (narrower brackets keep fewer values in memory).
-const SAMPLE_STREAMED: u64 = 1 << 18;
+/// Sample size for the percentile brackets of larger goals: a sixty-fourth of the paths within
+/// these bounds. A larger sample narrows the brackets (fewer values kept between them) but
+/// costs a longer pilot run; 2¹⁸ keeps 10⁷ paths × 100 years within 600 MB.
+const SAMPLE_PATHS: (u64, u64) = (1 << 14, 1 << 18);
 /// Bracket half-width, in binomial standard deviations of the sample rank.
 const BRACKET_MARGIN: f64 = 5.0;
 /// Marker of a path that was never depleted.
@@ -50,8 +51,8 @@ pub struct CpuBackend {
     chunk_blocks: usize,
     /// A dedicated pool, or the global one.
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
-    /// Largest snapshot matrix kept in memory; above it the percentile pass re-simulates.
-    store_budget: usize,
+    /// Goals with more paths than this bracket their percentiles from a sample.
+    whole_sample_paths: u64,
     /// Half-width of the percentile brackets, in binomial standard deviations.
     bracket_margin: f64,
 }
@@ -68,7 +69,7 @@ impl CpuBackend {
         CpuBackend {
             chunk_blocks: 4,
             pool: None,
-            store_budget: STORE_BUDGET_BYTES,
+            whole_sample_paths: WHOLE_SAMPLE_PATHS,
             bracket_margin: BRACKET_MARGIN,
         }
     }
@@ -98,10 +99,10 @@ impl CpuBackend {
         self
     }
 
-    /// Keep snapshots in memory only up to `bytes` (0: always re-simulate for percentiles).
-    /// Changes memory and speed, never results.
-    pub fn with_store_budget(mut self, bytes: usize) -> Self {
-        self.store_budget = bytes;
+    /// Select percentiles from every path only up to `paths` paths, and bracket them from a
+    /// sample above. Changes memory and speed, never results.
+    pub fn with_whole_sample_paths(mut self, paths: u64) -> Self {
+        self.whole_sample_paths = paths;
         self
     }
 
@@ -130,30 +131,13 @@ impl SimulationBackend for CpuBackend {
 
     fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
         self.install(|| {
-            let plans: Vec<Plan> = batch
-                .iter()
-                .map(|g| Plan::new(g, detail, self.store_budget))
-                .collect();
-            // Goals run side by side in groups whose stored snapshots fit the budget together.
-            let mut out = Vec::with_capacity(batch.len());
-            let mut start = 0;
-            while start < batch.len() {
-                let mut end = start;
-                let mut bytes = 0;
-                while end < batch.len()
-                    && (end == start || bytes + plans[end].stored_bytes() <= self.store_budget)
-                {
-                    bytes += plans[end].stored_bytes();
-                    end += 1;
-                }
-                let group: Vec<Summary> = (start..end)
-                    .into_par_iter()
-                    .map(|i| self.simulate_goal(&batch[i], &plans[i]))
-                    .collect();
-                out.extend(group);
-                start = end;
-            }
-            out
+            batch
+                .par_iter()
+                .map(|goal| {
+                    let plan = Plan::new(goal, detail, self.whole_sample_paths);
+                    self.simulate_goal(goal, &plan)
+                })
+                .collect()
         })
     }
 
@@ -168,12 +152,11 @@ impl SimulationBackend for CpuBackend {
                 .for_each_init(
                     || BlockBuffers::new(1),
                     |buf, (b, dest)| {
-                        let first = b * BLOCK_PATHS;
+                        let paths = PathRange::contiguous(b * BLOCK_PATHS, dest.len());
                         simulate_block(
                             goal,
                             &months,
-                            first,
-                            dest.len(),
+                            paths,
                             &mut buf.snapshots,
                             &mut buf.depletion,
                         );
@@ -190,92 +173,75 @@ struct Plan {
     months: Vec<u32>,
     percentiles: Vec<f64>,
     blocks: usize,
-    /// Every `stride`-th path is sampled for the percentile brackets.
+    /// Every `stride`-th path is in the sample; 1: every path is, and percentiles are selected
+    /// from all of them.
     stride: u64,
-    /// Keep the snapshots in memory (otherwise simulate again for the percentile pass).
-    store: bool,
 }
 
 impl Plan {
-    fn new(goal: &PreparedGoal, detail: Detail, store_budget: usize) -> Plan {
+    fn new(goal: &PreparedGoal, detail: Detail, whole_sample_paths: u64) -> Plan {
         let (months, percentiles) = match detail {
             Detail::Full => (goal.yearly_months(), goal.percentiles.clone()),
             Detail::Success => (vec![goal.horizon], Vec::new()),
         };
-        let blocks = (goal.paths as usize).div_ceil(BLOCK_PATHS);
-        let bytes = blocks * BLOCK_PATHS * months.len() * 8;
-        let fits = !percentiles.is_empty() && bytes <= store_budget;
-        // Up to WHOLE_SAMPLE_PATHS (and within the budget) every path is the sample and the
-        // percentiles are selected from it in one pass. Larger goals that fit keep their
-        // snapshots and tally brackets over them; the largest sample more and re-simulate.
-        let (stride, store) = if fits && goal.paths <= WHOLE_SAMPLE_PATHS {
-            (1, false)
-        } else if fits {
-            (goal.paths.div_ceil(SAMPLE_STORED), true)
+        let stride = if percentiles.is_empty() || goal.paths <= whole_sample_paths {
+            1
         } else {
-            (goal.paths.div_ceil(SAMPLE_STREAMED).max(1), false)
+            let sample = (goal.paths / 64).clamp(SAMPLE_PATHS.0, SAMPLE_PATHS.1);
+            goal.paths.div_ceil(sample)
         };
         Plan {
-            stride,
+            blocks: (goal.paths as usize).div_ceil(BLOCK_PATHS),
             months,
             percentiles,
-            blocks,
-            store,
+            stride,
         }
     }
 
-    fn stored_bytes(&self) -> usize {
-        if self.store {
-            self.blocks * BLOCK_PATHS * self.months.len() * 8
-        } else {
-            0
-        }
-    }
-
-    /// Whether the sample is every path, so percentiles come straight from it.
+    /// Whether every path is kept for selection (no brackets, no pilot run).
     fn sample_is_everything(&self) -> bool {
         self.stride == 1
     }
 }
 
-/// Per-thread state of the first pass, merged across tasks (integers and sets only, so the
+/// Per-thread state of the main pass, merged across tasks (integers and sets only, so the
 /// merge order cannot change a result).
 #[derive(Default)]
-struct FirstPass {
+struct MainPass {
     successes: u64,
     failed: u64,
     /// Depletion months' histogram, index = month.
     depletion_months: Vec<u64>,
     /// Paths depleted by each snapshot.
     depleted_by: Vec<u64>,
-    /// Sampled values per snapshot.
-    samples: Vec<Vec<f64>>,
+    /// Every value of every snapshot, when the plan selects from all paths.
+    everything: Vec<Vec<f64>>,
+    /// The bracket tallies, one per (snapshot, percentile), when the plan brackets.
+    tallies: Vec<BracketTally>,
 }
 
-impl FirstPass {
-    fn new(plan: &Plan, horizon: u32) -> Self {
-        FirstPass {
+impl MainPass {
+    fn new(plan: &Plan, horizon: u32, brackets: usize) -> Self {
+        let keep_all = !plan.percentiles.is_empty() && plan.sample_is_everything();
+        MainPass {
             depletion_months: vec![0; horizon as usize],
             depleted_by: vec![0; plan.months.len()],
-            samples: vec![
-                Vec::new();
-                if plan.percentiles.is_empty() {
-                    0
-                } else {
-                    plan.months.len()
-                }
-            ],
+            everything: vec![Vec::new(); if keep_all { plan.months.len() } else { 0 }],
+            tallies: vec![BracketTally::default(); brackets],
             ..Default::default()
         }
     }
 
-    fn merge(mut self, other: FirstPass) -> FirstPass {
+    fn merge(mut self, other: MainPass) -> MainPass {
         self.successes += other.successes;
         self.failed += other.failed;
         add_counts(&mut self.depletion_months, &other.depletion_months);
         add_counts(&mut self.depleted_by, &other.depleted_by);
-        for (mine, theirs) in self.samples.iter_mut().zip(other.samples) {
+        for (mine, theirs) in self.everything.iter_mut().zip(other.everything) {
             mine.extend(theirs);
+        }
+        for (mine, theirs) in self.tallies.iter_mut().zip(other.tallies) {
+            mine.merge(theirs);
         }
         self
     }
@@ -287,62 +253,63 @@ fn add_counts(into: &mut [u64], from: &[u64]) {
     }
 }
 
+/// A bracket still to resolve: (snapshot, percentile index, bracket).
+type Pending = (usize, usize, Bracket);
+
 impl CpuBackend {
+    /// One goal: for a bracketing plan, a pilot run over the sampled paths gives the
+    /// brackets; then one pass over every path reduces counts and sums and tallies the
+    /// brackets; a bracket that missed (rare) is tallied again, wide open.
     fn simulate_goal(&self, goal: &PreparedGoal, plan: &Plan) -> Summary {
         let s = plan.months.len();
         let n = goal.paths as usize;
+        let pending: Vec<Pending> = if plan.percentiles.is_empty() || plan.sample_is_everything() {
+            Vec::new()
+        } else {
+            self.pilot_brackets(goal, plan)
+        };
+        let brackets: Vec<Bracket> = pending.iter().map(|&(_, _, b)| b).collect();
+
         // Per block: one sum per snapshot, then the shortfall sum.
         let mut block_sums = vec![0.0; plan.blocks * (s + 1)];
-        let mut stored = if plan.store {
-            vec![0.0; plan.blocks * BLOCK_PATHS * s]
-        } else {
-            Vec::new()
-        };
-        let stored_chunk = if plan.store { BLOCK_PATHS * s } else { 1 };
-        let mut stored_slices: Vec<&mut [f64]> = if plan.store {
-            stored.chunks_mut(stored_chunk).collect()
-        } else {
-            (0..plan.blocks).map(|_| &mut [][..]).collect()
-        };
-
-        let first = block_sums
+        let main = block_sums
             .par_chunks_mut(s + 1)
-            .zip(stored_slices.par_iter_mut())
             .enumerate()
             .with_min_len(self.chunk_blocks)
             .fold(
                 || {
-                    let scratch = if plan.store { 0 } else { s };
                     (
-                        BlockBuffers::new(scratch),
-                        FirstPass::new(plan, goal.horizon),
+                        BlockBuffers::new(s),
+                        MainPass::new(plan, goal.horizon, pending.len()),
                     )
                 },
-                |(mut buf, mut acc), (b, (sums, keep))| {
-                    let first_path = b * BLOCK_PATHS;
-                    let count = BLOCK_PATHS.min(n - first_path);
-                    // Stored snapshots are written in place; otherwise into the scratch block.
-                    let BlockBuffers {
-                        snapshots,
-                        depletion,
-                    } = &mut buf;
-                    let snapshots: &mut [f64] = if plan.store { keep } else { snapshots };
-                    simulate_block(goal, &plan.months, first_path, count, snapshots, depletion);
-                    reduce_first(
-                        goal,
-                        plan,
-                        first_path,
-                        &snapshots[..],
-                        &depletion[..count],
-                        sums,
-                        &mut acc,
+                |(mut buf, mut acc), (b, sums)| {
+                    let paths = PathRange::contiguous(
+                        b * BLOCK_PATHS,
+                        BLOCK_PATHS.min(n - b * BLOCK_PATHS),
                     );
+                    simulate_block(
+                        goal,
+                        &plan.months,
+                        paths,
+                        &mut buf.snapshots,
+                        &mut buf.depletion,
+                    );
+                    let depletion = &buf.depletion[..paths.count];
+                    reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
+                    for (tally, &(snap, _, bracket)) in acc.tallies.iter_mut().zip(&pending) {
+                        let column =
+                            &buf.snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + paths.count];
+                        tally.observe(bracket, column);
+                    }
                     (buf, acc)
                 },
             )
             .map(|(_, acc)| acc)
-            .reduce(|| FirstPass::new(plan, goal.horizon), FirstPass::merge);
-        drop(stored_slices);
+            .reduce(
+                || MainPass::new(plan, goal.horizon, pending.len()),
+                MainPass::merge,
+            );
 
         // Floating sums over blocks, in block order.
         let mut totals = vec![0.0; s + 1];
@@ -351,86 +318,134 @@ impl CpuBackend {
                 *t += x;
             }
         }
-
-        let percentiles = self.percentiles(goal, plan, first.samples, &stored);
-        let snapshots = plan
-            .months
-            .iter()
-            .enumerate()
-            .map(|(i, &month)| Snapshot {
-                month,
-                mean: totals[i] / n as f64,
-                depleted: first.depleted_by[i],
-                percentiles: percentiles.get(i).cloned().unwrap_or_default(),
-            })
-            .collect();
-        let depleted: u64 = first.depletion_months.iter().sum();
-        Summary {
-            paths: goal.paths,
-            successes: first.successes,
-            depleted,
-            median_depletion_month: median_of_histogram(&first.depletion_months),
-            shortfall: (first.failed > 0).then(|| totals[s] / first.failed as f64),
-            snapshots,
-        }
-    }
-
-    /// Exact percentiles of every snapshot: from the sample when it is every path, otherwise by
-    /// bracketed passes over the stored or re-simulated snapshots.
-    fn percentiles(
-        &self,
-        goal: &PreparedGoal,
-        plan: &Plan,
-        mut samples: Vec<Vec<f64>>,
-        stored: &[f64],
-    ) -> Vec<Vec<(f64, f64)>> {
-        if plan.percentiles.is_empty() {
-            return Vec::new();
-        }
-        let n = goal.paths;
-        let np = plan.percentiles.len();
-        if plan.sample_is_everything() {
-            // Every path is in the sample: select the order statistics from it directly.
-            return samples
+        let MainPass {
+            successes,
+            failed,
+            depletion_months,
+            depleted_by,
+            mut everything,
+            tallies,
+        } = main;
+        let percentiles: Vec<Vec<(f64, f64)>> = if plan.percentiles.is_empty() {
+            vec![Vec::new(); s]
+        } else if plan.sample_is_everything() {
+            everything
                 .par_iter_mut()
                 .map(|column| {
                     let values = percentiles_of(column, &plan.percentiles);
                     plan.percentiles.iter().copied().zip(values).collect()
                 })
-                .collect();
+                .collect()
+        } else {
+            self.resolve(goal, plan, pending, tallies, brackets)
+        };
+        let snapshots = plan
+            .months
+            .iter()
+            .zip(percentiles)
+            .enumerate()
+            .map(|(i, (&month, percentiles))| Snapshot {
+                month,
+                mean: totals[i] / n as f64,
+                depleted: depleted_by[i],
+                percentiles,
+            })
+            .collect();
+        Summary {
+            paths: goal.paths,
+            successes,
+            depleted: depletion_months.iter().sum(),
+            median_depletion_month: median_of_histogram(&depletion_months),
+            shortfall: (failed > 0).then(|| totals[s] / failed as f64),
+            snapshots,
         }
-        // (snapshot, percentile index, bracket) still to resolve.
+    }
+
+    /// Simulate the sampled paths (every `stride`-th: the same numbers the main pass will
+    /// draw for them) and bracket each percentile of each snapshot from them.
+    fn pilot_brackets(&self, goal: &PreparedGoal, plan: &Plan) -> Vec<Pending> {
+        let s = plan.months.len();
+        let sampled = goal.paths.div_ceil(plan.stride) as usize;
+        let mut columns = vec![vec![0.0; sampled]; s];
+        let mut rows: Vec<Vec<f64>> = (0..sampled.div_ceil(BLOCK_PATHS))
+            .into_par_iter()
+            .map_init(
+                || BlockBuffers::new(s),
+                |buf, b| {
+                    let count = BLOCK_PATHS.min(sampled - b * BLOCK_PATHS);
+                    let paths = PathRange {
+                        first: b * BLOCK_PATHS * plan.stride as usize,
+                        step: plan.stride as u32,
+                        count,
+                    };
+                    simulate_block(
+                        goal,
+                        &plan.months,
+                        paths,
+                        &mut buf.snapshots,
+                        &mut buf.depletion,
+                    );
+                    buf.snapshots.clone()
+                },
+            )
+            .collect();
+        for (b, block) in rows.iter_mut().enumerate() {
+            let count = BLOCK_PATHS.min(sampled - b * BLOCK_PATHS);
+            for (i, column) in columns.iter_mut().enumerate() {
+                column[b * BLOCK_PATHS..b * BLOCK_PATHS + count]
+                    .copy_from_slice(&block[i * BLOCK_PATHS..i * BLOCK_PATHS + count]);
+            }
+        }
+        drop(rows);
         let margin = self.bracket_margin;
-        let brackets: Vec<Vec<Bracket>> = samples
+        let n = goal.paths;
+        let brackets: Vec<Vec<Bracket>> = columns
             .par_iter_mut()
             .map(|sample| brackets_from_sample(sample, &plan.percentiles, n, margin))
             .collect();
-        let mut pending: Vec<(usize, usize, Bracket)> = brackets
+        brackets
             .into_iter()
             .enumerate()
             .flat_map(|(s, column)| column.into_iter().enumerate().map(move |(j, b)| (s, j, b)))
-            .collect();
-        drop(samples);
-        let mut values = vec![vec![f64::NAN; np]; plan.months.len()];
-        while !pending.is_empty() {
-            let tallies = self.tally_pass(goal, plan, &pending, stored);
-            let found: Vec<Option<f64>> = pending
-                .par_iter()
-                .zip(tallies)
-                .map(|(&(_, j, bracket), mut tally)| {
+            .collect()
+    }
+
+    /// Exact percentiles from the main pass's tallies; missed brackets are tallied again,
+    /// wide open, by simulating the paths once more.
+    fn resolve(
+        &self,
+        goal: &PreparedGoal,
+        plan: &Plan,
+        mut pending: Vec<Pending>,
+        mut tallies: Vec<BracketTally>,
+        mut brackets: Vec<Bracket>,
+    ) -> Vec<Vec<(f64, f64)>> {
+        let n = goal.paths;
+        let mut values = vec![vec![f64::NAN; plan.percentiles.len()]; plan.months.len()];
+        loop {
+            let found: Vec<Option<f64>> = tallies
+                .par_iter_mut()
+                .zip(&brackets)
+                .zip(&pending)
+                .map(|((tally, &bracket), &(_, j, _))| {
                     tally.percentile(bracket, plan.percentiles[j], n)
                 })
                 .collect();
             let mut missed = Vec::new();
-            for ((s, j, _), value) in pending.into_iter().zip(found) {
+            for (&(s, j, _), value) in pending.iter().zip(found) {
                 match value {
                     Some(v) => values[s][j] = v,
-                    // A miss is rare (about 1 in 10⁶ brackets): the next pass takes everything,
-                    // which cannot miss.
+                    // A miss is rare (about 1 in 10⁶ brackets): the next pass takes
+                    // everything, which cannot miss.
                     None => missed.push((s, j, Bracket::ALL)),
                 }
             }
+            if missed.is_empty() {
+                break;
+            }
             pending = missed;
+            brackets = pending.iter().map(|&(_, _, b)| b).collect();
+            tallies = self.tally_pass(goal, plan, &pending);
         }
         values
             .into_iter()
@@ -438,13 +453,12 @@ impl CpuBackend {
             .collect()
     }
 
-    /// One pass over every path's snapshots, tallying each pending bracket.
+    /// One more pass over every path, tallying each pending bracket.
     fn tally_pass(
         &self,
         goal: &PreparedGoal,
         plan: &Plan,
-        pending: &[(usize, usize, Bracket)],
-        stored: &[f64],
+        pending: &[Pending],
     ) -> Vec<BracketTally> {
         let s = plan.months.len();
         let n = goal.paths as usize;
@@ -453,25 +467,22 @@ impl CpuBackend {
             .into_par_iter()
             .with_min_len(self.chunk_blocks)
             .fold(
-                || (BlockBuffers::new(if plan.store { 0 } else { s }), empty()),
+                || (BlockBuffers::new(s), empty()),
                 |(mut buf, mut tallies), b| {
-                    let first_path = b * BLOCK_PATHS;
-                    let count = BLOCK_PATHS.min(n - first_path);
-                    let snapshots: &[f64] = if plan.store {
-                        &stored[b * BLOCK_PATHS * s..(b + 1) * BLOCK_PATHS * s]
-                    } else {
-                        simulate_block(
-                            goal,
-                            &plan.months,
-                            first_path,
-                            count,
-                            &mut buf.snapshots,
-                            &mut buf.depletion,
-                        );
-                        &buf.snapshots
-                    };
+                    let paths = PathRange::contiguous(
+                        b * BLOCK_PATHS,
+                        BLOCK_PATHS.min(n - b * BLOCK_PATHS),
+                    );
+                    simulate_block(
+                        goal,
+                        &plan.months,
+                        paths,
+                        &mut buf.snapshots,
+                        &mut buf.depletion,
+                    );
                     for (tally, &(snap, _, bracket)) in tallies.iter_mut().zip(pending) {
-                        let column = &snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + count];
+                        let column =
+                            &buf.snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + paths.count];
                         tally.observe(bracket, column);
                     }
                     (buf, tallies)
@@ -523,17 +534,16 @@ impl BlockBuffers {
     }
 }
 
-/// Fold a simulated block into the first pass: the block's floating sums into `sums`, and
-/// counts and samples into `acc`. `snapshots` is snapshot-major, [`BLOCK_PATHS`] per snapshot;
-/// `depletion` holds the block's `count` paths.
-fn reduce_first(
+/// Fold a simulated block into the main pass: the block's floating sums into `sums`, and
+/// counts (and, when the plan selects from every path, the values) into `acc`. `snapshots` is
+/// snapshot-major, [`BLOCK_PATHS`] per snapshot; `depletion` holds the block's paths.
+fn reduce_block(
     goal: &PreparedGoal,
     plan: &Plan,
-    first_path: usize,
     snapshots: &[f64],
     depletion: &[f64],
     sums: &mut [f64],
-    acc: &mut FirstPass,
+    acc: &mut MainPass,
 ) {
     let s = plan.months.len();
     let count = depletion.len();
@@ -542,10 +552,8 @@ fn reduce_first(
         let (sum, depleted) = column_stats(column, depletion, f64::from(month));
         sums[i] = sum;
         acc.depleted_by[i] += depleted;
-        if let Some(sample) = acc.samples.get_mut(i) {
-            let stride = plan.stride as usize;
-            let offset = (stride - first_path % stride) % stride;
-            sample.extend(column.iter().skip(offset).step_by(stride));
+        if let Some(all) = acc.everything.get_mut(i) {
+            all.extend_from_slice(column);
         }
     }
     let terminal = &snapshots[(s - 1) * BLOCK_PATHS..(s - 1) * BLOCK_PATHS + count];
@@ -601,8 +609,7 @@ fn column_stats(column: &[f64], depletion: &[f64], by: f64) -> (f64, u64) {
 fn simulate_block(
     goal: &PreparedGoal,
     months: &[u32],
-    first: usize,
-    count: usize,
+    paths: PathRange,
     snapshots: &mut [f64],
     depletion: &mut [f64],
 ) {
@@ -610,8 +617,7 @@ fn simulate_block(
         goal,
         keys: philox::round_keys(philox::key_of_seed(goal.seed)),
         months,
-        first: first as u32,
-        count,
+        paths,
     };
     #[cfg(target_arch = "x86_64")]
     if simd_level() == "avx2" {
@@ -623,14 +629,32 @@ fn simulate_block(
     simulate_block_portable(&job, snapshots, depletion)
 }
 
+/// Which paths a block simulates: `first`, `first + step`, … (`count` of them, at most
+/// [`BLOCK_PATHS`]). The main pass takes consecutive paths; the pilot run every `stride`-th.
+#[derive(Debug, Clone, Copy)]
+struct PathRange {
+    first: usize,
+    step: u32,
+    count: usize,
+}
+
+impl PathRange {
+    fn contiguous(first: usize, count: usize) -> Self {
+        PathRange {
+            first,
+            step: 1,
+            count,
+        }
+    }
+}
+
 /// One block's work: which goal, its Philox round keys, the months to snapshot, and which
-/// paths (`first .. first + count`).
+/// paths.
 struct BlockJob<'a> {
     goal: &'a PreparedGoal,
     keys: [[u32; 2]; ROUNDS],
     months: &'a [u32],
-    first: u32,
-    count: usize,
+    paths: PathRange,
 }
 
 /// The block kernel with AVX2 Philox; everything else is the portable code, compiled for AVX2.
@@ -698,8 +722,12 @@ fn simulate_lanes(
     let &BlockJob {
         goal,
         months,
-        first,
-        count,
+        paths:
+            PathRange {
+                first,
+                step: path_step,
+                count,
+            },
         ..
     } = job;
     let horizon = goal.horizon as usize;
@@ -710,7 +738,8 @@ fn simulate_lanes(
         .position(|&d| d > 0.0)
         .unwrap_or(horizon);
     for group in (0..count).step_by(LANES) {
-        let paths: [u32; LANES] = std::array::from_fn(|l| first + (group + l) as u32);
+        let paths: [u32; LANES] =
+            std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
         let mut next = 0;
@@ -815,9 +844,9 @@ mod tests {
     use crate::validate::prepare;
 
     #[test]
-    fn the_largest_request_re_simulates_instead_of_storing() {
-        // 10⁷ paths × 1200 months: 100 yearly snapshots would need 8 GB, so nothing is stored
-        // and the sample is bounded (100 snapshots × 2¹⁸ values × 8 bytes ≈ 210 MB).
+    fn percentile_memory_is_bounded_for_the_largest_request() {
+        // 10⁷ paths × 1200 months: the pilot sample is bounded (100 snapshots × 2¹⁸ values ×
+        // 8 bytes ≈ 210 MB), and nothing of the size of paths × snapshots is ever held.
         let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
             "goal": {"horizon_months": 1200, "initial_wealth": 1},
             "market": {"expected_return": 0.05, "volatility": 0.1},
@@ -825,22 +854,16 @@ mod tests {
         }))
         .unwrap();
         let goal = prepare(&request).unwrap();
-        let plan = Plan::new(&goal, Detail::Full, STORE_BUDGET_BYTES);
-        assert!(!plan.store);
-        assert_eq!(plan.stored_bytes(), 0);
+        let plan = Plan::new(&goal, Detail::Full, WHOLE_SAMPLE_PATHS);
         assert_eq!(plan.months.len(), 100);
+        assert!(!plan.sample_is_everything());
         let sample_bytes = plan.months.len() as u64 * goal.paths.div_ceil(plan.stride) * 8;
         assert!(sample_bytes < 256 << 20, "{sample_bytes}");
-        // The standard goal at 10⁶ paths is stored: 30 snapshots × 10⁶ × 8 bytes.
-        let mut standard = request.clone();
-        standard.goal.horizon_months = 360;
-        standard.options.paths = 1_000_000;
-        let plan = Plan::new(
-            &prepare(&standard).unwrap(),
-            Detail::Full,
-            STORE_BUDGET_BYTES,
-        );
-        assert!(plan.store);
+        // Small goals keep every value: at most 2¹⁶ paths × 100 snapshots × 8 bytes ≈ 52 MB.
+        let mut small = request.clone();
+        small.options.paths = WHOLE_SAMPLE_PATHS;
+        let plan = Plan::new(&prepare(&small).unwrap(), Detail::Full, WHOLE_SAMPLE_PATHS);
+        assert!(plan.sample_is_everything());
     }
 
     #[test]
@@ -857,8 +880,11 @@ mod tests {
             goal: &goal,
             keys: philox::round_keys(philox::key_of_seed(9)),
             months: &months,
-            first: 4096,
-            count: 1000,
+            paths: PathRange {
+                first: 4096,
+                step: 3,
+                count: 1000,
+            },
         };
         let run = |avx2: bool| {
             let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
