@@ -366,8 +366,9 @@ impl CpuBackend {
     fn pilot_brackets(&self, goal: &PreparedGoal, plan: &Plan) -> Vec<Pending> {
         let s = plan.months.len();
         let sampled = goal.paths.div_ceil(plan.stride) as usize;
-        let mut columns = vec![vec![0.0; sampled]; s];
-        let mut rows: Vec<Vec<f64>> = (0..sampled.div_ceil(BLOCK_PATHS))
+        // Each pilot block hands back its values per snapshot; they move (not copy) into the
+        // snapshot's parts, so the sample is held once.
+        let blocks: Vec<Vec<Vec<f64>>> = (0..sampled.div_ceil(BLOCK_PATHS))
             .into_par_iter()
             .map_init(
                 || BlockBuffers::new(s),
@@ -385,23 +386,27 @@ impl CpuBackend {
                         &mut buf.snapshots,
                         &mut buf.depletion,
                     );
-                    buf.snapshots.clone()
+                    buf.snapshots
+                        .chunks(BLOCK_PATHS)
+                        .map(|column| column[..count].to_vec())
+                        .collect()
                 },
             )
             .collect();
-        for (b, block) in rows.iter_mut().enumerate() {
-            let count = BLOCK_PATHS.min(sampled - b * BLOCK_PATHS);
-            for (i, column) in columns.iter_mut().enumerate() {
-                column[b * BLOCK_PATHS..b * BLOCK_PATHS + count]
-                    .copy_from_slice(&block[i * BLOCK_PATHS..i * BLOCK_PATHS + count]);
+        let mut parts: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(blocks.len()); s];
+        for block in blocks {
+            for (part, column) in parts.iter_mut().zip(block) {
+                part.push(column);
             }
         }
-        drop(rows);
         let margin = self.bracket_margin;
         let n = goal.paths;
-        let brackets: Vec<Vec<Bracket>> = columns
-            .par_iter_mut()
-            .map(|sample| brackets_from_sample(sample, &plan.percentiles, n, margin))
+        let brackets: Vec<Vec<Bracket>> = parts
+            .into_par_iter()
+            .map(|part| {
+                let mut sample = part.concat();
+                brackets_from_sample(&mut sample, &plan.percentiles, n, margin)
+            })
             .collect();
         brackets
             .into_iter()
