@@ -240,10 +240,15 @@ impl MainPass {
         for (mine, theirs) in self.everything.iter_mut().zip(other.everything) {
             mine.extend(theirs);
         }
-        for (mine, theirs) in self.tallies.iter_mut().zip(other.tallies) {
-            mine.merge(theirs);
-        }
+        merge_tallies(&mut self.tallies, other.tallies);
         self
+    }
+}
+
+/// Fold another task's tallies of the same brackets into `into`.
+fn merge_tallies(into: &mut [BracketTally], from: Vec<BracketTally>) {
+    for (mine, theirs) in into.iter_mut().zip(from) {
+        mine.merge(theirs);
     }
 }
 
@@ -284,24 +289,10 @@ impl CpuBackend {
                     )
                 },
                 |(mut buf, mut acc), (b, sums)| {
-                    let paths = PathRange::contiguous(
-                        b * BLOCK_PATHS,
-                        BLOCK_PATHS.min(n - b * BLOCK_PATHS),
-                    );
-                    simulate_block(
-                        goal,
-                        &plan.months,
-                        paths,
-                        &mut buf.snapshots,
-                        &mut buf.depletion,
-                    );
-                    let depletion = &buf.depletion[..paths.count];
+                    let count = buf.simulate_block_of(goal, plan, b);
+                    let depletion = &buf.depletion[..count];
                     reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
-                    for (tally, &(snap, _, bracket)) in acc.tallies.iter_mut().zip(&pending) {
-                        let column =
-                            &buf.snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + paths.count];
-                        tally.observe(bracket, column);
-                    }
+                    buf.tally(&mut acc.tallies, &pending, count);
                     (buf, acc)
                 },
             )
@@ -466,7 +457,6 @@ impl CpuBackend {
         pending: &[Pending],
     ) -> Vec<BracketTally> {
         let s = plan.months.len();
-        let n = goal.paths as usize;
         let empty = || vec![BracketTally::default(); pending.len()];
         (0..plan.blocks)
             .into_par_iter()
@@ -474,30 +464,14 @@ impl CpuBackend {
             .fold(
                 || (BlockBuffers::new(s), empty()),
                 |(mut buf, mut tallies), b| {
-                    let paths = PathRange::contiguous(
-                        b * BLOCK_PATHS,
-                        BLOCK_PATHS.min(n - b * BLOCK_PATHS),
-                    );
-                    simulate_block(
-                        goal,
-                        &plan.months,
-                        paths,
-                        &mut buf.snapshots,
-                        &mut buf.depletion,
-                    );
-                    for (tally, &(snap, _, bracket)) in tallies.iter_mut().zip(pending) {
-                        let column =
-                            &buf.snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + paths.count];
-                        tally.observe(bracket, column);
-                    }
+                    let count = buf.simulate_block_of(goal, plan, b);
+                    buf.tally(&mut tallies, pending, count);
                     (buf, tallies)
                 },
             )
             .map(|(_, tallies)| tallies)
             .reduce(empty, |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.merge(y);
-                }
+                merge_tallies(&mut a, b);
                 a
             })
     }
@@ -535,6 +509,30 @@ impl BlockBuffers {
         BlockBuffers {
             snapshots: vec![0.0; snapshot_count * BLOCK_PATHS],
             depletion: vec![NOT_DEPLETED; BLOCK_PATHS],
+        }
+    }
+
+    /// Simulate block `b` of the goal's consecutive paths at the plan's months; returns how
+    /// many paths it holds.
+    fn simulate_block_of(&mut self, goal: &PreparedGoal, plan: &Plan, b: usize) -> usize {
+        let first = b * BLOCK_PATHS;
+        let count = BLOCK_PATHS.min(goal.paths as usize - first);
+        let paths = PathRange::contiguous(first, count);
+        simulate_block(
+            goal,
+            &plan.months,
+            paths,
+            &mut self.snapshots,
+            &mut self.depletion,
+        );
+        count
+    }
+
+    /// Tally each pending bracket against its snapshot's column of the block.
+    fn tally(&self, tallies: &mut [BracketTally], pending: &[Pending], count: usize) {
+        for (tally, &(snap, _, bracket)) in tallies.iter_mut().zip(pending) {
+            let column = &self.snapshots[snap * BLOCK_PATHS..snap * BLOCK_PATHS + count];
+            tally.observe(bracket, column);
         }
     }
 }
@@ -869,6 +867,29 @@ mod tests {
         small.options.paths = WHOLE_SAMPLE_PATHS;
         let plan = Plan::new(&prepare(&small).unwrap(), Detail::Full, WHOLE_SAMPLE_PATHS);
         assert!(plan.sample_is_everything());
+    }
+
+    #[test]
+    fn the_kernel_draws_the_normals_of_the_reference_definition() {
+        // `normal::normal_at(seed, path, month)` is the definition the GPU backends must match;
+        // the kernel's wealth must be exactly W0 · Π drift · exp(vol · Z) with those Z.
+        let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 7, "initial_wealth": 1000},
+            "market": {"expected_return": 0.06, "volatility": 0.25},
+            "options": {"paths": 40, "seed": 123_456_789_012_u64}
+        }))
+        .unwrap();
+        let goal = prepare(&request).unwrap();
+        let terminal = CpuBackend::new().terminal_wealth(&goal);
+        for (path, &w) in terminal.iter().enumerate() {
+            let mut expected = 1000.0;
+            for month in 0..7 {
+                let z = normal::normal_at(goal.seed, path as u32, month);
+                let shock = normal::exp(goal.volatility[month as usize] * z);
+                expected *= goal.drift[month as usize] * f64::from(shock);
+            }
+            assert_eq!(w, expected, "path {path}");
+        }
     }
 
     #[test]
