@@ -13,8 +13,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestError};
+use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
-use sextant_engine::{solve, BackendKind, Device, Engine, EngineError, GoalRequest, Options};
+use sextant_engine::sweep::{SweepError, SweepRequest};
+use sextant_engine::{
+    solve, BackendKind, Device, Engine, EngineError, GoalRequest, Options, ValidationError,
+};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +71,22 @@ enum Command {
         #[arg(default_value = "-")]
         input: PathBuf,
     },
+    /// The exact efficient frontier: corners, K points, minimum variance, maximum Sharpe,
+    /// targets, and optionally Michaud's resampled frontier (MODEL.md §2).
+    Frontier {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The goal Monte Carlo at each frontier point, with common random numbers (MODEL.md §3).
+    Sweep {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Risk metrics of an allocation: volatility, Sharpe, Sortino, VaR, CVaR, drawdowns, stress.
+    Risk {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
     /// Measure path-steps per second on the standard goal, beside the NumPy reference.
     Bench(bench::BenchArgs),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
@@ -92,12 +113,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let bad_request = err.downcast_ref::<input::InputError>().is_some()
-                || matches!(
-                    err.downcast_ref::<EngineError>(),
-                    Some(EngineError::Invalid(_))
-                );
-            ExitCode::from(if bad_request { 2 } else { 1 })
+            ExitCode::from(if is_bad_request(&err) { 2 } else { 1 })
         }
     }
 }
@@ -148,9 +164,52 @@ fn run(cli: &Cli) -> Result<()> {
             cli.apply_overrides(&mut request.options);
             print(cli, &scenarios::sensitivity(&engine, &request)?)
         }
+        Command::Frontier { input } => {
+            let request: FrontierRequest = input::parse(&input::read_source(input)?)?;
+            print(cli, &request.run()?)
+        }
+        Command::Sweep { input } => {
+            let mut request: SweepRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &request.run(&engine)?)
+        }
+        Command::Risk { input } => {
+            let mut request: RiskRequest = input::parse(&input::read_source(input)?)?;
+            if let Some(paths) = cli.paths {
+                request.options.paths = paths;
+            }
+            if let Some(seed) = cli.seed {
+                request.options.seed = seed;
+            }
+            print(cli, &request.run()?)
+        }
         Command::Bench(args) => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
         Command::Backends => print(cli, &backends_report()),
     }
+}
+
+/// Whether an error is the request's fault (exit 2): malformed or invalid input, constraints
+/// no portfolio meets, a target outside the frontier.
+fn is_bad_request(err: &anyhow::Error) -> bool {
+    let frontier = |e: &FrontierError| !matches!(e, FrontierError::Numerical(_));
+    err.downcast_ref::<input::InputError>().is_some()
+        || err.downcast_ref::<ValidationError>().is_some()
+        || matches!(
+            err.downcast_ref::<EngineError>(),
+            Some(EngineError::Invalid(_))
+        )
+        || match err.downcast_ref::<FrontierRequestError>() {
+            Some(FrontierRequestError::Invalid(_)) => true,
+            Some(FrontierRequestError::Solver(e)) => frontier(e),
+            None => false,
+        }
+        || match err.downcast_ref::<SweepError>() {
+            Some(SweepError::Invalid(_)) | Some(SweepError::Engine(EngineError::Invalid(_))) => {
+                true
+            }
+            Some(SweepError::Frontier(e)) => frontier(e),
+            _ => false,
+        }
 }
 
 /// `sextant backends`: each backend with its device, or the reason it is unavailable.
@@ -190,11 +249,15 @@ impl Cli {
 }
 
 fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
+    use std::io::Write;
     let text = if cli.compact {
         serde_json::to_string(value)?
     } else {
         serde_json::to_string_pretty(value)?
     };
-    println!("{text}");
-    Ok(())
+    // A reader that stops early (`| head`) is not an error of ours.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

@@ -6,13 +6,17 @@
 
 pub mod backend;
 pub mod engine;
+pub mod frontier;
 pub mod normal;
 pub mod philox;
+pub mod portfolio;
 pub mod quantile;
 pub mod request;
 pub mod result;
+pub mod risk;
 pub mod scenarios;
 pub mod solve;
+pub mod sweep;
 pub mod validate;
 
 pub use backend::{BackendKind, Device, SimulationBackend};
