@@ -15,8 +15,22 @@ use sextant_engine::{Engine, GoalRequest};
 /// percentiles. The same file is the first example of the README.
 pub const STANDARD_GOAL: &str = include_str!("../../examples/accumulation-30y.json");
 
+/// What `sextant bench` measures.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Path-steps per second on the standard goal, beside NumPy.
+    Engine,
+    /// The frontier, resampling and the sweep (see `bench_portfolio`).
+    Portfolio,
+}
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value_t = Suite::Engine)]
+    pub suite: Suite,
+    #[command(flatten)]
+    pub portfolio: crate::bench_portfolio::PortfolioArgs,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
@@ -31,7 +45,7 @@ pub struct BenchArgs {
     reference: PathBuf,
     /// The Python interpreter with NumPy.
     #[arg(long, env = "SEXTANT_PYTHON", default_value = "python3")]
-    python: String,
+    pub python: String,
 }
 
 #[derive(Serialize)]

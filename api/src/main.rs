@@ -5,6 +5,7 @@
 //! 1 for anything else).
 
 mod bench;
+mod bench_portfolio;
 mod input;
 
 use std::path::PathBuf;
@@ -87,7 +88,8 @@ enum Command {
         #[arg(default_value = "-")]
         input: PathBuf,
     },
-    /// Measure path-steps per second on the standard goal, beside the NumPy reference.
+    /// Measure speed beside a baseline: path-steps per second on the standard goal beside
+    /// NumPy (`--suite engine`), or the frontier, resampling and sweep (`--suite portfolio`).
     Bench(bench::BenchArgs),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
     Backends,
@@ -183,7 +185,13 @@ fn run(cli: &Cli) -> Result<()> {
             }
             print(cli, &request.run()?)
         }
-        Command::Bench(args) => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
+        Command::Bench(args) => match args.suite {
+            bench::Suite::Engine => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
+            bench::Suite::Portfolio => print(
+                cli,
+                &bench_portfolio::run(&engine, &args.portfolio, &args.python)?,
+            ),
+        },
         Command::Backends => print(cli, &backends_report()),
     }
 }

@@ -249,3 +249,71 @@ fn what_if_errors_name_the_variant() {
         "{stderr}"
     );
 }
+
+#[test]
+fn frontier_sweep_and_risk_examples_run() {
+    let frontier = json(&sextant(&["frontier", "examples/frontier.json"], None));
+    let points = frontier["points"].as_array().unwrap();
+    assert_eq!(points.len(), 20);
+    for key in ["corners", "min_variance", "max_sharpe", "target_volatility"] {
+        assert!(!frontier[key].is_null(), "{key}");
+    }
+    let vol = frontier["target_volatility"]["volatility"]
+        .as_f64()
+        .unwrap();
+    assert!((vol - 0.10).abs() < 1e-9);
+    for p in points {
+        let w = p["weights"].as_array().unwrap();
+        assert_eq!(w.len(), 7);
+        let sum: f64 = w.iter().map(|x| x.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+    }
+
+    let sweep = json(&sextant(
+        &["sweep", "examples/sweep.json", "--paths", "2000"],
+        None,
+    ));
+    assert_eq!(sweep["points"].as_array().unwrap().len(), 25);
+    assert_eq!(sweep["paths"], 2000);
+    assert!(sweep["best"]["success_probability"].as_f64().unwrap() > 0.0);
+
+    let risk = json(&sextant(
+        &["risk", "examples/risk.json", "--paths", "5000"],
+        None,
+    ));
+    assert_eq!(risk["paths"], 5000);
+    assert_eq!(risk["stress_tests"].as_array().unwrap().len(), 2);
+    assert!(risk["value_at_risk"]["monte_carlo"]["95"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn portfolio_errors_name_the_field_and_exit_2() {
+    let assets = r#""assets": [{"name": "a", "expected_return": 0.05, "volatility": 0.1},
+                               {"name": "b", "expected_return": 0.08, "volatility": 0.2}]"#;
+    for (request, field) in [
+        (
+            format!(
+                r#"{{{assets}, "groups": [{{"assets": ["a"], "min": 0.6}}, {{"assets": ["b"], "min": 0.6}}]}}"#
+            ),
+            "groups[1]: infeasible",
+        ),
+        (
+            format!(r#"{{{assets}, "bounds": [{{"min": 0.7}}, {{"min": 0.7}}]}}"#),
+            "bounds: infeasible",
+        ),
+        (format!(r#"{{{assets}, "pointz": 3}}"#), "pointz"),
+        (
+            format!(r#"{{{assets}, "correlations": [[1, 2], [2, 1]]}}"#),
+            "correlations[0][1]",
+        ),
+    ] {
+        let out = sextant(&["frontier", "-"], Some(&request));
+        assert_eq!(out.status.code(), Some(2), "{request}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(field), "{field}: {stderr}");
+    }
+    let risk = format!(r#"{{{assets}, "weights": [0.5, 0.6]}}"#);
+    let out = sextant(&["risk", "-"], Some(&risk));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("weights: must sum to 1"));
+}
