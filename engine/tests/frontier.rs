@@ -409,3 +409,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Risk requests with any numbers give a report or an error naming a field of the request.
+    #[test]
+    fn risk_requests_never_panic(
+        w0 in prop_oneof![-12.0..12.0f64, Just(f64::NAN)],
+        mu in prop_oneof![-2.0..2.0f64, Just(f64::INFINITY)],
+        vol in -0.5..3.0f64,
+        horizon in 0u32..1300,
+        paths in 0u64..3000,
+        shock in -2.0..2.0f64,
+        value in prop::option::of(-10.0..1e16f64),
+    ) {
+        let request: RiskRequest = serde_json::from_value(serde_json::json!({
+            "assets": [{"name": "a", "expected_return": 0.05, "volatility": 0.1},
+                       {"name": "b", "expected_return": 0.0, "volatility": 0.2}],
+            "weights": [0.5, 0.5],
+            "stress_tests": [{"name": "s", "shocks": {"a": 0.0}}]
+        })).unwrap();
+        let mut request = request;
+        request.weights = vec![w0, 1.0 - w0];
+        request.assets[1].expected_return = mu;
+        request.assets[1].volatility = Some(vol);
+        request.horizon_months = horizon;
+        request.options.paths = paths;
+        request.stress_tests[0].shocks.insert("b".into(), shock);
+        request.portfolio_value = value;
+        match request.run() {
+            Ok(report) => {
+                prop_assert!(report.volatility.is_finite());
+                prop_assert!(report.max_drawdown.p95 <= 1.0);
+            }
+            Err(e) => {
+                let known = ["weights", "assets[1]", "horizon_months", "options.paths",
+                             "stress_tests[0].shocks.b", "portfolio_value"];
+                prop_assert!(known.iter().any(|f| e.field.starts_with(f)), "{}", e);
+            }
+        }
+    }
+}
