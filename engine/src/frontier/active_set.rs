@@ -66,6 +66,7 @@ struct Kkt {
     free: Vec<usize>,
     /// Row ids: 0 is the budget, 1 + j is group j.
     rows: Vec<usize>,
+    matrix: DMatrix<f64>,
     lu: LU<f64, nalgebra::Dyn, nalgebra::Dyn>,
 }
 
@@ -74,11 +75,21 @@ impl Kkt {
         self.free.len() + self.rows.len()
     }
 
+    /// Solve with two steps of iterative refinement: the multipliers can be large (they scale
+    /// with λ), and LU's backward error would otherwise leave residuals of eps · |γ| in the
+    /// budget and group rows, which near-equal returns turn into visible variance errors.
     fn solve(&self, rhs: DVector<f64>) -> Result<DVector<f64>, FrontierError> {
-        self.lu
-            .solve(&rhs)
-            .filter(|x| x.iter().all(|v| v.is_finite()))
-            .ok_or_else(|| FrontierError::Numerical("singular KKT system".into()))
+        let singular = || FrontierError::Numerical("singular KKT system".into());
+        let mut x = self.lu.solve(&rhs).ok_or_else(singular)?;
+        for _ in 0..2 {
+            let residual = &rhs - &self.matrix * &x;
+            x += self.lu.solve(&residual).ok_or_else(singular)?;
+        }
+        if x.iter().all(|v| v.is_finite()) {
+            Ok(x)
+        } else {
+            Err(singular())
+        }
     }
 }
 
@@ -183,16 +194,17 @@ impl<'a> ActiveSet<'a> {
             if left <= 0.0 {
                 break;
             }
-            let take = (p.upper[i] - p.lower[i]).min(left);
-            self.w[i] += take;
-            left -= take;
-            basic = i;
-        }
-        for &i in &movable {
-            if i != basic && self.w[i] >= p.upper[i] {
+            let room = p.upper[i] - p.lower[i];
+            if room <= left {
+                // Filled: exactly at its maximum (not lower + room, which may round).
                 self.w[i] = p.upper[i];
                 self.bounds[i] = Bound::Upper;
+                left -= room;
+            } else {
+                self.w[i] = p.lower[i] + left;
+                left = 0.0;
             }
+            basic = i;
         }
         self.bounds[basic] = Bound::Free;
         Ok(())
@@ -215,8 +227,13 @@ impl<'a> ActiveSet<'a> {
         let q: Vec<f64> = self.rows[1 + j].iter().map(|&r| sign * r).collect();
         self.hessian = 0.0;
         let reached = self.minimise(&q, Some((j, side)))?;
-        if !reached {
-            let best = dot(&self.rows[1 + j], &self.w);
+        let best = dot(&self.rows[1 + j], &self.w);
+        let met = if side {
+            best <= g.max + self.tol.weight
+        } else {
+            best >= g.min - self.tol.weight
+        };
+        if !reached && !met {
             let enforced: Vec<String> = (0..j).map(|k| format!("groups[{k}]")).collect();
             let with = if enforced.is_empty() {
                 "the bounds and the budget".to_string()
@@ -297,6 +314,7 @@ impl<'a> ActiveSet<'a> {
         let mu = &self.p.expected_returns;
         let mut lambda = 0.0f64;
         let mut corners: Vec<TracedCorner> = Vec::new();
+        let mut frozen: Vec<Constraint> = Vec::new();
         loop {
             self.tick()?;
             let kkt = self.factor()?;
@@ -304,9 +322,11 @@ impl<'a> ActiveSet<'a> {
             for (a, &i) in kkt.free.iter().enumerate() {
                 self.w[i] = seg.a[i] + lambda * seg.b[a];
             }
-            self.snap_free(&kkt);
+            // Free weights are left as solved, even a rounding past a bound (≈ 1e-13):
+            // clamping one would break the budget by as much, which near-equal returns
+            // magnify into the variance. A weight genuinely moving past its bound is a hit.
             push_corner(&mut corners, lambda, &self.w);
-            let Some((next, event)) = self.next_event(&kkt, &seg, lambda) else {
+            let Some((next, event)) = self.next_event(&kkt, &seg, lambda, &frozen) else {
                 if seg.b.iter().any(|&b| b != 0.0) {
                     return Err(FrontierError::Numerical(
                         "the weights still move with λ past the last event".into(),
@@ -315,18 +335,29 @@ impl<'a> ActiveSet<'a> {
                 break;
             };
             lambda = next.max(lambda);
+
             for (a, &i) in kkt.free.iter().enumerate() {
                 self.w[i] = seg.a[i] + lambda * seg.b[a];
             }
             match event {
-                Event::Hit(c) => self.activate(c),
+                Event::Hit(c) => {
+                    frozen.clear();
+                    self.activate(c);
+                }
+                Event::Release(c) if self.is_flat_release(&kkt, c)? => {
+                    // Releasing c opens a direction along which neither variance nor return
+                    // changes (c's asset duplicates a free one): its multiplier stays at zero
+                    // up to rounding, and releasing it would only swap twins back and forth.
+                    frozen.push(c);
+                }
                 Event::Release(c) => {
+                    frozen.clear();
                     // q(λ) = −λμ: the objective at the event.
                     let q: Vec<f64> = mu.iter().map(|&m| -lambda * m).collect();
-                    self.release(&kkt, c, None)?;
-                    // A zero-curvature move may leave the point off its optimum at this λ
-                    // (only possible where the covariance is singular): re-optimise.
-                    if self.needs_polish(&q)? {
+                    // A zero-curvature move (only possible where the covariance is singular)
+                    // may leave the point off its optimum at this λ: re-optimise. A plain
+                    // release keeps the point, and the next stretch starts from it.
+                    if self.release(&kkt, c, None)?.is_some() && self.needs_polish(&q)? {
                         self.minimise(&q, None)?;
                     }
                 }
@@ -383,7 +414,8 @@ impl<'a> ActiveSet<'a> {
         Ok(Kkt {
             free,
             rows,
-            lu: matrix.lu(),
+            lu: matrix.clone().lu(),
+            matrix,
         })
     }
 
@@ -498,6 +530,19 @@ impl<'a> ActiveSet<'a> {
         Ok(Some(target.is_some_and(|(j, side)| {
             blocking == Constraint::Group(j, side)
         })))
+    }
+
+    /// Whether releasing `c` opens a direction of zero curvature that does not change the
+    /// expected return either.
+    fn is_flat_release(&self, kkt: &Kkt, c: Constraint) -> Result<bool, FrontierError> {
+        let d = self.release_direction(kkt, c)?;
+        let norm2: f64 = d.iter().map(|x| x * x).sum();
+        let largest = d.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        let curvature = quad(&self.p.covariance, &d);
+        let rise = dot(&self.p.expected_returns, &d);
+
+        Ok(curvature <= self.tol.curvature * norm2 * self.mean_diag()
+            && rise.abs() <= 1e3 * self.tol.ret * largest)
     }
 
     /// The direction of least curvature that moves off constraint `c` (feasibly) while keeping
@@ -632,13 +677,6 @@ impl<'a> ActiveSet<'a> {
         }
     }
 
-    /// Free weights within rounding of a bound are put on it (they are not made active).
-    fn snap_free(&mut self, kkt: &Kkt) {
-        for &i in &kkt.free {
-            self.w[i] = self.w[i].clamp(self.p.lower[i], self.p.upper[i]);
-        }
-    }
-
     /// The current stretch: free weights `a + λ b`, multipliers `α + λ β`.
     fn segment(&self, kkt: &Kkt) -> Result<Segment, FrontierError> {
         let k = kkt.free.len();
@@ -691,11 +729,20 @@ impl<'a> ActiveSet<'a> {
     }
 
     /// The first event at λ' ≥ λ on this stretch, if any.
-    fn next_event(&self, kkt: &Kkt, seg: &Segment, lambda: f64) -> Option<(f64, Event)> {
+    fn next_event(
+        &self,
+        kkt: &Kkt,
+        seg: &Segment,
+        lambda: f64,
+        frozen: &[Constraint],
+    ) -> Option<(f64, Event)> {
         let p = self.p;
         let mu = &p.expected_returns;
         let mut best: Option<(f64, Event)> = None;
         let mut consider = |at: f64, e: Event| {
+            if matches!(e, Event::Release(c) if frozen.contains(&c)) {
+                return;
+            }
             if at.is_finite() && best.as_ref().is_none_or(|(b, _)| at < *b) {
                 best = Some((at, e));
             }

@@ -90,6 +90,29 @@ pub struct Frontier {
 impl FrontierProblem {
     /// The exact frontier, or the constraint that makes it empty.
     pub fn solve(&self) -> Result<Frontier, FrontierError> {
+        if let Some(i) = (0..self.lower.len()).find(|&i| {
+            self.lower[i]
+                .partial_cmp(&self.upper[i])
+                .is_none_or(|o| o.is_gt())
+        }) {
+            return Err(FrontierError::Infeasible {
+                constraint: format!("bounds[{i}]"),
+                reason: format!("min {} is above max {}", self.lower[i], self.upper[i]),
+            });
+        }
+        if let Some(j) = self
+            .groups
+            .iter()
+            .position(|g| g.min.partial_cmp(&g.max).is_none_or(|o| o.is_gt()))
+        {
+            return Err(FrontierError::Infeasible {
+                constraint: format!("groups[{j}]"),
+                reason: format!(
+                    "min {} is above max {}",
+                    self.groups[j].min, self.groups[j].max
+                ),
+            });
+        }
         let traced = ActiveSet::feasible(self)?.trace()?;
         let mut corners: Vec<Portfolio> = Vec::with_capacity(traced.len());
         let scale = self
