@@ -61,7 +61,7 @@ impl Engine {
     pub fn run(&self, goals: &[PreparedGoal]) -> Result<Vec<SimulationResult>, EngineError> {
         let backend = self.backend();
         let name = backend.info().name;
-        let summaries = backend.simulate(goals, Detail::Full);
+        let summaries = backend.simulate(goals, Detail::Full)?;
         Ok(goals
             .iter()
             .zip(summaries)
@@ -70,8 +70,8 @@ impl Engine {
     }
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
-    pub fn success(&self, goals: &[PreparedGoal]) -> Vec<Summary> {
-        self.backend().simulate(goals, Detail::Success)
+    pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
+        Ok(self.backend().simulate(goals, Detail::Success)?)
     }
 }
 

@@ -43,7 +43,7 @@ pub fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
     interpolate(sorted[lo as usize], sorted[hi as usize], frac)
 }
 
-fn interpolate(x_lo: f64, x_hi: f64, frac: f64) -> f64 {
+pub fn interpolate(x_lo: f64, x_hi: f64, frac: f64) -> f64 {
     // NumPy's `_lerp`: exact at the ends and monotone.
     let d = x_hi - x_lo;
     let v = x_lo + frac * d;

@@ -202,7 +202,7 @@ fn bisect_cents(
 ) -> Result<Option<f64>, EngineError> {
     let meets = |cents: u64| -> Result<bool, EngineError> {
         let goal = with(cents as f64 / 100.0)?;
-        Ok(engine.success(std::slice::from_ref(&goal))[0].successes >= needed)
+        Ok(engine.success(std::slice::from_ref(&goal))?[0].successes >= needed)
     };
     let max_cents = (MAX_AMOUNT * 100.0) as u64;
     let zero_meets = meets(0)?;
@@ -258,7 +258,7 @@ fn finish(
     let value = match value {
         Some(mut value) => {
             if method == Method::BreakEven {
-                while engine.success(&[with(value)?])[0].successes < needed {
+                while engine.success(&[with(value)?])?[0].successes < needed {
                     value = round_up_cents(value + 0.01);
                 }
             }

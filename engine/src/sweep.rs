@@ -94,7 +94,7 @@ impl SweepRequest {
                 let field = e.field.replace("market.inflation", "inflation");
                 ValidationError::new(field, e.problem)
             })?;
-        let summaries = engine.success(&goals);
+        let summaries = engine.success(&goals)?;
         let points: Vec<SweepPoint> = portfolios
             .iter()
             .zip(&summaries)

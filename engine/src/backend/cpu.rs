@@ -23,7 +23,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::{BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
+use super::{BackendError, BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::quantile::{brackets_from_sample, percentiles_of, Bracket, BracketTally};
@@ -129,7 +129,22 @@ impl SimulationBackend for CpuBackend {
         }
     }
 
-    fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
+    fn simulate(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+    ) -> Result<Vec<Summary>, BackendError> {
+        Ok(self.simulate_batch(batch, detail))
+    }
+
+    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
+        self.terminal_wealth_of(goal)
+    }
+}
+
+impl CpuBackend {
+    /// [`SimulationBackend::simulate`], which cannot fail on the CPU.
+    pub fn simulate_batch(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
         self.install(|| {
             batch
                 .par_iter()
@@ -141,7 +156,8 @@ impl SimulationBackend for CpuBackend {
         })
     }
 
-    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
+    /// [`SimulationBackend::terminal_wealth`].
+    pub fn terminal_wealth_of(&self, goal: &PreparedGoal) -> Vec<f64> {
         self.install(|| {
             let months = [goal.horizon];
             let n = goal.paths as usize;
@@ -478,7 +494,7 @@ impl CpuBackend {
 }
 
 /// NumPy's median of the months recorded in `histogram`.
-fn median_of_histogram(histogram: &[u64]) -> Option<f64> {
+pub(crate) fn median_of_histogram(histogram: &[u64]) -> Option<f64> {
     let total: u64 = histogram.iter().sum();
     if total == 0 {
         return None;

@@ -8,13 +8,28 @@
 //! and [`BackendKind`] already names them so that a request for one gets a clear answer.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+#[cfg(not(feature = "cuda"))]
+#[path = "cuda_stub.rs"]
+mod cuda;
+pub mod gpu;
+#[cfg(feature = "wgpu")]
+mod wgpu;
+#[cfg(not(feature = "wgpu"))]
+#[path = "wgpu_stub.rs"]
+mod wgpu;
 
 use std::fmt;
 use std::str::FromStr;
 
 use thiserror::Error;
 
+pub use self::wgpu::WgpuBackend;
 pub use cpu::CpuBackend;
+pub use cuda::CudaBackend;
+#[cfg(feature = "cuda")]
+pub use cuda::{compile_ptx as compile_cuda_kernels, nvrtc_present};
 
 use crate::validate::PreparedGoal;
 
@@ -76,6 +91,9 @@ pub enum BackendError {
     /// The backend was asked for but cannot run here.
     #[error("backend {kind} is unavailable: {reason}")]
     Unavailable { kind: BackendKind, reason: String },
+    /// The backend failed while running (device lost, out of memory, a kernel error).
+    #[error("backend {kind} failed: {reason}")]
+    Failed { kind: BackendKind, reason: String },
 }
 
 /// The backends a caller may name (`--backend`, `SEXTANT_BACKEND`).
@@ -130,7 +148,11 @@ pub trait SimulationBackend: Send + Sync {
     fn info(&self) -> BackendInfo;
 
     /// Simulate every goal of the batch and reduce each to a [`Summary`].
-    fn simulate(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary>;
+    fn simulate(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+    ) -> Result<Vec<Summary>, BackendError>;
 
     /// W_T of every path of `goal`, in path order (the solvers' per-path break-even).
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64>;
@@ -140,6 +162,8 @@ pub trait SimulationBackend: Send + Sync {
 #[derive(Debug, Clone)]
 pub enum Device {
     Cpu(CpuBackend),
+    Wgpu(WgpuBackend),
+    Cuda(CudaBackend),
 }
 
 impl Device {
@@ -153,20 +177,27 @@ impl Device {
         }
     }
 
-    /// The best available device: CUDA, then wgpu on a real GPU, then the CPU, with the reason
-    /// each one passed over could not be used.
+    /// The best available device: CUDA, then wgpu on a real GPU (not a software adapter),
+    /// then the CPU, with the reason each one passed over could not be used.
     pub fn auto() -> Selection {
         let mut passed_over = Vec::new();
-        for kind in [BackendKind::Cuda, BackendKind::Wgpu] {
-            match Device::open(kind) {
-                Ok(device) => {
-                    return Selection {
-                        device,
-                        passed_over,
-                    }
+        match CudaBackend::open() {
+            Ok(cuda) => {
+                return Selection {
+                    device: Device::Cuda(cuda),
+                    passed_over,
                 }
-                Err(err) => passed_over.push(err),
             }
+            Err(err) => passed_over.push(err),
+        }
+        match WgpuBackend::open(false) {
+            Ok(wgpu) => {
+                return Selection {
+                    device: Device::Wgpu(wgpu),
+                    passed_over,
+                }
+            }
+            Err(err) => passed_over.push(err),
         }
         Selection {
             device: Device::Cpu(CpuBackend::new()),
@@ -174,20 +205,13 @@ impl Device {
         }
     }
 
-    /// One concrete backend, or why it cannot run here.
+    /// One concrete backend, or why it cannot run here. A named `wgpu` takes any adapter,
+    /// software ones (lavapipe) included.
     fn open(kind: BackendKind) -> Result<Device, BackendError> {
-        let unavailable = |reason: &str| BackendError::Unavailable {
-            kind,
-            reason: reason.into(),
-        };
         match kind {
             BackendKind::Cpu => Ok(Device::Cpu(CpuBackend::new())),
-            BackendKind::Wgpu => Err(unavailable(
-                "this build has no WGSL backend (cargo feature `wgpu` not built)",
-            )),
-            BackendKind::Cuda => Err(unavailable(
-                "this build has no CUDA backend (cargo feature `cuda` not built)",
-            )),
+            BackendKind::Wgpu => WgpuBackend::open(true).map(Device::Wgpu),
+            BackendKind::Cuda => CudaBackend::open().map(Device::Cuda),
             BackendKind::Auto => Ok(Device::auto().device),
         }
     }
@@ -203,6 +227,8 @@ impl Device {
     pub fn backend(&self) -> &dyn SimulationBackend {
         match self {
             Device::Cpu(cpu) => cpu,
+            Device::Wgpu(wgpu) => wgpu,
+            Device::Cuda(cuda) => cuda,
         }
     }
 }

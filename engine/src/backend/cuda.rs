@@ -1,0 +1,376 @@
+//! The CUDA backend: `kernels/simulate.cu` compiled at run time by NVRTC for the device's own
+//! architecture, launched through cudarc. The host side of the three steps is shared with
+//! wgpu in [`super::gpu`].
+//!
+//! cudarc panics when it cannot load libcuda or libnvrtc, so both are probed first and a
+//! missing one is an `Unavailable` error naming the library. NVRTC may come from a CUDA
+//! toolkit or from the PyPI wheel `nvidia-cuda-nvrtc-cu12`, whose library is not on the loader
+//! path: `SEXTANT_NVRTC_LIB` may name it, and a few usual places are tried.
+
+use std::sync::Arc;
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::Ptx;
+
+use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally, BLOCK};
+use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use crate::validate::PreparedGoal;
+
+/// The kernels' source, compiled by NVRTC.
+pub const KERNELS: &str = include_str!("../../../kernels/simulate.cu");
+
+fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable {
+        kind: BackendKind::Cuda,
+        reason: reason.into(),
+    }
+}
+
+/// Load libnvrtc by absolute path when it is not on the loader path, so that cudarc's own
+/// `dlopen("libnvrtc.so.12")` finds it already loaded (by its soname).
+fn preload_nvrtc() {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(path) = std::env::var_os("SEXTANT_NVRTC_LIB") {
+        candidates.push(path.into());
+    }
+    candidates.push("/usr/local/cuda/lib64/libnvrtc.so.12".into());
+    // The PyPI wheel, in the usual Python library folders (system, user, pyenv, venv, conda).
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut roots: Vec<std::path::PathBuf> = vec!["/usr/local/lib".into(), "/usr/lib".into()];
+    for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
+        if let Some(prefix) = std::env::var_os(var) {
+            roots.push(std::path::PathBuf::from(prefix).join("lib"));
+        }
+    }
+    if let Some(home) = &home {
+        roots.push(home.join(".local/lib"));
+        if let Ok(versions) = std::fs::read_dir(home.join(".pyenv/versions")) {
+            roots.extend(versions.flatten().map(|v| v.path().join("lib")));
+        }
+    }
+    for root in roots {
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("python3") {
+                    for site in ["dist-packages", "site-packages"] {
+                        candidates.push(
+                            entry
+                                .path()
+                                .join(site)
+                                .join("nvidia/cuda_nvrtc/lib/libnvrtc.so.12"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    for path in candidates.into_iter().filter(|p| p.exists()) {
+        // SAFETY: loading NVIDIA's NVRTC runs only its initialisers; the handle is kept for
+        // the life of the process so the symbols cudarc resolves stay valid.
+        if let Ok(library) = unsafe { libloading::Library::new(&path) } {
+            std::mem::forget(library);
+            return;
+        }
+    }
+}
+
+/// Whether NVRTC can be loaded (probing, never panicking).
+pub fn nvrtc_present() -> bool {
+    preload_nvrtc();
+    // SAFETY: only tries to open the library by its usual names.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Compile the kernels for `arch` (e.g. `sm_90`) to PTX: what CI checks on a machine without
+/// a GPU. The error holds NVRTC's log.
+pub fn compile_ptx(arch: &str) -> Result<Ptx, String> {
+    if !nvrtc_present() {
+        return Err("NVRTC (libnvrtc.so.12) not found".into());
+    }
+    let options = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options).map_err(|e| format!("{e:?}"))
+}
+
+/// Philox blocks and the four normals of each, as the probe kernel computed them.
+pub type ProbeBlocks = (Vec<[u32; 4]>, Vec<[f32; 4]>);
+
+/// The CUDA backend on device 0.
+#[derive(Clone)]
+pub struct CudaBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    stream: Arc<CudaStream>,
+    simulate: CudaFunction,
+    locate: CudaFunction,
+    probe: CudaFunction,
+    name: String,
+    multiprocessors: usize,
+    memory: usize,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaBackend")
+            .field("device", &self.inner.name)
+            .finish()
+    }
+}
+
+impl CudaBackend {
+    pub fn open() -> Result<Self, BackendError> {
+        // SAFETY: only tries to open the library by its usual names.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(unavailable("no CUDA driver (libcuda.so.1 not found)"));
+        }
+        if !nvrtc_present() {
+            return Err(unavailable(
+                "no NVRTC (libnvrtc.so.12 not found; install the CUDA toolkit or \
+                 `pip install nvidia-cuda-nvrtc-cu12` and set SEXTANT_NVRTC_LIB)",
+            ));
+        }
+        let fail = |what: &str, e: &dyn std::fmt::Debug| unavailable(format!("{what}: {e:?}"));
+        let count = CudaContext::device_count().map_err(|e| fail("cuInit", &e))?;
+        if count < 1 {
+            return Err(unavailable("the CUDA driver sees no device"));
+        }
+        let ctx = CudaContext::new(0).map_err(|e| fail("opening device 0", &e))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| fail("compute capability", &e))?;
+        let arch = format!("sm_{major}{minor}");
+        let ptx = compile_ptx(&arch).map_err(|e| unavailable(format!("NVRTC: {e}")))?;
+        let module = ctx
+            .load_module(ptx)
+            .map_err(|e| fail("loading the kernels (driver older than NVRTC?)", &e))?;
+        let function = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| fail(&format!("kernel {name}"), &e))
+        };
+        let name = ctx.name().map_err(|e| fail("device name", &e))?;
+        let multiprocessors = ctx
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            )
+            .map_err(|e| fail("device attribute", &e))? as usize;
+        let memory = ctx.total_mem().map_err(|e| fail("device memory", &e))?;
+        Ok(CudaBackend {
+            inner: Arc::new(Inner {
+                stream: ctx.default_stream(),
+                simulate: function("simulate")?,
+                locate: function("locate")?,
+                probe: function("philox_probe")?,
+                name: format!("{name} ({arch}, {multiprocessors} SMs)"),
+                multiprocessors,
+                memory,
+            }),
+        })
+    }
+
+    pub fn device_name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// Philox blocks and their normals computed by the CUDA code (for the parity checks).
+    pub fn philox_blocks(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<ProbeBlocks, String> {
+        let s = &self.inner.stream;
+        let words: Vec<u32> = inputs
+            .iter()
+            .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
+            .collect();
+        let n = inputs.len() as u32;
+        let input = s.clone_htod(&words).map_err(debug)?;
+        let mut out = s.alloc_zeros::<u32>(4 * inputs.len()).map_err(debug)?;
+        let mut normals = s.alloc_zeros::<f32>(4 * inputs.len()).map_err(debug)?;
+        let mut launch = s.launch_builder(&self.inner.probe);
+        launch.arg(&input).arg(&mut out).arg(&mut normals).arg(&n);
+        // SAFETY: the arguments match the kernel's signature and the buffers' sizes.
+        unsafe { launch.launch(LaunchConfig::for_num_elems(n)) }.map_err(debug)?;
+        let out = s.clone_dtoh(&out).map_err(debug)?;
+        let normals = s.clone_dtoh(&normals).map_err(debug)?;
+        Ok((
+            out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
+            normals
+                .chunks(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect(),
+        ))
+    }
+}
+
+fn debug(e: impl std::fmt::Debug) -> String {
+    format!("{e:?}")
+}
+
+impl ChunkDevice for CudaBackend {
+    fn max_binding(&self) -> u64 {
+        (self.inner.memory / 8) as u64
+    }
+
+    fn open(&self, input: &ChunkInput) -> Result<Box<dyn ChunkRun + '_>, String> {
+        let s = &self.inner.stream;
+        let goals: &[u32] = bytemuck::cast_slice(&input.goals);
+        let months: Vec<f32> = input.months.iter().flatten().copied().collect();
+        Ok(Box::new(CudaChunk {
+            backend: self,
+            input: input.clone(),
+            goals: s.clone_htod(goals).map_err(debug)?,
+            months: s.clone_htod(&months).map_err(debug)?,
+            vols: s.clone_htod(&input.vols).map_err(debug)?,
+            hist: s.alloc_zeros::<u32>(input.hist_len.max(1)).map_err(debug)?,
+        }))
+    }
+}
+
+struct CudaChunk<'a> {
+    backend: &'a CudaBackend,
+    input: ChunkInput,
+    goals: CudaSlice<u32>,
+    months: CudaSlice<f32>,
+    vols: CudaSlice<f32>,
+    hist: CudaSlice<u32>,
+}
+
+impl CudaChunk<'_> {
+    fn dispatch(
+        &mut self,
+        mode: u32,
+        counts: &mut CudaSlice<u32>,
+        sums: &mut CudaSlice<f32>,
+        wanted: &CudaSlice<u32>,
+        values: &mut CudaSlice<f32>,
+    ) -> Result<(), String> {
+        let inner = &self.backend.inner;
+        let goals = self.input.goals.len() as u32;
+        let mut base = 0u32;
+        while base < self.input.max_blocks {
+            let width = (self.input.max_blocks - base).min(i32::MAX as u32);
+            let p = DispatchParams::new(mode, base);
+            let mut launch = inner.stream.launch_builder(&inner.simulate);
+            launch
+                .arg(&p.mode)
+                .arg(&p.bins)
+                .arg(&p.block_base)
+                .arg(&p.log2_low)
+                .arg(&p.bins_per_octave)
+                .arg(&self.goals)
+                .arg(&self.months)
+                .arg(&self.vols)
+                .arg(&mut *counts)
+                .arg(&mut *sums)
+                .arg(&mut self.hist)
+                .arg(wanted)
+                .arg(&mut *values);
+            let config = LaunchConfig {
+                grid_dim: (width, goals, 1),
+                block_dim: (BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: the arguments match `simulate`'s signature in kernels/simulate.cu, and
+            // every index the kernel forms is within the buffers the layout sized.
+            unsafe { launch.launch(config) }.map_err(debug)?;
+            base += width;
+        }
+        Ok(())
+    }
+}
+
+impl ChunkRun for CudaChunk<'_> {
+    fn tally(&mut self) -> Result<Tally, String> {
+        let s = self.backend.inner.stream.clone();
+        let mut counts = s
+            .alloc_zeros::<u32>(self.input.counts_len.max(1))
+            .map_err(debug)?;
+        let mut sums = s
+            .alloc_zeros::<f32>(self.input.sums_len.max(1))
+            .map_err(debug)?;
+        let wanted = s.alloc_zeros::<u32>(4).map_err(debug)?;
+        let mut values = s.alloc_zeros::<f32>(1).map_err(debug)?;
+        self.dispatch(0, &mut counts, &mut sums, &wanted, &mut values)?;
+        Ok(Tally {
+            counts: s.clone_dtoh(&counts).map_err(debug)?,
+            sums: s.clone_dtoh(&sums).map_err(debug)?,
+        })
+    }
+
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.backend.inner;
+        let s = &inner.stream;
+        let words: Vec<u32> = queries.iter().flatten().copied().collect();
+        let queries_buffer = s.clone_htod(&words).map_err(debug)?;
+        let mut found = s.alloc_zeros::<u32>(words.len()).map_err(debug)?;
+        let n = queries.len() as u32;
+        let mut launch = s.launch_builder(&inner.locate);
+        launch
+            .arg(&self.hist)
+            .arg(&queries_buffer)
+            .arg(&mut found)
+            .arg(&n);
+        // SAFETY: the arguments match `locate`'s signature; `n` bounds every index.
+        unsafe { launch.launch(LaunchConfig::for_num_elems(n)) }.map_err(debug)?;
+        let out = s.clone_dtoh(&found).map_err(debug)?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        let s = self.backend.inner.stream.clone();
+        let mut counts = if cursors.is_empty() {
+            s.alloc_zeros::<u32>(1).map_err(debug)?
+        } else {
+            s.clone_htod(cursors).map_err(debug)?
+        };
+        let mut sums = s.alloc_zeros::<f32>(1).map_err(debug)?;
+        let words: Vec<u32> = wanted.iter().flatten().copied().collect();
+        let wanted = if words.is_empty() {
+            s.alloc_zeros::<u32>(4).map_err(debug)?
+        } else {
+            s.clone_htod(&words).map_err(debug)?
+        };
+        let mut value_buffer = s.alloc_zeros::<f32>(values.max(1)).map_err(debug)?;
+        self.dispatch(1, &mut counts, &mut sums, &wanted, &mut value_buffer)?;
+        let after = s.clone_dtoh(&counts).map_err(debug)?;
+        let mut out = s.clone_dtoh(&value_buffer).map_err(debug)?;
+        out.truncate(values);
+        Ok((after, out))
+    }
+}
+
+impl SimulationBackend for CudaBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "cuda",
+            device: self.inner.name.clone(),
+            parallelism: self.inner.multiprocessors,
+        }
+    }
+
+    fn simulate(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+    ) -> Result<Vec<Summary>, BackendError> {
+        gpu::simulate(self, batch, detail).map_err(|reason| BackendError::Failed {
+            kind: BackendKind::Cuda,
+            reason,
+        })
+    }
+
+    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
+        super::CpuBackend::new().terminal_wealth_of(goal)
+    }
+}

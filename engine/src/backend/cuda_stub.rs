@@ -1,0 +1,36 @@
+//! Stand-in for the CUDA backend when the `cuda` feature is not built: the type exists so the
+//! closed [`super::Device`] enum always compiles, and opening it says why it cannot run.
+
+use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use crate::validate::PreparedGoal;
+
+/// Never constructed without the `cuda` feature.
+#[derive(Debug, Clone)]
+pub struct CudaBackend {
+    never: std::convert::Infallible,
+}
+
+impl CudaBackend {
+    pub fn open() -> Result<Self, BackendError> {
+        Err(BackendError::Unavailable {
+            kind: BackendKind::Cuda,
+            reason: "this build has no CUDA backend (cargo feature `cuda` not built)".into(),
+        })
+    }
+
+    pub fn device_name(&self) -> String {
+        match self.never {}
+    }
+}
+
+impl SimulationBackend for CudaBackend {
+    fn info(&self) -> BackendInfo {
+        match self.never {}
+    }
+    fn simulate(&self, _: &[PreparedGoal], _: Detail) -> Result<Vec<Summary>, BackendError> {
+        match self.never {}
+    }
+    fn terminal_wealth(&self, _: &PreparedGoal) -> Vec<f64> {
+        match self.never {}
+    }
+}

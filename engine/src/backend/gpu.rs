@@ -1,0 +1,443 @@
+//! What the GPU backends (WGSL through wgpu, CUDA through cudarc) share: how a batch of goals
+//! becomes parameter buffers in chunks that fit the device, and how the summaries the kernels
+//! leave on the device become [`Summary`]s. The kernels (`shaders/simulate.wgsl`,
+//! `kernels/simulate.cu`) have the same buffers and the same three steps:
+//!
+//! 1. **tally**: simulate every path; count successes and depletions (per snapshot, and per
+//!    month of depletion), sum each snapshot per workgroup of 256 paths (and the shortfall of
+//!    failed paths), and histogram each snapshot over log2 bins;
+//! 2. **locate**: for each wanted order statistic, the bin that holds it and the count below;
+//! 3. **collect**: simulate the same paths again (same Philox numbers) and keep only the values
+//!    in those bins; the host sorts each bin's few values and selects exactly.
+//!
+//! Detail::Success runs the tally alone, with the horizon as its one snapshot.
+
+use crate::backend::{Detail, Snapshot, Summary};
+use crate::quantile::{interpolate, ranks_of};
+use crate::validate::PreparedGoal;
+
+/// Paths per workgroup (thread block).
+pub const BLOCK: u32 = 256;
+/// Histogram bins per snapshot; bin 0 holds exact zeros.
+pub const BINS: u32 = 4096;
+/// The lowest positive bin edge, 2^−10, and 64 bins per octave: bins 1 … 4095 cover
+/// [2^−10, 2^54) in steps of 1.1%; values beyond either end fall in the end bins.
+pub const LOG2_LOW: f32 = -10.0;
+pub const BINS_PER_OCTAVE: f32 = 64.0;
+/// An unused wanted-bin entry.
+pub const NONE: u32 = u32::MAX;
+
+/// One goal as the kernels read it (16 words, the WGSL/CUDA `Goal` struct).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GoalParams {
+    pub paths: u32,
+    pub horizon: u32,
+    pub month_base: u32,
+    pub yearly: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub snaps: u32,
+    pub counts_base: u32,
+    pub sums_base: u32,
+    pub hist_base: u32,
+    pub wanted_base: u32,
+    pub wanted_per_snap: u32,
+    pub target: f32,
+    pub initial: f32,
+    pub pad: [u32; 2],
+}
+
+/// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DispatchParams {
+    pub mode: u32,
+    pub bins: u32,
+    pub block_base: u32,
+    pub log2_low: f32,
+    pub bins_per_octave: f32,
+    pub pad: [u32; 3],
+}
+
+impl DispatchParams {
+    pub fn new(mode: u32, block_base: u32) -> Self {
+        DispatchParams {
+            mode,
+            bins: BINS,
+            block_base,
+            log2_low: LOG2_LOW,
+            bins_per_octave: BINS_PER_OCTAVE,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// Everything one chunk of goals needs on the device.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkInput {
+    pub goals: Vec<GoalParams>,
+    /// Per month of every goal: contribution, withdrawal, drift (hi, lo).
+    pub months: Vec<[f32; 4]>,
+    pub vols: Vec<f32>,
+    pub counts_len: usize,
+    pub sums_len: usize,
+    pub hist_len: usize,
+    /// The most blocks any goal of the chunk needs.
+    pub max_blocks: u32,
+}
+
+/// What the tally leaves to read back.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub counts: Vec<u32>,
+    pub sums: Vec<f32>,
+}
+
+/// A chunk on the device, between its steps.
+pub trait ChunkRun {
+    fn tally(&mut self) -> Result<Tally, String>;
+    /// For each query (histogram offset, rank, bins, 0): (bin, count below, bin count, 0).
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String>;
+    /// The collect pass: `cursors` start at each slot's first index; returns the cursors after
+    /// and the values.
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String>;
+}
+
+/// A GPU that runs chunks.
+pub trait ChunkDevice {
+    /// Largest storage buffer binding, in bytes.
+    fn max_binding(&self) -> u64;
+    fn open(&self, input: &ChunkInput) -> Result<Box<dyn ChunkRun + '_>, String>;
+}
+
+/// The horizons of the snapshots a goal reports.
+fn snapshot_months(goal: &PreparedGoal, detail: Detail) -> Vec<u32> {
+    match detail {
+        Detail::Full => goal.yearly_months(),
+        Detail::Success => vec![goal.horizon],
+    }
+}
+
+/// Split a batch into chunks whose buffers fit `max_binding` bytes and 65,535 goals.
+fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::ops::Range<usize>> {
+    let budget = max_binding.min(256 << 20);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let (mut hist, mut sums, mut months) = (0u64, 0u64, 0u64);
+    for (i, goal) in batch.iter().enumerate() {
+        let snaps = snapshot_months(goal, detail).len() as u64;
+        let h = if detail == Detail::Full {
+            snaps * u64::from(BINS) * 4
+        } else {
+            0
+        };
+        let s = goal.paths.div_ceil(u64::from(BLOCK)) * (snaps + 1) * 4;
+        let m = u64::from(goal.horizon) * 16;
+        let over = hist + h > budget || sums + s > budget || months + m > budget;
+        if i > start && (over || i - start == 65_535) {
+            out.push(start..i);
+            start = i;
+            (hist, sums, months) = (0, 0, 0);
+        }
+        hist += h;
+        sums += s;
+        months += m;
+    }
+    if start < batch.len() {
+        out.push(start..batch.len());
+    }
+    out
+}
+
+/// The layout of one chunk: its input and where each goal's results sit.
+fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>) {
+    let mut input = ChunkInput::default();
+    let mut snapshots = Vec::with_capacity(goals.len());
+    let (mut counts, mut sums, mut hist, mut wanted) = (0usize, 0usize, 0usize, 0usize);
+    for goal in goals {
+        let snaps = snapshot_months(goal, detail);
+        let blocks = goal.paths.div_ceil(u64::from(BLOCK)) as u32;
+        let wanted_per_snap = match detail {
+            Detail::Full => 2 * goal.percentiles.len() as u32,
+            Detail::Success => 0,
+        };
+        let seed = goal.seed;
+        input.goals.push(GoalParams {
+            paths: goal.paths as u32,
+            horizon: goal.horizon,
+            month_base: input.months.len() as u32,
+            yearly: u32::from(detail == Detail::Full),
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            snaps: snaps.len() as u32,
+            counts_base: counts as u32,
+            sums_base: sums as u32,
+            hist_base: hist as u32,
+            wanted_base: wanted as u32,
+            wanted_per_snap,
+            target: goal.target_nominal as f32,
+            initial: goal.initial_wealth as f32,
+            pad: [0; 2],
+        });
+        for t in 0..goal.horizon as usize {
+            let drift = goal.drift[t];
+            let hi = drift as f32;
+            let lo = (drift - f64::from(hi)) as f32;
+            input.months.push([
+                goal.contribution[t] as f32,
+                goal.withdrawal[t] as f32,
+                hi,
+                lo,
+            ]);
+            input.vols.push(goal.volatility[t]);
+        }
+        counts += 1 + snaps.len() + goal.horizon as usize;
+        // One row per block, snaps + 1 wide (the snapshots and the shortfall).
+        sums += blocks as usize * (snaps.len() + 1);
+        if detail == Detail::Full {
+            hist += snaps.len() * BINS as usize;
+        }
+        wanted += snaps.len() * wanted_per_snap as usize;
+        input.max_blocks = input.max_blocks.max(blocks);
+        snapshots.push(snaps);
+    }
+    input.counts_len = counts;
+    input.sums_len = sums;
+    input.hist_len = hist;
+    (input, snapshots)
+}
+
+/// Simulate a batch on a GPU and reduce it to summaries.
+pub fn simulate(
+    device: &dyn ChunkDevice,
+    batch: &[PreparedGoal],
+    detail: Detail,
+) -> Result<Vec<Summary>, String> {
+    let mut out = Vec::with_capacity(batch.len());
+    for range in chunks(batch, detail, device.max_binding()) {
+        let goals = &batch[range];
+        let (input, snapshots) = layout(goals, detail);
+        let mut run = device.open(&input)?;
+        let tally = run.tally()?;
+        let percentiles = match detail {
+            Detail::Full => select_percentiles(run.as_mut(), &input, goals, &snapshots, &tally)?,
+            Detail::Success => vec![Vec::new(); goals.len()],
+        };
+        for (k, goal) in goals.iter().enumerate() {
+            out.push(summary(
+                goal,
+                &input.goals[k],
+                &snapshots[k],
+                &tally,
+                percentiles[k].clone(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// One goal's summary from the chunk's tallies.
+fn summary(
+    goal: &PreparedGoal,
+    params: &GoalParams,
+    months: &[u32],
+    tally: &Tally,
+    mut percentiles: Vec<Vec<(f64, f64)>>,
+) -> Summary {
+    let base = params.counts_base as usize;
+    let snaps = months.len();
+    let n = goal.paths as f64;
+    let depletion: Vec<u64> = tally.counts
+        [base + 1 + snaps..base + 1 + snaps + goal.horizon as usize]
+        .iter()
+        .map(|&c| u64::from(c))
+        .collect();
+    let blocks = goal.paths.div_ceil(u64::from(BLOCK)) as usize;
+    let width = snaps + 1;
+    let row = |b: usize| {
+        let start = params.sums_base as usize + b * width;
+        &tally.sums[start..start + width]
+    };
+    let mut totals = vec![0.0f64; width];
+    for b in 0..blocks {
+        for (t, &v) in totals.iter_mut().zip(row(b)) {
+            *t += f64::from(v);
+        }
+    }
+    let successes = u64::from(tally.counts[base]);
+    let failed = goal.paths - successes;
+    if percentiles.is_empty() {
+        percentiles = vec![Vec::new(); snaps];
+    }
+    Summary {
+        paths: goal.paths,
+        successes,
+        depleted: depletion.iter().sum(),
+        median_depletion_month: crate::backend::cpu::median_of_histogram(&depletion),
+        shortfall: (failed > 0).then(|| totals[snaps] / failed as f64),
+        snapshots: months
+            .iter()
+            .enumerate()
+            .zip(percentiles)
+            .map(|((s, &month), percentiles)| Snapshot {
+                month,
+                mean: totals[s] / n,
+                depleted: u64::from(tally.counts[base + 1 + s]),
+                percentiles,
+            })
+            .collect(),
+    }
+}
+
+/// One goal's percentiles: per snapshot, (percentile, value) pairs.
+type GoalPercentiles = Vec<Vec<(f64, f64)>>;
+
+/// Steps 2 and 3: the exact percentiles of every snapshot of every goal of the chunk.
+fn select_percentiles(
+    run: &mut dyn ChunkRun,
+    input: &ChunkInput,
+    goals: &[PreparedGoal],
+    snapshots: &[Vec<u32>],
+    _tally: &Tally,
+) -> Result<Vec<GoalPercentiles>, String> {
+    // Queries: for each goal, snapshot and percentile, the two ranks it interpolates.
+    let mut queries = Vec::new();
+    for (k, goal) in goals.iter().enumerate() {
+        let params = &input.goals[k];
+        for s in 0..snapshots[k].len() {
+            let offset = params.hist_base + s as u32 * BINS;
+            for &p in &goal.percentiles {
+                let (lo, hi, _) = ranks_of(p, goal.paths);
+                queries.push([offset, lo as u32, BINS, 0]);
+                queries.push([offset, hi as u32, BINS, 0]);
+            }
+        }
+    }
+    let found = run.locate(&queries)?;
+    if let Some(bad) = found.iter().position(|f| f[0] == NONE) {
+        return Err(format!("rank {} beyond its histogram", queries[bad][1]));
+    }
+    // Wanted bins: per goal and snapshot the distinct non-zero bins, each with a slot range.
+    let mut wanted = vec![
+        [NONE, 0, 0, 0];
+        goals
+            .iter()
+            .zip(snapshots)
+            .map(|(g, s)| s.len() * 2 * g.percentiles.len())
+            .sum()
+    ];
+    let mut cursors: Vec<u32> = Vec::new();
+    let mut slot_of: Vec<(u32, u32)> = Vec::new(); // per query: (first value index, count) or zero bin
+    let mut next_value = 0u32;
+    let mut q = 0;
+    for (k, goal) in goals.iter().enumerate() {
+        let params = &input.goals[k];
+        for s in 0..snapshots[k].len() {
+            let entries = 2 * goal.percentiles.len();
+            let base = params.wanted_base as usize + s * params.wanted_per_snap as usize;
+            let mut used: Vec<(u32, u32, u32)> = Vec::new(); // (bin, first value, count)
+            for _ in 0..entries {
+                let [bin, _, count, _] = found[q];
+                q += 1;
+                if bin == 0 {
+                    slot_of.push((u32::MAX, 0));
+                    continue;
+                }
+                let place = match used.iter().find(|u| u.0 == bin) {
+                    Some(u) => (u.1, u.2),
+                    None => {
+                        let first = next_value;
+                        wanted[base + used.len()] = [bin, cursors.len() as u32, first + count, 0];
+                        cursors.push(first);
+                        used.push((bin, first, count));
+                        next_value += count;
+                        (first, count)
+                    }
+                };
+                slot_of.push(place);
+            }
+        }
+    }
+    let (after, values) = run.collect(&wanted, &cursors, next_value as usize)?;
+    // Every slot must be exactly full: the collect pass saw the same values as the tally.
+    for (i, w) in wanted.iter().enumerate().filter(|(_, w)| w[0] != NONE) {
+        if after[w[1] as usize] != w[2] {
+            return Err(format!(
+                "the collect pass found {} values for wanted bin {i}, the tally {}",
+                after[w[1] as usize] - cursors[w[1] as usize],
+                w[2] - cursors[w[1] as usize]
+            ));
+        }
+    }
+    // Sort each collected bin once, then read the order statistics.
+    let mut sorted = values;
+    let mut q = 0;
+    let mut out = Vec::with_capacity(goals.len());
+    let mut done = vec![false; cursors.len()];
+    for w in wanted.iter().filter(|w| w[0] != NONE) {
+        let slot = w[1] as usize;
+        if !done[slot] {
+            let range = cursors[slot] as usize..w[2] as usize;
+            sorted[range].sort_by(f32::total_cmp);
+            done[slot] = true;
+        }
+    }
+    for (k, goal) in goals.iter().enumerate() {
+        let mut per_snapshot = Vec::with_capacity(snapshots[k].len());
+        for _ in 0..snapshots[k].len() {
+            let mut row = Vec::with_capacity(goal.percentiles.len());
+            for &p in &goal.percentiles {
+                let (lo, hi, frac) = ranks_of(p, goal.paths);
+                let value = |q: usize, rank: u64| -> f64 {
+                    let (first, _) = slot_of[q];
+                    if first == u32::MAX {
+                        return 0.0;
+                    }
+                    let below = u64::from(found[q][1]);
+                    f64::from(sorted[first as usize + (rank - below) as usize])
+                };
+                let (x_lo, x_hi) = (value(q, lo), value(q + 1, hi));
+                q += 2;
+                row.push((p, interpolate(x_lo, x_hi, frac)));
+            }
+            per_snapshot.push(row);
+        }
+        out.push(per_snapshot);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goal_params_are_sixteen_words() {
+        assert_eq!(std::mem::size_of::<GoalParams>(), 64);
+        assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
+    }
+
+    #[test]
+    fn chunks_respect_the_binding_budget() {
+        let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 360, "initial_wealth": 1000},
+            "market": {"expected_return": 0.06, "volatility": 0.15},
+            "options": {"paths": 10000}
+        }))
+        .unwrap();
+        let goal = crate::validate::prepare(&request).unwrap();
+        let batch = vec![goal; 100];
+        // 31 snapshots × 4096 bins × 4 bytes ≈ 0.5 MB of histogram per goal.
+        let ranges = chunks(&batch, Detail::Full, 4 << 20);
+        assert!(ranges.len() > 1);
+        assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), 100);
+        assert!(ranges.iter().all(|r| r.len() * 31 * 4096 * 4 <= 4 << 20));
+        assert_eq!(chunks(&batch, Detail::Success, 4 << 20).len(), 1);
+    }
+}

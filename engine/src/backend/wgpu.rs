@@ -1,0 +1,570 @@
+//! The WGSL backend: `shaders/simulate.wgsl` and `shaders/locate.wgsl` run by wgpu on any
+//! Vulkan, Metal or DX12 device (in CI: Mesa's lavapipe). The host side of the three steps is
+//! shared with CUDA in [`super::gpu`]; this module owns the device, the pipelines and the
+//! buffers.
+//!
+//! The device is asked for the adapter's real limits (lavapipe binds 128 MiB, a discrete GPU
+//! far more), batches are chunked to fit them, and a goal needing more than 65,535 workgroups
+//! is dispatched in slices. wgpu reports a missing driver as an error, never a panic, and
+//! validation errors are caught by error scopes.
+
+use std::sync::{mpsc, Arc};
+
+use wgpu::util::DeviceExt;
+
+use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
+use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use crate::validate::PreparedGoal;
+
+const SIMULATE_WGSL: &str = include_str!("../../../shaders/simulate.wgsl");
+const LOCATE_WGSL: &str = include_str!("../../../shaders/locate.wgsl");
+
+/// The simulate kernel with wealth in f64 where the adapter has it, else f32.
+fn simulate_source(double: bool) -> String {
+    let real = if double { "f64" } else { "f32" };
+    format!("alias real = {real};\n{SIMULATE_WGSL}")
+}
+
+/// The WGSL backend on one adapter.
+#[derive(Clone)]
+pub struct WgpuBackend {
+    inner: Arc<Inner>,
+    /// Smaller limits than the adapter's, to exercise chunking and sliced dispatches in tests.
+    max_binding: Option<u64>,
+    max_groups: Option<u32>,
+}
+
+struct Inner {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    /// Whether wealth is carried in f64.
+    double: bool,
+    simulate: wgpu::ComputePipeline,
+    simulate_layout: wgpu::BindGroupLayout,
+    locate: wgpu::ComputePipeline,
+    locate_layout: wgpu::BindGroupLayout,
+}
+
+impl std::fmt::Debug for WgpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WgpuBackend")
+            .field("adapter", &self.inner.adapter.name)
+            .finish()
+    }
+}
+
+fn unavailable(reason: impl Into<String>) -> BackendError {
+    BackendError::Unavailable {
+        kind: BackendKind::Wgpu,
+        reason: reason.into(),
+    }
+}
+
+impl WgpuBackend {
+    /// Open the best adapter. With `allow_software` false, a CPU adapter (lavapipe, llvmpipe,
+    /// WARP) is refused: `auto` wants a real GPU.
+    pub fn open(allow_software: bool) -> Result<Self, BackendError> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let instance = wgpu::Instance::new(descriptor);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|e| unavailable(format!("no GPU adapter found ({e})")))?;
+        let info = adapter.get_info();
+        if !allow_software && info.device_type == wgpu::DeviceType::Cpu {
+            return Err(unavailable(format!(
+                "the only adapter is a software one ({}); ask for --backend wgpu to use it",
+                info.name
+            )));
+        }
+        let limits = adapter.limits();
+        let double = adapter.features().contains(wgpu::Features::SHADER_F64);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("sextant"),
+            required_features: if double {
+                wgpu::Features::SHADER_F64
+            } else {
+                wgpu::Features::empty()
+            },
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| unavailable(format!("{}: cannot open the device ({e})", info.name)))?;
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+            eprintln!("wgpu: {e}");
+        }));
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let uniform = wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let simulate_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("simulate"),
+            entries: &[
+                uniform,
+                storage(1, true),
+                storage(2, true),
+                storage(3, true),
+                storage(4, false),
+                storage(5, false),
+                storage(6, false),
+                storage(7, true),
+                storage(8, false),
+            ],
+        });
+        let locate_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("locate"),
+            entries: &[storage(0, true), storage(1, true), storage(2, false)],
+        });
+        let pipeline = |source: &str, entry: &str, layout: &wgpu::BindGroupLayout| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let simulate = pipeline(&simulate_source(double), "simulate", &simulate_layout);
+        let locate = pipeline(LOCATE_WGSL, "locate", &locate_layout);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(unavailable(format!(
+                "{}: the kernels do not build: {e}",
+                info.name
+            )));
+        }
+        Ok(WgpuBackend {
+            max_binding: None,
+            max_groups: None,
+            inner: Arc::new(Inner {
+                device,
+                queue,
+                adapter: info,
+                limits,
+                double,
+                simulate,
+                simulate_layout,
+                locate,
+                locate_layout,
+            }),
+        })
+    }
+
+    /// Use at most `bytes` per storage binding (≤ the adapter's limit): more, smaller chunks.
+    pub fn with_max_binding(mut self, bytes: u64) -> Self {
+        self.max_binding = Some(bytes);
+        self
+    }
+
+    /// Dispatch at most `groups` workgroups per dimension: a goal spans several dispatches.
+    pub fn with_max_workgroups(mut self, groups: u32) -> Self {
+        self.max_groups = Some(groups.max(1));
+        self
+    }
+
+    /// The adapter's name, type and driver, for logs and test output.
+    pub fn adapter(&self) -> String {
+        let a = &self.inner.adapter;
+        format!(
+            "{} ({:?}, {:?}, {} {}; wealth in {})",
+            a.name,
+            a.device_type,
+            a.backend,
+            a.driver,
+            a.driver_info,
+            if self.inner.double { "f64" } else { "f32" }
+        )
+    }
+
+    /// Philox4x32-10 blocks for (counter, key) pairs computed by the WGSL code (for tests).
+    pub fn philox_blocks(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>, String> {
+        let source = simulate_source(false) + PHILOX_PROBE;
+        self.probe(&source, "philox_probe", inputs)
+    }
+
+    /// The four normals of each Philox block, computed by the WGSL code (for tests).
+    pub fn normal_blocks(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>, String> {
+        let source = simulate_source(false) + PHILOX_PROBE;
+        self.probe(&source, "normals_probe", inputs)
+    }
+
+    fn probe(
+        &self,
+        source: &str,
+        entry: &str,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<Vec<[u32; 4]>, String> {
+        let inner = &self.inner;
+        let device = &inner.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(e.to_string());
+        }
+        let words: Vec<u32> = inputs
+            .iter()
+            .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
+            .collect();
+        let input = self.storage(&words, false);
+        let output = self.storage(&vec![0u32; 4 * inputs.len()], true);
+        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 9,
+                    resource: input.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 10,
+                    resource: output.as_entire_binding(),
+                },
+            ],
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
+        }
+        inner.queue.submit([encoder.finish()]);
+        let out = self.read_u32(&output)?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+
+    fn storage<T: bytemuck::Pod>(&self, data: &[T], read_back: bool) -> wgpu::Buffer {
+        let mut usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        if read_back {
+            usage |= wgpu::BufferUsages::COPY_SRC;
+        }
+        let bytes = bytemuck::cast_slice::<T, u8>(data);
+        // wgpu refuses empty bindings: give an empty array one element.
+        let contents: Vec<u8> = if bytes.is_empty() {
+            vec![0; 16]
+        } else {
+            bytes.to_vec()
+        };
+        self.inner
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: &contents,
+                usage,
+            })
+    }
+
+    fn read_u32(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, String> {
+        let bytes = self.read(buffer)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn read(&self, buffer: &wgpu::Buffer) -> Result<Vec<u8>, String> {
+        let inner = &self.inner;
+        let size = buffer.size();
+        let staging = inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = inner.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        inner.queue.submit([encoder.finish()]);
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| format!("device poll: {e}"))?;
+        rx.recv()
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("map: {e}"))?;
+        let out = staging
+            .get_mapped_range(..)
+            .map_err(|e| format!("{e}"))?
+            .to_vec();
+        staging.unmap();
+        Ok(out)
+    }
+
+    fn uniform(&self, params: &DispatchParams) -> wgpu::Buffer {
+        let words: [u32; 8] = [
+            params.mode,
+            params.bins,
+            params.block_base,
+            params.log2_low.to_bits(),
+            params.bins_per_octave.to_bits(),
+            0,
+            0,
+            0,
+        ];
+        self.inner
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice::<u32, u8>(&words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+}
+
+fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}
+
+/// Test kernels appended to `simulate.wgsl`: Philox and the normals for given inputs.
+const PHILOX_PROBE: &str = r#"
+@group(0) @binding(9) var<storage, read> probe_in: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read_write> probe_out: array<vec4<u32>>;
+
+@compute @workgroup_size(64)
+fn philox_probe(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (i >= arrayLength(&probe_out)) { return; }
+    probe_out[i] = philox(probe_in[2u * i], probe_in[2u * i + 1u].xy);
+}
+
+@compute @workgroup_size(64)
+fn normals_probe(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (i >= arrayLength(&probe_out)) { return; }
+    let w = philox(probe_in[2u * i], probe_in[2u * i + 1u].xy);
+    probe_out[i] = bitcast<vec4<u32>>(normals_of_block(w));
+}
+"#;
+
+impl ChunkDevice for WgpuBackend {
+    fn max_binding(&self) -> u64 {
+        let limit = self.inner.limits.max_storage_buffer_binding_size;
+        self.max_binding.map_or(limit, |m| m.min(limit))
+    }
+
+    fn open(&self, input: &ChunkInput) -> Result<Box<dyn ChunkRun + '_>, String> {
+        Ok(Box::new(WgpuChunk {
+            backend: self,
+            input: input.clone(),
+            goals: self.storage(&input.goals, false),
+            months: self.storage(&input.months, false),
+            vols: self.storage(&input.vols, false),
+            hist: self.storage(&vec![0u32; input.hist_len], true),
+        }))
+    }
+}
+
+struct WgpuChunk<'a> {
+    backend: &'a WgpuBackend,
+    input: ChunkInput,
+    goals: wgpu::Buffer,
+    months: wgpu::Buffer,
+    vols: wgpu::Buffer,
+    hist: wgpu::Buffer,
+}
+
+impl WgpuChunk<'_> {
+    /// Run `simulate` in `mode` over every block of every goal, in slices of ≤ 65,535 blocks.
+    fn dispatch(
+        &self,
+        mode: u32,
+        counts: &wgpu::Buffer,
+        sums: &wgpu::Buffer,
+        wanted: &wgpu::Buffer,
+        values: &wgpu::Buffer,
+    ) -> Result<(), String> {
+        let inner = &self.backend.inner;
+        let limit = inner.limits.max_compute_workgroups_per_dimension.max(1);
+        let max_x = self.backend.max_groups.map_or(limit, |m| m.min(limit));
+        let goals = self.input.goals.len() as u32;
+        let mut base = 0u32;
+        let scope = inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        while base < self.input.max_blocks {
+            let width = (self.input.max_blocks - base).min(max_x);
+            let params = self.backend.uniform(&DispatchParams::new(mode, base));
+            let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("simulate"),
+                layout: &inner.simulate_layout,
+                entries: &[
+                    entry(0, &params),
+                    entry(1, &self.goals),
+                    entry(2, &self.months),
+                    entry(3, &self.vols),
+                    entry(4, counts),
+                    entry(5, sums),
+                    entry(6, &self.hist),
+                    entry(7, wanted),
+                    entry(8, values),
+                ],
+            });
+            let mut encoder = inner.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&inner.simulate);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(width, goals, 1);
+            }
+            inner.queue.submit([encoder.finish()]);
+            base += width;
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl ChunkRun for WgpuChunk<'_> {
+    fn tally(&mut self) -> Result<Tally, String> {
+        let b = self.backend;
+        let counts = b.storage(&vec![0u32; self.input.counts_len], true);
+        let sums = b.storage(&vec![0f32; self.input.sums_len], true);
+        let wanted = b.storage::<u32>(&[], false);
+        let values = b.storage::<f32>(&[], false);
+        self.dispatch(0, &counts, &sums, &wanted, &values)?;
+        let counts = b.read_u32(&counts)?;
+        let sums = b.read_u32(&sums)?.into_iter().map(f32::from_bits).collect();
+        Ok(Tally { counts, sums })
+    }
+
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = self.backend;
+        let inner = &b.inner;
+        let query_buffer = b.storage(queries, false);
+        let found = b.storage(&vec![[0u32; 4]; queries.len()], true);
+        let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("locate"),
+            layout: &inner.locate_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.hist.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: query_buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: found.as_entire_binding(),
+                },
+            ],
+        });
+        let groups = (queries.len() as u32).div_ceil(64);
+        let max_x = inner.limits.max_compute_workgroups_per_dimension.max(1);
+        let (x, y) = (groups.min(max_x), groups.div_ceil(max_x));
+        let mut encoder = inner.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&inner.locate);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        inner.queue.submit([encoder.finish()]);
+        let out = b.read_u32(&found)?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        let b = self.backend;
+        let counts = b.storage(cursors, true);
+        let sums = b.storage::<f32>(&[], false);
+        let wanted = b.storage(wanted, false);
+        let value_buffer = b.storage(&vec![0f32; values], true);
+        self.dispatch(1, &counts, &sums, &wanted, &value_buffer)?;
+        let after = b.read_u32(&counts)?;
+        let values = b
+            .read_u32(&value_buffer)?
+            .into_iter()
+            .take(values)
+            .map(f32::from_bits)
+            .collect();
+        Ok((after, values))
+    }
+}
+
+impl SimulationBackend for WgpuBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "wgpu",
+            device: self.adapter(),
+            parallelism: 1,
+        }
+    }
+
+    fn simulate(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+    ) -> Result<Vec<Summary>, BackendError> {
+        gpu::simulate(self, batch, detail).map_err(|reason| BackendError::Failed {
+            kind: BackendKind::Wgpu,
+            reason,
+        })
+    }
+
+    fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
+        // Per-path values are what the GPU never copies back; the solvers' per-path step runs
+        // on the CPU, with the same random numbers.
+        super::CpuBackend::new().terminal_wealth_of(goal)
+    }
+}

@@ -1,0 +1,269 @@
+//! The GPU backends against the CPU reference.
+//!
+//! WGSL runs here on whatever Vulkan device wgpu finds — in CI, Mesa's lavapipe — and these
+//! tests fail rather than skip when there is none (set `SEXTANT_SKIP_WGPU=1` to skip them
+//! knowingly). The adapter is printed. Bounds (issue "GPU backends"): the Philox integer
+//! streams equal; normals within 1e-6; success probability within 1e-4 absolute, percentiles
+//! and means within 1e-4 relative, depletion counts within max(2, paths / 100,000).
+//!
+//! CUDA cannot run without a GPU, but every kernel is compiled with NVRTC for sm_80 and sm_90
+//! (`SEXTANT_NVRTC_LIB`, or the PyPI wheel `nvidia-cuda-nvrtc-cu12` found through python3;
+//! `SEXTANT_SKIP_NVRTC=1` skips knowingly).
+
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
+
+use sextant_engine::backend::{Detail, SimulationBackend, Summary};
+use sextant_engine::{CpuBackend, GoalRequest, PreparedGoal};
+
+fn goal(value: serde_json::Value) -> PreparedGoal {
+    let request: GoalRequest = serde_json::from_value(value).unwrap();
+    sextant_engine::validate::prepare(&request).unwrap()
+}
+
+/// Requests covering the model: accumulation with growth and a real target, a drawdown that
+/// depletes, a glide path, a short odd horizon, zero volatility, custom percentiles.
+fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
+    use serde_json::json;
+    vec![
+        goal(json!({
+            "goal": {"initial_wealth": 50000, "monthly_contribution": 1000, "contribution_growth": 0.03,
+                     "horizon_months": 360, "target_amount": 1200000},
+            "market": {"expected_return": 0.07, "volatility": 0.15, "inflation": 0.025},
+            "options": {"paths": paths, "seed": 7}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 800000, "monthly_withdrawal": 5200, "withdrawal_start_month": 0,
+                     "horizon_months": 420},
+            "market": {"expected_return": 0.05, "volatility": 0.12, "inflation": 0.03},
+            "options": {"paths": paths, "seed": 11}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 20000, "monthly_contribution": 500, "horizon_months": 240,
+                     "target_amount": 250000, "target_real": false},
+            "market": {"glide_path": [
+                {"start_month": 0, "expected_return": 0.08, "volatility": 0.18},
+                {"start_month": 120, "expected_return": 0.06, "volatility": 0.10},
+                {"start_month": 200, "expected_return": 0.04, "volatility": 0.05}]},
+            "options": {"paths": paths, "seed": 3, "percentiles": [1, 2.5, 50, 97.5, 99]}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 1000, "monthly_contribution": 10, "horizon_months": 7,
+                     "target_amount": 1050},
+            "market": {"expected_return": 0.06, "volatility": 0.25},
+            "options": {"paths": paths, "seed": 123456789012_u64}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 10000, "monthly_contribution": 100, "horizon_months": 60,
+                     "target_amount": 16000, "target_real": false},
+            "market": {"expected_return": 0.04, "volatility": 0.0},
+            "options": {"paths": paths.min(2000), "seed": 1}
+        })),
+    ]
+}
+
+fn relative(a: f64, b: f64) -> f64 {
+    if a == b {
+        0.0
+    } else {
+        (a - b).abs() / b.abs().max(1e-300)
+    }
+}
+
+/// Assert the issue's parity bounds between a GPU summary and the CPU's.
+fn assert_parity(label: &str, gpu: &Summary, cpu: &Summary) {
+    let n = cpu.paths;
+    assert_eq!(gpu.paths, n);
+    let p = |s: &Summary| s.successes as f64 / n as f64;
+    assert!(
+        (p(gpu) - p(cpu)).abs() <= 1e-4,
+        "{label}: success {} vs {}",
+        p(gpu),
+        p(cpu)
+    );
+    let slack = 2u64.max(n / 100_000);
+    assert!(
+        gpu.depleted.abs_diff(cpu.depleted) <= slack,
+        "{label}: depleted {} vs {}",
+        gpu.depleted,
+        cpu.depleted
+    );
+    assert_eq!(gpu.snapshots.len(), cpu.snapshots.len(), "{label}");
+    for (g, c) in gpu.snapshots.iter().zip(&cpu.snapshots) {
+        assert_eq!(g.month, c.month);
+        assert!(
+            relative(g.mean, c.mean) <= 1e-4,
+            "{label} month {}: mean {} vs {}",
+            c.month,
+            g.mean,
+            c.mean
+        );
+        assert!(
+            g.depleted.abs_diff(c.depleted) <= slack,
+            "{label} month {}",
+            c.month
+        );
+        assert_eq!(g.percentiles.len(), c.percentiles.len());
+        for (&(pg, vg), &(pc, vc)) in g.percentiles.iter().zip(&c.percentiles) {
+            assert_eq!(pg, pc);
+            assert!(
+                relative(vg, vc) <= 1e-4 || (vg - vc).abs() <= 1e-6,
+                "{label} month {} p{pc}: {vg} vs {vc}",
+                c.month
+            );
+        }
+    }
+    match (gpu.median_depletion_month, cpu.median_depletion_month) {
+        (Some(a), Some(b)) => assert!((a - b).abs() <= 1.0, "{label}: median depletion {a} vs {b}"),
+        (a, b) => assert_eq!(a, b, "{label}"),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+mod wgpu {
+    use super::*;
+    use sextant_engine::backend::WgpuBackend;
+
+    /// The WGSL backend on any adapter, software included; a missing device fails the test.
+    fn backend() -> Option<WgpuBackend> {
+        if std::env::var_os("SEXTANT_SKIP_WGPU").is_some() {
+            eprintln!("SEXTANT_SKIP_WGPU set: WGSL tests skipped");
+            return None;
+        }
+        let backend = WgpuBackend::open(true)
+            .unwrap_or_else(|e| panic!("no wgpu adapter ({e}); set SEXTANT_SKIP_WGPU=1 to skip"));
+        eprintln!("wgpu adapter: {}", backend.adapter());
+        Some(backend)
+    }
+
+    fn inputs() -> Vec<([u32; 4], [u32; 2])> {
+        let mut out = vec![
+            ([0, 0, 0, 0], [0, 0]),
+            ([u32::MAX; 4], [u32::MAX; 2]),
+            (
+                [0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344],
+                [0xA409_3822, 0x299F_31D0],
+            ),
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for i in 0..20_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.push((
+                [i, (x >> 40) as u32, 0, 0],
+                [(x >> 7) as u32, (x >> 29) as u32],
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn philox_streams_are_bit_identical_to_the_rust_ones() {
+        let Some(b) = backend() else { return };
+        let inputs = inputs();
+        let got = b.philox_blocks(&inputs).unwrap();
+        for ((counter, key), g) in inputs.iter().zip(&got) {
+            assert_eq!(
+                *g,
+                sextant_engine::philox::philox4x32_10(*counter, *key),
+                "{counter:?} {key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn normals_are_within_1e6_of_the_cpu_ones() {
+        let Some(b) = backend() else { return };
+        let inputs = inputs();
+        let got = b.normal_blocks(&inputs).unwrap();
+        let mut worst = 0.0f32;
+        for ((counter, key), g) in inputs.iter().zip(&got) {
+            let words = sextant_engine::philox::philox4x32_10(*counter, *key);
+            let want = sextant_engine::normal::normals_of_block(words);
+            for (bits, w) in g.iter().zip(want) {
+                worst = worst.max((f32::from_bits(*bits) - w).abs());
+            }
+        }
+        eprintln!("largest normal difference: {worst:e}");
+        assert!(worst <= 1e-6, "{worst}");
+    }
+
+    #[test]
+    fn full_results_match_the_cpu_backend() {
+        let Some(b) = backend() else { return };
+        let goals = parity_goals(20_000);
+        let gpu = b.simulate(&goals, Detail::Full).unwrap();
+        let cpu = CpuBackend::new().simulate(&goals, Detail::Full).unwrap();
+        for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+            assert_parity(&format!("goal {k}"), g, c);
+        }
+        // Success-only batches agree too.
+        let gpu = b.simulate(&goals, Detail::Success).unwrap();
+        let cpu = CpuBackend::new().simulate(&goals, Detail::Success).unwrap();
+        for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+            assert_parity(&format!("success-only goal {k}"), g, c);
+        }
+    }
+
+    #[test]
+    fn chunked_batches_and_sliced_dispatches_give_the_same_results() {
+        let Some(b) = backend() else { return };
+        let goals = parity_goals(3_000);
+        let whole = b.simulate(&goals, Detail::Full).unwrap();
+        // One goal's histograms per chunk, and 4 workgroups per dispatch.
+        let small = b.clone().with_max_binding(600_000).with_max_workgroups(4);
+        let split = small.simulate(&goals, Detail::Full).unwrap();
+        assert_eq!(whole, split);
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use std::process::Command;
+
+    /// Point the backend at the wheel's NVRTC when the caller did not.
+    fn find_nvrtc() -> bool {
+        if std::env::var_os("SEXTANT_NVRTC_LIB").is_none() {
+            let found = Command::new("python3")
+                .args([
+                    "-c",
+                    "import nvidia.cuda_nvrtc as m, os; \
+                     print(os.path.join(list(m.__path__)[0], 'lib', 'libnvrtc.so.12'))",
+                ])
+                .output();
+            if let Ok(out) = found {
+                let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if out.status.success() && std::path::Path::new(&path).exists() {
+                    std::env::set_var("SEXTANT_NVRTC_LIB", path);
+                }
+            }
+        }
+        sextant_engine::backend::nvrtc_present()
+    }
+
+    #[test]
+    fn every_kernel_compiles_with_nvrtc_for_sm80_and_sm90() {
+        if std::env::var_os("SEXTANT_SKIP_NVRTC").is_some() {
+            eprintln!("SEXTANT_SKIP_NVRTC set: NVRTC compile skipped");
+            return;
+        }
+        assert!(
+            find_nvrtc(),
+            "NVRTC not found: pip install nvidia-cuda-nvrtc-cu12 (or set SEXTANT_NVRTC_LIB, \
+             or SEXTANT_SKIP_NVRTC=1 to skip)"
+        );
+        for arch in ["sm_80", "sm_90"] {
+            let ptx = sextant_engine::backend::compile_cuda_kernels(arch)
+                .unwrap_or_else(|log| panic!("{arch}: {log}"));
+            let text = ptx.to_src();
+            assert!(text.contains(&format!(".target {arch}")), "{arch}");
+            for kernel in ["simulate", "locate", "philox_probe"] {
+                assert!(
+                    text.contains(&format!(".entry {kernel}")),
+                    "{arch}: {kernel} missing"
+                );
+            }
+            eprintln!("{arch}: {} bytes of PTX", text.len());
+        }
+    }
+}

@@ -1,0 +1,288 @@
+// Goal Monte Carlo of MODEL.md §1 for a batch of goals, in CUDA C for NVRTC: the same buffers,
+// steps and numbers as shaders/simulate.wgsl (read that file's header), with two differences
+// that the hardware makes cheap: Philox's products use __umulhi, and wealth is carried in
+// double, as on the CPU. One thread per path, one block of 256 paths of one goal, months in a
+// loop; only counts, per-block sums, histograms and the collected bins go back to the host.
+//
+// NVRTC has no standard headers: the fixed-width types are spelled out.
+
+typedef unsigned int u32;
+
+#define BLOCK 256u
+#define NONE 0xffffffffu
+
+struct Goal {
+    u32 paths;
+    u32 horizon;
+    u32 month_base;
+    u32 yearly;
+    u32 seed_lo;
+    u32 seed_hi;
+    u32 snaps;
+    u32 counts_base;
+    u32 sums_base;
+    u32 hist_base;
+    u32 wanted_base;
+    u32 wanted_per_snap;
+    float target;
+    float initial;
+    u32 pad0;
+    u32 pad1;
+};
+
+// ---- Philox4x32-10 -------------------------------------------------------------------------
+
+__device__ __forceinline__ uint4 philox(uint4 c, u32 k0, u32 k1) {
+#pragma unroll
+    for (int round = 0; round < 10; ++round) {
+        const u32 hi0 = __umulhi(0xD2511F53u, c.x);
+        const u32 lo0 = 0xD2511F53u * c.x;
+        const u32 hi1 = __umulhi(0xCD9E8D57u, c.z);
+        const u32 lo1 = 0xCD9E8D57u * c.z;
+        c = make_uint4(hi1 ^ c.y ^ k0, lo1, hi0 ^ c.w ^ k1, lo0);
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c;
+}
+
+// ---- Box-Muller with the CPU's polynomials (engine/src/normal.rs) --------------------------
+
+__device__ __forceinline__ float open_unit(u32 x) {
+    return (float)((int)(x >> 8) + 1) * (1.0f / 16777216.0f);
+}
+
+__device__ __forceinline__ float half_open_unit(u32 x) {
+    return (float)(x >> 8) * (1.0f / 16777216.0f);
+}
+
+__device__ __forceinline__ float ln_poly(float x) {
+    const u32 bits = __float_as_uint(x);
+    int e = (int)((bits >> 23) & 0xffu) - 126;
+    float m = __uint_as_float((bits & 0x807fffffu) | 0x3f000000u);
+    if (m < 0.70710677f) {
+        e -= 1;
+        m = m + m - 1.0f;
+    } else {
+        m = m - 1.0f;
+    }
+    const float ef = (float)e;
+    const float z = m * m;
+    float p = 7.0376836e-2f;
+    p = p * m - 1.1514610e-1f;
+    p = p * m + 1.1676999e-1f;
+    p = p * m - 1.2420141e-1f;
+    p = p * m + 1.4249323e-1f;
+    p = p * m - 1.6668057e-1f;
+    p = p * m + 2.0000714e-1f;
+    p = p * m - 2.4999994e-1f;
+    p = p * m + 3.3333331e-1f;
+    float y = p * m * z;
+    y += ef * -2.12194440e-4f;
+    y += -0.5f * z;
+    return (m + y) + ef * 0.693359375f;
+}
+
+__device__ __forceinline__ float exp_poly(float x) {
+    x = fminf(fmaxf(x, -87.0f), 87.0f);
+    const float n = floorf(x * 1.44269504f + 0.5f);
+    const float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    const float z = r * r;
+    float p = 1.9875691e-4f;
+    p = p * r + 1.3981999e-3f;
+    p = p * r + 8.3334519e-3f;
+    p = p * r + 4.1665796e-2f;
+    p = p * r + 1.6666665e-1f;
+    p = p * r + 0.5f;
+    const float y = p * z + r + 1.0f;
+    return y * __uint_as_float((u32)((int)n + 127) << 23);
+}
+
+__device__ __forceinline__ float2 cos_sin_turns(float u) {
+    const float q = floorf(u * 4.0f + 0.5f);
+    const float v = u - q * 0.25f;
+    const float v2 = v * v;
+    float s = 42.058694f;
+    s = s * v2 - 76.70586f;
+    s = s * v2 + 81.60525f;
+    s = s * v2 - 41.3417f;
+    s = s * v2 + 6.2831855f;
+    s = s * v;
+    float c = -26.426257f;
+    c = c * v2 + 60.24464f;
+    c = c * v2 - 85.45682f;
+    c = c * v2 + 64.93939f;
+    c = c * v2 - 19.739208f;
+    c = c * v2 + 1.0f;
+    const u32 quadrant = (u32)(int)q & 3u;
+    float2 out = (quadrant & 1u) ? make_float2(-s, c) : make_float2(c, s);
+    if (quadrant & 2u) {
+        out.x = -out.x;
+        out.y = -out.y;
+    }
+    return out;
+}
+
+__device__ __forceinline__ float2 box_muller(u32 x_radius, u32 x_angle) {
+    const float r = sqrtf(-2.0f * ln_poly(open_unit(x_radius)));
+    const float2 cs = cos_sin_turns(half_open_unit(x_angle));
+    return make_float2(r * cs.x, r * cs.y);
+}
+
+// ---- Reductions ----------------------------------------------------------------------------
+
+__device__ __forceinline__ float block_sum(float x, float* scratch) {
+    const u32 lid = threadIdx.x;
+    // Warp shuffles, then one value per warp through shared memory.
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        x += __shfl_down_sync(0xffffffffu, x, offset);
+    }
+    if ((lid & 31u) == 0u) {
+        scratch[lid >> 5] = x;
+    }
+    __syncthreads();
+    float total = 0.0f;
+    if (lid < 32u) {
+        total = lid < BLOCK / 32u ? scratch[lid] : 0.0f;
+        for (int offset = 16; offset > 0; offset >>= 1) {
+            total += __shfl_down_sync(0xffffffffu, total, offset);
+        }
+    }
+    __syncthreads();
+    return total;  // valid in thread 0
+}
+
+__device__ __forceinline__ void block_count(bool flag, u32* counter) {
+    const u32 n = __syncthreads_count(flag ? 1 : 0);
+    if (threadIdx.x == 0u && n > 0u) {
+        atomicAdd(counter, n);
+    }
+}
+
+__device__ __forceinline__ u32 bin_of(float w, u32 bins, float log2_low, float bins_per_octave) {
+    if (w <= 0.0f) {
+        return 0u;
+    }
+    const float position = (log2f(w) - log2_low) * bins_per_octave;
+    return (u32)fminf(fmaxf(position, 0.0f), (float)(bins - 2u)) + 1u;
+}
+
+extern "C" __global__ void __launch_bounds__(256) simulate(
+    u32 mode, u32 bins, u32 block_base, float log2_low, float bins_per_octave,
+    const Goal* __restrict__ goals, const float4* __restrict__ months,
+    const float* __restrict__ vols, u32* __restrict__ counts, float* __restrict__ sums,
+    u32* __restrict__ hist, const uint4* __restrict__ wanted, float* __restrict__ values) {
+    __shared__ float scratch[BLOCK / 32u];
+    const Goal g = goals[blockIdx.y];
+    const u32 block = blockIdx.x + block_base;
+    if (block * BLOCK >= g.paths) {
+        return;
+    }
+    const u32 lid = threadIdx.x;
+    const u32 path = block * BLOCK + lid;
+    const bool active = path < g.paths;
+    const bool tally = mode == 0u;
+
+    double wealth = (double)g.initial;
+    bool depleted = false;
+    u32 snap = 0u;
+    float4 normals = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (u32 t = 0u; t < g.horizon; ++t) {
+        if ((t & 3u) == 0u) {
+            const uint4 w = philox(make_uint4(path, t >> 2, 0u, 0u), g.seed_lo, g.seed_hi);
+            const float2 a = box_muller(w.x, w.y);
+            const float2 b = box_muller(w.z, w.w);
+            normals = make_float4(a.x, a.y, b.x, b.y);
+        }
+        const u32 lane = t & 3u;
+        const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
+        const float4 m = months[g.month_base + t];
+        const float shock = exp_poly(vols[g.month_base + t] * z);
+        if (depleted) {
+            wealth = 0.0;
+        } else {
+            const double x = wealth + (double)m.x - (double)m.y;
+            if (m.y > 0.0f && x <= 0.0) {
+                depleted = true;
+                wealth = 0.0;
+                if (tally && active) {
+                    atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
+                }
+            } else {
+                wealth = x * (((double)m.z + (double)m.w) * (double)shock);
+            }
+        }
+        const u32 month = t + 1u;
+        const bool at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
+        if (at_snapshot) {
+            const float value = (float)wealth;
+            const u32 bin = bin_of(value, bins, log2_low, bins_per_octave);
+            if (tally) {
+                const float total = block_sum(active ? value : 0.0f, scratch);
+                if (lid == 0u) {
+                    sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+                }
+                block_count(active && depleted, &counts[g.counts_base + 1u + snap]);
+                if (active && g.wanted_per_snap > 0u) {
+                    atomicAdd(&hist[g.hist_base + snap * bins + bin], 1u);
+                }
+            } else if (active) {
+                for (u32 k = 0u; k < g.wanted_per_snap; ++k) {
+                    const uint4 want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
+                    if (want.x == bin) {
+                        const u32 slot = atomicAdd(&counts[want.y], 1u);
+                        if (slot < want.z) {
+                            values[slot] = value;
+                        }
+                    }
+                }
+            }
+            ++snap;
+        }
+    }
+    if (tally) {
+        const bool success = active && !depleted && wealth >= (double)g.target;
+        block_count(success, &counts[g.counts_base]);
+        const float shortfall =
+            block_sum(active && !success ? (float)((double)g.target - wealth) : 0.0f, scratch);
+        if (lid == 0u) {
+            sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
+        }
+    }
+}
+
+// For each query (histogram offset, rank, bins): the bin holding that order statistic, the
+// count below it and its count (shaders/locate.wgsl).
+extern "C" __global__ void locate(const u32* __restrict__ hist, const uint4* __restrict__ queries,
+                                  uint4* __restrict__ found, u32 n) {
+    const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) {
+        return;
+    }
+    const uint4 q = queries[i];
+    u32 below = 0u;
+    for (u32 b = 0u; b < q.z; ++b) {
+        const u32 c = hist[q.x + b];
+        if (below + c > q.y) {
+            found[i] = make_uint4(b, below, c, 0u);
+            return;
+        }
+        below += c;
+    }
+    found[i] = make_uint4(NONE, below, 0u, 0u);
+}
+
+// Philox blocks and their normals for given (counter, key) pairs: the parity tests' probes.
+extern "C" __global__ void philox_probe(const uint4* __restrict__ in, uint4* __restrict__ out,
+                                        float4* __restrict__ normals, u32 n) {
+    const u32 i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) {
+        return;
+    }
+    const uint4 key = in[2u * i + 1u];
+    const uint4 w = philox(in[2u * i], key.x, key.y);
+    out[i] = w;
+    const float2 a = box_muller(w.x, w.y);
+    const float2 b = box_muller(w.z, w.w);
+    normals[i] = make_float4(a.x, a.y, b.x, b.y);
+}

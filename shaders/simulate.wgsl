@@ -1,0 +1,319 @@
+// Goal Monte Carlo of MODEL.md §1 for a batch of goals: one invocation per path, one
+// workgroup of 256 paths of one goal, months in a loop. Reductions happen here: success and
+// depletion counts and depletion months (atomics), per-workgroup sums for the means, and, for
+// the percentiles, a histogram of every snapshot over log2 bins (mode 0); mode 1 re-simulates
+// the same paths (same Philox numbers) and collects the values that fall in the bins that hold
+// the wanted order statistics, which the host then selects exactly. Only these summaries are
+// read back, never every path.
+//
+// The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0), and
+// the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
+// (engine/src/normal.rs), so the normals match the CPU's within 1e-6. WGSL has no 64-bit
+// integers: the 32×32→64 products of Philox are built from 16-bit halves.
+//
+// Wealth is carried in `real`, which the host defines before this source: `f64` where the
+// adapter has SHADER_F64 (as on the CPU: small balances near depletion keep their digits),
+// else `f32`. Values leave the kernel as f32.
+
+const BLOCK: u32 = 256u;
+const NONE: u32 = 0xffffffffu;
+
+struct Params {
+    // 0: tally (counts, sums, histograms); 1: collect the values of the wanted bins.
+    mode: u32,
+    // Bins per snapshot histogram (bin 0 holds exact zeros).
+    bins: u32,
+    // The first block of this dispatch (a goal may need more than 65,535 workgroups).
+    block_base: u32,
+    // log2 of the lowest positive bin edge, and bins per unit of log2.
+    log2_low: f32,
+    bins_per_octave: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Goal {
+    paths: u32,
+    horizon: u32,
+    month_base: u32,
+    // 1: snapshots every 12 months and at the horizon; 0: the horizon only.
+    yearly: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    snaps: u32,
+    // counts: [successes, depleted at each snapshot…, paths depleted in month t…]
+    counts_base: u32,
+    // sums (from sums_base): per block, a row of snaps + 1: each snapshot's sum and the
+    // shortfall over failed paths.
+    sums_base: u32,
+    // histograms: snaps × bins.
+    hist_base: u32,
+    // wanted: snaps × wanted_per_snap entries (bin, first slot, end slot, 0).
+    wanted_base: u32,
+    wanted_per_snap: u32,
+    target_wealth: f32,
+    initial: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> goals: array<Goal>;
+// Per month: contribution, withdrawal, drift (hi, lo: exp(m/12) as two f32).
+@group(0) @binding(2) var<storage, read> months: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> vols: array<f32>;
+@group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> sums: array<f32>;
+@group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>;
+@group(0) @binding(7) var<storage, read> wanted: array<vec4<u32>>;
+@group(0) @binding(8) var<storage, read_write> values: array<f32>;
+
+var<workgroup> goal_of_group: Goal;
+var<workgroup> partial: array<f32, 256>;
+var<workgroup> group_count: atomic<u32>;
+
+// ---- Philox4x32-10 -------------------------------------------------------------------------
+
+// (hi, lo) of the 64-bit product a·b.
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    let lo = (mid << 16u) | (p00 & 0xffffu);
+    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, lo);
+}
+
+fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var r = 0u; r < 10u; r++) {
+        let p0 = mulhilo(0xD2511F53u, c.x);
+        let p1 = mulhilo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+        k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+// ---- Box-Muller with the CPU's polynomials (engine/src/normal.rs) --------------------------
+
+fn open_unit(x: u32) -> f32 {
+    return f32(i32(x >> 8u) + 1) * (1.0 / 16777216.0);
+}
+
+fn half_open_unit(x: u32) -> f32 {
+    return f32(x >> 8u) * (1.0 / 16777216.0);
+}
+
+fn ln_poly(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    var e = i32((bits >> 23u) & 0xffu) - 126;
+    var m = bitcast<f32>((bits & 0x807fffffu) | 0x3f000000u);
+    if (m < 0.70710677) {
+        e = e - 1;
+        m = m + m - 1.0;
+    } else {
+        m = m - 1.0;
+    }
+    let ef = f32(e);
+    let z = m * m;
+    var p = 7.0376836e-2;
+    p = p * m - 1.1514610e-1;
+    p = p * m + 1.1676999e-1;
+    p = p * m - 1.2420141e-1;
+    p = p * m + 1.4249323e-1;
+    p = p * m - 1.6668057e-1;
+    p = p * m + 2.0000714e-1;
+    p = p * m - 2.4999994e-1;
+    p = p * m + 3.3333331e-1;
+    var y = p * m * z;
+    y = y + ef * -2.12194440e-4;
+    y = y + -0.5 * z;
+    return (m + y) + ef * 0.693359375;
+}
+
+fn exp_poly(x_in: f32) -> f32 {
+    let x = clamp(x_in, -87.0, 87.0);
+    let n = floor(x * 1.44269504 + 0.5);
+    let r = x - n * 0.693359375 - n * -2.12194440e-4;
+    let z = r * r;
+    var p = 1.9875691e-4;
+    p = p * r + 1.3981999e-3;
+    p = p * r + 8.3334519e-3;
+    p = p * r + 4.1665796e-2;
+    p = p * r + 1.6666665e-1;
+    p = p * r + 0.5;
+    let y = p * z + r + 1.0;
+    let scale = bitcast<f32>(u32(i32(n) + 127) << 23u);
+    return y * scale;
+}
+
+// (cos 2πu, sin 2πu) for u in [0, 1).
+fn cos_sin_turns(u: f32) -> vec2<f32> {
+    let q = floor(u * 4.0 + 0.5);
+    let v = u - q * 0.25;
+    let v2 = v * v;
+    var s = 42.058694;
+    s = s * v2 - 76.70586;
+    s = s * v2 + 81.60525;
+    s = s * v2 - 41.3417;
+    s = s * v2 + 6.2831855;
+    s = s * v;
+    var c = -26.426257;
+    c = c * v2 + 60.24464;
+    c = c * v2 - 85.45682;
+    c = c * v2 + 64.93939;
+    c = c * v2 - 19.739208;
+    c = c * v2 + 1.0;
+    let quadrant = u32(i32(q)) & 3u;
+    var r = vec2<f32>(c, s);
+    if ((quadrant & 1u) != 0u) {
+        r = vec2<f32>(-s, c);
+    }
+    if ((quadrant & 2u) != 0u) {
+        r = -r;
+    }
+    return r;
+}
+
+fn box_muller(x_radius: u32, x_angle: u32) -> vec2<f32> {
+    let r = sqrt(-2.0 * ln_poly(open_unit(x_radius)));
+    return r * cos_sin_turns(half_open_unit(x_angle));
+}
+
+fn normals_of_block(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
+}
+
+// ---- Reductions ----------------------------------------------------------------------------
+
+// Sum of `x` over the workgroup (every invocation must call it).
+fn workgroup_sum(lid: u32, x: f32) -> f32 {
+    partial[lid] = x;
+    workgroupBarrier();
+    for (var stride = BLOCK / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            partial[lid] = partial[lid] + partial[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Count of `flag` over the workgroup, added to counts[index] once (every invocation calls it).
+fn workgroup_count(lid: u32, flag: bool, index: u32) {
+    if (lid == 0u) {
+        atomicStore(&group_count, 0u);
+    }
+    workgroupBarrier();
+    if (flag) {
+        atomicAdd(&group_count, 1u);
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        let n = atomicLoad(&group_count);
+        if (n > 0u) {
+            atomicAdd(&counts[index], n);
+        }
+    }
+}
+
+fn bin_of(w: f32) -> u32 {
+    if (w <= 0.0) {
+        return 0u;
+    }
+    let position = (log2(w) - params.log2_low) * params.bins_per_octave;
+    return u32(clamp(position, 0.0, f32(params.bins - 2u))) + 1u;
+}
+
+@compute @workgroup_size(256)
+fn simulate(
+    @builtin(workgroup_id) group: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    if (lid == 0u) {
+        goal_of_group = goals[group.y];
+    }
+    let g = workgroupUniformLoad(&goal_of_group);
+    let block = group.x + params.block_base;
+    if (block * BLOCK >= g.paths) {
+        return;
+    }
+    let path = block * BLOCK + lid;
+    let live = path < g.paths;
+    let key = vec2<u32>(g.seed_lo, g.seed_hi);
+    let tally = params.mode == 0u;
+
+    var wealth = real(g.initial);
+    var depleted = false;
+    var snap = 0u;
+    var normals = vec4<f32>(0.0);
+    for (var t = 0u; t < g.horizon; t++) {
+        if ((t & 3u) == 0u) {
+            normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+        }
+        let z = normals[t & 3u];
+        let m = months[g.month_base + t];
+        let shock = exp_poly(vols[g.month_base + t] * z);
+        if (depleted) {
+            wealth = real(0.0);
+        } else {
+            let x = wealth + real(m.x) - real(m.y);
+            if (m.y > 0.0 && x <= real(0.0)) {
+                depleted = true;
+                wealth = real(0.0);
+                if (tally && live) {
+                    atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
+                }
+            } else {
+                wealth = x * ((real(m.z) + real(m.w)) * real(shock));
+            }
+        }
+        let month = t + 1u;
+        let at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
+        if (at_snapshot) {
+            // One bin per value, computed once, so both modes see the same bin.
+            let value = f32(wealth);
+            let bin = bin_of(value);
+            if (tally) {
+                let total = workgroup_sum(lid, select(0.0, value, live));
+                if (lid == 0u) {
+                    sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+                }
+                workgroup_count(lid, live && depleted, g.counts_base + 1u + snap);
+                if (live && g.wanted_per_snap > 0u) {
+                    atomicAdd(&hist[g.hist_base + snap * params.bins + bin], 1u);
+                }
+            } else if (live) {
+                for (var k = 0u; k < g.wanted_per_snap; k++) {
+                    let want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
+                    if (want.x == bin) {
+                        let slot = atomicAdd(&counts[want.y], 1u);
+                        if (slot < want.z) {
+                            values[slot] = value;
+                        }
+                    }
+                }
+            }
+            snap = snap + 1u;
+        }
+    }
+    if (tally) {
+        let success = live && !depleted && wealth >= real(g.target_wealth);
+        workgroup_count(lid, success, g.counts_base);
+        let shortfall = workgroup_sum(lid, select(0.0, f32(real(g.target_wealth) - wealth), live && !success));
+        if (lid == 0u) {
+            sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
+        }
+    }
+}
