@@ -26,8 +26,8 @@ struct Goal {
     u32 wanted_per_snap;
     float target;
     float initial;
-    u32 pad0;
-    u32 pad1;
+    float target_lo;
+    float initial_lo;
 };
 
 // ---- Philox4x32-10 -------------------------------------------------------------------------
@@ -183,7 +183,8 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     const bool active = path < g.paths;
     const bool tally = mode == 0u;
 
-    double wealth = (double)g.initial;
+    double wealth = (double)g.initial + (double)g.initial_lo;
+    const double target = (double)g.target + (double)g.target_lo;
     bool depleted = false;
     u32 snap = 0u;
     float4 normals = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -196,20 +197,22 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         }
         const u32 lane = t & 3u;
         const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
-        const float4 m = months[g.month_base + t];
+        const float4 flows = months[2u * (g.month_base + t)];
+        const float4 drift = months[2u * (g.month_base + t) + 1u];
         const float shock = exp_poly(vols[g.month_base + t] * z);
         if (depleted) {
             wealth = 0.0;
         } else {
-            const double x = wealth + (double)m.x - (double)m.y;
-            if (m.y > 0.0f && x <= 0.0) {
+            const double withdrawal = (double)flows.z + (double)flows.w;
+            const double x = wealth + ((double)flows.x + (double)flows.y) - withdrawal;
+            if (flows.z > 0.0f && x <= 0.0) {
                 depleted = true;
                 wealth = 0.0;
                 if (tally && active) {
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
             } else {
-                wealth = x * (((double)m.z + (double)m.w) * (double)shock);
+                wealth = x * (((double)drift.x + (double)drift.y) * (double)shock);
             }
         }
         const u32 month = t + 1u;
@@ -241,10 +244,10 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         }
     }
     if (tally) {
-        const bool success = active && !depleted && wealth >= (double)g.target;
+        const bool success = active && !depleted && wealth >= target;
         block_count(success, &counts[g.counts_base]);
         const float shortfall =
-            block_sum(active && !success ? (float)((double)g.target - wealth) : 0.0f, scratch);
+            block_sum(active && !success ? (float)(target - wealth) : 0.0f, scratch);
         if (lid == 0u) {
             sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
         }

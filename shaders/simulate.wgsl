@@ -54,13 +54,15 @@ struct Goal {
     wanted_per_snap: u32,
     target_wealth: f32,
     initial: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // What f32 rounding left of the target and the initial wealth (hi + lo is the f64).
+    target_lo: f32,
+    initial_lo: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> goals: array<Goal>;
-// Per month: contribution, withdrawal, drift (hi, lo: exp(m/12) as two f32).
+// Two entries per month, each amount as an f32 pair (hi, lo) whose sum is the f64:
+// (contribution hi, lo, withdrawal hi, lo), (drift hi, lo, 0, 0) with drift = exp(m/12).
 @group(0) @binding(2) var<storage, read> months: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> vols: array<f32>;
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
@@ -254,7 +256,8 @@ fn simulate(
     let key = vec2<u32>(g.seed_lo, g.seed_hi);
     let tally = params.mode == 0u;
 
-    var wealth = real(g.initial);
+    var wealth = real(g.initial) + real(g.initial_lo);
+    let target_wealth = real(g.target_wealth) + real(g.target_lo);
     var depleted = false;
     var snap = 0u;
     var normals = vec4<f32>(0.0);
@@ -263,20 +266,22 @@ fn simulate(
             normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
         }
         let z = normals[t & 3u];
-        let m = months[g.month_base + t];
+        let flows = months[2u * (g.month_base + t)];
+        let drift = months[2u * (g.month_base + t) + 1u];
         let shock = exp_poly(vols[g.month_base + t] * z);
         if (depleted) {
             wealth = real(0.0);
         } else {
-            let x = wealth + real(m.x) - real(m.y);
-            if (m.y > 0.0 && x <= real(0.0)) {
+            let withdrawal = real(flows.z) + real(flows.w);
+            let x = wealth + (real(flows.x) + real(flows.y)) - withdrawal;
+            if (flows.z > 0.0 && x <= real(0.0)) {
                 depleted = true;
                 wealth = real(0.0);
                 if (tally && live) {
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
             } else {
-                wealth = x * ((real(m.z) + real(m.w)) * real(shock));
+                wealth = x * ((real(drift.x) + real(drift.y)) * real(shock));
             }
         }
         let month = t + 1u;
@@ -309,9 +314,9 @@ fn simulate(
         }
     }
     if (tally) {
-        let success = live && !depleted && wealth >= real(g.target_wealth);
+        let success = live && !depleted && wealth >= target_wealth;
         workgroup_count(lid, success, g.counts_base);
-        let shortfall = workgroup_sum(lid, select(0.0, f32(real(g.target_wealth) - wealth), live && !success));
+        let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - wealth), live && !success));
         if (lid == 0u) {
             sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
         }

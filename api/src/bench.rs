@@ -22,6 +22,8 @@ pub enum Suite {
     Engine,
     /// The frontier, resampling and the sweep (see `bench_portfolio`).
     Portfolio,
+    /// The GPU backends against the CPU, then timed (see `bench_gpu`).
+    Gpu,
 }
 
 #[derive(clap::Args)]
@@ -31,6 +33,9 @@ pub struct BenchArgs {
     pub suite: Suite,
     #[command(flatten)]
     pub portfolio: crate::bench_portfolio::PortfolioArgs,
+    /// Standard goals in the GPU suite's timed batch (the CPU runs a tenth of them).
+    #[arg(long, default_value_t = 1000)]
+    pub gpu_batch: usize,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,

@@ -5,6 +5,7 @@
 //! 1 for anything else).
 
 mod bench;
+mod bench_gpu;
 mod bench_portfolio;
 mod input;
 
@@ -187,6 +188,7 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Command::Bench(args) => match args.suite {
             bench::Suite::Engine => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
+            bench::Suite::Gpu => print(cli, &bench_gpu::run(args.gpu_batch)?),
             bench::Suite::Portfolio => print(
                 cli,
                 &bench_portfolio::run(&engine, &args.portfolio, &args.python)?,

@@ -90,7 +90,13 @@ pub fn compile_ptx(arch: &str) -> Result<Ptx, String> {
         return Err("NVRTC (libnvrtc.so.12) not found".into());
     }
     let options = cudarc::nvrtc::CompileOptions {
-        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
+        // No fused multiply-add: the polynomials round each product and sum as the CPU's do,
+        // so the normals and shocks are the CPU's bits.
+        options: vec![
+            format!("--gpu-architecture={arch}"),
+            "--std=c++17".into(),
+            "--fmad=false".into(),
+        ],
         ..Default::default()
     };
     cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options).map_err(|e| format!("{e:?}"))

@@ -45,7 +45,8 @@ pub struct GoalParams {
     pub wanted_per_snap: u32,
     pub target: f32,
     pub initial: f32,
-    pub pad: [u32; 2],
+    pub target_lo: f32,
+    pub initial_lo: f32,
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -77,7 +78,8 @@ impl DispatchParams {
 #[derive(Debug, Clone, Default)]
 pub struct ChunkInput {
     pub goals: Vec<GoalParams>,
-    /// Per month of every goal: contribution, withdrawal, drift (hi, lo).
+    /// Two entries per month of every goal: (contribution hi, lo, withdrawal hi, lo) and
+    /// (drift hi, lo, 0, 0), each pair summing to the f64.
     pub months: Vec<[f32; 4]>,
     pub vols: Vec<f32>,
     pub counts_len: usize,
@@ -138,7 +140,7 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
             0
         };
         let s = goal.paths.div_ceil(u64::from(BLOCK)) * (snaps + 1) * 4;
-        let m = u64::from(goal.horizon) * 16;
+        let m = u64::from(goal.horizon) * 32;
         let over = hist + h > budget || sums + s > budget || months + m > budget;
         if i > start && (over || i - start == 65_535) {
             out.push(start..i);
@@ -153,6 +155,12 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
         out.push(start..batch.len());
     }
     out
+}
+
+/// An f64 as two f32 whose sum is it to about 1e-15 (the kernels add them in f64).
+fn split(x: f64) -> (f32, f32) {
+    let hi = x as f32;
+    (hi, (x - f64::from(hi)) as f32)
 }
 
 /// The layout of one chunk: its input and where each goal's results sit.
@@ -171,7 +179,7 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
         input.goals.push(GoalParams {
             paths: goal.paths as u32,
             horizon: goal.horizon,
-            month_base: input.months.len() as u32,
+            month_base: input.vols.len() as u32,
             yearly: u32::from(detail == Detail::Full),
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
@@ -181,20 +189,19 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             hist_base: hist as u32,
             wanted_base: wanted as u32,
             wanted_per_snap,
-            target: goal.target_nominal as f32,
-            initial: goal.initial_wealth as f32,
-            pad: [0; 2],
+            target: split(goal.target_nominal).0,
+            initial: split(goal.initial_wealth).0,
+            target_lo: split(goal.target_nominal).1,
+            initial_lo: split(goal.initial_wealth).1,
         });
         for t in 0..goal.horizon as usize {
-            let drift = goal.drift[t];
-            let hi = drift as f32;
-            let lo = (drift - f64::from(hi)) as f32;
-            input.months.push([
-                goal.contribution[t] as f32,
-                goal.withdrawal[t] as f32,
-                hi,
-                lo,
-            ]);
+            let (c, d, drift) = (
+                split(goal.contribution[t]),
+                split(goal.withdrawal[t]),
+                split(goal.drift[t]),
+            );
+            input.months.push([c.0, c.1, d.0, d.1]);
+            input.months.push([drift.0, drift.1, 0.0, 0.0]);
             input.vols.push(goal.volatility[t]);
         }
         counts += 1 + snaps.len() + goal.horizon as usize;
