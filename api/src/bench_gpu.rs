@@ -202,7 +202,9 @@ pub fn run(batch: usize) -> Result<GpuReport> {
     eprintln!(
         "cpu ({} goals) | reference | {:.3e} | {:.3e} | {:.2}",
         cpu.batch_goals,
-        cpu.full_path_steps_per_second, cpu.success_path_steps_per_second, cpu.single_goal_ms
+        cpu.full_path_steps_per_second,
+        cpu.success_path_steps_per_second,
+        cpu.single_goal_ms
     );
     Ok(GpuReport { backends, cpu })
 }

@@ -233,7 +233,11 @@ pub fn simulate(
         let mut run = device.open(&input)?;
         let tally = run.tally()?;
         let percentiles = match detail {
-            Detail::Full => select_percentiles(run.as_mut(), &input, goals, &snapshots, &tally)?,
+            Detail::Full => {
+                // Values per collect pass: what one binding holds, and at most 2^26.
+                let budget = (device.max_binding() / 4).min(1 << 26) as usize;
+                select_percentiles(run.as_mut(), &input, goals, &snapshots, budget)?
+            }
             Detail::Success => vec![Vec::new(); goals.len()],
         };
         for (k, goal) in goals.iter().enumerate() {
@@ -311,7 +315,7 @@ fn select_percentiles(
     input: &ChunkInput,
     goals: &[PreparedGoal],
     snapshots: &[Vec<u32>],
-    _tally: &Tally,
+    budget: usize,
 ) -> Result<Vec<GoalPercentiles>, String> {
     // Queries: for each goal, snapshot and percentile, the two ranks it interpolates.
     let mut queries = Vec::new();
@@ -340,6 +344,7 @@ fn select_percentiles(
             .sum()
     ];
     let mut cursors: Vec<u32> = Vec::new();
+    let mut ends: Vec<u32> = Vec::new();
     let mut slot_of: Vec<(u32, u32)> = Vec::new(); // per query: (first value index, count) or zero bin
     let mut next_value = 0u32;
     let mut q = 0;
@@ -362,6 +367,7 @@ fn select_percentiles(
                         let first = next_value;
                         wanted[base + used.len()] = [bin, cursors.len() as u32, first + count, 0];
                         cursors.push(first);
+                        ends.push(first + count);
                         used.push((bin, first, count));
                         next_value += count;
                         (first, count)
@@ -371,19 +377,10 @@ fn select_percentiles(
             }
         }
     }
-    let (after, values) = run.collect(&wanted, &cursors, next_value as usize)?;
-    // Every slot must be exactly full: the collect pass saw the same values as the tally.
-    for (i, w) in wanted.iter().enumerate().filter(|(_, w)| w[0] != NONE) {
-        if after[w[1] as usize] != w[2] {
-            return Err(format!(
-                "the collect pass found {} values for wanted bin {i}, the tally {}",
-                after[w[1] as usize] - cursors[w[1] as usize],
-                w[2] - cursors[w[1] as usize]
-            ));
-        }
-    }
+    let values = collect_in_passes(run, &wanted, &cursors, &ends, budget)?;
     // Sort each collected bin once, then read the order statistics.
     let mut sorted = values;
+    debug_assert_eq!(sorted.len(), next_value as usize);
     let mut q = 0;
     let mut out = Vec::with_capacity(goals.len());
     let mut done = vec![false; cursors.len()];
@@ -418,6 +415,64 @@ fn select_percentiles(
         out.push(per_snapshot);
     }
     Ok(out)
+}
+
+/// The collect step in passes of at most `budget` values, so that device memory stays
+/// bounded whatever the paths: each pass keeps only its slots' bins (the others are NONE).
+/// Returns every slot's values at its global place.
+fn collect_in_passes(
+    run: &mut dyn ChunkRun,
+    wanted: &[[u32; 4]],
+    cursors: &[u32],
+    ends: &[u32],
+    budget: usize,
+) -> Result<Vec<f32>, String> {
+    let total = ends.last().copied().unwrap_or(0) as usize;
+    let mut values = vec![0f32; total];
+    let mut first_slot = 0;
+    while first_slot < cursors.len() {
+        let base = cursors[first_slot];
+        let mut last_slot = first_slot;
+        while last_slot < cursors.len() && (ends[last_slot] - base) as usize <= budget {
+            last_slot += 1;
+        }
+        if last_slot == first_slot {
+            return Err(format!(
+                "one percentile's bin holds {} values, more than a device buffer takes ({budget})",
+                ends[first_slot] - cursors[first_slot]
+            ));
+        }
+        let slots = first_slot as u32..last_slot as u32;
+        let local: Vec<[u32; 4]> = wanted
+            .iter()
+            .map(|w| {
+                if w[0] != NONE && slots.contains(&w[1]) {
+                    [w[0], w[1] - slots.start, w[2] - base, 0]
+                } else {
+                    [NONE, 0, 0, 0]
+                }
+            })
+            .collect();
+        let starts: Vec<u32> = cursors[first_slot..last_slot]
+            .iter()
+            .map(|c| c - base)
+            .collect();
+        let size = (ends[last_slot - 1] - base) as usize;
+        let (after, found) = run.collect(&local, &starts, size)?;
+        // Every slot must be exactly full: the collect pass saw the same values as the tally.
+        for (k, slot) in (first_slot..last_slot).enumerate() {
+            if after[k] + base != ends[slot] {
+                return Err(format!(
+                    "the collect pass found {} values in a bin where the tally counted {}",
+                    after[k] - starts[k],
+                    ends[slot] - cursors[slot]
+                ));
+            }
+        }
+        values[base as usize..base as usize + size].copy_from_slice(&found[..size]);
+        first_slot = last_slot;
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
