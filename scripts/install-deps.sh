@@ -13,4 +13,4 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
-python3 -m pip install --quiet --disable-pip-version-check -r benches/requirements.txt
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r benches/requirements.txt
