@@ -27,11 +27,7 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         InputError {
-            field: if path == "." || path == "?" {
-                "request".into()
-            } else {
-                path
-            },
+            field: field_of(path, &inner.to_string()),
             problem: inner.to_string(),
         }
     })?;
@@ -40,6 +36,28 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
         problem: e.to_string(),
     })?;
     Ok(value)
+}
+
+/// The field a parse error names: the whole request when there is no path, or when the
+/// document is nested too deeply to be a request at all.
+fn field_of(path: String, problem: &str) -> String {
+    if path == "." || path == "?" || problem.starts_with("recursion limit exceeded") {
+        "request".into()
+    } else {
+        path
+    }
+}
+
+/// Deserialize an already parsed JSON value as `T`, naming a bad field by its path.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let problem = e.into_inner().to_string();
+        InputError {
+            field: field_of(path, &problem),
+            problem,
+        }
+    })
 }
 
 /// A request that is not well-formed JSON of the expected shape.

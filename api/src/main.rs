@@ -8,6 +8,7 @@ mod bench;
 mod bench_gpu;
 mod bench_portfolio;
 mod input;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +93,8 @@ enum Command {
     /// Measure speed beside a baseline: path-steps per second on the standard goal beside
     /// NumPy (`--suite engine`), or the frontier, resampling and sweep (`--suite portfolio`).
     Bench(bench::BenchArgs),
+    /// Serve every operation over HTTP (see `serve --help` for limits, batching and keys).
+    Serve(service::ServeArgs),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
     Backends,
 }
@@ -111,6 +114,12 @@ enum SolveTarget {
 }
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer complains on stderr when there is no runtime
+    // directory (containers, CI); it only orders devices, so switch it off then. Set here,
+    // before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +204,12 @@ fn run(cli: &Cli) -> Result<()> {
             ),
         },
         Command::Backends => print(cli, &backends_report()),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(service::serve(engine, args.clone()))
+        }
     }
 }
 

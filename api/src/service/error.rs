@@ -1,0 +1,180 @@
+//! The errors a caller can get, and how each maps to an HTTP status and a JSON body
+//! `{"error": {"code", "field", "message"}}` that names the field where there is one.
+//! Bad input is always a 4xx: nothing a request says can produce a 500.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sextant_engine::frontier::{FrontierError, FrontierRequestError};
+use sextant_engine::sweep::SweepError;
+use sextant_engine::{EngineError, ValidationError};
+
+use crate::input::InputError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// Not JSON of the expected shape (400).
+    Malformed { field: String, message: String },
+    /// Well-formed but out of bounds, or constraints no answer meets (422).
+    Invalid { field: String, message: String },
+    /// No API key, or a wrong one (401).
+    Unauthorized,
+    /// No such job (404).
+    NotFound(String),
+    /// The queue is full: try again after the given seconds (429).
+    Overloaded { retry_after_seconds: u64 },
+    /// The request's deadline passed before its result (504).
+    Timeout,
+    /// The engine itself failed (500): never caused by input.
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Detail<'a>,
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed { .. } => "malformed",
+            ApiError::Invalid { .. } => "invalid",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::Timeout => "deadline_exceeded",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Malformed { message, .. } | ApiError::Invalid { message, .. } => {
+                message.clone()
+            }
+            ApiError::Unauthorized => {
+                "a valid API key is required (Authorization: Bearer KEY)".into()
+            }
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::Overloaded {
+                retry_after_seconds,
+            } => {
+                format!("the queue is full; retry after {retry_after_seconds} s")
+            }
+            ApiError::Timeout => "the request's deadline passed before its result".into(),
+            ApiError::Internal(message) => message.clone(),
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Malformed { field, .. } | ApiError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.message();
+        let body = Body {
+            error: Detail {
+                code: self.code(),
+                field: self.field(),
+                message: &message,
+            },
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let ApiError::Overloaded {
+            retry_after_seconds,
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        response
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        ApiError::Malformed {
+            field: e.field,
+            message: e.problem,
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::Invalid {
+            field: e.field,
+            message: e.problem,
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(v) => v.into(),
+            EngineError::Backend(b) => ApiError::Internal(b.to_string()),
+        }
+    }
+}
+
+impl From<FrontierError> for ApiError {
+    fn from(e: FrontierError) -> Self {
+        match e {
+            FrontierError::Infeasible { constraint, reason } => ApiError::Invalid {
+                field: constraint,
+                message: format!("infeasible: {reason}"),
+            },
+            FrontierError::Target { field, reason } => ApiError::Invalid {
+                field,
+                message: reason,
+            },
+            FrontierError::Numerical(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<FrontierRequestError> for ApiError {
+    fn from(e: FrontierRequestError) -> Self {
+        match e {
+            FrontierRequestError::Invalid(v) => v.into(),
+            FrontierRequestError::Solver(s) => s.into(),
+        }
+    }
+}
+
+impl From<SweepError> for ApiError {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Invalid(v) => v.into(),
+            SweepError::Frontier(f) => f.into(),
+            SweepError::Engine(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! `sextant serve`: the engine's operations over HTTP (axum).
+//!
+//! One path for every request: body → [`crate::input`] (a malformed field is a 400 naming it)
+//! → the engine's validation (a bound broken is a 422 naming it) → the batcher or a bounded
+//! pool of blocking workers → JSON. Goal simulations from concurrent callers are coalesced
+//! into engine batches ([`batcher`]); asynchronous ones are jobs followed by SSE ([`jobs`]).
+//! Limits: a bounded queue (429 with Retry-After), a deadline per request (504), a body size
+//! limit, a cap on paths × months. `/v1` needs an API key when keys are configured, compared in
+//! constant time; `/healthz`, `/readyz` and `/metrics` stay open.
+
+mod batcher;
+mod error;
+mod jobs;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::stream::{self, Stream, StreamExt};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use sextant_engine::frontier::FrontierRequest;
+use sextant_engine::risk::RiskRequest;
+use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
+use sextant_engine::sweep::SweepRequest;
+use sextant_engine::{solve, validate, Engine, GoalRequest};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use batcher::BatchConfig;
+use batcher::Batcher;
+pub use error::ApiError;
+use jobs::Jobs;
+
+/// How the service runs; every field has a flag and an environment variable (`sextant serve
+/// --help`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// HTTP address to listen on.
+    #[arg(long, env = "SEXTANT_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Most goals in one engine batch.
+    #[arg(long, env = "SEXTANT_MAX_BATCH", default_value_t = 64)]
+    pub max_batch: usize,
+    /// Longest a goal waits for others to join its batch, in milliseconds.
+    #[arg(long, env = "SEXTANT_MAX_DELAY_MS", default_value_t = 2)]
+    pub max_delay_ms: u64,
+    /// Most requests waiting; beyond it 429.
+    #[arg(long, env = "SEXTANT_QUEUE", default_value_t = 1024)]
+    pub queue: usize,
+    /// Deadline of one request, in milliseconds (504 when passed).
+    #[arg(long, env = "SEXTANT_DEADLINE_MS", default_value_t = 60_000)]
+    pub deadline_ms: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "SEXTANT_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Most paths × months one request may ask for.
+    #[arg(long, env = "SEXTANT_MAX_PATH_STEPS", default_value_t = 2_000_000_000)]
+    pub max_path_steps: u64,
+    /// API keys accepted on /v1 (comma-separated in the environment).
+    #[arg(long = "api-key", env = "SEXTANT_API_KEYS", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+    /// Allow listening beyond loopback without any API key.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Seconds to finish in-flight work after SIGTERM/SIGINT.
+    #[arg(long, env = "SEXTANT_SHUTDOWN_GRACE_S", default_value_t = 30)]
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    engine: Arc<Engine>,
+    batcher: Batcher,
+    /// Workers for the operations that are not batched (solvers, scenarios, frontier…).
+    workers: Arc<Semaphore>,
+    jobs: Jobs,
+    deadline: Duration,
+    max_path_steps: u64,
+    keys: Arc<Vec<String>>,
+}
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the Prometheus recorder installs once")
+    })
+}
+
+/// Bind and serve until SIGTERM or SIGINT, then finish in-flight work within the grace period.
+pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
+    if args.api_keys.is_empty() && !args.http.ip().is_loopback() && !args.insecure {
+        anyhow::bail!(
+            "refusing to listen on {} without authentication: give --api-key (or \
+             SEXTANT_API_KEYS), or --insecure",
+            args.http
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.http).await?;
+    let address = listener.local_addr()?;
+    let app = router(engine, &args);
+    println!("sextant listening on http://{address}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let grace = Duration::from_secs(args.shutdown_grace_s);
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        result = server => result?,
+        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+            eprintln!("in-flight work did not finish within {grace:?}; stopping");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}
+
+fn router(engine: Engine, args: &ServeArgs) -> Router {
+    let engine = Arc::new(engine);
+    let state = AppState {
+        batcher: Batcher::start(
+            engine.clone(),
+            BatchConfig {
+                max_batch: args.max_batch.max(1),
+                max_delay: Duration::from_millis(args.max_delay_ms),
+                queue: args.queue.max(1),
+            },
+        ),
+        engine,
+        workers: Arc::new(Semaphore::new(args.queue.max(1))),
+        jobs: Jobs::default(),
+        deadline: Duration::from_millis(args.deadline_ms.max(1)),
+        max_path_steps: args.max_path_steps,
+        keys: Arc::new(
+            args.api_keys
+                .iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect(),
+        ),
+    };
+    prometheus();
+    let v1 = Router::new()
+        .route("/v1/simulations", post(create_simulation))
+        .route("/v1/simulations/{id}", get(get_simulation))
+        .route("/v1/simulations/{id}/events", get(simulation_events))
+        .route(
+            "/v1/solve/required-contribution",
+            post(required_contribution),
+        )
+        .route(
+            "/v1/solve/sustainable-withdrawal",
+            post(sustainable_withdrawal),
+        )
+        .route("/v1/what-if", post(what_if))
+        .route("/v1/sensitivity", post(sensitivity))
+        .route("/v1/frontier", post(frontier))
+        .route("/v1/frontier/sweep", post(sweep))
+        .route("/v1/risk", post(risk))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route("/metrics", get(|| async { prometheus().render() }))
+        .fallback(|| async { ApiError::NotFound("route".into()) })
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// `Authorization: Bearer KEY` or `x-api-key: KEY`, compared in constant time with every key.
+async fn require_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.keys.is_empty() {
+        return next.run(request).await;
+    }
+    let offered = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    let matches = offered.is_some_and(|offered| {
+        state.keys.iter().fold(0u8, |any, key| {
+            any | offered.as_bytes().ct_eq(key.as_bytes()).unwrap_u8()
+        }) == 1
+    });
+    if matches {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+/// Requests by route and status, for `/metrics`.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    metrics::counter!(
+        "sextant_requests_total",
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
+}
+
+/// The body as `T`, with a malformed field named (`goal.horizon_months: invalid type…`).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|e| ApiError::Malformed {
+        field: "request".into(),
+        message: format!("the body is not UTF-8: {e}"),
+    })?;
+    Ok(crate::input::parse(text)?)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Run `work` on a blocking worker within the deadline; a full pool is a 429.
+async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+{
+    let permit = state
+        .workers
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded {
+            retry_after_seconds: 1,
+        })?;
+    let engine = state.engine.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&engine)
+    });
+    match tokio::time::timeout(state.deadline, task).await {
+        Err(_) => Err(ApiError::Timeout),
+        Ok(Err(panic)) => Err(ApiError::Internal(format!("the engine failed: {panic}"))),
+        Ok(Ok(result)) => result,
+    }
+}
+
+/// `POST /v1/simulations`: the result (200), or with `"options": {"async": true}` a job (202).
+async fn create_simulation(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mut value: Value = parse(&body)?;
+    let asynchronous = match value.pointer_mut("/options").and_then(Value::as_object_mut) {
+        Some(options) => match options.remove("async") {
+            None => false,
+            Some(Value::Bool(b)) => b,
+            Some(other) => {
+                return Err(ApiError::Malformed {
+                    field: "options.async".into(),
+                    message: format!("must be true or false, got {other}"),
+                })
+            }
+        },
+        None => false,
+    };
+    let request: GoalRequest = crate::input::parse_value(value)?;
+    let goal = validate::prepare(&request)?;
+    if goal.path_steps() > state.max_path_steps {
+        return Err(ApiError::Invalid {
+            field: "options.paths".into(),
+            message: format!(
+                "paths × months must be at most {}, got {}",
+                state.max_path_steps,
+                goal.path_steps()
+            ),
+        });
+    }
+    if !asynchronous {
+        let pending = state.batcher.submit(goal)?;
+        let result = match tokio::time::timeout(state.deadline, pending).await {
+            Err(_) => return Err(ApiError::Timeout),
+            Ok(Err(_)) => return Err(ApiError::Internal("the batcher dropped the request".into())),
+            Ok(Ok(result)) => result?,
+        };
+        return Ok(Json(result).into_response());
+    }
+    let id = state.jobs.create();
+    let pending = state.batcher.submit(goal);
+    let jobs = state.jobs.clone();
+    let job = id.clone();
+    let deadline = state.deadline;
+    tokio::spawn(async move {
+        let outcome = match pending {
+            Err(e) => Err(e),
+            Ok(pending) => {
+                jobs.progress(&job, 0.0);
+                match tokio::time::timeout(deadline, pending).await {
+                    Err(_) => Err(ApiError::Timeout),
+                    Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the job".into())),
+                    Ok(Ok(result)) => result,
+                }
+            }
+        };
+        let outcome = match outcome {
+            Ok(result) => to_json(&result).map_err(|e| error_value(&e)),
+            Err(e) => Err(error_value(&e)),
+        };
+        jobs.finish(&job, outcome);
+    });
+    let links = serde_json::json!({
+        "id": id,
+        "status": "queued",
+        "self": format!("/v1/simulations/{id}"),
+        "events": format!("/v1/simulations/{id}/events"),
+    });
+    Ok((StatusCode::ACCEPTED, Json(links)).into_response())
+}
+
+fn error_value(e: &ApiError) -> Value {
+    serde_json::json!({"field": e.field(), "message": e.message()})
+}
+
+async fn get_simulation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .jobs
+        .view(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /v1/simulations/{id}/events`: the job's events so far, then the rest as they come,
+/// ending with `done`.
+async fn simulation_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let (history, live) = state
+        .jobs
+        .follow(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let finished = history.iter().any(|e| e.event == "done");
+    let to_event = |e: jobs::JobEvent| Ok(Event::default().event(e.event).data(e.data.to_string()));
+    let past = stream::iter(history.into_iter().map(to_event));
+    let rest = stream::unfold((live, finished), move |(mut live, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match live.recv().await {
+                Ok(e) => {
+                    let last = e.event == "done";
+                    return Some((to_event(e), (live, last)));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(past.chain(rest)).keep_alive(KeepAlive::default()))
+}
+
+macro_rules! operation {
+    ($name:ident, $request:ty, |$engine:ident, $r:ident| $body:expr) => {
+        async fn $name(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+            let $r: $request = parse(&body)?;
+            let value = blocking(&state, move |$engine: &Engine| {
+                let _ = &$engine;
+                to_json(&$body.map_err(ApiError::from)?)
+            })
+            .await?;
+            Ok(Json(value).into_response())
+        }
+    };
+}
+
+operation!(required_contribution, GoalRequest, |engine, r| {
+    solve::required_contribution(engine, &r)
+});
+operation!(sustainable_withdrawal, GoalRequest, |engine, r| {
+    solve::sustainable_withdrawal(engine, &r)
+});
+operation!(what_if, WhatIfRequest, |engine, r| scenarios::what_if(
+    engine, &r
+));
+operation!(sensitivity, SensitivityRequest, |engine, r| {
+    scenarios::sensitivity(engine, &r)
+});
+operation!(frontier, FrontierRequest, |engine, r| r.run());
+operation!(sweep, SweepRequest, |engine, r| r.run(engine));
+operation!(risk, RiskRequest, |engine, r| r.run());

@@ -1,0 +1,342 @@
+//! The real server (`sextant serve` on an ephemeral port) with a real HTTP client (reqwest):
+//! results equal to the CLI's, bad bodies answered 4xx naming the problem, the overload path,
+//! deadlines, API keys, asynchronous jobs followed by SSE, health and metrics.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Start `sextant serve` on port 0 with extra flags; the first line it prints has the address.
+fn start(flags: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["--backend", "cpu", "serve", "--http", "127.0.0.1:0"])
+        .args(flags)
+        .current_dir(root())
+        .env_remove("SEXTANT_API_KEYS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("sextant listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server { child, base }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn example(name: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("examples").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn cli(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn results_equal_the_clis_for_the_same_request_and_seed() {
+    let server = start(&[]);
+    let http = client();
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(5000);
+    let body: Value = http
+        .post(format!("{}/v1/simulations", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = std::env::temp_dir().join(format!("sextant-service-{}.json", std::process::id()));
+    std::fs::write(&file, request.to_string()).unwrap();
+    let expected = cli(&["--backend", "cpu", "simulate", file.to_str().unwrap()]);
+    assert_eq!(body, expected);
+
+    for (route, file) in [
+        ("/v1/frontier", "frontier.json"),
+        ("/v1/risk", "risk.json"),
+        ("/v1/what-if", "what-if.json"),
+    ] {
+        let response = http
+            .post(format!("{}{route}", server.base))
+            .json(&example(file))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{route}");
+        let got: Value = response.json().await.unwrap();
+        let command = route.trim_start_matches("/v1/");
+        let want = cli(&["--backend", "cpu", command, &format!("examples/{file}")]);
+        assert_eq!(got, want, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_4xx_naming_the_problem() {
+    let server = start(&[]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let huge = json!({"goal": {"horizon_months": 12}, "market": {"expected_return": 0.05, "volatility": 0.1},
+                      "options": {"percentiles": vec![50.0; 5000]}})
+    .to_string();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (br#"{"goal": {"horizon_months": "ten"}, "market": {}}"#.to_vec(), "goal.horizon_months"),
+        (br#"{"market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "request"),
+        (br#"{"goal": {"horizon_months": 12}, "market": {"expected_return": NaN, "volatility": 0.1}}"#.to_vec(), "market.expected_return"),
+        (br#"{"goal": {"horizon_months": 0}, "market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "goal.horizon_months"),
+        (br#"{"goal": {"horizon_months": 12, "oops": 1}, "market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "goal"),
+        (br#"{"goal": {"horizon_months": 12}, "market": {"expected_return": 0.05, "volatility": 0.1}, "options": {"async": "yes"}}"#.to_vec(), "options.async"),
+        (deep.into_bytes(), "request"),
+        (huge.into_bytes(), "options.percentiles"),
+        (vec![0xff, 0xfe, b'{', b'}'], "request"),
+        (b"".to_vec(), "request"),
+    ];
+    for (body, field) in cases {
+        let response = http.post(&url).body(body.clone()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(
+            (400..500).contains(&status),
+            "{status} for {}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        let error: Value = serde_json::from_str(&text).unwrap();
+        let named = error["error"]["field"].as_str().unwrap_or("");
+        assert!(named.starts_with(field), "want {field}, got {text}");
+    }
+    // Over the body limit: 413.
+    let big = vec![b' '; 2 << 20];
+    let response = http.post(&url).body(big).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    // The server is still up.
+    let ok = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+fn big_goal(paths: u64) -> Value {
+    json!({"goal": {"initial_wealth": 1000, "monthly_contribution": 100, "horizon_months": 1200},
+           "market": {"expected_return": 0.05, "volatility": 0.1},
+           "options": {"paths": paths}})
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_then_recovers() {
+    let server = start(&["--queue", "1", "--max-batch", "1"]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let mut pending = Vec::new();
+    for _ in 0..8 {
+        pending.push(http.post(&url).json(&big_goal(400_000)).send());
+    }
+    let responses = futures::future::join_all(pending).await;
+    let statuses: Vec<u16> = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+    for r in responses.iter().flatten() {
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+    }
+    // Recovered: a small request succeeds once the queue drains.
+    let mut ok = false;
+    for _ in 0..100 {
+        let r = http.post(&url).json(&big_goal(100)).send().await.unwrap();
+        if r.status() == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn a_passed_deadline_is_504_and_the_path_steps_cap_422() {
+    let server = start(&["--deadline-ms", "50", "--max-path-steps", "100000000"]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let r = http
+        .post(&url)
+        .json(&big_goal(80_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let r = http
+        .post(&url)
+        .json(&big_goal(100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "options.paths");
+}
+
+#[tokio::test]
+async fn api_keys_guard_v1_but_not_health() {
+    let server = start(&["--api-key", "s3cret,other"]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let body = big_goal(100);
+    let missing = http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    let wrong = http
+        .post(&url)
+        .bearer_auth("s3cre")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = http
+        .post(&url)
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let header = http
+        .post(&url)
+        .header("x-api-key", "other")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header.status(), 200);
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let r = http
+            .get(format!("{}{open}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{open}");
+    }
+}
+
+#[test]
+fn refuses_a_public_address_without_keys() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["serve", "--http", "0.0.0.0:0"])
+        .env_remove("SEXTANT_API_KEYS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+}
+
+#[tokio::test]
+async fn async_simulations_stream_their_events_and_keep_their_result() {
+    let server = start(&[]);
+    let http = client();
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(3000);
+    request["options"]["async"] = json!(true);
+    let r = http
+        .post(format!("{}/v1/simulations", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let events = http
+        .get(format!("{}/v1/simulations/{id}/events", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.first(), Some(&"queued"), "{events}");
+    assert!(names.contains(&"progress"));
+    assert!(names.contains(&"result"));
+    assert_eq!(names.last(), Some(&"done"));
+    let view: Value = http
+        .get(format!("{}/v1/simulations/{id}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "complete");
+    request["options"].as_object_mut().unwrap().remove("async");
+    let sync: Value = http
+        .post(format!("{}/v1/simulations", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["result"], sync);
+    let missing = http
+        .get(format!("{}/v1/simulations/nope", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("sextant_requests_total"), "{metrics}");
+    assert!(metrics.contains("sextant_batch_size"));
+}
