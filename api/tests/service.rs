@@ -340,3 +340,91 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
     assert!(metrics.contains("sextant_requests_total"), "{metrics}");
     assert!(metrics.contains("sextant_batch_size"));
 }
+
+#[tokio::test]
+async fn agent_tools_list_schemas_and_run_with_a_summary() {
+    let server = start(&[]);
+    let http = client();
+    let catalogue: Value = http
+        .get(format!("{}/v1/tools", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tools = catalogue["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 8);
+    for tool in tools {
+        assert!(tool["description"].as_str().unwrap().len() > 60);
+        assert_eq!(tool["input_schema"]["type"], "object", "{}", tool["name"]);
+    }
+    let openai: Value = http
+        .get(format!("{}/v1/tools?format=openai", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openai["tools"][0]["type"], "function");
+    assert!(openai["tools"][0]["function"]["parameters"]["properties"]["goal"].is_object());
+
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(2000);
+    let ran: Value = http
+        .post(format!("{}/v1/tools/simulate_goal", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let direct: Value = http
+        .post(format!("{}/v1/simulations", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ran["result"], direct);
+    let summary = ran["summary"].as_str().unwrap();
+    let percent = format!(
+        "{:.0}%",
+        100.0 * direct["success_probability"].as_f64().unwrap()
+    );
+    assert!(summary.starts_with(&percent), "{summary}");
+    assert!(summary.contains("in 30 years"), "{summary}");
+
+    let solved: Value = http
+        .post(format!("{}/v1/tools/required_contribution", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        solved["summary"].as_str().unwrap().contains("/month"),
+        "{solved}"
+    );
+
+    let unknown = http
+        .post(format!("{}/v1/tools/nope", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = http
+        .post(format!("{}/v1/tools/portfolio_risk", server.base))
+        .json(&json!({"assets": []}))
+        .send()
+        .await
+        .unwrap();
+    assert!(bad.status().is_client_error());
+}

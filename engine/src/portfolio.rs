@@ -19,7 +19,7 @@ pub const MAX_ASSETS: usize = 500;
 
 /// An asset class: `{name, expected_return, volatility}`; `volatility` may be left out when a
 /// covariance is given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetClass {
     pub name: String,

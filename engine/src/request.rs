@@ -18,7 +18,7 @@ pub const DEFAULT_PERCENTILES: [f64; 7] = [5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95
 pub const DEFAULT_SUCCESS_THRESHOLD: f64 = 0.80;
 
 /// One goal Monte Carlo request: `{"goal", "market", "options"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoalRequest {
     pub goal: Goal,
@@ -28,7 +28,7 @@ pub struct GoalRequest {
 }
 
 /// The saver's situation and what they want (MODEL.md §1, `goal.*`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Goal {
     /// Savings today, W0 ≥ 0.
@@ -64,7 +64,7 @@ pub struct Goal {
 
 /// The portfolio's returns: one of `expected_return` + `volatility`, `assets` + `weights`
 /// (+ `correlations`), or a `glide_path`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Market {
     /// μ: annual arithmetic mean of the portfolio's return.
@@ -91,7 +91,7 @@ pub struct Market {
 }
 
 /// An asset class of a multi-asset portfolio.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Asset {
     pub name: String,
@@ -101,7 +101,7 @@ pub struct Asset {
 
 /// One segment of a glide path: from `start_month` on, either the given μ and σ or the given
 /// weights over `market.assets`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlideSegment {
     pub start_month: u32,
@@ -114,7 +114,7 @@ pub struct GlideSegment {
 }
 
 /// How to run the simulation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// N, 1 … 10,000,000.

@@ -37,7 +37,7 @@ pub const MAX_RISK_PATHS: u64 = 2_000_000;
 pub const LEVELS: [f64; 2] = [0.95, 0.99];
 
 /// `{"assets", "correlations" | "covariance", "weights", …}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskRequest {
     pub assets: Vec<AssetClass>,
@@ -67,14 +67,14 @@ pub struct RiskRequest {
 }
 
 /// A scenario: a return shock per asset (by name); assets not named are unshocked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StressTest {
     pub name: String,
     pub shocks: BTreeMap<String, f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskOptions {
     #[serde(default = "default_paths")]

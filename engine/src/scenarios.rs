@@ -15,7 +15,7 @@ use crate::result::SimulationResult;
 use crate::validate::{prepare, ValidationError};
 
 /// A base request and the variants to compare with it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
     pub goal: Goal,
@@ -26,7 +26,7 @@ pub struct WhatIfRequest {
 }
 
 /// One what-if: a name and merge patches over the base's `goal` and `market`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     pub name: String,
@@ -141,7 +141,7 @@ fn parse_at<T: serde::de::DeserializeOwned>(
 }
 
 /// A base request and which inputs to move.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SensitivityRequest {
     pub goal: Goal,
@@ -152,7 +152,7 @@ pub struct SensitivityRequest {
     pub sensitivity: SensitivityOptions,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SensitivityOptions {
     /// Paths of numeric inputs, e.g. `goal.monthly_contribution`, `market.assets[0].volatility`.

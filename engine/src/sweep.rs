@@ -14,7 +14,7 @@ use crate::result::ENGINE_VERSION;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
 /// `{"goal", "frontier", "inflation", "options"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
     pub goal: Goal,

@@ -11,6 +11,7 @@
 mod batcher;
 mod error;
 mod jobs;
+mod tools;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,7 +35,7 @@ use sextant_engine::frontier::FrontierRequest;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
-use sextant_engine::{solve, validate, Engine, GoalRequest};
+use sextant_engine::{solve, validate, Engine, GoalRequest, PreparedGoal};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -186,6 +187,8 @@ fn router(engine: Engine, args: &ServeArgs) -> Router {
         .route("/v1/frontier", post(frontier))
         .route("/v1/frontier/sweep", post(sweep))
         .route("/v1/risk", post(risk))
+        .route("/v1/tools", get(list_tools))
+        .route("/v1/tools/{name}", post(run_tool))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .merge(v1)
@@ -302,26 +305,10 @@ async fn create_simulation(
         None => false,
     };
     let request: GoalRequest = crate::input::parse_value(value)?;
-    let goal = validate::prepare(&request)?;
-    if goal.path_steps() > state.max_path_steps {
-        return Err(ApiError::Invalid {
-            field: "options.paths".into(),
-            message: format!(
-                "paths × months must be at most {}, got {}",
-                state.max_path_steps,
-                goal.path_steps()
-            ),
-        });
-    }
     if !asynchronous {
-        let pending = state.batcher.submit(goal)?;
-        let result = match tokio::time::timeout(state.deadline, pending).await {
-            Err(_) => return Err(ApiError::Timeout),
-            Ok(Err(_)) => return Err(ApiError::Internal("the batcher dropped the request".into())),
-            Ok(Ok(result)) => result?,
-        };
-        return Ok(Json(result).into_response());
+        return Ok(Json(simulate_now(&state, &request).await?).into_response());
     }
+    let goal = checked_goal(&state, &request)?;
     let id = state.jobs.create();
     let pending = state.batcher.submit(goal);
     let jobs = state.jobs.clone();
@@ -400,32 +387,128 @@ async fn simulation_events(
     Ok(Sse::new(past.chain(rest)).keep_alive(KeepAlive::default()))
 }
 
-macro_rules! operation {
-    ($name:ident, $request:ty, |$engine:ident, $r:ident| $body:expr) => {
-        async fn $name(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-            let $r: $request = parse(&body)?;
-            let value = blocking(&state, move |$engine: &Engine| {
-                let _ = &$engine;
-                to_json(&$body.map_err(ApiError::from)?)
+/// The operations the service offers, each from a JSON body to a JSON result: the one
+/// implementation behind the routes and the agent tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Simulate,
+    RequiredContribution,
+    SustainableWithdrawal,
+    WhatIf,
+    Sensitivity,
+    Frontier,
+    Sweep,
+    Risk,
+}
+
+/// Run `operation` on a request body (synchronously for simulations).
+async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Value, ApiError> {
+    match operation {
+        Operation::Simulate => {
+            let request: GoalRequest = parse(body)?;
+            simulate_now(state, &request).await
+        }
+        Operation::RequiredContribution => {
+            let r: GoalRequest = parse(body)?;
+            blocking(state, move |e| {
+                to_json(&solve::required_contribution(e, &r)?)
             })
-            .await?;
-            Ok(Json(value).into_response())
+            .await
+        }
+        Operation::SustainableWithdrawal => {
+            let r: GoalRequest = parse(body)?;
+            blocking(state, move |e| {
+                to_json(&solve::sustainable_withdrawal(e, &r)?)
+            })
+            .await
+        }
+        Operation::WhatIf => {
+            let r: WhatIfRequest = parse(body)?;
+            blocking(state, move |e| to_json(&scenarios::what_if(e, &r)?)).await
+        }
+        Operation::Sensitivity => {
+            let r: SensitivityRequest = parse(body)?;
+            blocking(state, move |e| to_json(&scenarios::sensitivity(e, &r)?)).await
+        }
+        Operation::Frontier => {
+            let r: FrontierRequest = parse(body)?;
+            blocking(state, move |_| to_json(&r.run()?)).await
+        }
+        Operation::Sweep => {
+            let r: SweepRequest = parse(body)?;
+            blocking(state, move |e| to_json(&r.run(e)?)).await
+        }
+        Operation::Risk => {
+            let r: RiskRequest = parse(body)?;
+            blocking(state, move |_| to_json(&r.run()?)).await
+        }
+    }
+}
+
+/// A goal simulation through the batcher, within the deadline.
+async fn simulate_now(state: &AppState, request: &GoalRequest) -> Result<Value, ApiError> {
+    let goal = checked_goal(state, request)?;
+    let pending = state.batcher.submit(goal)?;
+    match tokio::time::timeout(state.deadline, pending).await {
+        Err(_) => Err(ApiError::Timeout),
+        Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the request".into())),
+        Ok(Ok(result)) => to_json(&result?),
+    }
+}
+
+/// Validate a goal and apply the service's cap on paths × months.
+fn checked_goal(state: &AppState, request: &GoalRequest) -> Result<PreparedGoal, ApiError> {
+    let goal = validate::prepare(request)?;
+    if goal.path_steps() > state.max_path_steps {
+        return Err(ApiError::Invalid {
+            field: "options.paths".into(),
+            message: format!(
+                "paths × months must be at most {}, got {}",
+                state.max_path_steps,
+                goal.path_steps()
+            ),
+        });
+    }
+    Ok(goal)
+}
+
+macro_rules! route {
+    ($name:ident, $operation:expr) => {
+        async fn $name(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+            Ok(Json(call(&state, $operation, &body).await?).into_response())
         }
     };
 }
 
-operation!(required_contribution, GoalRequest, |engine, r| {
-    solve::required_contribution(engine, &r)
-});
-operation!(sustainable_withdrawal, GoalRequest, |engine, r| {
-    solve::sustainable_withdrawal(engine, &r)
-});
-operation!(what_if, WhatIfRequest, |engine, r| scenarios::what_if(
-    engine, &r
-));
-operation!(sensitivity, SensitivityRequest, |engine, r| {
-    scenarios::sensitivity(engine, &r)
-});
-operation!(frontier, FrontierRequest, |engine, r| r.run());
-operation!(sweep, SweepRequest, |engine, r| r.run(engine));
-operation!(risk, RiskRequest, |engine, r| r.run());
+route!(required_contribution, Operation::RequiredContribution);
+route!(sustainable_withdrawal, Operation::SustainableWithdrawal);
+route!(what_if, Operation::WhatIf);
+route!(sensitivity, Operation::Sensitivity);
+route!(frontier, Operation::Frontier);
+route!(sweep, Operation::Sweep);
+route!(risk, Operation::Risk);
+
+/// `GET /v1/tools`: every operation as a tool an LLM agent can call (`?format=openai` for the
+/// function-calling shape).
+async fn list_tools(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let openai = query.get("format").is_some_and(|f| f == "openai");
+    Json(tools::catalogue(openai)).into_response()
+}
+
+/// `POST /v1/tools/{name}`: run one tool; the full result and a plain-language summary.
+async fn run_tool(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tool = tools::find(&name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
+    let input: Value = parse(&body)?;
+    let result = call(&state, tool.operation, &body).await?;
+    let summary = tools::summary(tool.operation, &input, &result);
+    Ok(
+        Json(serde_json::json!({"tool": name, "summary": summary, "result": result}))
+            .into_response(),
+    )
+}

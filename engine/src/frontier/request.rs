@@ -18,7 +18,7 @@ pub const MAX_POINTS: u32 = 10_000;
 pub const MAX_WEIGHT: f64 = 10.0;
 
 /// `{"assets", "correlations" | "covariance", "bounds", "groups", "points", "risk_free_rate"}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FrontierRequest {
     pub assets: Vec<AssetClass>,
@@ -50,7 +50,7 @@ pub struct FrontierRequest {
     pub resample: Option<ResampleOptions>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WeightBounds {
     #[serde(default)]
@@ -60,7 +60,7 @@ pub struct WeightBounds {
 }
 
 /// `{"name"?, "assets": [names], "min", "max"}`: the summed weight of these assets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,7 +29,7 @@ pub const MAX_OBSERVATIONS: u32 = 100_000;
 const CHUNK: usize = 32;
 
 /// `{"resamples", "observations", "seed"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResampleOptions {
     /// R, 1 … 100,000.
