@@ -10,6 +10,7 @@
 
 mod batcher;
 mod error;
+mod grpc;
 mod jobs;
 mod tools;
 
@@ -52,6 +53,9 @@ pub struct ServeArgs {
     /// HTTP address to listen on.
     #[arg(long, env = "SEXTANT_HTTP", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// gRPC address to listen on.
+    #[arg(long, env = "SEXTANT_GRPC", default_value = "127.0.0.1:50051")]
+    pub grpc: SocketAddr,
     /// Most goals in one engine batch.
     #[arg(long, env = "SEXTANT_MAX_BATCH", default_value_t = 64)]
     pub max_batch: usize,
@@ -104,25 +108,46 @@ fn prometheus() -> &'static PrometheusHandle {
 
 /// Bind and serve until SIGTERM or SIGINT, then finish in-flight work within the grace period.
 pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
-    if args.api_keys.is_empty() && !args.http.ip().is_loopback() && !args.insecure {
-        anyhow::bail!(
-            "refusing to listen on {} without authentication: give --api-key (or \
-             SEXTANT_API_KEYS), or --insecure",
-            args.http
-        );
+    for address in [args.http, args.grpc] {
+        if args.api_keys.is_empty() && !address.ip().is_loopback() && !args.insecure {
+            anyhow::bail!(
+                "refusing to listen on {address} without authentication: give --api-key (or \
+                 SEXTANT_API_KEYS), or --insecure"
+            );
+        }
     }
-    let listener = tokio::net::TcpListener::bind(args.http).await?;
-    let address = listener.local_addr()?;
-    let app = router(engine, &args);
-    println!("sextant listening on http://{address}");
+    let http = tokio::net::TcpListener::bind(args.http).await?;
+    let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
+    let state = state(engine, &args);
+    let app = router(state.clone(), &args);
+    println!(
+        "sextant listening on http://{} grpc://{}",
+        http.local_addr()?,
+        grpc.local_addr()?
+    );
     use std::io::Write;
     std::io::stdout().flush()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
+    let grpc_server = grpc::serve(state, grpc, wait(stopped));
     let grace = Duration::from_secs(args.shutdown_grace_s);
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    let servers = async {
+        tokio::try_join!(
+            async { http_server.await.map_err(anyhow::Error::from) },
+            grpc_server
+        )
+    };
+    tokio::pin!(servers);
     tokio::select! {
-        result = server => result?,
-        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
-            eprintln!("in-flight work did not finish within {grace:?}; stopping");
+        result = &mut servers => { result?; }
+        _ = shutdown_signal() => {
+            let _ = stop.send(true);
+            if tokio::time::timeout(grace, &mut servers).await.is_err() {
+                eprintln!("in-flight work did not finish within {grace:?}; stopping");
+            }
         }
     }
     Ok(())
@@ -145,9 +170,9 @@ async fn shutdown_signal() {
     }
 }
 
-fn router(engine: Engine, args: &ServeArgs) -> Router {
+fn state(engine: Engine, args: &ServeArgs) -> AppState {
     let engine = Arc::new(engine);
-    let state = AppState {
+    AppState {
         batcher: Batcher::start(
             engine.clone(),
             BatchConfig {
@@ -168,7 +193,10 @@ fn router(engine: Engine, args: &ServeArgs) -> Router {
                 .cloned()
                 .collect(),
         ),
-    };
+    }
+}
+
+fn router(state: AppState, args: &ServeArgs) -> Router {
     prometheus();
     let v1 = Router::new()
         .route("/v1/simulations", post(create_simulation))
@@ -218,16 +246,20 @@ async fn require_key(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-    let matches = offered.is_some_and(|offered| {
-        state.keys.iter().fold(0u8, |any, key| {
-            any | offered.as_bytes().ct_eq(key.as_bytes()).unwrap_u8()
-        }) == 1
-    });
-    if matches {
+    if key_matches(&state.keys, offered) {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()
     }
+}
+
+/// Whether `offered` is one of `keys`, comparing with every key in constant time.
+fn key_matches(keys: &[String], offered: Option<&str>) -> bool {
+    offered.is_some_and(|offered| {
+        keys.iter().fold(0u8, |any, key| {
+            any | offered.as_bytes().ct_eq(key.as_bytes()).unwrap_u8()
+        }) == 1
+    })
 }
 
 /// Requests by route and status, for `/metrics`.
@@ -290,7 +322,24 @@ async fn create_simulation(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut value: Value = parse(&body)?;
+    let (request, asynchronous) = simulation_request(&body)?;
+    if !asynchronous {
+        return Ok(Json(simulate_now(&state, &request).await?).into_response());
+    }
+    let id = start_job(&state, &request)?;
+    let links = serde_json::json!({
+        "id": id,
+        "status": "queued",
+        "self": format!("/v1/simulations/{id}"),
+        "events": format!("/v1/simulations/{id}/events"),
+    });
+    Ok((StatusCode::ACCEPTED, Json(links)).into_response())
+}
+
+/// A simulation body, and whether `options.async` asked for a job (the flag is the service's,
+/// not the model's, so it is taken out before the request is read).
+fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
+    let mut value: Value = parse(body)?;
     let asynchronous = match value.pointer_mut("/options").and_then(Value::as_object_mut) {
         Some(options) => match options.remove("async") {
             None => false,
@@ -304,27 +353,29 @@ async fn create_simulation(
         },
         None => false,
     };
-    let request: GoalRequest = crate::input::parse_value(value)?;
-    if !asynchronous {
-        return Ok(Json(simulate_now(&state, &request).await?).into_response());
-    }
-    let goal = checked_goal(&state, &request)?;
+    Ok((crate::input::parse_value(value)?, asynchronous))
+}
+
+/// A job for a simulation body whatever its `options.async` (the gRPC stream's path).
+fn create_job(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+    let (request, _) = simulation_request(body)?;
+    start_job(state, &request)
+}
+
+/// Queue a simulation as a job; its events and result arrive through [`Jobs`].
+fn start_job(state: &AppState, request: &GoalRequest) -> Result<String, ApiError> {
+    let goal = checked_goal(state, request)?;
+    let pending = state.batcher.submit(goal)?;
     let id = state.jobs.create();
-    let pending = state.batcher.submit(goal);
     let jobs = state.jobs.clone();
     let job = id.clone();
     let deadline = state.deadline;
     tokio::spawn(async move {
-        let outcome = match pending {
-            Err(e) => Err(e),
-            Ok(pending) => {
-                jobs.progress(&job, 0.0);
-                match tokio::time::timeout(deadline, pending).await {
-                    Err(_) => Err(ApiError::Timeout),
-                    Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the job".into())),
-                    Ok(Ok(result)) => result,
-                }
-            }
+        jobs.progress(&job, 0.0);
+        let outcome = match tokio::time::timeout(deadline, pending).await {
+            Err(_) => Err(ApiError::Timeout),
+            Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the job".into())),
+            Ok(Ok(result)) => result,
         };
         let outcome = match outcome {
             Ok(result) => to_json(&result).map_err(|e| error_value(&e)),
@@ -332,13 +383,7 @@ async fn create_simulation(
         };
         jobs.finish(&job, outcome);
     });
-    let links = serde_json::json!({
-        "id": id,
-        "status": "queued",
-        "self": format!("/v1/simulations/{id}"),
-        "events": format!("/v1/simulations/{id}/events"),
-    });
-    Ok((StatusCode::ACCEPTED, Json(links)).into_response())
+    Ok(id)
 }
 
 fn error_value(e: &ApiError) -> Value {
@@ -366,10 +411,18 @@ async fn simulation_events(
         .jobs
         .follow(&id)
         .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let events = job_events(history, live)
+        .map(|e| Ok(Event::default().event(e.event).data(e.data.to_string())));
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// A job's events so far, then the rest as they come, ending after `done`.
+fn job_events(
+    history: Vec<jobs::JobEvent>,
+    live: tokio::sync::broadcast::Receiver<jobs::JobEvent>,
+) -> impl Stream<Item = jobs::JobEvent> + Send + 'static {
     let finished = history.iter().any(|e| e.event == "done");
-    let to_event = |e: jobs::JobEvent| Ok(Event::default().event(e.event).data(e.data.to_string()));
-    let past = stream::iter(history.into_iter().map(to_event));
-    let rest = stream::unfold((live, finished), move |(mut live, done)| async move {
+    let rest = stream::unfold((live, finished), |(mut live, done)| async move {
         if done {
             return None;
         }
@@ -377,14 +430,14 @@ async fn simulation_events(
             match live.recv().await {
                 Ok(e) => {
                     let last = e.event == "done";
-                    return Some((to_event(e), (live, last)));
+                    return Some((e, (live, last)));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
-    Ok(Sse::new(past.chain(rest)).keep_alive(KeepAlive::default()))
+    stream::iter(history).chain(rest)
 }
 
 /// The operations the service offers, each from a JSON body to a JSON result: the one
@@ -503,12 +556,14 @@ async fn run_tool(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let tool = tools::find(&name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
-    let input: Value = parse(&body)?;
-    let result = call(&state, tool.operation, &body).await?;
+    Ok(Json(tool_result(&state, &name, &body).await?).into_response())
+}
+
+/// `{"tool", "summary", "result"}` of one tool run.
+async fn tool_result(state: &AppState, name: &str, body: &[u8]) -> Result<Value, ApiError> {
+    let tool = tools::find(name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
+    let input: Value = parse(body)?;
+    let result = call(state, tool.operation, body).await?;
     let summary = tools::summary(tool.operation, &input, &result);
-    Ok(
-        Json(serde_json::json!({"tool": name, "summary": summary, "result": result}))
-            .into_response(),
-    )
+    Ok(serde_json::json!({"tool": name, "summary": summary, "result": result}))
 }
