@@ -595,3 +595,80 @@ async fn grpc_needs_the_key_and_reports_a_full_queue() {
     }
     assert!(exhausted > 0);
 }
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
+    let server = start(&[]);
+    let http = client();
+    let document: Value = http
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    for (method, path) in [
+        ("post", "/v1/simulations"),
+        ("get", "/v1/simulations/{id}"),
+        ("get", "/v1/simulations/{id}/events"),
+        ("post", "/v1/solve/required-contribution"),
+        ("post", "/v1/solve/sustainable-withdrawal"),
+        ("post", "/v1/what-if"),
+        ("post", "/v1/sensitivity"),
+        ("post", "/v1/frontier"),
+        ("post", "/v1/frontier/sweep"),
+        ("post", "/v1/risk"),
+        ("get", "/v1/tools"),
+        ("post", "/v1/tools/{name}"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} missing");
+        // And the server really answers it (not 404 or 405).
+        let url = format!(
+            "{}{}",
+            server.base,
+            path.replace("{id}", "x").replace("{name}", "x")
+        );
+        let status = if method == "get" {
+            http.get(&url).send().await.unwrap().status()
+        } else {
+            http.post(&url).body("{}").send().await.unwrap().status()
+        };
+        assert!(status != 405, "{method} {path}: {status}");
+        if !path.contains('{') {
+            assert!(status != 404, "{method} {path}: {status}");
+        }
+    }
+    // A validator, when one is installed (pip install openapi-spec-validator).
+    let file = std::env::temp_dir().join(format!("sextant-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, document.to_string()).unwrap();
+    let check = Command::new("python3")
+        .args(["-c", "import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))"])
+        .arg(&file)
+        .output();
+    if let Ok(out) = check {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !stderr.contains("ModuleNotFoundError") {
+            assert!(out.status.success(), "openapi-spec-validator: {stderr}");
+        }
+    }
+    let page = http
+        .get(format!("{}/docs", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/openapi.json"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the docs page fetches nothing external"
+    );
+}

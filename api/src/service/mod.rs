@@ -12,6 +12,7 @@ mod batcher;
 mod error;
 mod grpc;
 mod jobs;
+mod openapi;
 mod tools;
 
 use std::convert::Infallible;
@@ -40,6 +41,7 @@ use sextant_engine::{solve, validate, Engine, GoalRequest, PreparedGoal};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 pub use batcher::BatchConfig;
 use batcher::Batcher;
@@ -80,9 +82,30 @@ pub struct ServeArgs {
     /// Allow listening beyond loopback without any API key.
     #[arg(long)]
     pub insecure: bool,
+    /// Log lines as `text` or `json` (on stderr; filter with RUST_LOG, default info).
+    #[arg(long, env = "SEXTANT_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     /// Seconds to finish in-flight work after SIGTERM/SIGINT.
     #[arg(long, env = "SEXTANT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 #[derive(Clone)]
@@ -116,10 +139,12 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    init_logs(args.log_format);
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
     let state = state(engine, &args);
     let app = router(state.clone(), &args);
+    tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
     println!(
         "sextant listening on http://{} grpc://{}",
         http.local_addr()?,
@@ -223,9 +248,29 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ready" }))
         .route("/metrics", get(|| async { prometheus().render() }))
+        .route("/openapi.json", get(openapi_json))
+        .route(
+            "/docs",
+            get(|| async { axum::response::Html(openapi::DOCS_HTML) }),
+        )
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id
+                )
+            }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
@@ -251,6 +296,12 @@ async fn require_key(
     } else {
         ApiError::Unauthorized.into_response()
     }
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document, generated from the code.
+async fn openapi_json() -> Json<Value> {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    Json(DOCUMENT.get_or_init(openapi::document).clone())
 }
 
 /// Whether `offered` is one of `keys`, comparing with every key in constant time.
