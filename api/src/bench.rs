@@ -24,6 +24,8 @@ pub enum Suite {
     Portfolio,
     /// The GPU backends against the CPU, then timed (see `bench_gpu`).
     Gpu,
+    /// The service under load beside a FastAPI + NumPy baseline (see `bench_service`).
+    Service,
 }
 
 #[derive(clap::Args)]
@@ -33,6 +35,8 @@ pub struct BenchArgs {
     pub suite: Suite,
     #[command(flatten)]
     pub portfolio: crate::bench_portfolio::PortfolioArgs,
+    #[command(flatten)]
+    pub service: crate::bench_service::ServiceArgs,
     /// Standard goals in the GPU suite's timed batch (the CPU runs a tenth of them).
     #[arg(long, default_value_t = 1000)]
     pub gpu_batch: usize,

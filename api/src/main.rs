@@ -7,6 +7,7 @@
 mod bench;
 mod bench_gpu;
 mod bench_portfolio;
+mod bench_service;
 mod input;
 mod service;
 
@@ -198,6 +199,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Bench(args) => match args.suite {
             bench::Suite::Engine => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
             bench::Suite::Gpu => print(cli, &bench_gpu::run(args.gpu_batch)?),
+            bench::Suite::Service => print(cli, &bench_service::run(&engine, &args.service)?),
             bench::Suite::Portfolio => print(
                 cli,
                 &bench_portfolio::run(&engine, &args.portfolio, &args.python)?,

@@ -178,6 +178,35 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The HTTP side alone, in this process, on an ephemeral port (for `sextant bench`).
+pub async fn start_for_bench(
+    engine: Engine,
+    max_batch: usize,
+    max_delay_ms: u64,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let args = ServeArgs {
+        http: "127.0.0.1:0".parse()?,
+        grpc: "127.0.0.1:0".parse()?,
+        max_batch,
+        max_delay_ms,
+        queue: 4096,
+        deadline_ms: 600_000,
+        max_body_bytes: 1 << 20,
+        max_path_steps: 2_000_000_000,
+        api_keys: Vec::new(),
+        insecure: false,
+        log_format: LogFormat::Text,
+        shutdown_grace_s: 1,
+    };
+    let listener = tokio::net::TcpListener::bind(args.http).await?;
+    let address = listener.local_addr()?;
+    let app = router(state(engine, &args), &args);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((address, server))
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

@@ -1,0 +1,236 @@
+//! `sextant bench --suite service`: the service under load on loopback, beside the baseline
+//! the seed architecture would run (a FastAPI + NumPy service, `benches/service_baseline.py`)
+//! driven by the same closed-loop clients in the same command. Each client posts the standard
+//! goal (30 years) with 10,000 paths, waits for the answer, and posts again, for a fixed time.
+//! Sextant runs twice: with the default batching and with batching off (one goal per batch),
+//! which is what the defaults are measured against.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use sextant_engine::Engine;
+
+use crate::bench::STANDARD_GOAL;
+use crate::service;
+
+#[derive(clap::Args)]
+pub struct ServiceArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of load per run.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Skip the FastAPI + NumPy baseline.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+#[derive(Serialize)]
+pub struct LoadReport {
+    pub clients: usize,
+    pub paths: u64,
+    pub months: u32,
+    pub runs: Vec<Run>,
+    /// Sextant (default batching) requests/s over the baseline's.
+    pub throughput_ratio: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct Run {
+    pub name: String,
+    pub clients: usize,
+    pub requests: usize,
+    pub errors: usize,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// From /metrics: batch sizes reached (median, p99), where the server reports them.
+    pub batch_size_p50: Option<f64>,
+    pub batch_size_p99: Option<f64>,
+}
+
+fn body() -> Result<String> {
+    let mut request: Value = serde_json::from_str(STANDARD_GOAL)?;
+    request["options"]["paths"] = 10_000.into();
+    Ok(request.to_string())
+}
+
+/// Closed-loop load: `clients` tasks post for `seconds`.
+async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let body = body()?;
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (http, url, body) = (http.clone(), url.to_string(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < end {
+                let t = Instant::now();
+                let ok = match http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let run = Run {
+        name: name.to_string(),
+        clients,
+        requests: latencies.len(),
+        errors,
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        batch_size_p50: None,
+        batch_size_p99: None,
+    };
+    eprintln!(
+        "{name:>28} {clients:>3} clients: {:>8.1} req/s, p50 {:>8.2} ms, p99 {:>8.2} ms, {} errors",
+        run.requests_per_second, run.p50_ms, run.p99_ms, run.errors
+    );
+    Ok(run)
+}
+
+/// `sextant_batch_size{quantile="q"}` from a Prometheus text page.
+fn quantile(metrics: &str, q: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("sextant_batch_size{{quantile=\"{q}\"}}")))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for (name, max_batch, delay_ms) in [
+        ("sextant (batch 64, 2 ms)", 64, 2),
+        ("sextant (no batching)", 1, 0),
+    ] {
+        let (address, server) =
+            service::start_for_bench(engine.clone(), max_batch, delay_ms).await?;
+        let url = format!("http://{address}/v1/simulations");
+        let mut run = load(name, &url, args.clients, args.seconds).await?;
+        if max_batch > 1 {
+            // The first run's batch sizes (the recorder is process-wide).
+            let metrics = reqwest::get(format!("http://{address}/metrics"))
+                .await?
+                .text()
+                .await?;
+            run.batch_size_p50 = quantile(&metrics, "0.5");
+            run.batch_size_p99 = quantile(&metrics, "0.99");
+        }
+        runs.push(run);
+        if max_batch > 1 {
+            runs.push(load(name, &url, 1, args.seconds.min(5.0)).await?);
+        }
+        server.abort();
+    }
+    Ok(runs)
+}
+
+struct Baseline(Child);
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn baseline_run(args: &ServiceArgs) -> Result<Vec<Run>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _child = Baseline(
+        Command::new("python3")
+            .args(["benches/service_baseline.py", "--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting benches/service_baseline.py (pip install fastapi uvicorn numpy)")?,
+    );
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(&health).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if !up {
+        bail!("the FastAPI baseline did not start");
+    }
+    let url = format!("http://127.0.0.1:{port}/v1/simulations");
+    Ok(vec![
+        load("FastAPI + NumPy", &url, args.clients, args.seconds).await?,
+        load("FastAPI + NumPy", &url, 1, args.seconds.min(5.0)).await?,
+    ])
+}
+
+pub fn run(engine: &Engine, args: &ServiceArgs) -> Result<LoadReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut runs = sextant_runs(engine, args).await?;
+        if !args.no_baseline {
+            runs.extend(baseline_run(args).await?);
+        }
+        let rate = |name: &str| {
+            runs.iter()
+                .find(|r| r.name.starts_with(name) && r.clients == args.clients)
+                .map(|r| r.requests_per_second)
+        };
+        let ratio = match (rate("sextant (batch"), rate("FastAPI")) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        if let Some(r) = ratio {
+            eprintln!("sextant / FastAPI throughput: {r:.1}×");
+        }
+        Ok(LoadReport {
+            clients: args.clients,
+            paths: 10_000,
+            months: 360,
+            runs,
+            throughput_ratio: ratio,
+        })
+    })
+}
