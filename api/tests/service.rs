@@ -672,3 +672,108 @@ async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
         "the docs page fetches nothing external"
     );
 }
+
+fn token(secret: &str, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn jwt_bearer_tokens_are_checked_for_signature_expiry_audience_and_issuer() {
+    let server = start(&[
+        "--jwt-secret",
+        "hmac-secret",
+        "--jwt-audience",
+        "sextant",
+        "--jwt-issuer",
+        "wealthnavigator",
+    ]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good =
+        json!({"sub": "agent-1", "aud": "sextant", "iss": "wealthnavigator", "exp": now + 600});
+    let cases = [
+        (token("hmac-secret", good.clone()), 200),
+        (token("other-secret", good.clone()), 401),
+        (
+            token(
+                "hmac-secret",
+                json!({"sub": "a", "aud": "sextant", "iss": "wealthnavigator", "exp": now - 600}),
+            ),
+            401,
+        ),
+        (
+            token(
+                "hmac-secret",
+                json!({"sub": "a", "aud": "elsewhere", "iss": "wealthnavigator", "exp": now + 600}),
+            ),
+            401,
+        ),
+        (
+            token(
+                "hmac-secret",
+                json!({"sub": "a", "aud": "sextant", "iss": "mallory", "exp": now + 600}),
+            ),
+            401,
+        ),
+        (
+            token(
+                "hmac-secret",
+                json!({"sub": "a", "aud": "sextant", "iss": "wealthnavigator"}),
+            ),
+            401,
+        ),
+        ("not.a.token".to_string(), 401),
+    ];
+    for (bearer, status) in cases {
+        let r = http
+            .post(&url)
+            .bearer_auth(&bearer)
+            .json(&big_goal(100))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{bearer}");
+    }
+    let missing = http.post(&url).json(&big_goal(100)).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+}
+
+#[tokio::test]
+async fn each_key_has_its_rate_limit() {
+    let server = start(&["--api-key", "a,b", "--rate-limit", "2"]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = http
+            .post(&url)
+            .bearer_auth("a")
+            .json(&big_goal(100))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // Another key has its own budget.
+    let other = http
+        .post(&url)
+        .bearer_auth("b")
+        .json(&big_goal(100))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+}

@@ -23,6 +23,8 @@ pub enum ApiError {
     NotFound(String),
     /// The queue is full: try again after the given seconds (429).
     Overloaded { retry_after_seconds: u64 },
+    /// This caller is over its rate limit (429).
+    RateLimited,
     /// The request's deadline passed before its result (504).
     Timeout,
     /// The engine itself failed (500): never caused by input.
@@ -49,7 +51,7 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Overloaded { .. } => "overloaded",
+            ApiError::RateLimited => "rate_limited",
             ApiError::Timeout => "deadline_exceeded",
             ApiError::Internal(_) => "internal",
         }
@@ -82,6 +85,7 @@ impl ApiError {
                 format!("the queue is full; retry after {retry_after_seconds} s")
             }
             ApiError::Timeout => "the request's deadline passed before its result".into(),
+            ApiError::RateLimited => "over this caller's rate limit; retry after 1 s".into(),
             ApiError::Internal(message) => message.clone(),
         }
     }
@@ -105,13 +109,17 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let ApiError::Overloaded {
-            retry_after_seconds,
-        } = self
-        {
+        let retry = match self {
+            ApiError::Overloaded {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            ApiError::RateLimited => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

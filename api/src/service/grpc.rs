@@ -32,7 +32,9 @@ impl From<ApiError> for Status {
             }
             ApiError::Unauthorized => Status::unauthenticated(message),
             ApiError::NotFound(_) => Status::not_found(message),
-            ApiError::Overloaded { .. } => Status::resource_exhausted(message),
+            ApiError::Overloaded { .. } | ApiError::RateLimited => {
+                Status::resource_exhausted(message)
+            }
             ApiError::Timeout => Status::deadline_exceeded(message),
             ApiError::Internal(_) => Status::internal(message),
         };
@@ -55,25 +57,9 @@ fn reply(value: Value) -> Result<Response<JsonResponse>, Status> {
 
 impl GrpcService {
     fn authorise<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        if self.state.keys.is_empty() {
-            return Ok(());
-        }
-        let offered = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| {
-                request
-                    .metadata()
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-            });
-        if super::key_matches(&self.state.keys, offered) {
-            Ok(())
-        } else {
-            Err(ApiError::Unauthorized.into())
-        }
+        let value = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok());
+        let bearer = value("authorization").and_then(|v| v.strip_prefix("Bearer "));
+        Ok(self.state.auth.check(bearer, value("x-api-key"))?)
     }
 
     async fn run(

@@ -8,6 +8,7 @@
 //! limit, a cap on paths × months. `/v1` needs an API key when keys are configured, compared in
 //! constant time; `/healthz`, `/readyz` and `/metrics` stay open.
 
+mod auth;
 mod batcher;
 mod error;
 mod grpc;
@@ -38,11 +39,11 @@ use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
 use sextant_engine::{solve, validate, Engine, GoalRequest, PreparedGoal};
-use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use auth::{Auth, AuthArgs};
 pub use batcher::BatchConfig;
 use batcher::Batcher;
 pub use error::ApiError;
@@ -76,9 +77,8 @@ pub struct ServeArgs {
     /// Most paths × months one request may ask for.
     #[arg(long, env = "SEXTANT_MAX_PATH_STEPS", default_value_t = 2_000_000_000)]
     pub max_path_steps: u64,
-    /// API keys accepted on /v1 (comma-separated in the environment).
-    #[arg(long = "api-key", env = "SEXTANT_API_KEYS", value_delimiter = ',')]
-    pub api_keys: Vec<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Allow listening beyond loopback without any API key.
     #[arg(long)]
     pub insecure: bool,
@@ -117,7 +117,7 @@ struct AppState {
     jobs: Jobs,
     deadline: Duration,
     max_path_steps: u64,
-    keys: Arc<Vec<String>>,
+    auth: Auth,
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -132,7 +132,10 @@ fn prometheus() -> &'static PrometheusHandle {
 /// Bind and serve until SIGTERM or SIGINT, then finish in-flight work within the grace period.
 pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     for address in [args.http, args.grpc] {
-        if args.api_keys.is_empty() && !address.ip().is_loopback() && !args.insecure {
+        let open = args.auth.api_keys.is_empty()
+            && args.auth.jwt_secret.is_none()
+            && args.auth.jwt_public_key.is_none();
+        if open && !address.ip().is_loopback() && !args.insecure {
             anyhow::bail!(
                 "refusing to listen on {address} without authentication: give --api-key (or \
                  SEXTANT_API_KEYS), or --insecure"
@@ -142,7 +145,7 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     init_logs(args.log_format);
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
-    let state = state(engine, &args);
+    let state = state(engine, &args)?;
     let app = router(state.clone(), &args);
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
     println!(
@@ -193,14 +196,14 @@ pub async fn start_for_bench(
         deadline_ms: 600_000,
         max_body_bytes: 1 << 20,
         max_path_steps: 2_000_000_000,
-        api_keys: Vec::new(),
+        auth: AuthArgs::default(),
         insecure: false,
         log_format: LogFormat::Text,
         shutdown_grace_s: 1,
     };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
     let address = listener.local_addr()?;
-    let app = router(state(engine, &args), &args);
+    let app = router(state(engine, &args)?, &args);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -224,9 +227,9 @@ async fn shutdown_signal() {
     }
 }
 
-fn state(engine: Engine, args: &ServeArgs) -> AppState {
+fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
     let engine = Arc::new(engine);
-    AppState {
+    Ok(AppState {
         batcher: Batcher::start(
             engine.clone(),
             BatchConfig {
@@ -240,14 +243,8 @@ fn state(engine: Engine, args: &ServeArgs) -> AppState {
         jobs: Jobs::default(),
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         max_path_steps: args.max_path_steps,
-        keys: Arc::new(
-            args.api_keys
-                .iter()
-                .filter(|k| !k.is_empty())
-                .cloned()
-                .collect(),
-        ),
-    }
+        auth: Auth::new(&args.auth)?,
+    })
 }
 
 fn router(state: AppState, args: &ServeArgs) -> Router {
@@ -312,18 +309,11 @@ async fn require_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.keys.is_empty() {
-        return next.run(request).await;
-    }
-    let offered = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-    if key_matches(&state.keys, offered) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
+    match state.auth.check(bearer, header("x-api-key")) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -331,15 +321,6 @@ async fn require_key(
 async fn openapi_json() -> Json<Value> {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     Json(DOCUMENT.get_or_init(openapi::document).clone())
-}
-
-/// Whether `offered` is one of `keys`, comparing with every key in constant time.
-fn key_matches(keys: &[String], offered: Option<&str>) -> bool {
-    offered.is_some_and(|offered| {
-        keys.iter().fold(0u8, |any, key| {
-            any | offered.as_bytes().ct_eq(key.as_bytes()).unwrap_u8()
-        }) == 1
-    })
 }
 
 /// Requests by route and status, for `/metrics`.
