@@ -8,6 +8,7 @@ mod bench;
 mod bench_gpu;
 mod bench_portfolio;
 mod bench_service;
+mod charts;
 mod input;
 mod service;
 
@@ -47,6 +48,10 @@ struct Cli {
     /// Print JSON on one line.
     #[arg(long, global = true)]
     compact: bool,
+    /// Also draw the result as SVG into FILE: the fan chart of `simulate`, the frontier of
+    /// `frontier` and `sweep` (with success per point).
+    #[arg(long, global = true, value_name = "FILE")]
+    svg: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -150,7 +155,9 @@ fn run(cli: &Cli) -> Result<()> {
             } else {
                 let mut request: GoalRequest = input::parse(&text)?;
                 cli.apply_overrides(&mut request.options);
-                print(cli, &engine.simulate(&request)?)
+                let result = engine.simulate(&request)?;
+                cli.draw(&result, charts::fan_chart)?;
+                print(cli, &result)
             }
         }
         Command::Solve { target } => {
@@ -179,12 +186,16 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Command::Frontier { input } => {
             let request: FrontierRequest = input::parse(&input::read_source(input)?)?;
-            print(cli, &request.run()?)
+            let report = request.run()?;
+            cli.draw(&report, charts::frontier_chart)?;
+            print(cli, &report)
         }
         Command::Sweep { input } => {
             let mut request: SweepRequest = input::parse(&input::read_source(input)?)?;
             cli.apply_overrides(&mut request.options);
-            print(cli, &request.run(&engine)?)
+            let report = request.run(&engine)?;
+            cli.draw(&report, charts::frontier_chart)?;
+            print(cli, &report)
         }
         Command::Risk { input } => {
             let mut request: RiskRequest = input::parse(&input::read_source(input)?)?;
@@ -265,6 +276,20 @@ fn backends_report() -> serde_json::Value {
 }
 
 impl Cli {
+    /// With `--svg FILE`, draw `result` into FILE.
+    fn draw<T: Serialize>(
+        &self,
+        result: &T,
+        chart: fn(&serde_json::Value) -> Result<String, String>,
+    ) -> Result<()> {
+        if let Some(path) = &self.svg {
+            let svg = chart(&serde_json::to_value(result)?).map_err(anyhow::Error::msg)?;
+            std::fs::write(path, svg)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
     fn apply_overrides(&self, options: &mut Options) {
         if let Some(paths) = self.paths {
             options.paths = paths;

@@ -321,3 +321,36 @@ fn portfolio_errors_name_the_field_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("weights: must sum to 1"));
 }
+
+#[test]
+fn svg_charts_are_drawn_from_the_cli() {
+    let dir = std::env::temp_dir();
+    let fan = dir.join(format!("sextant-fan-{}.svg", std::process::id()));
+    let frontier = dir.join(format!("sextant-frontier-{}.svg", std::process::id()));
+    let out = sextant(
+        &[
+            "simulate",
+            "examples/accumulation-30y.json",
+            "--paths",
+            "2000",
+            "--svg",
+            fan.to_str().unwrap(),
+        ],
+        None,
+    );
+    json(&out);
+    let svg = std::fs::read_to_string(&fan).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("chance of success") && svg.contains("target"));
+    let out = sextant(
+        &[
+            "frontier",
+            "examples/frontier.json",
+            "--svg",
+            frontier.to_str().unwrap(),
+        ],
+        None,
+    );
+    json(&out);
+    let svg = std::fs::read_to_string(&frontier).unwrap();
+    assert!(svg.contains("Efficient frontier") && svg.matches("<circle").count() >= 20);
+}

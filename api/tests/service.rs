@@ -338,6 +338,14 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
         .await
         .unwrap();
     assert_eq!(view["result"], sync);
+    let chart = http
+        .get(format!("{}/v1/simulations/{id}/fan-chart.svg", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chart.headers()["content-type"], "image/svg+xml");
+    let svg = chart.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("chance of success"));
     let missing = http
         .get(format!("{}/v1/simulations/nope", server.base))
         .send()

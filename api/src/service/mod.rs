@@ -48,6 +48,7 @@ pub use batcher::BatchConfig;
 use batcher::Batcher;
 pub use error::ApiError;
 use jobs::Jobs;
+pub use tools::money;
 
 /// How the service runs; every field has a flag and an environment variable (`sextant serve
 /// --help`).
@@ -253,6 +254,7 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         .route("/v1/simulations", post(create_simulation))
         .route("/v1/simulations/{id}", get(get_simulation))
         .route("/v1/simulations/{id}/events", get(simulation_events))
+        .route("/v1/simulations/{id}/fan-chart.svg", get(fan_chart))
         .route(
             "/v1/solve/required-contribution",
             post(required_contribution),
@@ -460,6 +462,25 @@ async fn get_simulation(
         .view(&id)
         .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
     Ok(Json(view).into_response())
+}
+
+/// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
+async fn fan_chart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .jobs
+        .view(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let result = view.result.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "a result for simulation {id} (status {})",
+            view.status
+        ))
+    })?;
+    let svg = crate::charts::fan_chart(&result).map_err(ApiError::Internal)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
 /// `GET /v1/simulations/{id}/events`: the job's events so far, then the rest as they come,
