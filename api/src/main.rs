@@ -9,6 +9,7 @@ mod bench_gpu;
 mod bench_portfolio;
 mod bench_service;
 mod charts;
+mod config;
 mod input;
 mod service;
 
@@ -48,6 +49,10 @@ struct Cli {
     /// Print JSON on one line.
     #[arg(long, global = true)]
     compact: bool,
+    /// A TOML configuration file (keys: the long flags, `_` for `-`); flags and environment
+    /// variables override it.
+    #[arg(long, global = true, env = "SEXTANT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Also draw the result as SVG into FILE: the fan chart of `simulate`, the frontier of
     /// `frontier` and `sweep` (with success per point).
     #[arg(long, global = true, value_name = "FILE")]
@@ -125,6 +130,10 @@ fn main() -> ExitCode {
     // before any thread starts.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("NODEVICE_SELECT", "1");
+    }
+    if let Err(err) = config::load() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     match run(&cli) {

@@ -785,3 +785,31 @@ async fn each_key_has_its_rate_limit() {
         .unwrap();
     assert_eq!(other.status(), 200);
 }
+
+#[tokio::test]
+async fn a_configuration_file_sets_what_flags_do_not() {
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("sextant-config-{}.toml", std::process::id()));
+    std::fs::write(&file, "api_keys = [\"from-file\"]\nmax_batch = 8\n").unwrap();
+    let server = start(&["--config", file.to_str().unwrap()]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let denied = http.post(&url).json(&big_goal(100)).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let allowed = http
+        .post(&url)
+        .bearer_auth("from-file")
+        .json(&big_goal(100))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    // An unknown key is an error that names it.
+    std::fs::write(&file, "max_bach = 8\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["serve", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `max_bach`"));
+}
