@@ -63,6 +63,21 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+async fn post_json(http: &reqwest::Client, url: impl reqwest::IntoUrl, body: &Value) -> Value {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn example(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("examples").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -88,15 +103,7 @@ async fn results_equal_the_clis_for_the_same_request_and_seed() {
     let http = client();
     let mut request = example("accumulation-30y.json");
     request["options"]["paths"] = json!(5000);
-    let body: Value = http
-        .post(format!("{}/v1/simulations", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
     let file = std::env::temp_dir().join(format!("sextant-service-{}.json", std::process::id()));
     std::fs::write(&file, request.to_string()).unwrap();
     let expected = cli(&["--backend", "cpu", "simulate", file.to_str().unwrap()]);
@@ -318,25 +325,10 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
     assert!(names.contains(&"progress"));
     assert!(names.contains(&"result"));
     assert_eq!(names.last(), Some(&"done"));
-    let view: Value = http
-        .get(format!("{}/v1/simulations/{id}", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: Value = get_json(&http, format!("{}/v1/simulations/{id}", server.base)).await;
     assert_eq!(view["status"], "complete");
     request["options"].as_object_mut().unwrap().remove("async");
-    let sync: Value = http
-        .post(format!("{}/v1/simulations", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sync: Value = post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
     assert_eq!(view["result"], sync);
     let chart = http
         .get(format!("{}/v1/simulations/{id}/fan-chart.svg", server.base))
@@ -368,51 +360,26 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
 async fn agent_tools_list_schemas_and_run_with_a_summary() {
     let server = start(&[]);
     let http = client();
-    let catalogue: Value = http
-        .get(format!("{}/v1/tools", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let catalogue: Value = get_json(&http, format!("{}/v1/tools", server.base)).await;
     let tools = catalogue["tools"].as_array().unwrap();
     assert_eq!(tools.len(), 8);
     for tool in tools {
         assert!(tool["description"].as_str().unwrap().len() > 60);
         assert_eq!(tool["input_schema"]["type"], "object", "{}", tool["name"]);
     }
-    let openai: Value = http
-        .get(format!("{}/v1/tools?format=openai", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openai: Value = get_json(&http, format!("{}/v1/tools?format=openai", server.base)).await;
     assert_eq!(openai["tools"][0]["type"], "function");
     assert!(openai["tools"][0]["function"]["parameters"]["properties"]["goal"].is_object());
 
     let mut request = example("accumulation-30y.json");
     request["options"]["paths"] = json!(2000);
-    let ran: Value = http
-        .post(format!("{}/v1/tools/simulate_goal", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let direct: Value = http
-        .post(format!("{}/v1/simulations", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ran: Value = post_json(
+        &http,
+        format!("{}/v1/tools/simulate_goal", server.base),
+        &request,
+    )
+    .await;
+    let direct: Value = post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
     assert_eq!(ran["result"], direct);
     let summary = ran["summary"].as_str().unwrap();
     let percent = format!(
@@ -422,15 +389,12 @@ async fn agent_tools_list_schemas_and_run_with_a_summary() {
     assert!(summary.starts_with(&percent), "{summary}");
     assert!(summary.contains("in 30 years"), "{summary}");
 
-    let solved: Value = http
-        .post(format!("{}/v1/tools/required_contribution", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let solved: Value = post_json(
+        &http,
+        format!("{}/v1/tools/required_contribution", server.base),
+        &request,
+    )
+    .await;
     assert!(
         solved["summary"].as_str().unwrap().contains("/month"),
         "{solved}"
@@ -476,15 +440,12 @@ async fn grpc_serves_the_same_operations_health_and_events() {
         .unwrap()
         .into_inner();
     let over_grpc: Value = serde_json::from_str(&reply.json).unwrap();
-    let over_http: Value = client()
-        .post(format!("{}/v1/simulations", server.base))
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let over_http: Value = post_json(
+        &client(),
+        format!("{}/v1/simulations", server.base),
+        &request,
+    )
+    .await;
     assert_eq!(over_grpc, over_http);
 
     let frontier = grpc
@@ -608,14 +569,7 @@ async fn grpc_needs_the_key_and_reports_a_full_queue() {
 async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
     let server = start(&[]);
     let http = client();
-    let document: Value = http
-        .get(format!("{}/openapi.json", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = get_json(&http, format!("{}/openapi.json", server.base)).await;
     assert_eq!(document["openapi"], "3.1.0");
     let paths = document["paths"].as_object().unwrap();
     for (method, path) in [
