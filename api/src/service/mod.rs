@@ -457,11 +457,14 @@ async fn get_simulation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = state
+    Ok(Json(job_view(&state, &id)?).into_response())
+}
+
+fn job_view(state: &AppState, id: &str) -> Result<jobs::JobView, ApiError> {
+    state
         .jobs
-        .view(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
-    Ok(Json(view).into_response())
+        .view(id)
+        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))
 }
 
 /// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
@@ -469,10 +472,7 @@ async fn fan_chart(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = state
-        .jobs
-        .view(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let view = job_view(&state, &id)?;
     let result = view.result.ok_or_else(|| {
         ApiError::NotFound(format!(
             "a result for simulation {id} (status {})",

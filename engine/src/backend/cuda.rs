@@ -370,10 +370,7 @@ impl SimulationBackend for CudaBackend {
         batch: &[PreparedGoal],
         detail: Detail,
     ) -> Result<Vec<Summary>, BackendError> {
-        gpu::simulate(self, batch, detail).map_err(|reason| BackendError::Failed {
-            kind: BackendKind::Cuda,
-            reason,
-        })
+        gpu::simulate_as(BackendKind::Cuda, self, batch, detail)
     }
 
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {

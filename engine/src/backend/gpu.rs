@@ -220,6 +220,16 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
     (input, snapshots)
 }
 
+/// [`simulate`] as a backend's answer: a failure is `BackendError::Failed` of `kind`.
+pub fn simulate_as(
+    kind: super::BackendKind,
+    device: &dyn ChunkDevice,
+    batch: &[PreparedGoal],
+    detail: Detail,
+) -> Result<Vec<Summary>, super::BackendError> {
+    simulate(device, batch, detail).map_err(|reason| super::BackendError::Failed { kind, reason })
+}
+
 /// Simulate a batch on a GPU and reduce it to summaries.
 pub fn simulate(
     device: &dyn ChunkDevice,

@@ -556,10 +556,7 @@ impl SimulationBackend for WgpuBackend {
         batch: &[PreparedGoal],
         detail: Detail,
     ) -> Result<Vec<Summary>, BackendError> {
-        gpu::simulate(self, batch, detail).map_err(|reason| BackendError::Failed {
-            kind: BackendKind::Wgpu,
-            reason,
-        })
+        gpu::simulate_as(BackendKind::Wgpu, self, batch, detail)
     }
 
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
