@@ -142,8 +142,15 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
         ("sextant (batch 64, 2 ms)", 64, 2),
         ("sextant (no batching)", 1, 0),
     ] {
+        // Its own SQLite file: the benchmark leaves nothing behind in the working directory.
+        let database =
+            std::env::temp_dir().join(format!("sextant-bench-{}.db", std::process::id()));
+        let database = crate::store::DatabaseArgs {
+            database_url: Some(format!("sqlite://{}?mode=rwc", database.display())),
+            ..crate::store::DatabaseArgs::default()
+        };
         let (address, server) =
-            service::start_for_bench(engine.clone(), max_batch, delay_ms).await?;
+            service::start_for_bench(engine.clone(), max_batch, delay_ms, database).await?;
         let url = format!("http://{address}/v1/simulations");
         let mut run = load(name, &url, args.clients, args.seconds).await?;
         if max_batch > 1 {

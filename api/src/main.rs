@@ -8,10 +8,13 @@ mod bench;
 mod bench_gpu;
 mod bench_portfolio;
 mod bench_service;
+mod cache;
 mod charts;
 mod config;
 mod input;
+mod rescore;
 mod service;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,6 +111,65 @@ enum Command {
     Serve(service::ServeArgs),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
     Backends,
+    /// Apply the database migrations (`serve` and `rescore` also apply them on start).
+    Migrate(store::DatabaseArgs),
+    /// Stored goals: `generate N` creates realistic synthetic ones (demos, benchmarks).
+    Goals {
+        #[command(subcommand)]
+        action: GoalsAction,
+    },
+    /// Re-score every stored goal (or a filter's): success probability, required monthly
+    /// savings for its threshold, funding status. Workers given the same --run-key share the
+    /// run; a killed worker's shards are taken over when its lease expires. `--paths` sets
+    /// paths per goal (default 2000).
+    Rescore(RescoreArgs),
+}
+
+#[derive(Subcommand)]
+enum GoalsAction {
+    /// Insert N synthetic goals (`--seed` makes them reproducible; default 1).
+    Generate {
+        n: usize,
+        /// The date their horizons count from, YYYY-MM-DD (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RescoreArgs {
+    /// The run to create or join (default `nightly-<as_of>`).
+    #[arg(long, env = "SEXTANT_RUN_KEY")]
+    run_key: Option<String>,
+    /// Only goals of this category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Only goals of this priority.
+    #[arg(long)]
+    priority: Option<String>,
+    /// Only this user's goals.
+    #[arg(long)]
+    user: Option<String>,
+    /// Goals per shard: the unit of leasing and of each commit.
+    #[arg(long, default_value_t = 2_000)]
+    shard_size: u64,
+    /// The date horizons count from, YYYY-MM-DD (default today, UTC).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// This worker's name in leases (default host-pid); a worker restarted under the same
+    /// name takes its leases back at once.
+    #[arg(long, env = "SEXTANT_WORKER")]
+    worker: Option<String>,
+    /// Seconds a lease lasts; a dead worker's shard is taken over after it.
+    #[arg(long, env = "SEXTANT_LEASE_S", default_value_t = 120)]
+    lease_s: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    database: store::DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -226,13 +288,107 @@ fn run(cli: &Cli) -> Result<()> {
             ),
         },
         Command::Backends => print(cli, &backends_report()),
-        Command::Serve(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(service::serve(engine, args.clone()))
+        Command::Serve(args) => runtime()?.block_on(service::serve(engine, args.clone())),
+        Command::Migrate(database) => runtime()?.block_on(async {
+            service::init_logs(service::LogFormat::Text, "warn");
+            let store = store::Store::open(database).await?;
+            print(cli, &serde_json::json!({"migrated": store.shown()}))
+        }),
+        Command::Goals {
+            action: GoalsAction::Generate { n, as_of, database },
+        } => {
+            service::init_logs(service::LogFormat::Text, "warn");
+            runtime()?.block_on(generate_goals(cli, *n, as_of.as_deref(), database))
+        }
+        Command::Rescore(args) => {
+            service::init_logs(service::LogFormat::Text, "warn");
+            runtime()?.block_on(rescore_goals(cli, args))
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// This machine's name (`HOSTNAME`, else /etc/hostname, else `localhost`).
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `sextant goals generate N`.
+async fn generate_goals(
+    cli: &Cli,
+    n: usize,
+    as_of: Option<&str>,
+    database: &store::DatabaseArgs,
+) -> Result<()> {
+    let as_of = rescore::check(&rescore::RunSpec {
+        as_of: as_of.map(str::to_string),
+        ..rescore::RunSpec::default()
+    })?;
+    let store = store::Store::open(database).await?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(n as u64);
+    const CHUNK: usize = 10_000;
+    let seed = cli.seed.unwrap_or(1);
+    for (i, start) in (0..n).step_by(CHUNK).enumerate() {
+        let count = CHUNK.min(n - start);
+        // Each chunk from its own seed: any N gives the same first goals.
+        let goals =
+            store::goals::synthetic_goals(count, seed.wrapping_mul(1_000_003) ^ i as u64, as_of);
+        store.insert_goals(&goals).await?;
+        bar.inc(count as u64);
+    }
+    bar.finish_and_clear();
+    print(
+        cli,
+        &serde_json::json!({
+            "inserted": n,
+            "goals": store.count_goals().await?,
+            "seconds": started.elapsed().as_secs_f64(),
+            "database": store.shown(),
+        }),
+    )
+}
+
+/// `sextant rescore`.
+async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
+    let spec = rescore::RunSpec {
+        run_key: args.run_key.clone(),
+        filter: store::goals::GoalFilter {
+            category: args.category.clone(),
+            priority: args.priority.clone(),
+            user_id: args.user.clone(),
+        },
+        paths: cli.paths.unwrap_or(2_000),
+        shard_size: args.shard_size,
+        as_of: args.as_of.clone(),
+    };
+    rescore::check(&spec)?;
+    let store = store::Store::open(&args.database).await?;
+    let run = rescore::ensure_run(&store, &spec).await?;
+    let worker = rescore::WorkerConfig {
+        name: args
+            .worker
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
+        lease: std::time::Duration::from_secs(args.lease_s.max(1)),
+        progress: !args.quiet,
+    };
+    eprintln!(
+        "run {} ({}): {} goals in {} shards, {} paths each, as of {}; worker {}",
+        run.id, run.run_key, run.total_goals, run.shards, run.paths, run.as_of, worker.name
+    );
+    let report = rescore::work(&store, &run, &worker).await?;
+    print(cli, &report)
 }
 
 /// Whether an error is the request's fault (exit 2): malformed or invalid input, constraints
@@ -240,6 +396,10 @@ fn run(cli: &Cli) -> Result<()> {
 fn is_bad_request(err: &anyhow::Error) -> bool {
     let frontier = |e: &FrontierError| !matches!(e, FrontierError::Numerical(_));
     err.downcast_ref::<input::InputError>().is_some()
+        || matches!(
+            err.downcast_ref::<rescore::RescoreError>(),
+            Some(rescore::RescoreError::Invalid { .. })
+        )
         || err.downcast_ref::<ValidationError>().is_some()
         || matches!(
             err.downcast_ref::<EngineError>(),

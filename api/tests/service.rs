@@ -2,86 +2,12 @@
 //! results equal to the CLI's, bad bodies answered 4xx naming the problem, the overload path,
 //! deadlines, API keys, asynchronous jobs followed by SSE, health and metrics.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::process::Command;
+
+use common::{client, example, get_json, post_json, root, start, Server};
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    base: String,
-    grpc: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Start `sextant serve` on port 0 with extra flags; the first line it prints has the address.
-fn start(flags: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sextant"))
-        .args([
-            "--backend",
-            "cpu",
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--grpc",
-            "127.0.0.1:0",
-        ])
-        .args(flags)
-        .current_dir(root())
-        .env_remove("SEXTANT_API_KEYS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addresses: Vec<&str> = line
-        .trim()
-        .strip_prefix("sextant listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .split(' ')
-        .collect();
-    let base = addresses[0].to_string();
-    let grpc = addresses[1].replace("grpc://", "http://");
-    Server { child, base, grpc }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-async fn post_json(http: &reqwest::Client, url: impl reqwest::IntoUrl, body: &Value) -> Value {
-    http.post(url)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
-    http.get(url).send().await.unwrap().json().await.unwrap()
-}
-
-fn example(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("examples").join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 fn cli(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
@@ -356,6 +282,97 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
     assert!(metrics.contains("sextant_batch_size"));
 }
 
+/// `(event, data)` pairs of an SSE body.
+fn sse_events(body: &str) -> Vec<(String, Value)> {
+    let mut events = Vec::new();
+    let mut name = None;
+    for line in body.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = Some(n.to_string());
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            if let Some(n) = name.take() {
+                events.push((n, serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_long_job_reports_its_fraction_done_as_it_runs() {
+    let server = start(&[]);
+    let http = client();
+    let mut request = example("accumulation-30y.json");
+    // 7.2 × 10⁸ path-steps: a second or more here, several progress ticks.
+    request["options"]["paths"] = json!(2_000_000);
+    request["options"]["async"] = json!(true);
+    let job = post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
+    let id = job["id"].as_str().unwrap();
+    let body = http
+        .get(format!("{}/v1/simulations/{id}/events", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fractions: Vec<f64> = sse_events(&body)
+        .iter()
+        .filter(|(name, _)| name == "progress")
+        .map(|(_, data)| data["fraction"].as_f64().unwrap())
+        .collect();
+    assert!(
+        fractions.iter().any(|&f| f > 0.0 && f < 1.0),
+        "no fraction between 0 and 1: {fractions:?}"
+    );
+    assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
+    assert_eq!(fractions.last(), Some(&1.0));
+    let names: Vec<String> = sse_events(&body).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(&names[names.len() - 2..], ["result", "done"]);
+}
+
+#[tokio::test]
+async fn a_computation_whose_caller_went_away_is_cancelled() {
+    let server = start(&["--max-path-steps", "10000000000"]);
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let mut request = example("accumulation-30y.json");
+    // 3.6 × 10⁹ path-steps: many seconds of work that nobody will wait for.
+    request["options"]["paths"] = json!(10_000_000);
+    let url = format!("{}/v1/simulations", server.base);
+    let gone = impatient.post(&url).json(&request).send().await;
+    assert!(gone.unwrap_err().is_timeout());
+    let http = client();
+    let cancelled = || async {
+        let page = http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.lines()
+            .find(|l| l.starts_with("sextant_cancelled_batches_total"))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    let waited = std::time::Instant::now();
+    while cancelled().await < 1.0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(20),
+            "the abandoned batch was never cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The engine is free again: a small request is answered.
+    request["options"]["paths"] = json!(1000);
+    let answer = http.post(&url).json(&request).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
 #[tokio::test]
 async fn agent_tools_list_schemas_and_run_with_a_summary() {
     let server = start(&[]);
@@ -576,6 +593,10 @@ async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
         ("post", "/v1/simulations"),
         ("get", "/v1/simulations/{id}"),
         ("get", "/v1/simulations/{id}/events"),
+        ("get", "/v1/simulations/{id}/fan-chart.svg"),
+        ("post", "/v1/simulations/{id}/replay"),
+        ("post", "/v1/rescore-runs"),
+        ("get", "/v1/rescore-runs/{id}"),
         ("post", "/v1/solve/required-contribution"),
         ("post", "/v1/solve/sustainable-withdrawal"),
         ("post", "/v1/what-if"),
@@ -707,6 +728,57 @@ async fn jwt_bearer_tokens_are_checked_for_signature_expiry_audience_and_issuer(
     }
     let missing = http.post(&url).json(&big_goal(100)).send().await.unwrap();
     assert_eq!(missing.status(), 401);
+}
+
+#[tokio::test]
+async fn rs256_tokens_are_checked_against_the_public_key() {
+    let fixtures = common::root().join("api/tests/fixtures");
+    let public = fixtures.join("rs256-test-public.pem");
+    let server = start(&[
+        "--jwt-public-key",
+        public.to_str().unwrap(),
+        "--jwt-audience",
+        "sextant",
+    ]);
+    let sign = |key: &str, claims: &Value| {
+        let pem = std::fs::read(fixtures.join(key)).unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let good = json!({"sub": "agent-1", "aud": "sextant", "exp": now + 600});
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    let cases = [
+        (sign("rs256-test-private.pem", &good), 200),
+        (sign("rs256-other-private.pem", &good), 401),
+        (
+            sign(
+                "rs256-test-private.pem",
+                &json!({"sub": "a", "aud": "sextant", "exp": now - 600}),
+            ),
+            401,
+        ),
+        // An HS256 token must not pass where RS256 is configured.
+        (token("anything", good.clone()), 401),
+    ];
+    for (bearer, status) in cases {
+        let r = http
+            .post(&url)
+            .bearer_auth(&bearer)
+            .json(&big_goal(100))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{bearer}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary};
+use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary, Watch};
 use crate::request::GoalRequest;
 use crate::result::{
     DepletionStats, Percentiles, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
@@ -59,9 +59,18 @@ impl Engine {
 
     /// Full results of prepared goals, in order.
     pub fn run(&self, goals: &[PreparedGoal]) -> Result<Vec<SimulationResult>, EngineError> {
+        self.run_watched(goals, &Watch::default())
+    }
+
+    /// [`Engine::run`] with its progress reported to `watch`, which can also cancel it.
+    pub fn run_watched(
+        &self,
+        goals: &[PreparedGoal],
+        watch: &Watch,
+    ) -> Result<Vec<SimulationResult>, EngineError> {
         let backend = self.backend();
         let name = backend.info().name;
-        let summaries = backend.simulate(goals, Detail::Full)?;
+        let summaries = backend.simulate_watched(goals, Detail::Full, watch)?;
         Ok(goals
             .iter()
             .zip(summaries)

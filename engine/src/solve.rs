@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::CpuBackend;
 use crate::engine::{Engine, EngineError};
 use crate::request::GoalRequest;
 use crate::result::SimulationResult;
@@ -138,6 +139,67 @@ pub fn successes_needed(threshold: f64, paths: u64) -> u64 {
         k += 1;
     }
     k
+}
+
+/// A goal's score for the nightly re-score: success at its own contribution and the least
+/// contribution that meets its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GoalScore {
+    pub success_probability: f64,
+    /// Money per month, rounded up to the cent; `None` when no contribution up to the largest
+    /// amount accepted reaches the threshold.
+    pub required_contribution: Option<f64>,
+}
+
+/// Score a goal without withdrawals from one affine pass on the CPU
+/// ([`CpuBackend::affine_terminal`]): success is counted on W_T at the goal's contribution,
+/// bit for bit the paths of a simulation; the required contribution is the order statistic of
+/// the per-path break-even contributions, as [`required_contribution`] finds it, rounded up to
+/// the cent but not re-checked by a second simulation (that check moves an answer by a cent
+/// only when a break-even value sits within rounding error of a cent boundary).
+pub fn score_accumulation(
+    cpu: &CpuBackend,
+    request: &GoalRequest,
+) -> Result<GoalScore, ValidationError> {
+    if request.goal.monthly_withdrawal != 0.0 {
+        return Err(ValidationError::new(
+            "goal.monthly_withdrawal",
+            "must be 0 to score a goal by its break-even contributions",
+        ));
+    }
+    let goal = prepare(request)?;
+    let mut unit_request = request.clone();
+    unit_request.goal.initial_wealth = 0.0;
+    let unit = with_contribution(&unit_request, 1.0)?.contribution;
+    let (wealth, per_unit) = cpu.affine_terminal(&goal, &unit);
+    let target = goal.target_nominal;
+    let successes = wealth.iter().filter(|&&w| w >= target).count() as u64;
+    let needed = successes_needed(request.goal.success_threshold, goal.paths);
+    let required_contribution = if needed == 0 {
+        Some(0.0)
+    } else {
+        let c0 = request.goal.monthly_contribution;
+        let mut break_even: Vec<f64> = wealth
+            .iter()
+            .zip(&per_unit)
+            .map(|(&w, &b)| {
+                let without = w - c0 * b;
+                if without >= target {
+                    0.0
+                } else if b > 0.0 {
+                    (target - without) / b
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .collect();
+        let (_, &mut c, _) = break_even.select_nth_unstable_by(needed as usize - 1, f64::total_cmp);
+        (c.is_finite() && c <= MAX_AMOUNT).then(|| round_up_cents(c))
+    };
+    Ok(GoalScore {
+        success_probability: successes as f64 / goal.paths as f64,
+        required_contribution,
+    })
 }
 
 fn with_contribution(request: &GoalRequest, c: f64) -> Result<PreparedGoal, ValidationError> {

@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use sextant_engine::solve::{required_contribution, sustainable_withdrawal};
+use sextant_engine::solve::{required_contribution, score_accumulation, sustainable_withdrawal};
 use sextant_engine::validate::prepare;
-use sextant_engine::{Engine, GoalRequest};
+use sextant_engine::{CpuBackend, Engine, GoalRequest};
 
 /// A random valid request, small enough to run many.
 fn valid_request() -> impl Strategy<Value = GoalRequest> {
@@ -51,6 +51,27 @@ fn success(engine: &Engine, request: &GoalRequest) -> f64 {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The re-score's one affine pass gives the simulation's success exactly (the same paths,
+    /// bit for bit) and the solver's required contribution, which re-checks by simulation and
+    /// so may stand one cent higher.
+    #[test]
+    fn the_affine_score_matches_simulation_and_the_solver(r in valid_request()) {
+        let mut r = r;
+        r.goal.monthly_withdrawal = 0.0;
+        let engine = Engine::new(sextant_engine::Device::Cpu(CpuBackend::new()));
+        let score = score_accumulation(&CpuBackend::new(), &r).unwrap();
+        prop_assert_eq!(score.success_probability, success(&engine, &r));
+        let solved = required_contribution(&engine, &r);
+        match solved {
+            Ok(solved) => match (solved.value, score.required_contribution) {
+                (Some(a), Some(b)) => prop_assert!(a == b || (a - b - 0.01).abs() < 1e-9, "{} vs {}", a, b),
+                (a, b) => prop_assert_eq!(a, b),
+            },
+            // No contribution months: nothing to solve, and no contribution helps.
+            Err(_) => prop_assert!(r.goal.contribution_months == Some(0)),
+        }
+    }
 
     #[test]
     fn more_contribution_never_lowers_success(r in valid_request(), extra in 0.0..2_000.0f64) {

@@ -4,11 +4,14 @@
 //! Requests wait in a bounded queue (full: 429 with Retry-After). A worker takes the first
 //! waiting goal, then keeps taking until the batch holds `max_batch` goals or `max_delay` has
 //! passed since the first, and runs the batch on the engine's thread pool while the next
-//! requests queue up. A request whose caller has gone away is dropped before it is computed.
+//! requests queue up. A request whose caller has gone away is dropped before it is computed,
+//! and a running batch whose callers have all gone away is cancelled. While a batch runs,
+//! every [`PROGRESS_EVERY`] each job that asked is sent its batch's fraction of path-steps done.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sextant_engine::backend::Watch;
 use sextant_engine::{Engine, PreparedGoal, SimulationResult};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,10 +28,15 @@ pub struct BatchConfig {
     pub queue: usize,
 }
 
+/// How often a running batch reports progress and looks for callers that went away.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 struct Job {
     goal: PreparedGoal,
     enqueued: Instant,
     reply: oneshot::Sender<Result<SimulationResult, ApiError>>,
+    /// Where the job's progress goes (asynchronous jobs), as fractions done.
+    progress: Option<mpsc::UnboundedSender<f64>>,
 }
 
 #[derive(Clone)]
@@ -48,11 +56,22 @@ impl Batcher {
         &self,
         goal: PreparedGoal,
     ) -> Result<oneshot::Receiver<Result<SimulationResult, ApiError>>, ApiError> {
+        self.submit_with_progress(goal, None)
+    }
+
+    /// [`Batcher::submit`], with the fraction done sent to `progress` while the batch runs
+    /// (the sender is dropped once the result is sent).
+    pub fn submit_with_progress(
+        &self,
+        goal: PreparedGoal,
+        progress: Option<mpsc::UnboundedSender<f64>>,
+    ) -> Result<oneshot::Receiver<Result<SimulationResult, ApiError>>, ApiError> {
         let (reply, rx) = oneshot::channel();
         let job = Job {
             goal,
             enqueued: Instant::now(),
             reply,
+            progress,
         };
         self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => ApiError::Overloaded {
@@ -92,11 +111,34 @@ async fn run(engine: Arc<Engine>, config: BatchConfig, mut rx: mpsc::Receiver<Jo
         let goals: Vec<PreparedGoal> = jobs.iter().map(|j| j.goal.clone()).collect();
         let steps: u64 = goals.iter().map(PreparedGoal::path_steps).sum();
         let engine = engine.clone();
-        let outcome = tokio::task::spawn_blocking(move || engine.run(&goals)).await;
+        let watch = Arc::new(Watch::default());
+        let watching = watch.clone();
+        let compute = tokio::task::spawn_blocking(move || engine.run_watched(&goals, &watching));
+        tokio::pin!(compute);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await; // The first tick is now.
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut compute => break outcome,
+                _ = tick.tick() => {
+                    if !watch.is_cancelled() && jobs.iter().all(|j| j.reply.is_closed()) {
+                        watch.cancel();
+                        metrics::counter!("sextant_cancelled_batches_total").increment(1);
+                    }
+                    let fraction = (watch.done() as f64 / steps.max(1) as f64).min(1.0);
+                    for job in &jobs {
+                        if let Some(progress) = &job.progress {
+                            let _ = progress.send(fraction);
+                        }
+                    }
+                }
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
+        let done = watch.done();
         metrics::histogram!("sextant_compute_seconds").record(seconds);
-        metrics::counter!("sextant_path_steps_total").increment(steps);
-        metrics::gauge!("sextant_path_steps_per_second").set(steps as f64 / seconds.max(1e-9));
+        metrics::counter!("sextant_path_steps_total").increment(done);
+        metrics::gauge!("sextant_path_steps_per_second").set(done as f64 / seconds.max(1e-9));
         match outcome {
             Ok(Ok(results)) => {
                 for (job, result) in jobs.into_iter().zip(results) {

@@ -27,6 +27,8 @@ pub enum ApiError {
     RateLimited,
     /// The request's deadline passed before its result (504).
     Timeout,
+    /// The database cannot be reached now, after retries (503, Retry-After).
+    Unavailable(String),
     /// The engine itself failed (500): never caused by input.
     Internal(String),
 }
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Overloaded { .. } | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::RateLimited => "rate_limited",
             ApiError::Timeout => "deadline_exceeded",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -86,7 +90,7 @@ impl ApiError {
             }
             ApiError::Timeout => "the request's deadline passed before its result".into(),
             ApiError::RateLimited => "over this caller's rate limit; retry after 1 s".into(),
-            ApiError::Internal(message) => message.clone(),
+            ApiError::Unavailable(message) | ApiError::Internal(message) => message.clone(),
         }
     }
 
@@ -113,7 +117,7 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded {
                 retry_after_seconds,
             } => Some(retry_after_seconds),
-            ApiError::RateLimited => Some(1),
+            ApiError::RateLimited | ApiError::Unavailable(_) => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry {
@@ -183,6 +187,24 @@ impl From<SweepError> for ApiError {
             SweepError::Invalid(v) => v.into(),
             SweepError::Frontier(f) => f.into(),
             SweepError::Engine(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::Unavailable(format!("storage is unavailable: {e}"))
+    }
+}
+
+impl From<crate::rescore::RescoreError> for ApiError {
+    fn from(e: crate::rescore::RescoreError) -> Self {
+        use crate::rescore::RescoreError;
+        match e {
+            RescoreError::Invalid { field, message } => ApiError::Invalid { field, message },
+            RescoreError::Store(e) => e.into(),
+            RescoreError::Engine(m) => ApiError::Internal(m),
         }
     }
 }

@@ -36,6 +36,7 @@ impl From<ApiError> for Status {
                 Status::resource_exhausted(message)
             }
             ApiError::Timeout => Status::deadline_exceeded(message),
+            ApiError::Unavailable(_) => Status::unavailable(message),
             ApiError::Internal(_) => Status::internal(message),
         };
         if let Some(field) = e.field().and_then(|f| MetadataValue::try_from(f).ok()) {
@@ -89,11 +90,13 @@ impl Sextant for GrpcService {
     ) -> Result<Response<Self::SimulateStreamStream>, Status> {
         self.authorise(&request)?;
         let body = request.into_inner().json;
-        let id = create_job(&self.state, body.as_bytes())?;
+        let id = create_job(&self.state, body.as_bytes()).await?;
         let (history, live) = self
             .state
             .jobs
             .follow(&id)
+            .await
+            .map_err(ApiError::from)?
             .ok_or_else(|| Status::internal("the job vanished"))?;
         let events = super::job_events(history, live).map(|e| {
             Ok(SimulationEvent {

@@ -43,6 +43,9 @@ use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::cache::{self, Cache, CacheArgs};
+use crate::rescore::{self, RunSpec, WorkerConfig};
+use crate::store::{DatabaseArgs, Store};
 use auth::{Auth, AuthArgs};
 pub use batcher::BatchConfig;
 use batcher::Batcher;
@@ -89,6 +92,10 @@ pub struct ServeArgs {
     /// Seconds to finish in-flight work after SIGTERM/SIGINT.
     #[arg(long, env = "SEXTANT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,9 +104,10 @@ pub enum LogFormat {
     Json,
 }
 
-fn init_logs(format: LogFormat) {
+/// Log to stderr as `format`, filtered by RUST_LOG or else at `default_level`.
+pub fn init_logs(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -116,6 +124,8 @@ struct AppState {
     /// Workers for the operations that are not batched (solvers, scenarios, frontier…).
     workers: Arc<Semaphore>,
     jobs: Jobs,
+    store: Store,
+    cache: Cache,
     deadline: Duration,
     max_path_steps: u64,
     auth: Auth,
@@ -143,10 +153,11 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
-    init_logs(args.log_format);
+    init_logs(args.log_format, "info");
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
-    let state = state(engine, &args)?;
+    let state = state(engine, &args).await?;
+    resume_jobs(&state).await?;
     let app = router(state.clone(), &args);
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
     println!(
@@ -187,6 +198,7 @@ pub async fn start_for_bench(
     engine: Engine,
     max_batch: usize,
     max_delay_ms: u64,
+    database: DatabaseArgs,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let args = ServeArgs {
         http: "127.0.0.1:0".parse()?,
@@ -201,10 +213,16 @@ pub async fn start_for_bench(
         insecure: false,
         log_format: LogFormat::Text,
         shutdown_grace_s: 1,
+        database,
+        // Every request computed: the benchmark measures the engine behind the service.
+        cache: CacheArgs {
+            cache_entries: 0,
+            ..CacheArgs::default()
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
     let address = listener.local_addr()?;
-    let app = router(state(engine, &args)?, &args);
+    let app = router(state(engine, &args).await?, &args);
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -228,8 +246,15 @@ async fn shutdown_signal() {
     }
 }
 
-fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
+async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
     let engine = Arc::new(engine);
+    let store = Store::open(&args.database).await?;
+    let cache = Cache::open(&args.cache).await?;
+    tracing::info!(
+        database = store.shown(),
+        cache = cache.name(),
+        "storage ready"
+    );
     Ok(AppState {
         batcher: Batcher::start(
             engine.clone(),
@@ -241,7 +266,9 @@ fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
         ),
         engine,
         workers: Arc::new(Semaphore::new(args.queue.max(1))),
-        jobs: Jobs::default(),
+        jobs: Jobs::new(store.clone()),
+        store,
+        cache,
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         max_path_steps: args.max_path_steps,
         auth: Auth::new(&args.auth)?,
@@ -255,6 +282,9 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         .route("/v1/simulations/{id}", get(get_simulation))
         .route("/v1/simulations/{id}/events", get(simulation_events))
         .route("/v1/simulations/{id}/fan-chart.svg", get(fan_chart))
+        .route("/v1/simulations/{id}/replay", post(replay))
+        .route("/v1/rescore-runs", post(create_rescore_run))
+        .route("/v1/rescore-runs/{id}", get(get_rescore_run))
         .route(
             "/v1/solve/required-contribution",
             post(required_contribution),
@@ -387,9 +417,11 @@ async fn create_simulation(
 ) -> Result<Response, ApiError> {
     let (request, asynchronous) = simulation_request(&body)?;
     if !asynchronous {
-        return Ok(Json(simulate_now(&state, &request).await?).into_response());
+        let key = cache::key(&format!("{:?}", Operation::Simulate), &request);
+        let answer = cached(&state, &key, simulate_uncached(&state, &request)).await?;
+        return Ok(Json(answer).into_response());
     }
-    let id = start_job(&state, &request)?;
+    let id = start_job(&state, &request).await?;
     let links = serde_json::json!({
         "id": id,
         "status": "queued",
@@ -420,33 +452,96 @@ fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
 }
 
 /// A job for a simulation body whatever its `options.async` (the gRPC stream's path).
-fn create_job(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+async fn create_job(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
     let (request, _) = simulation_request(body)?;
-    start_job(state, &request)
+    start_job(state, &request).await
 }
 
-/// Queue a simulation as a job; its events and result arrive through [`Jobs`].
-fn start_job(state: &AppState, request: &GoalRequest) -> Result<String, ApiError> {
+/// Store a simulation as a job and queue it; its events and result arrive through [`Jobs`].
+async fn start_job(state: &AppState, request: &GoalRequest) -> Result<String, ApiError> {
     let goal = checked_goal(state, request)?;
-    let pending = state.batcher.submit(goal)?;
-    let id = state.jobs.create();
+    let canonical =
+        serde_json::to_string(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = cache::key("simulate", request);
+    let id = state
+        .jobs
+        .create(&canonical, &hash, goal.paths, goal.seed)
+        .await?;
+    run_job(state, &id, goal)?;
+    Ok(id)
+}
+
+/// Queue job `id`'s goal and record what becomes of it.
+fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiError> {
+    let (progress, mut fractions) = tokio::sync::mpsc::unbounded_channel();
+    let pending = state.batcher.submit_with_progress(goal, Some(progress))?;
     let jobs = state.jobs.clone();
-    let job = id.clone();
+    let job = id.to_string();
     let deadline = state.deadline;
+    let backend = state.engine.backend().info().name;
     tokio::spawn(async move {
-        jobs.progress(&job, 0.0);
+        jobs.progress(&job, backend, 0.0).await;
+        // Fractions done while the batch runs, each a `progress` event (and the stored
+        // progress); the channel closes when the result is sent.
+        let forward = {
+            let (jobs, job) = (jobs.clone(), job.clone());
+            tokio::spawn(async move {
+                let mut last = 0.0;
+                while let Some(fraction) = fractions.recv().await {
+                    if fraction > last && fraction < 1.0 {
+                        last = fraction;
+                        jobs.progress(&job, backend, fraction).await;
+                    }
+                }
+            })
+        };
+        let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(deadline, pending).await {
             Err(_) => Err(ApiError::Timeout),
             Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the job".into())),
             Ok(Ok(result)) => result,
         };
+        if outcome.is_ok() {
+            let _ = forward.await;
+        } else {
+            forward.abort();
+            let _ = forward.await;
+        }
         let outcome = match outcome {
             Ok(result) => to_json(&result).map_err(|e| error_value(&e)),
             Err(e) => Err(error_value(&e)),
         };
-        jobs.finish(&job, outcome);
+        let compute_ms = started.elapsed().as_secs_f64() * 1e3;
+        jobs.finish(&job, outcome, compute_ms).await;
     });
-    Ok(id)
+    Ok(())
+}
+
+/// Run again the jobs a previous run of the service left queued or running (same id, same
+/// request, same seed: the same result).
+async fn resume_jobs(state: &AppState) -> anyhow::Result<()> {
+    for record in state.jobs.unfinished().await? {
+        let resumed = serde_json::from_str::<GoalRequest>(&record.request)
+            .map_err(|e| e.to_string())
+            .and_then(|r| checked_goal(state, &r).map_err(|e| e.message()));
+        match resumed {
+            Ok(goal) => {
+                state.jobs.watch(&record.id);
+                if let Err(e) = run_job(state, &record.id, goal) {
+                    state
+                        .jobs
+                        .finish(&record.id, Err(error_value(&e)), 0.0)
+                        .await;
+                }
+                tracing::info!(job = %record.id, "resumed an unfinished simulation");
+            }
+            Err(message) => {
+                let error = serde_json::json!({"field": "request", "message": message});
+                state.jobs.finish(&record.id, Err(error), 0.0).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn error_value(e: &ApiError) -> Value {
@@ -457,14 +552,93 @@ async fn get_simulation(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(job_view(&state, &id)?).into_response())
+    Ok(Json(job_view(&state, &id).await?).into_response())
 }
 
-fn job_view(state: &AppState, id: &str) -> Result<jobs::JobView, ApiError> {
+async fn job_view(state: &AppState, id: &str) -> Result<jobs::JobView, ApiError> {
     state
         .jobs
         .view(id)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))
+}
+
+/// `POST /v1/simulations/{id}/replay`: run a stored simulation's request again with its stored
+/// seed, bypassing the cache, and say whether the result is identical.
+async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = state
+        .jobs
+        .record(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let stored: Value = record
+        .results
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "a result for simulation {id} (status {})",
+                record.status
+            ))
+        })?;
+    let request: GoalRequest = serde_json::from_str(&record.request)
+        .map_err(|e| ApiError::Internal(format!("the stored request is unreadable: {e}")))?;
+    let replayed = simulate_uncached(&state, &request).await?;
+    Ok(Json(serde_json::json!({
+        "id": id,
+        "identical": replayed == stored,
+        "seed": record.seed,
+        "engine_version": {"stored": record.engine_version, "now": sextant_engine::ENGINE_VERSION},
+        "backend": {"stored": record.backend, "now": state.engine.backend().info().name},
+        "result": replayed,
+    }))
+    .into_response())
+}
+
+/// `POST /v1/rescore-runs`: create (or join, by `run_key`) a re-scoring run and work on it in
+/// this process; 202 with its id.
+async fn create_rescore_run(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let spec: RunSpec = parse(&body)?;
+    let run = rescore::ensure_run(&state.store, &spec).await?;
+    let store = state.store.clone();
+    let worker = WorkerConfig {
+        name: format!("serve-{}-{}", crate::hostname(), std::process::id()),
+        lease: Duration::from_secs(120),
+        progress: false,
+    };
+    let working = run.clone();
+    tokio::spawn(async move {
+        match rescore::work(&store, &working, &worker).await {
+            Ok(report) => tracing::info!(run = working.id, goals = report.goals, "re-scoring done"),
+            Err(e) => tracing::error!(run = working.id, error = %e, "re-scoring stopped"),
+        }
+    });
+    let links = serde_json::json!({
+        "id": run.id,
+        "run_key": run.run_key,
+        "total_goals": run.total_goals,
+        "self": format!("/v1/rescore-runs/{}", run.id),
+    });
+    Ok((StatusCode::ACCEPTED, Json(links)).into_response())
+}
+
+/// `GET /v1/rescore-runs/{id}`: a run's status, progress and goals by funding status.
+async fn get_rescore_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
+    let run_id: i64 = id.parse().map_err(|_| not_found())?;
+    let status = rescore::status(&state.store, run_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(status).into_response())
 }
 
 /// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
@@ -472,7 +646,7 @@ async fn fan_chart(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = job_view(&state, &id)?;
+    let view = job_view(&state, &id).await?;
     let result = view.result.ok_or_else(|| {
         ApiError::NotFound(format!(
             "a result for simulation {id} (status {})",
@@ -492,6 +666,7 @@ async fn simulation_events(
     let (history, live) = state
         .jobs
         .follow(&id)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
     let events = job_events(history, live)
         .map(|e| Ok(Event::default().event(e.event).data(e.data.to_string())));
@@ -501,15 +676,16 @@ async fn simulation_events(
 /// A job's events so far, then the rest as they come, ending after `done`.
 fn job_events(
     history: Vec<jobs::JobEvent>,
-    live: tokio::sync::broadcast::Receiver<jobs::JobEvent>,
+    live: Option<tokio::sync::broadcast::Receiver<jobs::JobEvent>>,
 ) -> impl Stream<Item = jobs::JobEvent> + Send + 'static {
-    let finished = history.iter().any(|e| e.event == "done");
+    let finished = live.is_none() || history.iter().any(|e| e.event == "done");
     let rest = stream::unfold((live, finished), |(mut live, done)| async move {
         if done {
             return None;
         }
+        let receiver = live.as_mut()?;
         loop {
-            match live.recv().await {
+            match receiver.recv().await {
                 Ok(e) => {
                     let last = e.event == "done";
                     return Some((e, (live, last)));
@@ -536,52 +712,93 @@ pub enum Operation {
     Risk,
 }
 
-/// Run `operation` on a request body (synchronously for simulations).
+/// Run `operation` on a request body (synchronously for simulations), answering from the
+/// cache when the same request was answered before.
 async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Value, ApiError> {
     match operation {
         Operation::Simulate => {
-            let request: GoalRequest = parse(body)?;
-            simulate_now(state, &request).await
+            let r: GoalRequest = parse(body)?;
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(state, &key, simulate_uncached(state, &r)).await
         }
         Operation::RequiredContribution => {
             let r: GoalRequest = parse(body)?;
-            blocking(state, move |e| {
-                to_json(&solve::required_contribution(e, &r)?)
-            })
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(
+                state,
+                &key,
+                blocking(state, move |e| {
+                    to_json(&solve::required_contribution(e, &r)?)
+                }),
+            )
             .await
         }
         Operation::SustainableWithdrawal => {
             let r: GoalRequest = parse(body)?;
-            blocking(state, move |e| {
-                to_json(&solve::sustainable_withdrawal(e, &r)?)
-            })
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(
+                state,
+                &key,
+                blocking(state, move |e| {
+                    to_json(&solve::sustainable_withdrawal(e, &r)?)
+                }),
+            )
             .await
         }
         Operation::WhatIf => {
             let r: WhatIfRequest = parse(body)?;
-            blocking(state, move |e| to_json(&scenarios::what_if(e, &r)?)).await
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(
+                state,
+                &key,
+                blocking(state, move |e| to_json(&scenarios::what_if(e, &r)?)),
+            )
+            .await
         }
         Operation::Sensitivity => {
             let r: SensitivityRequest = parse(body)?;
-            blocking(state, move |e| to_json(&scenarios::sensitivity(e, &r)?)).await
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(
+                state,
+                &key,
+                blocking(state, move |e| to_json(&scenarios::sensitivity(e, &r)?)),
+            )
+            .await
         }
         Operation::Frontier => {
             let r: FrontierRequest = parse(body)?;
-            blocking(state, move |_| to_json(&r.run()?)).await
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }
         Operation::Sweep => {
             let r: SweepRequest = parse(body)?;
-            blocking(state, move |e| to_json(&r.run(e)?)).await
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(state, &key, blocking(state, move |e| to_json(&r.run(e)?))).await
         }
         Operation::Risk => {
             let r: RiskRequest = parse(body)?;
-            blocking(state, move |_| to_json(&r.run()?)).await
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }
     }
 }
 
-/// A goal simulation through the batcher, within the deadline.
-async fn simulate_now(state: &AppState, request: &GoalRequest) -> Result<Value, ApiError> {
+/// The cached answer under `key`, or `compute`'s, which is then cached (errors are not).
+async fn cached(
+    state: &AppState,
+    key: &str,
+    compute: impl std::future::Future<Output = Result<Value, ApiError>>,
+) -> Result<Value, ApiError> {
+    if let Some(answer) = state.cache.get(key).await {
+        return Ok(answer);
+    }
+    let answer = compute.await?;
+    state.cache.put(key, &answer).await;
+    Ok(answer)
+}
+
+/// A goal simulation through the batcher, within the deadline (never from the cache).
+async fn simulate_uncached(state: &AppState, request: &GoalRequest) -> Result<Value, ApiError> {
     let goal = checked_goal(state, request)?;
     let pending = state.batcher.submit(goal)?;
     match tokio::time::timeout(state.deadline, pending).await {

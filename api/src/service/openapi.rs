@@ -25,7 +25,7 @@ type Route = (
 );
 
 /// Every route the router serves (a test checks the router against this list).
-pub const ROUTES: [Route; 16] = [
+pub const ROUTES: [Route; 20] = [
     (
         "post",
         "/v1/simulations",
@@ -45,6 +45,34 @@ pub const ROUTES: [Route; 16] = [
         "/v1/simulations/{id}/events",
         "simulationEvents",
         "A job's events as server-sent events",
+        None,
+    ),
+    (
+        "get",
+        "/v1/simulations/{id}/fan-chart.svg",
+        "fanChart",
+        "The fan chart of a finished simulation, as SVG",
+        None,
+    ),
+    (
+        "post",
+        "/v1/simulations/{id}/replay",
+        "replaySimulation",
+        "Run a stored simulation again with its seed; says whether the result is identical",
+        None,
+    ),
+    (
+        "post",
+        "/v1/rescore-runs",
+        "createRescoreRun",
+        "Create (or join, by run_key) a re-scoring run of the stored goals; 202",
+        Some("RunSpec"),
+    ),
+    (
+        "get",
+        "/v1/rescore-runs/{id}",
+        "getRescoreRun",
+        "A re-scoring run's status, progress and goals by funding status",
         None,
     ),
     (
@@ -158,6 +186,7 @@ pub fn document() -> Value {
     add_schema::<FrontierRequest>(&mut schemas, "FrontierRequest");
     add_schema::<SweepRequest>(&mut schemas, "SweepRequest");
     add_schema::<RiskRequest>(&mut schemas, "RiskRequest");
+    add_schema::<crate::rescore::RunSpec>(&mut schemas, "RunSpec");
     schemas.insert(
         "Error".into(),
         json!({"type": "object", "required": ["error"], "properties": {"error": {
@@ -179,6 +208,7 @@ pub fn document() -> Value {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {}}}},
                 "401": error("No valid API key"),
                 "404": error("Not found"),
+                "503": error("Storage unavailable after retries; see Retry-After"),
             }
         });
         let parameters: Vec<Value> = ["id", "name"]
@@ -203,7 +233,7 @@ pub fn document() -> Value {
             responses.insert("429".into(), error("Queue full; see Retry-After"));
             responses.insert("504".into(), error("Deadline passed"));
         }
-        if path == "/v1/simulations" {
+        if path == "/v1/simulations" || path == "/v1/rescore-runs" {
             operation["responses"]["202"] = json!({"description": "Job accepted (options.async)"});
         }
         paths
@@ -279,6 +309,6 @@ mod tests {
             let name = reference.split('"').next().unwrap();
             assert!(schemas.contains_key(name), "dangling $ref {name}");
         }
-        assert_eq!(document["paths"].as_object().unwrap().len(), 16);
+        assert_eq!(document["paths"].as_object().unwrap().len(), ROUTES.len());
     }
 }

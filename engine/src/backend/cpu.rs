@@ -23,7 +23,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::{BackendError, BackendInfo, Detail, SimulationBackend, Snapshot, Summary};
+use super::{BackendError, BackendInfo, Detail, SimulationBackend, Snapshot, Summary, Watch};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::quantile::{brackets_from_sample, percentiles_of, Bracket, BracketTally};
@@ -140,17 +140,41 @@ impl SimulationBackend for CpuBackend {
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
         self.terminal_wealth_of(goal)
     }
+
+    fn simulate_watched(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+        watch: &Watch,
+    ) -> Result<Vec<Summary>, BackendError> {
+        let summaries = self.simulate_batch_watched(batch, detail, watch);
+        if watch.is_cancelled() {
+            return Err(BackendError::Cancelled);
+        }
+        Ok(summaries)
+    }
 }
 
 impl CpuBackend {
     /// [`SimulationBackend::simulate`], which cannot fail on the CPU.
     pub fn simulate_batch(&self, batch: &[PreparedGoal], detail: Detail) -> Vec<Summary> {
+        self.simulate_batch_watched(batch, detail, &Watch::default())
+    }
+
+    /// [`CpuBackend::simulate_batch`] reporting each block to `watch`; once it is cancelled,
+    /// the remaining blocks are skipped and the summaries are meaningless.
+    fn simulate_batch_watched(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+        watch: &Watch,
+    ) -> Vec<Summary> {
         self.install(|| {
             batch
                 .par_iter()
                 .map(|goal| {
                     let plan = Plan::new(goal, detail, self.whole_sample_paths);
-                    self.simulate_goal(goal, &plan)
+                    self.simulate_goal(goal, &plan, watch)
                 })
                 .collect()
         })
@@ -181,6 +205,55 @@ impl CpuBackend {
                 );
             out
         })
+    }
+}
+
+impl CpuBackend {
+    /// Per path, terminal wealth at the goal's contributions and the terminal wealth of the
+    /// contribution schedule `unit` alone (see [`affine_lanes`]). The goal must have no
+    /// withdrawals (then no path depletes and wealth is affine in the contributions).
+    pub fn affine_terminal(&self, goal: &PreparedGoal, unit: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        assert!(
+            goal.withdrawal.iter().all(|&d| d == 0.0) && unit.len() == goal.horizon as usize,
+            "the affine pass needs a goal without withdrawals and a unit schedule per month"
+        );
+        let keys = philox::round_keys(philox::key_of_seed(goal.seed));
+        let n = goal.paths as usize;
+        let blocks = n.div_ceil(BLOCK_PATHS);
+        let run = |b: usize| {
+            let first = b * BLOCK_PATHS;
+            let count = BLOCK_PATHS.min(n - first);
+            let job = AffineJob {
+                goal,
+                unit,
+                keys,
+                first,
+                count,
+            };
+            let padded = count.next_multiple_of(LANES);
+            let (mut w, mut u) = (vec![0.0; padded], vec![0.0; padded]);
+            #[cfg(target_arch = "x86_64")]
+            if simd_level() == "avx2" {
+                // SAFETY: the CPU supports AVX2 (`simd_level` checked).
+                unsafe { affine_block_avx2(&job, &mut w, &mut u) };
+                w.truncate(count);
+                u.truncate(count);
+                return (w, u);
+            }
+            affine_block_portable(&job, &mut w, &mut u);
+            w.truncate(count);
+            u.truncate(count);
+            (w, u)
+        };
+        // Goals this small are one or two blocks: the caller parallelises across goals.
+        let mut wealth = Vec::with_capacity(n);
+        let mut per_unit = Vec::with_capacity(n);
+        for b in 0..blocks {
+            let (w, u) = run(b);
+            wealth.extend_from_slice(&w);
+            per_unit.extend_from_slice(&u);
+        }
+        (wealth, per_unit)
     }
 }
 
@@ -281,7 +354,7 @@ impl CpuBackend {
     /// One goal: for a bracketing plan, a pilot run over the sampled paths gives the
     /// brackets; then one pass over every path reduces counts and sums and tallies the
     /// brackets; a bracket that missed (rare) is tallied again, wide open.
-    fn simulate_goal(&self, goal: &PreparedGoal, plan: &Plan) -> Summary {
+    fn simulate_goal(&self, goal: &PreparedGoal, plan: &Plan, watch: &Watch) -> Summary {
         let s = plan.months.len();
         let n = goal.paths as usize;
         let pending: Vec<Pending> = if plan.percentiles.is_empty() || plan.sample_is_everything() {
@@ -305,7 +378,11 @@ impl CpuBackend {
                     )
                 },
                 |(mut buf, mut acc), (b, sums)| {
+                    if watch.is_cancelled() {
+                        return (buf, acc);
+                    }
                     let count = buf.simulate_block_of(goal, plan, b);
+                    watch.advance(count as u64 * u64::from(goal.horizon));
                     let depletion = &buf.depletion[..count];
                     reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
                     buf.tally(&mut acc.tallies, &pending, count);
@@ -317,6 +394,18 @@ impl CpuBackend {
                 || MainPass::new(plan, goal.horizon, pending.len()),
                 MainPass::merge,
             );
+
+        if watch.is_cancelled() {
+            // Nobody waits for this goal: its tallies are incomplete, so skip the selection.
+            return Summary {
+                paths: goal.paths,
+                successes: 0,
+                depleted: 0,
+                median_depletion_month: None,
+                shortfall: None,
+                snapshots: Vec::new(),
+            };
+        }
 
         // Floating sums over blocks, in block order.
         let mut totals = vec![0.0; s + 1];
@@ -764,18 +853,8 @@ fn simulate_lanes(
         let mut next = 0;
         let mut t = 0usize;
         for q in 0..quads {
-            let words = philox.words(&paths, q as u32);
-            // The quad's four months of growth factors first, lane-wise and independent of
-            // wealth, so they pipeline; then the four dependent updates.
-            let mut growth = [[0.0f32; LANES]; 4];
-            let [w0, w1, w2, w3] = &words;
-            let [g0, g1, g2, g3] = &mut growth;
-            normal::box_muller_lanes(w0, w1, g0, g1);
-            normal::box_muller_lanes(w2, w3, g2, g3);
             let months_left = (horizon - t).min(4);
-            for (j, g) in growth.iter_mut().enumerate().take(months_left) {
-                normal::exp_scaled_lanes(goal.volatility[t + j], g);
-            }
+            let growth = quad_growth(philox, goal, &paths, q, t, months_left);
             for g in &growth[..months_left] {
                 if t < first_withdrawal {
                     // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
@@ -801,6 +880,86 @@ fn simulate_lanes(
         }
         depletion[group..group + LANES].copy_from_slice(&depleted_at);
     }
+}
+
+/// Quad `q`'s growth shocks exp(vol·Z) for each lane: its four months' factors first,
+/// lane-wise and independent of wealth, so they pipeline ahead of the dependent updates. Only
+/// the first `months_left` are meaningful (`t` is the quad's first month).
+#[inline(always)]
+fn quad_growth(
+    philox: &impl LaneWords,
+    goal: &PreparedGoal,
+    paths: &[u32; LANES],
+    q: usize,
+    t: usize,
+    months_left: usize,
+) -> [[f32; LANES]; 4] {
+    let words = philox.words(paths, q as u32);
+    let mut growth = [[0.0f32; LANES]; 4];
+    let [w0, w1, w2, w3] = &words;
+    let [g0, g1, g2, g3] = &mut growth;
+    normal::box_muller_lanes(w0, w1, g0, g1);
+    normal::box_muller_lanes(w2, w3, g2, g3);
+    for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+        normal::exp_scaled_lanes(goal.volatility[t + j], g);
+    }
+    growth
+}
+
+/// The affine pass of a goal without withdrawals: for each path, terminal wealth W_T at the
+/// goal's own contributions and B_T, the terminal wealth of contributing `unit[t]` from
+/// nothing. No path can deplete, so W_T is affine in the contribution scale k:
+/// W_T(k) = (W_T − B_T) + k·B_T when `unit` is the goal's schedule at one unit. Both tracks
+/// share every random number, and W_T has the bits [`simulate_lanes`] computes.
+#[inline(always)]
+fn affine_lanes(
+    philox: &impl LaneWords,
+    job: &AffineJob,
+    wealth: &mut [f64],
+    per_unit: &mut [f64],
+) {
+    let goal = job.goal;
+    let horizon = goal.horizon as usize;
+    let quads = horizon.div_ceil(4);
+    for group in (0..job.count).step_by(LANES) {
+        let paths: [u32; LANES] = std::array::from_fn(|l| (job.first + group + l) as u32);
+        let mut w = [goal.initial_wealth; LANES];
+        let mut u = [0.0f64; LANES];
+        let mut t = 0usize;
+        for q in 0..quads {
+            let months_left = (horizon - t).min(4);
+            let growth = quad_growth(philox, goal, &paths, q, t, months_left);
+            for g in &growth[..months_left] {
+                grow(&mut w, g, goal.contribution[t], goal.drift[t]);
+                grow(&mut u, g, job.unit[t], goal.drift[t]);
+                t += 1;
+            }
+        }
+        wealth[group..group + LANES].copy_from_slice(&w);
+        per_unit[group..group + LANES].copy_from_slice(&u);
+    }
+}
+
+/// One block of [`affine_lanes`]: which goal, its unit schedule, its Philox keys and paths
+/// `first .. first + count`.
+struct AffineJob<'a> {
+    goal: &'a PreparedGoal,
+    unit: &'a [f64],
+    keys: [[u32; 2]; ROUNDS],
+    first: usize,
+    count: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn affine_block_avx2(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
+    let philox = Avx2Philox(philox::avx2::Keys::new(&job.keys));
+    affine_lanes(&philox, job, wealth, per_unit);
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+sse4.1"))]
+fn affine_block_portable(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
+    affine_lanes(&PortablePhilox(&job.keys), job, wealth, per_unit);
 }
 
 /// One month before any withdrawal, when no path can be depleted: W ← (W + c)·G, the same

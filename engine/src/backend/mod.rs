@@ -22,6 +22,7 @@ mod wgpu;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -94,6 +95,36 @@ pub enum BackendError {
     /// The backend failed while running (device lost, out of memory, a kernel error).
     #[error("backend {kind} failed: {reason}")]
     Failed { kind: BackendKind, reason: String },
+    /// The batch was cancelled through its [`Watch`] (every caller went away).
+    #[error("the batch was cancelled")]
+    Cancelled,
+}
+
+/// A running batch seen from outside: the path-steps done so far (for progress), and a flag
+/// that stops it early (when nobody waits for its results any more).
+#[derive(Debug, Default)]
+pub struct Watch {
+    done: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+impl Watch {
+    pub fn advance(&self, path_steps: u64) {
+        self.done.fetch_add(path_steps, Ordering::Relaxed);
+    }
+
+    /// Path-steps done so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
 }
 
 /// The backends a caller may name (`--backend`, `SEXTANT_BACKEND`).
@@ -156,6 +187,24 @@ pub trait SimulationBackend: Send + Sync {
 
     /// W_T of every path of `goal`, in path order (the solvers' per-path break-even).
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64>;
+
+    /// [`SimulationBackend::simulate`], reporting progress to `watch` and stopping early with
+    /// [`BackendError::Cancelled`] when it is cancelled. By default progress comes at the end
+    /// and a batch, once dispatched, runs to its end (the GPU backends); the CPU backend
+    /// reports and checks after every block of paths.
+    fn simulate_watched(
+        &self,
+        batch: &[PreparedGoal],
+        detail: Detail,
+        watch: &Watch,
+    ) -> Result<Vec<Summary>, BackendError> {
+        if watch.is_cancelled() {
+            return Err(BackendError::Cancelled);
+        }
+        let summaries = self.simulate(batch, detail)?;
+        watch.advance(batch.iter().map(PreparedGoal::path_steps).sum());
+        Ok(summaries)
+    }
 }
 
 /// The devices Sextant can run on: a closed set, chosen once, used everywhere.

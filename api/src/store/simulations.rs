@@ -1,0 +1,166 @@
+//! The `simulations` table: each asynchronous simulation's request, seed, status, progress
+//! and result, so it can be followed, served after a restart and replayed.
+
+use sqlx::Row;
+
+use super::{now_ms, Store, StoreError};
+
+/// One stored simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulationRecord {
+    pub id: String,
+    /// The request as the engine read it (defaults filled in), JSON.
+    pub request: String,
+    /// `queued`, `running`, `complete` or `failed`.
+    pub status: String,
+    pub progress: f64,
+    /// Paths simulated (the product's `iterations`).
+    pub iterations: u64,
+    /// The result, JSON, when complete.
+    pub results: Option<String>,
+    /// `{"field", "message"}`, JSON, when failed.
+    pub error: Option<String>,
+    pub seed: u64,
+    pub backend: Option<String>,
+    pub engine_version: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    pub compute_ms: Option<f64>,
+}
+
+/// A new simulation's identity and inputs.
+#[derive(Debug, Clone)]
+pub struct NewSimulation<'a> {
+    pub id: &'a str,
+    pub request: &'a str,
+    pub request_hash: &'a str,
+    pub iterations: u64,
+    pub seed: u64,
+}
+
+impl Store {
+    /// Record a queued simulation.
+    pub async fn insert_simulation(&self, new: &NewSimulation<'_>) -> Result<(), StoreError> {
+        self.retry("storing a simulation", || {
+            sqlx::query(
+                "INSERT INTO simulations (id, request, request_hash, status, progress, \
+                 iterations, seed, engine_version, created_at) \
+                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7)",
+            )
+            .bind(new.id)
+            .bind(new.request)
+            .bind(new.request_hash)
+            .bind(new.iterations as i64)
+            .bind(new.seed as i64)
+            .bind(sextant_engine::ENGINE_VERSION)
+            .bind(now_ms())
+            .execute(self.pool())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Mark a simulation running on `backend` with `progress` done.
+    pub async fn simulation_progress(
+        &self,
+        id: &str,
+        backend: &str,
+        progress: f64,
+    ) -> Result<(), StoreError> {
+        self.retry("recording a simulation's progress", || {
+            sqlx::query(
+                "UPDATE simulations SET status = 'running', backend = $2, progress = $3, \
+                 started_at = COALESCE(started_at, $4) WHERE id = $1 AND status IN ('queued', 'running')",
+            )
+            .bind(id)
+            .bind(backend)
+            .bind(progress)
+            .bind(now_ms())
+            .execute(self.pool())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Record a simulation's outcome: its result (complete) or its error (failed).
+    pub async fn finish_simulation(
+        &self,
+        id: &str,
+        outcome: Result<&str, &str>,
+        compute_ms: f64,
+    ) -> Result<(), StoreError> {
+        let (status, results, error) = match outcome {
+            Ok(result) => ("complete", Some(result), None),
+            Err(error) => ("failed", None, Some(error)),
+        };
+        self.retry("storing a simulation's result", || {
+            sqlx::query(
+                "UPDATE simulations SET status = $2, progress = 1, results = $3, error = $4, \
+                 finished_at = $5, compute_ms = $6 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(results)
+            .bind(error)
+            .bind(now_ms())
+            .bind(compute_ms)
+            .execute(self.pool())
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One simulation, if stored.
+    pub async fn simulation(&self, id: &str) -> Result<Option<SimulationRecord>, StoreError> {
+        let row = self
+            .retry("reading a simulation", || {
+                sqlx::query(
+                    "SELECT id, request, status, progress, iterations, results, error, seed, \
+                     backend, engine_version, created_at, finished_at, compute_ms \
+                     FROM simulations WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.pool())
+            })
+            .await?;
+        row.map(|row| record(&row))
+            .transpose()
+            .map_err(|e| self.error("reading a simulation", e))
+    }
+
+    /// Simulations that were queued or running when the service last stopped, oldest first.
+    pub async fn unfinished_simulations(&self) -> Result<Vec<SimulationRecord>, StoreError> {
+        let rows = self
+            .retry("listing unfinished simulations", || {
+                sqlx::query(
+                    "SELECT id, request, status, progress, iterations, results, error, seed, \
+                     backend, engine_version, created_at, finished_at, compute_ms \
+                     FROM simulations WHERE status IN ('queued', 'running') ORDER BY created_at",
+                )
+                .fetch_all(self.pool())
+            })
+            .await?;
+        rows.iter()
+            .map(record)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.error("listing unfinished simulations", e))
+    }
+}
+
+fn record(row: &sqlx::any::AnyRow) -> Result<SimulationRecord, sqlx::Error> {
+    Ok(SimulationRecord {
+        id: row.try_get("id")?,
+        request: row.try_get("request")?,
+        status: row.try_get("status")?,
+        progress: row.try_get("progress")?,
+        iterations: row.try_get::<i64, _>("iterations")? as u64,
+        results: row.try_get("results")?,
+        error: row.try_get("error")?,
+        seed: row.try_get::<i64, _>("seed")? as u64,
+        backend: row.try_get("backend")?,
+        engine_version: row.try_get("engine_version")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        compute_ms: row.try_get("compute_ms")?,
+    })
+}

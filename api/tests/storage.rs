@@ -1,0 +1,776 @@
+//! Storage against the real databases: PostgreSQL on this machine (a database created for each
+//! test and dropped after) and a real SQLite file. Every test runs on both: asynchronous
+//! simulations that outlive the server and replay identically, the answer cache (in process
+//! and in Redis), and the nightly re-score — exact scores, resumed after `kill -9` with every
+//! goal scored exactly once, shared by three workers of which one is killed, and a database
+//! that is away at the start or cut off mid-run.
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{client, example, get_json, post_json, start_with, temp_path};
+use serde_json::{json, Value};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+/// The PostgreSQL server tests create their databases on.
+fn postgres_admin() -> String {
+    std::env::var("SEXTANT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A database for one test: a new PostgreSQL database (dropped when done) or a new SQLite
+/// file (removed when done).
+struct Db {
+    url: String,
+    postgres_name: Option<String>,
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Postgres,
+    Sqlite,
+}
+
+const BOTH: [Kind; 2] = [Kind::Sqlite, Kind::Postgres];
+
+impl Db {
+    fn new(kind: Kind) -> Db {
+        match kind {
+            Kind::Sqlite => {
+                let file = temp_path("store.sqlite");
+                Db {
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    postgres_name: None,
+                    sqlite_file: Some(file),
+                }
+            }
+            Kind::Postgres => {
+                let name = temp_path("db")
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('-', "_");
+                admin(&format!("CREATE DATABASE {name}"));
+                let admin_url = postgres_admin();
+                let base = admin_url.rsplit_once('/').unwrap().0;
+                Db {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    sqlite_file: None,
+                }
+            }
+        }
+    }
+
+    /// A pool on this database for the test's own checks.
+    async fn pool(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.url)
+            .await
+            .unwrap()
+    }
+
+    fn scalar(&self, sql: &str) -> i64 {
+        runtime().block_on(async {
+            let pool = self.pool().await;
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        })
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name {
+            admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+        if let Some(file) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
+
+/// A statement on the PostgreSQL server's admin database.
+fn admin(sql: &str) {
+    runtime().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&postgres_admin())
+            .await
+            .expect("the test PostgreSQL server (SEXTANT_TEST_POSTGRES) is reachable");
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+fn sextant(db: &Db) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sextant"));
+    command
+        .env("DATABASE_URL", &db.url)
+        .env_remove("REDIS_URL")
+        .env_remove("SEXTANT_RUN_KEY")
+        .env_remove("SEXTANT_WORKER");
+    command
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const AS_OF: &str = "2026-11-27";
+
+fn generate(db: &Db, n: usize) {
+    let out = run_ok(sextant(db).args(["goals", "generate", &n.to_string(), "--as-of", AS_OF]));
+    assert_eq!(json_of(&out)["goals"], json!(n));
+}
+
+/// `sextant rescore` with the test's date and no progress bar.
+fn rescore(db: &Db, key: &str, worker: &str, extra: &[&str]) -> Command {
+    let mut command = sextant(db);
+    command.args([
+        "rescore",
+        "--run-key",
+        key,
+        "--worker",
+        worker,
+        "--as-of",
+        AS_OF,
+        "--quiet",
+    ]);
+    command.args(extra);
+    command
+}
+
+/// Every goal scored exactly once in `run_key`'s run, every shard done, the goals themselves
+/// carrying the run's scores.
+fn assert_scored_exactly_once(db: &Db, run_key: &str, goals: i64) {
+    let run = db.scalar(&format!(
+        "SELECT id FROM rescore_runs WHERE run_key = '{run_key}'"
+    ));
+    let scalar = |sql: &str| db.scalar(&sql.replace("RUN", &run.to_string()));
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM rescore_scores WHERE run_id = RUN"),
+        goals
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(DISTINCT goal_id) FROM rescore_scores WHERE run_id = RUN"),
+        goals
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM rescore_shards WHERE run_id = RUN AND status <> 'done'"),
+        0
+    );
+    // Each shard's goals counted once: their sum is the number of goals.
+    assert_eq!(
+        scalar("SELECT CAST(SUM(goals) AS BIGINT) FROM rescore_shards WHERE run_id = RUN"),
+        goals
+    );
+    assert_eq!(
+        scalar(
+            "SELECT COUNT(*) FROM goals g JOIN rescore_scores s ON s.goal_id = g.id \
+             AND s.run_id = RUN WHERE g.last_run_id = RUN AND g.funding_status = s.funding_status"
+        ),
+        goals
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM rescore_runs WHERE id = RUN AND status = 'complete'"),
+        1
+    );
+}
+
+/// Wait until `run_key`'s run has at least `shards` shards done.
+fn wait_for_shards(db: &Db, run_key: &str, shards: i64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = db.scalar(&format!(
+            "SELECT COUNT(*) FROM rescore_shards s JOIN rescore_runs r ON r.id = s.run_id \
+             WHERE r.run_key = '{run_key}' AND s.status = 'done'"
+        ));
+        if done >= shards {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the worker ended early"
+        );
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn async_simulations_survive_a_restart_and_replay_identically() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        let env = [("DATABASE_URL", db.url.as_str())];
+        let mut request = example("accumulation-30y.json");
+        request["options"] = json!({"paths": 2000, "seed": 7, "async": true});
+        runtime().block_on(async {
+            let http = client();
+            let server = start_with(&[], &env);
+            let accepted =
+                post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
+            let id = accepted["id"].as_str().unwrap().to_string();
+            let url = format!("{}/v1/simulations/{id}", server.base);
+            let mut done = Value::Null;
+            for _ in 0..600 {
+                done = get_json(&http, &url).await;
+                if done["status"] == "complete" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(done["status"], "complete", "{kind:?}: {done}");
+            assert_eq!(done["seed"], 7);
+            assert_eq!(done["iterations"], 2000);
+            drop(server); // SIGKILL: nothing is flushed on the way out.
+
+            // A job a crash left queued: stored, never run.
+            let queued = "0123456789abcdef0123456789abcdef";
+            let mut stored = request.clone();
+            stored["options"] = json!({"paths": 500, "seed": 9, "percentiles": [50.0]});
+            let pool = db.pool().await;
+            sqlx::query(
+                "INSERT INTO simulations (id, request, request_hash, status, progress, \
+                 iterations, seed, engine_version, created_at) \
+                 VALUES ($1, $2, 'h', 'queued', 0, 500, 9, 'test', 0)",
+            )
+            .bind(queued)
+            .bind(stored.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+
+            let server = start_with(&[], &env);
+            let url = format!("{}/v1/simulations/{id}", server.base);
+            let after = get_json(&http, &url).await;
+            assert_eq!(after["status"], "complete");
+            assert_eq!(
+                after["result"], done["result"],
+                "{kind:?}: the stored result changed"
+            );
+            let replay = post_json(&http, format!("{url}/replay"), &json!({})).await;
+            assert_eq!(replay["identical"], true, "{kind:?}: {replay}");
+            assert_eq!(replay["result"], done["result"]);
+            let events = http
+                .get(format!("{url}/events"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(events.contains("event: result") && events.contains("event: done"));
+
+            // The queued job was run on start, with its own seed.
+            let resumed_url = format!("{}/v1/simulations/{queued}", server.base);
+            let mut resumed = Value::Null;
+            for _ in 0..600 {
+                resumed = get_json(&http, &resumed_url).await;
+                if resumed["status"] == "complete" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(resumed["status"], "complete", "{kind:?}: {resumed}");
+            let direct = {
+                let mut sync = stored.clone();
+                sync["options"]["seed"] = json!(9);
+                post_json(&http, format!("{}/v1/simulations", server.base), &sync).await
+            };
+            assert_eq!(resumed["result"], direct);
+
+            let missing = http
+                .post(format!("{}/v1/simulations/nope/replay", server.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(missing.status(), 404);
+        });
+    }
+}
+
+/// The value of counter `name` with `label` in a Prometheus text page (0 when absent).
+fn counter(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && l.contains(label))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[test]
+fn identical_requests_are_answered_from_the_cache_in_process_and_in_redis() {
+    let redis_url = std::env::var("SEXTANT_TEST_REDIS").unwrap_or("redis://127.0.0.1:6379/".into());
+    let db = Db::new(Kind::Sqlite);
+    let mut request = example("accumulation-30y.json");
+    // A seed of its own, so no earlier run of this test has filled Redis for it.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007;
+    request["options"] = json!({"paths": 3000, "seed": seed});
+    let mut same = request.clone();
+    // The same request spelled differently: keys reordered, a default written out.
+    same["options"] = json!({"seed": seed, "paths": 3000, "percentiles": [5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0]});
+    runtime().block_on(async {
+        let http = client();
+        let hits = |server: &common::Server| {
+            let url = format!("{}/metrics", server.base);
+            let http = http.clone();
+            async move {
+                let page = http.get(url).send().await.unwrap().text().await.unwrap();
+                counter(&page, "sextant_cache_total", "result=\"hit\"")
+            }
+        };
+        // In process.
+        let server = start_with(&[], &[("DATABASE_URL", &db.url)]);
+        let url = format!("{}/v1/simulations", server.base);
+        let first = post_json(&http, &url, &request).await;
+        assert_eq!(hits(&server).await, 0.0);
+        let second = post_json(&http, &url, &same).await;
+        assert_eq!(first, second);
+        assert_eq!(hits(&server).await, 1.0);
+        drop(server);
+        let off = start_with(&["--cache-entries", "0"], &[("DATABASE_URL", &db.url)]);
+        let url = format!("{}/v1/simulations", off.base);
+        post_json(&http, &url, &request).await;
+        post_json(&http, &url, &request).await;
+        assert_eq!(hits(&off).await, 0.0);
+        drop(off);
+
+        // Redis: one replica computes, another answers from the shared cache.
+        let env = [
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis_url.as_str()),
+        ];
+        let a = start_with(&[], &env);
+        let b = start_with(&[], &env);
+        let from_a = post_json(&http, format!("{}/v1/simulations", a.base), &request).await;
+        assert_eq!(hits(&a).await, 0.0);
+        let from_b = post_json(&http, format!("{}/v1/simulations", b.base), &same).await;
+        assert_eq!(from_a, from_b);
+        assert_eq!(from_a, first);
+        assert_eq!(hits(&b).await, 1.0);
+        let redis = redis::Client::open(redis_url.as_str()).unwrap();
+        let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("sextant:answer:*")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty());
+    });
+}
+
+/// A stored goal's row as the engine request the re-score builds (the test's own mapping).
+fn goal_request(row: &sqlx::any::AnyRow, months: i64, paths: u64) -> Value {
+    json!({
+        "goal": {
+            "initial_wealth": row.get::<f64, _>("current_savings"),
+            "monthly_contribution": row.get::<f64, _>("monthly_contribution"),
+            "contribution_growth": row.get::<f64, _>("contribution_growth"),
+            "horizon_months": months,
+            "target_amount": row.get::<f64, _>("target_amount"),
+            "target_real": true,
+            "success_threshold": row.get::<f64, _>("success_threshold"),
+        },
+        "market": {
+            "expected_return": row.get::<f64, _>("expected_return"),
+            "volatility": row.get::<f64, _>("volatility"),
+            "inflation": row.get::<f64, _>("inflation"),
+        },
+        "options": {"paths": paths, "seed": row.get::<i64, _>("id")},
+    })
+}
+
+fn months_from_as_of(date: &str) -> i64 {
+    let part = |s: &str, i: usize| s.split('-').nth(i).unwrap().parse::<i64>().unwrap();
+    let mut months = (part(date, 0) - 2026) * 12 + part(date, 1) - 11;
+    if part(date, 2) < 27 {
+        months -= 1;
+    }
+    months
+}
+
+#[test]
+fn rescore_matches_the_engine_goal_by_goal_and_over_http() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        generate(&db, 240);
+        let out = run_ok(&mut rescore(
+            &db,
+            "exact",
+            "w1",
+            &["--paths", "400", "--shard-size", "50"],
+        ));
+        let report = json_of(&out);
+        assert_eq!(report["goals"], 240, "{kind:?}: {report}");
+        assert_eq!(report["shards"], 5);
+        let by_status = report["by_status"].as_object().unwrap();
+        assert_eq!(
+            by_status.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+            240
+        );
+        assert!(by_status.len() >= 3, "a spread of statuses: {by_status:?}");
+        assert_scored_exactly_once(&db, "exact", 240);
+
+        // Every 12th goal against the CLI's own simulation and solver.
+        let rows = runtime().block_on(async {
+            let pool = db.pool().await;
+            let rows = sqlx::query("SELECT * FROM goals WHERE id % 12 = 0 ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows
+        });
+        assert_eq!(rows.len(), 20);
+        for row in &rows {
+            let months = months_from_as_of(&row.get::<String, _>("target_date"));
+            let request = goal_request(row, months, 400);
+            let file = temp_path("goal.json");
+            std::fs::write(&file, request.to_string()).unwrap();
+            let cli = |args: &[&str]| {
+                let out = run_ok(
+                    Command::new(env!("CARGO_BIN_EXE_sextant"))
+                        .args(["--backend", "cpu", "--compact"])
+                        .args(args)
+                        .arg(&file),
+                );
+                json_of(&out)
+            };
+            let simulated = cli(&["simulate"]);
+            let p = row.get::<f64, _>("success_probability");
+            assert_eq!(p, simulated["success_probability"].as_f64().unwrap());
+            let threshold = row.get::<f64, _>("success_threshold");
+            let status = row.get::<String, _>("funding_status");
+            let expected = if p >= threshold {
+                "on_track"
+            } else if p >= threshold - 0.1 - 1e-12 {
+                "at_risk"
+            } else {
+                "off_track"
+            };
+            assert_eq!(status, expected);
+            let solved = cli(&["solve", "required-contribution"]);
+            let required = row.get::<Option<f64>, _>("required_monthly_savings");
+            match solved["value"].as_f64() {
+                // The solver re-checks by simulation and may add a cent; the re-score does not.
+                Some(v) => assert!(
+                    (v - required.unwrap()).abs() <= 0.011,
+                    "{v} vs {required:?}"
+                ),
+                None => assert_eq!(required, None),
+            }
+            let _ = std::fs::remove_file(file);
+        }
+
+        // Over HTTP: a second run, same goals, same scores.
+        runtime().block_on(async {
+            let http = client();
+            let server = start_with(&[], &[("DATABASE_URL", &db.url)]);
+            let spec =
+                json!({"run_key": "over-http", "paths": 400, "shard_size": 50, "as_of": AS_OF});
+            let created = http
+                .post(format!("{}/v1/rescore-runs", server.base))
+                .json(&spec)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 202);
+            let created: Value = created.json().await.unwrap();
+            assert_eq!(created["total_goals"], 240);
+            let url = format!("{}/v1/rescore-runs/{}", server.base, created["id"]);
+            let mut status = Value::Null;
+            for _ in 0..1200 {
+                status = get_json(&http, &url).await;
+                if status["status"] == "complete" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(status["status"], "complete", "{status}");
+            assert_eq!(status["goals_scored"], 240);
+            assert_eq!(status["by_status"], report["by_status"]);
+            let bad = http
+                .post(format!("{}/v1/rescore-runs", server.base))
+                .json(&json!({"paths": 0}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad.status(), 422);
+            let body: Value = bad.json().await.unwrap();
+            assert_eq!(body["error"]["field"], "paths");
+        });
+        assert_scored_exactly_once(&db, "over-http", 240);
+    }
+}
+
+#[test]
+fn rescore_resumes_after_kill_9_with_every_goal_scored_once() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        generate(&db, 20_000);
+        let flags = ["--paths", "1000", "--shard-size", "500"];
+        let mut worker = rescore(&db, "crash", "w1", &flags)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_shards(&db, "crash", 4, &mut worker);
+        worker.kill().unwrap(); // SIGKILL
+        worker.wait().unwrap();
+        let done = db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'done'");
+        assert!(
+            done < 40,
+            "{kind:?}: the kill came too late to test anything ({done} of 40)"
+        );
+        let partial = db.scalar("SELECT COUNT(*) FROM rescore_scores");
+        assert_eq!(
+            partial,
+            done * 500,
+            "{kind:?}: only whole shards are written"
+        );
+
+        // The same worker, restarted: takes its own lease back and finishes.
+        let out = run_ok(&mut rescore(&db, "crash", "w1", &flags));
+        let report = json_of(&out);
+        assert_eq!(
+            report["goals"].as_i64().unwrap(),
+            20_000 - done * 500,
+            "{kind:?}"
+        );
+        assert_scored_exactly_once(&db, "crash", 20_000);
+    }
+}
+
+#[test]
+fn three_workers_share_a_run_and_one_killed_loses_nothing() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        generate(&db, 12_000);
+        let flags = ["--paths", "1000", "--shard-size", "400", "--lease-s", "2"];
+        let mut workers: Vec<Child> = ["a", "b", "c"]
+            .iter()
+            .map(|name| {
+                rescore(&db, "shared", name, &flags)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        wait_for_shards(&db, "shared", 3, &mut workers[0]);
+        workers[1].kill().unwrap();
+        workers[1].wait().unwrap();
+        // What "b" held when it died: taken over by another once its lease expired.
+        let held = runtime().block_on(async {
+            let pool = db.pool().await;
+            let rows = sqlx::query(
+                "SELECT lo, hi FROM rescore_shards WHERE owner = 'b' AND status = 'leased'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows.iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1)))
+                .collect::<Vec<_>>()
+        });
+        let mut reports = Vec::new();
+        for i in [0, 2] {
+            let out = workers[i].wait_with_output_ref();
+            reports.push(out);
+        }
+        assert_scored_exactly_once(&db, "shared", 12_000);
+        for (lo, hi) in held {
+            let by_b = db.scalar(&format!(
+                "SELECT COUNT(*) FROM rescore_scores WHERE worker = 'b' AND goal_id BETWEEN {lo} AND {hi}"
+            ));
+            assert_eq!(
+                by_b, 0,
+                "{kind:?}: the dead worker's shard was committed by it"
+            );
+        }
+        let by_survivors: i64 = reports.iter().map(|r| r["goals"].as_i64().unwrap()).sum();
+        let by_b = db.scalar("SELECT COUNT(*) FROM rescore_scores WHERE worker = 'b'");
+        assert_eq!(by_survivors + by_b, 12_000, "{kind:?}");
+        assert!(by_survivors > 0 && reports.iter().all(|r| r["run_complete"] == true));
+    }
+}
+
+/// `wait_with_output` for a child kept in a vector.
+trait WaitJson {
+    fn wait_with_output_ref(&mut self) -> Value;
+}
+
+impl WaitJson for Child {
+    fn wait_with_output_ref(&mut self) -> Value {
+        let mut text = String::new();
+        use std::io::Read;
+        self.stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        let status = self.wait().unwrap();
+        assert!(status.success());
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+#[test]
+fn a_database_away_at_the_start_is_a_clear_error_after_retries() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["rescore", "--quiet", "--db-retries", "3"])
+        .env(
+            "DATABASE_URL",
+            "postgres://sextant:secret@127.0.0.1:1/nowhere",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connecting (gave up after 3 tries)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("postgres://sextant:***@127.0.0.1:1/nowhere"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"));
+    // Two waits between three tries: 0.25 s and 0.5 s.
+    assert!(started.elapsed() >= Duration::from_millis(750));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["migrate"])
+        .env("DATABASE_URL", "mysql://127.0.0.1/x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must start with postgres://"));
+}
+
+/// A TCP proxy to PostgreSQL that can be taken down (every connection cut, new ones refused)
+/// and brought back on the same port: the database going away mid-run, as the worker sees it.
+struct Proxy {
+    runtime: tokio::runtime::Runtime,
+    address: std::net::SocketAddr,
+    upstream: String,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn new(upstream: &str) -> Proxy {
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut proxy = Proxy {
+            runtime: runtime(),
+            address,
+            upstream: upstream.to_string(),
+            serving: None,
+        };
+        proxy.up();
+        proxy
+    }
+
+    fn up(&mut self) {
+        let (address, upstream) = (self.address, self.upstream.clone());
+        let listener = self
+            .runtime
+            .block_on(tokio::net::TcpListener::bind(address))
+            .unwrap();
+        self.serving = Some(self.runtime.spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let (mut inbound, _) = listener.accept().await.unwrap();
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(upstream).await?;
+                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await
+                });
+            }
+        }));
+    }
+
+    /// Cut every connection and refuse new ones.
+    fn down(&mut self) {
+        if let Some(serving) = self.serving.take() {
+            serving.abort();
+            let _ = self.runtime.block_on(serving);
+        }
+    }
+}
+
+#[test]
+fn the_database_going_away_mid_run_is_retried_and_nothing_is_half_written() {
+    let db = Db::new(Kind::Postgres);
+    generate(&db, 8_000);
+    // host:port of the server, from the database URL.
+    let authority = db.url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    let mut proxy = Proxy::new(authority);
+    let through_proxy = Db {
+        url: db.url.replace(authority, &proxy.address.to_string()),
+        postgres_name: None,
+        sqlite_file: None,
+    };
+    let mut worker = rescore(
+        &through_proxy,
+        "away",
+        "w1",
+        &["--paths", "1000", "--shard-size", "200"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for_shards(&db, "away", 2, &mut worker);
+    proxy.down();
+    std::thread::sleep(Duration::from_secs(5));
+    let scored_while_away = db.scalar("SELECT COUNT(*) FROM rescore_scores");
+    proxy.up();
+    let mut stderr = String::new();
+    use std::io::Read;
+    let mut err_pipe = worker.stderr.take().unwrap();
+    let report = worker.wait_with_output_ref();
+    err_pipe.read_to_string(&mut stderr).unwrap();
+    assert!(
+        stderr.contains("retrying"),
+        "the outage was never met: {stderr}"
+    );
+    assert!(scored_while_away < 8_000, "the run ended before the outage");
+    assert_eq!(report["goals"], 8_000);
+    assert_scored_exactly_once(&db, "away", 8_000);
+}
