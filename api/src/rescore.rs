@@ -506,73 +506,64 @@ async fn commit_shard(
         tx.rollback().await?;
         return Ok(false);
     }
-    let (int, double) = (
-        |p: &str| store.typed(p, "BIGINT"),
-        |p: &str| store.typed(p, "DOUBLE PRECISION"),
-    );
     for chunk in scores.chunks(store.rows_per_statement()) {
-        let mut sql = String::from(
-            "INSERT INTO rescore_scores (run_id, goal_id, success_probability, \
-             required_monthly_savings, funding_status, worker) VALUES ",
+        let sql = format!(
+            "{} INSERT INTO rescore_scores (run_id, goal_id, success_probability, \
+             required_monthly_savings, funding_status, worker) SELECT {}, v.id, v.p, v.r, v.s, $2 \
+             FROM v",
+            scores_as_rows(store, chunk.len(), 3),
+            store.typed("$1", "BIGINT"),
         );
-        for i in 0..chunk.len() {
-            let p = 3 + i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "($1, {}, {}, {}, ${}, $2)",
-                int(&format!("${}", p)),
-                double(&format!("${}", p + 1)),
-                double(&format!("${}", p + 2)),
-                p + 3
-            ));
-        }
-        let mut query = sqlx::query(&sql).bind(run_id).bind(worker);
-        for s in chunk {
-            query = query
-                .bind(s.goal_id)
-                .bind(s.success_probability)
-                .bind(s.required_monthly_savings)
-                .bind(s.funding_status);
-        }
-        query.execute(&mut *tx).await?;
-
-        let mut sql = String::from("WITH v (id, p, r, s) AS (VALUES ");
-        for i in 0..chunk.len() {
-            let p = 5 + i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "({}, {}, {}, ${})",
-                int(&format!("${}", p)),
-                double(&format!("${}", p + 1)),
-                double(&format!("${}", p + 2)),
-                p + 3
-            ));
-        }
-        sql.push_str(
-            ") UPDATE goals SET success_probability = v.p, required_monthly_savings = v.r, \
+        bind_scores(sqlx::query(&sql).bind(run_id).bind(worker), chunk)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "{} UPDATE goals SET success_probability = v.p, required_monthly_savings = v.r, \
              funding_status = v.s, scored_at = $1, engine_version = $2, last_run_id = $3 \
              FROM v WHERE goals.id = v.id",
+            scores_as_rows(store, chunk.len(), 4),
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(now)
             .bind(sextant_engine::ENGINE_VERSION)
-            .bind(run_id)
-            .bind(worker);
-        for s in chunk {
-            query = query
-                .bind(s.goal_id)
-                .bind(s.success_probability)
-                .bind(s.required_monthly_savings)
-                .bind(s.funding_status);
-        }
-        query.execute(&mut *tx).await?;
+            .bind(run_id);
+        bind_scores(query, chunk).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// `WITH v (id, p, r, s) AS (VALUES …)`: `rows` scores as rows of parameters from `$first` on,
+/// typed for PostgreSQL (whose VALUES columns take their types from the first row).
+fn scores_as_rows(store: &Store, rows: usize, first: usize) -> String {
+    let rows: Vec<String> = (0..rows)
+        .map(|i| {
+            let p = first + i * 4;
+            format!(
+                "({}, {}, {}, ${})",
+                store.typed(&format!("${p}"), "BIGINT"),
+                store.typed(&format!("${}", p + 1), "DOUBLE PRECISION"),
+                store.typed(&format!("${}", p + 2), "DOUBLE PRECISION"),
+                p + 3
+            )
+        })
+        .collect();
+    format!("WITH v (id, p, r, s) AS (VALUES {})", rows.join(","))
+}
+
+/// Bind the parameters of [`scores_as_rows`].
+fn bind_scores<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    scores: &'q [Scored],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for s in scores {
+        query = query
+            .bind(s.goal_id)
+            .bind(s.success_probability)
+            .bind(s.required_monthly_savings)
+            .bind(s.funding_status);
+    }
+    query
 }
 
 /// Shards not yet done.
