@@ -31,8 +31,9 @@ pub fn load() -> Result<()> {
 }
 
 /// The keys a file may set (each is a flag with an environment variable).
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "backend",
+    "cpu_kernel",
     "http",
     "grpc",
     "max_batch",

@@ -27,7 +27,8 @@ use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::{SweepError, SweepRequest};
 use sextant_engine::{
-    solve, BackendKind, Device, Engine, EngineError, GoalRequest, Options, ValidationError,
+    solve, BackendKind, CpuKernel, Device, Engine, EngineError, GoalRequest, Options,
+    ValidationError,
 };
 
 #[derive(Parser)]
@@ -49,6 +50,10 @@ struct Cli {
     /// Worker threads (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// The CPU backend's kernel: avx512, avx2 or portable (default: the widest this CPU has;
+    /// all compute the same bits, so this only compares their speed).
+    #[arg(long, global = true, env = "SEXTANT_CPU_KERNEL")]
+    cpu_kernel: Option<CpuKernel>,
     /// Print JSON on one line.
     #[arg(long, global = true)]
     compact: bool,
@@ -213,7 +218,11 @@ fn run(cli: &Cli) -> Result<()> {
             .num_threads(threads)
             .build_global()?;
     }
-    let engine = Engine::new(Device::select(cli.backend)?);
+    let device = match (Device::select(cli.backend)?, cli.cpu_kernel) {
+        (Device::Cpu(cpu), Some(kernel)) => Device::Cpu(cpu.with_kernel(kernel)?),
+        (device, _) => device,
+    };
+    let engine = Engine::new(device);
     match &cli.command {
         Command::Simulate { input } => {
             let text = input::read_source(input)?;

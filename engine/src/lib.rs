@@ -19,7 +19,7 @@ pub mod solve;
 pub mod sweep;
 pub mod validate;
 
-pub use backend::{BackendKind, CpuBackend, Device, SimulationBackend};
+pub use backend::{BackendKind, CpuBackend, CpuKernel, Device, SimulationBackend};
 pub use engine::{Engine, EngineError};
 pub use request::{Asset, GlideSegment, Goal, GoalRequest, Market, Options};
 pub use result::{Percentiles, SimulationResult, ENGINE_VERSION};

@@ -55,6 +55,8 @@ pub struct CpuBackend {
     whole_sample_paths: u64,
     /// Half-width of the percentile brackets, in binomial standard deviations.
     bracket_margin: f64,
+    /// The instruction set of the block kernels (always one this CPU supports).
+    kernel: CpuKernel,
 }
 
 impl Default for CpuBackend {
@@ -71,6 +73,7 @@ impl CpuBackend {
             pool: None,
             whole_sample_paths: WHOLE_SAMPLE_PATHS,
             bracket_margin: BRACKET_MARGIN,
+            kernel: CpuKernel::widest(),
         }
     }
 
@@ -106,6 +109,24 @@ impl CpuBackend {
         self
     }
 
+    /// Run the block kernels compiled for `kernel` instead of the widest the CPU has (to
+    /// compare them: every kernel computes the same bits). An error when the CPU lacks it.
+    pub fn with_kernel(mut self, kernel: CpuKernel) -> Result<Self, BackendError> {
+        if !kernel.is_supported() {
+            return Err(BackendError::Unavailable {
+                kind: super::BackendKind::Cpu,
+                reason: format!("this CPU lacks the instructions of the {kernel} kernel"),
+            });
+        }
+        self.kernel = kernel;
+        Ok(self)
+    }
+
+    /// The instruction set of the block kernels.
+    pub fn kernel(&self) -> CpuKernel {
+        self.kernel
+    }
+
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match &self.pool {
             Some(pool) => pool.install(f),
@@ -124,7 +145,7 @@ impl SimulationBackend for CpuBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             name: "cpu",
-            device: format!("{} CPU, {} kernel", std::env::consts::ARCH, simd_level()),
+            device: format!("{} CPU, {} kernel", std::env::consts::ARCH, self.kernel),
             parallelism: self.threads(),
         }
     }
@@ -173,7 +194,7 @@ impl CpuBackend {
             batch
                 .par_iter()
                 .map(|goal| {
-                    let plan = Plan::new(goal, detail, self.whole_sample_paths);
+                    let plan = Plan::new(goal, detail, self.whole_sample_paths, self.kernel);
                     self.simulate_goal(goal, &plan, watch)
                 })
                 .collect()
@@ -194,6 +215,7 @@ impl CpuBackend {
                     |buf, (b, dest)| {
                         let paths = PathRange::contiguous(b * BLOCK_PATHS, dest.len());
                         simulate_block(
+                            self.kernel,
                             goal,
                             &months,
                             paths,
@@ -232,15 +254,15 @@ impl CpuBackend {
             };
             let padded = count.next_multiple_of(LANES);
             let (mut w, mut u) = (vec![0.0; padded], vec![0.0; padded]);
-            #[cfg(target_arch = "x86_64")]
-            if simd_level() == "avx2" {
-                // SAFETY: the CPU supports AVX2 (`simd_level` checked).
-                unsafe { affine_block_avx2(&job, &mut w, &mut u) };
-                w.truncate(count);
-                u.truncate(count);
-                return (w, u);
+            match self.kernel {
+                // SAFETY: a backend's kernel is one the CPU supports (`with_kernel` checks).
+                #[cfg(target_arch = "x86_64")]
+                CpuKernel::Avx512 => unsafe { affine_block_avx512(&job, &mut w, &mut u) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                CpuKernel::Avx2 => unsafe { affine_block_avx2(&job, &mut w, &mut u) },
+                _ => affine_block_portable(&job, &mut w, &mut u),
             }
-            affine_block_portable(&job, &mut w, &mut u);
             w.truncate(count);
             u.truncate(count);
             (w, u)
@@ -265,10 +287,16 @@ struct Plan {
     /// Every `stride`-th path is in the sample; 1: every path is, and percentiles are selected
     /// from all of them.
     stride: u64,
+    kernel: CpuKernel,
 }
 
 impl Plan {
-    fn new(goal: &PreparedGoal, detail: Detail, whole_sample_paths: u64) -> Plan {
+    fn new(
+        goal: &PreparedGoal,
+        detail: Detail,
+        whole_sample_paths: u64,
+        kernel: CpuKernel,
+    ) -> Plan {
         let (months, percentiles) = match detail {
             Detail::Full => (goal.yearly_months(), goal.percentiles.clone()),
             Detail::Success => (vec![goal.horizon], Vec::new()),
@@ -284,6 +312,7 @@ impl Plan {
             months,
             percentiles,
             stride,
+            kernel,
         }
     }
 
@@ -476,6 +505,7 @@ impl CpuBackend {
                         count,
                     };
                     simulate_block(
+                        plan.kernel,
                         goal,
                         &plan.months,
                         paths,
@@ -624,6 +654,7 @@ impl BlockBuffers {
         let count = BLOCK_PATHS.min(goal.paths as usize - first);
         let paths = PathRange::contiguous(first, count);
         simulate_block(
+            plan.kernel,
             goal,
             &plan.months,
             paths,
@@ -709,12 +740,13 @@ fn column_stats(column: &[f64], depletion: &[f64], by: f64) -> (f64, u64) {
     (sum, depleted.iter().sum::<u64>() + rest)
 }
 
-/// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]).
+/// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]) with `kernel`,
+/// which the CPU must support (every kernel computes the same bits).
 ///
 /// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
-/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored. Picks the AVX2
-/// kernel when the CPU has it; both kernels compute the same bits.
+/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored.
 fn simulate_block(
+    kernel: CpuKernel,
     goal: &PreparedGoal,
     months: &[u32],
     paths: PathRange,
@@ -727,14 +759,15 @@ fn simulate_block(
         months,
         paths,
     };
-    #[cfg(target_arch = "x86_64")]
-    if simd_level() == "avx2" {
-        // SAFETY: the CPU supports AVX2 (`simd_level` checked).
-        return unsafe { simulate_block_avx2(&job, snapshots, depletion) };
+    match kernel {
+        // SAFETY: callers pass a backend's kernel, which the CPU supports (`with_kernel`).
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx512 => unsafe { simulate_block_avx512(&job, snapshots, depletion) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx2 => unsafe { simulate_block_avx2(&job, snapshots, depletion) },
+        _ => simulate_block_portable(&job, snapshots, depletion),
     }
-    // AVX-512 (sixteen f32 lanes per register: LLVM vectorises the portable code wider than
-    // the AVX2 kernel), SSE4.1, or the baseline.
-    simulate_block_portable(&job, snapshots, depletion)
 }
 
 /// Which paths a block simulates: `first`, `first + step`, … (`count` of them, at most
@@ -773,10 +806,17 @@ fn simulate_block_avx2(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f
     simulate_lanes(&philox, job, snapshots, depletion);
 }
 
-/// The block kernel in portable Rust, vectorised by LLVM: AVX-512 or SSE4.1 when the CPU has
-/// them. (AVX-512 is not measured on the development machine, which lacks it; the bits are the
-/// same, since no variant fuses multiply-adds.)
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+sse4.1"))]
+/// The block kernel with AVX-512 Philox, everything else vectorised by LLVM at sixteen f32
+/// lanes (one lane group per register).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn simulate_block_avx512(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+    let philox = Avx512Philox(philox::avx512::Keys::new(&job.keys));
+    simulate_lanes(&philox, job, snapshots, depletion);
+}
+
+/// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
+#[multiversion(targets("x86_64+sse4.1"))]
 fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
     simulate_lanes(&PortablePhilox(&job.keys), job, snapshots, depletion);
 }
@@ -819,7 +859,20 @@ impl LaneWords for Avx2Philox {
     }
 }
 
-/// The month loop over lane groups, shared by both kernels.
+#[cfg(target_arch = "x86_64")]
+struct Avx512Philox(philox::avx512::Keys);
+
+#[cfg(target_arch = "x86_64")]
+impl LaneWords for Avx512Philox {
+    #[inline(always)]
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
+        // SAFETY: an `Avx512Philox` is only built inside the AVX-512 kernels, which run only
+        // where AVX-512 was detected.
+        unsafe { philox::avx512::philox16(paths, quad, &self.0) }
+    }
+}
+
+/// The month loop over lane groups, shared by every kernel.
 #[inline(always)]
 fn simulate_lanes(
     philox: &impl LaneWords,
@@ -957,7 +1010,14 @@ fn affine_block_avx2(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) 
     affine_lanes(&philox, job, wealth, per_unit);
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx512dq", "x86_64+sse4.1"))]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn affine_block_avx512(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
+    let philox = Avx512Philox(philox::avx512::Keys::new(&job.keys));
+    affine_lanes(&philox, job, wealth, per_unit);
+}
+
+#[multiversion(targets("x86_64+sse4.1"))]
 fn affine_block_portable(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
     affine_lanes(&PortablePhilox(&job.keys), job, wealth, per_unit);
 }
@@ -995,25 +1055,78 @@ fn step(
     }
 }
 
-/// The widest SIMD level the block kernel uses on this CPU.
-pub fn simd_level() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vl")
-            && std::is_x86_feature_detected!("avx512dq")
-        {
-            return "avx512";
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            return "avx2";
-        }
-        if std::is_x86_feature_detected!("sse4.1") {
-            return "sse4.1";
+/// The instruction set a CPU block kernel is compiled for. Every kernel computes the same
+/// bits (none fuses multiply-adds); they differ only in speed. A backend takes the widest the
+/// CPU has ([`CpuKernel::widest`]), so a plain `cargo build --release` is the fast build on
+/// any x86-64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CpuKernel {
+    /// AVX-512 (F, BW, VL, DQ): a lane group per register, Philox in AVX-512 intrinsics.
+    Avx512,
+    /// AVX2: Philox in AVX2 intrinsics (AVX2 has no eight-lane 32×32→64 multiply that LLVM
+    /// would find), the rest vectorised by LLVM.
+    Avx2,
+    /// Portable Rust, vectorised by LLVM for SSE4.1 where the CPU has it.
+    Portable,
+}
+
+impl CpuKernel {
+    /// Every kernel, widest first.
+    pub const ALL: [CpuKernel; 3] = [CpuKernel::Avx512, CpuKernel::Avx2, CpuKernel::Portable];
+
+    /// The widest kernel this CPU supports.
+    pub fn widest() -> CpuKernel {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.is_supported())
+            .unwrap_or(CpuKernel::Portable)
+    }
+
+    /// Whether this CPU has the kernel's instructions.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("avx512dq")
+            }
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx2 => std::is_x86_feature_detected!("avx2"),
+            CpuKernel::Portable => true,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
         }
     }
-    "baseline"
+
+    /// The kernel's name, as `--cpu-kernel` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuKernel::Avx512 => "avx512",
+            CpuKernel::Avx2 => "avx2",
+            CpuKernel::Portable => "portable",
+        }
+    }
+}
+
+impl std::fmt::Display for CpuKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CpuKernel {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                format!("unknown CPU kernel {name:?}: expected avx512, avx2 or portable")
+            })
+    }
 }
 
 #[cfg(test)]
@@ -1032,7 +1145,7 @@ mod tests {
         }))
         .unwrap();
         let goal = prepare(&request).unwrap();
-        let plan = Plan::new(&goal, Detail::Full, WHOLE_SAMPLE_PATHS);
+        let plan = Plan::new(&goal, Detail::Full, WHOLE_SAMPLE_PATHS, CpuKernel::widest());
         assert_eq!(plan.months.len(), 100);
         assert!(!plan.sample_is_everything());
         let sample_bytes = plan.months.len() as u64 * goal.paths.div_ceil(plan.stride) * 8;
@@ -1040,7 +1153,12 @@ mod tests {
         // Small goals keep every value: at most 2¹⁶ paths × 100 snapshots × 8 bytes ≈ 52 MB.
         let mut small = request.clone();
         small.options.paths = WHOLE_SAMPLE_PATHS;
-        let plan = Plan::new(&prepare(&small).unwrap(), Detail::Full, WHOLE_SAMPLE_PATHS);
+        let plan = Plan::new(
+            &prepare(&small).unwrap(),
+            Detail::Full,
+            WHOLE_SAMPLE_PATHS,
+            CpuKernel::widest(),
+        );
         assert!(plan.sample_is_everything());
     }
 
@@ -1068,7 +1186,7 @@ mod tests {
     }
 
     #[test]
-    fn avx2_and_portable_kernels_compute_the_same_bits() {
+    fn every_kernel_computes_the_same_bits() {
         let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
             "goal": {"initial_wealth": 1000, "monthly_contribution": 50, "monthly_withdrawal": 80,
                      "withdrawal_start_month": 20, "horizon_months": 75},
@@ -1077,38 +1195,60 @@ mod tests {
         .unwrap();
         let goal = prepare(&request).unwrap();
         let months = goal.yearly_months();
-        let job = BlockJob {
-            goal: &goal,
-            keys: philox::round_keys(philox::key_of_seed(9)),
-            months: &months,
-            paths: PathRange {
-                first: 4096,
-                step: 3,
-                count: 1000,
-            },
+        let paths = PathRange {
+            first: 4096,
+            step: 3,
+            count: 1000,
         };
-        let run = |avx2: bool| {
+        let run = |kernel: CpuKernel| {
             let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
             let mut depletion = vec![0.0; BLOCK_PATHS];
-            if avx2 {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: only called after detecting AVX2 below.
-                unsafe {
-                    simulate_block_avx2(&job, &mut snapshots, &mut depletion)
-                };
-            } else {
-                simulate_block_portable(&job, &mut snapshots, &mut depletion);
-            }
+            simulate_block(
+                kernel,
+                &goal,
+                &months,
+                paths,
+                &mut snapshots,
+                &mut depletion,
+            );
             (snapshots, depletion)
         };
-        let portable = run(false);
+        let portable = run(CpuKernel::Portable);
         assert!(
             portable.1[..1000].iter().any(|&d| d >= 0.0),
             "some paths deplete"
         );
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            assert_eq!(run(true), portable);
+        let no_withdrawal: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"initial_wealth": 1000, "monthly_contribution": 50, "horizon_months": 75},
+            "market": {"expected_return": 0.06, "volatility": 0.3},
+            "options": {"paths": 3000}
+        }))
+        .unwrap();
+        let saver = prepare(&no_withdrawal).unwrap();
+        let unit = vec![1.0; saver.horizon as usize];
+        let affine = |kernel: CpuKernel| {
+            CpuBackend::new()
+                .with_kernel(kernel)
+                .unwrap()
+                .affine_terminal(&saver, &unit)
+        };
+        let affine_portable = affine(CpuKernel::Portable);
+        for kernel in CpuKernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            assert_eq!(run(kernel), portable, "{kernel} block kernel");
+            assert_eq!(affine(kernel), affine_portable, "{kernel} affine kernel");
         }
+    }
+
+    #[test]
+    fn a_kernel_the_cpu_lacks_is_refused_by_name() {
+        for kernel in CpuKernel::ALL {
+            let backend = CpuBackend::new().with_kernel(kernel);
+            assert_eq!(backend.is_ok(), kernel.is_supported(), "{kernel}");
+            if let Err(e) = backend {
+                assert!(e.to_string().contains(kernel.name()), "{e}");
+            }
+            assert_eq!(kernel.name().parse::<CpuKernel>(), Ok(kernel));
+        }
+        assert!("avx3".parse::<CpuKernel>().unwrap_err().contains("avx512"));
     }
 }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use thiserror::Error;
 
 pub use self::wgpu::WgpuBackend;
-pub use cpu::CpuBackend;
+pub use cpu::{CpuBackend, CpuKernel};
 pub use cuda::CudaBackend;
 #[cfg(feature = "cuda")]
 pub use cuda::{compile_ptx as compile_cuda_kernels, nvrtc_present};
