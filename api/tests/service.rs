@@ -144,6 +144,66 @@ async fn a_full_queue_answers_429_then_recovers() {
 }
 
 #[tokio::test]
+async fn sigterm_finishes_the_work_in_flight_then_exits() {
+    let mut server = start(&["--shutdown-grace-s", "60"]);
+    let http = client();
+    let url = format!("{}/v1/simulations", server.base);
+    // About 5 × 10⁸ path-steps: long enough to be mid-computation when the signal comes.
+    let in_flight = tokio::spawn(http.post(&url).json(&big_goal(400_000)).send());
+    let metrics = format!("{}/metrics", server.base);
+    let mut computing = false;
+    for _ in 0..200 {
+        let text = http
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text
+            .lines()
+            .any(|l| l.starts_with("sextant_batch_size_count"))
+        {
+            computing = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(computing, "the batch never started");
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["paths"], 400_000);
+    assert!(body["success_probability"].as_f64().is_some(), "{body}");
+
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = exited.expect("the server exits after its in-flight work");
+    assert!(status.success(), "{status}");
+    assert!(
+        http.get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_err(),
+        "nothing listens after the shutdown"
+    );
+}
+
+#[tokio::test]
 async fn a_passed_deadline_is_504_and_the_path_steps_cap_422() {
     let server = start(&["--deadline-ms", "50", "--max-path-steps", "500000000"]);
     let http = client();
