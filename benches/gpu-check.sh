@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU backends on a machine with an NVIDIA GPU, from a release binary built elsewhere (the
 # GPU machine has no compiler and no registry): checks CUDA and wgpu against the CPU on the
-# examples, then times the table of benches/RESULTS.md, and prints a short table last.
+# examples, then times the table of benches/RESULTS.md, then the service under load on the GPU
+# (issue 5's throughput), and prints the short tables last.
 #
 # Prepare here, once (see /work/.library/device/README.md):
 #   cargo build --release
@@ -10,6 +11,9 @@
 #   apt-get $o update; (cd .gl && apt-get $o download libvulkan1)
 #   python3 -m pip download --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
 #       -d .whl nvidia-cuda-nvrtc-cu12==12.9.86
+#   # The service suite's FastAPI + NumPy baseline (issue 5), for the device's Python (3.X):
+#   python3 -m pip download --only-binary=:all: --platform manylinux2014_x86_64 \
+#       --python-version 3.X -d .whl/bench fastapi uvicorn numpy
 # Run there, carrying target/release/sextant, .gl and .whl:
 #   benches/gpu-check.sh
 set -uo pipefail
@@ -40,5 +44,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 # Parity and timings; the table goes to stderr, last.
 "$bin" bench --suite gpu --gpu-batch "${GPU_BATCH:-1000}" >"$out/gpu-bench.json" 2>"$out/gpu-bench.log"
 status=$?
+# The service under load on the best GPU backend (`auto`), beside the FastAPI + NumPy baseline
+# when its wheels were carried (else Sextant alone). SERVICE_SECONDS=0 skips it.
+if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
+    baseline=--no-baseline
+    if ls .whl/bench/*.whl >/dev/null 2>&1 &&
+        python3 -m pip install -q --no-index --find-links .whl/bench fastapi uvicorn numpy; then
+        baseline=
+    fi
+    "$bin" bench --suite service --seconds "${SERVICE_SECONDS:-8}" $baseline \
+        >"$out/service-bench.json" 2>"$out/service-bench.log" || status=1
+fi
 cat "$out/gpu-bench.log"
+[ -f "$out/service-bench.log" ] && cat "$out/service-bench.log"
 exit $status
