@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{client, example, get_json, post_json, root, start, Server};
+use common::{client, example, get_json, get_text, post_json, root, start, Server};
 use serde_json::{json, Value};
 
 fn cli(args: &[&str]) -> Value {
@@ -153,14 +153,7 @@ async fn sigterm_finishes_the_work_in_flight_then_exits() {
     let metrics = format!("{}/metrics", server.base);
     let mut computing = false;
     for _ in 0..200 {
-        let text = http
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&http, &metrics).await;
         if text
             .lines()
             .any(|l| l.starts_with("sextant_batch_size_count"))
@@ -295,14 +288,7 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
     assert_eq!(r.status(), 202);
     let job: Value = r.json().await.unwrap();
     let id = job["id"].as_str().unwrap().to_string();
-    let events = http
-        .get(format!("{}/v1/simulations/{id}/events", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let events = get_text(&http, format!("{}/v1/simulations/{id}/events", server.base)).await;
     let names: Vec<&str> = events
         .lines()
         .filter_map(|l| l.strip_prefix("event: "))
@@ -330,14 +316,7 @@ async fn async_simulations_stream_their_events_and_keep_their_result() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let metrics = http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, format!("{}/metrics", server.base)).await;
     assert!(metrics.contains("sextant_requests_total"), "{metrics}");
     assert!(metrics.contains("sextant_batch_size"));
 }
@@ -368,14 +347,7 @@ async fn a_long_job_reports_its_fraction_done_as_it_runs() {
     request["options"]["async"] = json!(true);
     let job = post_json(&http, format!("{}/v1/simulations", server.base), &request).await;
     let id = job["id"].as_str().unwrap();
-    let body = http
-        .get(format!("{}/v1/simulations/{id}/events", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&http, format!("{}/v1/simulations/{id}/events", server.base)).await;
     let fractions: Vec<f64> = sse_events(&body)
         .iter()
         .filter(|(name, _)| name == "progress")
@@ -406,14 +378,7 @@ async fn a_computation_whose_caller_went_away_is_cancelled() {
     assert!(gone.unwrap_err().is_timeout());
     let http = client();
     let cancelled = || async {
-        let page = http
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&http, format!("{}/metrics", server.base)).await;
         page.lines()
             .find(|l| l.starts_with("sextant_cancelled_batches_total"))
             .and_then(|l| l.rsplit(' ').next())
@@ -701,14 +666,7 @@ async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
             assert!(out.status.success(), "openapi-spec-validator: {stderr}");
         }
     }
-    let page = http
-        .get(format!("{}/docs", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&http, format!("{}/docs", server.base)).await;
     assert!(page.contains("/openapi.json"));
     assert!(
         !page.contains("http://") && !page.contains("https://"),

@@ -10,7 +10,7 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{client, example, get_json, post_json, start_with, temp_path};
+use common::{client, example, get_json, get_text, post_json, start_with, temp_path};
 use serde_json::{json, Value};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -280,14 +280,7 @@ fn async_simulations_survive_a_restart_and_replay_identically() {
             let replay = post_json(&http, format!("{url}/replay"), &json!({})).await;
             assert_eq!(replay["identical"], true, "{kind:?}: {replay}");
             assert_eq!(replay["result"], done["result"]);
-            let events = http
-                .get(format!("{url}/events"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let events = get_text(&http, format!("{url}/events")).await;
             assert!(events.contains("event: result") && events.contains("event: done"));
 
             // The queued job was run on start, with its own seed.
@@ -348,7 +341,7 @@ fn identical_requests_are_answered_from_the_cache_in_process_and_in_redis() {
             let url = format!("{}/metrics", server.base);
             let http = http.clone();
             async move {
-                let page = http.get(url).send().await.unwrap().text().await.unwrap();
+                let page = get_text(&http, url).await;
                 counter(&page, "sextant_cache_total", "result=\"hit\"")
             }
         };

@@ -207,25 +207,7 @@ impl MarketInputs<'_> {
             return Ok((&d * &d, None));
         };
         let field = self.field("correlations");
-        let matrix = square(rows, n, &field)?;
-        for i in 0..n {
-            for j in 0..n {
-                let r = matrix[(i, j)];
-                if !(-1.0..=1.0).contains(&r) {
-                    return Err(ValidationError::new(
-                        format!("{field}[{i}][{j}]"),
-                        format!("must be in [-1, 1], got {r}"),
-                    ));
-                }
-            }
-            if (matrix[(i, i)] - 1.0).abs() > 1e-9 {
-                return Err(ValidationError::new(
-                    format!("{field}[{i}][{i}]"),
-                    format!("the diagonal must be 1, got {}", matrix[(i, i)]),
-                ));
-            }
-        }
-        symmetric(&matrix, &field, 1e-9)?;
+        let matrix = correlation_rows(rows, n, &field)?;
         let matrix = (&matrix + matrix.transpose()) * 0.5;
         let smallest = smallest_eigenvalue(&matrix);
         let (correlations, repair) = if smallest >= -PSD_TOLERANCE * n as f64 {
@@ -239,6 +221,36 @@ impl MarketInputs<'_> {
         };
         Ok((&d * correlations * &d, repair))
     }
+}
+
+/// Rows → an n × n correlation matrix: finite entries within [−1, 1], a unit diagonal and
+/// symmetric within 1e-9 (whether it is positive semi-definite is the caller's check, since
+/// only portfolio requests may ask for a repair). Errors name `field[i][j]`.
+pub(crate) fn correlation_rows(
+    rows: &[Vec<f64>],
+    n: usize,
+    field: &str,
+) -> Result<DMatrix<f64>, ValidationError> {
+    let matrix = square(rows, n, field)?;
+    for i in 0..n {
+        for j in 0..n {
+            let r = matrix[(i, j)];
+            if !(-1.0..=1.0).contains(&r) {
+                return Err(ValidationError::new(
+                    format!("{field}[{i}][{j}]"),
+                    format!("must be in [-1, 1], got {r}"),
+                ));
+            }
+        }
+        if (matrix[(i, i)] - 1.0).abs() > 1e-9 {
+            return Err(ValidationError::new(
+                format!("{field}[{i}][{i}]"),
+                format!("the diagonal must be 1, got {}", matrix[(i, i)]),
+            ));
+        }
+    }
+    symmetric(&matrix, field, 1e-9)?;
+    Ok(matrix)
 }
 
 /// Rows → an n × n matrix of finite numbers.

@@ -386,51 +386,9 @@ fn checked_assets(market: &Market, n: usize) -> Result<CheckedAssets, Validation
 
 /// A correlation matrix must be n × n, finite, within [−1, 1], symmetric, unit-diagonal and
 /// positive semi-definite.
-#[allow(clippy::needless_range_loop)] // (i, j) indexing reads as the matrix it checks
 pub fn checked_correlations(rows: &[Vec<f64>], n: usize) -> Result<DMatrix<f64>, ValidationError> {
     const FIELD: &str = "market.correlations";
-    if rows.len() != n {
-        return Err(ValidationError::new(
-            FIELD,
-            format!("must have {n} rows (one per asset), got {}", rows.len()),
-        ));
-    }
-    for (i, row) in rows.iter().enumerate() {
-        if row.len() != n {
-            return Err(ValidationError::new(
-                format!("{FIELD}[{i}]"),
-                format!("must have {n} entries, got {}", row.len()),
-            ));
-        }
-        for (j, &r) in row.iter().enumerate() {
-            if !r.is_finite() || !(-1.0..=1.0).contains(&r) {
-                return Err(ValidationError::new(
-                    format!("{FIELD}[{i}][{j}]"),
-                    format!("must be in [-1, 1], got {r}"),
-                ));
-            }
-        }
-    }
-    for i in 0..n {
-        if (rows[i][i] - 1.0).abs() > 1e-9 {
-            return Err(ValidationError::new(
-                format!("{FIELD}[{i}][{i}]"),
-                format!("the diagonal must be 1, got {}", rows[i][i]),
-            ));
-        }
-        for j in 0..i {
-            if (rows[i][j] - rows[j][i]).abs() > 1e-9 {
-                return Err(ValidationError::new(
-                    format!("{FIELD}[{i}][{j}]"),
-                    format!(
-                        "the matrix must be symmetric: {} ≠ [{j}][{i}] = {}",
-                        rows[i][j], rows[j][i]
-                    ),
-                ));
-            }
-        }
-    }
-    let matrix = DMatrix::from_fn(n, n, |i, j| rows[i][j]);
+    let matrix = crate::portfolio::correlation_rows(rows, n, FIELD)?;
     let smallest = SymmetricEigen::new(matrix.clone()).eigenvalues.min();
     if smallest < -1e-9 {
         return Err(ValidationError::new(

@@ -107,3 +107,7 @@ pub fn example(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("examples").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
+
+pub async fn get_text(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
