@@ -27,7 +27,7 @@ use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::{SweepError, SweepRequest};
 use sextant_engine::{
-    solve, BackendKind, CpuKernel, Device, Engine, EngineError, GoalRequest, Options,
+    solve, BackendKind, CpuBackend, CpuKernel, Device, Engine, EngineError, GoalRequest, Options,
     ValidationError,
 };
 
@@ -218,9 +218,9 @@ fn run(cli: &Cli) -> Result<()> {
             .num_threads(threads)
             .build_global()?;
     }
-    let device = match (Device::select(cli.backend)?, cli.cpu_kernel) {
-        (Device::Cpu(cpu), Some(kernel)) => Device::Cpu(cpu.with_kernel(kernel)?),
-        (device, _) => device,
+    let device = match Device::select(cli.backend)? {
+        Device::Cpu(_) => Device::Cpu(cli.cpu_backend()?),
+        device => device,
     };
     let engine = Engine::new(device);
     match &cli.command {
@@ -391,6 +391,7 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
             .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
         lease: std::time::Duration::from_secs(args.lease_s.max(1)),
         progress: !args.quiet,
+        cpu: cli.cpu_backend()?,
     };
     eprintln!(
         "run {} ({}): {} goals in {} shards, {} paths each, as of {}; worker {}",
@@ -454,6 +455,15 @@ fn backends_report() -> serde_json::Value {
 }
 
 impl Cli {
+    /// The CPU backend, with `--cpu-kernel` when given.
+    fn cpu_backend(&self) -> Result<CpuBackend> {
+        let cpu = CpuBackend::new();
+        Ok(match self.cpu_kernel {
+            Some(kernel) => cpu.with_kernel(kernel)?,
+            None => cpu,
+        })
+    }
+
     /// With `--svg FILE`, draw `result` into FILE.
     fn draw<T: Serialize>(
         &self,

@@ -332,6 +332,9 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// The backend that scores: the CPU's fused pass (success and required contribution from
+    /// one simulation) whatever `--backend` says, with the `--cpu-kernel` asked for.
+    pub cpu: CpuBackend,
 }
 
 /// What one worker did.
@@ -384,7 +387,7 @@ pub async fn work(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let cpu = CpuBackend::new();
+    let cpu = &config.cpu;
     loop {
         let t = Instant::now();
         let lease = lease_shard(store, run.id, config).await?;

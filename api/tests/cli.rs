@@ -354,3 +354,52 @@ fn svg_charts_are_drawn_from_the_cli() {
     let svg = std::fs::read_to_string(&frontier).unwrap();
     assert!(svg.contains("Efficient frontier") && svg.matches("<circle").count() >= 20);
 }
+
+#[test]
+fn every_cpu_kernel_gives_the_same_bytes_and_a_bad_name_is_refused() {
+    // The drawdown example depletes paths, so the kernels' depletion branches are compared too.
+    let run = |kernel: Option<&str>| {
+        let mut args = vec!["--backend", "cpu", "--compact"];
+        if let Some(k) = kernel {
+            args.extend(["--cpu-kernel", k]);
+        }
+        args.extend([
+            "simulate",
+            "examples/retirement-drawdown.json",
+            "--paths",
+            "3000",
+        ]);
+        sextant(&args, None)
+    };
+    let widest = run(None);
+    assert!(widest.status.success());
+    for kernel in ["avx512", "avx2", "portable"] {
+        let out = run(Some(kernel));
+        if out.status.success() {
+            assert_eq!(out.stdout, widest.stdout, "the {kernel} kernel");
+        } else {
+            // Only a kernel this CPU lacks may fail, and it says so.
+            assert_ne!(kernel, "portable");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("lacks the instructions of the {kernel} kernel")),
+                "{stderr}"
+            );
+        }
+    }
+    let bad = sextant(
+        &[
+            "--cpu-kernel",
+            "avx3",
+            "simulate",
+            "examples/accumulation-30y.json",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--cpu-kernel") && stderr.contains("avx512"),
+        "{stderr}"
+    );
+}

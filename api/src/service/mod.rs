@@ -38,7 +38,7 @@ use sextant_engine::frontier::FrontierRequest;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
-use sextant_engine::{solve, validate, Engine, GoalRequest, PreparedGoal};
+use sextant_engine::{solve, validate, CpuBackend, Device, Engine, GoalRequest, PreparedGoal};
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -129,6 +129,17 @@ struct AppState {
     deadline: Duration,
     max_path_steps: u64,
     auth: Auth,
+}
+
+impl AppState {
+    /// The engine's CPU backend (its kernel as configured), or a default one when the engine
+    /// computes on a GPU: re-scoring runs on the CPU.
+    fn cpu_backend(&self) -> CpuBackend {
+        match self.engine.device() {
+            Device::Cpu(cpu) => cpu.clone(),
+            _ => CpuBackend::new(),
+        }
+    }
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -611,6 +622,7 @@ async fn create_rescore_run(
         name: format!("serve-{}-{}", crate::hostname(), std::process::id()),
         lease: Duration::from_secs(120),
         progress: false,
+        cpu: state.cpu_backend(),
     };
     let working = run.clone();
     tokio::spawn(async move {
