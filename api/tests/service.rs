@@ -573,6 +573,20 @@ async fn grpc_serves_the_same_operations_health_and_events() {
 }
 
 #[tokio::test]
+async fn grpc_reports_a_passed_deadline_and_the_path_steps_cap() {
+    let server = start(&["--deadline-ms", "50", "--max-path-steps", "500000000"]);
+    let mut grpc = grpc_client(&server).await;
+    let request = |paths: u64| proto::JsonRequest {
+        json: big_goal(paths).to_string(),
+    };
+    let late = grpc.simulate(request(300_000)).await.unwrap_err();
+    assert_eq!(late.code(), tonic::Code::DeadlineExceeded, "{late:?}");
+    let capped = grpc.simulate(request(500_000)).await.unwrap_err();
+    assert_eq!(capped.code(), tonic::Code::InvalidArgument, "{capped:?}");
+    assert!(capped.message().contains("options.paths"), "{capped:?}");
+}
+
+#[tokio::test]
 async fn grpc_needs_the_key_and_reports_a_full_queue() {
     let server = start(&["--api-key", "k3y", "--queue", "1", "--max-batch", "1"]);
     let mut grpc = grpc_client(&server).await;
