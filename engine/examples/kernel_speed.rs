@@ -1,9 +1,11 @@
 //! Times the CPU block kernel alone (terminal wealth only, no fan-chart reductions) on the
-//! standard goal: `cargo run --release -p sextant-engine --example kernel_speed [paths] [threads]`.
+//! standard goal:
+//! `cargo run --release -p sextant-engine --example kernel_speed [paths] [threads] [kernel]`
+//! (kernel: avx512, avx2 or portable; default the widest this CPU has).
 
 use std::time::Instant;
 
-use sextant_engine::backend::{CpuBackend, SimulationBackend};
+use sextant_engine::backend::{CpuBackend, CpuKernel, SimulationBackend};
 use sextant_engine::validate::prepare;
 use sextant_engine::GoalRequest;
 
@@ -15,7 +17,12 @@ fn main() {
         serde_json::from_str(include_str!("../../examples/accumulation-30y.json")).unwrap();
     request.options.paths = paths;
     let goal = prepare(&request).unwrap();
-    let backend = CpuBackend::with_threads(threads);
+    let kernel: CpuKernel = args
+        .next()
+        .map_or_else(CpuKernel::widest, |a| a.parse().expect("kernel"));
+    let backend = CpuBackend::with_threads(threads)
+        .with_kernel(kernel)
+        .expect("a kernel this CPU has");
     backend.terminal_wealth(&goal);
     let mut best = f64::INFINITY;
     for _ in 0..5 {
@@ -24,5 +31,5 @@ fn main() {
         best = best.min(start.elapsed().as_secs_f64());
     }
     let steps = goal.path_steps() as f64;
-    println!("kernel: {:.3e} path-steps/s ({threads} threads, best of 5, {:.1} ns per path-step per thread)", steps / best, best * 1e9 * threads as f64 / steps);
+    println!("kernel {kernel}: {:.3e} path-steps/s ({threads} threads, best of 5, {:.1} ns per path-step per thread)", steps / best, best * 1e9 * threads as f64 / steps);
 }
