@@ -3,8 +3,8 @@
 //!
 //! The transcendental functions are written here rather than called from libm because a libm
 //! call is a scalar function call that stops vectorisation. They use only `+ − × ÷`, `sqrt` and
-//! bit manipulation, never fused multiply-add, so every x86-64 CPU (SSE or AVX2) computes the
-//! same bits: a seed gives the same result on any machine.
+//! bit manipulation, never fused multiply-add, so every x86-64 CPU (SSE, AVX2 or AVX-512)
+//! computes the same bits: a seed gives the same result on any machine.
 //!
 //! Uniforms from a 32-bit word `x`: `u1 = ((x >> 8) + 1) · 2⁻²⁴ ∈ (0, 1]` (never 0, so the log
 //! is finite) and `u2 = (x >> 8) · 2⁻²⁴ ∈ [0, 1)`, both exact in `f32`. Then

@@ -3,9 +3,10 @@
 //! Paths are simulated in blocks of [`BLOCK_PATHS`]; a block is cut into lane groups of
 //! [`LANES`] paths whose state (wealth, depletion month) lives in fixed-size arrays, so every
 //! step — Philox, Box-Muller, `exp`, the cash-flow update — is a loop over lanes that LLVM
-//! vectorises. The block kernel is compiled for AVX-512, for AVX2 (with Philox in AVX2
-//! intrinsics) and for SSE4.1, and the widest the CPU has is picked at run time, so a plain
-//! `cargo build --release` is the fast build on any x86-64; all compute the same bits.
+//! vectorises. The block kernel is compiled for AVX-512 and for AVX2 (each with Philox and the
+//! wealth update in that set's intrinsics) and as portable code (SSE4.1); the widest the CPU
+//! has is picked at run time ([`CpuKernel`]), so a plain `cargo build --release` is the fast
+//! build on any x86-64; all compute the same bits.
 //!
 //! Rayon spreads blocks over threads. Results are bit-identical for any thread count and any
 //! chunk size: random numbers depend only on (seed, path, month); floating sums are taken per
@@ -802,8 +803,8 @@ struct BlockJob<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn simulate_block_avx2(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
-    let philox = Avx2Philox(philox::avx2::Keys::new(&job.keys));
-    simulate_lanes(&philox, job, snapshots, depletion);
+    let lanes = Avx2Lanes(philox::avx2::Keys::new(&job.keys));
+    simulate_lanes(&lanes, job, snapshots, depletion);
 }
 
 /// The block kernel with AVX-512 Philox, everything else vectorised by LLVM at sixteen f32
@@ -811,14 +812,14 @@ fn simulate_block_avx2(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn simulate_block_avx512(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
-    let philox = Avx512Philox(philox::avx512::Keys::new(&job.keys));
-    simulate_lanes(&philox, job, snapshots, depletion);
+    let lanes = Avx512Lanes(philox::avx512::Keys::new(&job.keys));
+    simulate_lanes(&lanes, job, snapshots, depletion);
 }
 
 /// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
 #[multiversion(targets("x86_64+sse4.1"))]
 fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
-    simulate_lanes(&PortablePhilox(&job.keys), job, snapshots, depletion);
+    simulate_lanes(&PortableLanes(&job.keys), job, snapshots, depletion);
 }
 
 /// What differs between the kernels: where a lane group's Philox words come from, and how
@@ -834,9 +835,9 @@ trait LaneKernel {
     }
 }
 
-struct PortablePhilox<'a>(&'a [[u32; 2]; ROUNDS]);
+struct PortableLanes<'a>(&'a [[u32; 2]; ROUNDS]);
 
-impl LaneKernel for PortablePhilox<'_> {
+impl LaneKernel for PortableLanes<'_> {
     #[inline(always)]
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
         philox::philox_lanes(paths, quad, self.0)
@@ -844,10 +845,10 @@ impl LaneKernel for PortablePhilox<'_> {
 }
 
 #[cfg(target_arch = "x86_64")]
-struct Avx2Philox(philox::avx2::Keys);
+struct Avx2Lanes(philox::avx2::Keys);
 
 #[cfg(target_arch = "x86_64")]
-impl LaneKernel for Avx2Philox {
+impl LaneKernel for Avx2Lanes {
     #[inline(always)]
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
         let mut out = [[0u32; LANES]; 4];
@@ -855,7 +856,7 @@ impl LaneKernel for Avx2Philox {
             let lanes: &[u32; 8] = paths[half * 8..half * 8 + 8]
                 .try_into()
                 .expect("eight lanes");
-            // SAFETY: an `Avx2Philox` is only built inside `simulate_block_avx2`, which runs
+            // SAFETY: an `Avx2Lanes` is only built inside the AVX2 kernels, which run
             // only where AVX2 was detected.
             let words = unsafe { philox::avx2::philox8(lanes, quad, &self.0) };
             for (o, w) in out.iter_mut().zip(words) {
@@ -894,13 +895,13 @@ fn grow_avx2(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64,
 }
 
 #[cfg(target_arch = "x86_64")]
-struct Avx512Philox(philox::avx512::Keys);
+struct Avx512Lanes(philox::avx512::Keys);
 
 #[cfg(target_arch = "x86_64")]
-impl LaneKernel for Avx512Philox {
+impl LaneKernel for Avx512Lanes {
     #[inline(always)]
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
-        // SAFETY: an `Avx512Philox` is only built inside the AVX-512 kernels, which run only
+        // SAFETY: an `Avx512Lanes` is only built inside the AVX-512 kernels, which run only
         // where AVX-512 was detected.
         unsafe { philox::avx512::philox16(paths, quad, &self.0) }
     }
@@ -942,7 +943,7 @@ fn grow_avx512(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f6
 /// The month loop over lane groups, shared by every kernel.
 #[inline(always)]
 fn simulate_lanes(
-    philox: &impl LaneKernel,
+    lanes: &impl LaneKernel,
     job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
@@ -974,11 +975,11 @@ fn simulate_lanes(
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(philox, goal, &paths, q, t, months_left);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
             for g in &growth[..months_left] {
                 if t < first_withdrawal {
                     // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
-                    philox.grow(&mut wealth, g, goal.contribution[t], goal.drift[t]);
+                    lanes.grow(&mut wealth, g, goal.contribution[t], goal.drift[t]);
                 } else {
                     step(
                         &mut wealth,
@@ -1007,14 +1008,14 @@ fn simulate_lanes(
 /// the first `months_left` are meaningful (`t` is the quad's first month).
 #[inline(always)]
 fn quad_growth(
-    philox: &impl LaneKernel,
+    lanes: &impl LaneKernel,
     goal: &PreparedGoal,
     paths: &[u32; LANES],
     q: usize,
     t: usize,
     months_left: usize,
 ) -> [[f32; LANES]; 4] {
-    let words = philox.words(paths, q as u32);
+    let words = lanes.words(paths, q as u32);
     let mut growth = [[0.0f32; LANES]; 4];
     let [w0, w1, w2, w3] = &words;
     let [g0, g1, g2, g3] = &mut growth;
@@ -1033,7 +1034,7 @@ fn quad_growth(
 /// share every random number, and W_T has the bits [`simulate_lanes`] computes.
 #[inline(always)]
 fn affine_lanes(
-    philox: &impl LaneKernel,
+    lanes: &impl LaneKernel,
     job: &AffineJob,
     wealth: &mut [f64],
     per_unit: &mut [f64],
@@ -1048,10 +1049,10 @@ fn affine_lanes(
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(philox, goal, &paths, q, t, months_left);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
             for g in &growth[..months_left] {
-                philox.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
-                philox.grow(&mut u, g, job.unit[t], goal.drift[t]);
+                lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
+                lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
                 t += 1;
             }
         }
@@ -1073,20 +1074,20 @@ struct AffineJob<'a> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn affine_block_avx2(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
-    let philox = Avx2Philox(philox::avx2::Keys::new(&job.keys));
-    affine_lanes(&philox, job, wealth, per_unit);
+    let lanes = Avx2Lanes(philox::avx2::Keys::new(&job.keys));
+    affine_lanes(&lanes, job, wealth, per_unit);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn affine_block_avx512(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
-    let philox = Avx512Philox(philox::avx512::Keys::new(&job.keys));
-    affine_lanes(&philox, job, wealth, per_unit);
+    let lanes = Avx512Lanes(philox::avx512::Keys::new(&job.keys));
+    affine_lanes(&lanes, job, wealth, per_unit);
 }
 
 #[multiversion(targets("x86_64+sse4.1"))]
 fn affine_block_portable(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
-    affine_lanes(&PortablePhilox(&job.keys), job, wealth, per_unit);
+    affine_lanes(&PortableLanes(&job.keys), job, wealth, per_unit);
 }
 
 /// One month before any withdrawal, when no path can be depleted: W ← (W + c)·G, the same
@@ -1128,10 +1129,11 @@ fn step(
 /// any x86-64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CpuKernel {
-    /// AVX-512 (F, BW, VL, DQ): a lane group per register, Philox in AVX-512 intrinsics.
+    /// AVX-512 (F, BW, VL, DQ): a lane group per register; Philox and the wealth update in
+    /// AVX-512 intrinsics, the rest vectorised by LLVM.
     Avx512,
-    /// AVX2: Philox in AVX2 intrinsics (AVX2 has no eight-lane 32×32→64 multiply that LLVM
-    /// would find), the rest vectorised by LLVM.
+    /// AVX2: Philox (AVX2 has no eight-lane 32×32→64 multiply that LLVM would find) and the
+    /// wealth update in AVX2 intrinsics, the rest vectorised by LLVM.
     Avx2,
     /// Portable Rust, vectorised by LLVM for SSE4.1 where the CPU has it.
     Portable,
