@@ -1,60 +1,177 @@
 #!/usr/bin/env bash
-# The GPU backends on a machine with an NVIDIA GPU, from a release binary built elsewhere (the
-# GPU machine has no compiler and no registry): checks CUDA and wgpu against the CPU on the
-# examples, then times the table of benches/RESULTS.md, then the service under load on the GPU
-# (issue 5's throughput), and prints the short tables last.
+# The GPU backends on the lent machine (an NVIDIA H200, CUDA 13.0 driver, Python 3.12, no Rust,
+# no registry), in one bounded call, from what benches/gpu-prepare.sh staged here:
+#   1. the machine: GPU, driver, glibc against what the binary needs;
+#   2. `sextant backends`: what each backend opens, the CUDA driver and NVRTC versions found
+#      (Vulkan diagnostics printed when wgpu finds no adapter);
+#   3. one row each for CUDA, wgpu and the CPU, each in its own process under its own timeout:
+#      parity against the CPU on every goal example, then the timing of a batch of 1,000
+#      standard goals × 10,000 paths and of one goal end to end (a software adapter is checked
+#      but never timed as a GPU);
+#   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
+#      machine's own Python (/opt/torch/.venv) with the staged wheels;
+#   5. the tables, last, in Markdown, also written to $OUT/tables.md.
+# A step that fails or hangs is recorded in its row and the next one runs; progress is printed
+# as it goes. Under 8 minutes in all on that machine; each step's limit below.
 #
-# Prepare here, once (see /work/.library/device/README.md):
-#   cargo build --release
-#   echo /.gl/ >>.git/info/exclude; echo /.whl/ >>.git/info/exclude
-#   mkdir -p .gl /tmp/amd64/partial; o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-#   apt-get $o update; (cd .gl && apt-get $o download libvulkan1)
-#   python3 -m pip download --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
-#       -d .whl nvidia-cuda-nvrtc-cu12==12.9.86
-#   # The service suite's FastAPI + NumPy baseline (issue 5), for the device's Python (3.X):
-#   python3 -m pip download --only-binary=:all: --platform manylinux2014_x86_64 \
-#       --python-version 3.X -d .whl/bench fastapi uvicorn numpy
-# Run there, carrying target/release/sextant, .gl and .whl:
-#   benches/gpu-check.sh
+# Prepare here:    benches/gpu-prepare.sh          (stages .gpu/, checks the 60 MiB budget)
+# Run there, with the device tool's `run`:
+#     command: benches/gpu-check.sh
+#     carry:   [".gpu"]
+#     timeout_s: 540
+# Exit status: 0 when every row that can run passed; 1 when a row failed, timed out, a parity
+# check failed, the baseline could not run, or (on a machine with nvidia-smi) CUDA or wgpu was
+# unavailable.
+#
+# Settings (environment): GPU_STAGE (.gpu), SEXTANT_BIN ($GPU_STAGE/sextant), OUT (where the
+# logs and tables go), GPU_BATCH (1000), PARITY_PATHS (100000), SERVICE_SECONDS (8; 0 skips
+# the service), SEXTANT_PYTHON (the baseline's Python).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=${SEXTANT_BIN:-target/release/sextant}
+
+stage=${GPU_STAGE:-.gpu}
+bin=${SEXTANT_BIN:-$stage/sextant}
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
+# At most 8 files come back from $OUT: the seven that matter go there, the rest here.
+scratch=$(mktemp -d)
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+status=0
+started=$(date +%s)
+notes=()
 
-# The Vulkan loader, carried as .deb files when the machine has none.
-if ! ldconfig -p | grep -q 'libvulkan.so.1' && ls .gl/*.deb >/dev/null 2>&1; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
+say() { echo "[gpu-check $(($(date +%s) - started))s] $*"; }
+# step NAME LIMIT_S LOG COMMAND...: run under `timeout`, stderr and stdout to LOG and the
+# console as they come; its exit status (124 when it ran past its limit) is returned.
+step() {
+    local name=$1 limit=$2 log=$3
+    shift 3
+    say "$name: start (limit ${limit}s)"
+    local t0 rc
+    t0=$(date +%s)
+    timeout -k 10 "$limit" "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        say "$name: TIMED OUT after ${limit}s"
+    else
+        say "$name: exit $rc in $(($(date +%s) - t0))s"
+    fi
+    return "$rc"
+}
+
+# 1. The machine.
+say "machine: $(uname -m), $(nproc) cores"
+nvidia=0
+if command -v nvidia-smi >/dev/null && nvidia-smi >/dev/null 2>&1; then
+    nvidia=1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/nvidia-smi.txt"
+    nvidia-smi | grep -o 'CUDA Version: [0-9.]*' | tee -a "$out/nvidia-smi.txt"
+else
+    say "no NVIDIA GPU here (nvidia-smi absent or failing): a rehearsal"
+fi
+glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+needed=$(sed 's/GLIBC_//' "$stage/glibc-needed.txt" 2>/dev/null || echo unknown)
+if [ "$needed" != unknown ] && [ "$(printf '%s\n%s\n' "$needed" "$glibc" | sort -V | tail -1)" != "$glibc" ]; then
+    notes+=("glibc $glibc here is older than the $needed the binary needs")
+    status=1
+fi
+say "glibc here $glibc; the binary needs $needed"
+if [ ! -x "$bin" ]; then
+    echo "error: no binary at $bin: run benches/gpu-prepare.sh here first and carry $stage" >&2
+    exit 1
+fi
+
+# The Vulkan loader and GLVND from the staged .debs when the machine has no loader; NVIDIA's
+# Vulkan driver manifest where the driver mount keeps it.
+if ! ldconfig -p | grep -q 'libvulkan.so.1' && ls "$stage"/debs/*.deb >/dev/null 2>&1; then
+    say "installing the staged Vulkan loader"
+    for f in "$stage"/debs/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
-# NVIDIA's Vulkan driver manifest.
-for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json \
-           /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
-    if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; break; fi
-done
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-# NVRTC from the carried wheel, unless the machine has one.
-if [ -z "${SEXTANT_NVRTC_LIB:-}" ] && ls .whl/nvidia_cuda_nvrtc*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --target /tmp/nvrtc .whl/nvidia_cuda_nvrtc*.whl
-    export SEXTANT_NVRTC_LIB=/tmp/nvrtc/nvidia/cuda_nvrtc/lib/libnvrtc.so.12
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+    for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json \
+        /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+        if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; break; fi
+    done
 fi
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/nvidia-smi.txt"
-"$bin" backends | tee "$out/backends.json"
-# Parity and timings; the table goes to stderr, last.
-"$bin" bench --suite gpu --gpu-batch "${GPU_BATCH:-1000}" >"$out/gpu-bench.json" 2>"$out/gpu-bench.log"
-status=$?
-# The service under load on the best GPU backend (`auto`), beside the FastAPI + NumPy baseline
-# when its wheels were carried (else Sextant alone). SERVICE_SECONDS=0 skips it.
-if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
-    baseline=--no-baseline
-    if ls .whl/bench/*.whl >/dev/null 2>&1 &&
-        python3 -m pip install -q --no-index --find-links .whl/bench fastapi uvicorn numpy; then
-        baseline=
-    fi
-    "$bin" bench --suite service --seconds "${SERVICE_SECONDS:-8}" $baseline \
-        >"$out/service-bench.json" 2>"$out/service-bench.log" || status=1
+# 2. The backends.
+# (stdout alone to the JSON file, so that a driver's warnings cannot spoil it)
+step backends 90 "$scratch/backends.log" \
+    bash -c '"$0" backends >"$1"; rc=$?; cat "$1"; exit $rc' "$bin" "$out/backends.json" || status=1
+wgpu_available() {
+    python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if any(b["backend"] == "wgpu" and b["available"] for b in d["backends"]) else 1)' "$out/backends.json" 2>/dev/null
+}
+if ! wgpu_available; then
+    say "wgpu found no adapter: Vulkan diagnostics"
+    echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+    for d in /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d; do
+        [ -d "$d" ] && { echo "$d:"; ls -l "$d"; cat "$d"/*.json 2>/dev/null; }
+    done
+    ldconfig -p | grep -iE 'vulkan|GLX|GLdispatch|nvidia' || echo "ldconfig: no Vulkan, GLX or NVIDIA libraries"
 fi
-cat "$out/gpu-bench.log"
-[ -f "$out/service-bench.log" ] && cat "$out/service-bench.log"
+
+# 3. One row a backend.
+rows=()
+for kind in cuda wgpu cpu; do
+    case $kind in cpu) limit=90 ;; *) limit=150 ;; esac
+    step "$kind" "$limit" "$out/gpu-$kind.log" \
+        "$bin" bench --suite gpu --gpu-backends "$kind" --gpu-batch "${GPU_BATCH:-1000}" \
+        --parity-paths "${PARITY_PATHS:-100000}" --compact
+    rc=$?
+    row=$(grep "^| $kind" "$out/gpu-$kind.log" | tail -1)
+    if [ -z "$row" ]; then
+        row="| $kind | — | — | ERROR: exit $rc$( [ "$rc" = 124 ] && echo " (timed out after ${limit}s)") before its row | | |"
+    fi
+    rows+=("$row")
+    case $row in
+        *ERROR*|*FAIL*) status=1 ;;
+        *unavailable*) [ "$nvidia" = 1 ] && [ "$kind" != cpu ] && status=1 ;;
+    esac
+    [ "$rc" = 0 ] || status=1
+done
+
+# 4. The service on the best backend, beside the baseline on the machine's Python.
+service_table=""
+if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
+    python=${SEXTANT_PYTHON:-}
+    if [ -z "$python" ]; then
+        if [ -x /opt/torch/.venv/bin/python3 ]; then python=/opt/torch/.venv/bin/python3; else python=python3; fi
+    fi
+    if ls "$stage"/wheels/*.whl >/dev/null 2>&1; then
+        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/sextant-baseline-site "$stage"/wheels/*.whl &&
+            export PYTHONPATH=/tmp/sextant-baseline-site${PYTHONPATH:+:$PYTHONPATH}
+    fi
+    if "$python" -c 'import fastapi, uvicorn, numpy' 2>"$scratch/baseline-import.txt"; then
+        say "baseline: $python ($("$python" --version 2>&1)), fastapi and uvicorn import"
+    else
+        say "baseline: FAILED to import with $python: $(tail -1 "$scratch/baseline-import.txt")"
+    fi
+    step service 180 "$out/service-bench.log" \
+        "$bin" --backend auto bench --suite service --seconds "${SERVICE_SECONDS:-8}" \
+        --python "$python" --compact || status=1
+    grep -q '^baseline: FAILED' "$out/service-bench.log" && status=1
+    service_table=$(sed -n '/^service on /,/^sextant \/ FastAPI/p' "$out/service-bench.log")
+fi
+
+# 5. The tables, last.
+{
+    echo
+    echo "## GPU check, $(date -u +%Y-%m-%d), $(head -2 "$out/nvidia-smi.txt" 2>/dev/null | tail -1 || echo 'no NVIDIA GPU')"
+    echo
+    echo "glibc here $glibc; the binary needs $needed"
+    grep -o '"driver": "[^"]*"\|"version": "[^"]*"' "$out/backends.json" | tr '\n' ' '
+    echo
+    echo
+    echo "| backend | device | parity | full path-steps/s | success-only path-steps/s | one goal (ms) |"
+    echo "| --- | --- | --- | --- | --- | --- |"
+    printf '%s\n' "${rows[@]}"
+    [ -n "$service_table" ] && { echo; echo "$service_table"; }
+    for n in "${notes[@]}"; do echo "note: $n"; done
+    echo
+    echo "gpu-check: $([ $status = 0 ] && echo passed || echo FAILED) in $(($(date +%s) - started)) s"
+} | tee "$out/tables.md"
 exit $status

@@ -37,9 +37,8 @@ pub struct BenchArgs {
     pub portfolio: crate::bench_portfolio::PortfolioArgs,
     #[command(flatten)]
     pub service: crate::bench_service::ServiceArgs,
-    /// Standard goals in the GPU suite's timed batch (the CPU runs a tenth of them).
-    #[arg(long, default_value_t = 1000)]
-    pub gpu_batch: usize,
+    #[command(flatten)]
+    pub gpu: crate::bench_gpu::GpuArgs,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,

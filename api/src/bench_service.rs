@@ -5,6 +5,7 @@
 //! Sextant runs twice: with the default batching and with batching off (one goal per batch),
 //! which is what the defaults are measured against.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub struct LoadReport {
     pub runs: Vec<Run>,
     /// Sextant (default batching) requests/s over the baseline's.
     pub throughput_ratio: Option<f64>,
+    /// Why the baseline did not run, when it was asked for and failed.
+    pub baseline_error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -171,38 +174,57 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
     Ok(runs)
 }
 
+/// The baseline's uvicorn, in a process group of its own: its workers are its children, and
+/// killing the parent alone would leave them running (holding the caller's stderr open).
 struct Baseline(Child);
 
 impl Drop for Baseline {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = self.0.id() as libc::pid_t;
+        // SAFETY: signals the process group that `spawn` created for this child alone.
+        unsafe { libc::killpg(group, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above; whatever of the group is left.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
         let _ = self.0.wait();
     }
 }
 
-async fn baseline_run(args: &ServiceArgs) -> Result<Vec<Run>> {
+async fn baseline_run(args: &ServiceArgs, python: &str) -> Result<Vec<Run>> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let _child = Baseline(
-        Command::new("python3")
+    let mut child = Baseline(
+        Command::new(python)
             .args(["benches/service_baseline.py", "--port", &port.to_string()])
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("starting benches/service_baseline.py (pip install fastapi uvicorn numpy)")?,
+            .with_context(|| {
+                format!(
+                    "starting {python} benches/service_baseline.py \
+                     (pip install -r benches/requirements-bench.txt)"
+                )
+            })?,
     );
     let health = format!("http://127.0.0.1:{port}/healthz");
     let mut up = false;
-    for _ in 0..100 {
+    for _ in 0..150 {
         if reqwest::get(&health).await.is_ok() {
             up = true;
             break;
         }
+        if let Some(status) = child.0.try_wait()? {
+            bail!("the FastAPI baseline ({python}) exited at start: {status}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if !up {
-        bail!("the FastAPI baseline did not start");
+        bail!("the FastAPI baseline ({python}) did not answer /healthz within 30 s");
     }
     let url = format!("http://127.0.0.1:{port}/v1/simulations");
     Ok(vec![
@@ -211,14 +233,27 @@ async fn baseline_run(args: &ServiceArgs) -> Result<Vec<Run>> {
     ])
 }
 
-pub fn run(engine: &Engine, args: &ServiceArgs) -> Result<LoadReport> {
+/// The load runs; `python` (`--python`, `SEXTANT_PYTHON`) runs the baseline. A baseline that
+/// fails to start is reported (`baseline: FAILED …` on stderr, `baseline_error` in the JSON)
+/// after Sextant's runs, which are kept.
+pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadReport> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let backend = engine.backend().info();
     runtime.block_on(async {
         let mut runs = sextant_runs(engine, args).await?;
-        if !args.no_baseline {
-            runs.extend(baseline_run(args).await?);
+        let mut baseline_error = None;
+        if args.no_baseline {
+            eprintln!("baseline: skipped (--no-baseline)");
+        } else {
+            match baseline_run(args, python).await {
+                Ok(baseline) => runs.extend(baseline),
+                Err(e) => {
+                    eprintln!("baseline: FAILED: {e:#}");
+                    baseline_error = Some(format!("{e:#}"));
+                }
+            }
         }
         let rate = |name: &str| {
             runs.iter()
@@ -229,8 +264,27 @@ pub fn run(engine: &Engine, args: &ServiceArgs) -> Result<LoadReport> {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
-        if let Some(r) = ratio {
-            eprintln!("sextant / FastAPI throughput: {r:.1}×");
+        // The short table, last, in Markdown.
+        eprintln!(
+            "\nservice on {} ({}), 10,000-path standard goal, {:.0} s a run\n\
+             | server | clients | requests/s | p50 (ms) | p99 (ms) | errors | batch p50 / p99 |\n\
+             | --- | --- | --- | --- | --- | --- | --- |",
+            backend.name, backend.device, args.seconds
+        );
+        for r in &runs {
+            let batch = match (r.batch_size_p50, r.batch_size_p99) {
+                (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+                _ => String::new(),
+            };
+            eprintln!(
+                "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {batch} |",
+                r.name, r.clients, r.requests_per_second, r.p50_ms, r.p99_ms, r.errors
+            );
+        }
+        match (ratio, &baseline_error) {
+            (Some(r), _) => eprintln!("sextant / FastAPI throughput: {r:.1}×"),
+            (None, Some(e)) => eprintln!("sextant / FastAPI throughput: no baseline ({e})"),
+            (None, None) => {}
         }
         Ok(LoadReport {
             clients: args.clients,
@@ -238,6 +292,7 @@ pub fn run(engine: &Engine, args: &ServiceArgs) -> Result<LoadReport> {
             months: 360,
             runs,
             throughput_ratio: ratio,
+            baseline_error,
         })
     })
 }

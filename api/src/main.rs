@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use sextant_engine::backend::cuda_toolchain;
 use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestError};
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
@@ -218,11 +219,15 @@ fn run(cli: &Cli) -> Result<()> {
             .num_threads(threads)
             .build_global()?;
     }
-    let device = match Device::select(cli.backend)? {
-        Device::Cpu(_) => Device::Cpu(cli.cpu_backend()?),
-        device => device,
+    // The device is opened only by the commands that simulate: `frontier`, `risk`,
+    // `backends`, `migrate` and the re-score never start Vulkan or compile CUDA kernels.
+    let engine = || -> Result<Engine> {
+        let device = match Device::select(cli.backend)? {
+            Device::Cpu(_) => Device::Cpu(cli.cpu_backend()?),
+            device => device,
+        };
+        Ok(Engine::new(device))
     };
-    let engine = Engine::new(device);
     match &cli.command {
         Command::Simulate { input } => {
             let text = input::read_source(input)?;
@@ -231,11 +236,11 @@ fn run(cli: &Cli) -> Result<()> {
                 for r in &mut requests {
                     cli.apply_overrides(&mut r.options);
                 }
-                print(cli, &engine.simulate_batch(&requests)?)
+                print(cli, &engine()?.simulate_batch(&requests)?)
             } else {
                 let mut request: GoalRequest = input::parse(&text)?;
                 cli.apply_overrides(&mut request.options);
-                let result = engine.simulate(&request)?;
+                let result = engine()?.simulate(&request)?;
                 cli.draw(&result, charts::fan_chart)?;
                 print(cli, &result)
             }
@@ -252,17 +257,17 @@ fn run(cli: &Cli) -> Result<()> {
                 };
             let mut request: GoalRequest = input::parse(&input::read_source(input)?)?;
             cli.apply_overrides(&mut request.options);
-            print(cli, &solver(&engine, &request)?)
+            print(cli, &solver(&engine()?, &request)?)
         }
         Command::WhatIf { input } => {
             let mut request: WhatIfRequest = input::parse(&input::read_source(input)?)?;
             cli.apply_overrides(&mut request.options);
-            print(cli, &scenarios::what_if(&engine, &request)?)
+            print(cli, &scenarios::what_if(&engine()?, &request)?)
         }
         Command::Sensitivity { input } => {
             let mut request: SensitivityRequest = input::parse(&input::read_source(input)?)?;
             cli.apply_overrides(&mut request.options);
-            print(cli, &scenarios::sensitivity(&engine, &request)?)
+            print(cli, &scenarios::sensitivity(&engine()?, &request)?)
         }
         Command::Frontier { input } => {
             let request: FrontierRequest = input::parse(&input::read_source(input)?)?;
@@ -273,7 +278,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Sweep { input } => {
             let mut request: SweepRequest = input::parse(&input::read_source(input)?)?;
             cli.apply_overrides(&mut request.options);
-            let report = request.run(&engine)?;
+            let report = request.run(&engine()?)?;
             cli.draw(&report, charts::frontier_chart)?;
             print(cli, &report)
         }
@@ -288,16 +293,19 @@ fn run(cli: &Cli) -> Result<()> {
             print(cli, &request.run()?)
         }
         Command::Bench(args) => match args.suite {
-            bench::Suite::Engine => print(cli, &bench::run(&engine, args, cli.paths, cli.seed)?),
-            bench::Suite::Gpu => print(cli, &bench_gpu::run(args.gpu_batch)?),
-            bench::Suite::Service => print(cli, &bench_service::run(&engine, &args.service)?),
+            bench::Suite::Engine => print(cli, &bench::run(&engine()?, args, cli.paths, cli.seed)?),
+            bench::Suite::Gpu => print(cli, &bench_gpu::run(&args.gpu)?),
+            bench::Suite::Service => print(
+                cli,
+                &bench_service::run(&engine()?, &args.service, &args.python)?,
+            ),
             bench::Suite::Portfolio => print(
                 cli,
-                &bench_portfolio::run(&engine, &args.portfolio, &args.python)?,
+                &bench_portfolio::run(&engine()?, &args.portfolio, &args.python)?,
             ),
         },
         Command::Backends => print(cli, &backends_report()),
-        Command::Serve(args) => runtime()?.block_on(service::serve(engine, args.clone())),
+        Command::Serve(args) => runtime()?.block_on(service::serve(engine()?, args.clone())),
         Command::Migrate(database) => runtime()?.block_on(async {
             service::init_logs(service::LogFormat::Text, "warn");
             let store = store::Store::open(database).await?;
@@ -448,9 +456,21 @@ fn backends_report() -> serde_json::Value {
         })
         .collect();
     let auto = Device::auto();
+    let cuda = cuda_toolchain();
     serde_json::json!({
         "backends": backends,
         "auto": auto.device.backend().info().name,
+        "cuda_toolchain": {
+            "driver": match &cuda.driver {
+                Ok((major, minor)) => serde_json::json!(format!("CUDA {major}.{minor}")),
+                Err(reason) => serde_json::json!({"unavailable": reason}),
+            },
+            "nvrtc": cuda.nvrtc.iter().map(|(path, (major, minor))| serde_json::json!({
+                "version": format!("{major}.{minor}"),
+                "path": path.display().to_string(),
+            })).collect::<Vec<_>>(),
+            "nvrtc_not_loaded": cuda.nvrtc_failures,
+        },
     })
 }
 

@@ -6,8 +6,8 @@
 //! streams equal; normals within 1e-6; success probability within 1e-4 absolute, percentiles
 //! and means within 1e-4 relative, depletion counts within max(2, paths / 100,000).
 //!
-//! CUDA cannot run without a GPU, but every kernel is compiled with NVRTC for sm_80 and sm_90
-//! (`SEXTANT_NVRTC_LIB`, or the PyPI wheel `nvidia-cuda-nvrtc-cu12` found through python3;
+//! CUDA cannot run without a GPU, but every kernel is compiled for sm_80 and sm_90 with NVRTC
+//! 12 and 13 alike (the PyPI wheels, found by the backend's own search;
 //! `SEXTANT_SKIP_NVRTC=1` skips knowingly).
 
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
@@ -220,51 +220,47 @@ mod wgpu {
 
 #[cfg(feature = "cuda")]
 mod cuda {
-    use std::process::Command;
+    use sextant_engine::backend::{compile_cuda_kernels_with, nvrtc};
 
-    /// Point the backend at the wheel's NVRTC when the caller did not.
-    fn find_nvrtc() -> bool {
-        if std::env::var_os("SEXTANT_NVRTC_LIB").is_none() {
-            let found = Command::new("python3")
-                .args([
-                    "-c",
-                    "import nvidia.cuda_nvrtc as m, os; \
-                     print(os.path.join(list(m.__path__)[0], 'lib', 'libnvrtc.so.12'))",
-                ])
-                .output();
-            if let Ok(out) = found {
-                let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if out.status.success() && std::path::Path::new(&path).exists() {
-                    std::env::set_var("SEXTANT_NVRTC_LIB", path);
-                }
-            }
-        }
-        sextant_engine::backend::nvrtc_present()
-    }
-
+    /// Both CUDA majors a lent machine may have: 12 (`nvidia-cuda-nvrtc-cu12`) and 13
+    /// (`nvidia-cuda-nvrtc`, what CUDA 13 drivers such as the H200's 580 come with), found by
+    /// the same search the backend uses; each compiles every kernel for sm_80 and sm_90.
     #[test]
-    fn every_kernel_compiles_with_nvrtc_for_sm80_and_sm90() {
+    fn every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() {
         if std::env::var_os("SEXTANT_SKIP_NVRTC").is_some() {
             eprintln!("SEXTANT_SKIP_NVRTC set: NVRTC compile skipped");
             return;
         }
-        assert!(
-            find_nvrtc(),
-            "NVRTC not found: pip install nvidia-cuda-nvrtc-cu12 (or set SEXTANT_NVRTC_LIB, \
-             or SEXTANT_SKIP_NVRTC=1 to skip)"
-        );
-        for arch in ["sm_80", "sm_90"] {
-            let ptx = sextant_engine::backend::compile_cuda_kernels(arch)
-                .unwrap_or_else(|log| panic!("{arch}: {log}"));
-            let text = ptx.to_src();
-            assert!(text.contains(&format!(".target {arch}")), "{arch}");
-            for kernel in ["simulate", "locate", "philox_probe"] {
-                assert!(
-                    text.contains(&format!(".entry {kernel}")),
-                    "{arch}: {kernel} missing"
+        let found = nvrtc::find_all();
+        for failure in &found.failed {
+            eprintln!("not loaded: {failure}");
+        }
+        let majors: Vec<u32> = found.loaded.iter().map(|n| n.version().0).collect();
+        for wanted in [12, 13] {
+            assert!(
+                majors.contains(&wanted),
+                "NVRTC {wanted} not found (found {majors:?}): scripts/install-deps.sh installs \
+                 both wheels; SEXTANT_SKIP_NVRTC=1 skips knowingly"
+            );
+        }
+        for nvrtc in &found.loaded {
+            let (major, minor) = nvrtc.version();
+            for arch in ["sm_80", "sm_90"] {
+                let text = compile_cuda_kernels_with(nvrtc, arch)
+                    .unwrap_or_else(|log| panic!("NVRTC {major}.{minor} {arch}: {log}"));
+                assert!(text.contains(&format!(".target {arch}")), "{arch}");
+                for kernel in ["simulate", "locate", "philox_probe"] {
+                    assert!(
+                        text.contains(&format!(".entry {kernel}")),
+                        "NVRTC {major}.{minor} {arch}: {kernel} missing"
+                    );
+                }
+                eprintln!(
+                    "NVRTC {major}.{minor} ({}) {arch}: {} bytes of PTX",
+                    nvrtc.path().display(),
+                    text.len()
                 );
             }
-            eprintln!("{arch}: {} bytes of PTX", text.len());
         }
     }
 }

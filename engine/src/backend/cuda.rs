@@ -2,12 +2,13 @@
 //! architecture, launched through cudarc. The host side of the three steps is shared with
 //! wgpu in [`super::gpu`].
 //!
-//! cudarc panics when it cannot load libcuda or libnvrtc, so both are probed first and a
-//! missing one is an `Unavailable` error naming the library. NVRTC may come from a CUDA
-//! toolkit or from the PyPI wheel `nvidia-cuda-nvrtc-cu12`, whose library is not on the loader
-//! path: `SEXTANT_NVRTC_LIB` may name it, and a few usual places are tried.
+//! cudarc panics when it cannot load libcuda, so the driver is probed first and a missing one
+//! is an `Unavailable` error naming the library. NVRTC is found and loaded by
+//! [`super::nvrtc`] (CUDA 12 or 13, toolkit or PyPI wheel, never newer than the driver), and
+//! the backend is opened once per process: `sextant backends`, `auto` and every later use
+//! share the one compiled module.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
@@ -15,7 +16,10 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally, BLOCK};
-use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use super::nvrtc::{self, Nvrtc};
+use super::{
+    BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
+};
 use crate::validate::PreparedGoal;
 
 /// The kernels' source, compiled by NVRTC.
@@ -28,78 +32,51 @@ fn unavailable(reason: impl Into<String>) -> BackendError {
     }
 }
 
-/// Load libnvrtc by absolute path when it is not on the loader path, so that cudarc's own
-/// `dlopen("libnvrtc.so.12")` finds it already loaded (by its soname).
-fn preload_nvrtc() {
-    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(path) = std::env::var_os("SEXTANT_NVRTC_LIB") {
-        candidates.push(path.into());
-    }
-    candidates.push("/usr/local/cuda/lib64/libnvrtc.so.12".into());
-    // The PyPI wheel, in the usual Python library folders (system, user, pyenv, venv, conda).
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let mut roots: Vec<std::path::PathBuf> = vec!["/usr/local/lib".into(), "/usr/lib".into()];
-    for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
-        if let Some(prefix) = std::env::var_os(var) {
-            roots.push(std::path::PathBuf::from(prefix).join("lib"));
-        }
-    }
-    if let Some(home) = &home {
-        roots.push(home.join(".local/lib"));
-        if let Ok(versions) = std::fs::read_dir(home.join(".pyenv/versions")) {
-            roots.extend(versions.flatten().map(|v| v.path().join("lib")));
-        }
-    }
-    for root in roots {
-        if let Ok(entries) = std::fs::read_dir(&root) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with("python3") {
-                    for site in ["dist-packages", "site-packages"] {
-                        candidates.push(
-                            entry
-                                .path()
-                                .join(site)
-                                .join("nvidia/cuda_nvrtc/lib/libnvrtc.so.12"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    for path in candidates.into_iter().filter(|p| p.exists()) {
-        // SAFETY: loading NVIDIA's NVRTC runs only its initialisers; the handle is kept for
-        // the life of the process so the symbols cudarc resolves stay valid.
-        if let Ok(library) = unsafe { libloading::Library::new(&path) } {
-            std::mem::forget(library);
-            return;
-        }
-    }
-}
-
-/// Whether NVRTC can be loaded (probing, never panicking).
-pub fn nvrtc_present() -> bool {
-    preload_nvrtc();
+/// The CUDA version the driver supports, (major, minor), or why there is none.
+pub fn driver_version() -> Result<(u32, u32), String> {
     // SAFETY: only tries to open the library by its usual names.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err("no CUDA driver (libcuda.so.1 not found)".into());
+    }
+    let mut version = 0;
+    // SAFETY: cuDriverGetVersion writes one int and needs no cuInit.
+    let status = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) };
+    if status != cudarc::driver::sys::CUresult::CUDA_SUCCESS {
+        return Err(format!("cuDriverGetVersion: {status:?}"));
+    }
+    Ok(((version / 1000) as u32, ((version % 1000) / 10) as u32))
 }
 
-/// Compile the kernels for `arch` (e.g. `sm_90`) to PTX: what CI checks on a machine without
-/// a GPU. The error holds NVRTC's log.
-pub fn compile_ptx(arch: &str) -> Result<Ptx, String> {
-    if !nvrtc_present() {
-        return Err("NVRTC (libnvrtc.so.12) not found".into());
+/// The driver's CUDA version and every NVRTC found: what `sextant backends` names.
+pub fn toolchain() -> CudaToolchain {
+    let found = nvrtc::find_all();
+    CudaToolchain {
+        driver: driver_version(),
+        nvrtc: found
+            .loaded
+            .iter()
+            .map(|n| (n.path().to_path_buf(), n.version()))
+            .collect(),
+        nvrtc_failures: found.failed,
     }
-    let options = cudarc::nvrtc::CompileOptions {
-        // No fused multiply-add: the polynomials round each product and sum as the CPU's do,
-        // so the normals and shocks are the CPU's bits.
-        options: vec![
-            format!("--gpu-architecture={arch}"),
-            "--std=c++17".into(),
-            "--fmad=false".into(),
-        ],
-        ..Default::default()
-    };
-    cudarc::nvrtc::compile_ptx_with_opts(KERNELS, options).map_err(|e| format!("{e:?}"))
+}
+
+/// Compile the kernels for `arch` (e.g. `sm_90`) to PTX with one NVRTC: what CI checks, with
+/// each NVRTC major, on a machine without a GPU. The error holds NVRTC's log.
+pub fn compile_ptx_with(nvrtc: &Nvrtc, arch: &str) -> Result<String, String> {
+    // No fused multiply-add: the polynomials round each product and sum as the CPU's do, so
+    // the normals and shocks are the CPU's bits.
+    let options = [
+        format!("--gpu-architecture={arch}"),
+        "--std=c++17".to_string(),
+        "--fmad=false".to_string(),
+    ];
+    nvrtc.compile_ptx(KERNELS, "simulate.cu", &options)
+}
+
+/// [`compile_ptx_with`] the NVRTC that the search finds first (any version).
+pub fn compile_ptx(arch: &str) -> Result<String, String> {
+    compile_ptx_with(&nvrtc::find(None)?, arch)
 }
 
 /// Philox blocks and the four normals of each, as the probe kernel computed them.
@@ -130,17 +107,15 @@ impl std::fmt::Debug for CudaBackend {
 }
 
 impl CudaBackend {
+    /// The backend on device 0, opened (and its kernels compiled) once per process.
     pub fn open() -> Result<Self, BackendError> {
-        // SAFETY: only tries to open the library by its usual names.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(unavailable("no CUDA driver (libcuda.so.1 not found)"));
-        }
-        if !nvrtc_present() {
-            return Err(unavailable(
-                "no NVRTC (libnvrtc.so.12 not found; install the CUDA toolkit or \
-                 `pip install nvidia-cuda-nvrtc-cu12` and set SEXTANT_NVRTC_LIB)",
-            ));
-        }
+        static OPENED: OnceLock<Result<CudaBackend, BackendError>> = OnceLock::new();
+        OPENED.get_or_init(Self::open_now).clone()
+    }
+
+    fn open_now() -> Result<Self, BackendError> {
+        let driver = driver_version().map_err(unavailable)?;
+        let nvrtc = nvrtc::find(Some(driver)).map_err(unavailable)?;
         let fail = |what: &str, e: &dyn std::fmt::Debug| unavailable(format!("{what}: {e:?}"));
         let count = CudaContext::device_count().map_err(|e| fail("cuInit", &e))?;
         if count < 1 {
@@ -151,9 +126,15 @@ impl CudaBackend {
             .compute_capability()
             .map_err(|e| fail("compute capability", &e))?;
         let arch = format!("sm_{major}{minor}");
-        let ptx = compile_ptx(&arch).map_err(|e| unavailable(format!("NVRTC: {e}")))?;
+        let (nvrtc_major, nvrtc_minor) = nvrtc.version();
+        let ptx = compile_ptx_with(&nvrtc, &arch).map_err(|e| {
+            unavailable(format!(
+                "NVRTC {nvrtc_major}.{nvrtc_minor} ({}): {e}",
+                nvrtc.path().display()
+            ))
+        })?;
         let module = ctx
-            .load_module(ptx)
+            .load_module(Ptx::from_src(ptx))
             .map_err(|e| fail("loading the kernels (driver older than NVRTC?)", &e))?;
         let function = |name: &str| {
             module
@@ -173,7 +154,11 @@ impl CudaBackend {
                 simulate: function("simulate")?,
                 locate: function("locate")?,
                 probe: function("philox_probe")?,
-                name: format!("{name} ({arch}, {multiprocessors} SMs)"),
+                name: format!(
+                    "{name} ({arch}, {multiprocessors} SMs; driver CUDA {}.{}, NVRTC \
+                     {nvrtc_major}.{nvrtc_minor})",
+                    driver.0, driver.1
+                ),
                 multiprocessors,
                 memory,
             }),

@@ -1,8 +1,21 @@
 //! Stand-in for the CUDA backend when the `cuda` feature is not built: the type exists so the
 //! closed [`super::Device`] enum always compiles, and opening it says why it cannot run.
 
-use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use super::{
+    BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
+};
 use crate::validate::PreparedGoal;
+
+const NOT_BUILT: &str = "this build has no CUDA backend (cargo feature `cuda` not built)";
+
+/// Without the backend there is nothing to look for.
+pub fn toolchain() -> CudaToolchain {
+    CudaToolchain {
+        driver: Err(NOT_BUILT.into()),
+        nvrtc: Vec::new(),
+        nvrtc_failures: Vec::new(),
+    }
+}
 
 /// Never constructed without the `cuda` feature.
 #[derive(Debug, Clone)]
@@ -14,7 +27,7 @@ impl CudaBackend {
     pub fn open() -> Result<Self, BackendError> {
         Err(BackendError::Unavailable {
             kind: BackendKind::Cuda,
-            reason: "this build has no CUDA backend (cargo feature `cuda` not built)".into(),
+            reason: NOT_BUILT.into(),
         })
     }
 

@@ -4,8 +4,9 @@
 //! A backend takes a batch of prepared goals and returns, for each, a [`Summary`]: the counts,
 //! sums and percentiles that the result is built from. Reductions happen inside the backend, so
 //! a GPU backend copies back only summaries, never every path. Only the CPU backend exists so
-//! far; the WGSL and CUDA backends will join [`Device`] behind the `wgpu` and `cuda` features,
-//! and [`BackendKind`] already names them so that a request for one gets a clear answer.
+//! The CPU backend is always built; the WGSL and CUDA backends are behind the `wgpu` and
+//! `cuda` features, with stand-ins that say so when they are not built. Each GPU backend is
+//! opened on first use and at most once per process.
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
@@ -14,6 +15,8 @@ mod cuda;
 #[path = "cuda_stub.rs"]
 mod cuda;
 pub mod gpu;
+#[cfg(feature = "cuda")]
+pub mod nvrtc;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 #[cfg(not(feature = "wgpu"))]
@@ -28,9 +31,11 @@ use thiserror::Error;
 
 pub use self::wgpu::WgpuBackend;
 pub use cpu::{CpuBackend, CpuKernel};
-pub use cuda::CudaBackend;
 #[cfg(feature = "cuda")]
-pub use cuda::{compile_ptx as compile_cuda_kernels, nvrtc_present};
+pub use cuda::{
+    compile_ptx as compile_cuda_kernels, compile_ptx_with as compile_cuda_kernels_with,
+};
+pub use cuda::{toolchain as cuda_toolchain, CudaBackend};
 
 use crate::validate::PreparedGoal;
 
@@ -280,6 +285,17 @@ impl Device {
             Device::Cuda(cuda) => cuda,
         }
     }
+}
+
+/// What the CUDA backend would run with: the driver's CUDA version and every NVRTC found
+/// (path, version), whether or not a device is there.
+#[derive(Debug, Clone)]
+pub struct CudaToolchain {
+    /// (major, minor), or why there is no driver.
+    pub driver: Result<(u32, u32), String>,
+    pub nvrtc: Vec<(std::path::PathBuf, (u32, u32))>,
+    /// Libraries found that would not load, with the loader's reason.
+    pub nvrtc_failures: Vec<String>,
 }
 
 /// What [`Device::auto`] chose, and why it passed over the better backends.

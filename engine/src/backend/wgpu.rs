@@ -8,7 +8,7 @@
 //! is dispatched in slices. wgpu reports a missing driver as an error, never a panic, and
 //! validation errors are caught by error scopes.
 
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 
 use wgpu::util::DeviceExt;
 
@@ -63,9 +63,27 @@ fn unavailable(reason: impl Into<String>) -> BackendError {
 }
 
 impl WgpuBackend {
-    /// Open the best adapter. With `allow_software` false, a CPU adapter (lavapipe, llvmpipe,
-    /// WARP) is refused: `auto` wants a real GPU.
+    /// Open the best adapter, once per process (the pipelines are compiled once). With
+    /// `allow_software` false, a CPU adapter (lavapipe, llvmpipe, WARP) is refused: `auto`
+    /// wants a real GPU.
     pub fn open(allow_software: bool) -> Result<Self, BackendError> {
+        static OPENED: OnceLock<Result<WgpuBackend, BackendError>> = OnceLock::new();
+        let backend = OPENED.get_or_init(Self::open_now).clone()?;
+        if !allow_software && backend.is_software() {
+            return Err(unavailable(format!(
+                "the only adapter is a software one ({}); ask for --backend wgpu to use it",
+                backend.inner.adapter.name
+            )));
+        }
+        Ok(backend)
+    }
+
+    /// Whether the adapter is a CPU one (lavapipe, llvmpipe, WARP): no GPU timings on it.
+    pub fn is_software(&self) -> bool {
+        self.inner.adapter.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn open_now() -> Result<Self, BackendError> {
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
         descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
         let instance = wgpu::Instance::new(descriptor);
@@ -77,12 +95,6 @@ impl WgpuBackend {
         }))
         .map_err(|e| unavailable(format!("no GPU adapter found ({e})")))?;
         let info = adapter.get_info();
-        if !allow_software && info.device_type == wgpu::DeviceType::Cpu {
-            return Err(unavailable(format!(
-                "the only adapter is a software one ({}); ask for --backend wgpu to use it",
-                info.name
-            )));
-        }
         let limits = adapter.limits();
         let double = adapter.features().contains(wgpu::Features::SHADER_F64);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

@@ -21,6 +21,10 @@ impl WgpuBackend {
     pub fn adapter(&self) -> String {
         match self.never {}
     }
+
+    pub fn is_software(&self) -> bool {
+        match self.never {}
+    }
 }
 
 impl SimulationBackend for WgpuBackend {
