@@ -179,7 +179,7 @@ pub fn order(mut found: Vec<Candidate>, driver_major: Option<u32>) -> Vec<Candid
         });
     }
     found.retain(|c| driver_major.is_none_or(|d| c.major <= d));
-    found.sort_by(|a, b| b.major.cmp(&a.major));
+    found.sort_by_key(|c| std::cmp::Reverse(c.major));
     found
 }
 
