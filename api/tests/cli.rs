@@ -42,7 +42,10 @@ fn every_example_simulates() {
         "multi-asset",
     ] {
         let path = format!("examples/{example}.json");
-        let result = json(&sextant(&["simulate", &path, "--paths", "2000"], None));
+        let result = json(&sextant(
+            &["--backend", "cpu", "simulate", &path, "--paths", "2000"],
+            None,
+        ));
         let p = result["success_probability"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p), "{example}");
         assert_eq!(result["paths"], 2000);
@@ -133,10 +136,13 @@ fn bad_requests_name_the_field_and_exit_2() {
     let out = sextant(&["simulate", "examples/missing.json"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("examples/missing.json"));
-    let out = sextant(
-        &["--backend", "cuda", "simulate", "examples/multi-asset.json"],
-        None,
-    );
+    // CUDA made unavailable whatever the machine (a GPU one too): NVRTC named where none is.
+    let out = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["--backend", "cuda", "simulate", "examples/multi-asset.json"])
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("SEXTANT_NVRTC_LIB", "/nonexistent/libnvrtc.so.13")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cuda"));
 }
@@ -402,4 +408,26 @@ fn every_cpu_kernel_gives_the_same_bytes_and_a_bad_name_is_refused() {
         stderr.contains("--cpu-kernel") && stderr.contains("avx512"),
         "{stderr}"
     );
+}
+
+/// Logs into a pipe (a file, a collector) carry no ANSI colour codes.
+#[test]
+fn logs_into_a_pipe_have_no_colour_codes() {
+    let database = std::env::temp_dir().join(format!("sextant-ansi-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", database.display());
+    let output = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["migrate", "--database-url", &url])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&database);
+    assert!(output.status.success());
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.lines().count() > 0,
+        "RUST_LOG=debug logged nothing to check"
+    );
+    assert!(!logs.contains('\u{1b}'), "colour codes in: {logs}");
 }

@@ -3,6 +3,8 @@
 //! Every operation follows the same path — validate, batch, run on the backend, build the
 //! result — so the CLI and the service get the same numbers and the same errors.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary, Watch};
@@ -26,11 +28,33 @@ pub enum EngineError {
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     device: Device,
+    /// Every run of this engine reports to it and stops when it is cancelled: how a caller's
+    /// deadline or disconnect stops a solver, a what-if or a sweep between blocks of paths.
+    watch: Option<Arc<Watch>>,
 }
 
 impl Engine {
     pub fn new(device: Device) -> Self {
-        Engine { device }
+        Engine {
+            device,
+            watch: None,
+        }
+    }
+
+    /// This engine on the same device, its every run watched by `watch` (progress, and
+    /// cancellation between blocks of paths).
+    pub fn watched(&self, watch: Arc<Watch>) -> Engine {
+        Engine {
+            device: self.device.clone(),
+            watch: Some(watch),
+        }
+    }
+
+    fn check_cancelled(&self) -> Result<(), EngineError> {
+        match &self.watch {
+            Some(watch) if watch.is_cancelled() => Err(BackendError::Cancelled.into()),
+            _ => Ok(()),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -59,7 +83,10 @@ impl Engine {
 
     /// Full results of prepared goals, in order.
     pub fn run(&self, goals: &[PreparedGoal]) -> Result<Vec<SimulationResult>, EngineError> {
-        self.run_watched(goals, &Watch::default())
+        match &self.watch {
+            Some(watch) => self.run_watched(goals, watch),
+            None => self.run_watched(goals, &Watch::default()),
+        }
     }
 
     /// [`Engine::run`] with its progress reported to `watch`, which can also cancel it.
@@ -80,7 +107,24 @@ impl Engine {
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
-        Ok(self.backend().simulate(goals, Detail::Success)?)
+        let summaries = match &self.watch {
+            Some(watch) => self
+                .backend()
+                .simulate_watched(goals, Detail::Success, watch)?,
+            None => self.backend().simulate(goals, Detail::Success)?,
+        };
+        Ok(summaries)
+    }
+
+    /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.
+    pub fn terminal_wealth(&self, goal: &PreparedGoal) -> Result<Vec<f64>, EngineError> {
+        self.check_cancelled()?;
+        let wealth = self.backend().terminal_wealth(goal);
+        if let Some(watch) = &self.watch {
+            watch.advance(goal.path_steps());
+        }
+        self.check_cancelled()?;
+        Ok(wealth)
     }
 }
 

@@ -5,6 +5,7 @@
 //! a batch on a [`Device`] → [`backend::Summary`] → [`SimulationResult`].
 
 pub mod backend;
+pub mod budget;
 pub mod engine;
 pub mod frontier;
 pub mod normal;

@@ -295,6 +295,11 @@ mod tests {
     #[test]
     fn avx512_lanes_equal_the_scalar_generator() {
         if !std::is_x86_feature_detected!("avx512f") {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT TESTED on this CPU: avx512_lanes_equal_the_scalar_generator (no AVX-512F)"
+            );
             return;
         }
         let key = key_of_seed(0x0bad_cafe_1234_5678);

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::CpuBackend;
+use crate::budget::MAX_CENT_RAISES;
 use crate::engine::{Engine, EngineError};
 use crate::request::GoalRequest;
 use crate::result::SimulationResult;
@@ -70,7 +71,7 @@ pub fn required_contribution(
     }
     let (value, method) = if has_withdrawals {
         (
-            bisect_cents(engine, &with, needed, Direction::Increasing)?,
+            bisect_cents(engine, &with, needed, Direction::Increasing, 0)?,
             Method::Bisection,
         )
     } else {
@@ -114,7 +115,7 @@ pub fn sustainable_withdrawal(
     }
     let needed = successes_needed(request.goal.success_threshold, base.paths);
     let with = |d: f64| with_withdrawal(request, d);
-    let value = bisect_cents(engine, &with, needed, Direction::Decreasing)?;
+    let value = bisect_cents(engine, &with, needed, Direction::Decreasing, 0)?;
     // Unattainable: even no withdrawal misses the threshold; show that case.
     finish(
         engine,
@@ -224,11 +225,10 @@ fn break_even(
     if needed == 0 {
         return Ok(Some(0.0));
     }
-    let backend = engine.backend();
-    let without = backend.terminal_wealth(&with_contribution(request, 0.0)?);
+    let without = engine.terminal_wealth(&with_contribution(request, 0.0)?)?;
     let mut unit_request = request.clone();
     unit_request.goal.initial_wealth = 0.0;
-    let per_unit = backend.terminal_wealth(&with_contribution(&unit_request, 1.0)?);
+    let per_unit = engine.terminal_wealth(&with_contribution(&unit_request, 1.0)?)?;
     let target = base.target_nominal;
     let mut break_even: Vec<f64> = without
         .iter()
@@ -255,28 +255,30 @@ enum Direction {
     Decreasing,
 }
 
-/// Bisection on whole cents between a value that fails and one that meets the threshold.
+/// Bisection on whole cents, from `from` cents (0, or a break-even answer that falls short)
+/// to where the outcome flips: the bracket grows ×4 until it does, then halves to one cent.
 fn bisect_cents(
     engine: &Engine,
     with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
     needed: u64,
     direction: Direction,
+    from: u64,
 ) -> Result<Option<f64>, EngineError> {
     let meets = |cents: u64| -> Result<bool, EngineError> {
         let goal = with(cents as f64 / 100.0)?;
         Ok(engine.success(std::slice::from_ref(&goal))?[0].successes >= needed)
     };
     let max_cents = (MAX_AMOUNT * 100.0) as u64;
-    let zero_meets = meets(0)?;
+    let from_meets = meets(from)?;
     match direction {
-        Direction::Increasing if zero_meets => return Ok(Some(0.0)),
-        Direction::Decreasing if !zero_meets => return Ok(None),
+        Direction::Increasing if from_meets => return Ok(Some(from as f64 / 100.0)),
+        Direction::Decreasing if !from_meets => return Ok(None),
         _ => {}
     }
-    // Grow until the outcome flips: (a, b) with a on the zero side, b on the other.
-    let mut a = 0u64;
-    let mut b = 10_000u64;
-    while meets(b)? == zero_meets {
+    // Grow until the outcome flips: (a, b) with a on the `from` side, b on the other.
+    let mut a = from;
+    let mut b = (from.max(2_500) * 4).min(max_cents);
+    while meets(b)? == from_meets {
         a = b;
         if b >= max_cents {
             return Ok(match direction {
@@ -288,7 +290,7 @@ fn bisect_cents(
     }
     while b - a > 1 {
         let mid = a + (b - a) / 2;
-        if meets(mid)? == zero_meets {
+        if meets(mid)? == from_meets {
             a = mid;
         } else {
             b = mid;
@@ -318,15 +320,29 @@ fn finish(
 ) -> Result<SolveResult, EngineError> {
     let (value, closest) = answer;
     let value = match value {
-        Some(mut value) => {
-            if method == Method::BreakEven {
-                while engine.success(&[with(value)?])?[0].successes < needed {
-                    value = round_up_cents(value + 0.01);
+        Some(value) if method == Method::BreakEven => {
+            // A break-even value may sit a rounding error short of meeting: raise it by a
+            // cent at a time, at most MAX_CENT_RAISES times, then bisect from there (bounded).
+            let meets = |v: f64| -> Result<bool, EngineError> {
+                Ok(engine.success(&[with(v)?])?[0].successes >= needed)
+            };
+            let mut raised = value;
+            let mut met = false;
+            for _ in 0..MAX_CENT_RAISES {
+                if meets(raised)? {
+                    met = true;
+                    break;
                 }
+                raised = round_up_cents(raised + 0.01);
             }
-            Some(value)
+            if met {
+                Some(raised)
+            } else {
+                let cents = (raised * 100.0).round() as u64;
+                bisect_cents(engine, with, needed, Direction::Increasing, cents)?
+            }
         }
-        None => None,
+        value => value,
     };
     let simulation = engine.run(&[with(value.unwrap_or(closest))?])?.remove(0);
     Ok(SolveResult {

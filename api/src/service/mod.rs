@@ -34,6 +34,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use sextant_engine::backend::Watch;
+use sextant_engine::budget;
 use sextant_engine::frontier::FrontierRequest;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
@@ -108,8 +110,11 @@ pub enum LogFormat {
 pub fn init_logs(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colour codes only for a person at a terminal, never into a file or a log collector.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
@@ -121,8 +126,11 @@ pub fn init_logs(format: LogFormat, default_level: &str) {
 struct AppState {
     engine: Arc<Engine>,
     batcher: Batcher,
-    /// Workers for the operations that are not batched (solvers, scenarios, frontier…).
+    /// Workers for the operations that are not batched (solvers, scenarios, frontier…): one
+    /// per core.
     workers: Arc<Semaphore>,
+    /// Places for operations waiting for a worker (`--queue`); none left is a 429.
+    waiting: Arc<Semaphore>,
     jobs: Jobs,
     store: Store,
     cache: Cache,
@@ -171,13 +179,26 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     resume_jobs(&state).await?;
     let app = router(state.clone(), &args);
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
-    println!(
-        "sextant listening on http://{} grpc://{}",
-        http.local_addr()?,
-        grpc.local_addr()?
+    // Both lines in one write, whose failure is ignored: a caller that reads the first line
+    // and closes the pipe (as the tests do) must not stop the server.
+    let (http_address, grpc_address) = (http.local_addr()?, grpc.local_addr()?);
+    let key = if args.auth.api_keys.is_empty() {
+        ""
+    } else {
+        " -H 'authorization: Bearer <key>'"
+    };
+    let banner = format!(
+        "sextant listening on http://{http_address} grpc://{grpc_address}\n\
+         try: curl -s http://{http_address}/v1/simulations -H 'content-type: application/json' \
+         -d @examples/accumulation-30y.json{key}   (docs: http://{http_address}/docs)\n"
     );
-    use std::io::Write;
-    std::io::stdout().flush()?;
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -276,7 +297,10 @@ async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
             },
         ),
         engine,
-        workers: Arc::new(Semaphore::new(args.queue.max(1))),
+        // As many operations compute at once as there are cores (each already spreads over
+        // them through rayon); up to `--queue` more wait for a turn, then it is a 429.
+        workers: Arc::new(Semaphore::new(rayon::current_num_threads().max(1))),
+        waiting: Arc::new(Semaphore::new(args.queue.max(1))),
         jobs: Jobs::new(store.clone()),
         store,
         cache,
@@ -402,23 +426,48 @@ where
     T: Send + 'static,
     F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
 {
-    let permit = state
-        .workers
+    let place = state
+        .waiting
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded {
             retry_after_seconds: 1,
         })?;
-    let engine = state.engine.clone();
+    let started = tokio::time::Instant::now();
+    let permit = tokio::time::timeout(state.deadline, state.workers.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Timeout)?
+        .map_err(|_| ApiError::Internal("the worker pool closed".into()))?;
+    drop(place);
+    let left = state.deadline.saturating_sub(started.elapsed());
+    // The work stops between blocks of paths once nobody waits for it: past the deadline, or
+    // when the caller disconnects (axum drops this future, and the guard with it).
+    let watch = Arc::new(Watch::default());
+    let _cancel_on_drop = CancelOnDrop(watch.clone());
+    let engine = state.engine.watched(watch);
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work(&engine)
     });
-    match tokio::time::timeout(state.deadline, task).await {
+    match tokio::time::timeout(left, task).await {
         Err(_) => Err(ApiError::Timeout),
         Ok(Err(panic)) => Err(ApiError::Internal(format!("the engine failed: {panic}"))),
         Ok(Ok(result)) => result,
     }
+}
+
+/// Cancels a request's work when the request's future ends, answered or not.
+struct CancelOnDrop(Arc<Watch>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Refuse a request whose counted work is above the service's budget, naming the field.
+fn within_budget(state: &AppState, work: budget::Work, what: &str) -> Result<(), ApiError> {
+    Ok(work.within(state.max_path_steps, what)?)
 }
 
 /// `POST /v1/simulations`: the result (200), or with `"options": {"async": true}` a job (202).
@@ -735,6 +784,11 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::RequiredContribution => {
             let r: GoalRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::solver(&r),
+                "a solver's paths × months × runs",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -747,6 +801,11 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::SustainableWithdrawal => {
             let r: GoalRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::solver(&r),
+                "a solver's paths × months × runs",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -759,6 +818,11 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::WhatIf => {
             let r: WhatIfRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::what_if(&r),
+                "paths × months over the base and its variants",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -769,6 +833,11 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::Sensitivity => {
             let r: SensitivityRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::sensitivity(&r),
+                "paths × months over the base and 2 moves an input",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -779,16 +848,27 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::Frontier => {
             let r: FrontierRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::frontier(&r),
+                "resamples × (observations × assets + points × assets)",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }
         Operation::Sweep => {
             let r: SweepRequest = parse(body)?;
+            within_budget(
+                state,
+                budget::sweep(&r),
+                "paths × months × frontier points, with the frontier's resampling",
+            )?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |e| to_json(&r.run(e)?))).await
         }
         Operation::Risk => {
             let r: RiskRequest = parse(body)?;
+            within_budget(state, budget::risk(&r), "paths × months × assets")?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }

@@ -1,0 +1,283 @@
+//! The work an operation will do, counted before it runs, so that a service can refuse a
+//! request that exceeds its budget with the field that makes it large, instead of finding out
+//! a minute later (issue 11).
+//!
+//! The unit is the path-step (one path advanced one month); frontier resampling counts one
+//! unit per random draw and per weight evaluated, which costs about as much. Every count is an
+//! upper bound: a solver is counted at its iteration cap, a variant that patches the horizon at
+//! the longer horizon.
+
+use serde_json::Value;
+
+use crate::frontier::FrontierRequest;
+use crate::request::GoalRequest;
+use crate::risk::RiskRequest;
+use crate::scenarios::{SensitivityRequest, WhatIfRequest, DEFAULT_INPUTS};
+use crate::sweep::SweepRequest;
+use crate::validate::{ValidationError, MAX_AMOUNT};
+
+/// Cent-by-cent raises of a break-even answer before the solver bisects instead.
+pub const MAX_CENT_RAISES: u64 = 16;
+
+/// ⌈log4(1e17 / 1e4)⌉: the bracket's growth by ×4 from $100 to the largest amount in cents.
+const GROWTH_STEPS: u64 = 22;
+/// ⌈log2(1e17)⌉: halvings of that bracket down to one cent.
+const HALVINGS: u64 = 57;
+
+/// Simulations a solver runs at most, over its two paths: bisection runs the zero value, the
+/// growth, the halvings and the final full run (81); break-even runs two passes, at most
+/// [`MAX_CENT_RAISES`] checks, then at worst a bisection from there (its start, the growth and
+/// the halvings) and the full run.
+pub const MAX_SOLVER_RUNS: u64 = 2 + MAX_CENT_RAISES + 1 + GROWTH_STEPS + HALVINGS + 1;
+
+// The cent bracket the counts above assume.
+const _: () = assert!(MAX_AMOUNT == 1e15);
+
+/// An operation's counted work: one run's (paths × months, named by `options.paths`) times
+/// the runs the operation makes (named by the field that multiplies them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Work {
+    pub units: u64,
+    /// One run's work and the field that sizes it.
+    pub one_run: u64,
+    pub one_run_field: String,
+    /// The field that multiplies runs (`variants`, `sensitivity.inputs`…).
+    pub runs_field: String,
+}
+
+impl Work {
+    fn new(one_run: u64, one_run_field: &str, runs: u64, runs_field: &str) -> Work {
+        Work {
+            units: one_run.saturating_mul(runs),
+            one_run,
+            one_run_field: one_run_field.into(),
+            runs_field: runs_field.into(),
+        }
+    }
+
+    /// The field a caller should change: the one run's when it alone is over the limit,
+    /// else what multiplies the runs.
+    pub fn field(&self, limit: u64) -> &str {
+        if self.one_run > limit {
+            &self.one_run_field
+        } else {
+            &self.runs_field
+        }
+    }
+
+    /// An error naming the field when the work is above `limit`.
+    pub fn within(&self, limit: u64, what: &str) -> Result<(), ValidationError> {
+        if self.units <= limit {
+            return Ok(());
+        }
+        Err(ValidationError::new(
+            self.field(limit),
+            format!(
+                "{what} must be at most {limit} path-steps, got {} ({:.3e})",
+                self.units, self.units as f64
+            ),
+        ))
+    }
+}
+
+fn steps(paths: u64, months: u64) -> u64 {
+    paths.saturating_mul(months)
+}
+
+/// One goal: paths × months.
+pub fn goal(request: &GoalRequest) -> Work {
+    let one = steps(
+        request.options.paths,
+        u64::from(request.goal.horizon_months),
+    );
+    Work::new(one, "options.paths", 1, "options.paths")
+}
+
+/// A solver: the goal at every run it may make.
+pub fn solver(request: &GoalRequest) -> Work {
+    let one = goal(request).one_run;
+    Work::new(one, "options.paths", MAX_SOLVER_RUNS, "options.paths")
+}
+
+/// A patch's `horizon_months`, where it sets one.
+fn patched_horizon(patch: &serde_json::Map<String, Value>) -> u64 {
+    patch
+        .get("horizon_months")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// The base and every variant, each at the longest horizon among them.
+pub fn what_if(request: &WhatIfRequest) -> Work {
+    let months = request
+        .variants
+        .iter()
+        .map(|v| patched_horizon(&v.goal))
+        .fold(u64::from(request.goal.horizon_months), u64::max);
+    let runs = 1 + request.variants.len() as u64;
+    Work::new(
+        steps(request.options.paths, months),
+        "options.paths",
+        runs,
+        "variants",
+    )
+}
+
+/// The base and two moves of each input, at the horizon moved up by the step.
+pub fn sensitivity(request: &SensitivityRequest) -> Work {
+    let inputs = request
+        .sensitivity
+        .inputs
+        .as_ref()
+        .map_or(DEFAULT_INPUTS.len(), Vec::len) as u64;
+    // An integer input moves to round(v·(1 ± step)), at least one away from v.
+    let step = request.sensitivity.relative_step;
+    let horizon = u64::from(request.goal.horizon_months);
+    let stretch = if step.is_finite() && step > 0.0 {
+        ((horizon as f64 * step.min(1.0)).ceil() as u64).max(1)
+    } else {
+        0
+    };
+    let months = horizon + stretch;
+    Work::new(
+        steps(request.options.paths, months),
+        "options.paths",
+        1 + 2 * inputs,
+        "sensitivity.inputs",
+    )
+}
+
+/// The goal at each frontier point, plus the frontier's own resampling.
+pub fn sweep(request: &SweepRequest) -> Work {
+    let one = steps(
+        request.options.paths,
+        u64::from(request.goal.horizon_months),
+    );
+    let points = u64::from(request.frontier.points);
+    let resampling = frontier(&request.frontier).units;
+    // The resampling counted as extra runs of the goal, rounded up.
+    let extra = resampling.div_ceil(one.max(1));
+    let mut work = Work::new(one, "options.paths", points + extra, "frontier.points");
+    if resampling > one.saturating_mul(points) {
+        work.runs_field = "frontier.resample.resamples".into();
+    }
+    work
+}
+
+/// Resampling: each resample draws observations × assets normals and reads off every point's
+/// weights. A plain frontier is counted at its points × assets.
+pub fn frontier(request: &FrontierRequest) -> Work {
+    let assets = request.assets.len() as u64;
+    let points = u64::from(request.points);
+    let plain = points.saturating_mul(assets);
+    match &request.resample {
+        None => Work::new(plain, "points", 1, "points"),
+        Some(options) => Work::new(
+            u64::from(options.observations)
+                .saturating_mul(assets)
+                .saturating_add(plain),
+            "resample.observations",
+            u64::from(options.resamples),
+            "resample.resamples",
+        ),
+    }
+}
+
+/// The risk Monte Carlo: paths × months × assets.
+pub fn risk(request: &RiskRequest) -> Work {
+    let one = steps(
+        request.options.paths,
+        u64::from(request.horizon_months).max(12),
+    );
+    Work::new(
+        one,
+        "options.paths",
+        request.assets.len().max(1) as u64,
+        "assets",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(paths: u64, months: u32) -> GoalRequest {
+        serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": months},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": paths}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_solver_run_cap_covers_the_bracket_and_the_bisection() {
+        // The bracket grows ×4 from 10,000 cents until it passes the largest amount in cents.
+        let max_cents = (MAX_AMOUNT * 100.0) as u64;
+        let mut b = 10_000u64;
+        let mut growth = 0;
+        while b < max_cents {
+            b = (b * 4).min(max_cents);
+            growth += 1;
+        }
+        let halvings = (max_cents as f64).log2().ceil() as u64;
+        assert_eq!((growth, halvings), (GROWTH_STEPS, HALVINGS));
+        // Bisection: zero, growth, halvings, the full run.
+        let bisection = 1 + growth + halvings + 1;
+        // Break-even: two passes, the raises, a bisection from there, the full run.
+        let break_even = 2 + MAX_CENT_RAISES + 1 + growth + halvings + 1;
+        assert!(bisection <= MAX_SOLVER_RUNS);
+        assert_eq!(break_even, MAX_SOLVER_RUNS);
+    }
+
+    #[test]
+    fn work_names_the_field_and_the_bound() {
+        let work = solver(&request(100_000, 1200));
+        assert_eq!(work.units, 100_000 * 1200 * MAX_SOLVER_RUNS);
+        let err = work.within(2_000_000_000, "a solver").unwrap_err();
+        assert_eq!(err.field, "options.paths");
+        assert!(
+            err.problem.contains("at most 2000000000 path-steps"),
+            "{err}"
+        );
+        assert!(goal(&request(1000, 12)).within(12_000, "a goal").is_ok());
+        assert!(goal(&request(1000, 12)).within(11_999, "a goal").is_err());
+    }
+
+    #[test]
+    fn the_field_named_is_the_one_run_when_it_alone_is_over() {
+        let r: SensitivityRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 1000},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": 3_000_000}
+        }))
+        .unwrap();
+        // 3e9 path-steps a run: the paths are what to cut.
+        let err = sensitivity(&r).within(2_000_000_000, "x").unwrap_err();
+        assert_eq!(err.field, "options.paths");
+        // 3e8 a run, 21 runs: the inputs are.
+        let mut r = r;
+        r.options.paths = 300_000;
+        let err = sensitivity(&r).within(2_000_000_000, "x").unwrap_err();
+        assert_eq!(err.field, "sensitivity.inputs");
+    }
+
+    #[test]
+    fn sensitivity_counts_two_runs_an_input_at_the_stretched_horizon() {
+        let mut r: SensitivityRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 100, "monthly_contribution": 10},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": 1000},
+            "sensitivity": {"inputs": ["goal.monthly_contribution", "market.volatility"],
+                            "relative_step": 0.1}
+        }))
+        .unwrap();
+        assert_eq!(sensitivity(&r).units, 1000 * 110 * 5);
+        assert_eq!(sensitivity(&r).runs_field, "sensitivity.inputs");
+        r.sensitivity.inputs = None;
+        assert_eq!(
+            sensitivity(&r).units,
+            1000 * 110 * (1 + 2 * DEFAULT_INPUTS.len() as u64)
+        );
+    }
+}
