@@ -42,15 +42,21 @@ notes=()
 
 say() { echo "[gpu-check $(($(date +%s) - started))s] $*"; }
 # step NAME LIMIT_S LOG COMMAND...: run under `timeout`, stderr and stdout to LOG and the
-# console as they come; its exit status (124 when it ran past its limit) is returned.
+# console as they come; its exit status (124 when it ran past its limit) is returned. The
+# output goes to a file, not a pipe, so a process the step leaves behind (a killed
+# benchmark's baseline) cannot hold the script up.
 step() {
     local name=$1 limit=$2 log=$3
     shift 3
     say "$name: start (limit ${limit}s)"
-    local t0 rc
+    local t0 rc pid
     t0=$(date +%s)
-    timeout -k 10 "$limit" "$@" 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
+    : >"$log"
+    timeout -k 10 "$limit" "$@" >"$log" 2>&1 &
+    pid=$!
+    tail -n +1 -f --pid="$pid" "$log"
+    wait "$pid"
+    rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
         say "$name: TIMED OUT after ${limit}s"
     else
@@ -154,6 +160,8 @@ if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
         "$bin" --backend auto bench --suite service --seconds "${SERVICE_SECONDS:-8}" \
         --python "$python" --compact || status=1
     grep -q '^baseline: FAILED' "$out/service-bench.log" && status=1
+    # A service step killed by its timeout cannot stop its baseline's uvicorn: stop it here.
+    pkill -f 'benches/service_baseline.py' 2>/dev/null
     service_table=$(sed -n '/^service on /,/^sextant \/ FastAPI/p' "$out/service-bench.log")
 fi
 
