@@ -46,18 +46,9 @@ impl SearchRoots {
             }
         }
         library_folders.push("/usr/local/cuda/lib64".into());
-        if let Ok(entries) = std::fs::read_dir("/usr/local") {
-            let mut versioned: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("cuda-"))
-                })
-                .collect();
-            versioned.sort();
-            library_folders.extend(versioned.into_iter().rev().map(|p| p.join("lib64")));
-        }
+        // /usr/local/cuda-13.0 before /usr/local/cuda-12.4.
+        let versioned = entries_where(Path::new("/usr/local"), |n| n.starts_with("cuda-"));
+        library_folders.extend(versioned.into_iter().rev().map(|p| p.join("lib64")));
         if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
             library_folders.extend(std::env::split_paths(&paths));
         }
@@ -82,17 +73,28 @@ impl SearchRoots {
         python_prefixes.push("/usr".into());
         if let Some(home) = var("HOME") {
             python_prefixes.push(home.join(".local"));
-            if let Ok(versions) = std::fs::read_dir(home.join(".pyenv/versions")) {
-                let mut versions: Vec<PathBuf> = versions.flatten().map(|v| v.path()).collect();
-                versions.sort();
-                python_prefixes.extend(versions.into_iter().rev());
-            }
+            let versions = entries_where(&home.join(".pyenv/versions"), |_| true);
+            python_prefixes.extend(versions.into_iter().rev());
         }
         SearchRoots {
             library_folders,
             python_prefixes,
         }
     }
+}
+
+/// The entries of `folder` whose names `keep` accepts, sorted (none if it cannot be read).
+fn entries_where(folder: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| keep(&n.to_string_lossy())))
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// The major version in a file name `libnvrtc.so.N` (not the builtins, not `.alt`, not
@@ -102,23 +104,15 @@ fn major_of(name: &str) -> Option<u32> {
 }
 
 fn push_folder(found: &mut Vec<Candidate>, folder: &Path) {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return;
-    };
-    let mut here: Vec<Candidate> = entries
-        .flatten()
-        .filter_map(|e| {
-            let major = major_of(&e.file_name().to_string_lossy())?;
-            Some(Candidate {
-                path: e.path(),
-                major,
-            })
-        })
-        .collect();
-    here.sort_by(|a, b| a.path.cmp(&b.path));
-    for candidate in here {
-        if !found.iter().any(|c| c.path == candidate.path) {
-            found.push(candidate);
+    for path in entries_where(folder, |name| major_of(name).is_some()) {
+        let Some(major) = path
+            .file_name()
+            .and_then(|n| major_of(&n.to_string_lossy()))
+        else {
+            continue;
+        };
+        if !found.iter().any(|c| c.path == path) {
+            found.push(Candidate { path, major });
         }
     }
 }
@@ -130,37 +124,12 @@ pub fn find_candidates(roots: &SearchRoots) -> Vec<Candidate> {
         push_folder(&mut found, folder);
     }
     for prefix in &roots.python_prefixes {
-        let Ok(entries) = std::fs::read_dir(prefix.join("lib")) else {
-            continue;
-        };
-        let mut pythons: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
-            })
-            .collect();
-        pythons.sort();
-        for python in pythons {
+        for python in entries_where(&prefix.join("lib"), |n| n.starts_with("python3")) {
             for site in ["site-packages", "dist-packages"] {
-                let nvidia = python.join(site).join("nvidia");
                 // CUDA 13 wheels: nvidia/cu13/lib; CUDA 12 and 11: nvidia/cuda_nvrtc/lib.
-                if let Ok(entries) = std::fs::read_dir(&nvidia) {
-                    let mut subfolders: Vec<PathBuf> = entries
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| {
-                            p.file_name().is_some_and(|n| {
-                                let n = n.to_string_lossy();
-                                n == "cuda_nvrtc" || n.starts_with("cu1")
-                            })
-                        })
-                        .collect();
-                    subfolders.sort();
-                    for sub in subfolders {
-                        push_folder(&mut found, &sub.join("lib"));
-                    }
+                let nvidia = python.join(site).join("nvidia");
+                for sub in entries_where(&nvidia, |n| n == "cuda_nvrtc" || n.starts_with("cu1")) {
+                    push_folder(&mut found, &sub.join("lib"));
                 }
             }
         }
@@ -224,21 +193,11 @@ impl Nvrtc {
     /// Load the library at `path` (or a soname) and ask its version.
     pub fn load(path: &Path) -> Result<Nvrtc, String> {
         let mut builtins = Vec::new();
-        if let Some(Ok(entries)) = path.parent().map(std::fs::read_dir) {
-            let mut names: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("libnvrtc-builtins.so."))
-                })
-                .collect();
-            names.sort();
-            for name in names {
-                // SAFETY: as below; a failure here surfaces as NVRTC's own error later.
-                if let Ok(library) = unsafe { libloading::Library::new(&name) } {
-                    builtins.push(library);
-                }
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for name in entries_where(folder, |n| n.starts_with("libnvrtc-builtins.so.")) {
+            // SAFETY: as below; a failure here surfaces as NVRTC's own error later.
+            if let Ok(library) = unsafe { libloading::Library::new(&name) } {
+                builtins.push(library);
             }
         }
         // SAFETY: loading NVIDIA's NVRTC runs only its initialisers.
