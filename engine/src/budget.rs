@@ -40,71 +40,80 @@ pub struct Work {
     pub units: u64,
     /// One run's work and the field that sizes it.
     pub one_run: u64,
-    pub one_run_field: String,
+    pub one_run_field: &'static str,
     /// The field that multiplies runs (`variants`, `sensitivity.inputs`…).
-    pub runs_field: String,
+    pub runs_field: &'static str,
+    /// What is counted, in words, for the error.
+    pub what: &'static str,
 }
 
 impl Work {
-    fn new(one_run: u64, one_run_field: &str, runs: u64, runs_field: &str) -> Work {
+    fn new(
+        what: &'static str,
+        (one_run, one_run_field): (u64, &'static str),
+        (runs, runs_field): (u64, &'static str),
+    ) -> Work {
         Work {
             units: one_run.saturating_mul(runs),
             one_run,
-            one_run_field: one_run_field.into(),
-            runs_field: runs_field.into(),
+            one_run_field,
+            runs_field,
+            what,
         }
     }
 
     /// The field a caller should change: the one run's when it alone is over the limit,
     /// else what multiplies the runs.
-    pub fn field(&self, limit: u64) -> &str {
+    pub fn field(&self, limit: u64) -> &'static str {
         if self.one_run > limit {
-            &self.one_run_field
+            self.one_run_field
         } else {
-            &self.runs_field
+            self.runs_field
         }
     }
 
     /// An error naming the field when the work is above `limit`.
-    pub fn within(&self, limit: u64, what: &str) -> Result<(), ValidationError> {
+    pub fn within(&self, limit: u64) -> Result<(), ValidationError> {
         if self.units <= limit {
             return Ok(());
         }
         Err(ValidationError::new(
             self.field(limit),
             format!(
-                "{what} must be at most {limit} path-steps, got {} ({:.3e})",
-                self.units, self.units as f64
+                "{} must be at most {limit} path-steps, got {} ({:.3e})",
+                self.what, self.units, self.units as f64
             ),
         ))
     }
 }
 
-fn steps(paths: u64, months: u64) -> u64 {
-    paths.saturating_mul(months)
+/// paths × months of a goal.
+fn goal_steps(paths: u64, months: u32) -> (u64, &'static str) {
+    (paths.saturating_mul(u64::from(months)), "options.paths")
 }
 
 /// One goal: paths × months.
 pub fn goal(request: &GoalRequest) -> Work {
-    let one = steps(
-        request.options.paths,
-        u64::from(request.goal.horizon_months),
-    );
-    Work::new(one, "options.paths", 1, "options.paths")
+    let one = goal_steps(request.options.paths, request.goal.horizon_months);
+    Work::new("paths × months", one, (1, "options.paths"))
 }
 
 /// A solver: the goal at every run it may make.
 pub fn solver(request: &GoalRequest) -> Work {
-    let one = goal(request).one_run;
-    Work::new(one, "options.paths", MAX_SOLVER_RUNS, "options.paths")
+    let one = goal_steps(request.options.paths, request.goal.horizon_months);
+    Work::new(
+        "a solver's paths × months × runs",
+        one,
+        (MAX_SOLVER_RUNS, "options.paths"),
+    )
 }
 
 /// A patch's `horizon_months`, where it sets one.
-fn patched_horizon(patch: &serde_json::Map<String, Value>) -> u64 {
+fn patched_horizon(patch: &serde_json::Map<String, Value>) -> u32 {
     patch
         .get("horizon_months")
         .and_then(Value::as_u64)
-        .unwrap_or(0)
+        .map_or(0, |h| u32::try_from(h).unwrap_or(u32::MAX))
 }
 
 /// The base and every variant, each at the longest horizon among them.
@@ -113,13 +122,11 @@ pub fn what_if(request: &WhatIfRequest) -> Work {
         .variants
         .iter()
         .map(|v| patched_horizon(&v.goal))
-        .fold(u64::from(request.goal.horizon_months), u64::max);
-    let runs = 1 + request.variants.len() as u64;
+        .fold(request.goal.horizon_months, u32::max);
     Work::new(
-        steps(request.options.paths, months),
-        "options.paths",
-        runs,
-        "variants",
+        "paths × months over the base and its variants",
+        goal_steps(request.options.paths, months),
+        (1 + request.variants.len() as u64, "variants"),
     )
 }
 
@@ -132,68 +139,54 @@ pub fn sensitivity(request: &SensitivityRequest) -> Work {
         .map_or(DEFAULT_INPUTS.len(), Vec::len) as u64;
     // An integer input moves to round(v·(1 ± step)), at least one away from v.
     let step = request.sensitivity.relative_step;
-    let horizon = u64::from(request.goal.horizon_months);
+    let horizon = request.goal.horizon_months;
     let stretch = if step.is_finite() && step > 0.0 {
-        ((horizon as f64 * step.min(1.0)).ceil() as u64).max(1)
+        ((f64::from(horizon) * step.min(1.0)).ceil() as u32).max(1)
     } else {
         0
     };
-    let months = horizon + stretch;
     Work::new(
-        steps(request.options.paths, months),
-        "options.paths",
-        1 + 2 * inputs,
-        "sensitivity.inputs",
+        "paths × months over the base and 2 moves an input",
+        goal_steps(request.options.paths, horizon.saturating_add(stretch)),
+        (1 + 2 * inputs, "sensitivity.inputs"),
     )
 }
 
-/// The goal at each frontier point, plus the frontier's own resampling.
+/// The goal at each frontier point (a sweep solves the frontier but never resamples it).
 pub fn sweep(request: &SweepRequest) -> Work {
-    let one = steps(
-        request.options.paths,
-        u64::from(request.goal.horizon_months),
-    );
-    let points = u64::from(request.frontier.points);
-    let resampling = frontier(&request.frontier).units;
-    // The resampling counted as extra runs of the goal, rounded up.
-    let extra = resampling.div_ceil(one.max(1));
-    let mut work = Work::new(one, "options.paths", points + extra, "frontier.points");
-    if resampling > one.saturating_mul(points) {
-        work.runs_field = "frontier.resample.resamples".into();
-    }
-    work
+    Work::new(
+        "paths × months × frontier points",
+        goal_steps(request.options.paths, request.goal.horizon_months),
+        (u64::from(request.frontier.points), "frontier.points"),
+    )
 }
 
 /// Resampling: each resample draws observations × assets normals and reads off every point's
 /// weights. A plain frontier is counted at its points × assets.
 pub fn frontier(request: &FrontierRequest) -> Work {
     let assets = request.assets.len() as u64;
-    let points = u64::from(request.points);
-    let plain = points.saturating_mul(assets);
+    let plain = u64::from(request.points).saturating_mul(assets);
     match &request.resample {
-        None => Work::new(plain, "points", 1, "points"),
+        None => Work::new("points × assets", (plain, "points"), (1, "points")),
         Some(options) => Work::new(
-            u64::from(options.observations)
-                .saturating_mul(assets)
-                .saturating_add(plain),
-            "resample.observations",
-            u64::from(options.resamples),
-            "resample.resamples",
+            "resamples × (observations × assets + points × assets)",
+            (
+                u64::from(options.observations)
+                    .saturating_mul(assets)
+                    .saturating_add(plain),
+                "resample.observations",
+            ),
+            (u64::from(options.resamples), "resample.resamples"),
         ),
     }
 }
 
 /// The risk Monte Carlo: paths × months × assets.
 pub fn risk(request: &RiskRequest) -> Work {
-    let one = steps(
-        request.options.paths,
-        u64::from(request.horizon_months).max(12),
-    );
     Work::new(
-        one,
-        "options.paths",
-        request.assets.len().max(1) as u64,
-        "assets",
+        "paths × months × assets",
+        goal_steps(request.options.paths, request.horizon_months.max(12)),
+        (request.assets.len().max(1) as u64, "assets"),
     )
 }
 
@@ -234,14 +227,14 @@ mod tests {
     fn work_names_the_field_and_the_bound() {
         let work = solver(&request(100_000, 1200));
         assert_eq!(work.units, 100_000 * 1200 * MAX_SOLVER_RUNS);
-        let err = work.within(2_000_000_000, "a solver").unwrap_err();
+        let err = work.within(2_000_000_000).unwrap_err();
         assert_eq!(err.field, "options.paths");
         assert!(
             err.problem.contains("at most 2000000000 path-steps"),
             "{err}"
         );
-        assert!(goal(&request(1000, 12)).within(12_000, "a goal").is_ok());
-        assert!(goal(&request(1000, 12)).within(11_999, "a goal").is_err());
+        assert!(goal(&request(1000, 12)).within(12_000).is_ok());
+        assert!(goal(&request(1000, 12)).within(11_999).is_err());
     }
 
     #[test]
@@ -253,12 +246,12 @@ mod tests {
         }))
         .unwrap();
         // 3e9 path-steps a run: the paths are what to cut.
-        let err = sensitivity(&r).within(2_000_000_000, "x").unwrap_err();
+        let err = sensitivity(&r).within(2_000_000_000).unwrap_err();
         assert_eq!(err.field, "options.paths");
         // 3e8 a run, 21 runs: the inputs are.
         let mut r = r;
         r.options.paths = 300_000;
-        let err = sensitivity(&r).within(2_000_000_000, "x").unwrap_err();
+        let err = sensitivity(&r).within(2_000_000_000).unwrap_err();
         assert_eq!(err.field, "sensitivity.inputs");
     }
 

@@ -30,14 +30,15 @@ pub struct Engine {
     device: Device,
     /// Every run of this engine reports to it and stops when it is cancelled: how a caller's
     /// deadline or disconnect stops a solver, a what-if or a sweep between blocks of paths.
-    watch: Option<Arc<Watch>>,
+    /// An engine from [`Engine::new`] has one that nobody cancels.
+    watch: Arc<Watch>,
 }
 
 impl Engine {
     pub fn new(device: Device) -> Self {
         Engine {
             device,
-            watch: None,
+            watch: Arc::default(),
         }
     }
 
@@ -46,15 +47,15 @@ impl Engine {
     pub fn watched(&self, watch: Arc<Watch>) -> Engine {
         Engine {
             device: self.device.clone(),
-            watch: Some(watch),
+            watch,
         }
     }
 
     fn check_cancelled(&self) -> Result<(), EngineError> {
-        match &self.watch {
-            Some(watch) if watch.is_cancelled() => Err(BackendError::Cancelled.into()),
-            _ => Ok(()),
+        if self.watch.is_cancelled() {
+            return Err(BackendError::Cancelled.into());
         }
+        Ok(())
     }
 
     pub fn device(&self) -> &Device {
@@ -83,10 +84,7 @@ impl Engine {
 
     /// Full results of prepared goals, in order.
     pub fn run(&self, goals: &[PreparedGoal]) -> Result<Vec<SimulationResult>, EngineError> {
-        match &self.watch {
-            Some(watch) => self.run_watched(goals, watch),
-            None => self.run_watched(goals, &Watch::default()),
-        }
+        self.run_watched(goals, &self.watch)
     }
 
     /// [`Engine::run`] with its progress reported to `watch`, which can also cancel it.
@@ -107,22 +105,16 @@ impl Engine {
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
-        let summaries = match &self.watch {
-            Some(watch) => self
-                .backend()
-                .simulate_watched(goals, Detail::Success, watch)?,
-            None => self.backend().simulate(goals, Detail::Success)?,
-        };
-        Ok(summaries)
+        Ok(self
+            .backend()
+            .simulate_watched(goals, Detail::Success, &self.watch)?)
     }
 
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.
     pub fn terminal_wealth(&self, goal: &PreparedGoal) -> Result<Vec<f64>, EngineError> {
         self.check_cancelled()?;
         let wealth = self.backend().terminal_wealth(goal);
-        if let Some(watch) = &self.watch {
-            watch.advance(goal.path_steps());
-        }
+        self.watch.advance(goal.path_steps());
         self.check_cancelled()?;
         Ok(wealth)
     }

@@ -255,6 +255,35 @@ enum Direction {
     Decreasing,
 }
 
+/// Whether `value` meets the threshold: one success-only run.
+fn meets(
+    engine: &Engine,
+    with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
+    needed: u64,
+    value: f64,
+) -> Result<bool, EngineError> {
+    Ok(engine.success(&[with(value)?])?[0].successes >= needed)
+}
+
+/// A break-even answer checked by simulation: it may sit a rounding error short of meeting,
+/// so it is raised a cent at a time, at most [`MAX_CENT_RAISES`] times, then bisected from
+/// there (bounded either way).
+fn settle_break_even(
+    engine: &Engine,
+    with: &dyn Fn(f64) -> Result<PreparedGoal, ValidationError>,
+    needed: u64,
+    mut value: f64,
+) -> Result<Option<f64>, EngineError> {
+    for _ in 0..MAX_CENT_RAISES {
+        if meets(engine, with, needed, value)? {
+            return Ok(Some(value));
+        }
+        value = round_up_cents(value + 0.01);
+    }
+    let cents = (value * 100.0).round() as u64;
+    bisect_cents(engine, with, needed, Direction::Increasing, cents)
+}
+
 /// Bisection on whole cents, from `from` cents (0, or a break-even answer that falls short)
 /// to where the outcome flips: the bracket grows ×4 until it does, then halves to one cent.
 fn bisect_cents(
@@ -264,10 +293,7 @@ fn bisect_cents(
     direction: Direction,
     from: u64,
 ) -> Result<Option<f64>, EngineError> {
-    let meets = |cents: u64| -> Result<bool, EngineError> {
-        let goal = with(cents as f64 / 100.0)?;
-        Ok(engine.success(std::slice::from_ref(&goal))?[0].successes >= needed)
-    };
+    let meets = |cents: u64| meets(engine, with, needed, cents as f64 / 100.0);
     let max_cents = (MAX_AMOUNT * 100.0) as u64;
     let from_meets = meets(from)?;
     match direction {
@@ -276,6 +302,7 @@ fn bisect_cents(
         _ => {}
     }
     // Grow until the outcome flips: (a, b) with a on the `from` side, b on the other.
+    // The first step is to $100 from zero, and ×4 from anything above $25.
     let mut a = from;
     let mut b = (from.max(2_500) * 4).min(max_cents);
     while meets(b)? == from_meets {
@@ -321,26 +348,7 @@ fn finish(
     let (value, closest) = answer;
     let value = match value {
         Some(value) if method == Method::BreakEven => {
-            // A break-even value may sit a rounding error short of meeting: raise it by a
-            // cent at a time, at most MAX_CENT_RAISES times, then bisect from there (bounded).
-            let meets = |v: f64| -> Result<bool, EngineError> {
-                Ok(engine.success(&[with(v)?])?[0].successes >= needed)
-            };
-            let mut raised = value;
-            let mut met = false;
-            for _ in 0..MAX_CENT_RAISES {
-                if meets(raised)? {
-                    met = true;
-                    break;
-                }
-                raised = round_up_cents(raised + 0.01);
-            }
-            if met {
-                Some(raised)
-            } else {
-                let cents = (raised * 100.0).round() as u64;
-                bisect_cents(engine, with, needed, Direction::Increasing, cents)?
-            }
+            settle_break_even(engine, with, needed, value)?
         }
         value => value,
     };

@@ -466,8 +466,8 @@ impl Drop for CancelOnDrop {
 }
 
 /// Refuse a request whose counted work is above the service's budget, naming the field.
-fn within_budget(state: &AppState, work: budget::Work, what: &str) -> Result<(), ApiError> {
-    Ok(work.within(state.max_path_steps, what)?)
+fn within_budget(state: &AppState, work: budget::Work) -> Result<(), ApiError> {
+    Ok(work.within(state.max_path_steps)?)
 }
 
 /// `POST /v1/simulations`: the result (200), or with `"options": {"async": true}` a job (202).
@@ -784,11 +784,7 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::RequiredContribution => {
             let r: GoalRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::solver(&r),
-                "a solver's paths × months × runs",
-            )?;
+            within_budget(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -801,11 +797,7 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::SustainableWithdrawal => {
             let r: GoalRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::solver(&r),
-                "a solver's paths × months × runs",
-            )?;
+            within_budget(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -818,11 +810,7 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::WhatIf => {
             let r: WhatIfRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::what_if(&r),
-                "paths × months over the base and its variants",
-            )?;
+            within_budget(state, budget::what_if(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -833,11 +821,7 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::Sensitivity => {
             let r: SensitivityRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::sensitivity(&r),
-                "paths × months over the base and 2 moves an input",
-            )?;
+            within_budget(state, budget::sensitivity(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
@@ -848,27 +832,19 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::Frontier => {
             let r: FrontierRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::frontier(&r),
-                "resamples × (observations × assets + points × assets)",
-            )?;
+            within_budget(state, budget::frontier(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }
         Operation::Sweep => {
             let r: SweepRequest = parse(body)?;
-            within_budget(
-                state,
-                budget::sweep(&r),
-                "paths × months × frontier points, with the frontier's resampling",
-            )?;
+            within_budget(state, budget::sweep(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |e| to_json(&r.run(e)?))).await
         }
         Operation::Risk => {
             let r: RiskRequest = parse(body)?;
-            within_budget(state, budget::risk(&r), "paths × months × assets")?;
+            within_budget(state, budget::risk(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
         }
@@ -903,16 +879,7 @@ async fn simulate_uncached(state: &AppState, request: &GoalRequest) -> Result<Va
 /// Validate a goal and apply the service's cap on paths × months.
 fn checked_goal(state: &AppState, request: &GoalRequest) -> Result<PreparedGoal, ApiError> {
     let goal = validate::prepare(request)?;
-    if goal.path_steps() > state.max_path_steps {
-        return Err(ApiError::Invalid {
-            field: "options.paths".into(),
-            message: format!(
-                "paths × months must be at most {}, got {}",
-                state.max_path_steps,
-                goal.path_steps()
-            ),
-        });
-    }
+    within_budget(state, budget::goal(request))?;
     Ok(goal)
 }
 

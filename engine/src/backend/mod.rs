@@ -3,8 +3,7 @@
 //!
 //! A backend takes a batch of prepared goals and returns, for each, a [`Summary`]: the counts,
 //! sums and percentiles that the result is built from. Reductions happen inside the backend, so
-//! a GPU backend copies back only summaries, never every path. Only the CPU backend exists so
-//! The CPU backend is always built; the WGSL and CUDA backends are behind the `wgpu` and
+//! a GPU backend copies back only summaries, never every path. The CPU backend is always built; the WGSL and CUDA backends are behind the `wgpu` and
 //! `cuda` features, with stand-ins that say so when they are not built. Each GPU backend is
 //! opened on first use and at most once per process.
 
