@@ -26,6 +26,9 @@ pub enum Suite {
     Gpu,
     /// The service under load beside a FastAPI + NumPy baseline (see `bench_service`).
     Service,
+    /// Small requests' latency while a budget-sized one runs, two lanes against one (see
+    /// `bench_fairness`).
+    Fairness,
 }
 
 #[derive(clap::Args)]
@@ -39,6 +42,8 @@ pub struct BenchArgs {
     pub service: crate::bench_service::ServiceArgs,
     #[command(flatten)]
     pub gpu: crate::bench_gpu::GpuArgs,
+    #[command(flatten)]
+    pub fairness: crate::bench_fairness::FairnessArgs,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,

@@ -153,7 +153,8 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
             ..crate::store::DatabaseArgs::default()
         };
         let (address, server) =
-            service::start_for_bench(engine.clone(), max_batch, delay_ms, database).await?;
+            service::start_for_bench(engine.clone(), max_batch, delay_ms, database, 50_000_000)
+                .await?;
         let url = format!("http://{address}/v1/simulations");
         let mut run = load(name, &url, args.clients, args.seconds).await?;
         if max_batch > 1 {

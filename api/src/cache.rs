@@ -5,7 +5,9 @@
 //! it (defaults filled in, keys sorted, numbers in their shortest form), so `{"paths": 10000}`
 //! and a body that leaves paths to its default share an answer, and a new engine never serves
 //! an old one. Results are deterministic for a given request and seed, so a hit is exactly
-//! what a computation would give. A cache that fails (Redis away) is a miss, never an error.
+//! what a computation would give. A cache that fails is never an error: while Redis is away
+//! (or slower than [`REDIS_TIMEOUT`]) answers are kept in process, as without Redis, and
+//! Redis is used again as soon as it answers.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,30 @@ pub enum Cache {
     Redis {
         connection: redis::aio::ConnectionManager,
         ttl: Duration,
+        /// Where answers go while Redis fails.
+        fallback: Arc<Mutex<LruCache<String, Arc<Value>>>>,
     },
+}
+
+/// Longest a Redis command may take before the cache falls back to memory for it.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A Redis command's result within [`REDIS_TIMEOUT`], counted and logged when it fails.
+async fn redis_query<T: redis::FromRedisValue>(
+    command: &redis::Cmd,
+    connection: &redis::aio::ConnectionManager,
+    doing: &str,
+) -> Option<T> {
+    let mut connection = connection.clone();
+    let failure =
+        match tokio::time::timeout(REDIS_TIMEOUT, command.query_async(&mut connection)).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {REDIS_TIMEOUT:?}"),
+        };
+    tracing::warn!(error = %failure, "the Redis cache failed {doing}; in memory meanwhile");
+    metrics::counter!("sextant_cache_errors_total").increment(1);
+    None
 }
 
 /// The cache's flags (`serve`).
@@ -75,9 +100,11 @@ impl Cache {
             let connection = redis::aio::ConnectionManager::new(client)
                 .await
                 .map_err(|e| anyhow::anyhow!("connecting to Redis at {url}: {e}"))?;
+            let entries = NonZeroUsize::new(args.cache_entries.max(1)).expect("at least one");
             return Ok(Cache::Redis {
                 connection,
                 ttl: Duration::from_secs(args.cache_ttl_s.max(1)),
+                fallback: Arc::new(Mutex::new(LruCache::new(entries))),
             });
         }
         Ok(match NonZeroUsize::new(args.cache_entries) {
@@ -102,19 +129,20 @@ impl Cache {
                 .expect("cache lock")
                 .get(key)
                 .map(|v| (**v).clone()),
-            Cache::Redis { connection, .. } => {
-                let mut connection = connection.clone();
-                let text: redis::RedisResult<Option<String>> = redis::cmd("GET")
-                    .arg(redis_key(key))
-                    .query_async(&mut connection)
-                    .await;
-                match text {
-                    Ok(text) => text.and_then(|t| serde_json::from_str(&t).ok()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the Redis cache failed; computing");
-                        metrics::counter!("sextant_cache_errors_total").increment(1);
-                        None
-                    }
+            Cache::Redis {
+                connection,
+                fallback,
+                ..
+            } => {
+                let mut command = redis::cmd("GET");
+                command.arg(redis_key(key));
+                match redis_query::<Option<String>>(&command, connection, "to read").await {
+                    Some(text) => text.and_then(|t| serde_json::from_str(&t).ok()),
+                    None => fallback
+                        .lock()
+                        .expect("cache lock")
+                        .get(key)
+                        .map(|v| (**v).clone()),
                 }
             }
         };
@@ -131,18 +159,25 @@ impl Cache {
                     .expect("cache lock")
                     .put(key.to_string(), Arc::new(value.clone()));
             }
-            Cache::Redis { connection, ttl } => {
-                let mut connection = connection.clone();
-                let stored: redis::RedisResult<()> = redis::cmd("SET")
+            Cache::Redis {
+                connection,
+                ttl,
+                fallback,
+            } => {
+                let mut command = redis::cmd("SET");
+                command
                     .arg(redis_key(key))
                     .arg(value.to_string())
                     .arg("EX")
-                    .arg(ttl.as_secs())
-                    .query_async(&mut connection)
-                    .await;
-                if let Err(e) = stored {
-                    tracing::warn!(error = %e, "the Redis cache failed to store an answer");
-                    metrics::counter!("sextant_cache_errors_total").increment(1);
+                    .arg(ttl.as_secs());
+                if redis_query::<()>(&command, connection, "to store")
+                    .await
+                    .is_none()
+                {
+                    fallback
+                        .lock()
+                        .expect("cache lock")
+                        .put(key.to_string(), Arc::new(value.clone()));
                 }
             }
         }

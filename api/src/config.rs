@@ -31,7 +31,7 @@ pub fn load() -> Result<()> {
 }
 
 /// The keys a file may set (each is a flag with an environment variable).
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 22] = [
     "backend",
     "cpu_kernel",
     "http",
@@ -50,6 +50,10 @@ const KEYS: [&str; 18] = [
     "rate_limit",
     "log_format",
     "shutdown_grace_s",
+    "drain_s",
+    "interactive_max_path_steps",
+    "replica",
+    "job_lease_s",
 ];
 
 fn apply(path: &Path) -> Result<()> {

@@ -5,6 +5,7 @@
 //! 1 for anything else).
 
 mod bench;
+mod bench_fairness;
 mod bench_gpu;
 mod bench_portfolio;
 mod bench_service;
@@ -299,6 +300,7 @@ fn run(cli: &Cli) -> Result<()> {
                 cli,
                 &bench_service::run(&engine()?, &args.service, &args.python)?,
             ),
+            bench::Suite::Fairness => print(cli, &bench_fairness::run(&engine()?, &args.fairness)?),
             bench::Suite::Portfolio => print(
                 cli,
                 &bench_portfolio::run(&engine()?, &args.portfolio, &args.python)?,
@@ -400,6 +402,8 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
         lease: std::time::Duration::from_secs(args.lease_s.max(1)),
         progress: !args.quiet,
         cpu: cli.cpu_backend()?,
+        pool: None,
+        stop: Default::default(),
     };
     eprintln!(
         "run {} ({}): {} goals in {} shards, {} paths each, as of {}; worker {}",
@@ -426,7 +430,7 @@ fn is_bad_request(err: &anyhow::Error) -> bool {
         || match err.downcast_ref::<FrontierRequestError>() {
             Some(FrontierRequestError::Invalid(_)) => true,
             Some(FrontierRequestError::Solver(e)) => frontier(e),
-            None => false,
+            Some(FrontierRequestError::Cancelled) | None => false,
         }
         || match err.downcast_ref::<SweepError>() {
             Some(SweepError::Invalid(_)) | Some(SweepError::Engine(EngineError::Invalid(_))) => {

@@ -10,10 +10,12 @@
 //! its lease expires and another worker (or itself, restarted) takes the shard over; and a
 //! slow worker whose lease was taken over cannot commit the shard a second time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use sextant_engine::backend::Watch;
 use sextant_engine::solve::score_accumulation;
 use sextant_engine::CpuBackend;
 use sqlx::Row;
@@ -70,6 +72,9 @@ pub enum RescoreError {
     Store(#[from] StoreError),
     #[error("the engine failed: {0}")]
     Engine(String),
+    /// The worker was told to stop (the service draining); its shard went back to the run.
+    #[error("the re-scoring worker was stopped")]
+    Stopped,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> RescoreError {
@@ -335,6 +340,11 @@ pub struct WorkerConfig {
     /// The backend that scores: the CPU's fused pass (success and required contribution from
     /// one simulation) whatever `--backend` says, with the `--cpu-kernel` asked for.
     pub cpu: CpuBackend,
+    /// The threads that score (the service's bulk lane, below interactive requests), or
+    /// rayon's global pool.
+    pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// Stops the worker between goals; the shard it held goes back to the run at once.
+    pub stop: Arc<Watch>,
 }
 
 /// What one worker did.
@@ -389,6 +399,10 @@ pub async fn work(
     };
     let cpu = &config.cpu;
     loop {
+        if config.stop.is_cancelled() {
+            bar.finish_and_clear();
+            return Err(RescoreError::Stopped);
+        }
         let t = Instant::now();
         let lease = lease_shard(store, run.id, config).await?;
         report.database_seconds += t.elapsed().as_secs_f64();
@@ -408,14 +422,26 @@ pub async fn work(
         report.database_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let (as_of, paths, engine) = (run.as_of, run.paths, cpu.clone());
+        let (pool, stop) = (config.pool.clone(), config.stop.clone());
         let scores = tokio::task::spawn_blocking(move || {
-            goals
-                .par_iter()
-                .map(|g| score(&engine, g, as_of, paths))
-                .collect::<Vec<_>>()
+            let scoring = || {
+                goals
+                    .par_iter()
+                    .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths)))
+                    .collect::<Option<Vec<_>>>()
+            };
+            match pool {
+                Some(pool) => pool.install(scoring),
+                None => scoring(),
+            }
         })
         .await
         .map_err(|e| RescoreError::Engine(e.to_string()))?;
+        let Some(scores) = scores else {
+            release_shard(store, run.id, shard, &config.name).await?;
+            bar.finish_and_clear();
+            return Err(RescoreError::Stopped);
+        };
         report.engine_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let committed = store
@@ -480,6 +506,50 @@ async fn lease_shard(
     row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .transpose()
         .map_err(|e| store.error("leasing a shard", e))
+}
+
+/// Give a leased shard back to the run (a worker told to stop), so that another worker takes
+/// it at once rather than after the lease.
+async fn release_shard(
+    store: &Store,
+    run_id: i64,
+    shard: i64,
+    worker: &str,
+) -> Result<(), StoreError> {
+    store
+        .retry("giving a shard back", || {
+            sqlx::query(
+                "UPDATE rescore_shards SET status = 'pending', owner = NULL, lease_until = NULL \
+                 WHERE run_id = $1 AND shard = $2 AND status = 'leased' AND owner = $3",
+            )
+            .bind(run_id)
+            .bind(shard)
+            .bind(worker)
+            .execute(store.pool())
+        })
+        .await
+        .map(drop)
+}
+
+/// Runs that nobody works on: not complete, with shards left, and no live lease (the worker
+/// that held them died, or the replica that was asked to run them stopped).
+pub async fn unattended_runs(store: &Store) -> Result<Vec<Run>, RescoreError> {
+    let rows = store
+        .retry("looking for unattended re-scoring runs", || {
+            sqlx::query(
+                "SELECT id, run_key, filter, paths, as_of, total_goals, shards FROM rescore_runs r \
+                 WHERE r.status <> 'complete' \
+                 AND EXISTS (SELECT 1 FROM rescore_shards s WHERE s.run_id = r.id AND \
+                   (s.status = 'pending' OR (s.status = 'leased' AND s.lease_until < $1))) \
+                 AND NOT EXISTS (SELECT 1 FROM rescore_shards s WHERE s.run_id = r.id AND \
+                   s.status = 'leased' AND s.lease_until >= $1) \
+                 ORDER BY id",
+            )
+            .bind(now_ms())
+            .fetch_all(store.pool())
+        })
+        .await?;
+    rows.iter().map(|row| run_of(store, row)).collect()
 }
 
 /// The shard's checkpoint, its scores and its goals in one transaction; `false` (and nothing

@@ -3,7 +3,9 @@
 //! simulations that outlive the server and replay identically, the answer cache (in process
 //! and in Redis), and the nightly re-score — exact scores, resumed after `kill -9` with every
 //! goal scored exactly once, shared by three workers of which one is killed, and a database
-//! that is away at the start or cut off mid-run.
+//! that is away at the start or cut off mid-run — and the service as several replicas: a
+//! replica killed mid-job, repeated re-score requests, `/readyz` following the database,
+//! draining, Redis going away and PostgreSQL restarted under it.
 
 mod common;
 
@@ -766,4 +768,505 @@ fn the_database_going_away_mid_run_is_retried_and_nothing_is_half_written() {
     assert!(scored_while_away < 8_000, "the run ended before the outage");
     assert_eq!(report["goals"], 8_000);
     assert_scored_exactly_once(&db, "away", 8_000);
+}
+
+/// Poll `url` until its `status` is `want` (within two minutes).
+async fn wait_for_status(http: &reqwest::Client, url: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let view = get_json(http, url).await;
+        if view["status"] == want || Instant::now() > deadline {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 11: two replicas on one database. A job started on replica `a` is followed by SSE on
+/// replica `b` (from the store); `a` is killed mid-job; `b` takes the job over once its lease
+/// expires and finishes it, and the events followed on `b` end with `done`. The result is the
+/// one the request gives anywhere (replayed identically), written once, by `b`.
+#[test]
+fn a_replica_killed_mid_job_has_its_job_finished_by_another() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        let env = [("DATABASE_URL", db.url.as_str())];
+        let flags = |name| {
+            [
+                "--replica",
+                name,
+                "--job-lease-s",
+                "2",
+                "--max-path-steps",
+                "10000000000",
+            ]
+        };
+        let mut a = start_with(&flags("a"), &env);
+        let b = start_with(&flags("b"), &env);
+        // 4,000,000 paths × 600 months: seconds of work on any machine.
+        let mut request = example("accumulation-30y.json");
+        request["goal"]["horizon_months"] = json!(600);
+        request["options"] = json!({"paths": 4_000_000, "seed": 5, "async": true});
+        runtime().block_on(async {
+            let http = client();
+            let accepted = post_json(&http, format!("{}/v1/simulations", a.base), &request).await;
+            let id = accepted["id"].as_str().expect("a job id").to_string();
+            let on_b = format!("{}/v1/simulations/{id}", b.base);
+            let following = tokio::spawn({
+                let (http, url) = (http.clone(), format!("{on_b}/events"));
+                async move { get_text(&http, url).await }
+            });
+            // Killed once it has stored some progress.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let view = get_json(&http, &on_b).await;
+                assert_ne!(
+                    view["status"], "complete",
+                    "{kind:?}: finished before the kill"
+                );
+                if view["progress"].as_f64().unwrap() > 0.0 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{kind:?}: no progress: {view}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            a.child.kill().unwrap();
+            a.child.wait().unwrap();
+            let done = wait_for_status(&http, &on_b, "complete").await;
+            assert_eq!(done["status"], "complete", "{kind:?}: {done}");
+            let events = tokio::time::timeout(Duration::from_secs(60), following)
+                .await
+                .expect("the events on b end")
+                .unwrap();
+            let names: Vec<&str> = events
+                .lines()
+                .filter_map(|l| l.strip_prefix("event: "))
+                .collect();
+            assert_eq!(names.first(), Some(&"queued"), "{kind:?}: {events}");
+            assert_eq!(names.last(), Some(&"done"), "{kind:?}: {names:?}");
+            assert!(names.contains(&"result"), "{kind:?}: {names:?}");
+            let replay = post_json(&http, format!("{on_b}/replay"), &json!({})).await;
+            assert_eq!(replay["identical"], true, "{kind:?}");
+        });
+        assert_eq!(
+            db.scalar(
+                "SELECT COUNT(*) FROM simulations WHERE worker = 'b' AND status = 'complete'"
+            ),
+            1
+        );
+    }
+}
+
+/// Issue 11: the same re-scoring run asked for three times, of two replicas: every goal is
+/// scored exactly once and no shard is ever leased twice (each computed once).
+#[test]
+fn repeated_rescore_requests_to_two_replicas_score_every_goal_once() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        generate(&db, 2_000);
+        let env = [("DATABASE_URL", db.url.as_str())];
+        let a = start_with(&["--replica", "a"], &env);
+        let b = start_with(&["--replica", "b"], &env);
+        let spec = json!({"run_key": "twice", "as_of": AS_OF, "paths": 2000, "shard_size": 100});
+        runtime().block_on(async {
+            let http = client();
+            let mut ids = Vec::new();
+            for base in [&a.base, &a.base, &b.base] {
+                let created = post_json(&http, format!("{base}/v1/rescore-runs"), &spec).await;
+                ids.push(created["id"].clone());
+            }
+            assert!(ids.iter().all(|id| *id == ids[0]), "one run: {ids:?}");
+            let status = wait_for_status(
+                &http,
+                &format!("{}/v1/rescore-runs/{}", b.base, ids[0]),
+                "complete",
+            )
+            .await;
+            assert_eq!(status["goals_scored"], 2_000, "{kind:?}: {status}");
+        });
+        assert_scored_exactly_once(&db, "twice", 2_000);
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE attempts <> 1"),
+            0,
+            "{kind:?}: a shard was leased more than once"
+        );
+    }
+}
+
+/// Issue 11: `/readyz` answers 503 naming the database while it is unreachable (every
+/// connection cut), 200 again once it is back, while `/healthz` stays 200; a job stored
+/// before the outage is still there after it.
+#[test]
+fn readyz_follows_the_database() {
+    let db = Db::new(Kind::Postgres);
+    let authority = db.url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    let mut proxy = Proxy::new(authority);
+    let through_proxy = db.url.replace(authority, &proxy.address.to_string());
+    let server = start_with(
+        &["--db-retries", "2"],
+        &[("DATABASE_URL", through_proxy.as_str())],
+    );
+    let ready = format!("{}/readyz", server.base);
+    let probe = |url: String| {
+        runtime().block_on(async move {
+            let r = client().get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    assert_eq!(probe(ready.clone()).0, 200);
+    let mut request = example("accumulation-30y.json");
+    request["options"] = json!({"paths": 1000, "seed": 3, "async": true});
+    let id = runtime().block_on(async {
+        let accepted = post_json(
+            &client(),
+            format!("{}/v1/simulations", server.base),
+            &request,
+        )
+        .await;
+        let id = accepted["id"].as_str().unwrap().to_string();
+        let url = format!("{}/v1/simulations/{id}", server.base);
+        assert_eq!(
+            wait_for_status(&client(), &url, "complete").await["status"],
+            "complete"
+        );
+        id
+    });
+    proxy.down();
+    let (status, body) = probe(ready.clone());
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database"), "{body}");
+    assert_eq!(probe(format!("{}/healthz", server.base)).0, 200);
+    proxy.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while probe(ready.clone()).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the outage"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = probe(format!("{}/v1/simulations/{id}", server.base));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"complete\""), "{body}");
+}
+
+/// Issue 11: SIGTERM while the service re-scores: `/readyz` turns 503 during `--drain-s`
+/// while requests are still answered, the worker stops and gives its shard back (none is left
+/// leased), the process exits, and a worker started after finishes the run with every goal
+/// scored exactly once.
+#[test]
+fn a_draining_replica_gives_its_rescoring_back() {
+    let db = Db::new(Kind::Postgres);
+    generate(&db, 6_000);
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let mut server = start_with(&["--drain-s", "2"], &env);
+    let spec = json!({"run_key": "drained", "as_of": AS_OF, "paths": 4000, "shard_size": 200});
+    runtime().block_on(async {
+        let created = post_json(&client(), format!("{}/v1/rescore-runs", server.base), &spec).await;
+        assert_eq!(created["total_goals"], 6_000, "{created}");
+    });
+    wait_for_shards(&db, "drained", 1, &mut server.child);
+    // SAFETY: signals the child this test started.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    runtime().block_on(async {
+        let http = client();
+        let r = http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["reason"], "draining", "{body}");
+        let answered = post_json(
+            &http,
+            format!("{}/v1/simulations", server.base),
+            &example("accumulation-30y.json"),
+        )
+        .await;
+        assert!(answered["success_probability"].is_number(), "{answered}");
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'leased'"),
+        0
+    );
+    assert!(db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'pending'") > 0);
+    let out = run_ok(&mut rescore(&db, "drained", "after", &["--paths", "4000"]));
+    assert_eq!(json_of(&out)["run_complete"], true);
+    assert_scored_exactly_once(&db, "drained", 6_000);
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something listens on `port`.
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A Redis server of the test's own (the machine's stays up), stopped when dropped.
+struct OwnRedis {
+    child: Child,
+    url: String,
+}
+
+impl OwnRedis {
+    fn start() -> OwnRedis {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        wait_for_port(port);
+        OwnRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 11: Redis going away while the service answers: every request is still answered,
+/// and repeated requests are answered from memory meanwhile (a hit without Redis).
+#[test]
+fn the_cache_falls_back_to_memory_when_redis_goes_away() {
+    let mut redis = OwnRedis::start();
+    let db = Db::new(Kind::Sqlite);
+    let server = start_with(
+        &[],
+        &[
+            ("DATABASE_URL", db.url.as_str()),
+            ("REDIS_URL", redis.url.as_str()),
+        ],
+    );
+    runtime().block_on(async {
+        let http = client();
+        let url = format!("{}/v1/simulations", server.base);
+        let metrics = || async { get_text(&client(), format!("{}/metrics", server.base)).await };
+        let mut request = example("accumulation-30y.json");
+        request["options"] = json!({"paths": 2000, "seed": 11});
+        let first = post_json(&http, &url, &request).await;
+        assert!(first["success_probability"].is_number(), "{first}");
+        assert_eq!(post_json(&http, &url, &request).await, first);
+        let page = metrics().await;
+        assert_eq!(
+            counter(&page, "sextant_cache_total", "\"hit\""),
+            1.0,
+            "{page}"
+        );
+
+        redis.child.kill().unwrap();
+        redis.child.wait().unwrap();
+        request["options"]["seed"] = json!(12);
+        let away = post_json(&http, &url, &request).await;
+        assert!(away["success_probability"].is_number(), "{away}");
+        assert_eq!(post_json(&http, &url, &request).await, away);
+        let page = metrics().await;
+        assert_eq!(
+            counter(&page, "sextant_cache_total", "\"hit\""),
+            2.0,
+            "{page}"
+        );
+        assert!(
+            counter(&page, "sextant_cache_errors_total", "") > 0.0,
+            "{page}"
+        );
+    });
+}
+
+/// A PostgreSQL server of the test's own (initdb and pg_ctl on a temporary folder and port),
+/// so that it can be restarted; stopped and removed when dropped.
+struct OwnPostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    /// `program` with `args`, as the `postgres` user when this runs as root (initdb refuses
+    /// root).
+    fn command(program: &str, args: &[&str]) -> Output {
+        // SAFETY: getuid has no preconditions.
+        let root = unsafe { libc::getuid() } == 0;
+        let out = if root {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", program])
+                .args(args)
+                .output()
+        } else {
+            Command::new(program).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn start() -> OwnPostgres {
+        let dir = temp_path("pg");
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } == 0 {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres", dir.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(owned.success());
+        }
+        let data = dir.join("data");
+        Self::command(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+        );
+        let own = OwnPostgres {
+            dir,
+            port: free_port(),
+        };
+        own.pg_ctl("start");
+        own
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.display()
+        );
+        Self::command(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &options,
+                "-m",
+                "fast",
+                "-w",
+                action,
+            ],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", "pg_ctl", "-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = Command::new("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Issue 11: PostgreSQL restarted while the service answers and while it re-scores: the
+/// re-score finishes with every goal scored exactly once, a job stored before is still there,
+/// and jobs are taken and finished again after the restart.
+#[test]
+fn postgres_restarted_under_the_service_loses_nothing() {
+    let postgres = OwnPostgres::start();
+    let db = Db {
+        url: postgres.url(),
+        postgres_name: None,
+        sqlite_file: None,
+    };
+    generate(&db, 6_000);
+    let mut server = start_with(&[], &[("DATABASE_URL", db.url.as_str())]);
+    let mut request = example("accumulation-30y.json");
+    request["options"] = json!({"paths": 1000, "seed": 21, "async": true});
+    let http = client();
+    let job = |request: Value| {
+        let (http, base) = (http.clone(), server.base.clone());
+        runtime().block_on(async move {
+            let accepted = post_json(&http, format!("{base}/v1/simulations"), &request).await;
+            let url = format!("{base}/v1/simulations/{}", accepted["id"].as_str().unwrap());
+            wait_for_status(&http, &url, "complete").await
+        })
+    };
+    let before = job(request.clone());
+    assert_eq!(before["status"], "complete", "{before}");
+    let spec = json!({"run_key": "restart", "as_of": AS_OF, "paths": 4000, "shard_size": 200});
+    let run = runtime().block_on(async {
+        let created = post_json(&http, format!("{}/v1/rescore-runs", server.base), &spec).await;
+        assert_eq!(created["total_goals"], 6_000, "{created}");
+        created["id"].clone()
+    });
+    wait_for_shards(&db, "restart", 2, &mut server.child);
+    postgres.pg_ctl("restart");
+    request["options"]["seed"] = json!(22);
+    let after = job(request);
+    assert_eq!(after["status"], "complete", "{after}");
+    runtime().block_on(async {
+        let status = wait_for_status(
+            &http,
+            &format!("{}/v1/rescore-runs/{run}", server.base),
+            "complete",
+        )
+        .await;
+        assert_eq!(status["goals_scored"], 6_000, "{status}");
+        let again = get_json(
+            &http,
+            format!(
+                "{}/v1/simulations/{}",
+                server.base,
+                before["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+        assert_eq!(again["result"], before["result"]);
+    });
+    assert_scored_exactly_once(&db, "restart", 6_000);
 }

@@ -51,6 +51,12 @@ impl Engine {
         }
     }
 
+    /// The watch every run of this engine reports to (for work outside the backend, such as
+    /// the frontier's resampling, to stop with the rest).
+    pub fn watch(&self) -> &Watch {
+        &self.watch
+    }
+
     fn check_cancelled(&self) -> Result<(), EngineError> {
         if self.watch.is_cancelled() {
             return Err(BackendError::Cancelled.into());

@@ -45,22 +45,20 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    pub fn start(engine: Arc<Engine>, config: BatchConfig) -> Batcher {
+    /// Batches run on `pool` (the service's interactive lane).
+    pub fn start(
+        engine: Arc<Engine>,
+        config: BatchConfig,
+        pool: Arc<rayon::ThreadPool>,
+    ) -> Batcher {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        tokio::spawn(run(engine, config, rx));
+        tokio::spawn(run(engine, config, pool, rx));
         Batcher { tx }
     }
 
-    /// Queue a goal; the result arrives on the returned receiver. A full queue is an error now.
-    pub fn submit(
-        &self,
-        goal: PreparedGoal,
-    ) -> Result<oneshot::Receiver<Result<SimulationResult, ApiError>>, ApiError> {
-        self.submit_with_progress(goal, None)
-    }
-
-    /// [`Batcher::submit`], with the fraction done sent to `progress` while the batch runs
-    /// (the sender is dropped once the result is sent).
+    /// Queue a goal; the result arrives on the returned receiver, and the fraction done is
+    /// sent to `progress` while the batch runs (the sender is dropped once the result is
+    /// sent). A full queue is an error now.
     pub fn submit_with_progress(
         &self,
         goal: PreparedGoal,
@@ -86,7 +84,12 @@ impl Batcher {
     }
 }
 
-async fn run(engine: Arc<Engine>, config: BatchConfig, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    engine: Arc<Engine>,
+    config: BatchConfig,
+    pool: Arc<rayon::ThreadPool>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     while let Some(first) = rx.recv().await {
         let deadline = tokio::time::Instant::now() + config.max_delay;
         let mut jobs = vec![first];
@@ -113,7 +116,10 @@ async fn run(engine: Arc<Engine>, config: BatchConfig, mut rx: mpsc::Receiver<Jo
         let engine = engine.clone();
         let watch = Arc::new(Watch::default());
         let watching = watch.clone();
-        let compute = tokio::task::spawn_blocking(move || engine.run_watched(&goals, &watching));
+        let pool = pool.clone();
+        let compute = tokio::task::spawn_blocking(move || {
+            pool.install(|| engine.run_watched(&goals, &watching))
+        });
         tokio::pin!(compute);
         let mut tick = tokio::time::interval(PROGRESS_EVERY);
         tick.tick().await; // The first tick is now.

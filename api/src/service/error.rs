@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use sextant_engine::backend::BackendError;
 use sextant_engine::frontier::{FrontierError, FrontierRequestError};
 use sextant_engine::sweep::SweepError;
 use sextant_engine::{EngineError, ValidationError};
@@ -151,6 +152,8 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Invalid(v) => v.into(),
+            // Work stops early only when its deadline passed or its caller went away.
+            EngineError::Backend(BackendError::Cancelled) => ApiError::Timeout,
             EngineError::Backend(b) => ApiError::Internal(b.to_string()),
         }
     }
@@ -177,6 +180,7 @@ impl From<FrontierRequestError> for ApiError {
         match e {
             FrontierRequestError::Invalid(v) => v.into(),
             FrontierRequestError::Solver(s) => s.into(),
+            FrontierRequestError::Cancelled => ApiError::Timeout,
         }
     }
 }
@@ -205,6 +209,7 @@ impl From<crate::rescore::RescoreError> for ApiError {
             RescoreError::Invalid { field, message } => ApiError::Invalid { field, message },
             RescoreError::Store(e) => e.into(),
             RescoreError::Engine(m) => ApiError::Internal(m),
+            RescoreError::Stopped => ApiError::Unavailable("the service is draining".into()),
         }
     }
 }

@@ -98,7 +98,7 @@ impl Sextant for GrpcService {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| Status::internal("the job vanished"))?;
-        let events = super::job_events(history, live).map(|e| {
+        let events = super::job_events(self.state.jobs.clone(), id, history, live).map(|e| {
             Ok(SimulationEvent {
                 event: e.event.to_string(),
                 data_json: e.data.to_string(),

@@ -3,19 +3,23 @@
 //!
 //! The `simulations` table is the record: a job is stored before its id is given out, its
 //! progress and outcome are written as they happen, so it can be read (and replayed) after a
-//! restart, and jobs left queued or running by a stop are run again on start. Live events go
-//! through memory: a bounded number of recent jobs keep their event history and a broadcast
-//! channel; an older or pre-restart job's events are rebuilt from its record.
-
+//! restart or from another replica. The replica that runs a job holds a lease on it in the
+//! table (its name and an expiry), renewed while it runs; every replica looks for jobs whose
+//! lease expired (their replica died) and takes them over, so a job runs to its end as long as
+//! one replica lives, and its outcome is written once, by the replica holding it. Live events
+//! go through memory: a bounded number of recent jobs keep their event history and a broadcast
+//! channel; the events of a job run elsewhere (or before a restart) are read from its record,
+//! which is polled until the job is done.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::store::simulations::{NewSimulation, SimulationRecord};
-use crate::store::{Store, StoreError};
+use crate::store::{now_ms, Store, StoreError};
 
 /// Most jobs whose events are kept in memory.
 const MAX_LIVE_JOBS: usize = 10_000;
@@ -74,7 +78,14 @@ struct LiveJob {
 pub struct Jobs {
     store: Store,
     live: Arc<Mutex<LiveJobs>>,
+    /// This replica's name in leases.
+    replica: Arc<str>,
+    /// How long a lease lasts without renewal.
+    lease: Duration,
 }
+
+/// How often a follower of a job run elsewhere reads its record.
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct LiveJobs {
@@ -83,11 +94,38 @@ struct LiveJobs {
 }
 
 impl Jobs {
-    pub fn new(store: Store) -> Jobs {
+    pub fn new(store: Store, replica: &str, lease: Duration) -> Jobs {
         Jobs {
             store,
             live: Arc::default(),
+            replica: replica.into(),
+            lease: lease.max(Duration::from_secs(1)),
         }
+    }
+
+    /// How long a lease lasts without renewal.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn lease_until(&self) -> i64 {
+        now_ms() + self.lease.as_millis() as i64
+    }
+
+    /// Extend this replica's lease on job `id`; `false` once the job is another replica's
+    /// (or finished).
+    pub async fn renew(&self, id: &str) -> Result<bool, StoreError> {
+        self.store
+            .renew_simulation_lease(id, &self.replica, self.lease_until())
+            .await
+    }
+
+    /// Take over unfinished jobs whose lease expired (with `own`, also this replica's from
+    /// before a restart); each is then this replica's to run.
+    pub async fn claim(&self, own: bool) -> Result<Vec<SimulationRecord>, StoreError> {
+        self.store
+            .claim_simulations(&self.replica, self.lease_until(), own, 16)
+            .await
     }
 
     /// Store a queued job for `request` (its canonical JSON, hash, paths and seed) and give
@@ -107,6 +145,8 @@ impl Jobs {
                 request_hash,
                 iterations: paths,
                 seed,
+                worker: &self.replica,
+                lease_until: self.lease_until(),
             })
             .await?;
         self.watch(&id);
@@ -146,7 +186,11 @@ impl Jobs {
 
     /// The job is running on `backend`, `fraction` done.
     pub async fn progress(&self, id: &str, backend: &str, fraction: f64) {
-        if let Err(e) = self.store.simulation_progress(id, backend, fraction).await {
+        if let Err(e) = self
+            .store
+            .simulation_progress(id, &self.replica, backend, fraction)
+            .await
+        {
             tracing::warn!(job = id, error = %e, "progress not stored");
         }
         self.emit(id, "progress", serde_json::json!({"fraction": fraction}));
@@ -157,20 +201,22 @@ impl Jobs {
         let text = match &outcome {
             Ok(v) | Err(v) => v.to_string(),
         };
-        let stored = match &outcome {
-            Ok(_) => {
-                self.store
-                    .finish_simulation(id, Ok(&text), compute_ms)
-                    .await
-            }
-            Err(_) => {
-                self.store
-                    .finish_simulation(id, Err(&text), compute_ms)
-                    .await
-            }
+        let text = match &outcome {
+            Ok(_) => Ok(text.as_str()),
+            Err(_) => Err(text.as_str()),
         };
-        if let Err(e) = stored {
-            tracing::error!(job = id, error = %e, "a simulation's outcome was not stored");
+        match self
+            .store
+            .finish_simulation(id, &self.replica, text, compute_ms)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job = id, "another replica took this simulation over first");
+            }
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "a simulation's outcome was not stored");
+            }
         }
         match outcome {
             Ok(result) => {
@@ -206,38 +252,60 @@ impl Jobs {
         let Some(record) = self.record(id).await? else {
             return Ok(None);
         };
+        Ok(Some((events_of(&JobView::of(&record), None), None)))
+    }
+
+    /// The events of a job run elsewhere that come after `seen` (its last progress, if any)
+    /// from a fresh read of its record, and whether it is done; `None` when the record is
+    /// gone.
+    pub async fn poll(
+        &self,
+        id: &str,
+        seen: Option<f64>,
+    ) -> Result<Option<(Vec<JobEvent>, bool)>, StoreError> {
+        let Some(record) = self.record(id).await? else {
+            return Ok(None);
+        };
         let view = JobView::of(&record);
-        let mut events = vec![JobEvent {
-            event: "queued",
-            data: serde_json::json!({"id": id}),
-        }];
+        let done = matches!(view.status.as_str(), "complete" | "failed");
+        let events = events_of(&view, seen)
+            .into_iter()
+            .filter(|e| e.event != "queued")
+            .collect();
+        Ok(Some((events, done)))
+    }
+}
+
+/// A job's events as its record tells them: `queued`, its progress (when above `seen`), then
+/// its result or error and `done` once finished.
+fn events_of(view: &JobView, seen: Option<f64>) -> Vec<JobEvent> {
+    let mut events = vec![JobEvent {
+        event: "queued",
+        data: serde_json::json!({"id": view.id}),
+    }];
+    if seen.is_none_or(|seen| view.progress > seen) {
         events.push(JobEvent {
             event: "progress",
             data: serde_json::json!({"fraction": view.progress}),
         });
-        if let Some(result) = view.result {
-            events.push(JobEvent {
-                event: "result",
-                data: result,
-            });
-        }
-        if let Some(error) = view.error {
-            events.push(JobEvent {
-                event: "error",
-                data: error,
-            });
-        }
-        if matches!(view.status.as_str(), "complete" | "failed") {
-            events.push(JobEvent {
-                event: "done",
-                data: serde_json::json!({"id": id}),
-            });
-        }
-        Ok(Some((events, None)))
     }
-
-    /// Jobs a previous run of the service left queued or running.
-    pub async fn unfinished(&self) -> Result<Vec<SimulationRecord>, StoreError> {
-        self.store.unfinished_simulations().await
+    if let Some(result) = &view.result {
+        events.push(JobEvent {
+            event: "result",
+            data: result.clone(),
+        });
     }
+    if let Some(error) = &view.error {
+        events.push(JobEvent {
+            event: "error",
+            data: error.clone(),
+        });
+    }
+    if matches!(view.status.as_str(), "complete" | "failed") {
+        events.push(JobEvent {
+            event: "done",
+            data: serde_json::json!({"id": view.id}),
+        });
+    }
+    events
 }

@@ -1,11 +1,13 @@
 //! `sextant serve`: the engine's operations over HTTP (axum).
 //!
 //! One path for every request: body → [`crate::input`] (a malformed field is a 400 naming it)
-//! → the engine's validation (a bound broken is a 422 naming it) → the batcher or a bounded
-//! pool of blocking workers → JSON. Goal simulations from concurrent callers are coalesced
-//! into engine batches ([`batcher`]); asynchronous ones are jobs followed by SSE ([`jobs`]).
-//! Limits: a bounded queue (429 with Retry-After), a deadline per request (504), a body size
-//! limit, a cap on paths × months. `/v1` needs an API key when keys are configured, compared in
+//! → the engine's validation (a bound broken is a 422 naming it) → its work counted against
+//! the budget → the batcher or a lane of workers ([`lanes`]: small work never waits behind
+//! large) → JSON. Goal simulations from concurrent callers are coalesced into engine batches
+//! ([`batcher`]); asynchronous ones are jobs followed by SSE ([`jobs`]), leased to one replica
+//! through the database and taken over when it dies. Limits: a bounded queue (429 with
+//! Retry-After), a deadline per request (504, and the work stops), a body size limit, a cap on
+//! the work of one request. `/v1` needs an API key when keys are configured, compared in
 //! constant time; `/healthz`, `/readyz` and `/metrics` stay open.
 
 mod auth;
@@ -13,12 +15,15 @@ mod batcher;
 mod error;
 mod grpc;
 mod jobs;
+mod lanes;
 mod openapi;
 mod tools;
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -29,7 +34,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use futures::stream::{self, Stream, StreamExt};
+use futures::FutureExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -40,7 +47,9 @@ use sextant_engine::frontier::FrontierRequest;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
-use sextant_engine::{solve, validate, CpuBackend, Device, Engine, GoalRequest, PreparedGoal};
+use sextant_engine::{
+    solve, validate, CpuBackend, Device, Engine, GoalRequest, PreparedGoal, SimulationResult,
+};
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -53,6 +62,7 @@ pub use batcher::BatchConfig;
 use batcher::Batcher;
 pub use error::ApiError;
 use jobs::Jobs;
+use lanes::Lanes;
 pub use tools::money;
 
 /// How the service runs; every field has a flag and an environment variable (`sextant serve
@@ -94,6 +104,28 @@ pub struct ServeArgs {
     /// Seconds to finish in-flight work after SIGTERM/SIGINT.
     #[arg(long, env = "SEXTANT_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,
+    /// Seconds after SIGTERM/SIGINT during which requests are still served but `/readyz`
+    /// answers 503, so that load balancers stop sending before the listener closes.
+    #[arg(long, env = "SEXTANT_DRAIN_S", default_value_t = 0)]
+    pub drain_s: u64,
+    /// Largest work (path-steps, as the budget counts them) that runs in the interactive
+    /// lane; larger work runs in the bulk lane at a lower priority, never ahead of small
+    /// requests.
+    #[arg(
+        long,
+        env = "SEXTANT_INTERACTIVE_MAX_PATH_STEPS",
+        default_value_t = 50_000_000
+    )]
+    pub interactive_max_path_steps: u64,
+    /// This replica's name in the leases of jobs and re-scoring shards: give each replica its
+    /// own (a Kubernetes pod name does); default the host name. A replica restarted under the
+    /// same name takes its unfinished jobs back at once.
+    #[arg(long, env = "SEXTANT_REPLICA")]
+    pub replica: Option<String>,
+    /// Seconds an asynchronous job's lease lasts without renewal: how soon after a replica
+    /// dies another takes its jobs over.
+    #[arg(long, env = "SEXTANT_JOB_LEASE_S", default_value_t = 30)]
+    pub job_lease_s: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -126,9 +158,8 @@ pub fn init_logs(format: LogFormat, default_level: &str) {
 struct AppState {
     engine: Arc<Engine>,
     batcher: Batcher,
-    /// Workers for the operations that are not batched (solvers, scenarios, frontier…): one
-    /// per core.
-    workers: Arc<Semaphore>,
+    /// Where operations compute: small work in the interactive lane, large in the bulk lane.
+    lanes: Lanes,
     /// Places for operations waiting for a worker (`--queue`); none left is a 429.
     waiting: Arc<Semaphore>,
     jobs: Jobs,
@@ -137,6 +168,14 @@ struct AppState {
     deadline: Duration,
     max_path_steps: u64,
     auth: Auth,
+    /// Set at SIGTERM/SIGINT: `/readyz` answers 503 from then on.
+    draining: Arc<AtomicBool>,
+    /// Re-scoring runs this replica works on: a second request for one joins the first.
+    rescoring: Arc<Mutex<HashSet<i64>>>,
+    /// Stops this replica's re-scoring workers when it drains; their shards go back at once.
+    rescore_stop: Arc<Watch>,
+    /// This replica's name in leases.
+    replica: String,
 }
 
 impl AppState {
@@ -176,7 +215,7 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
     let state = state(engine, &args).await?;
-    resume_jobs(&state).await?;
+    look_after_unattended_work(state.clone());
     let app = router(state.clone(), &args);
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
     // Both lines in one write, whose failure is ignored: a caller that reads the first line
@@ -204,8 +243,9 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
-    let grpc_server = grpc::serve(state, grpc, wait(stopped));
+    let grpc_server = grpc::serve(state.clone(), grpc, wait(stopped));
     let grace = Duration::from_secs(args.shutdown_grace_s);
+    let drain = Duration::from_secs(args.drain_s);
     let servers = async {
         tokio::try_join!(
             async { http_server.await.map_err(anyhow::Error::from) },
@@ -216,6 +256,14 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     tokio::select! {
         result = &mut servers => { result?; }
         _ = shutdown_signal() => {
+            state.draining.store(true, Ordering::Relaxed);
+            state.rescore_stop.cancel();
+            tracing::info!(drain_s = args.drain_s, "draining: /readyz answers 503");
+            // Still serving (the servers are polled) while load balancers notice.
+            if let Ok(result) = tokio::time::timeout(drain, &mut servers).await {
+                result?;
+                return Ok(());
+            }
             let _ = stop.send(true);
             if tokio::time::timeout(grace, &mut servers).await.is_err() {
                 eprintln!("in-flight work did not finish within {grace:?}; stopping");
@@ -231,6 +279,7 @@ pub async fn start_for_bench(
     max_batch: usize,
     max_delay_ms: u64,
     database: DatabaseArgs,
+    interactive_max_path_steps: u64,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let args = ServeArgs {
         http: "127.0.0.1:0".parse()?,
@@ -245,6 +294,10 @@ pub async fn start_for_bench(
         insecure: false,
         log_format: LogFormat::Text,
         shutdown_grace_s: 1,
+        drain_s: 0,
+        interactive_max_path_steps,
+        replica: Some(format!("bench-{}", std::process::id())),
+        job_lease_s: 30,
         database,
         // Every request computed: the benchmark measures the engine behind the service.
         cache: CacheArgs {
@@ -281,6 +334,9 @@ async fn shutdown_signal() {
 async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
     let engine = Arc::new(engine);
     let store = Store::open(&args.database).await?;
+    let threads = rayon::current_num_threads().max(1);
+    let lanes = Lanes::new(threads, args.interactive_max_path_steps)?;
+    let replica = args.replica.clone().unwrap_or_else(crate::hostname);
     let cache = Cache::open(&args.cache).await?;
     tracing::info!(
         database = store.shown(),
@@ -295,18 +351,26 @@ async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
                 max_delay: Duration::from_millis(args.max_delay_ms),
                 queue: args.queue.max(1),
             },
+            lanes.interactive.pool.clone(),
         ),
         engine,
-        // As many operations compute at once as there are cores (each already spreads over
-        // them through rayon); up to `--queue` more wait for a turn, then it is a 429.
-        workers: Arc::new(Semaphore::new(rayon::current_num_threads().max(1))),
+        lanes,
+        // Up to `--queue` operations wait for a place in their lane, then it is a 429.
         waiting: Arc::new(Semaphore::new(args.queue.max(1))),
-        jobs: Jobs::new(store.clone()),
+        jobs: Jobs::new(
+            store.clone(),
+            &replica,
+            Duration::from_secs(args.job_lease_s.max(1)),
+        ),
         store,
         cache,
         deadline: Duration::from_millis(args.deadline_ms.max(1)),
         max_path_steps: args.max_path_steps,
         auth: Auth::new(&args.auth)?,
+        draining: Arc::default(),
+        rescoring: Arc::default(),
+        rescore_stop: Arc::default(),
+        replica,
     })
 }
 
@@ -339,7 +403,7 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
     Router::new()
         .merge(v1)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ready" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { prometheus().render() }))
         .route("/openapi.json", get(openapi_json))
         .route(
@@ -408,24 +472,94 @@ async fn record_metrics(request: Request, next: Next) -> Response {
 }
 
 /// The body as `T`, with a malformed field named (`goal.horizon_months: invalid type…`).
+/// Every request is a JSON object (serde would read a struct from an array as well).
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| ApiError::Malformed {
         field: "request".into(),
         message: format!("the body is not UTF-8: {e}"),
     })?;
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::Malformed {
+            field: "request".into(),
+            message: "the body must be a JSON object".into(),
+        });
+    }
     Ok(crate::input::parse(text)?)
+}
+
+/// A path parameter (`{id}`, `{name}`); one that is not UTF-8 is a 400 naming it, in the
+/// service's error shape rather than axum's text.
+struct PathParam(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParam(value)),
+            Err(e) => Err(ApiError::Malformed {
+                field: "path".into(),
+                message: e.body_text(),
+            }),
+        }
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Run `work` on a blocking worker within the deadline; a full pool is a 429.
-async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+/// `/readyz`: 200 when this replica can answer, 503 while it drains or its database is
+/// unreachable. (The backend is opened before the server listens, so a replica that answers
+/// has one.)
+async fn readyz(State(state): State<AppState>) -> Response {
+    let not_ready = if state.draining.load(Ordering::Relaxed) {
+        Some("draining".to_string())
+    } else {
+        state
+            .store
+            .ping(Duration::from_secs(1))
+            .await
+            .err()
+            .map(|e| format!("the database is unreachable: {e}"))
+    };
+    let backend = state.engine.backend().info().name;
+    match not_ready {
+        None => Json(serde_json::json!({"status": "ready", "backend": backend})).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "not ready", "reason": reason, "backend": backend})),
+        )
+            .into_response(),
+    }
+}
+
+/// Run `work` (of `path_steps`, as the budget counts it) in its lane within the deadline; a
+/// full queue is a 429.
+async fn blocking<T, F>(state: &AppState, path_steps: u64, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
 {
+    watched_blocking(state, path_steps, Arc::new(Watch::default()), work).await
+}
+
+/// [`blocking`], its progress reported to `watch`.
+async fn watched_blocking<T, F>(
+    state: &AppState,
+    path_steps: u64,
+    watch: Arc<Watch>,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
+{
+    let lane = state.lanes.for_work(path_steps).clone();
+    metrics::counter!("sextant_lane_operations_total", "lane" => lane.name).increment(1);
     let place = state
         .waiting
         .clone()
@@ -434,7 +568,7 @@ where
             retry_after_seconds: 1,
         })?;
     let started = tokio::time::Instant::now();
-    let permit = tokio::time::timeout(state.deadline, state.workers.clone().acquire_owned())
+    let permit = tokio::time::timeout(state.deadline, lane.workers.clone().acquire_owned())
         .await
         .map_err(|_| ApiError::Timeout)?
         .map_err(|_| ApiError::Internal("the worker pool closed".into()))?;
@@ -442,32 +576,49 @@ where
     let left = state.deadline.saturating_sub(started.elapsed());
     // The work stops between blocks of paths once nobody waits for it: past the deadline, or
     // when the caller disconnects (axum drops this future, and the guard with it).
-    let watch = Arc::new(Watch::default());
-    let _cancel_on_drop = CancelOnDrop(watch.clone());
+    let mut cancel_on_drop = CancelOnDrop {
+        watch: watch.clone(),
+        finished: false,
+    };
     let engine = state.engine.watched(watch);
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        work(&engine)
+        lane.pool.install(|| work(&engine))
     });
-    match tokio::time::timeout(left, task).await {
+    let outcome = tokio::time::timeout(left, task).await;
+    cancel_on_drop.finished = outcome.is_ok();
+    match outcome {
         Err(_) => Err(ApiError::Timeout),
         Ok(Err(panic)) => Err(ApiError::Internal(format!("the engine failed: {panic}"))),
         Ok(Ok(result)) => result,
     }
 }
 
-/// Cancels a request's work when the request's future ends, answered or not.
-struct CancelOnDrop(Arc<Watch>);
+/// Cancels a request's work when the request's future ends, answered or not (and counts the
+/// work stopped before its end: a deadline passed, or the caller went away).
+struct CancelOnDrop {
+    watch: Arc<Watch>,
+    finished: bool,
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.cancel();
+        self.watch.cancel();
+        if !self.finished {
+            metrics::counter!("sextant_cancelled_operations_total").increment(1);
+        }
     }
 }
 
 /// Refuse a request whose counted work is above the service's budget, naming the field.
 fn within_budget(state: &AppState, work: budget::Work) -> Result<(), ApiError> {
     Ok(work.within(state.max_path_steps)?)
+}
+
+/// The work of a request within the budget, as path-steps (which choose its lane).
+fn admit(state: &AppState, work: budget::Work) -> Result<u64, ApiError> {
+    work.within(state.max_path_steps)?;
+    Ok(work.units)
 }
 
 /// `POST /v1/simulations`: the result (200), or with `"options": {"async": true}` a job (202).
@@ -494,6 +645,9 @@ async fn create_simulation(
 /// A simulation body, and whether `options.async` asked for a job (the flag is the service's,
 /// not the model's, so it is taken out before the request is read).
 fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
+    // Read as a document first (to take the flag out), which would let a repeated key pass
+    // silently where every other route refuses it.
+    let _: crate::input::NoRepeatedKeys = parse(body)?;
     let mut value: Value = parse(body)?;
     let asynchronous = match value.pointer_mut("/options").and_then(Value::as_object_mut) {
         Some(options) => match options.remove("async") {
@@ -531,18 +685,64 @@ async fn start_job(state: &AppState, request: &GoalRequest) -> Result<String, Ap
     Ok(id)
 }
 
-/// Queue job `id`'s goal and record what becomes of it.
+/// A goal's simulation, with its fraction done sent to `progress`: through the batcher when
+/// it is small, alone in the bulk lane when large.
+fn simulation(
+    state: &AppState,
+    goal: PreparedGoal,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<f64>>,
+) -> Result<BoxFuture<'static, Result<SimulationResult, ApiError>>, ApiError> {
+    let steps = goal.path_steps();
+    if steps <= state.lanes.interactive_max {
+        let pending = state.batcher.submit_with_progress(goal, progress)?;
+        return Ok(async move {
+            pending.await.unwrap_or_else(|_| {
+                Err(ApiError::Internal("the batcher dropped the request".into()))
+            })
+        }
+        .boxed());
+    }
+    let state = state.clone();
+    Ok(async move {
+        let watch = Arc::new(Watch::default());
+        let reporting = progress.map(|progress| {
+            let watch = watch.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(batcher::PROGRESS_EVERY);
+                loop {
+                    tick.tick().await;
+                    let fraction = (watch.done() as f64 / steps.max(1) as f64).min(1.0);
+                    if progress.send(fraction).is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        let result = watched_blocking(&state, steps, watch, move |engine| {
+            Ok(engine.run(std::slice::from_ref(&goal))?.remove(0))
+        })
+        .await;
+        if let Some(reporting) = reporting {
+            reporting.abort();
+        }
+        result
+    }
+    .boxed())
+}
+
+/// Run job `id`'s goal and record what becomes of it, renewing this replica's lease on it
+/// meanwhile; if another replica takes the job over (this one was presumed dead), stop.
 fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiError> {
     let (progress, mut fractions) = tokio::sync::mpsc::unbounded_channel();
-    let pending = state.batcher.submit_with_progress(goal, Some(progress))?;
+    let pending = simulation(state, goal, Some(progress))?;
     let jobs = state.jobs.clone();
     let job = id.to_string();
     let deadline = state.deadline;
     let backend = state.engine.backend().info().name;
     tokio::spawn(async move {
         jobs.progress(&job, backend, 0.0).await;
-        // Fractions done while the batch runs, each a `progress` event (and the stored
-        // progress); the channel closes when the result is sent.
+        // Fractions done while it runs, each a `progress` event (and the stored progress);
+        // the channel closes when the result is sent.
         let forward = {
             let (jobs, job) = (jobs.clone(), job.clone());
             tokio::spawn(async move {
@@ -555,11 +755,27 @@ fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiErro
                 }
             })
         };
+        let renewing = async {
+            loop {
+                tokio::time::sleep(jobs.lease() / 3).await;
+                match jobs.renew(&job).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(job = %job, error = %e, "lease not renewed"),
+                }
+            }
+        };
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(deadline, pending).await {
-            Err(_) => Err(ApiError::Timeout),
-            Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the job".into())),
-            Ok(Ok(result)) => result,
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(deadline, pending) => match outcome {
+                Err(_) => Err(ApiError::Timeout),
+                Ok(result) => result,
+            },
+            () = renewing => {
+                forward.abort();
+                tracing::warn!(job = %job, "another replica took this simulation over; stopped");
+                return;
+            }
         };
         if outcome.is_ok() {
             let _ = forward.await;
@@ -577,31 +793,55 @@ fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Run again the jobs a previous run of the service left queued or running (same id, same
-/// request, same seed: the same result).
-async fn resume_jobs(state: &AppState) -> anyhow::Result<()> {
-    for record in state.jobs.unfinished().await? {
-        let resumed = serde_json::from_str::<GoalRequest>(&record.request)
-            .map_err(|e| e.to_string())
-            .and_then(|r| checked_goal(state, &r).map_err(|e| e.message()));
-        match resumed {
-            Ok(goal) => {
-                state.jobs.watch(&record.id);
-                if let Err(e) = run_job(state, &record.id, goal) {
-                    state
-                        .jobs
-                        .finish(&record.id, Err(error_value(&e)), 0.0)
-                        .await;
+/// Every half lease, take over the jobs whose replica died (on start, also this replica's
+/// own from before a restart) and join the re-scoring runs nobody works on, until draining.
+fn look_after_unattended_work(state: AppState) {
+    tokio::spawn(async move {
+        let mut own = true;
+        while !state.draining.load(Ordering::Relaxed) {
+            match state.jobs.claim(own).await {
+                Ok(records) => {
+                    for record in records {
+                        resume_job(&state, record).await;
+                    }
+                    own = false;
                 }
-                tracing::info!(job = %record.id, "resumed an unfinished simulation");
+                Err(e) => tracing::warn!(error = %e, "could not look for unattended jobs"),
             }
-            Err(message) => {
-                let error = serde_json::json!({"field": "request", "message": message});
-                state.jobs.finish(&record.id, Err(error), 0.0).await;
+            match rescore::unattended_runs(&state.store).await {
+                Ok(runs) => {
+                    for run in runs {
+                        start_rescore(&state, run);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not look for unattended re-scoring"),
             }
+            tokio::time::sleep(state.jobs.lease() / 2).await;
+        }
+    });
+}
+
+/// Run a job taken over (same id, same request, same seed: the same result).
+async fn resume_job(state: &AppState, record: crate::store::simulations::SimulationRecord) {
+    let resumed = serde_json::from_str::<GoalRequest>(&record.request)
+        .map_err(|e| e.to_string())
+        .and_then(|r| checked_goal(state, &r).map_err(|e| e.message()));
+    match resumed {
+        Ok(goal) => {
+            state.jobs.watch(&record.id);
+            if let Err(e) = run_job(state, &record.id, goal) {
+                state
+                    .jobs
+                    .finish(&record.id, Err(error_value(&e)), 0.0)
+                    .await;
+            }
+            tracing::info!(job = %record.id, "took over an unfinished simulation");
+        }
+        Err(message) => {
+            let error = serde_json::json!({"field": "request", "message": message});
+            state.jobs.finish(&record.id, Err(error), 0.0).await;
         }
     }
-    Ok(())
 }
 
 fn error_value(e: &ApiError) -> Value {
@@ -610,7 +850,7 @@ fn error_value(e: &ApiError) -> Value {
 
 async fn get_simulation(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     Ok(Json(job_view(&state, &id).await?).into_response())
 }
@@ -627,7 +867,7 @@ async fn job_view(state: &AppState, id: &str) -> Result<jobs::JobView, ApiError>
 /// seed, bypassing the cache, and say whether the result is identical.
 async fn replay(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     let record = state
         .jobs
@@ -666,20 +906,7 @@ async fn create_rescore_run(
 ) -> Result<Response, ApiError> {
     let spec: RunSpec = parse(&body)?;
     let run = rescore::ensure_run(&state.store, &spec).await?;
-    let store = state.store.clone();
-    let worker = WorkerConfig {
-        name: format!("serve-{}-{}", crate::hostname(), std::process::id()),
-        lease: Duration::from_secs(120),
-        progress: false,
-        cpu: state.cpu_backend(),
-    };
-    let working = run.clone();
-    tokio::spawn(async move {
-        match rescore::work(&store, &working, &worker).await {
-            Ok(report) => tracing::info!(run = working.id, goals = report.goals, "re-scoring done"),
-            Err(e) => tracing::error!(run = working.id, error = %e, "re-scoring stopped"),
-        }
-    });
+    start_rescore(&state, run.clone());
     let links = serde_json::json!({
         "id": run.id,
         "run_key": run.run_key,
@@ -689,10 +916,39 @@ async fn create_rescore_run(
     Ok((StatusCode::ACCEPTED, Json(links)).into_response())
 }
 
+/// Work on `run` in the bulk lane, unless this replica already does (shards are leased one
+/// at a time, so workers on other replicas share the run without scoring a goal twice).
+fn start_rescore(state: &AppState, run: rescore::Run) {
+    if !state
+        .rescoring
+        .lock()
+        .expect("rescoring lock")
+        .insert(run.id)
+    {
+        return;
+    }
+    let worker = WorkerConfig {
+        name: format!("serve-{}-{}", state.replica, std::process::id()),
+        lease: Duration::from_secs(120),
+        progress: false,
+        cpu: state.cpu_backend(),
+        pool: Some(state.lanes.bulk.pool.clone()),
+        stop: state.rescore_stop.clone(),
+    };
+    let (store, rescoring) = (state.store.clone(), state.rescoring.clone());
+    tokio::spawn(async move {
+        match rescore::work(&store, &run, &worker).await {
+            Ok(report) => tracing::info!(run = run.id, goals = report.goals, "re-scoring done"),
+            Err(e) => tracing::warn!(run = run.id, error = %e, "re-scoring stopped"),
+        }
+        rescoring.lock().expect("rescoring lock").remove(&run.id);
+    });
+}
+
 /// `GET /v1/rescore-runs/{id}`: a run's status, progress and goals by funding status.
 async fn get_rescore_run(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
     let run_id: i64 = id.parse().map_err(|_| not_found())?;
@@ -705,7 +961,7 @@ async fn get_rescore_run(
 /// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
 async fn fan_chart(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     let view = job_view(&state, &id).await?;
     let result = view.result.ok_or_else(|| {
@@ -714,7 +970,11 @@ async fn fan_chart(
             view.status
         ))
     })?;
-    let svg = crate::charts::fan_chart(&result).map_err(ApiError::Internal)?;
+    // A result without percentiles (`options.percentiles: []`) has no fan to draw.
+    let svg = crate::charts::fan_chart(&result).map_err(|message| ApiError::Invalid {
+        field: "options.percentiles".into(),
+        message: format!("simulation {id} has no fan chart: {message}"),
+    })?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
@@ -722,40 +982,78 @@ async fn fan_chart(
 /// ending with `done`.
 async fn simulation_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let (history, live) = state
         .jobs
         .follow(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
-    let events = job_events(history, live)
+    let events = job_events(state.jobs.clone(), id, history, live)
         .map(|e| Ok(Event::default().event(e.event).data(e.data.to_string())));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// A job's events so far, then the rest as they come, ending after `done`.
+/// A job's events so far, then the rest as they come (from this replica's channel, or from
+/// the record when another replica runs the job), ending after `done`.
 fn job_events(
+    jobs: Jobs,
+    id: String,
     history: Vec<jobs::JobEvent>,
     live: Option<tokio::sync::broadcast::Receiver<jobs::JobEvent>>,
 ) -> impl Stream<Item = jobs::JobEvent> + Send + 'static {
-    let finished = live.is_none() || history.iter().any(|e| e.event == "done");
-    let rest = stream::unfold((live, finished), |(mut live, done)| async move {
-        if done {
-            return None;
-        }
-        let receiver = live.as_mut()?;
-        loop {
-            match receiver.recv().await {
-                Ok(e) => {
-                    let last = e.event == "done";
-                    return Some((e, (live, last)));
+    let finished = history.iter().any(|e| e.event == "done");
+    let rest: futures::stream::BoxStream<'static, jobs::JobEvent> = match live {
+        _ if finished => stream::empty().boxed(),
+        Some(receiver) => stream::unfold(Some(receiver), |receiver| async move {
+            let mut receiver = receiver?;
+            loop {
+                match receiver.recv().await {
+                    Ok(e) => {
+                        let next = (e.event != "done").then_some(receiver);
+                        return Some((e, next));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
+        })
+        .boxed(),
+        None => {
+            let seen = history
+                .iter()
+                .rev()
+                .find(|e| e.event == "progress")
+                .and_then(|e| e.data["fraction"].as_f64());
+            stream::unfold(Some(seen), move |state| {
+                let (jobs, id) = (jobs.clone(), id.clone());
+                async move {
+                    let mut seen = state?;
+                    loop {
+                        tokio::time::sleep(jobs::POLL_EVERY).await;
+                        match jobs.poll(&id, seen).await {
+                            Ok(None) => return None,
+                            Err(e) => {
+                                tracing::warn!(job = %id, error = %e, "following from the store");
+                            }
+                            Ok(Some((events, done))) => {
+                                if let Some(p) = events.iter().rev().find(|e| e.event == "progress")
+                                {
+                                    seen = p.data["fraction"].as_f64();
+                                }
+                                if !events.is_empty() {
+                                    let next = (!done).then_some(seen);
+                                    return Some((stream::iter(events), next));
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+            .flatten()
+            .boxed()
         }
-    });
+    };
     stream::iter(history).chain(rest)
 }
 
@@ -784,12 +1082,12 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::RequiredContribution => {
             let r: GoalRequest = parse(body)?;
-            within_budget(state, budget::solver(&r))?;
+            let steps = admit(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
                 &key,
-                blocking(state, move |e| {
+                blocking(state, steps, move |e| {
                     to_json(&solve::required_contribution(e, &r)?)
                 }),
             )
@@ -797,12 +1095,12 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::SustainableWithdrawal => {
             let r: GoalRequest = parse(body)?;
-            within_budget(state, budget::solver(&r))?;
+            let steps = admit(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
                 &key,
-                blocking(state, move |e| {
+                blocking(state, steps, move |e| {
                     to_json(&solve::sustainable_withdrawal(e, &r)?)
                 }),
             )
@@ -810,43 +1108,60 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
         }
         Operation::WhatIf => {
             let r: WhatIfRequest = parse(body)?;
-            within_budget(state, budget::what_if(&r))?;
+            let steps = admit(state, budget::what_if(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
                 &key,
-                blocking(state, move |e| to_json(&scenarios::what_if(e, &r)?)),
+                blocking(state, steps, move |e| to_json(&scenarios::what_if(e, &r)?)),
             )
             .await
         }
         Operation::Sensitivity => {
             let r: SensitivityRequest = parse(body)?;
-            within_budget(state, budget::sensitivity(&r))?;
+            let steps = admit(state, budget::sensitivity(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
                 state,
                 &key,
-                blocking(state, move |e| to_json(&scenarios::sensitivity(e, &r)?)),
+                blocking(state, steps, move |e| {
+                    to_json(&scenarios::sensitivity(e, &r)?)
+                }),
             )
             .await
         }
         Operation::Frontier => {
             let r: FrontierRequest = parse(body)?;
-            within_budget(state, budget::frontier(&r))?;
+            let steps = admit(state, budget::frontier(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
-            cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
+            cached(
+                state,
+                &key,
+                blocking(state, steps, move |e| to_json(&r.run_watched(e.watch())?)),
+            )
+            .await
         }
         Operation::Sweep => {
             let r: SweepRequest = parse(body)?;
-            within_budget(state, budget::sweep(&r))?;
+            let steps = admit(state, budget::sweep(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
-            cached(state, &key, blocking(state, move |e| to_json(&r.run(e)?))).await
+            cached(
+                state,
+                &key,
+                blocking(state, steps, move |e| to_json(&r.run(e)?)),
+            )
+            .await
         }
         Operation::Risk => {
             let r: RiskRequest = parse(body)?;
-            within_budget(state, budget::risk(&r))?;
+            let steps = admit(state, budget::risk(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
-            cached(state, &key, blocking(state, move |_| to_json(&r.run()?))).await
+            cached(
+                state,
+                &key,
+                blocking(state, steps, move |e| to_json(&r.run_watched(e.watch())?)),
+            )
+            .await
         }
     }
 }
@@ -865,14 +1180,14 @@ async fn cached(
     Ok(answer)
 }
 
-/// A goal simulation through the batcher, within the deadline (never from the cache).
+/// A goal simulation (batched when small, in the bulk lane when large) within the deadline,
+/// never from the cache.
 async fn simulate_uncached(state: &AppState, request: &GoalRequest) -> Result<Value, ApiError> {
     let goal = checked_goal(state, request)?;
-    let pending = state.batcher.submit(goal)?;
+    let pending = simulation(state, goal, None)?;
     match tokio::time::timeout(state.deadline, pending).await {
         Err(_) => Err(ApiError::Timeout),
-        Ok(Err(_)) => Err(ApiError::Internal("the batcher dropped the request".into())),
-        Ok(Ok(result)) => to_json(&result?),
+        Ok(result) => to_json(&result?),
     }
 }
 
@@ -911,7 +1226,7 @@ async fn list_tools(
 /// `POST /v1/tools/{name}`: run one tool; the full result and a plain-language summary.
 async fn run_tool(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     Ok(Json(tool_result(&state, &name, &body).await?).into_response())

@@ -233,6 +233,22 @@ pub fn document() -> Value {
             responses.insert("429".into(), error("Queue full; see Retry-After"));
             responses.insert("504".into(), error("Deadline passed"));
         }
+        match path {
+            // Plain text, not JSON.
+            "/healthz" | "/metrics" => {
+                operation["responses"]["200"] = json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}});
+            }
+            "/v1/simulations/{id}/fan-chart.svg" => {
+                operation["responses"]["200"] = json!({"description": "The fan chart",
+                    "content": {"image/svg+xml": {"schema": {"type": "string"}}}});
+                operation["responses"]["422"] = error("The simulation has no percentiles to draw");
+            }
+            "/readyz" => {
+                operation["responses"]["503"] =
+                    json!({"description": "Not ready: draining, or the database unreachable"});
+            }
+            _ => {}
+        }
         if path == "/v1/simulations" || path == "/v1/rescore-runs" {
             operation["responses"]["202"] = json!({"description": "Job accepted (options.async)"});
         }

@@ -177,6 +177,16 @@ impl Store {
         &self.pool
     }
 
+    /// Whether the database answers `SELECT 1` within `limit` (no retries: for `/readyz`).
+    pub async fn ping(&self, limit: Duration) -> Result<(), StoreError> {
+        let answered = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        answered
+            .map(drop)
+            .map_err(|e| self.error("checking the database", e))
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

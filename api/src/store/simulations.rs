@@ -36,6 +36,9 @@ pub struct NewSimulation<'a> {
     pub request_hash: &'a str,
     pub iterations: u64,
     pub seed: u64,
+    /// The replica that runs it, and until when (ms since the epoch) it holds the lease.
+    pub worker: &'a str,
+    pub lease_until: i64,
 }
 
 impl Store {
@@ -44,8 +47,8 @@ impl Store {
         self.retry("storing a simulation", || {
             sqlx::query(
                 "INSERT INTO simulations (id, request, request_hash, status, progress, \
-                 iterations, seed, engine_version, created_at) \
-                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7)",
+                 iterations, seed, engine_version, created_at, worker, lease_until) \
+                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $8, $9)",
             )
             .bind(new.id)
             .bind(new.request)
@@ -54,41 +57,112 @@ impl Store {
             .bind(new.seed as i64)
             .bind(sextant_engine::ENGINE_VERSION)
             .bind(now_ms())
+            .bind(new.worker)
+            .bind(new.lease_until)
             .execute(self.pool())
         })
         .await
         .map(drop)
+    }
+
+    /// Extend `worker`'s lease on an unfinished simulation to `until`; `false` when the
+    /// simulation is finished or another replica holds it now.
+    pub async fn renew_simulation_lease(
+        &self,
+        id: &str,
+        worker: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = self
+            .retry("renewing a simulation's lease", || {
+                sqlx::query(
+                    "UPDATE simulations SET lease_until = $3 WHERE id = $1 AND worker = $2 \
+                     AND status IN ('queued', 'running')",
+                )
+                .bind(id)
+                .bind(worker)
+                .bind(until)
+                .execute(self.pool())
+            })
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Take over, for `worker` until `until`, up to `limit` unfinished simulations whose lease
+    /// has expired (their replica died) or that have none (stored before leases), oldest
+    /// first; with `own`, also those `worker` held before it restarted. PostgreSQL skips the
+    /// rows another replica is taking at the same instant (`FOR UPDATE SKIP LOCKED`), SQLite
+    /// serialises writers, so each simulation goes to one replica.
+    pub async fn claim_simulations(
+        &self,
+        worker: &str,
+        until: i64,
+        own: bool,
+        limit: i64,
+    ) -> Result<Vec<SimulationRecord>, StoreError> {
+        let skip_locked = match self.dialect() {
+            super::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            super::Dialect::Sqlite => "",
+        };
+        let own = if own { " OR worker = $1" } else { "" };
+        let sql = format!(
+            "UPDATE simulations SET worker = $1, lease_until = $2 WHERE id IN (SELECT id FROM \
+             simulations WHERE status IN ('queued', 'running') AND (lease_until IS NULL OR \
+             lease_until < $3{own}) ORDER BY created_at LIMIT $4{skip_locked}) RETURNING {COLUMNS}"
+        );
+        let rows = self
+            .retry("taking over unfinished simulations", || {
+                sqlx::query(&sql)
+                    .bind(worker)
+                    .bind(until)
+                    .bind(now_ms())
+                    .bind(limit)
+                    .fetch_all(self.pool())
+            })
+            .await?;
+        let mut records = rows
+            .iter()
+            .map(record)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error("taking over unfinished simulations", e))?;
+        records.sort_by_key(|r| r.created_at);
+        Ok(records)
     }
 
     /// Mark a simulation running on `backend` with `progress` done.
     pub async fn simulation_progress(
         &self,
         id: &str,
+        worker: &str,
         backend: &str,
         progress: f64,
     ) -> Result<(), StoreError> {
         self.retry("recording a simulation's progress", || {
             sqlx::query(
                 "UPDATE simulations SET status = 'running', backend = $2, progress = $3, \
-                 started_at = COALESCE(started_at, $4) WHERE id = $1 AND status IN ('queued', 'running')",
+                 started_at = COALESCE(started_at, $4) WHERE id = $1 AND worker = $5 \
+                 AND status IN ('queued', 'running')",
             )
             .bind(id)
             .bind(backend)
             .bind(progress)
             .bind(now_ms())
+            .bind(worker)
             .execute(self.pool())
         })
         .await
         .map(drop)
     }
 
-    /// Record a simulation's outcome: its result (complete) or its error (failed).
+    /// Record a simulation's outcome: its result (complete) or its error (failed), once, by
+    /// the replica that holds it; `false` when it was finished already or is another's now.
     pub async fn finish_simulation(
         &self,
         id: &str,
+        worker: &str,
         outcome: Result<&str, &str>,
         compute_ms: f64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (status, results, error) = match outcome {
             Ok(result) => ("complete", Some(result), None),
             Err(error) => ("failed", None, Some(error)),
@@ -96,7 +170,8 @@ impl Store {
         self.retry("storing a simulation's result", || {
             sqlx::query(
                 "UPDATE simulations SET status = $2, progress = 1, results = $3, error = $4, \
-                 finished_at = $5, compute_ms = $6 WHERE id = $1",
+                 finished_at = $5, compute_ms = $6 WHERE id = $1 AND worker = $7 \
+                 AND status IN ('queued', 'running')",
             )
             .bind(id)
             .bind(status)
@@ -104,48 +179,30 @@ impl Store {
             .bind(error)
             .bind(now_ms())
             .bind(compute_ms)
+            .bind(worker)
             .execute(self.pool())
         })
         .await
-        .map(drop)
+        .map(|done| done.rows_affected() == 1)
     }
 
     /// One simulation, if stored.
     pub async fn simulation(&self, id: &str) -> Result<Option<SimulationRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM simulations WHERE id = $1");
         let row = self
             .retry("reading a simulation", || {
-                sqlx::query(
-                    "SELECT id, request, status, progress, iterations, results, error, seed, \
-                     backend, engine_version, created_at, finished_at, compute_ms \
-                     FROM simulations WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(self.pool())
+                sqlx::query(&sql).bind(id).fetch_optional(self.pool())
             })
             .await?;
         row.map(|row| record(&row))
             .transpose()
             .map_err(|e| self.error("reading a simulation", e))
     }
-
-    /// Simulations that were queued or running when the service last stopped, oldest first.
-    pub async fn unfinished_simulations(&self) -> Result<Vec<SimulationRecord>, StoreError> {
-        let rows = self
-            .retry("listing unfinished simulations", || {
-                sqlx::query(
-                    "SELECT id, request, status, progress, iterations, results, error, seed, \
-                     backend, engine_version, created_at, finished_at, compute_ms \
-                     FROM simulations WHERE status IN ('queued', 'running') ORDER BY created_at",
-                )
-                .fetch_all(self.pool())
-            })
-            .await?;
-        rows.iter()
-            .map(record)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.error("listing unfinished simulations", e))
-    }
 }
+
+/// The columns of a [`SimulationRecord`].
+const COLUMNS: &str = "id, request, status, progress, iterations, results, error, seed, backend, \
+     engine_version, created_at, finished_at, compute_ms";
 
 fn record(row: &sqlx::any::AnyRow) -> Result<SimulationRecord, sqlx::Error> {
     Ok(SimulationRecord {

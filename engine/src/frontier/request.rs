@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resample::{self, ResampleOptions, ResampledFrontier};
 use super::{Frontier, FrontierError, FrontierProblem, GroupLimit, Portfolio};
+use crate::backend::Watch;
 use crate::portfolio::{AssetClass, Market, MarketInputs, Repair};
 use crate::result::ENGINE_VERSION;
 use crate::validate::{ValidationError, MAX_RATE};
@@ -138,6 +139,9 @@ pub enum FrontierRequestError {
     Invalid(#[from] ValidationError),
     #[error(transparent)]
     Solver(#[from] FrontierError),
+    /// The caller's watch was cancelled (deadline passed, or the caller went away).
+    #[error("the frontier was cancelled")]
+    Cancelled,
 }
 
 impl FrontierRequest {
@@ -232,6 +236,13 @@ impl FrontierRequest {
                 ));
             }
         }
+        if bounds.iter().all(|b| b.min == b.max) {
+            return Err(ValidationError::new(
+                format!("{prefix}bounds"),
+                "every weight is pinned (min = max): the bounds are one portfolio, not a \
+                 frontier to trace; free at least one weight, or ask /v1/risk about the allocation",
+            ));
+        }
         Ok((
             bounds.iter().map(|b| b.min).collect(),
             bounds.iter().map(|b| b.max).collect(),
@@ -303,6 +314,12 @@ impl FrontierRequest {
 
     /// The whole request: validate, solve, read off the points, resample if asked.
     pub fn run(&self) -> Result<FrontierReport, FrontierRequestError> {
+        self.run_watched(&Watch::default())
+    }
+
+    /// [`FrontierRequest::run`], its resampling stopped between resamples once `watch` is
+    /// cancelled.
+    pub fn run_watched(&self, watch: &Watch) -> Result<FrontierReport, FrontierRequestError> {
         let prepared = self.prepare("")?;
         let frontier = prepared.problem.solve()?;
         let rf = prepared.risk_free_rate;
@@ -318,7 +335,10 @@ impl FrontierRequest {
         let resampled = self
             .resample
             .as_ref()
-            .map(|options| resample::resampled_frontier(&prepared, options, rf))
+            .map(|options| {
+                resample::resampled_frontier(&prepared, options, rf, watch)?
+                    .ok_or(FrontierRequestError::Cancelled)
+            })
             .transpose()?;
         Ok(FrontierReport {
             assets: prepared.market.names.clone(),

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::request::{PortfolioReport, PreparedFrontier};
 use super::{FrontierError, FrontierProblem, Portfolio};
+use crate::backend::Watch;
 use crate::normal::box_muller_f64;
 use crate::philox::{key_of_seed, philox4x32_10};
 use crate::request::DEFAULT_SEED;
@@ -98,13 +99,19 @@ pub struct ResampledFrontier {
 }
 
 /// Run the resampling of `options` for a prepared frontier request.
+/// `None` when `watch` was cancelled first.
 pub fn resampled_frontier(
     prepared: &PreparedFrontier,
     options: &ResampleOptions,
     risk_free_rate: f64,
-) -> Result<ResampledFrontier, FrontierError> {
+    watch: &Watch,
+) -> Result<Option<ResampledFrontier>, FrontierError> {
     let problem = &prepared.problem;
-    let (weights, solved) = averaged_weights(problem, options, prepared.points);
+    let Some((weights, solved)) =
+        averaged_weights_watched(problem, options, prepared.points, watch)
+    else {
+        return Ok(None);
+    };
     let failed = options.resamples - solved;
     if solved == 0 {
         return Err(FrontierError::Numerical(
@@ -115,13 +122,13 @@ pub fn resampled_frontier(
         .into_iter()
         .map(|w| PortfolioReport::new(&Portfolio::new(problem, w), risk_free_rate))
         .collect();
-    Ok(ResampledFrontier {
+    Ok(Some(ResampledFrontier {
         resamples: options.resamples,
         observations: options.observations,
         seed: options.seed,
         failed,
         points,
-    })
+    }))
 }
 
 /// Rank-wise averages of the K points' weights over every resample that solved, and how many
@@ -131,6 +138,18 @@ pub fn averaged_weights(
     options: &ResampleOptions,
     points: usize,
 ) -> (Vec<Vec<f64>>, u32) {
+    averaged_weights_watched(problem, options, points, &Watch::default())
+        .expect("a watch nobody holds is never cancelled")
+}
+
+/// [`averaged_weights`], stopping between resamples (`None`) once `watch` is cancelled; each
+/// resample done counts one unit of progress on it.
+pub fn averaged_weights_watched(
+    problem: &FrontierProblem,
+    options: &ResampleOptions,
+    points: usize,
+    watch: &Watch,
+) -> Option<(Vec<Vec<f64>>, u32)> {
     let n = problem.expected_returns.len();
     let root = covariance_root(&problem.covariance, n);
     let resamples: Vec<u32> = (0..options.resamples).collect();
@@ -141,6 +160,10 @@ pub fn averaged_weights(
             let mut solved = 0;
             let mut history = History::new(n, options.observations as usize);
             for &r in chunk {
+                if watch.is_cancelled() {
+                    return None;
+                }
+                watch.advance(1);
                 let estimated = history.estimate(problem, &root, options.seed, r);
                 if let Ok(frontier) = estimated.solve() {
                     for (k, p) in frontier.points(points).iter().enumerate() {
@@ -151,9 +174,9 @@ pub fn averaged_weights(
                     solved += 1;
                 }
             }
-            (sum, solved)
+            Some((sum, solved))
         })
-        .collect();
+        .collect::<Option<_>>()?;
     let mut total = vec![0.0; points * n];
     let mut solved = 0;
     for (sum, count) in partial {
@@ -167,7 +190,7 @@ pub fn averaged_weights(
         .chunks(n)
         .map(|w| w.iter().map(|x| x * scale).collect())
         .collect();
-    (weights, solved)
+    Some((weights, solved))
 }
 
 /// A with A Aᵀ = Σ (from the eigen-decomposition, so a singular Σ is fine), row-major.
