@@ -23,11 +23,11 @@ use crate::service;
 #[derive(clap::Args)]
 pub struct FairnessArgs {
     /// Seconds of small requests in each measurement.
-    #[arg(long = "fair-seconds", default_value_t = 10.0)]
-    seconds: f64,
+    #[arg(long, default_value_t = 10.0)]
+    fair_seconds: f64,
     /// Path-steps of the large request (paths × 360 months).
-    #[arg(long = "fair-big-path-steps", default_value_t = 2_000_000_000)]
-    big_path_steps: u64,
+    #[arg(long, default_value_t = 2_000_000_000)]
+    fair_big_path_steps: u64,
 }
 
 #[derive(Serialize)]
@@ -140,7 +140,7 @@ async fn measure(
         service::start_for_bench(engine.clone(), 64, 2, database, interactive_max).await?;
     let url = format!("http://{address}/v1/simulations");
     let small = goal(10_000)?;
-    let big = goal(args.big_path_steps / 360)?;
+    let big = goal(args.fair_big_path_steps / 360)?;
     let mut rows = Vec::new();
     for running in [false, true] {
         let stop = Arc::new(AtomicBool::new(false));
@@ -170,7 +170,7 @@ async fn measure(
             // The large request is computing before the small ones start.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let (mut latencies, errors) = small_requests(&url, &small, args.seconds).await;
+        let (mut latencies, errors) = small_requests(&url, &small, args.fair_seconds).await;
         stop.store(true, Ordering::Relaxed);
         if let Some(background) = background {
             background.abort();
@@ -228,7 +228,7 @@ pub fn run(engine: &Engine, args: &FairnessArgs) -> Result<FairnessReport> {
             let (address, serving) =
                 service::start_for_bench(engine.clone(), 64, 2, database, 50_000_000).await?;
             let url = format!("http://{address}/v1/simulations");
-            let big = goal(args.big_path_steps / 360)?;
+            let big = goal(args.fair_big_path_steps / 360)?;
             let mut idle = Vec::new();
             for _ in 0..5 {
                 if let Some(ms) = disconnect_to_idle(&url, &big).await? {
@@ -243,7 +243,7 @@ pub fn run(engine: &Engine, args: &FairnessArgs) -> Result<FairnessReport> {
              {:.1e} path-steps; {:.0} s a row\n\
              | server | large request | requests | p50 (ms) | p99 (ms) | max (ms) | errors | \
              large done |\n| --- | --- | --- | --- | --- | --- | --- | --- |",
-            backend.name, backend.device, args.big_path_steps as f64, args.seconds
+            backend.name, backend.device, args.fair_big_path_steps as f64, args.fair_seconds
         );
         for r in &rows {
             eprintln!(
@@ -272,7 +272,7 @@ pub fn run(engine: &Engine, args: &FairnessArgs) -> Result<FairnessReport> {
         );
         Ok(FairnessReport {
             small_paths: 10_000,
-            big_path_steps: args.big_path_steps,
+            big_path_steps: args.fair_big_path_steps,
             rows,
             disconnect_to_idle_ms: idle,
         })
