@@ -393,7 +393,7 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
     };
     rescore::check(&spec)?;
     let store = store::Store::open(&args.database).await?;
-    let run = rescore::ensure_run(&store, &spec).await?;
+    let run = rescore::ensure_run(&store, &spec, "cli").await?;
     let worker = rescore::WorkerConfig {
         name: args
             .worker

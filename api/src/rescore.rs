@@ -133,7 +133,8 @@ pub fn check(spec: &RunSpec) -> Result<Date, RescoreError> {
 /// The run with the spec's key: created with its shards if it does not exist (atomically, so
 /// workers starting together agree on one), else the stored one, whose own filter, paths and
 /// date then apply.
-pub async fn ensure_run(store: &Store, spec: &RunSpec) -> Result<Run, RescoreError> {
+/// Create the run of `spec` (started by `owner`, an admin), or join it when its key exists.
+pub async fn ensure_run(store: &Store, spec: &RunSpec, owner: &str) -> Result<Run, RescoreError> {
     let as_of = check(spec)?;
     let as_of_text = as_of.format(DATE).expect("a date formats");
     let key = spec
@@ -143,7 +144,7 @@ pub async fn ensure_run(store: &Store, spec: &RunSpec) -> Result<Run, RescoreErr
     let filter = serde_json::to_string(&spec.filter).expect("a filter serialises");
     store
         .retry("creating the re-scoring run", || {
-            create_run(store, &key, &filter, spec, &as_of_text)
+            create_run(store, &key, &filter, spec, &as_of_text, owner)
         })
         .await?;
     let run = load_run(store, &key)
@@ -167,11 +168,12 @@ async fn create_run(
     filter: &str,
     spec: &RunSpec,
     as_of: &str,
+    owner: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.pool().begin().await?;
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO rescore_runs (run_key, filter, paths, as_of, status, total_goals, shards, \
-         engine_version, created_at) VALUES ($1, $2, $3, $4, 'running', 0, 0, $5, $6) \
+         engine_version, created_at, owner) VALUES ($1, $2, $3, $4, 'running', 0, 0, $5, $6, $7) \
          ON CONFLICT (run_key) DO NOTHING RETURNING id",
     )
     .bind(key)
@@ -180,6 +182,7 @@ async fn create_run(
     .bind(as_of)
     .bind(sextant_engine::ENGINE_VERSION)
     .bind(now_ms())
+    .bind(owner)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(run_id) = created else {

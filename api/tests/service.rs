@@ -1122,3 +1122,233 @@ async fn small_requests_are_answered_while_a_large_one_runs() {
         "only {during} of {answered} small requests answered while the large one ran"
     );
 }
+
+/// A finished asynchronous simulation stored by the caller with `auth` (an Authorization
+/// header value); its id.
+async fn stored_simulation(server: &Server, auth: &str, seed: u64) -> String {
+    let http = client();
+    let mut request = example("accumulation-30y.json");
+    request["options"] = json!({"paths": 500, "seed": seed, "async": true});
+    let accepted: Value = http
+        .post(format!("{}/v1/simulations", server.base))
+        .header("authorization", auth)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["id"].as_str().expect("a job id").to_string();
+    for _ in 0..600 {
+        let view: Value = http
+            .get(format!("{}/v1/simulations/{id}", server.base))
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if view["status"] == "complete" {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("simulation {id} did not finish");
+}
+
+/// The status of every route that reads simulation `id`, as the caller with `auth` sees it:
+/// the job, its events, its fan chart, its replay.
+async fn statuses_of(server: &Server, auth: &str, id: &str) -> Vec<u16> {
+    let http = client();
+    let base = format!("{}/v1/simulations/{id}", server.base);
+    let mut statuses = Vec::new();
+    for path in ["", "/events", "/fan-chart.svg"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    let r = http
+        .post(format!("{base}/replay"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    statuses.push(r.status().as_u16());
+    statuses
+}
+
+/// The ids `GET /v1/simulations` lists for the caller with `auth`, following every page of
+/// `limit`.
+async fn listed(server: &Server, auth: &str, limit: u32) -> Vec<String> {
+    let http = client();
+    let (mut ids, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let mut url = format!("{}/v1/simulations?limit={limit}", server.base);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = http
+            .get(url)
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for s in page["simulations"].as_array().expect("a page") {
+            assert!(s.get("result").is_none(), "a listing carries no results");
+            ids.push(s["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return ids,
+        }
+    }
+}
+
+/// Issue 17: with two API keys, each caller reads its own simulations (the job, its events,
+/// fan chart and replay) and gets 404 for the other's, exactly as for an id that does not
+/// exist; the admin reads both; listings hold only one's own (paged), the admin's all; only
+/// the admin starts or reads re-scoring runs; a job made over gRPC belongs to its key too.
+#[tokio::test]
+async fn each_key_sees_only_its_own_simulations() {
+    let server = start(&[
+        "--api-key",
+        "alice:key-a,bob:key-b,ops:key-ops",
+        "--admin",
+        "ops",
+    ]);
+    let (a, b, ops) = ("Bearer key-a", "Bearer key-b", "Bearer key-ops");
+    let alices = [
+        stored_simulation(&server, a, 1).await,
+        stored_simulation(&server, a, 2).await,
+        stored_simulation(&server, a, 3).await,
+    ];
+    let bobs = stored_simulation(&server, b, 4).await;
+    for id in &alices {
+        assert_eq!(statuses_of(&server, a, id).await, [200, 200, 200, 200]);
+        assert_eq!(statuses_of(&server, b, id).await, [404, 404, 404, 404]);
+        assert_eq!(statuses_of(&server, ops, id).await, [200, 200, 200, 200]);
+    }
+    assert_eq!(statuses_of(&server, a, &bobs).await, [404, 404, 404, 404]);
+    assert_eq!(statuses_of(&server, b, &bobs).await, [200, 200, 200, 200]);
+    // Another's object is answered as one that does not exist.
+    let missing = "0123456789abcdef0123456789abcdef";
+    assert_eq!(statuses_of(&server, b, missing).await, [404, 404, 404, 404]);
+
+    let mut own = listed(&server, a, 2).await;
+    own.sort();
+    let mut expected = alices.to_vec();
+    expected.sort();
+    assert_eq!(own, expected, "alice lists her three, two to a page");
+    assert_eq!(listed(&server, b, 50).await, std::slice::from_ref(&bobs));
+    assert_eq!(listed(&server, ops, 50).await.len(), 4);
+    let http = client();
+    let bad = http
+        .get(format!("{}/v1/simulations?limit=0", server.base))
+        .header("authorization", a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "limit");
+
+    let rescore = |auth: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/v1/rescore-runs", server.base);
+        async move {
+            http.post(url)
+                .header("authorization", auth)
+                .json(&json!({"run_key": "tenancy", "paths": 100}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(rescore(a).await, 403);
+    assert_eq!(rescore(ops).await, 202);
+
+    // gRPC: a stream's job is its key's.
+    let mut grpc = grpc_client(&server).await;
+    let mut request = tonic::Request::new(proto::JsonRequest {
+        json: example("accumulation-30y.json").to_string(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer key-b".parse().unwrap());
+    let mut stream = grpc.simulate_stream(request).await.unwrap().into_inner();
+    let first = stream.message().await.unwrap().expect("a first event");
+    let id = serde_json::from_str::<Value>(&first.data_json).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    while stream.message().await.unwrap().is_some() {}
+    assert_eq!(statuses_of(&server, a, &id).await[0], 404);
+    assert_eq!(statuses_of(&server, b, &id).await[0], 200);
+}
+
+/// Issue 17: with JWTs, the owner is the subject, within its tenant when
+/// `--jwt-tenant-claim` is given: the same subject in two tenants owns two sets; a token with
+/// the admin scope reads every one's.
+#[tokio::test]
+async fn jwt_subjects_and_tenants_own_their_simulations() {
+    let secret = "tenancy-secret";
+    let server = start(&[
+        "--jwt-secret",
+        secret,
+        "--jwt-tenant-claim",
+        "org",
+        "--jwt-admin-scope",
+        "sextant:admin",
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let bearer = |claims: Value| format!("Bearer {}", token(secret, claims));
+    let alice_1 = bearer(json!({"sub": "alice", "org": "one", "exp": now + 600}));
+    let alice_2 = bearer(json!({"sub": "alice", "org": "two", "exp": now + 600}));
+    let carol_1 = bearer(json!({"sub": "carol", "org": "one", "exp": now + 600}));
+    let admin = bearer(
+        json!({"sub": "ops", "org": "one", "scope": "read sextant:admin",
+                              "exp": now + 600}),
+    );
+    let id = stored_simulation(&server, &alice_1, 7).await;
+    assert_eq!(
+        statuses_of(&server, &alice_1, &id).await,
+        [200, 200, 200, 200]
+    );
+    assert_eq!(
+        statuses_of(&server, &alice_2, &id).await,
+        [404, 404, 404, 404]
+    );
+    assert_eq!(
+        statuses_of(&server, &carol_1, &id).await,
+        [404, 404, 404, 404]
+    );
+    assert_eq!(
+        statuses_of(&server, &admin, &id).await,
+        [200, 200, 200, 200]
+    );
+    assert_eq!(listed(&server, &alice_2, 10).await, Vec::<String>::new());
+    assert_eq!(listed(&server, &alice_1, 10).await, [id]);
+    // A token without the tenant claim names no owner: refused.
+    let untenanted = bearer(json!({"sub": "alice", "exp": now + 600}));
+    let r = client()
+        .get(format!("{}/v1/simulations", server.base))
+        .header("authorization", untenanted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

@@ -20,8 +20,10 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     /// No API key, or a wrong one (401).
     Unauthorized,
-    /// No such job (404).
+    /// No such job (404), or another caller's.
     NotFound(String),
+    /// An admin's operation asked for by another caller (403).
+    Forbidden(String),
     /// The queue is full: try again after the given seconds (429).
     Overloaded { retry_after_seconds: u64 },
     /// This caller is over its rate limit (429).
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Overloaded { .. } | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Invalid { .. } => "invalid",
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::RateLimited => "rate_limited",
             ApiError::Timeout => "deadline_exceeded",
@@ -91,7 +95,9 @@ impl ApiError {
             }
             ApiError::Timeout => "the request's deadline passed before its result".into(),
             ApiError::RateLimited => "over this caller's rate limit; retry after 1 s".into(),
-            ApiError::Unavailable(message) | ApiError::Internal(message) => message.clone(),
+            ApiError::Forbidden(message)
+            | ApiError::Unavailable(message)
+            | ApiError::Internal(message) => message.clone(),
         }
     }
 

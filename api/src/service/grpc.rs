@@ -32,6 +32,7 @@ impl From<ApiError> for Status {
             }
             ApiError::Unauthorized => Status::unauthenticated(message),
             ApiError::NotFound(_) => Status::not_found(message),
+            ApiError::Forbidden(_) => Status::permission_denied(message),
             ApiError::Overloaded { .. } | ApiError::RateLimited => {
                 Status::resource_exhausted(message)
             }
@@ -57,7 +58,7 @@ fn reply(value: Value) -> Result<Response<JsonResponse>, Status> {
 }
 
 impl GrpcService {
-    fn authorise<T>(&self, request: &Request<T>) -> Result<(), Status> {
+    fn authorise<T>(&self, request: &Request<T>) -> Result<super::Caller, Status> {
         let value = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok());
         let bearer = value("authorization").and_then(|v| v.strip_prefix("Bearer "));
         Ok(self.state.auth.check(bearer, value("x-api-key"))?)
@@ -88,9 +89,9 @@ impl Sextant for GrpcService {
         &self,
         request: Request<JsonRequest>,
     ) -> Result<Response<Self::SimulateStreamStream>, Status> {
-        self.authorise(&request)?;
+        let caller = self.authorise(&request)?;
         let body = request.into_inner().json;
-        let id = create_job(&self.state, body.as_bytes()).await?;
+        let id = create_job(&self.state, body.as_bytes(), &caller).await?;
         let (history, live) = self
             .state
             .jobs

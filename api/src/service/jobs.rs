@@ -43,6 +43,8 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
     pub engine_version: String,
+    /// When it was stored, ms since the Unix epoch.
+    pub created_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,7 +52,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    fn of(record: &SimulationRecord) -> JobView {
+    pub fn of(record: &SimulationRecord) -> JobView {
         let json = |text: &Option<String>| {
             text.as_deref()
                 .and_then(|t| serde_json::from_str::<Value>(t).ok())
@@ -63,6 +65,7 @@ impl JobView {
             iterations: record.iterations,
             backend: record.backend.clone(),
             engine_version: record.engine_version.clone(),
+            created_at: record.created_at,
             result: json(&record.results),
             error: json(&record.error),
         }
@@ -128,14 +131,15 @@ impl Jobs {
             .await
     }
 
-    /// Store a queued job for `request` (its canonical JSON, hash, paths and seed) and give
-    /// its id.
+    /// Store a queued job of `owner` for `request` (its canonical JSON, hash, paths and seed)
+    /// and give its id.
     pub async fn create(
         &self,
         request: &str,
         request_hash: &str,
         paths: u64,
         seed: u64,
+        owner: &str,
     ) -> Result<String, StoreError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.store
@@ -147,6 +151,7 @@ impl Jobs {
                 seed,
                 worker: &self.replica,
                 lease_until: self.lease_until(),
+                owner,
             })
             .await?;
         self.watch(&id);
@@ -231,10 +236,6 @@ impl Jobs {
     /// The stored record.
     pub async fn record(&self, id: &str) -> Result<Option<SimulationRecord>, StoreError> {
         self.store.simulation(id).await
-    }
-
-    pub async fn view(&self, id: &str) -> Result<Option<JobView>, StoreError> {
-        Ok(self.record(id).await?.as_ref().map(JobView::of))
     }
 
     /// The events so far and a receiver for the rest (taken together, so none is missed); for

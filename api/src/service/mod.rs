@@ -33,7 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures::future::BoxFuture;
 use futures::stream::{self, Stream, StreamExt};
 use futures::FutureExt;
@@ -57,7 +57,7 @@ use tower_http::trace::TraceLayer;
 use crate::cache::{self, Cache, CacheArgs};
 use crate::rescore::{self, RunSpec, WorkerConfig};
 use crate::store::{DatabaseArgs, Store};
-use auth::{Auth, AuthArgs};
+use auth::{Auth, AuthArgs, Caller};
 pub use batcher::BatchConfig;
 use batcher::Batcher;
 pub use error::ApiError;
@@ -377,7 +377,10 @@ async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
 fn router(state: AppState, args: &ServeArgs) -> Router {
     prometheus();
     let v1 = Router::new()
-        .route("/v1/simulations", post(create_simulation))
+        .route(
+            "/v1/simulations",
+            post(create_simulation).get(list_simulations),
+        )
         .route("/v1/simulations/{id}", get(get_simulation))
         .route("/v1/simulations/{id}/events", get(simulation_events))
         .route("/v1/simulations/{id}/fan-chart.svg", get(fan_chart))
@@ -443,7 +446,11 @@ async fn require_key(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
     match state.auth.check(bearer, header("x-api-key")) {
-        Ok(()) => next.run(request).await,
+        Ok(caller) => {
+            let mut request = request;
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -624,6 +631,7 @@ fn admit(state: &AppState, work: budget::Work) -> Result<u64, ApiError> {
 /// `POST /v1/simulations`: the result (200), or with `"options": {"async": true}` a job (202).
 async fn create_simulation(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (request, asynchronous) = simulation_request(&body)?;
@@ -632,7 +640,7 @@ async fn create_simulation(
         let answer = cached(&state, &key, simulate_uncached(&state, &request)).await?;
         return Ok(Json(answer).into_response());
     }
-    let id = start_job(&state, &request).await?;
+    let id = start_job(&state, &request, &caller).await?;
     let links = serde_json::json!({
         "id": id,
         "status": "queued",
@@ -666,20 +674,25 @@ fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
 }
 
 /// A job for a simulation body whatever its `options.async` (the gRPC stream's path).
-async fn create_job(state: &AppState, body: &[u8]) -> Result<String, ApiError> {
+async fn create_job(state: &AppState, body: &[u8], caller: &Caller) -> Result<String, ApiError> {
     let (request, _) = simulation_request(body)?;
-    start_job(state, &request).await
+    start_job(state, &request, caller).await
 }
 
-/// Store a simulation as a job and queue it; its events and result arrive through [`Jobs`].
-async fn start_job(state: &AppState, request: &GoalRequest) -> Result<String, ApiError> {
+/// Store a simulation as `caller`'s job and queue it; its events and result arrive through
+/// [`Jobs`].
+async fn start_job(
+    state: &AppState,
+    request: &GoalRequest,
+    caller: &Caller,
+) -> Result<String, ApiError> {
     let goal = checked_goal(state, request)?;
     let canonical =
         serde_json::to_string(request).map_err(|e| ApiError::Internal(e.to_string()))?;
     let hash = cache::key("simulate", request);
     let id = state
         .jobs
-        .create(&canonical, &hash, goal.paths, goal.seed)
+        .create(&canonical, &hash, goal.paths, goal.seed, &caller.owner)
         .await?;
     run_job(state, &id, goal)?;
     Ok(id)
@@ -848,32 +861,155 @@ fn error_value(e: &ApiError) -> Value {
     serde_json::json!({"field": e.field(), "message": e.message()})
 }
 
+/// `GET /v1/simulations/{id}`: a job's status and result, if it is the caller's.
 async fn get_simulation(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    Ok(Json(job_view(&state, &id).await?).into_response())
+    let record = readable_simulation(&state, &caller, &id, "read").await?;
+    Ok(Json(jobs::JobView::of(&record)).into_response())
 }
 
-async fn job_view(state: &AppState, id: &str) -> Result<jobs::JobView, ApiError> {
-    state
-        .jobs
-        .view(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))
+/// The record of simulation `id` when `caller` may read it. Another caller's is a 404, as
+/// one that does not exist (its existence is not confirmed); the refusal, and an admin's read
+/// of another's, are audit lines (who, what, which object; never a secret).
+async fn readable_simulation(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &'static str,
+) -> Result<crate::store::simulations::SimulationRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("simulation {id}"));
+    let record = state.jobs.record(id).await?.ok_or_else(not_found)?;
+    let owner = record.owner.as_deref();
+    if !caller.may_read(owner) {
+        tracing::warn!(
+            target: "sextant::audit",
+            who = %caller.owner,
+            action,
+            object = %format!("simulation/{id}"),
+            outcome = "denied",
+            "audit"
+        );
+        return Err(not_found());
+    }
+    if owner != Some(caller.owner.as_str()) {
+        tracing::info!(
+            target: "sextant::audit",
+            who = %caller.owner,
+            action,
+            object = %format!("simulation/{id}"),
+            owner = owner.unwrap_or("(none)"),
+            outcome = "admin read",
+            "audit"
+        );
+    }
+    Ok(record)
+}
+
+/// Refuse a caller that is not an admin (an operation on everyone's data), with an audit
+/// line.
+fn require_admin(caller: &Caller, action: &'static str) -> Result<(), ApiError> {
+    if caller.admin {
+        return Ok(());
+    }
+    tracing::warn!(target: "sextant::audit", who = %caller.owner, action, outcome = "denied", "audit");
+    Err(ApiError::Forbidden(format!(
+        "{action} needs an admin (--admin, or the admin scope)"
+    )))
+}
+
+/// The query of `GET /v1/simulations`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Most simulations one page lists.
+const MAX_PAGE: i64 = 500;
+
+/// `GET /v1/simulations?status=&limit=&cursor=`: the caller's simulations, newest first, a
+/// page at a time (an admin's lists every caller's); `next_cursor` gives the next page.
+async fn list_simulations(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::Malformed {
+        field: "query".into(),
+        message: e.body_text(),
+    })?;
+    if let Some(status) = &query.status {
+        if !["queued", "running", "complete", "failed"].contains(&status.as_str()) {
+            return Err(ApiError::Invalid {
+                field: "status".into(),
+                message: format!("must be queued, running, complete or failed, got {status:?}"),
+            });
+        }
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::Invalid {
+            field: "limit".into(),
+            message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
+        });
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.split_once('.')
+                .and_then(|(at, id)| {
+                    Some(crate::store::simulations::ListCursor {
+                        created_at: at.parse().ok()?,
+                        id: id.to_string(),
+                    })
+                })
+                .ok_or_else(|| ApiError::Malformed {
+                    field: "cursor".into(),
+                    message: "not a cursor this service gave".into(),
+                })
+        })
+        .transpose()?;
+    let owner = (!caller.admin).then_some(caller.owner.as_str());
+    let records = state
+        .store
+        .list_simulations(owner, query.status.as_deref(), cursor.as_ref(), limit)
+        .await?;
+    let next_cursor = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| format!("{}.{}", r.created_at, r.id)))
+        .flatten();
+    let simulations: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut view = serde_json::to_value(jobs::JobView::of(r)).unwrap_or(Value::Null);
+            if let Some(view) = view.as_object_mut() {
+                // A listing says where each job stands; its result is one GET away.
+                view.remove("result");
+                view.remove("error");
+                view.insert("self".into(), format!("/v1/simulations/{}", r.id).into());
+            }
+            view
+        })
+        .collect();
+    Ok(
+        Json(serde_json::json!({"simulations": simulations, "next_cursor": next_cursor}))
+            .into_response(),
+    )
 }
 
 /// `POST /v1/simulations/{id}/replay`: run a stored simulation's request again with its stored
 /// seed, bypassing the cache, and say whether the result is identical.
 async fn replay(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let record = state
-        .jobs
-        .record(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+    let record = readable_simulation(&state, &caller, &id, "replay").await?;
     let stored: Value = record
         .results
         .as_deref()
@@ -902,10 +1038,12 @@ async fn replay(
 /// this process; 202 with its id.
 async fn create_rescore_run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_admin(&caller, "starting a re-scoring run")?;
     let spec: RunSpec = parse(&body)?;
-    let run = rescore::ensure_run(&state.store, &spec).await?;
+    let run = rescore::ensure_run(&state.store, &spec, &caller.owner).await?;
     start_rescore(&state, run.clone());
     let links = serde_json::json!({
         "id": run.id,
@@ -948,8 +1086,10 @@ fn start_rescore(state: &AppState, run: rescore::Run) {
 /// `GET /v1/rescore-runs/{id}`: a run's status, progress and goals by funding status.
 async fn get_rescore_run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
+    require_admin(&caller, "reading a re-scoring run")?;
     let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
     let run_id: i64 = id.parse().map_err(|_| not_found())?;
     let status = rescore::status(&state.store, run_id)
@@ -961,9 +1101,11 @@ async fn get_rescore_run(
 /// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
 async fn fan_chart(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let view = job_view(&state, &id).await?;
+    let record = readable_simulation(&state, &caller, &id, "fan chart").await?;
+    let view = jobs::JobView::of(&record);
     let result = view.result.ok_or_else(|| {
         ApiError::NotFound(format!(
             "a result for simulation {id} (status {})",
@@ -982,8 +1124,10 @@ async fn fan_chart(
 /// ending with `done`.
 async fn simulation_events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    readable_simulation(&state, &caller, &id, "events").await?;
     let (history, live) = state
         .jobs
         .follow(&id)

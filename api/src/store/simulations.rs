@@ -26,6 +26,8 @@ pub struct SimulationRecord {
     pub created_at: i64,
     pub finished_at: Option<i64>,
     pub compute_ms: Option<f64>,
+    /// The caller that stored it (`None` for rows stored before owners).
+    pub owner: Option<String>,
 }
 
 /// A new simulation's identity and inputs.
@@ -39,6 +41,8 @@ pub struct NewSimulation<'a> {
     /// The replica that runs it, and until when (ms since the epoch) it holds the lease.
     pub worker: &'a str,
     pub lease_until: i64,
+    /// The caller's owner name.
+    pub owner: &'a str,
 }
 
 impl Store {
@@ -47,8 +51,8 @@ impl Store {
         self.retry("storing a simulation", || {
             sqlx::query(
                 "INSERT INTO simulations (id, request, request_hash, status, progress, \
-                 iterations, seed, engine_version, created_at, worker, lease_until) \
-                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $8, $9)",
+                 iterations, seed, engine_version, created_at, worker, lease_until, owner) \
+                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(new.id)
             .bind(new.request)
@@ -59,6 +63,7 @@ impl Store {
             .bind(now_ms())
             .bind(new.worker)
             .bind(new.lease_until)
+            .bind(new.owner)
             .execute(self.pool())
         })
         .await
@@ -202,7 +207,74 @@ impl Store {
 
 /// The columns of a [`SimulationRecord`].
 const COLUMNS: &str = "id, request, status, progress, iterations, results, error, seed, backend, \
-     engine_version, created_at, finished_at, compute_ms";
+     engine_version, created_at, finished_at, compute_ms, owner";
+
+/// Where a page of a listing starts: after the simulation created at `created_at` with `id`
+/// (newest first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListCursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Store {
+    /// Up to `limit` simulations, newest first, of `owner` (every owner's with `None`), with
+    /// `status` if given, after `cursor`.
+    pub async fn list_simulations(
+        &self,
+        owner: Option<&str>,
+        status: Option<&str>,
+        cursor: Option<&ListCursor>,
+        limit: i64,
+    ) -> Result<Vec<SimulationRecord>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if owner.is_some() {
+            conditions.push(format!("owner = {}", next()));
+        }
+        if status.is_some() {
+            conditions.push(format!("status = {}", next()));
+        }
+        if cursor.is_some() {
+            let (at, id) = (next(), next());
+            conditions.push(format!(
+                "(created_at < {at} OR (created_at = {at} AND id < {id}))"
+            ));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM simulations{filter} ORDER BY created_at DESC, id DESC LIMIT {}",
+            next()
+        );
+        let rows = self
+            .retry("listing simulations", || {
+                let mut query = sqlx::query(&sql);
+                if let Some(owner) = owner {
+                    query = query.bind(owner);
+                }
+                if let Some(status) = status {
+                    query = query.bind(status);
+                }
+                if let Some(cursor) = cursor {
+                    query = query.bind(cursor.created_at).bind(cursor.id.as_str());
+                }
+                query.bind(limit).fetch_all(self.pool())
+            })
+            .await?;
+        rows.iter()
+            .map(record)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.error("listing simulations", e))
+    }
+}
 
 fn record(row: &sqlx::any::AnyRow) -> Result<SimulationRecord, sqlx::Error> {
     Ok(SimulationRecord {
@@ -219,5 +291,6 @@ fn record(row: &sqlx::any::AnyRow) -> Result<SimulationRecord, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         finished_at: row.try_get("finished_at")?,
         compute_ms: row.try_get("compute_ms")?,
+        owner: row.try_get("owner")?,
     })
 }
