@@ -31,7 +31,7 @@ pub fn load() -> Result<()> {
 }
 
 /// The keys a file may set (each is a flag with an environment variable).
-const KEYS: [&str; 22] = [
+const KEYS: [&str; 28] = [
     "backend",
     "cpu_kernel",
     "http",
@@ -54,6 +54,12 @@ const KEYS: [&str; 22] = [
     "interactive_max_path_steps",
     "replica",
     "job_lease_s",
+    "admins",
+    "jwt_admin_scope",
+    "jwt_tenant_claim",
+    "tls_cert",
+    "tls_key",
+    "tls_offloaded",
 ];
 
 fn apply(path: &Path) -> Result<()> {

@@ -115,7 +115,7 @@ enum Command {
     /// NumPy (`--suite engine`), or the frontier, resampling and sweep (`--suite portfolio`).
     Bench(bench::BenchArgs),
     /// Serve every operation over HTTP (see `serve --help` for limits, batching and keys).
-    Serve(service::ServeArgs),
+    Serve(Box<service::ServeArgs>),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
     Backends,
     /// Apply the database migrations (`serve` and `rescore` also apply them on start).
@@ -307,7 +307,7 @@ fn run(cli: &Cli) -> Result<()> {
             ),
         },
         Command::Backends => print(cli, &backends_report()),
-        Command::Serve(args) => runtime()?.block_on(service::serve(engine()?, args.clone())),
+        Command::Serve(args) => runtime()?.block_on(service::serve(engine()?, (**args).clone())),
         Command::Migrate(database) => runtime()?.block_on(async {
             service::init_logs(service::LogFormat::Text, "warn");
             let store = store::Store::open(database).await?;

@@ -1352,3 +1352,88 @@ async fn jwt_subjects_and_tenants_own_their_simulations() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Issue 17: `--tls-cert`/`--tls-key`: HTTPS and gRPC over TLS answer a client that trusts the
+/// test's own certificate; plain HTTP on the same port gets no answer; and a non-loopback
+/// address without TLS is refused (with keys given), unless TLS is said to be offloaded.
+#[tokio::test]
+async fn tls_answers_a_client_that_trusts_it_and_refuses_plain_http() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let (cert, key) = (common::temp_path("cert.pem"), common::temp_path("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let server = start(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let answer: Value = trusting
+        .post(format!("{}/v1/simulations", server.base))
+        .json(&example("accumulation-30y.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["success_probability"].is_number(), "{answer}");
+    // A client that does not trust the certificate is refused in the handshake.
+    assert!(client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .is_err());
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = server.base.replace("https://", "http://");
+    assert!(client()
+        .get(format!("{plain}/healthz"))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .is_err());
+    // gRPC over TLS: the health service answers a client that trusts the certificate.
+    let channel = tonic::transport::Channel::from_shared(server.grpc.clone())
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&cert_pem))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    // Keys alone do not open a public address: TLS (or its offloading) is needed too.
+    let refused = Command::new(env!("CARGO_BIN_EXE_sextant"))
+        .args(["serve", "--http", "0.0.0.0:0", "--grpc", "127.0.0.1:0"])
+        .args(["--api-key", "a:secret-a"])
+        .env_remove("SEXTANT_TLS_OFFLOADED")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("without TLS"), "{stderr}");
+    assert!(!stderr.contains("secret-a"), "{stderr}");
+}

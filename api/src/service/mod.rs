@@ -95,9 +95,19 @@ pub struct ServeArgs {
     pub max_path_steps: u64,
     #[command(flatten)]
     pub auth: AuthArgs,
-    /// Allow listening beyond loopback without any API key.
+    /// Allow listening beyond loopback without authentication or TLS.
     #[arg(long)]
     pub insecure: bool,
+    /// A PEM certificate chain: serve HTTPS and gRPC over TLS (rustls), with `--tls-key`.
+    #[arg(long, env = "SEXTANT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "SEXTANT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// TLS is terminated in front of this server (an ingress, a load balancer): a
+    /// non-loopback address is then allowed without `--tls-cert`.
+    #[arg(long, env = "SEXTANT_TLS_OFFLOADED")]
+    pub tls_offloaded: bool,
     /// Log lines as `text` or `json` (on stderr; filter with RUST_LOG, default info).
     #[arg(long, env = "SEXTANT_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -201,16 +211,37 @@ fn prometheus() -> &'static PrometheusHandle {
 /// Bind and serve until SIGTERM or SIGINT, then finish in-flight work within the grace period.
 pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     for address in [args.http, args.grpc] {
+        if address.ip().is_loopback() || args.insecure {
+            continue;
+        }
         let open = args.auth.api_keys.is_empty()
             && args.auth.jwt_secret.is_none()
             && args.auth.jwt_public_key.is_none();
-        if open && !address.ip().is_loopback() && !args.insecure {
+        if open {
             anyhow::bail!(
                 "refusing to listen on {address} without authentication: give --api-key (or \
                  SEXTANT_API_KEYS), or --insecure"
             );
         }
+        if args.tls_cert.is_none() && !args.tls_offloaded {
+            anyhow::bail!(
+                "refusing to listen on {address} without TLS: give --tls-cert and --tls-key, \
+                 or --tls-offloaded when an ingress terminates TLS, or --insecure"
+            );
+        }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            // ring, the one provider compiled in; a second install is refused harmlessly.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let read = |path: &std::path::PathBuf, what: &str| {
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading the TLS {what} {}: {e}", path.display()))
+            };
+            Some((read(cert, "certificate")?, read(key, "key")?))
+        }
+        _ => None,
+    };
     init_logs(args.log_format, "info");
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
@@ -226,10 +257,16 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         " -H 'authorization: Bearer <key>'"
     };
+    let (http_scheme, grpc_scheme) = if tls.is_some() {
+        ("https", "grpcs")
+    } else {
+        ("http", "grpc")
+    };
     let banner = format!(
-        "sextant listening on http://{http_address} grpc://{grpc_address}\n\
-         try: curl -s http://{http_address}/v1/simulations -H 'content-type: application/json' \
-         -d @examples/accumulation-30y.json{key}   (docs: http://{http_address}/docs)\n"
+        "sextant listening on {http_scheme}://{http_address} {grpc_scheme}://{grpc_address}\n\
+         try: curl -s {http_scheme}://{http_address}/v1/simulations -H 'content-type: \
+         application/json' -d @examples/accumulation-30y.json{key}   (docs: \
+         {http_scheme}://{http_address}/docs)\n"
     );
     {
         use std::io::Write;
@@ -242,16 +279,32 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
-    let grpc_server = grpc::serve(state.clone(), grpc, wait(stopped));
     let grace = Duration::from_secs(args.shutdown_grace_s);
     let drain = Duration::from_secs(args.drain_s);
-    let servers = async {
-        tokio::try_join!(
-            async { http_server.await.map_err(anyhow::Error::from) },
-            grpc_server
-        )
+    let http_server: BoxFuture<'static, anyhow::Result<()>> = match &tls {
+        None => {
+            let serving = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
+            async move { serving.await.map_err(anyhow::Error::from) }.boxed()
+        }
+        Some((cert, key)) => {
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem(cert.clone(), key.clone()).await?;
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            let stopped = stopped.clone();
+            tokio::spawn(async move {
+                wait(stopped).await;
+                stopping.graceful_shutdown(Some(grace));
+            });
+            axum_server::from_tcp_rustls(http.into_std()?, config)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .map(|r| r.map_err(anyhow::Error::from))
+                .boxed()
+        }
     };
+    let grpc_server = grpc::serve(state.clone(), grpc, tls.clone(), wait(stopped));
+    let servers = async { tokio::try_join!(http_server, grpc_server) };
     tokio::pin!(servers);
     tokio::select! {
         result = &mut servers => { result?; }
@@ -292,6 +345,9 @@ pub async fn start_for_bench(
         max_path_steps: 2_000_000_000,
         auth: AuthArgs::default(),
         insecure: false,
+        tls_cert: None,
+        tls_key: None,
+        tls_offloaded: false,
         log_format: LogFormat::Text,
         shutdown_grace_s: 1,
         drain_s: 0,

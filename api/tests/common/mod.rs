@@ -80,7 +80,9 @@ pub fn start_with(flags: &[&str], env: &[(&str, &str)]) -> Server {
         .split(' ')
         .collect();
     let base = addresses[0].to_string();
-    let grpc = addresses[1].replace("grpc://", "http://");
+    let grpc = addresses[1]
+        .replace("grpcs://", "https://")
+        .replace("grpc://", "http://");
     Server { child, base, grpc }
 }
 
