@@ -1437,3 +1437,86 @@ async fn tls_answers_a_client_that_trusts_it_and_refuses_plain_http() {
     assert!(stderr.contains("without TLS"), "{stderr}");
     assert!(!stderr.contains("secret-a"), "{stderr}");
 }
+
+/// Issue 17: every refused read and every admin read of another's object is an audit line in
+/// the JSON logs (who, what, which object, the outcome), secrets never logged; a row stored
+/// before objects had owners is an admin's alone to read.
+#[tokio::test]
+async fn refusals_and_admin_reads_are_audited_and_ownerless_rows_are_the_admins() {
+    let url = common::sqlite_url();
+    let log = common::temp_path("audit.log");
+    let server = common::start_logging(
+        &[
+            "--api-key",
+            "alice:key-a,bob:key-b,ops:key-ops",
+            "--admin",
+            "ops",
+            "--log-format",
+            "json",
+        ],
+        &[("DATABASE_URL", url.as_str()), ("RUST_LOG", "info")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
+    let (a, b, ops) = ("Bearer key-a", "Bearer key-b", "Bearer key-ops");
+    let alices = stored_simulation(&server, a, 5).await;
+    // A row from before owners: stored straight into the database, as an older release did.
+    let legacy = "fedcba9876543210fedcba9876543210";
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO simulations (id, request, request_hash, status, progress, iterations, \
+         seed, engine_version, created_at, results) \
+         VALUES ($1, '{}', 'h', 'complete', 1, 10, 1, 'old', 0, '{\"paths\": 10}')",
+    )
+    .bind(legacy)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let view = |auth: &'static str, id: String| {
+        let base = server.base.clone();
+        async move {
+            client()
+                .get(format!("{base}/v1/simulations/{id}"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(view(b, alices.clone()).await, 404);
+    assert_eq!(view(ops, alices.clone()).await, 200);
+    assert_eq!(view(a, legacy.into()).await, 404);
+    assert_eq!(view(ops, legacy.into()).await, 200);
+    assert!(!listed(&server, a, 50).await.contains(&legacy.to_string()));
+    assert!(listed(&server, ops, 50).await.contains(&legacy.to_string()));
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &Value| l["target"] == "sextant::audit")
+        .collect();
+    let has = |who: &str, object: &str, outcome: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["who"] == who
+                && l["fields"]["object"] == format!("simulation/{object}")
+                && l["fields"]["outcome"] == outcome
+        })
+    };
+    assert!(has("key:bob", &alices, "denied"), "{lines:?}");
+    assert!(has("key:ops", &alices, "admin read"), "{lines:?}");
+    assert!(has("key:alice", legacy, "denied"), "{lines:?}");
+    assert!(has("key:ops", legacy, "admin read"), "{lines:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    for secret in ["key-a", "key-b", "key-ops"] {
+        assert!(!text.contains(secret), "a secret in the logs: {secret}");
+    }
+}

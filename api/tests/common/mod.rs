@@ -50,6 +50,11 @@ pub fn start(flags: &[&str]) -> Server {
 /// Start `sextant serve` on port 0 with extra flags and environment; the first line it prints
 /// has the addresses.
 pub fn start_with(flags: &[&str], env: &[(&str, &str)]) -> Server {
+    start_logging(flags, env, Stdio::inherit())
+}
+
+/// [`start_with`], its logs (stderr) sent to `logs`.
+pub fn start_logging(flags: &[&str], env: &[(&str, &str)], logs: Stdio) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sextant"))
         .args([
             "--backend",
@@ -66,7 +71,7 @@ pub fn start_with(flags: &[&str], env: &[(&str, &str)]) -> Server {
         .env_remove("REDIS_URL")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(logs)
         .spawn()
         .unwrap();
     let mut line = String::new();
