@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plain NumPy reference implementation of the goal Monte Carlo (MODEL.md section 1).
+"""Plain NumPy reference implementation of the goal Monte Carlo (docs/model.md section 1).
 
 This is the baseline of `sextant bench` and of the reference comparison tests: an
 independent float64 implementation, vectorised over paths and looping over months only.
@@ -11,7 +11,7 @@ Usage: python3 benches/reference.py [FILE|-] [--paths N] [--seed S] [--time]
 The request is `{"goal": {...}, "market": {...}, "options": {...}}` or a JSON array of such
 requests (then an array of results is printed). Memory is O(N): W, the depletion month, and
 one scratch array; each year-end snapshot is reduced (percentiles, mean) as soon as it is taken.
-Conventions where MODEL.md is silent: `terminal.std` is the population standard deviation
+Conventions where docs/model.md is silent: `terminal.std` is the population standard deviation
 (ddof=0); glide path segment k applies from its start_month until the next segment's.
 """
 import argparse

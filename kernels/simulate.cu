@@ -1,4 +1,4 @@
-// Goal Monte Carlo of MODEL.md §1 for a batch of goals, in CUDA C for NVRTC: the same buffers,
+// Goal Monte Carlo of docs/model.md §1 for a batch of goals, in CUDA C for NVRTC: the same buffers,
 // steps and numbers as shaders/simulate.wgsl (read that file's header), with two differences
 // that the hardware makes cheap: Philox's products use __umulhi, and wealth is carried in
 // double, as on the CPU. One thread per path, one block of 256 paths of one goal, months in a

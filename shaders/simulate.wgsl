@@ -1,4 +1,4 @@
-// Goal Monte Carlo of MODEL.md §1 for a batch of goals: one invocation per path, one
+// Goal Monte Carlo of docs/model.md §1 for a batch of goals: one invocation per path, one
 // workgroup of 256 paths of one goal, months in a loop. Reductions happen here: success and
 // depletion counts and depletion months (atomics), per-workgroup sums for the means, and, for
 // the percentiles, a histogram of every snapshot over log2 bins (mode 0); mode 1 re-simulates

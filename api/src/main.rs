@@ -1,6 +1,6 @@
 //! `sextant`: the command line of the Sextant simulation engine.
 //!
-//! Every command reads a JSON request (MODEL.md field names), runs it on the engine and prints
+//! Every command reads a JSON request (docs/model.md field names), runs it on the engine and prints
 //! JSON on stdout. Errors go to stderr, name the field, and exit non-zero (2 for a bad request,
 //! 1 for anything else).
 
@@ -96,12 +96,12 @@ enum Command {
         input: PathBuf,
     },
     /// The exact efficient frontier: corners, K points, minimum variance, maximum Sharpe,
-    /// targets, and optionally Michaud's resampled frontier (MODEL.md §2).
+    /// targets, and optionally Michaud's resampled frontier (docs/model.md §2).
     Frontier {
         #[arg(default_value = "-")]
         input: PathBuf,
     },
-    /// The goal Monte Carlo at each frontier point, with common random numbers (MODEL.md §3).
+    /// The goal Monte Carlo at each frontier point, with common random numbers (docs/model.md §3).
     Sweep {
         #[arg(default_value = "-")]
         input: PathBuf,

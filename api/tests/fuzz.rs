@@ -544,7 +544,7 @@ async fn check(http: &reqwest::Client, url: &str, body_read: bool, case: &Case) 
 async fn hostile_bodies_get_a_4xx_naming_the_field_on_every_route() {
     // With authentication on, as a deployment runs (an admin key, so that every route reads
     // its body rather than refusing the caller).
-    let server = start(&["--api-key", "fuzz:fuzz-secret", "--admin", "fuzz"]);
+    let server = start(&["--api-key", "fuzz:fuzz-secret", "--admin", "key:fuzz"]);
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

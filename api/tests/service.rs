@@ -102,6 +102,18 @@ async fn bad_bodies_get_a_4xx_naming_the_problem() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // A small body over a small limit is sent whole, so its 413 is read: in the error shape.
+    let small = start(&["--max-body-bytes", "64"]);
+    let over = client()
+        .post(format!("{}/v1/simulations", small.base))
+        .json(&example("accumulation-30y.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 413);
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_large", "{body}");
+    assert_eq!(body["error"]["field"], "request", "{body}");
 }
 
 fn big_goal(paths: u64) -> Value {
@@ -1223,7 +1235,7 @@ async fn each_key_sees_only_its_own_simulations() {
         "--api-key",
         "alice:key-a,bob:key-b,ops:key-ops",
         "--admin",
-        "ops",
+        "key:ops",
     ]);
     let (a, b, ops) = ("Bearer key-a", "Bearer key-b", "Bearer key-ops");
     let alices = [
@@ -1450,7 +1462,7 @@ async fn refusals_and_admin_reads_are_audited_and_ownerless_rows_are_the_admins(
             "--api-key",
             "alice:key-a,bob:key-b,ops:key-ops",
             "--admin",
-            "ops",
+            "key:ops",
             "--log-format",
             "json",
         ],

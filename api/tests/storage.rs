@@ -959,13 +959,31 @@ fn a_draining_replica_gives_its_rescoring_back() {
     let db = Db::new(Kind::Postgres);
     generate(&db, 6_000);
     let env = [("DATABASE_URL", db.url.as_str())];
-    let mut server = start_with(&["--drain-s", "2"], &env);
+    let mut server = start_with(
+        &[
+            "--drain-s",
+            "2",
+            "--shutdown-grace-s",
+            "1",
+            "--max-path-steps",
+            "10000000000",
+        ],
+        &env,
+    );
     let spec = json!({"run_key": "drained", "as_of": AS_OF, "paths": 4000, "shard_size": 200});
     runtime().block_on(async {
         let created = post_json(&client(), format!("{}/v1/rescore-runs", server.base), &spec).await;
         assert_eq!(created["total_goals"], 6_000, "{created}");
     });
     wait_for_shards(&db, "drained", 1, &mut server.child);
+    // A job still running when the process ends (here, seconds of work) is given back.
+    let mut long = example("accumulation-30y.json");
+    long["goal"]["horizon_months"] = json!(600);
+    long["options"] = json!({"paths": 8_000_000, "seed": 3, "async": true});
+    runtime().block_on(async {
+        let accepted = post_json(&client(), format!("{}/v1/simulations", server.base), &long).await;
+        assert!(accepted["id"].is_string(), "{accepted}");
+    });
     // SAFETY: signals the child this test started.
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(300));
@@ -995,6 +1013,14 @@ fn a_draining_replica_gives_its_rescoring_back() {
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'leased'"),
         0
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT COUNT(*) FROM simulations WHERE status IN ('queued', 'running') \
+             AND lease_until <> 0"
+        ),
+        0,
+        "an unfinished job kept its lease past the shutdown"
     );
     assert!(db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'pending'") > 0);
     let out = run_ok(&mut rescore(&db, "drained", "after", &["--paths", "4000"]));

@@ -181,12 +181,13 @@ pub fn frontier(request: &FrontierRequest) -> Work {
     }
 }
 
-/// The risk Monte Carlo: paths × months × assets.
+/// The risk Monte Carlo: paths × months (the allocation is reduced to one portfolio first, so
+/// its assets do not multiply the paths).
 pub fn risk(request: &RiskRequest) -> Work {
     Work::new(
-        "paths × months × assets",
+        "paths × months",
         goal_steps(request.options.paths, request.horizon_months.max(12)),
-        (request.assets.len().max(1) as u64, "assets"),
+        (1, "options.paths"),
     )
 }
 

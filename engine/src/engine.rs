@@ -24,7 +24,7 @@ pub enum EngineError {
     Backend(#[from] BackendError),
 }
 
-/// Runs the models of MODEL.md on one device.
+/// Runs the models of docs/model.md on one device.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     device: Device,
@@ -141,7 +141,7 @@ pub fn prepare_all(
         .collect()
 }
 
-/// The result of MODEL.md §1 from a backend's summary.
+/// The result of docs/model.md §1 from a backend's summary.
 pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> SimulationResult {
     let n = summary.paths as f64;
     let p = summary.success_probability();

@@ -1,4 +1,4 @@
-//! Sextant's engine: the models of MODEL.md, the Philox generator, and the backends that run
+//! Sextant's engine: the models of docs/model.md, the Philox generator, and the backends that run
 //! them. Plain computation: no I/O, no async. The service and the CLI live in `api/`.
 //!
 //! The path of a request: [`GoalRequest`] → [`validate::prepare`] → [`PreparedGoal`] →

@@ -230,7 +230,7 @@ pub mod avx512 {
 mod tests {
     use super::*;
 
-    /// Random123's known-answer vectors for Philox4x32-10 (kat_vectors), as listed in MODEL.md.
+    /// Random123's known-answer vectors for Philox4x32-10 (kat_vectors), as listed in docs/model.md.
     #[test]
     fn matches_random123_known_answers() {
         let cases: [([u32; 4], [u32; 2], [u32; 4]); 3] = [

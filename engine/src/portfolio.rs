@@ -1,4 +1,4 @@
-//! The market of the portfolio side (MODEL.md §2): asset classes with expected returns, and a
+//! The market of the portfolio side (docs/model.md §2): asset classes with expected returns, and a
 //! covariance given directly or as volatilities + correlations. Checked here once for the
 //! frontier, the sweep and the risk metrics, with the same field names and bounds.
 //!

@@ -1,6 +1,6 @@
 //! Exact percentiles of very long columns without holding or sorting them whole.
 //!
-//! MODEL.md asks for NumPy's default percentile: linear interpolation between the order
+//! docs/model.md asks for NumPy's default percentile: linear interpolation between the order
 //! statistics x₍ₖ₎ and x₍ₖ₊₁₎ with k = ⌊(N−1)·p/100⌋. Sorting 10⁶ values per fan-chart year
 //! would cost more than the simulation, and 10⁷ paths × 100 years cannot even be held in
 //! memory, so the engine selects in two passes (Floyd–Rivest style):

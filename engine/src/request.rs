@@ -1,4 +1,4 @@
-//! The goal Monte Carlo request of MODEL.md §1: plain data, serde, field names as in MODEL.md.
+//! The goal Monte Carlo request of docs/model.md §1: plain data, serde, field names as in docs/model.md.
 //!
 //! These types only describe what the caller asked for. Nothing here is trusted: every request
 //! goes through [`crate::validate`] before it reaches a backend, which turns it into a
@@ -27,7 +27,7 @@ pub struct GoalRequest {
     pub options: Options,
 }
 
-/// The saver's situation and what they want (MODEL.md §1, `goal.*`).
+/// The saver's situation and what they want (docs/model.md §1, `goal.*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Goal {

@@ -1,4 +1,4 @@
-//! The goal Monte Carlo result of MODEL.md §1 ("Outputs"): plain data with serde.
+//! The goal Monte Carlo result of docs/model.md §1 ("Outputs"): plain data with serde.
 //!
 //! Percentiles serialise as an object keyed `"p5"`, `"p50"`, `"p97.5"`… in ascending order of
 //! the percentile, which is how a fan chart reads them.

@@ -3,7 +3,7 @@
 //! and from the Monte Carlo), the distribution of the maximum drawdown over a horizon, and
 //! stress tests.
 //!
-//! The portfolio follows MODEL.md §1's model: annual gross return lognormal with mean 1 + μ and
+//! The portfolio follows docs/model.md §1's model: annual gross return lognormal with mean 1 + μ and
 //! SD σ, so over a year ln G ~ N(m, s²) with s² = ln(1 + σ²/(1+μ)²), m = ln(1+μ) − s²/2.
 //! The Monte Carlo draws the same Philox normals as the goal engine (path p, month t), and
 //! compounds them the same way (drift × exp(vol · Z), f64 × f32), so its one-year wealth is,
@@ -382,7 +382,7 @@ impl RiskRequest {
     }
 }
 
-/// (s², m) of one year's log gross return (MODEL.md §1).
+/// (s², m) of one year's log gross return (docs/model.md §1).
 pub fn annual_log_moments(mu: f64, sigma: f64) -> (f64, f64) {
     let s2 = (1.0 + sigma * sigma / ((1.0 + mu) * (1.0 + mu))).ln();
     (s2, (1.0 + mu).ln() - s2 / 2.0)

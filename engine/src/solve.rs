@@ -1,4 +1,4 @@
-//! The solvers of MODEL.md §1: the least monthly contribution and the largest monthly
+//! The solvers of docs/model.md §1: the least monthly contribution and the largest monthly
 //! withdrawal that reach the goal's success threshold.
 //!
 //! Both use common random numbers: every trial value runs with the request's seed, so success

@@ -1,8 +1,8 @@
-//! The goal-based frontier sweep of MODEL.md §3: the goal Monte Carlo at each of K frontier
+//! The goal-based frontier sweep of docs/model.md §3: the goal Monte Carlo at each of K frontier
 //! points, in one batched engine call with common random numbers (one seed: every point sees
 //! the same normals), so differences between points are the allocation's, not the sampling's.
 //!
-//! Each point's portfolio reaches the engine as its μ and σ (MODEL.md §1's single-portfolio
+//! Each point's portfolio reaches the engine as its μ and σ (docs/model.md §1's single-portfolio
 //! market), so a point's numbers are exactly those of a single-goal run with that μ, σ and seed.
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use crate::validate::{prepare, PreparedGoal, ValidationError};
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
     pub goal: Goal,
-    /// A frontier request (MODEL.md §2); its `points` is K.
+    /// A frontier request (docs/model.md §2); its `points` is K.
     pub frontier: FrontierRequest,
     /// Annual inflation, as `market.inflation` of a goal.
     #[serde(default)]
@@ -91,8 +91,16 @@ impl SweepRequest {
             .map(|p| prepare(&self.goal_request_at(p.expected_return, p.volatility)))
             .collect::<Result<_, _>>()
             .map_err(|e| {
-                let field = e.field.replace("market.inflation", "inflation");
-                ValidationError::new(field, e.problem)
+                // The point's μ and σ come from the frontier, not from fields of the request:
+                // name the frontier for them.
+                let field = match e.field.as_str() {
+                    "market.expected_return" | "market.volatility" => "frontier".to_string(),
+                    other => other.replace("market.inflation", "inflation"),
+                };
+                ValidationError::new(
+                    field,
+                    format!("a frontier point's portfolio: {}", e.problem),
+                )
             })?;
         let summaries = engine.success(&goals)?;
         let points: Vec<SweepPoint> = portfolios
@@ -141,5 +149,31 @@ impl SweepRequest {
             backend: engine.backend().info().name.to_string(),
             engine_version: ENGINE_VERSION,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frontier point the goal model refuses (here μ = −150%, from a leveraged asset) is
+    /// named as the frontier's, not as a `market` field the sweep request does not have.
+    #[test]
+    fn a_point_the_goal_model_refuses_names_the_frontier() {
+        let mut request: serde_json::Value =
+            serde_json::from_str(include_str!("../../examples/sweep.json")).unwrap();
+        request["frontier"] = serde_json::json!({
+            "assets": [{"name": "short", "expected_return": -1.5, "volatility": 0.1}],
+            "points": 1
+        });
+        let request: SweepRequest = serde_json::from_value(request).unwrap();
+        match request.run(&Engine::default()) {
+            Err(SweepError::Invalid(e)) => {
+                assert_eq!(e.field, "frontier", "{e}");
+                assert!(e.problem.contains("frontier point"), "{e}");
+            }
+            Err(other) => panic!("expected the frontier named, got {other}"),
+            Ok(_) => panic!("a point with μ = −150% was simulated"),
+        }
     }
 }

@@ -22,7 +22,7 @@ pub const MAX_RATE: f64 = 10.0;
 /// Most percentiles one request may ask for.
 pub const MAX_PERCENTILES: usize = 101;
 
-/// An input that breaks a bound of MODEL.md: which field, and what was wrong with it.
+/// An input that breaks a bound of docs/model.md: which field, and what was wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {problem}")]
 pub struct ValidationError {
@@ -81,14 +81,14 @@ impl PreparedGoal {
 }
 
 /// Lognormal monthly parameters of a portfolio with annual arithmetic mean μ and SD σ
-/// (MODEL.md §1 "Monthly return"): returns (exp(m/12), sqrt(s²/12)).
+/// (docs/model.md §1 "Monthly return"): returns (exp(m/12), sqrt(s²/12)).
 pub fn monthly_lognormal(mu: f64, sigma: f64) -> (f64, f64) {
     let s2 = (1.0 + sigma * sigma / ((1.0 + mu) * (1.0 + mu))).ln();
     let m = (1.0 + mu).ln() - s2 / 2.0;
     ((m / 12.0).exp(), (s2 / 12.0).sqrt())
 }
 
-/// Check `request` against every bound of MODEL.md and build its schedule.
+/// Check `request` against every bound of docs/model.md and build its schedule.
 pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     let goal = &request.goal;
     let options = &request.options;
@@ -182,6 +182,11 @@ fn market_segments(market: &Market, horizon: u32) -> Result<Vec<(u32, f64, f64)>
             ("market.expected_return", market.expected_return.is_some()),
             ("market.volatility", market.volatility.is_some()),
             ("market.weights", market.weights.is_some()),
+            // Correlations describe assets; without them they would be silently unused.
+            (
+                "market.correlations",
+                market.correlations.is_some() && assets.is_none(),
+            ),
         ] {
             if present {
                 return Err(ValidationError::new(

@@ -7,7 +7,7 @@ use common::*;
 use sextant_engine::validate::monthly_lognormal;
 use sextant_engine::{Engine, GlideSegment};
 
-/// The deterministic wealth path of MODEL.md §1 with σ = 0, by a plain loop.
+/// The deterministic wealth path of docs/model.md §1 with σ = 0, by a plain loop.
 fn annuity(
     goal: &sextant_engine::Goal,
     monthly_growth: impl Fn(u32) -> f64,

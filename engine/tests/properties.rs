@@ -381,3 +381,22 @@ fn each_bound_of_model_md_is_refused_by_name() {
     let late_start = serde_json::json!({"weights": null, "glide_path": [{"start_month": 3, "weights": [1.0, 0.0, 0.0]}]});
     assert_eq!(assets(late_start).field, "market.glide_path[0].start_month");
 }
+
+/// Correlations describe assets: with a glide path of (μ, σ) segments and no assets they would
+/// be silently unused, so they are refused, naming the field.
+#[test]
+fn correlations_without_assets_are_refused_beside_a_glide_path() {
+    let request: GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"horizon_months": 24, "target_amount": 1000},
+        "market": {
+            "glide_path": [{"start_month": 0, "expected_return": 0.05, "volatility": 0.1}],
+            "correlations": [[1.0]]
+        }
+    }))
+    .unwrap();
+    let e = prepare(&request).unwrap_err();
+    assert_eq!(e.field, "market.correlations", "{e}");
+    let mut without = request.clone();
+    without.market.correlations = None;
+    assert!(prepare(&without).is_ok());
+}

@@ -6,8 +6,8 @@
 //! Every caller that passes is a [`Caller`]: an owner name for what it stores (`key:NAME` for
 //! a key given as `NAME:SECRET`, `key:` and a hash prefix for a key given without a name,
 //! `jwt:SUB` or `jwt:TENANT/SUB` with `--jwt-tenant-claim`; never a secret) and whether it is
-//! an admin (its key's name or token's subject in `--admin`, or the token's `scope` holding
-//! `--jwt-admin-scope`). Without any authentication configured there is one caller, the
+//! an admin (its owner name in `--admin`, e.g. `key:ops` or `jwt:acme/ops`, so that a token's
+//! subject can never pass for a key's name; or the token's `scope` holding `--jwt-admin-scope`). Without any authentication configured there is one caller, the
 //! anonymous owner, who owns everything (development, loopback).
 
 use std::num::NonZeroU32;
@@ -28,8 +28,9 @@ pub struct AuthArgs {
     /// SECRET is named by a hash of it); comma-separated in the environment.
     #[arg(long = "api-key", env = "SEXTANT_API_KEYS", value_delimiter = ',')]
     pub api_keys: Vec<String>,
-    /// Key names and token subjects that are admins: they may list and read every caller's
-    /// objects and start re-scoring runs (comma-separated in the environment).
+    /// Owners that are admins, as owners are named: `key:NAME` for a key, `jwt:SUB` (or
+    /// `jwt:TENANT/SUB` with --jwt-tenant-claim) for a token. They may list and read every
+    /// caller's objects and start re-scoring runs (comma-separated in the environment).
     #[arg(long = "admin", env = "SEXTANT_ADMINS", value_delimiter = ',')]
     pub admins: Vec<String>,
     /// A JWT whose `scope` claim (space-separated) holds this scope is an admin.
@@ -192,9 +193,10 @@ impl Auth {
     fn caller(&self, bearer: Option<&str>, api_key: Option<&str>) -> Option<Caller> {
         for offered in [bearer, api_key].into_iter().flatten() {
             if let Some(name) = key_matches(&self.keys, offered) {
+                let owner = format!("key:{name}");
                 return Some(Caller {
-                    admin: self.admins.contains(&name),
-                    owner: format!("key:{name}"),
+                    admin: self.admins.contains(&owner),
+                    owner,
                 });
             }
         }
@@ -202,13 +204,6 @@ impl Auth {
         let token = bearer?;
         let claims = decode::<Claims>(token, key, validation).ok()?.claims;
         let sub = claims.sub.filter(|s| !s.is_empty())?;
-        let admin = self.admins.contains(&sub)
-            || self.jwt_admin_scope.as_deref().is_some_and(|wanted| {
-                claims
-                    .scope
-                    .as_deref()
-                    .is_some_and(|scopes| scopes.split(' ').any(|s| s == wanted))
-            });
         let owner = match &self.jwt_tenant_claim {
             None => format!("jwt:{sub}"),
             Some(claim) => {
@@ -216,6 +211,13 @@ impl Auth {
                 format!("jwt:{tenant}/{sub}")
             }
         };
+        let admin = self.admins.contains(&owner)
+            || self.jwt_admin_scope.as_deref().is_some_and(|wanted| {
+                claims
+                    .scope
+                    .as_deref()
+                    .is_some_and(|scopes| scopes.split(' ').any(|s| s == wanted))
+            });
         Some(Caller { owner, admin })
     }
 }

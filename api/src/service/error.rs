@@ -24,6 +24,8 @@ pub enum ApiError {
     NotFound(String),
     /// An admin's operation asked for by another caller (403).
     Forbidden(String),
+    /// A body over `--max-body-bytes` (413).
+    TooLarge { limit: usize },
     /// The queue is full: try again after the given seconds (429).
     Overloaded { retry_after_seconds: u64 },
     /// This caller is over its rate limit (429).
@@ -57,6 +59,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooLarge { .. } => "too_large",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::RateLimited => "rate_limited",
             ApiError::Timeout => "deadline_exceeded",
@@ -95,6 +99,9 @@ impl ApiError {
             }
             ApiError::Timeout => "the request's deadline passed before its result".into(),
             ApiError::RateLimited => "over this caller's rate limit; retry after 1 s".into(),
+            ApiError::TooLarge { limit } => {
+                format!("the body is over {limit} bytes (--max-body-bytes)")
+            }
             ApiError::Forbidden(message)
             | ApiError::Unavailable(message)
             | ApiError::Internal(message) => message.clone(),
@@ -104,6 +111,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Malformed { field, .. } | ApiError::Invalid { field, .. } => Some(field),
+            ApiError::TooLarge { .. } => Some("request"),
             _ => None,
         }
     }

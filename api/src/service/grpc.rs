@@ -33,6 +33,7 @@ impl From<ApiError> for Status {
             ApiError::Unauthorized => Status::unauthenticated(message),
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::Forbidden(_) => Status::permission_denied(message),
+            ApiError::TooLarge { .. } => Status::out_of_range(message),
             ApiError::Overloaded { .. } | ApiError::RateLimited => {
                 Status::resource_exhausted(message)
             }

@@ -123,6 +123,12 @@ impl Jobs {
             .await
     }
 
+    /// Give this replica's unfinished jobs back (it is stopping): another replica takes them
+    /// over at its next look.
+    pub async fn release(&self) -> Result<u64, StoreError> {
+        self.store.release_simulations(&self.replica).await
+    }
+
     /// Take over unfinished jobs whose lease expired (with `own`, also this replica's from
     /// before a restart); each is then this replica's to run.
     pub async fn claim(&self, own: bool) -> Result<Vec<SimulationRecord>, StoreError> {

@@ -323,6 +323,13 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    // Jobs still running here would otherwise wait out their lease before another replica
+    // takes them over.
+    match state.jobs.release().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "gave unfinished jobs back to the other replicas"),
+        Err(e) => tracing::warn!(error = %e, "unfinished jobs not given back; their leases expire"),
+    }
     Ok(())
 }
 
@@ -431,6 +438,7 @@ async fn state(engine: Engine, args: &ServeArgs) -> anyhow::Result<AppState> {
 }
 
 fn router(state: AppState, args: &ServeArgs) -> Router {
+    let max_body_bytes = args.max_body_bytes;
     prometheus();
     let v1 = Router::new()
         .route(
@@ -470,6 +478,9 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
             get(|| async { axum::response::Html(openapi::DOCS_HTML) }),
         )
         .fallback(|| async { ApiError::NotFound("route".into()) })
+        .layer(middleware::map_response(
+            move |response: Response| async move { json_body_limit(response, max_body_bytes) },
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
         .layer(
@@ -490,6 +501,19 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// axum's own answer to a body over `--max-body-bytes` (plain text) in the service's error
+/// shape.
+fn json_body_limit(response: Response, limit: usize) -> Response {
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || json {
+        return response;
+    }
+    ApiError::TooLarge { limit }.into_response()
 }
 
 /// `Authorization: Bearer KEY` or `x-api-key: KEY`, compared in constant time with every key.

@@ -265,7 +265,7 @@ pub fn document() -> Value {
             "title": "Sextant",
             "version": sextant_engine::ENGINE_VERSION,
             "description": "Goal Monte Carlo, solvers, scenarios, efficient frontiers and risk for \
-                financial planning. Field names as in MODEL.md."
+                financial planning. Field names as in docs/model.md."
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "components": {

@@ -93,6 +93,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Give up `worker`'s leases on its unfinished simulations (a replica shutting down), so
+    /// that another replica takes them over at its next look rather than after the lease.
+    pub async fn release_simulations(&self, worker: &str) -> Result<u64, StoreError> {
+        let done = self
+            .retry("giving simulations back", || {
+                sqlx::query(
+                    "UPDATE simulations SET lease_until = 0 WHERE worker = $1 \
+                     AND status IN ('queued', 'running')",
+                )
+                .bind(worker)
+                .execute(self.pool())
+            })
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Take over, for `worker` until `until`, up to `limit` unfinished simulations whose lease
     /// has expired (their replica died) or that have none (stored before leases), oldest
     /// first; with `own`, also those `worker` held before it restarted. PostgreSQL skips the

@@ -1,4 +1,4 @@
-//! The CPU backend: the reference implementation of MODEL.md §1, and a fast one.
+//! The CPU backend: the reference implementation of docs/model.md §1, and a fast one.
 //!
 //! Paths are simulated in blocks of [`BLOCK_PATHS`]; a block is cut into lane groups of
 //! [`LANES`] paths whose state (wealth, depletion month) lives in fixed-size arrays, so every
@@ -1100,7 +1100,7 @@ fn grow(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drif
     }
 }
 
-/// One month of MODEL.md §1 for a lane group, given each lane's exp(vol·Z).
+/// One month of docs/model.md §1 for a lane group, given each lane's exp(vol·Z).
 #[inline(always)]
 fn step(
     wealth: &mut [f64; LANES],

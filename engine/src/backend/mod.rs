@@ -41,7 +41,7 @@ use crate::validate::PreparedGoal;
 /// What a batch needs reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
-    /// The whole result of MODEL.md §1: fan chart (yearly percentiles, means, depletion),
+    /// The whole result of docs/model.md §1: fan chart (yearly percentiles, means, depletion),
     /// terminal percentiles, depletion months, shortfall.
     Full,
     /// Only success and depletion counts and the terminal mean: what a solver's search needs.

@@ -1,4 +1,4 @@
-//! The efficient frontier of MODEL.md §2: the exact solver ([`active_set`]) and what is read off
+//! The efficient frontier of docs/model.md §2: the exact solver ([`active_set`]) and what is read off
 //! its corners — evenly spaced points, the minimum-variance and maximum-Sharpe portfolios, and
 //! the portfolio at a target return or volatility.
 //!

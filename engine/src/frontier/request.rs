@@ -1,4 +1,4 @@
-//! The frontier request and response of MODEL.md §2, and the path between them:
+//! The frontier request and response of docs/model.md §2, and the path between them:
 //! request → [`FrontierRequest::prepare`] (every bound checked, names resolved) →
 //! [`FrontierProblem::solve`] → [`FrontierReport`].
 

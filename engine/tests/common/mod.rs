@@ -81,7 +81,7 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-/// A goal with only a horizon; everything else at MODEL.md's defaults.
+/// A goal with only a horizon; everything else at docs/model.md's defaults.
 pub fn goal(horizon_months: u32) -> Goal {
     serde_json::from_value(serde_json::json!({ "horizon_months": horizon_months })).unwrap()
 }
