@@ -1532,3 +1532,57 @@ async fn refusals_and_admin_reads_are_audited_and_ownerless_rows_are_the_admins(
         assert!(!text.contains(secret), "a secret in the logs: {secret}");
     }
 }
+
+/// Issue 11: after SIGTERM, during `--drain-s`, `/readyz` answers 503 ("draining") and gRPC
+/// health NOT_SERVING, while requests are still answered; then the process exits.
+#[tokio::test]
+async fn draining_turns_readyz_and_grpc_health_away_while_still_answering() {
+    let mut server = start(&["--drain-s", "3"]);
+    let channel = tonic::transport::Channel::from_shared(server.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = |service: &str| tonic_health::pb::HealthCheckRequest {
+        service: service.to_string(),
+    };
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    assert_eq!(
+        health.check(status("")).await.unwrap().into_inner().status,
+        serving
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    for service in ["", "sextant.v1.Sextant"] {
+        let answer = health.check(status(service)).await.unwrap().into_inner();
+        assert_eq!(answer.status, not_serving, "{service:?}");
+    }
+    let answer = post_json(
+        &client(),
+        format!("{}/v1/simulations", server.base),
+        &example("accumulation-30y.json"),
+    )
+    .await;
+    assert!(answer["success_probability"].is_number(), "{answer}");
+    let mut exited = false;
+    for _ in 0..200 {
+        if server.child.try_wait().unwrap().is_some() {
+            exited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(exited, "the server exits after draining");
+}

@@ -1296,3 +1296,35 @@ fn postgres_restarted_under_the_service_loses_nothing() {
     });
     assert_scored_exactly_once(&db, "restart", 6_000);
 }
+
+/// A replica's budget holds even for an answer another replica (with a higher budget) left in
+/// the shared cache: the request is counted before the cache is read.
+#[test]
+fn a_cached_answer_does_not_bypass_a_lower_budget() {
+    let mut redis = OwnRedis::start();
+    let db = Db::new(Kind::Sqlite);
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.url.as_str()),
+    ];
+    let generous = start_with(&[], &env);
+    let strict = start_with(&["--max-path-steps", "1000000"], &env);
+    let mut request = example("accumulation-30y.json");
+    request["options"] = json!({"paths": 20_000, "seed": 77});
+    runtime().block_on(async {
+        let http = client();
+        let answered =
+            post_json(&http, format!("{}/v1/simulations", generous.base), &request).await;
+        assert!(answered["success_probability"].is_number(), "{answered}");
+        let r = http
+            .post(format!("{}/v1/simulations", strict.base))
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "options.paths", "{body}");
+    });
+    let _ = redis.child.kill();
+}

@@ -162,15 +162,26 @@ impl Sextant for GrpcService {
 }
 
 /// Serve gRPC on `listener` until `shutdown` resolves.
-/// Serve until `shutdown`, over TLS when given a PEM certificate chain and key.
+/// Serve until `shutdown`, over TLS when given a PEM certificate chain and key; health answers
+/// NOT_SERVING from `draining` on (as `/readyz` answers 503).
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     tls: Option<(Vec<u8>, Vec<u8>)>,
+    draining: impl std::future::Future<Output = ()> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<SextantServer<GrpcService>>().await;
+    tokio::spawn(async move {
+        draining.await;
+        reporter
+            .set_not_serving::<SextantServer<GrpcService>>()
+            .await;
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    });
     // Reflection in both versions: grpcurl and grpcui speak v1, Python's grpcio-reflection
     // and older grpcurl only v1alpha.
     let reflection = || {

@@ -276,6 +276,8 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
             .and_then(|()| stdout.flush());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Set at SIGTERM/SIGINT, before `stop`: gRPC health turns NOT_SERVING as /readyz turns 503.
+    let (drain_started, draining) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -303,13 +305,20 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
                 .boxed()
         }
     };
-    let grpc_server = grpc::serve(state.clone(), grpc, tls.clone(), wait(stopped));
+    let grpc_server = grpc::serve(
+        state.clone(),
+        grpc,
+        tls.clone(),
+        wait(draining),
+        wait(stopped),
+    );
     let servers = async { tokio::try_join!(http_server, grpc_server) };
     tokio::pin!(servers);
     tokio::select! {
         result = &mut servers => { result?; }
         _ = shutdown_signal() => {
             state.draining.store(true, Ordering::Relaxed);
+            let _ = drain_started.send(true);
             state.rescore_stop.cancel();
             tracing::info!(drain_s = args.drain_s, "draining: /readyz answers 503");
             // Still serving (the servers are polled) while load balancers notice.
@@ -716,6 +725,9 @@ async fn create_simulation(
 ) -> Result<Response, ApiError> {
     let (request, asynchronous) = simulation_request(&body)?;
     if !asynchronous {
+        // Validated and counted before the cache: a lower budget is not bypassed by an answer
+        // cached (perhaps by another replica) under a higher one.
+        checked_goal(&state, &request)?;
         let key = cache::key(&format!("{:?}", Operation::Simulate), &request);
         let answer = cached(&state, &key, simulate_uncached(&state, &request)).await?;
         return Ok(Json(answer).into_response());
@@ -1301,6 +1313,7 @@ async fn call(state: &AppState, operation: Operation, body: &[u8]) -> Result<Val
     match operation {
         Operation::Simulate => {
             let r: GoalRequest = parse(body)?;
+            checked_goal(state, &r)?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, simulate_uncached(state, &r)).await
         }
