@@ -482,6 +482,18 @@ pub mod proto {
 
 use proto::sextant_client::SextantClient;
 
+/// A plain-text gRPC health client of `server`.
+async fn health_client(
+    server: &Server,
+) -> tonic_health::pb::health_client::HealthClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(server.grpc.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic_health::pb::health_client::HealthClient::new(channel)
+}
+
 async fn grpc_client(server: &Server) -> SextantClient<tonic::transport::Channel> {
     SextantClient::connect(server.grpc.clone()).await.unwrap()
 }
@@ -561,12 +573,7 @@ async fn grpc_serves_the_same_operations_health_and_events() {
     assert_eq!(names.last().map(String::as_str), Some("done"));
     assert_eq!(result, over_http);
 
-    let channel = tonic::transport::Channel::from_shared(server.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health = health_client(&server).await;
     let status = health
         .check(tonic_health::pb::HealthCheckRequest {
             service: "sextant.v1.Sextant".into(),
@@ -1538,12 +1545,7 @@ async fn refusals_and_admin_reads_are_audited_and_ownerless_rows_are_the_admins(
 #[tokio::test]
 async fn draining_turns_readyz_and_grpc_health_away_while_still_answering() {
     let mut server = start(&["--drain-s", "3"]);
-    let channel = tonic::transport::Channel::from_shared(server.grpc.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health = health_client(&server).await;
     let status = |service: &str| tonic_health::pb::HealthCheckRequest {
         service: service.to_string(),
     };

@@ -1316,14 +1316,10 @@ fn a_cached_answer_does_not_bypass_a_lower_budget() {
         let answered =
             post_json(&http, format!("{}/v1/simulations", generous.base), &request).await;
         assert!(answered["success_probability"].is_number(), "{answered}");
-        let r = http
-            .post(format!("{}/v1/simulations", strict.base))
-            .json(&request)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 422);
-        let body: Value = r.json().await.unwrap();
+        let (status, body) =
+            common::post_for_status(&http, format!("{}/v1/simulations", strict.base), &request)
+                .await;
+        assert_eq!(status, 422);
         assert_eq!(body["error"]["field"], "options.paths", "{body}");
     });
     let _ = redis.child.kill();

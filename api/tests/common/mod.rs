@@ -106,6 +106,17 @@ pub async fn post_json(http: &reqwest::Client, url: impl reqwest::IntoUrl, body:
         .unwrap()
 }
 
+/// The status and JSON body of a POST.
+pub async fn post_for_status(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: &Value,
+) -> (u16, Value) {
+    let response = http.post(url).json(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
