@@ -33,32 +33,39 @@ pub struct GoalRequest {
 pub struct Goal {
     /// Savings today, W0 ≥ 0.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e15))]
     pub initial_wealth: f64,
     /// Paid at the start of each month while contributing.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e15))]
     pub monthly_contribution: f64,
     /// Annual step-up of the contribution (0.03 = 3% a year).
     #[serde(default)]
+    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
     pub contribution_growth: f64,
     /// Months with a contribution, from month 0 (default: the whole horizon).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contribution_months: Option<u32>,
     /// Spending in today's money, taken at the start of each month from `withdrawal_start_month`.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e15))]
     pub monthly_withdrawal: f64,
     /// First month of withdrawals (default: the horizon, i.e. none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawal_start_month: Option<u32>,
     /// T, 1 … 1200 months.
+    #[schemars(range(min = 1, max = 1200))]
     pub horizon_months: u32,
     /// Wealth wanted at T (0: the goal is only never to run out).
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1e15))]
     pub target_amount: f64,
     /// Whether `target_amount` is in today's money (inflated to T) or nominal.
     #[serde(default = "default_true")]
     pub target_real: bool,
     /// The success probability the goal needs (solvers, funding status).
     #[serde(default = "default_threshold")]
+    #[schemars(range(max = 1.0), extend("exclusiveMinimum" = 0.0))]
     pub success_threshold: f64,
 }
 
@@ -69,9 +76,11 @@ pub struct Goal {
 pub struct Market {
     /// μ: annual arithmetic mean of the portfolio's return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
     pub expected_return: Option<f64>,
     /// σ: annual standard deviation of the portfolio's return.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10.0))]
     pub volatility: Option<f64>,
     /// Asset classes, for a multi-asset portfolio or weight segments of a glide path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +96,7 @@ pub struct Market {
     pub glide_path: Option<Vec<GlideSegment>>,
     /// i: annual inflation, deterministic.
     #[serde(default)]
+    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
     pub inflation: f64,
 }
 
@@ -119,12 +129,14 @@ pub struct GlideSegment {
 pub struct Options {
     /// N, 1 … 10,000,000.
     #[serde(default = "default_paths")]
+    #[schemars(range(min = 1, max = 10_000_000))]
     pub paths: u64,
     /// Same seed, same result.
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Which percentiles to report, each in [0, 100].
     #[serde(default = "default_percentiles")]
+    #[schemars(length(max = 101))]
     pub percentiles: Vec<f64>,
 }
 
