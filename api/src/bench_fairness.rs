@@ -99,32 +99,6 @@ fn goal(paths: u64) -> Result<String> {
     Ok(request.to_string())
 }
 
-/// One client's latencies over `seconds`.
-async fn small_requests(url: &str, body: &str, seconds: f64) -> (Vec<f64>, usize) {
-    let http = reqwest::Client::new();
-    let end = Instant::now() + Duration::from_secs_f64(seconds);
-    let (mut latencies, mut errors) = (Vec::new(), 0);
-    while Instant::now() < end {
-        let t = Instant::now();
-        let ok = match http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-        {
-            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-            Err(_) => false,
-        };
-        if ok {
-            latencies.push(t.elapsed().as_secs_f64() * 1e3);
-        } else {
-            errors += 1;
-        }
-    }
-    (latencies, errors)
-}
-
 async fn measure(
     engine: &Engine,
     args: &FairnessArgs,
@@ -170,7 +144,9 @@ async fn measure(
             // The large request is computing before the small ones start.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let (mut latencies, errors) = small_requests(&url, &small, args.fair_seconds).await;
+        let end = Instant::now() + Duration::from_secs_f64(args.fair_seconds);
+        let (mut latencies, errors) =
+            crate::bench_service::one_client(&reqwest::Client::new(), &url, &small, end).await;
         stop.store(true, Ordering::Relaxed);
         if let Some(background) = background {
             background.abort();

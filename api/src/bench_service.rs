@@ -62,6 +62,36 @@ fn body() -> Result<String> {
     Ok(request.to_string())
 }
 
+/// One closed-loop client: post `body` to `url`, wait for the answer, post again, until
+/// `end`; the latencies (ms) of the answers that succeeded, and how many failed.
+pub async fn one_client(
+    http: &reqwest::Client,
+    url: &str,
+    body: &str,
+    end: Instant,
+) -> (Vec<f64>, usize) {
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    while Instant::now() < end {
+        let t = Instant::now();
+        let ok = match http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+        {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        if ok {
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        } else {
+            errors += 1;
+        }
+    }
+    (latencies, errors)
+}
+
 /// Closed-loop load: `clients` tasks post for `seconds`.
 async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run> {
     let http = reqwest::Client::builder()
@@ -74,27 +104,7 @@ async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run
     for _ in 0..clients {
         let (http, url, body) = (http.clone(), url.to_string(), body.clone());
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < end {
-                let t = Instant::now();
-                let ok = match http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if ok {
-                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                } else {
-                    errors += 1;
-                }
-            }
-            (latencies, errors)
+            one_client(&http, &url, &body, end).await
         }));
     }
     let mut latencies = Vec::new();
