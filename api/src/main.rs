@@ -116,6 +116,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve every operation over HTTP (see `serve --help` for limits, batching and keys).
     Serve(Box<service::ServeArgs>),
+    /// The agent tools over the Model Context Protocol on stdin/stdout, for a local agent
+    /// (the service's settings apply: database, limits, cache; its addresses are not used).
+    /// The service also answers MCP over HTTP at `/mcp`.
+    Mcp(Box<service::ServeArgs>),
     /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
     Backends,
     /// Apply the database migrations (`serve` and `rescore` also apply them on start).
@@ -308,6 +312,7 @@ fn run(cli: &Cli) -> Result<()> {
         },
         Command::Backends => print(cli, &backends_report()),
         Command::Serve(args) => runtime()?.block_on(service::serve(engine()?, (**args).clone())),
+        Command::Mcp(args) => runtime()?.block_on(service::serve_mcp(engine()?, (**args).clone())),
         Command::Migrate(database) => runtime()?.block_on(async {
             service::init_logs(service::LogFormat::Text, "warn");
             let store = store::Store::open(database).await?;

@@ -478,6 +478,71 @@ async fn agent_tools_list_schemas_and_run_with_a_summary() {
 
 pub mod proto {
     tonic::include_proto!("sextant.v1");
+    pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("sextant_descriptor");
+}
+
+fn descriptor<M: prost::Name>() -> prost_reflect::MessageDescriptor {
+    prost_reflect::DescriptorPool::decode(proto::DESCRIPTOR)
+        .unwrap()
+        .get_message_by_name(&M::full_name())
+        .unwrap()
+}
+
+/// The typed message of a JSON document (its matrices as `repeated Row`), as a client
+/// builds it from its own JSON.
+fn typed<M: prost::Message + prost::Name + Default>(document: &Value) -> M {
+    fn rows(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| match (k.as_str(), v) {
+                        ("correlations" | "covariance", Value::Array(rows)) => (
+                            k.clone(),
+                            rows.iter().map(|r| json!({ "values": r })).collect(),
+                        ),
+                        _ => (k.clone(), rows(v)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => items.iter().map(rows).collect(),
+            other => other.clone(),
+        }
+    }
+    prost_reflect::DynamicMessage::deserialize(descriptor::<M>(), rows(document))
+        .unwrap()
+        .transcode_to()
+        .unwrap()
+}
+
+/// A JSON document without its `null`s (an unset optional field of a message).
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => items.iter().map(without_nulls).collect(),
+        other => other.clone(),
+    }
+}
+
+/// A result message as its JSON document (proto field names, 64-bit numbers as numbers,
+/// every field with a value; an unset optional one left out).
+fn document<M: prost::Message + prost::Name>(message: &M) -> Value {
+    let dynamic = prost_reflect::DynamicMessage::decode(
+        descriptor::<M>(),
+        message.encode_to_vec().as_slice(),
+    )
+    .unwrap();
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false)
+        .skip_default_fields(false);
+    dynamic
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .unwrap()
 }
 
 use proto::sextant_client::SextantClient;
@@ -505,34 +570,44 @@ async fn grpc_serves_the_same_operations_health_and_events() {
     let mut request = example("accumulation-30y.json");
     request["options"]["paths"] = json!(2000);
     let reply = grpc
-        .simulate(proto::JsonRequest {
-            json: request.to_string(),
-        })
+        .simulate(typed::<proto::GoalRequest>(&request))
         .await
         .unwrap()
         .into_inner();
-    let over_grpc: Value = serde_json::from_str(&reply.json).unwrap();
     let over_http: Value = post_json(
         &client(),
         format!("{}/v1/simulations", server.base),
         &request,
     )
     .await;
-    assert_eq!(over_grpc, over_http);
+    // The typed answer carries the HTTP answer's numbers (clients.rs compares every field of
+    // every operation; here the headline ones).
+    assert_eq!(reply.success_probability, over_http["success_probability"]);
+    assert_eq!(reply.paths, 2000);
+    assert_eq!(
+        reply.terminal.as_ref().unwrap().percentiles["p50"],
+        over_http["terminal"]["percentiles"]["p50"]
+    );
 
     let frontier = grpc
-        .frontier(proto::JsonRequest {
-            json: example("frontier.json").to_string(),
-        })
+        .frontier(typed::<proto::FrontierRequest>(&example("frontier.json")))
         .await
         .unwrap()
         .into_inner();
-    let frontier: Value = serde_json::from_str(&frontier.json).unwrap();
-    assert_eq!(frontier["points"].as_array().unwrap().len(), 20);
+    assert_eq!(frontier.points.len(), 20);
 
     let bad = grpc
-        .simulate(proto::JsonRequest {
-            json: json!({"goal": {"horizon_months": 0}, "market": {"expected_return": 0.05, "volatility": 0.1}}).to_string(),
+        .simulate(proto::GoalRequest {
+            goal: Some(proto::Goal {
+                horizon_months: Some(0),
+                ..Default::default()
+            }),
+            market: Some(proto::Market {
+                expected_return: Some(0.05),
+                volatility: Some(0.1),
+                ..Default::default()
+            }),
+            options: None,
         })
         .await
         .unwrap_err();
@@ -542,36 +617,39 @@ async fn grpc_serves_the_same_operations_health_and_events() {
         "{}",
         bad.message()
     );
-    assert_eq!(
-        bad.metadata().get("sextant-field").unwrap(),
-        "goal.horizon_months"
-    );
-    let garbage = grpc
-        .risk(proto::JsonRequest {
-            json: "{not json".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(garbage.code(), tonic::Code::InvalidArgument);
+    use tonic_types::StatusExt;
+    let violations = bad.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].field, "goal.horizon_months");
+    assert!(violations[0].description.contains("1200"), "{violations:?}");
+    // A request the validator refuses for a missing field (a `Goal` without its horizon).
+    let missing = grpc.risk(proto::RiskRequest::default()).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::InvalidArgument);
 
     let mut events = grpc
-        .simulate_stream(proto::JsonRequest {
-            json: request.to_string(),
-        })
+        .simulate_stream(typed::<proto::GoalRequest>(&request))
         .await
         .unwrap()
         .into_inner();
     let mut names = Vec::new();
     let mut result = Value::Null;
     while let Some(event) = events.message().await.unwrap() {
-        if event.event == "result" {
-            result = serde_json::from_str(&event.data_json).unwrap();
+        use proto::simulation_event::Event;
+        let event = event.event.unwrap();
+        if let Event::Result(r) = &event {
+            result = document(r);
         }
-        names.push(event.event);
+        names.push(match event {
+            Event::Queued(_) => "queued",
+            Event::Progress(_) => "progress",
+            Event::Result(_) => "result",
+            Event::Error(_) => "error",
+            Event::Done(_) => "done",
+        });
     }
-    assert_eq!(names.first().map(String::as_str), Some("queued"));
-    assert_eq!(names.last().map(String::as_str), Some("done"));
-    assert_eq!(result, over_http);
+    assert_eq!(names.first().copied(), Some("queued"));
+    assert_eq!(names.last().copied(), Some("done"));
+    assert_eq!(result, without_nulls(&over_http));
 
     let mut health = health_client(&server).await;
     let status = health
@@ -587,23 +665,18 @@ async fn grpc_serves_the_same_operations_health_and_events() {
     );
 
     let tools = grpc
-        .list_tools(proto::ListToolsRequest {
-            format: "openai".into(),
-        })
+        .list_tools(proto::ListToolsRequest {})
         .await
         .unwrap()
         .into_inner();
-    let tools: Value = serde_json::from_str(&tools.json).unwrap();
-    assert_eq!(tools["tools"].as_array().unwrap().len(), 8);
+    assert_eq!(tools.tools.len(), 8);
 }
 
 #[tokio::test]
 async fn grpc_reports_a_passed_deadline_and_the_path_steps_cap() {
     let server = start(&["--deadline-ms", "50", "--max-path-steps", "500000000"]);
     let mut grpc = grpc_client(&server).await;
-    let request = |paths: u64| proto::JsonRequest {
-        json: big_goal(paths).to_string(),
-    };
+    let request = |paths: u64| typed::<proto::GoalRequest>(&big_goal(paths));
     let late = grpc.simulate(request(300_000)).await.unwrap_err();
     assert_eq!(late.code(), tonic::Code::DeadlineExceeded, "{late:?}");
     let capped = grpc.simulate(request(500_000)).await.unwrap_err();
@@ -615,9 +688,7 @@ async fn grpc_reports_a_passed_deadline_and_the_path_steps_cap() {
 async fn grpc_needs_the_key_and_reports_a_full_queue() {
     let server = start(&["--api-key", "k3y", "--queue", "1", "--max-batch", "1"]);
     let mut grpc = grpc_client(&server).await;
-    let body = proto::JsonRequest {
-        json: big_goal(100).to_string(),
-    };
+    let body = typed::<proto::GoalRequest>(&big_goal(100));
     let denied = grpc.simulate(body.clone()).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated);
     let mut with_key = tonic::Request::new(body);
@@ -629,9 +700,7 @@ async fn grpc_needs_the_key_and_reports_a_full_queue() {
     let mut pending = Vec::new();
     for _ in 0..8 {
         let mut g = grpc.clone();
-        let mut r = tonic::Request::new(proto::JsonRequest {
-            json: big_goal(400_000).to_string(),
-        });
+        let mut r = tonic::Request::new(typed::<proto::GoalRequest>(&big_goal(400_000)));
         r.metadata_mut()
             .insert("authorization", "Bearer k3y".parse().unwrap());
         pending.push(tokio::spawn(async move { g.simulate(r).await.map(|_| ()) }));
@@ -1032,9 +1101,7 @@ async fn every_operation_counts_its_work_against_the_budget() {
     }
     let mut grpc = grpc_client(&server).await;
     let refused = grpc
-        .sensitivity(proto::JsonRequest {
-            json: stall.to_string(),
-        })
+        .sensitivity(typed::<proto::SensitivityRequest>(&stall))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
@@ -1310,18 +1377,17 @@ async fn each_key_sees_only_its_own_simulations() {
 
     // gRPC: a stream's job is its key's.
     let mut grpc = grpc_client(&server).await;
-    let mut request = tonic::Request::new(proto::JsonRequest {
-        json: example("accumulation-30y.json").to_string(),
-    });
+    let mut request = tonic::Request::new(typed::<proto::GoalRequest>(&example(
+        "accumulation-30y.json",
+    )));
     request
         .metadata_mut()
         .insert("authorization", "Bearer key-b".parse().unwrap());
     let mut stream = grpc.simulate_stream(request).await.unwrap().into_inner();
     let first = stream.message().await.unwrap().expect("a first event");
-    let id = serde_json::from_str::<Value>(&first.data_json).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let Some(proto::simulation_event::Event::Queued(proto::Queued { id })) = first.event else {
+        panic!("the first event is not `queued`: {first:?}");
+    };
     while stream.message().await.unwrap().is_some() {}
     assert_eq!(statuses_of(&server, a, &id).await[0], 404);
     assert_eq!(statuses_of(&server, b, &id).await[0], 200);

@@ -16,8 +16,12 @@ mod error;
 mod grpc;
 mod jobs;
 mod lanes;
+mod layers;
+mod mcp;
 mod openapi;
+mod stored;
 mod tools;
+mod typed;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -35,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures::future::BoxFuture;
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{Stream, StreamExt};
 use futures::FutureExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
@@ -51,11 +55,9 @@ use sextant_engine::{
     solve, validate, CpuBackend, Device, Engine, GoalRequest, PreparedGoal, SimulationResult,
 };
 use tokio::sync::Semaphore;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::cache::{self, Cache, CacheArgs};
-use crate::rescore::{self, RunSpec, WorkerConfig};
+use crate::rescore;
 use crate::store::{DatabaseArgs, Store};
 use auth::{Auth, AuthArgs, Caller};
 pub use batcher::BatchConfig;
@@ -206,6 +208,14 @@ fn prometheus() -> &'static PrometheusHandle {
             .install_recorder()
             .expect("the Prometheus recorder installs once")
     })
+}
+
+/// `sextant mcp`: the agent tools over MCP on stdin/stdout, with the service's settings
+/// (database, limits, cache); logs go to stderr.
+pub async fn serve_mcp(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format, "warn");
+    let state = state(engine, &args).await?;
+    mcp::serve_stdio(state).await
 }
 
 /// Bind and serve until SIGTERM or SIGINT, then finish in-flight work within the grace period.
@@ -461,20 +471,24 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         .route("/v1/rescore-runs", post(create_rescore_run))
         .route("/v1/rescore-runs/{id}", get(get_rescore_run))
         .route(
-            "/v1/solve/required-contribution",
+            Operation::RequiredContribution.path(),
             post(required_contribution),
         )
         .route(
-            "/v1/solve/sustainable-withdrawal",
+            Operation::SustainableWithdrawal.path(),
             post(sustainable_withdrawal),
         )
-        .route("/v1/what-if", post(what_if))
-        .route("/v1/sensitivity", post(sensitivity))
-        .route("/v1/frontier", post(frontier))
-        .route("/v1/frontier/sweep", post(sweep))
-        .route("/v1/risk", post(risk))
+        .route(Operation::WhatIf.path(), post(what_if))
+        .route(Operation::Sensitivity.path(), post(sensitivity))
+        .route(Operation::Frontier.path(), post(frontier))
+        .route(Operation::Sweep.path(), post(sweep))
+        .route(Operation::Risk.path(), post(risk))
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}", post(run_tool))
+        .nest_service(
+            "/mcp",
+            mcp::http_service(state.clone(), args.http.ip().is_loopback(), max_body_bytes),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .merge(v1)
@@ -492,23 +506,7 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %id
-                )
-            }),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(layers::request_id_and_trace())
         .with_state(state)
 }
 
@@ -733,13 +731,7 @@ async fn create_simulation(
         return Ok(Json(answer).into_response());
     }
     let id = start_job(&state, &request, &caller).await?;
-    let links = serde_json::json!({
-        "id": id,
-        "status": "queued",
-        "self": format!("/v1/simulations/{id}"),
-        "events": format!("/v1/simulations/{id}/events"),
-    });
-    Ok((StatusCode::ACCEPTED, Json(links)).into_response())
+    Ok((StatusCode::ACCEPTED, Json(stored::job_links(&id))).into_response())
 }
 
 /// A simulation body, and whether `options.async` asked for a job (the flag is the service's,
@@ -916,7 +908,7 @@ fn look_after_unattended_work(state: AppState) {
             match rescore::unattended_runs(&state.store).await {
                 Ok(runs) => {
                     for run in runs {
-                        start_rescore(&state, run);
+                        stored::start_rescore(&state, run);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not look for unattended re-scoring"),
@@ -953,344 +945,79 @@ fn error_value(e: &ApiError) -> Value {
     serde_json::json!({"field": e.field(), "message": e.message()})
 }
 
-/// `GET /v1/simulations/{id}`: a job's status and result, if it is the caller's.
+/// `GET /v1/simulations/{id}`
 async fn get_simulation(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let record = readable_simulation(&state, &caller, &id, "read").await?;
-    Ok(Json(jobs::JobView::of(&record)).into_response())
+    Ok(Json(stored::simulation(&state, &caller, &id).await?).into_response())
 }
 
-/// The record of simulation `id` when `caller` may read it. Another caller's is a 404, as
-/// one that does not exist (its existence is not confirmed); the refusal, and an admin's read
-/// of another's, are audit lines (who, what, which object; never a secret).
-async fn readable_simulation(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    action: &'static str,
-) -> Result<crate::store::simulations::SimulationRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("simulation {id}"));
-    let record = state.jobs.record(id).await?.ok_or_else(not_found)?;
-    let owner = record.owner.as_deref();
-    if !caller.may_read(owner) {
-        tracing::warn!(
-            target: "sextant::audit",
-            who = %caller.owner,
-            action,
-            object = %format!("simulation/{id}"),
-            outcome = "denied",
-            "audit"
-        );
-        return Err(not_found());
-    }
-    if owner != Some(caller.owner.as_str()) {
-        tracing::info!(
-            target: "sextant::audit",
-            who = %caller.owner,
-            action,
-            object = %format!("simulation/{id}"),
-            owner = owner.unwrap_or("(none)"),
-            outcome = "admin read",
-            "audit"
-        );
-    }
-    Ok(record)
-}
-
-/// Refuse a caller that is not an admin (an operation on everyone's data), with an audit
-/// line.
-fn require_admin(caller: &Caller, action: &'static str) -> Result<(), ApiError> {
-    if caller.admin {
-        return Ok(());
-    }
-    tracing::warn!(target: "sextant::audit", who = %caller.owner, action, outcome = "denied", "audit");
-    Err(ApiError::Forbidden(format!(
-        "{action} needs an admin (--admin, or the admin scope)"
-    )))
-}
-
-/// The query of `GET /v1/simulations`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-/// Most simulations one page lists.
-const MAX_PAGE: i64 = 500;
-
-/// `GET /v1/simulations?status=&limit=&cursor=`: the caller's simulations, newest first, a
-/// page at a time (an admin's lists every caller's); `next_cursor` gives the next page.
+/// `GET /v1/simulations?status=&limit=&cursor=`
 async fn list_simulations(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<
+        axum::extract::Query<stored::ListQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Result<Response, ApiError> {
     let axum::extract::Query(query) = query.map_err(|e| ApiError::Malformed {
         field: "query".into(),
         message: e.body_text(),
     })?;
-    if let Some(status) = &query.status {
-        if !["queued", "running", "complete", "failed"].contains(&status.as_str()) {
-            return Err(ApiError::Invalid {
-                field: "status".into(),
-                message: format!("must be queued, running, complete or failed, got {status:?}"),
-            });
-        }
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::Invalid {
-            field: "limit".into(),
-            message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-        });
-    }
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.split_once('.')
-                .and_then(|(at, id)| {
-                    Some(crate::store::simulations::ListCursor {
-                        created_at: at.parse().ok()?,
-                        id: id.to_string(),
-                    })
-                })
-                .ok_or_else(|| ApiError::Malformed {
-                    field: "cursor".into(),
-                    message: "not a cursor this service gave".into(),
-                })
-        })
-        .transpose()?;
-    let owner = (!caller.admin).then_some(caller.owner.as_str());
-    let records = state
-        .store
-        .list_simulations(owner, query.status.as_deref(), cursor.as_ref(), limit)
-        .await?;
-    let next_cursor = (records.len() as i64 == limit)
-        .then(|| records.last().map(|r| format!("{}.{}", r.created_at, r.id)))
-        .flatten();
-    let simulations: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            let mut view = serde_json::to_value(jobs::JobView::of(r)).unwrap_or(Value::Null);
-            if let Some(view) = view.as_object_mut() {
-                // A listing says where each job stands; its result is one GET away.
-                view.remove("result");
-                view.remove("error");
-                view.insert("self".into(), format!("/v1/simulations/{}", r.id).into());
-            }
-            view
-        })
-        .collect();
-    Ok(
-        Json(serde_json::json!({"simulations": simulations, "next_cursor": next_cursor}))
-            .into_response(),
-    )
+    Ok(Json(stored::list(&state, &caller, query).await?).into_response())
 }
 
-/// `POST /v1/simulations/{id}/replay`: run a stored simulation's request again with its stored
-/// seed, bypassing the cache, and say whether the result is identical.
+/// `POST /v1/simulations/{id}/replay`
 async fn replay(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let record = readable_simulation(&state, &caller, &id, "replay").await?;
-    let stored: Value = record
-        .results
-        .as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "a result for simulation {id} (status {})",
-                record.status
-            ))
-        })?;
-    let request: GoalRequest = serde_json::from_str(&record.request)
-        .map_err(|e| ApiError::Internal(format!("the stored request is unreadable: {e}")))?;
-    let replayed = simulate_uncached(&state, &request).await?;
-    Ok(Json(serde_json::json!({
-        "id": id,
-        "identical": replayed == stored,
-        "seed": record.seed,
-        "engine_version": {"stored": record.engine_version, "now": sextant_engine::ENGINE_VERSION},
-        "backend": {"stored": record.backend, "now": state.engine.backend().info().name},
-        "result": replayed,
-    }))
-    .into_response())
+    Ok(Json(stored::replay(&state, &caller, &id).await?).into_response())
 }
 
-/// `POST /v1/rescore-runs`: create (or join, by `run_key`) a re-scoring run and work on it in
-/// this process; 202 with its id.
+/// `POST /v1/rescore-runs`: 202 with the run's id.
 async fn create_rescore_run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_admin(&caller, "starting a re-scoring run")?;
-    let spec: RunSpec = parse(&body)?;
-    let run = rescore::ensure_run(&state.store, &spec, &caller.owner).await?;
-    start_rescore(&state, run.clone());
-    let links = serde_json::json!({
-        "id": run.id,
-        "run_key": run.run_key,
-        "total_goals": run.total_goals,
-        "self": format!("/v1/rescore-runs/{}", run.id),
-    });
+    let links = stored::create_rescore_run(&state, &caller, &body).await?;
     Ok((StatusCode::ACCEPTED, Json(links)).into_response())
 }
 
-/// Work on `run` in the bulk lane, unless this replica already does (shards are leased one
-/// at a time, so workers on other replicas share the run without scoring a goal twice).
-fn start_rescore(state: &AppState, run: rescore::Run) {
-    if !state
-        .rescoring
-        .lock()
-        .expect("rescoring lock")
-        .insert(run.id)
-    {
-        return;
-    }
-    let worker = WorkerConfig {
-        name: format!("serve-{}-{}", state.replica, std::process::id()),
-        lease: Duration::from_secs(120),
-        progress: false,
-        cpu: state.cpu_backend(),
-        pool: Some(state.lanes.bulk.pool.clone()),
-        stop: state.rescore_stop.clone(),
-    };
-    let (store, rescoring) = (state.store.clone(), state.rescoring.clone());
-    tokio::spawn(async move {
-        match rescore::work(&store, &run, &worker).await {
-            Ok(report) => tracing::info!(run = run.id, goals = report.goals, "re-scoring done"),
-            Err(e) => tracing::warn!(run = run.id, error = %e, "re-scoring stopped"),
-        }
-        rescoring.lock().expect("rescoring lock").remove(&run.id);
-    });
-}
-
-/// `GET /v1/rescore-runs/{id}`: a run's status, progress and goals by funding status.
+/// `GET /v1/rescore-runs/{id}`
 async fn get_rescore_run(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    require_admin(&caller, "reading a re-scoring run")?;
-    let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
-    let run_id: i64 = id.parse().map_err(|_| not_found())?;
-    let status = rescore::status(&state.store, run_id)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(Json(status).into_response())
+    Ok(Json(stored::rescore_run(&state, &caller, &id).await?).into_response())
 }
 
-/// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
+/// `GET /v1/simulations/{id}/fan-chart.svg`
 async fn fan_chart(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let record = readable_simulation(&state, &caller, &id, "fan chart").await?;
-    let view = jobs::JobView::of(&record);
-    let result = view.result.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "a result for simulation {id} (status {})",
-            view.status
-        ))
-    })?;
-    // A result without percentiles (`options.percentiles: []`) has no fan to draw.
-    let svg = crate::charts::fan_chart(&result).map_err(|message| ApiError::Invalid {
-        field: "options.percentiles".into(),
-        message: format!("simulation {id} has no fan chart: {message}"),
-    })?;
+    let svg = stored::fan_chart(&state, &caller, &id).await?;
     Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
-/// `GET /v1/simulations/{id}/events`: the job's events so far, then the rest as they come,
-/// ending with `done`.
+/// `GET /v1/simulations/{id}/events` as server-sent events.
 async fn simulation_events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    readable_simulation(&state, &caller, &id, "events").await?;
-    let (history, live) = state
-        .jobs
-        .follow(&id)
+    let events = stored::events(&state, &caller, &id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
-    let events = job_events(state.jobs.clone(), id, history, live)
         .map(|e| Ok(Event::default().event(e.event).data(e.data.to_string())));
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
-}
-
-/// A job's events so far, then the rest as they come (from this replica's channel, or from
-/// the record when another replica runs the job), ending after `done`.
-fn job_events(
-    jobs: Jobs,
-    id: String,
-    history: Vec<jobs::JobEvent>,
-    live: Option<tokio::sync::broadcast::Receiver<jobs::JobEvent>>,
-) -> impl Stream<Item = jobs::JobEvent> + Send + 'static {
-    let finished = history.iter().any(|e| e.event == "done");
-    let rest: futures::stream::BoxStream<'static, jobs::JobEvent> = match live {
-        _ if finished => stream::empty().boxed(),
-        Some(receiver) => stream::unfold(Some(receiver), |receiver| async move {
-            let mut receiver = receiver?;
-            loop {
-                match receiver.recv().await {
-                    Ok(e) => {
-                        let next = (e.event != "done").then_some(receiver);
-                        return Some((e, next));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
-        .boxed(),
-        None => {
-            let seen = history
-                .iter()
-                .rev()
-                .find(|e| e.event == "progress")
-                .and_then(|e| e.data["fraction"].as_f64());
-            stream::unfold(Some(seen), move |state| {
-                let (jobs, id) = (jobs.clone(), id.clone());
-                async move {
-                    let mut seen = state?;
-                    loop {
-                        tokio::time::sleep(jobs::POLL_EVERY).await;
-                        match jobs.poll(&id, seen).await {
-                            Ok(None) => return None,
-                            Err(e) => {
-                                tracing::warn!(job = %id, error = %e, "following from the store");
-                            }
-                            Ok(Some((events, done))) => {
-                                if let Some(p) = events.iter().rev().find(|e| e.event == "progress")
-                                {
-                                    seen = p.data["fraction"].as_f64();
-                                }
-                                if !events.is_empty() {
-                                    let next = (!done).then_some(seen);
-                                    return Some((stream::iter(events), next));
-                                }
-                            }
-                        }
-                    }
-                }
-            })
-            .flatten()
-            .boxed()
-        }
-    };
-    stream::iter(history).chain(rest)
 }
 
 /// The operations the service offers, each from a JSON body to a JSON result: the one
@@ -1305,6 +1032,22 @@ pub enum Operation {
     Frontier,
     Sweep,
     Risk,
+}
+
+impl Operation {
+    /// The HTTP route that runs it (POST).
+    pub const fn path(self) -> &'static str {
+        match self {
+            Operation::Simulate => "/v1/simulations",
+            Operation::RequiredContribution => "/v1/solve/required-contribution",
+            Operation::SustainableWithdrawal => "/v1/solve/sustainable-withdrawal",
+            Operation::WhatIf => "/v1/what-if",
+            Operation::Sensitivity => "/v1/sensitivity",
+            Operation::Frontier => "/v1/frontier",
+            Operation::Sweep => "/v1/frontier/sweep",
+            Operation::Risk => "/v1/risk",
+        }
+    }
 }
 
 /// Run `operation` on a request body (synchronously for simulations), answering from the

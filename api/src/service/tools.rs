@@ -96,6 +96,11 @@ const TOOLS: [Tool; 8] = [
     },
 ];
 
+/// Every tool.
+pub fn all() -> &'static [Tool] {
+    &TOOLS
+}
+
 pub fn find(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().find(|t| t.name == name)
 }
@@ -104,7 +109,7 @@ pub fn find(name: &str) -> Option<&'static Tool> {
 /// function-calling shape `{"tools": [{"type": "function", "function": {name, description,
 /// parameters}}]}`.
 pub fn catalogue(openai: bool) -> Value {
-    let tools: Vec<Value> = TOOLS
+    let tools: Vec<Value> = all()
         .iter()
         .map(|t| {
             let schema = (t.schema)();

@@ -1,0 +1,251 @@
+//! The agent tools over the Model Context Protocol (the official Rust SDK, `rmcp`): `sextant
+//! mcp` on stdio for a local agent, and streamable HTTP at `/mcp` on the service.
+//!
+//! The tools are the ones of `/v1/tools` ([`super::tools`]): their input schemas come from the
+//! request types, a call goes through [`super::tool_result`] (the same validation, budget,
+//! batching and cancellation as HTTP) and answers the plain-language summary as text, the
+//! result as structured content, and for a goal simulation its fan chart as an SVG resource.
+//! A refused input is a tool error (`isError`) naming the field, which a model can read and
+//! fix. Over HTTP, `/mcp` sits behind the same key check as `/v1`, and each call is made as the
+//! caller of that request; the fan charts of the caller's stored simulations are resources
+//! (`sextant://simulations/{id}/fan-chart.svg`), another caller's are not found. On stdio the
+//! caller is the local user, who owns everything (as without auth on loopback).
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+
+use super::{stored, tools, ApiError, AppState, Caller};
+
+/// What one MCP session (or, stateless, one request) works with.
+#[derive(Clone)]
+pub struct SextantMcp {
+    state: AppState,
+    /// The caller when the transport has no per-request identity (stdio).
+    local: Option<Caller>,
+}
+
+const FAN_CHART_PREFIX: &str = "sextant://simulations/";
+const FAN_CHART_SUFFIX: &str = "/fan-chart.svg";
+
+impl SextantMcp {
+    /// Who makes this request: the caller the key check put into the HTTP request's
+    /// extensions, else the local user of stdio.
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .or(self.local.as_ref())
+            .cloned()
+            .ok_or_else(|| ErrorData::invalid_request("no authenticated caller", None))
+    }
+}
+
+fn catalogue() -> Vec<Tool> {
+    let listed = tools::catalogue(false);
+    listed["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let schema: JsonObject = t["input_schema"].as_object().cloned().unwrap_or_default();
+            Tool::new(
+                t["name"].as_str().unwrap_or_default().to_string(),
+                t["description"].as_str().unwrap_or_default().to_string(),
+                Arc::new(schema),
+            )
+        })
+        .collect()
+}
+
+fn fan_chart_uri(id: &str) -> String {
+    format!("{FAN_CHART_PREFIX}{id}{FAN_CHART_SUFFIX}")
+}
+
+/// A service error as MCP: a request the model can fix is a tool error it reads; the rest are
+/// protocol errors.
+fn tool_error(e: ApiError) -> Result<CallToolResponse, ErrorData> {
+    match &e {
+        ApiError::Malformed { .. } | ApiError::Invalid { .. } | ApiError::TooLarge { .. } => {
+            let text = match e.field() {
+                Some(field) => format!("{field}: {}", e.message()),
+                None => e.message(),
+            };
+            Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
+        }
+        ApiError::NotFound(_) => Err(ErrorData::invalid_params(e.message(), None)),
+        _ => Err(ErrorData::internal_error(e.message(), None)),
+    }
+}
+
+impl ServerHandler for SextantMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "sextant",
+            sextant_engine::ENGINE_VERSION,
+        ))
+        .with_instructions(
+            "Sextant: Monte Carlo for financial goals (success probability, fan charts, \
+             required savings, sustainable withdrawals, what-if, sensitivity) and portfolios \
+             (efficient frontier, goal sweeps, risk). Each tool answers a plain-language \
+             summary to quote and the full result; amounts are in the caller's currency, \
+             rates annual decimals. docs/model.md in the repository says what is computed.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.caller(&context)?;
+        Ok(ListToolsResult::with_all_items(catalogue()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.caller(&context)?;
+        let name = request.name.to_string();
+        let Some(tool) = tools::find(&name) else {
+            return Err(ErrorData::invalid_params(format!("no tool {name:?}"), None));
+        };
+        let arguments = Value::Object(request.arguments.unwrap_or_default());
+        let body = serde_json::to_vec(&arguments)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let answer = match super::tool_result(&self.state, tool.name, &body).await {
+            Ok(answer) => answer,
+            Err(e) => return tool_error(e),
+        };
+        let summary = answer["summary"].as_str().unwrap_or_default().to_string();
+        let mut content = vec![ContentBlock::text(summary)];
+        if tool.operation == super::Operation::Simulate {
+            // The picture an agent can show: drawn from the result, as the HTTP route draws it.
+            if let Ok(svg) = crate::charts::fan_chart(&answer["result"]) {
+                content.push(ContentBlock::resource(
+                    ResourceContents::text(svg, "sextant://fan-chart.svg")
+                        .with_mime_type("image/svg+xml"),
+                ));
+            }
+        }
+        let mut result = CallToolResult::success(content);
+        result.structured_content = Some(answer["result"].clone());
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = self.caller(&context)?;
+        let query = stored::ListQuery {
+            status: Some("complete".into()),
+            limit: Some(50),
+            cursor: None,
+        };
+        let page = stored::list(&self.state, &caller, query)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.message(), None))?;
+        let resources = page["simulations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .map(|id| {
+                Resource::new(fan_chart_uri(id), format!("fan chart of simulation {id}"))
+                    .with_mime_type("image/svg+xml")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = self.caller(&context)?;
+        let not_found = || {
+            ErrorData::resource_not_found(
+                format!("no resource {}", request.uri),
+                Some(serde_json::json!({ "uri": request.uri })),
+            )
+        };
+        let id = request
+            .uri
+            .strip_prefix(FAN_CHART_PREFIX)
+            .and_then(|rest| rest.strip_suffix(FAN_CHART_SUFFIX))
+            .ok_or_else(not_found)?;
+        // Another caller's simulation is not found, as over HTTP (and audited there).
+        let svg = stored::fan_chart(&self.state, &caller, id)
+            .await
+            .map_err(|e| match e {
+                ApiError::NotFound(_) => not_found(),
+                other => ErrorData::invalid_params(other.message(), None),
+            })?;
+        let contents =
+            ResourceContents::text(svg, request.uri.clone()).with_mime_type("image/svg+xml");
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+}
+
+/// The `/mcp` endpoint: stateless streamable HTTP (any replica answers any request; no session
+/// to pin). Requests are made as the caller the key check found. The Host header is checked
+/// against the loopback names while the service listens on loopback (a guard against DNS
+/// rebinding from a browser); beyond loopback, authentication guards it instead.
+pub fn http_service(
+    state: AppState,
+    loopback_only: bool,
+    max_body_bytes: usize,
+) -> rmcp::transport::StreamableHttpService<
+    SextantMcp,
+    rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
+> {
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(max_body_bytes);
+    if !loopback_only {
+        config = config.disable_allowed_hosts();
+    }
+    let handler = SextantMcp { state, local: None };
+    StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(Default::default()),
+        config,
+    )
+}
+
+/// `sextant mcp`: the tools on stdin/stdout until the client closes them.
+pub async fn serve_stdio(state: AppState) -> anyhow::Result<()> {
+    let local = Caller::anonymous();
+    let handler = SextantMcp {
+        state,
+        local: Some(local),
+    };
+    handler
+        .serve(rmcp::transport::stdio())
+        .await?
+        .waiting()
+        .await?;
+    Ok(())
+}

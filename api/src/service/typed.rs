@@ -1,0 +1,179 @@
+//! Typed gRPC messages ↔ the JSON documents the HTTP routes read and write.
+//!
+//! The `.proto` mirrors each JSON document field by field, so the proto3 JSON mapping of a
+//! message (with the proto field names, 64-bit integers as numbers, unset fields left out) is
+//! the document the one validator reads. A request message becomes that document here and
+//! goes down the same path as an HTTP body, so a bad field gets the same error naming the same
+//! field; a result document becomes its message the same way, refusing a field the `.proto`
+//! does not declare (a result that drifted from the `.proto` fails loudly, in the tests, not
+//! silently on a client). Two shapes differ from JSON: a matrix is `repeated Row` (`{"values":
+//! [...]}` per row), flattened here, and a what-if patch is a partial message whose unset fields
+//! are left out (which is what a merge patch of the set fields means).
+
+use std::sync::LazyLock;
+
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
+};
+use serde_json::Value;
+
+use super::grpc::proto;
+use super::ApiError;
+
+static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
+    DescriptorPool::decode(proto::DESCRIPTOR).expect("the compiled descriptor set decodes")
+});
+
+/// The full name of the message that holds one matrix row.
+const ROW: &str = "sextant.v1.Row";
+
+fn descriptor<M: prost::Name>() -> Result<MessageDescriptor, ApiError> {
+    POOL.get_message_by_name(&M::full_name())
+        .ok_or_else(|| ApiError::Internal(format!("no descriptor for {}", M::full_name())))
+}
+
+/// The JSON document of a request message.
+pub fn document<M: prost::Message + prost::Name>(message: &M) -> Result<Value, ApiError> {
+    let desc = descriptor::<M>()?;
+    let dynamic = DynamicMessage::decode(desc.clone(), message.encode_to_vec().as_slice())
+        .map_err(|e| ApiError::Internal(format!("re-reading a {}: {e}", M::full_name())))?;
+    let options = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false)
+        .skip_default_fields(true);
+    let mut value = dynamic
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .map_err(|e| ApiError::Internal(format!("writing a {}: {e}", M::full_name())))?;
+    flatten_rows(&mut value, &desc);
+    Ok(value)
+}
+
+/// The request message's document as the bytes of an HTTP body.
+pub fn body<M: prost::Message + prost::Name>(message: &M) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&document(message)?).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The message of a result document.
+pub fn message<M: prost::Message + prost::Name + Default>(value: Value) -> Result<M, ApiError> {
+    let desc = descriptor::<M>()?;
+    let dynamic = DynamicMessage::deserialize_with_options(
+        desc,
+        value,
+        &DeserializeOptions::new().deny_unknown_fields(true),
+    )
+    .map_err(|e| ApiError::Internal(format!("a result does not fit {}: {e}", M::full_name())))?;
+    dynamic
+        .transcode_to::<M>()
+        .map_err(|e| ApiError::Internal(format!("encoding a {}: {e}", M::full_name())))
+}
+
+/// A `google.protobuf.Struct` holds every number as a double: write those that are whole
+/// as integers (`2000`, not `2000.0`), as JSON does not tell them apart but the request types
+/// do (`options.paths` is an integer).
+pub fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(x) = n
+                .as_f64()
+                .filter(|x| x.fract() == 0.0 && x.abs() < 2f64.powi(53))
+            {
+                *value = Value::from(x as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+/// Replace each `repeated Row` (`[{"values": [..]}, ..]`) by the matrix it holds (`[[..], ..]`),
+/// at any depth of `value`, a document of `desc`.
+fn flatten_rows(value: &mut Value, desc: &MessageDescriptor) {
+    let Some(object) = value.as_object_mut() else {
+        return;
+    };
+    for field in desc.fields() {
+        let (Some(v), Kind::Message(inner)) = (object.get_mut(field.name()), field.kind()) else {
+            continue;
+        };
+        if field.is_map() {
+            continue;
+        }
+        match v {
+            Value::Array(items) if inner.full_name() == ROW => {
+                for row in items {
+                    *row = row
+                        .get_mut("values")
+                        .map(Value::take)
+                        .unwrap_or_else(|| Value::Array(Vec::new()));
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| flatten_rows(i, &inner)),
+            _ => flatten_rows(v, &inner),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{Goal, GoalRequest, Market, Options, Row, SimulationResult};
+    use serde_json::json;
+
+    #[test]
+    fn a_request_message_is_its_json_document() {
+        let request = GoalRequest {
+            goal: Some(Goal {
+                initial_wealth: Some(0.0),
+                horizon_months: Some(360),
+                target_amount: Some(1e6),
+                ..Default::default()
+            }),
+            market: Some(Market {
+                weights: vec![0.6, 0.4],
+                correlations: vec![
+                    Row {
+                        values: vec![1.0, 0.2],
+                    },
+                    Row {
+                        values: vec![0.2, 1.0],
+                    },
+                ],
+                ..Default::default()
+            }),
+            options: Some(Options {
+                seed: Some(u64::MAX),
+                ..Default::default()
+            }),
+        };
+        // A field set to 0 is sent (optional scalars have presence); an unset one is not; a
+        // 64-bit seed stays a number; a matrix is rows of numbers.
+        assert_eq!(
+            document(&request).unwrap(),
+            json!({
+                "goal": {"initial_wealth": 0.0, "horizon_months": 360, "target_amount": 1e6},
+                "market": {"weights": [0.6, 0.4], "correlations": [[1.0, 0.2], [0.2, 1.0]]},
+                "options": {"seed": u64::MAX},
+            })
+        );
+    }
+
+    #[test]
+    fn a_result_document_is_its_message_and_an_undeclared_field_is_refused() {
+        let document = json!({
+            "success_probability": 0.8, "standard_error": 0.004, "target_nominal": 2e6,
+            "terminal": {"mean": 1.5e6, "percentiles": {"p5": 1e5, "p97.5": 3e6}},
+            "yearly": [{"month": 12, "percentiles": {}, "mean": 1.0, "depleted": 0.0}],
+            "depletion": {"probability": 0.1, "median_month": null},
+            "shortfall": null, "paths": 10000, "seed": 42, "backend": "cpu",
+            "engine_version": "0.1.0",
+        });
+        let result: SimulationResult = message(document.clone()).unwrap();
+        assert_eq!(result.terminal.unwrap().percentiles["p97.5"], 3e6);
+        assert_eq!(result.shortfall, None);
+        assert_eq!(result.depletion.unwrap().median_month, None);
+        let mut drifted = document;
+        drifted["new_figure"] = json!(1.0);
+        assert!(message::<SimulationResult>(drifted).is_err());
+    }
+}
