@@ -110,7 +110,7 @@ async fn measure(
         database_url: Some(format!("sqlite://{}?mode=rwc", database.display())),
         ..crate::store::DatabaseArgs::default()
     };
-    let (address, serving) =
+    let (address, _grpc, serving) =
         service::start_for_bench(engine.clone(), 64, 2, database, interactive_max).await?;
     let url = format!("http://{address}/v1/simulations");
     let small = goal(10_000)?;
@@ -201,7 +201,7 @@ pub fn run(engine: &Engine, args: &FairnessArgs) -> Result<FairnessReport> {
                 database_url: Some(format!("sqlite://{}?mode=rwc", database.display())),
                 ..crate::store::DatabaseArgs::default()
             };
-            let (address, serving) =
+            let (address, _grpc, serving) =
                 service::start_for_bench(engine.clone(), 64, 2, database, 50_000_000).await?;
             let url = format!("http://{address}/v1/simulations");
             let big = goal(args.fair_big_path_steps / 360)?;

@@ -3,8 +3,10 @@
 //! driven by the same closed-loop clients in the same command. Each client posts the standard
 //! goal (30 years) with 10,000 paths, waits for the answer, and posts again, for a fixed time.
 //! Sextant runs twice: with the default batching and with batching off (one goal per batch),
-//! which is what the defaults are measured against.
+//! which is what the defaults are measured against; the batched server is also driven over
+//! typed gRPC (`Simulate` with a `GoalRequest` message), to set typed gRPC beside HTTP JSON.
 
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +27,9 @@ pub struct ServiceArgs {
     /// Seconds of load per run.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Paths per request (10,000: the engine dominates; 100: the transport shows).
+    #[arg(long, default_value_t = 10_000)]
+    paths: u64,
     /// Skip the FastAPI + NumPy baseline.
     #[arg(long)]
     no_baseline: bool,
@@ -38,6 +43,8 @@ pub struct LoadReport {
     pub runs: Vec<Run>,
     /// Sextant (default batching) requests/s over the baseline's.
     pub throughput_ratio: Option<f64>,
+    /// Typed gRPC requests/s over HTTP JSON's, same server and clients.
+    pub grpc_http_ratio: Option<f64>,
     /// Why the baseline did not run, when it was asked for and failed.
     pub baseline_error: Option<String>,
 }
@@ -56,9 +63,9 @@ pub struct Run {
     pub batch_size_p99: Option<f64>,
 }
 
-fn body() -> Result<String> {
+fn body(paths: u64) -> Result<String> {
     let mut request: Value = serde_json::from_str(STANDARD_GOAL)?;
-    request["options"]["paths"] = 10_000.into();
+    request["options"]["paths"] = paths.into();
     Ok(request.to_string())
 }
 
@@ -93,20 +100,28 @@ pub async fn one_client(
 }
 
 /// Closed-loop load: `clients` tasks post for `seconds`.
-async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run> {
+async fn load(name: &str, url: &str, clients: usize, seconds: f64, paths: u64) -> Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let body = body()?;
+    let body = body(paths)?;
+    closed_loop(name, clients, seconds, |end| {
+        let (http, url, body) = (http.clone(), url.to_string(), body.clone());
+        async move { one_client(&http, &url, &body, end).await }
+    })
+    .await
+}
+
+/// `clients` tasks, each made by `client` and running until the end it is given; their
+/// latencies and failures summarised.
+async fn closed_loop<F, C>(name: &str, clients: usize, seconds: f64, client: C) -> Result<Run>
+where
+    C: Fn(Instant) -> F,
+    F: std::future::Future<Output = (Vec<f64>, usize)> + Send + 'static,
+{
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, url, body) = (http.clone(), url.to_string(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            one_client(&http, &url, &body, end).await
-        }));
-    }
+    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(client(end))).collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -114,7 +129,63 @@ async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run
         latencies.extend(l);
         errors += e;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    Ok(summarise(
+        name,
+        clients,
+        latencies,
+        errors,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Closed-loop load over typed gRPC: `clients` tasks call `Simulate` with the same goal as a
+/// `GoalRequest` message for `seconds`, each on its own connection or all on one.
+async fn grpc_load(
+    name: &str,
+    address: SocketAddr,
+    clients: usize,
+    seconds: f64,
+    paths: u64,
+    one_connection: bool,
+) -> Result<Run> {
+    use service::proto::sextant_client::SextantClient;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?;
+    // One connection, its HTTP/2 streams shared by every client (how a gRPC client is usually
+    // used), or one connection a client (as the HTTP clients' pool has).
+    let shared = endpoint.connect().await?;
+    let request: service::proto::GoalRequest =
+        service::typed_message(serde_json::from_str(&body(paths)?)?)
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+    closed_loop(name, clients, seconds, |end| {
+        let channel = if one_connection {
+            shared.clone()
+        } else {
+            endpoint.connect_lazy()
+        };
+        let (mut client, request) = (SextantClient::new(channel), request.clone());
+        async move {
+            let (mut latencies, mut errors) = (Vec::new(), 0);
+            while Instant::now() < end {
+                let t = Instant::now();
+                match client.simulate(request.clone()).await {
+                    Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1e3),
+                    Err(_) => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }
+    })
+    .await
+}
+
+/// A run's figures from its latencies (ms), printed as it ends.
+fn summarise(
+    name: &str,
+    clients: usize,
+    mut latencies: Vec<f64>,
+    errors: usize,
+    elapsed: f64,
+) -> Run {
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| {
         latencies
@@ -137,7 +208,7 @@ async fn load(name: &str, url: &str, clients: usize, seconds: f64) -> Result<Run
         "{name:>28} {clients:>3} clients: {:>8.1} req/s, p50 {:>8.2} ms, p99 {:>8.2} ms, {} errors",
         run.requests_per_second, run.p50_ms, run.p99_ms, run.errors
     );
-    Ok(run)
+    run
 }
 
 /// `sextant_batch_size{quantile="q"}` from a Prometheus text page.
@@ -162,11 +233,11 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
             database_url: Some(format!("sqlite://{}?mode=rwc", database.display())),
             ..crate::store::DatabaseArgs::default()
         };
-        let (address, server) =
+        let (address, grpc, server) =
             service::start_for_bench(engine.clone(), max_batch, delay_ms, database, 50_000_000)
                 .await?;
         let url = format!("http://{address}/v1/simulations");
-        let mut run = load(name, &url, args.clients, args.seconds).await?;
+        let mut run = load(name, &url, args.clients, args.seconds, args.paths).await?;
         if max_batch > 1 {
             // The first run's batch sizes (the recorder is process-wide).
             let metrics = reqwest::get(format!("http://{address}/metrics"))
@@ -178,7 +249,22 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
         }
         runs.push(run);
         if max_batch > 1 {
-            runs.push(load(name, &url, 1, args.seconds.min(5.0)).await?);
+            runs.push(load(name, &url, 1, args.seconds.min(5.0), args.paths).await?);
+            // The same server over typed gRPC, beside its HTTP JSON run.
+            for (typed, one_connection) in [
+                ("sextant gRPC typed (batch 64, 2 ms)", true),
+                ("sextant gRPC typed, a connection a client", false),
+            ] {
+                let run = grpc_load(
+                    typed,
+                    grpc,
+                    args.clients,
+                    args.seconds,
+                    args.paths,
+                    one_connection,
+                );
+                runs.push(run.await?);
+            }
         }
         server.abort();
     }
@@ -239,8 +325,22 @@ async fn baseline_run(args: &ServiceArgs, python: &str) -> Result<Vec<Run>> {
     }
     let url = format!("http://127.0.0.1:{port}/v1/simulations");
     Ok(vec![
-        load("FastAPI + NumPy", &url, args.clients, args.seconds).await?,
-        load("FastAPI + NumPy", &url, 1, args.seconds.min(5.0)).await?,
+        load(
+            "FastAPI + NumPy",
+            &url,
+            args.clients,
+            args.seconds,
+            args.paths,
+        )
+        .await?,
+        load(
+            "FastAPI + NumPy",
+            &url,
+            1,
+            args.seconds.min(5.0),
+            args.paths,
+        )
+        .await?,
     ])
 }
 
@@ -275,12 +375,16 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
+        let grpc_ratio = match (rate("sextant gRPC typed"), rate("sextant (batch")) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
         // The short table, last, in Markdown.
         eprintln!(
-            "\nservice on {} ({}), 10,000-path standard goal, {:.0} s a run\n\
+            "\nservice on {} ({}), {}-path standard goal, {:.0} s a run\n\
              | server | clients | requests/s | p50 (ms) | p99 (ms) | errors | batch p50 / p99 |\n\
              | --- | --- | --- | --- | --- | --- | --- |",
-            backend.name, backend.device, args.seconds
+            backend.name, backend.device, args.paths, args.seconds
         );
         for r in &runs {
             let batch = match (r.batch_size_p50, r.batch_size_p99) {
@@ -292,6 +396,9 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
                 r.name, r.clients, r.requests_per_second, r.p50_ms, r.p99_ms, r.errors
             );
         }
+        if let Some(r) = grpc_ratio {
+            eprintln!("typed gRPC / HTTP JSON throughput (same server): {r:.2}×");
+        }
         match (ratio, &baseline_error) {
             (Some(r), _) => eprintln!("sextant / FastAPI throughput: {r:.1}×"),
             (None, Some(e)) => eprintln!("sextant / FastAPI throughput: no baseline ({e})"),
@@ -299,10 +406,11 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
         }
         Ok(LoadReport {
             clients: args.clients,
-            paths: 10_000,
+            paths: args.paths,
             months: 360,
             runs,
             throughput_ratio: ratio,
+            grpc_http_ratio: grpc_ratio,
             baseline_error,
         })
     })

@@ -39,7 +39,7 @@ use sextant_engine::{
     version,
     about = "Goal Monte Carlo, solvers and scenarios for financial planning"
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Where to compute: auto (best available), cpu, wgpu or cuda.
     #[arg(long, global = true, env = "SEXTANT_BACKEND", default_value = "auto")]
     backend: BackendKind,

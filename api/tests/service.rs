@@ -460,6 +460,45 @@ async fn agent_tools_list_schemas_and_run_with_a_summary() {
         "{solved}"
     );
 
+    // Every tool's summary is read from its typed result.
+    for (tool, file, opening) in [
+        (
+            "sustainable_withdrawal",
+            "retirement-drawdown.json",
+            "Withdrawing ",
+        ),
+        ("what_if", "what-if.json", "Chance of success: base "),
+        (
+            "sensitivity",
+            "sensitivity.json",
+            "The inputs that move success most: ",
+        ),
+        (
+            "efficient_frontier",
+            "frontier.json",
+            "The frontier runs from ",
+        ),
+        (
+            "frontier_sweep",
+            "sweep.json",
+            "The best frontier allocation gives a ",
+        ),
+        ("portfolio_risk", "risk.json", "Expected return "),
+    ] {
+        let mut request = example(file);
+        if let Some(paths) = request.pointer_mut("/options/paths") {
+            *paths = json!(paths.as_u64().unwrap().min(2000));
+        }
+        let ran: Value =
+            post_json(&http, format!("{}/v1/tools/{tool}", server.base), &request).await;
+        let summary = ran["summary"].as_str().unwrap();
+        assert!(summary.starts_with(opening), "{tool}: {summary}");
+        assert!(
+            summary.chars().any(|c| c.is_ascii_digit()),
+            "{tool}: {summary}"
+        );
+    }
+
     let unknown = http
         .post(format!("{}/v1/tools/nope", server.base))
         .json(&request)

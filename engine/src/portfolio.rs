@@ -63,7 +63,7 @@ impl Market {
 }
 
 /// What `repair_psd` did to the matrix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Repair {
     /// `correlations` or `covariance`.
     pub matrix: String,

@@ -105,7 +105,7 @@ fn default_seed() -> u64 {
 }
 
 /// The response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskReport {
     pub expected_return: f64,
     pub volatility: f64,
@@ -124,17 +124,17 @@ pub struct RiskReport {
     pub repair: Option<Repair>,
     pub paths: u64,
     pub seed: u64,
-    pub engine_version: &'static str,
+    pub engine_version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ByMethod {
     pub parametric: Levels,
     pub monte_carlo: Levels,
 }
 
 /// A figure at the 95% and 99% levels, with money amounts when a value was given.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Levels {
     #[serde(rename = "95")]
     pub p95: f64,
@@ -147,7 +147,7 @@ pub struct Levels {
 }
 
 /// The maximum drawdown's distribution over the paths.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drawdown {
     pub horizon_months: u32,
     pub mean: f64,
@@ -156,7 +156,7 @@ pub struct Drawdown {
     pub p95: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StressResult {
     pub name: String,
     /// Σ wᵢ · shockᵢ.
@@ -377,7 +377,7 @@ impl RiskRequest {
             repair: p.repair,
             paths: self.options.paths,
             seed: self.options.seed,
-            engine_version: ENGINE_VERSION,
+            engine_version: ENGINE_VERSION.to_string(),
         })
     }
 }

@@ -28,7 +28,7 @@ pub struct SweepRequest {
 }
 
 /// One frontier point and the goal's outcome there.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     pub index: usize,
     #[serde(flatten)]
@@ -39,7 +39,7 @@ pub struct SweepPoint {
     pub depletion_probability: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepReport {
     pub assets: Vec<String>,
     pub success_threshold: f64,
@@ -52,7 +52,7 @@ pub struct SweepReport {
     pub paths: u64,
     pub seed: u64,
     pub backend: String,
-    pub engine_version: &'static str,
+    pub engine_version: String,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -147,7 +147,7 @@ impl SweepRequest {
             paths: goals[0].paths,
             seed: goals[0].seed,
             backend: engine.backend().info().name.to_string(),
-            engine_version: ENGINE_VERSION,
+            engine_version: ENGINE_VERSION.to_string(),
         })
     }
 }

@@ -63,9 +63,11 @@ use auth::{Auth, AuthArgs, Caller};
 pub use batcher::BatchConfig;
 use batcher::Batcher;
 pub use error::ApiError;
+pub use grpc::proto;
 use jobs::Jobs;
 use lanes::Lanes;
 pub use tools::money;
+pub use typed::message as typed_message;
 
 /// How the service runs; every field has a flag and an environment variable (`sextant serve
 /// --help`).
@@ -352,14 +354,14 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The HTTP side alone, in this process, on an ephemeral port (for `sextant bench`).
+/// HTTP and gRPC, in this process, on ephemeral ports (for `sextant bench`).
 pub async fn start_for_bench(
     engine: Engine,
     max_batch: usize,
     max_delay_ms: u64,
     database: DatabaseArgs,
     interactive_max_path_steps: u64,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
     let args = ServeArgs {
         http: "127.0.0.1:0".parse()?,
         grpc: "127.0.0.1:0".parse()?,
@@ -388,12 +390,21 @@ pub async fn start_for_bench(
         },
     };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
-    let address = listener.local_addr()?;
-    let app = router(state(engine, &args).await?, &args);
+    let grpc_listener = tokio::net::TcpListener::bind(args.grpc).await?;
+    let addresses = (listener.local_addr()?, grpc_listener.local_addr()?);
+    let state = state(engine, &args).await?;
+    let app = router(state.clone(), &args);
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let http = async move {
+            let _ = axum::serve(listener, app).await;
+        };
+        let grpc = async move {
+            let never = std::future::pending::<()>;
+            let _ = grpc::serve(state, grpc_listener, None, never(), never()).await;
+        };
+        tokio::join!(http, grpc);
     });
-    Ok((address, server))
+    Ok((addresses.0, addresses.1, server))
 }
 
 async fn shutdown_signal() {
@@ -1215,8 +1226,7 @@ async fn run_tool(
 /// `{"tool", "summary", "result"}` of one tool run.
 async fn tool_result(state: &AppState, name: &str, body: &[u8]) -> Result<Value, ApiError> {
     let tool = tools::find(name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
-    let input: Value = parse(body)?;
     let result = call(state, tool.operation, body).await?;
-    let summary = tools::summary(tool.operation, &input, &result);
+    let summary = tools::summary(tool.operation, body, &result)?;
     Ok(serde_json::json!({"tool": name, "summary": summary, "result": result}))
 }

@@ -5,13 +5,16 @@
 
 use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
-use sextant_engine::frontier::FrontierRequest;
-use sextant_engine::risk::RiskRequest;
-use sextant_engine::scenarios::{SensitivityRequest, WhatIfRequest};
-use sextant_engine::sweep::SweepRequest;
-use sextant_engine::GoalRequest;
+use sextant_engine::frontier::{FrontierReport, FrontierRequest};
+use sextant_engine::risk::{RiskReport, RiskRequest};
+use sextant_engine::scenarios::{
+    SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
+};
+use sextant_engine::solve::SolveResult;
+use sextant_engine::sweep::{SweepReport, SweepRequest};
+use sextant_engine::{GoalRequest, SimulationResult};
 
-use super::Operation;
+use super::{ApiError, Operation};
 
 pub struct Tool {
     pub name: &'static str,
@@ -145,10 +148,6 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
-fn num(v: &Value, pointer: &str) -> Option<f64> {
-    v.pointer(pointer).and_then(Value::as_f64)
-}
-
 fn years(months: f64) -> String {
     let y = months / 12.0;
     if (y - y.round()).abs() < 1e-9 {
@@ -158,144 +157,137 @@ fn years(months: f64) -> String {
     }
 }
 
-/// A sentence or two an agent can quote.
-pub fn summary(operation: Operation, input: &Value, result: &Value) -> String {
-    match operation {
-        Operation::Simulate => simulation_summary(input, result),
+/// A result document as the engine's result type.
+fn read<T: serde::de::DeserializeOwned>(result: &Value) -> Result<T, ApiError> {
+    T::deserialize(result).map_err(|e| ApiError::Internal(format!("reading a result: {e}")))
+}
+
+/// A sentence or two an agent can quote, read from the typed result (and, for a simulation,
+/// the request's horizon).
+pub fn summary(operation: Operation, body: &[u8], result: &Value) -> Result<String, ApiError> {
+    Ok(match operation {
+        Operation::Simulate => {
+            let request: GoalRequest = super::parse(body)?;
+            simulation_summary(request.goal.horizon_months, &read(result)?)
+        }
         Operation::RequiredContribution | Operation::SustainableWithdrawal => {
-            let threshold = num(result, "/success_threshold").unwrap_or(0.8);
+            let r: SolveResult = read(result)?;
             let what = if operation == Operation::RequiredContribution {
                 "Saving"
             } else {
                 "Withdrawing"
             };
-            match num(result, "/value") {
+            match r.value {
                 Some(v) => format!(
                     "{what} {}/month gives a {} chance of success (the threshold is {}).",
                     money(v),
-                    pct(num(result, "/success_probability").unwrap_or(0.0)),
-                    pct(threshold)
+                    pct(r.success_probability),
+                    pct(r.success_threshold)
                 ),
                 None => format!(
                     "No monthly amount reaches the {} threshold; the closest gives {}.",
-                    pct(threshold),
-                    pct(num(result, "/success_probability").unwrap_or(0.0))
+                    pct(r.success_threshold),
+                    pct(r.success_probability)
                 ),
             }
         }
         Operation::WhatIf => {
-            let parts: Vec<String> = result
-                .pointer("/variants")
-                .and_then(Value::as_array)
-                .map(|vs| {
-                    vs.iter()
-                        .map(|v| {
-                            format!(
-                                "{}: {}",
-                                v["name"].as_str().unwrap_or("?"),
-                                pct(num(v, "/result/success_probability").unwrap_or(0.0))
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let r: WhatIfResult = read(result)?;
+            let parts: Vec<String> = r
+                .variants
+                .iter()
+                .map(|v| format!("{}: {}", v.name, pct(v.result.success_probability)))
+                .collect();
             format!(
                 "Chance of success: base {}; {}.",
-                pct(num(result, "/base/success_probability").unwrap_or(0.0)),
+                pct(r.base.success_probability),
                 parts.join("; ")
             )
         }
         Operation::Sensitivity => {
-            let bars: Vec<String> = result
-                .pointer("/tornado")
-                .and_then(Value::as_array)
-                .map(|bars| {
-                    bars.iter()
-                        .take(3)
-                        .map(|b| {
-                            format!(
-                                "{} (swing {} points)",
-                                b["input"].as_str().unwrap_or("?"),
-                                (100.0 * num(b, "/swing").unwrap_or(0.0)).round()
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let r: SensitivityResult = read(result)?;
+            let bars: Vec<String> = r
+                .tornado
+                .iter()
+                .take(3)
+                .map(|b| format!("{} (swing {} points)", b.input, (100.0 * b.swing).round()))
+                .collect();
             format!("The inputs that move success most: {}.", bars.join(", "))
         }
         Operation::Frontier => {
-            let mv = &result["min_variance"];
+            let r: FrontierReport = read(result)?;
+            let mv = &r.min_variance;
             let mut s = format!(
                 "The frontier runs from {} expected return at {} volatility (minimum variance)",
-                pct(num(mv, "/expected_return").unwrap_or(0.0)),
-                pct(num(mv, "/volatility").unwrap_or(0.0))
+                pct(mv.expected_return),
+                pct(mv.volatility)
             );
-            if let Some(top) = result["points"].as_array().and_then(|p| p.last()) {
+            if let Some(top) = r.points.last() {
                 s += &format!(
                     " to {} at {} volatility",
-                    pct(num(top, "/expected_return").unwrap_or(0.0)),
-                    pct(num(top, "/volatility").unwrap_or(0.0))
+                    pct(top.expected_return),
+                    pct(top.volatility)
                 );
             }
-            if let Some(ms) = result.get("max_sharpe").filter(|v| !v.is_null()) {
+            if let Some(ms) = &r.max_sharpe {
                 s += &format!(
                     "; the maximum-Sharpe portfolio expects {} at {} volatility",
-                    pct(num(ms, "/expected_return").unwrap_or(0.0)),
-                    pct(num(ms, "/volatility").unwrap_or(0.0))
+                    pct(ms.expected_return),
+                    pct(ms.volatility)
                 );
             }
             s + "."
         }
         Operation::Sweep => {
-            let best = &result["best"];
+            let r: SweepReport = read(result)?;
+            let best = &r.best;
             let mut s = format!(
                 "The best frontier allocation gives a {} chance of success ({} expected return, \
                  {} volatility)",
-                pct(num(best, "/success_probability").unwrap_or(0.0)),
-                pct(num(best, "/expected_return").unwrap_or(0.0)),
-                pct(num(best, "/volatility").unwrap_or(0.0))
+                pct(best.success_probability),
+                pct(best.portfolio.expected_return),
+                pct(best.portfolio.volatility)
             );
-            match result
-                .get("least_volatile_meeting_threshold")
-                .filter(|v| !v.is_null())
-            {
+            match &r.least_volatile_meeting_threshold {
                 Some(p) => {
                     s += &format!(
                         "; the least volatile allocation meeting the {} threshold has {} \
                          volatility and a {} chance.",
-                        pct(num(result, "/success_threshold").unwrap_or(0.8)),
-                        pct(num(p, "/volatility").unwrap_or(0.0)),
-                        pct(num(p, "/success_probability").unwrap_or(0.0))
+                        pct(r.success_threshold),
+                        pct(p.portfolio.volatility),
+                        pct(p.success_probability)
                     )
                 }
                 None => {
                     s += &format!(
                         "; no allocation meets the {} threshold.",
-                        pct(num(result, "/success_threshold").unwrap_or(0.8))
+                        pct(r.success_threshold)
                     )
                 }
             }
             s
         }
-        Operation::Risk => format!(
-            "Expected return {}, volatility {}; over one year a 5% chance of losing more than {} \
-             (average loss in those cases {}); median maximum drawdown over {} months {}.",
-            pct(num(result, "/expected_return").unwrap_or(0.0)),
-            pct(num(result, "/volatility").unwrap_or(0.0)),
-            pct(num(result, "/value_at_risk/parametric/95").unwrap_or(0.0)),
-            pct(num(result, "/conditional_value_at_risk/parametric/95").unwrap_or(0.0)),
-            num(result, "/max_drawdown/horizon_months").unwrap_or(12.0),
-            pct(num(result, "/max_drawdown/p50").unwrap_or(0.0)),
-        ),
-    }
+        Operation::Risk => {
+            let r: RiskReport = read(result)?;
+            format!(
+                "Expected return {}, volatility {}; over one year a 5% chance of losing more \
+                 than {} (average loss in those cases {}); median maximum drawdown over {} \
+                 months {}.",
+                pct(r.expected_return),
+                pct(r.volatility),
+                pct(r.value_at_risk.parametric.p95),
+                pct(r.conditional_value_at_risk.parametric.p95),
+                r.max_drawdown.horizon_months,
+                pct(r.max_drawdown.p50),
+            )
+        }
+    })
 }
 
-fn simulation_summary(input: &Value, result: &Value) -> String {
-    let p = num(result, "/success_probability").unwrap_or(0.0);
-    let months = num(input, "/goal/horizon_months").unwrap_or(0.0);
-    let target = num(result, "/target_nominal").unwrap_or(0.0);
-    let median = num(result, "/terminal/percentiles/p50");
+fn simulation_summary(horizon_months: u32, result: &SimulationResult) -> String {
+    let p = result.success_probability;
+    let months = f64::from(horizon_months);
+    let target = result.target_nominal;
     let mut s = if target > 0.0 {
         format!(
             "{} chance of reaching {} in {}",
@@ -310,13 +302,13 @@ fn simulation_summary(input: &Value, result: &Value) -> String {
             years(months)
         )
     };
-    if let Some(m) = median {
+    if let Some(m) = result.terminal.percentiles.get(50.0) {
         s += &format!("; median wealth then {}", money(m));
     }
-    let depleted = num(result, "/depletion/probability").unwrap_or(0.0);
+    let depleted = result.depletion.probability;
     if depleted > 0.0 {
         s += &format!("; {} chance of running out", pct(depleted));
-        if let Some(month) = num(result, "/depletion/median_month") {
+        if let Some(month) = result.depletion.median_month {
             s += &format!(" (typically after {})", years(month));
         }
     }

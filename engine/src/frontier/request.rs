@@ -103,7 +103,7 @@ impl PortfolioReport {
 }
 
 /// The response: `corners`, `points`, `min_variance`, `max_sharpe` (+ the targets asked for).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontierReport {
     pub assets: Vec<String>,
     pub risk_free_rate: f64,
@@ -120,7 +120,7 @@ pub struct FrontierReport {
     pub repair: Option<Repair>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resampled: Option<ResampledFrontier>,
-    pub engine_version: &'static str,
+    pub engine_version: String,
 }
 
 /// A checked frontier request: the market and the problem the solver takes.
@@ -355,7 +355,7 @@ impl FrontierRequest {
             target_volatility: target_volatility.as_ref().map(report),
             repair: prepared.market.repair.clone(),
             resampled,
-            engine_version: ENGINE_VERSION,
+            engine_version: ENGINE_VERSION.to_string(),
         })
     }
 }

@@ -88,7 +88,7 @@ impl ResampleOptions {
 }
 
 /// The resampled frontier: K portfolios, by rank.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResampledFrontier {
     pub resamples: u32,
     pub observations: u32,
