@@ -1,10 +1,11 @@
 //! Clients other teams would write, in another language, against the real server: a Python
 //! gRPC client generated from the `.proto` (grpcio-tools) calls every operation with typed
 //! messages and compares each answer field by field with HTTP's, reads a bad field from the
-//! standard `google.rpc.BadRequest`, and checks that two callers cannot read each other's
-//! simulations (`tests/clients/grpc_client.py`); and the official Python MCP client mounts the
-//! tools over HTTP (`/mcp`) and stdio (`sextant mcp`), calls one, reads its summary, its result
-//! and its fan chart, and cannot read another caller's (`tests/clients/mcp_client.py`).
+//! standard `google.rpc.BadRequest`, and checks that two callers (two keys, and two token
+//! subjects) cannot read each other's simulations (`tests/clients/grpc_client.py`); and the
+//! official Python MCP client mounts the tools over HTTP (`/mcp`) and stdio (`sextant mcp`),
+//! calls one, reads its summary, its result and its fan chart, and cannot read another
+//! caller's (`tests/clients/mcp_client.py`).
 
 mod common;
 
@@ -48,12 +49,15 @@ fn run_client(script: &str, args: &[&str], last_line: &str) {
     );
 }
 
-/// Three callers: alice and bob, and an admin.
-const KEYS: [&str; 4] = [
+/// Five callers: alice and bob, an admin, and the holders of HS256 tokens for carol and dave
+/// (the scripts sign them with this secret).
+const KEYS: [&str; 6] = [
     "--api-key",
     "alice:alice-secret,bob:bob-secret,admin:admin-secret",
     "--admin",
     "key:admin",
+    "--jwt-secret",
+    "jwt-test-secret",
 ];
 
 #[test]

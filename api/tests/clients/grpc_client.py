@@ -5,9 +5,12 @@ google.rpc.BadRequest details, and two callers who cannot read each other's simu
 
 Usage: grpc_client.py GRPC_ADDR HTTP_BASE PROTO_DIR EXAMPLES_DIR
 The server runs with keys alice:alice-secret, bob:bob-secret and admin:admin-secret, the last
-one an admin. Prints one line per check; exits non-zero on the first failure.
+one an admin, and --jwt-secret jwt-test-secret (callers carol and dave hold tokens). Prints one line per check; exits non-zero on the first failure.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -23,7 +26,22 @@ from grpc_status import rpc_status
 from grpc_tools import protoc
 
 GRPC_ADDR, HTTP_BASE, PROTO_DIR, EXAMPLES = sys.argv[1:5]
-KEYS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret"}
+JWT_SECRET = "jwt-test-secret"
+
+
+def token(subject):
+    """An HS256 token for `subject`, signed with the server's --jwt-secret."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": subject, "exp": int(time.time()) + 3600}).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256)
+    return f"{header}.{claims}.{b64(signature.digest())}"
+
+
+# Two keys, an admin key, and two token subjects.
+KEYS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret",
+        "carol": token("carol"), "dave": token("dave")}
 
 
 def generate():
@@ -224,6 +242,17 @@ assert job.id in [s.id for s in stub.ListSimulations(
     pb.ListSimulationsRequest(limit=500), metadata=meta("admin")).simulations]
 ok("bob gets NOT_FOUND for alice's simulation on every method and does not list it; "
    "the admin reads and lists it")
+
+# ---- Two token subjects: the same rule ----
+carols = stub.CreateSimulation(typed(pb.GoalRequest, goal), metadata=meta("carol"))
+assert stub.GetSimulation(pb.SimulationId(id=carols.id), metadata=meta("carol")).id == carols.id
+for method in ["GetSimulation", "GetFanChart", "Replay"]:
+    error = grpc_error(lambda: getattr(stub, method)(pb.SimulationId(id=carols.id),
+                                                     metadata=meta("dave")))
+    assert error.code() == grpc.StatusCode.NOT_FOUND, (method, error)
+assert carols.id not in [s.id for s in stub.ListSimulations(
+    pb.ListSimulationsRequest(), metadata=meta("dave")).simulations]
+ok("token subjects too: dave gets NOT_FOUND for carol's simulation and does not list it")
 
 # ---- Re-scoring runs: admin only ----
 error = grpc_error(lambda: stub.CreateRescoreRun(pb.RescoreRunSpec(), metadata=meta("alice")))

@@ -5,15 +5,20 @@ the same request over HTTP), see a refused input come back as a tool error namin
 read a stored simulation's fan chart as a resource, and check that another caller cannot.
 
 Usage:
-  mcp_client.py http HTTP_BASE EXAMPLES_DIR   (keys alice, bob as grpc_client.py)
+  mcp_client.py http HTTP_BASE EXAMPLES_DIR   (keys alice, bob and tokens of carol, dave, as
+                                              grpc_client.py)
   mcp_client.py stdio SEXTANT_BINARY EXAMPLES_DIR DATABASE_URL
 Prints one line per check; exits non-zero on the first failure.
 """
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
+import time
 import urllib.request
 
 import httpx2
@@ -21,7 +26,22 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 MODE, TARGET, EXAMPLES = sys.argv[1:4]
-KEYS = {"alice": "alice-secret", "bob": "bob-secret"}
+JWT_SECRET = "jwt-test-secret"
+
+
+def token(subject):
+    """An HS256 token for `subject`, signed with the server's --jwt-secret."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": subject, "exp": int(time.time()) + 3600}).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256)
+    return f"{header}.{claims}.{b64(signature.digest())}"
+
+
+# Two keys and two token subjects.
+KEYS = {"alice": "alice-secret", "bob": "bob-secret", "carol": token("carol"),
+        "dave": token("dave")}
 
 
 def ok(name):
@@ -101,31 +121,32 @@ async def over_http():
                 "the MCP result differs from HTTP's"
             ok(f"HTTP ({mode}): the structured result is HTTP's, number for number")
 
-    # A stored simulation of alice's: its fan chart is her resource, not bob's.
-    job = http("POST", "/v1/simulations", "alice",
-               dict(GOAL, options=dict(GOAL["options"], **{"async": True})))
-    for _ in range(600):
-        if http("GET", job["self"], "alice")["status"] == "complete":
-            break
-        await asyncio.sleep(0.05)
-    uri = f"sextant://simulations/{job['id']}/fan-chart.svg"
-    http_client, client = client_of("alice", "auto")
-    async with http_client, client:
-        resources = [str(r.uri) for r in (await client.list_resources()).resources]
-        assert uri in resources, resources
-        read = (await client.read_resource(uri)).contents[0]
-        assert read.mime_type == "image/svg+xml" and read.text.lstrip().startswith("<svg"), read
-    ok("HTTP: alice lists and reads her simulation's fan chart as a resource")
-    http_client, client = client_of("bob", "auto")
-    async with http_client, client:
-        resources = [str(r.uri) for r in (await client.list_resources()).resources]
-        assert uri not in resources, resources
-        try:
-            await client.read_resource(uri)
-            raise AssertionError("bob read alice's fan chart")
-        except MCPError as e:
-            assert "no resource" in e.message, e.message
-    ok("HTTP: bob neither lists nor reads it (not found)")
+    # A stored simulation is its owner's resource and no one else's, for keys and tokens.
+    for owner, other in [("alice", "bob"), ("carol", "dave")]:
+        job = http("POST", "/v1/simulations", owner,
+                   dict(GOAL, options=dict(GOAL["options"], **{"async": True})))
+        for _ in range(600):
+            if http("GET", job["self"], owner)["status"] == "complete":
+                break
+            await asyncio.sleep(0.05)
+        uri = f"sextant://simulations/{job['id']}/fan-chart.svg"
+        http_client, client = client_of(owner, "auto")
+        async with http_client, client:
+            resources = [str(r.uri) for r in (await client.list_resources()).resources]
+            assert uri in resources, resources
+            read = (await client.read_resource(uri)).contents[0]
+            assert read.mime_type == "image/svg+xml" and read.text.lstrip().startswith("<svg"), read
+        ok(f"HTTP: {owner} lists and reads their simulation's fan chart as a resource")
+        http_client, client = client_of(other, "auto")
+        async with http_client, client:
+            resources = [str(r.uri) for r in (await client.list_resources()).resources]
+            assert uri not in resources, resources
+            try:
+                await client.read_resource(uri)
+                raise AssertionError(f"{other} read {owner}'s fan chart")
+            except MCPError as e:
+                assert "no resource" in e.message, e.message
+        ok(f"HTTP: {other} neither lists nor reads it (not found)")
 
     # Without a key, /mcp is refused like /v1.
     async with httpx2.AsyncClient() as anonymous:
