@@ -8,16 +8,10 @@ The server runs with keys alice:alice-secret, bob:bob-secret and admin:admin-sec
 one an admin, and --jwt-secret jwt-test-secret (callers carol and dave hold tokens). Prints one line per check; exits non-zero on the first failure.
 """
 
-import base64
-import hashlib
-import hmac
-import json
 import os
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import grpc
 from google.protobuf import json_format
@@ -25,24 +19,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from grpc_tools import protoc
 
+import callers
+from callers import KEYS
+
 GRPC_ADDR, HTTP_BASE, PROTO_DIR, EXAMPLES = sys.argv[1:5]
-JWT_SECRET = "jwt-test-secret"
-
-
-def token(subject):
-    """An HS256 token for `subject`, signed with the server's --jwt-secret."""
-    def b64(data):
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = b64(json.dumps({"sub": subject, "exp": int(time.time()) + 3600}).encode())
-    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256)
-    return f"{header}.{claims}.{b64(signature.digest())}"
-
-
-# Two keys, an admin key, and two token subjects.
-KEYS = {"alice": "alice-secret", "bob": "bob-secret", "admin": "admin-secret",
-        "carol": token("carol"), "dave": token("dave")}
-
 
 def generate():
     """The client code, generated from the .proto as a user would."""
@@ -67,19 +47,11 @@ def meta(who):
 
 
 def http(method, path, who, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(HTTP_BASE + path, data=data, method=method)
-    request.add_header("authorization", f"Bearer {KEYS[who]}")
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    with urllib.request.urlopen(request) as response:
-        text = response.read().decode()
-        return json.loads(text) if response.headers.get_content_type() == "application/json" else text
+    return callers.http(HTTP_BASE, method, path, who, body)
 
 
 def example(name):
-    with open(os.path.join(EXAMPLES, name)) as f:
-        return json.load(f)
+    return callers.example(EXAMPLES, name)
 
 
 MATRICES = {"correlations", "covariance"}
@@ -149,8 +121,7 @@ def same(http_doc, message, path="result"):
     assert not extra, f"{path}: HTTP has {extra}, the message does not"
 
 
-def ok(name):
-    print(f"ok: {name}")
+ok = callers.ok
 
 
 def grpc_error(call):

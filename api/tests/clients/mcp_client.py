@@ -12,55 +12,26 @@ Prints one line per check; exits non-zero on the first failure.
 """
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
 import sys
-import time
-import urllib.request
 
 import httpx2
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+import callers
+from callers import KEYS
+
 MODE, TARGET, EXAMPLES = sys.argv[1:4]
-JWT_SECRET = "jwt-test-secret"
-
-
-def token(subject):
-    """An HS256 token for `subject`, signed with the server's --jwt-secret."""
-    def b64(data):
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = b64(json.dumps({"sub": subject, "exp": int(time.time()) + 3600}).encode())
-    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256)
-    return f"{header}.{claims}.{b64(signature.digest())}"
-
-
-# Two keys and two token subjects.
-KEYS = {"alice": "alice-secret", "bob": "bob-secret", "carol": token("carol"),
-        "dave": token("dave")}
-
-
-def ok(name):
-    print(f"ok: {name}", flush=True)
+ok = callers.ok
 
 
 def example(name):
-    with open(os.path.join(EXAMPLES, name)) as f:
-        return json.load(f)
+    return callers.example(EXAMPLES, name)
 
 
 def http(method, path, who, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(TARGET + path, data=data, method=method)
-    request.add_header("authorization", f"Bearer {KEYS[who]}")
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read().decode())
+    return callers.http(TARGET, method, path, who, body)
 
 
 GOAL = example("accumulation-30y.json")
