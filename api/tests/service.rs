@@ -368,7 +368,7 @@ async fn a_long_job_reports_its_fraction_done_as_it_runs() {
         .collect();
     assert!(
         fractions.iter().any(|&f| f > 0.0 && f < 1.0),
-        "no fraction between 0 and 1: {fractions:?}"
+        "no fraction between 0 and 1: {fractions:?}; the events answered:\n{body}"
     );
     assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "{fractions:?}");
     assert_eq!(fractions.last(), Some(&1.0));

@@ -108,6 +108,31 @@ impl ApiError {
         }
     }
 
+    /// `field: message`, or the message alone: the one line a client that reads no structure
+    /// (a gRPC status message, an agent's tool error) gets.
+    pub fn described(&self) -> String {
+        match self.field() {
+            Some(field) => format!("{field}: {}", self.message()),
+            None => self.message(),
+        }
+    }
+
+    /// The gRPC status code, as [`ApiError::status`] is the HTTP one.
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            ApiError::Malformed { .. } | ApiError::Invalid { .. } => Code::InvalidArgument,
+            ApiError::Unauthorized => Code::Unauthenticated,
+            ApiError::NotFound(_) => Code::NotFound,
+            ApiError::Forbidden(_) => Code::PermissionDenied,
+            ApiError::TooLarge { .. } => Code::OutOfRange,
+            ApiError::Overloaded { .. } | ApiError::RateLimited => Code::ResourceExhausted,
+            ApiError::Timeout => Code::DeadlineExceeded,
+            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::Malformed { field, .. } | ApiError::Invalid { field, .. } => Some(field),

@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use serde_json::Value;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{call, create_job, stored, tools, typed, ApiError, AppState, Caller, Operation};
@@ -25,21 +25,7 @@ use proto::sextant_server::{Sextant, SextantServer};
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        let message = match e.field() {
-            Some(field) => format!("{field}: {}", e.message()),
-            None => e.message(),
-        };
-        let code = match e {
-            ApiError::Malformed { .. } | ApiError::Invalid { .. } => Code::InvalidArgument,
-            ApiError::Unauthorized => Code::Unauthenticated,
-            ApiError::NotFound(_) => Code::NotFound,
-            ApiError::Forbidden(_) => Code::PermissionDenied,
-            ApiError::TooLarge { .. } => Code::OutOfRange,
-            ApiError::Overloaded { .. } | ApiError::RateLimited => Code::ResourceExhausted,
-            ApiError::Timeout => Code::DeadlineExceeded,
-            ApiError::Unavailable(_) => Code::Unavailable,
-            ApiError::Internal(_) => Code::Internal,
-        };
+        let (code, message) = (e.grpc_code(), e.described());
         match e.field() {
             Some(field) => Status::with_error_details(
                 code,
@@ -261,7 +247,7 @@ pub async fn serve(
     }
     server
         .layer(super::layers::request_id_and_trace())
-        .layer(super::layers::Metrics::grpc())
+        .layer(super::layers::GrpcMetricsLayer)
         .add_service(health)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)

@@ -56,15 +56,9 @@ pub fn request_id_and_trace() -> ServiceBuilder<
 /// status (`grpc-0`, `grpc-3`…). The status is the one a call answered with at once; a stream
 /// that fails after it started counts as `grpc-0`, as its status travels in the trailers.
 #[derive(Debug, Clone, Copy)]
-pub struct Metrics;
+pub struct GrpcMetricsLayer;
 
-impl Metrics {
-    pub fn grpc() -> Metrics {
-        Metrics
-    }
-}
-
-impl<S> Layer<S> for Metrics {
+impl<S> Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetrics<S>;
     fn layer(&self, inner: S) -> GrpcMetrics<S> {
         GrpcMetrics { inner }

@@ -51,18 +51,14 @@ impl SextantMcp {
 }
 
 fn catalogue() -> Vec<Tool> {
-    let listed = tools::catalogue(false);
-    listed["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    tools::all()
+        .iter()
         .map(|t| {
-            let schema: JsonObject = t["input_schema"].as_object().cloned().unwrap_or_default();
-            Tool::new(
-                t["name"].as_str().unwrap_or_default().to_string(),
-                t["description"].as_str().unwrap_or_default().to_string(),
-                Arc::new(schema),
-            )
+            let schema: JsonObject = match t.input_schema() {
+                Value::Object(schema) => schema,
+                _ => JsonObject::new(),
+            };
+            Tool::new(t.name, t.description, Arc::new(schema))
         })
         .collect()
 }
@@ -76,11 +72,7 @@ fn fan_chart_uri(id: &str) -> String {
 fn tool_error(e: ApiError) -> Result<CallToolResponse, ErrorData> {
     match &e {
         ApiError::Malformed { .. } | ApiError::Invalid { .. } | ApiError::TooLarge { .. } => {
-            let text = match e.field() {
-                Some(field) => format!("{field}: {}", e.message()),
-                None => e.message(),
-            };
-            Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into())
+            Ok(CallToolResult::error(vec![ContentBlock::text(e.described())]).into())
         }
         ApiError::NotFound(_) => Err(ErrorData::invalid_params(e.message(), None)),
         _ => Err(ErrorData::internal_error(e.message(), None)),

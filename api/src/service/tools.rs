@@ -99,6 +99,13 @@ const TOOLS: [Tool; 8] = [
     },
 ];
 
+impl Tool {
+    /// The JSON Schema of the tool's input, from its request type.
+    pub fn input_schema(&self) -> Value {
+        (self.schema)()
+    }
+}
+
 /// Every tool.
 pub fn all() -> &'static [Tool] {
     &TOOLS
@@ -115,7 +122,7 @@ pub fn catalogue(openai: bool) -> Value {
     let tools: Vec<Value> = all()
         .iter()
         .map(|t| {
-            let schema = (t.schema)();
+            let schema = t.input_schema();
             if openai {
                 json!({"type": "function", "function": {
                     "name": t.name, "description": t.description, "parameters": schema}})
@@ -330,7 +337,7 @@ mod tests {
     #[test]
     fn every_tool_has_an_object_schema() {
         for tool in &TOOLS {
-            let schema = (tool.schema)();
+            let schema = tool.input_schema();
             assert_eq!(schema["type"], "object", "{}", tool.name);
         }
         assert_eq!(
