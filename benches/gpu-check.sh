@@ -2,7 +2,7 @@
 # The GPU backends on the lent machine (an NVIDIA H200, CUDA 13.0 driver, Python 3.12, no Rust,
 # no registry), in one bounded call, from what benches/gpu-prepare.sh staged here:
 #   1. the machine: GPU, driver, glibc against what the binary needs;
-#   2. `sextant backends`: what each backend opens, the CUDA driver and NVRTC versions found
+#   2. `sextant-bench --suite backends` (the `sextant backends` report): what each backend opens, the CUDA driver and NVRTC versions found
 #      (Vulkan diagnostics printed when wgpu finds no adapter);
 #   3. one row each for CUDA, wgpu and the CPU, each in its own process under its own timeout:
 #      parity against the CPU on every goal example, then the timing of a batch of 1,000
@@ -23,14 +23,15 @@
 # check failed, the baseline could not run, or (on a machine with nvidia-smi) CUDA or wgpu was
 # unavailable.
 #
-# Settings (environment): GPU_STAGE (.gpu), SEXTANT_BIN ($GPU_STAGE/sextant), OUT (where the
+# Settings (environment): GPU_STAGE (.gpu), SEXTANT_BENCH_BIN ($GPU_STAGE/sextant-bench: the benchmarks'
+# binary, which also prints the backends report), OUT (where the
 # logs and tables go), GPU_BATCH (1000), PARITY_PATHS (100000), SERVICE_SECONDS (8; 0 skips
 # the service), SEXTANT_PYTHON (the baseline's Python).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 stage=${GPU_STAGE:-.gpu}
-bin=${SEXTANT_BIN:-$stage/sextant}
+bin=${SEXTANT_BENCH_BIN:-$stage/sextant-bench}
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
 # At most 8 files come back from $OUT: the seven that matter go there, the rest here.
@@ -104,7 +105,7 @@ fi
 # 2. The backends.
 # (stdout alone to the JSON file, so that a driver's warnings cannot spoil it)
 step backends 90 "$scratch/backends.log" \
-    bash -c '"$0" backends >"$1"; rc=$?; cat "$1"; exit $rc' "$bin" "$out/backends.json" || status=1
+    bash -c '"$0" --suite backends >"$1"; rc=$?; cat "$1"; exit $rc' "$bin" "$out/backends.json" || status=1
 wgpu_available() {
     python3 -c 'import json, sys
 d = json.load(open(sys.argv[1]))
@@ -124,7 +125,7 @@ rows=()
 for kind in cuda wgpu cpu; do
     case $kind in cpu) limit=90 ;; *) limit=150 ;; esac
     step "$kind" "$limit" "$out/gpu-$kind.log" \
-        "$bin" bench --suite gpu --gpu-backends "$kind" --gpu-batch "${GPU_BATCH:-1000}" \
+        "$bin" --suite gpu --gpu-backends "$kind" --gpu-batch "${GPU_BATCH:-1000}" \
         --parity-paths "${PARITY_PATHS:-100000}" --compact
     rc=$?
     row=$(grep "^| $kind" "$out/gpu-$kind.log" | tail -1)
@@ -157,7 +158,7 @@ if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
         say "baseline: FAILED to import with $python: $(tail -1 "$scratch/baseline-import.txt")"
     fi
     step service 180 "$out/service-bench.log" \
-        "$bin" --backend auto bench --suite service --seconds "${SERVICE_SECONDS:-8}" \
+        "$bin" --backend auto --suite service --seconds "${SERVICE_SECONDS:-8}" \
         --python "$python" --compact || status=1
     grep -q '^baseline: FAILED' "$out/service-bench.log" && status=1
     # A service step killed by its timeout cannot stop its baseline's uvicorn: stop it here.

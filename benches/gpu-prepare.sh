@@ -2,7 +2,7 @@
 # Stage here everything one `device` call of benches/gpu-check.sh needs, in one ignored folder
 # (.gpu/ by default), and check that it fits what one call carries (64 MiB with the working
 # tree; this script fails above 60 MiB):
-#   sextant        the release binary, stripped (about 18 MB instead of 94 MB with line tables)
+#   sextant-bench  the benchmarks' release binary (the suites and the backends report), stripped
 #   debs/          the Vulkan loader and GLVND, which the lent machine does not have
 #   wheels/        FastAPI, uvicorn and what they need that the lent machine does not have,
 #                  for its Python 3.12 (/opt/torch/.venv), for the service baseline
@@ -10,15 +10,15 @@
 # Nothing the lent machine already has is staged: its driver has CUDA 13.0 and its Python
 # NVIDIA's CUDA 13 NVRTC wheel (the CUDA backend finds it), NumPy, anyio, click, h11, idna.
 #
-# Settings (environment): GPU_STAGE (.gpu), SEXTANT_BIN (target/release/sextant, built if
-# missing), GPU_PYTHON_VERSION (3.12: the lent machine's), GPU_MACHINE_HAS (the Python
+# Settings (environment): GPU_STAGE (.gpu), SEXTANT_BENCH_BIN (target/release/sextant-bench,
+# built if missing), GPU_PYTHON_VERSION (3.12: the lent machine's), GPU_MACHINE_HAS (the Python
 # packages not to stage; CI's rehearsal stages them all for this machine's Python).
 # GPU_LIMIT_MIB (60, below the 64 MiB a call carries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stage=${GPU_STAGE:-.gpu}
-bin=${SEXTANT_BIN:-target/release/sextant}
+bin=${SEXTANT_BENCH_BIN:-target/release/sextant-bench}
 python_version=${GPU_PYTHON_VERSION:-3.12}
 # From the device tool's KINDS.md: the lent machine's Python already has these. It has
 # typing_extensions and anyio too, but pydantic and starlette need newer ones than it may have
@@ -32,11 +32,11 @@ mkdir -p "$stage/debs" "$stage/wheels"
 # 1. The binary, stripped.
 if [ ! -x "$bin" ]; then
     echo "building $bin"
-    cargo build --release -p sextant
+    cargo build --release -p sextant-benches
 fi
-strip --strip-all -o "$stage/sextant" "$bin"
-objdump -T "$stage/sextant" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 >"$stage/glibc-needed.txt"
-echo "binary: $(du -h "$stage/sextant" | cut -f1) stripped (from $(du -h "$bin" | cut -f1)), needs $(cat "$stage/glibc-needed.txt")"
+strip --strip-all -o "$stage/sextant-bench" "$bin"
+objdump -T "$stage/sextant-bench" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1 >"$stage/glibc-needed.txt"
+echo "binary: $(du -h "$stage/sextant-bench" | cut -f1) stripped (from $(du -h "$bin" | cut -f1)), needs $(cat "$stage/glibc-needed.txt")"
 
 # 2. The Vulkan loader and GLVND (NVIDIA's Vulkan driver needs libGLdispatch), as .debs
 #    for amd64 whatever this machine is, in a package list of their own.

@@ -280,7 +280,7 @@ mod tests {
             return;
         }
         let key = key_of_seed(0xfeed_f00d_dead_beef);
-        let c0: [u32; 8] = std::array::from_fn(|l| u32::MAX - 3 + l as u32);
+        let c0: [u32; 8] = std::array::from_fn(|l| (u32::MAX - 3).wrapping_add(l as u32));
         // SAFETY: AVX2 is present (checked above).
         let out = unsafe { avx2::philox8(&c0, 12345, &avx2::Keys::new(&round_keys(key))) };
         for l in 0..8 {
@@ -303,7 +303,7 @@ mod tests {
             return;
         }
         let key = key_of_seed(0x0bad_cafe_1234_5678);
-        let c0: [u32; 16] = std::array::from_fn(|l| u32::MAX - 7 + l as u32);
+        let c0: [u32; 16] = std::array::from_fn(|l| (u32::MAX - 7).wrapping_add(l as u32));
         // SAFETY: AVX-512F is present (checked above).
         let out = unsafe { avx512::philox16(&c0, 54321, &avx512::Keys::new(&round_keys(key))) };
         for l in 0..16 {

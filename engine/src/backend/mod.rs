@@ -16,6 +16,7 @@ mod cuda;
 pub mod gpu;
 #[cfg(feature = "cuda")]
 pub mod nvrtc;
+mod report;
 #[cfg(feature = "wgpu")]
 mod wgpu;
 #[cfg(not(feature = "wgpu"))]
@@ -35,6 +36,7 @@ pub use cuda::{
     compile_ptx as compile_cuda_kernels, compile_ptx_with as compile_cuda_kernels_with,
 };
 pub use cuda::{toolchain as cuda_toolchain, CudaBackend};
+pub use report::{backends_report, BackendsReport};
 
 use crate::validate::PreparedGoal;
 

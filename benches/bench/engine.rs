@@ -1,0 +1,143 @@
+//! `sextant-bench --suite engine`: path-steps per second on the standard goal, and the NumPy reference
+//! (`benches/reference.py`, float64, vectorised over paths) timed in the same command, so the
+//! ratio between them holds on a shared, noisy machine.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sextant_engine::{Engine, GoalRequest};
+
+use crate::BenchArgs;
+
+/// The standard goal: 30 years, monthly contributions with growth, a real target, yearly
+/// percentiles. The same file is the first example of the README.
+pub const STANDARD_GOAL: &str = include_str!("../../examples/accumulation-30y.json");
+
+#[derive(Serialize)]
+pub struct BenchReport {
+    pub goal: &'static str,
+    pub paths: u64,
+    pub months: u32,
+    pub engine: Timing,
+    pub numpy: Option<Timing>,
+    /// Engine path-steps/s over NumPy's.
+    pub speedup_over_numpy: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct Timing {
+    pub backend: String,
+    pub paths: u64,
+    /// Median wall time of one simulation, reductions included.
+    pub seconds: f64,
+    pub path_steps_per_second: f64,
+}
+
+pub fn run(
+    engine: &Engine,
+    args: &BenchArgs,
+    paths: Option<u64>,
+    seed: Option<u64>,
+) -> Result<BenchReport> {
+    let mut request: GoalRequest =
+        serde_json::from_str(STANDARD_GOAL).context("the standard goal")?;
+    request.options.paths = paths.unwrap_or(1_000_000);
+    if let Some(seed) = seed {
+        request.options.seed = seed;
+    }
+    let months = request.goal.horizon_months;
+    let info = engine.backend().info();
+    eprintln!(
+        "engine: {} on {} ({} threads)",
+        info.name, info.device, info.parallelism
+    );
+
+    let mut warm = request.clone();
+    warm.options.paths = warm.options.paths.min(20_000);
+    engine.simulate(&warm)?;
+    let mut times = Vec::with_capacity(args.repeat.max(1));
+    for _ in 0..args.repeat.max(1) {
+        let start = Instant::now();
+        let result = engine.simulate(&request)?;
+        times.push(start.elapsed().as_secs_f64());
+        std::hint::black_box(result);
+    }
+    times.sort_by(f64::total_cmp);
+    let seconds = times[times.len() / 2];
+    let steps = request.options.paths as f64 * f64::from(months);
+    let engine_timing = Timing {
+        backend: info.name.to_string(),
+        paths: request.options.paths,
+        seconds,
+        path_steps_per_second: steps / seconds,
+    };
+    eprintln!(
+        "engine: {:.3e} path-steps/s ({seconds:.3} s per run)",
+        engine_timing.path_steps_per_second
+    );
+
+    let numpy = if args.no_numpy {
+        None
+    } else {
+        let numpy_paths = args.numpy_paths.unwrap_or(request.options.paths);
+        let timing = numpy_reference(args, &request, numpy_paths)?;
+        eprintln!(
+            "numpy:  {:.3e} path-steps/s ({:.3} s per run)",
+            timing.path_steps_per_second, timing.seconds
+        );
+        Some(timing)
+    };
+    let speedup = numpy
+        .as_ref()
+        .map(|n| engine_timing.path_steps_per_second / n.path_steps_per_second);
+    if let Some(s) = speedup {
+        eprintln!("engine / numpy: {s:.1}×");
+    }
+    Ok(BenchReport {
+        goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
+        paths: request.options.paths,
+        months,
+        engine: engine_timing,
+        numpy,
+        speedup_over_numpy: speedup,
+    })
+}
+
+fn numpy_reference(args: &BenchArgs, request: &GoalRequest, paths: u64) -> Result<Timing> {
+    let mut child = Command::new(&args.python)
+        .arg(&args.reference)
+        .arg("-")
+        .arg("--paths")
+        .arg(paths.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {} {}", args.python, args.reference.display()))?;
+    child
+        .stdin
+        .take()
+        .context("the reference's stdin")?
+        .write_all(serde_json::to_string(request)?.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "the NumPy reference failed ({}); is numpy installed? (pip install numpy)",
+            output.status
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the reference's JSON")?;
+    let seconds = report["seconds"]
+        .as_f64()
+        .context("the reference reported no seconds")?;
+    Ok(Timing {
+        backend: "numpy".into(),
+        paths,
+        seconds,
+        path_steps_per_second: paths as f64 * f64::from(request.goal.horizon_months) / seconds,
+    })
+}

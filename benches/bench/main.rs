@@ -1,0 +1,161 @@
+//! `sextant-bench` (and `sextant-bench`, which runs it): the benchmark suites, kept out of the
+//! service's binary. Each measures Sextant beside a baseline run in the same command, so the
+//! ratio holds on a shared, noisy machine; `benches/RESULTS.md` records the figures with the
+//! commands that produced them.
+//!
+//! | suite | module | against |
+//! |---|---|---|
+//! | `engine` | [`engine`] | the NumPy reference (`benches/reference.py`) |
+//! | `portfolio` | [`portfolio`] | PyPortfolioOpt; resampling and the sweep |
+//! | `gpu` | [`gpu`] | the CPU backend (parity, then timing) |
+//! | `service` | [`service`] | a FastAPI + NumPy service; typed gRPC beside HTTP JSON |
+//! | `fairness` | [`fairness`] | one lane against two |
+//! | `backends` | — | what each backend opens here (as `sextant backends`) |
+
+mod engine;
+mod fairness;
+mod gpu;
+mod portfolio;
+mod service;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use serde::Serialize;
+use sextant_engine::{BackendKind, CpuBackend, CpuKernel, Device, Engine};
+
+#[derive(Parser)]
+#[command(
+    name = "sextant-bench",
+    version,
+    about = "Sextant's benchmarks, each beside its baseline in the same run"
+)]
+struct Cli {
+    /// Where to compute: auto (best available), cpu, wgpu or cuda.
+    #[arg(long, env = "SEXTANT_BACKEND", default_value = "auto")]
+    backend: BackendKind,
+    /// Paths of the engine suite's standard goal (default 1,000,000).
+    #[arg(long)]
+    paths: Option<u64>,
+    /// The engine suite's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The CPU backend's kernel: avx512, avx2 or portable (default: the widest this CPU has).
+    #[arg(long, env = "SEXTANT_CPU_KERNEL")]
+    cpu_kernel: Option<CpuKernel>,
+    /// Print JSON on one line.
+    #[arg(long)]
+    compact: bool,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+/// What `sextant-bench` measures.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// Path-steps per second on the standard goal, beside NumPy.
+    Engine,
+    /// The frontier, resampling and the sweep (see `portfolio`).
+    Portfolio,
+    /// The GPU backends against the CPU, then timed (see `gpu`).
+    Gpu,
+    /// The service under load beside a FastAPI + NumPy baseline (see `service`).
+    Service,
+    /// Small requests' latency while a budget-sized one runs, two lanes against one (see
+    /// `fairness`).
+    Fairness,
+    /// What each backend opens here, or why it cannot (the `sextant backends` report; the
+    /// GPU check carries only this binary).
+    Backends,
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value_t = Suite::Engine)]
+    pub suite: Suite,
+    #[command(flatten)]
+    pub portfolio: portfolio::PortfolioArgs,
+    #[command(flatten)]
+    pub service: service::ServiceArgs,
+    #[command(flatten)]
+    pub gpu: gpu::GpuArgs,
+    #[command(flatten)]
+    pub fairness: fairness::FairnessArgs,
+    /// Timed runs of the engine; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Paths for the NumPy reference (default: the engine's).
+    #[arg(long)]
+    numpy_paths: Option<u64>,
+    /// Skip the NumPy reference.
+    #[arg(long)]
+    no_numpy: bool,
+    /// The reference script.
+    #[arg(long, default_value = "benches/reference.py")]
+    reference: PathBuf,
+    /// The Python interpreter with NumPy.
+    #[arg(long, env = "SEXTANT_PYTHON", default_value = "python3")]
+    pub python: String,
+}
+
+fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer complains on stderr when there is no runtime
+    // directory; it only orders devices, so switch it off then, before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
+    }
+    let engine = || -> Result<Engine> {
+        let device = match Device::select(cli.backend)? {
+            Device::Cpu(_) => Device::Cpu(match cli.cpu_kernel {
+                Some(kernel) => CpuBackend::new().with_kernel(kernel)?,
+                None => CpuBackend::new(),
+            }),
+            device => device,
+        };
+        Ok(Engine::new(device))
+    };
+    let args = &cli.bench;
+    match args.suite {
+        Suite::Engine => print(cli, &engine::run(&engine()?, args, cli.paths, cli.seed)?),
+        Suite::Gpu => print(cli, &gpu::run(&args.gpu)?),
+        Suite::Service => print(cli, &service::run(&engine()?, &args.service, &args.python)?),
+        Suite::Fairness => print(cli, &fairness::run(&engine()?, &args.fairness)?),
+        Suite::Portfolio => print(
+            cli,
+            &portfolio::run(&engine()?, &args.portfolio, &args.python)?,
+        ),
+        Suite::Backends => print(cli, &sextant_engine::backend::backends_report()),
+    }
+}
+
+fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
+    let text = if cli.compact {
+        serde_json::to_string(value)?
+    } else {
+        serde_json::to_string_pretty(value)?
+    };
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! `sextant`: the command line of the Sextant simulation engine.
+//!
+//! Every command reads a JSON request (docs/model.md field names), runs it on the engine and prints
+//! JSON on stdout. Errors go to stderr, name the field, and exit non-zero (2 for a bad request,
+//! 1 for anything else).
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestError};
+use sextant_engine::risk::RiskRequest;
+use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
+use sextant_engine::sweep::{SweepError, SweepRequest};
+use sextant_engine::{
+    solve, BackendKind, CpuBackend, CpuKernel, Device, Engine, EngineError, GoalRequest, Options,
+    ValidationError,
+};
+use sextant_service::{charts, input, rescore};
+use sextant_store as store;
+
+#[derive(Parser)]
+#[command(
+    name = "sextant",
+    version,
+    about = "Goal Monte Carlo, solvers and scenarios for financial planning"
+)]
+pub(crate) struct Cli {
+    /// Where to compute: auto (best available), cpu, wgpu or cuda.
+    #[arg(long, global = true, env = "SEXTANT_BACKEND", default_value = "auto")]
+    backend: BackendKind,
+    /// Override options.paths of the request.
+    #[arg(long, global = true)]
+    paths: Option<u64>,
+    /// Override options.seed of the request.
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// The CPU backend's kernel: avx512, avx2 or portable (default: the widest this CPU has;
+    /// all compute the same bits, so this only compares their speed).
+    #[arg(long, global = true, env = "SEXTANT_CPU_KERNEL")]
+    cpu_kernel: Option<CpuKernel>,
+    /// Print JSON on one line.
+    #[arg(long, global = true)]
+    compact: bool,
+    /// A TOML configuration file (keys: the long flags, `_` for `-`); flags and environment
+    /// variables override it.
+    #[arg(long, global = true, env = "SEXTANT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Also draw the result as SVG into FILE: the fan chart of `simulate`, the frontier of
+    /// `frontier` and `sweep` (with success per point).
+    #[arg(long, global = true, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Goal Monte Carlo: success probability, fan chart, depletion, shortfall. The input may
+    /// also be a JSON array of requests, run as one batch.
+    Simulate {
+        /// The request file, or - for standard input.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Solve for the contribution or withdrawal that meets the goal's success threshold.
+    Solve {
+        #[command(subcommand)]
+        target: SolveTarget,
+    },
+    /// A base request and variants (merge patches of goal and market), with common random numbers.
+    WhatIf {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Move each input by ± a relative step and rank the changes in success (a tornado).
+    Sensitivity {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The exact efficient frontier: corners, K points, minimum variance, maximum Sharpe,
+    /// targets, and optionally Michaud's resampled frontier (docs/model.md §2).
+    Frontier {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The goal Monte Carlo at each frontier point, with common random numbers (docs/model.md §3).
+    Sweep {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Risk metrics of an allocation: volatility, Sharpe, Sortino, VaR, CVaR, drawdowns, stress.
+    Risk {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Measure speed beside a baseline (`--suite engine|portfolio|gpu|service|fairness`): runs
+    /// the `sextant-bench` binary beside this one (`cargo build --release -p sextant-benches`),
+    /// which keeps the benchmarks out of the service's binary. `sextant bench --help` is its.
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// Serve every operation over HTTP (see `serve --help` for limits, batching and keys).
+    Serve(Box<sextant_service::ServeArgs>),
+    /// The agent tools over the Model Context Protocol on stdin/stdout, for a local agent
+    /// (the service's settings apply: database, limits, cache; its addresses are not used).
+    /// The service also answers MCP over HTTP at `/mcp`.
+    Mcp(Box<sextant_service::ServeArgs>),
+    /// List the backends: what each runs on, or why it cannot run here, and what `auto` picks.
+    Backends,
+    /// Apply the database migrations (`serve` and `rescore` also apply them on start).
+    Migrate(store::DatabaseArgs),
+    /// Stored goals: `generate N` creates realistic synthetic ones (demos, benchmarks).
+    Goals {
+        #[command(subcommand)]
+        action: GoalsAction,
+    },
+    /// Re-score every stored goal (or a filter's): success probability, required monthly
+    /// savings for its threshold, funding status. Workers given the same --run-key share the
+    /// run; a killed worker's shards are taken over when its lease expires. `--paths` sets
+    /// paths per goal (default 2000).
+    Rescore(RescoreArgs),
+}
+
+#[derive(Subcommand)]
+enum GoalsAction {
+    /// Insert N synthetic goals (`--seed` makes them reproducible; default 1).
+    Generate {
+        n: usize,
+        /// The date their horizons count from, YYYY-MM-DD (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct RescoreArgs {
+    /// The run to create or join (default `nightly-<as_of>`).
+    #[arg(long, env = "SEXTANT_RUN_KEY")]
+    run_key: Option<String>,
+    /// Only goals of this category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Only goals of this priority.
+    #[arg(long)]
+    priority: Option<String>,
+    /// Only this user's goals.
+    #[arg(long)]
+    user: Option<String>,
+    /// Goals per shard: the unit of leasing and of each commit.
+    #[arg(long, default_value_t = 2_000)]
+    shard_size: u64,
+    /// The date horizons count from, YYYY-MM-DD (default today, UTC).
+    #[arg(long)]
+    as_of: Option<String>,
+    /// This worker's name in leases (default host-pid); a worker restarted under the same
+    /// name takes its leases back at once.
+    #[arg(long, env = "SEXTANT_WORKER")]
+    worker: Option<String>,
+    /// Seconds a lease lasts; a dead worker's shard is taken over after it.
+    #[arg(long, env = "SEXTANT_LEASE_S", default_value_t = 120)]
+    lease_s: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    database: store::DatabaseArgs,
+}
+
+#[derive(Subcommand)]
+enum SolveTarget {
+    /// The least monthly contribution that reaches the success threshold.
+    RequiredContribution {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The largest monthly withdrawal (today's money) that keeps the success threshold.
+    SustainableWithdrawal {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // Mesa's Vulkan device-select layer complains on stderr when there is no runtime
+    // directory (containers, CI); it only orders devices, so switch it off then. Set here,
+    // before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+    if let Err(err) = config::load() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(if is_bad_request(&err) { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()?;
+    }
+    // The device is opened only by the commands that simulate: `frontier`, `risk`,
+    // `backends`, `migrate` and the re-score never start Vulkan or compile CUDA kernels.
+    let engine = || -> Result<Engine> {
+        let device = match Device::select(cli.backend)? {
+            Device::Cpu(_) => Device::Cpu(cli.cpu_backend()?),
+            device => device,
+        };
+        Ok(Engine::new(device))
+    };
+    match &cli.command {
+        Command::Simulate { input } => {
+            let text = input::read_source(input)?;
+            if text.trim_start().starts_with('[') {
+                let mut requests: Vec<GoalRequest> = input::parse(&text)?;
+                for r in &mut requests {
+                    cli.apply_overrides(&mut r.options);
+                }
+                print(cli, &engine()?.simulate_batch(&requests)?)
+            } else {
+                let mut request: GoalRequest = input::parse(&text)?;
+                cli.apply_overrides(&mut request.options);
+                let result = engine()?.simulate(&request)?;
+                cli.draw(&result, charts::fan_chart)?;
+                print(cli, &result)
+            }
+        }
+        Command::Solve { target } => {
+            let (input, solver): (_, fn(&Engine, &GoalRequest) -> Result<_, EngineError>) =
+                match target {
+                    SolveTarget::RequiredContribution { input } => {
+                        (input, solve::required_contribution)
+                    }
+                    SolveTarget::SustainableWithdrawal { input } => {
+                        (input, solve::sustainable_withdrawal)
+                    }
+                };
+            let mut request: GoalRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &solver(&engine()?, &request)?)
+        }
+        Command::WhatIf { input } => {
+            let mut request: WhatIfRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &scenarios::what_if(&engine()?, &request)?)
+        }
+        Command::Sensitivity { input } => {
+            let mut request: SensitivityRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            print(cli, &scenarios::sensitivity(&engine()?, &request)?)
+        }
+        Command::Frontier { input } => {
+            let request: FrontierRequest = input::parse(&input::read_source(input)?)?;
+            let report = request.run()?;
+            cli.draw(&report, charts::frontier_chart)?;
+            print(cli, &report)
+        }
+        Command::Sweep { input } => {
+            let mut request: SweepRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            let report = request.run(&engine()?)?;
+            cli.draw(&report, charts::frontier_chart)?;
+            print(cli, &report)
+        }
+        Command::Risk { input } => {
+            let mut request: RiskRequest = input::parse(&input::read_source(input)?)?;
+            if let Some(paths) = cli.paths {
+                request.options.paths = paths;
+            }
+            if let Some(seed) = cli.seed {
+                request.options.seed = seed;
+            }
+            print(cli, &request.run()?)
+        }
+        Command::Bench { args } => run_bench(cli, args),
+        Command::Backends => print(cli, &sextant_engine::backend::backends_report()),
+        Command::Serve(args) => {
+            runtime()?.block_on(sextant_service::serve(engine()?, (**args).clone()))
+        }
+        Command::Mcp(args) => {
+            runtime()?.block_on(sextant_service::serve_mcp(engine()?, (**args).clone()))
+        }
+        Command::Migrate(database) => runtime()?.block_on(async {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            let store = store::Store::open(database).await?;
+            print(cli, &serde_json::json!({"migrated": store.shown()}))
+        }),
+        Command::Goals {
+            action: GoalsAction::Generate { n, as_of, database },
+        } => {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            runtime()?.block_on(generate_goals(cli, *n, as_of.as_deref(), database))
+        }
+        Command::Rescore(args) => {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            runtime()?.block_on(rescore_goals(cli, args))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `sextant bench …`: the `sextant-bench` binary beside this one (or `SEXTANT_BENCH_BIN`), given
+/// the global flags this command line was given and the rest as they came.
+fn run_bench(cli: &Cli, args: &[std::ffi::OsString]) -> Result<()> {
+    let bench = match std::env::var_os("SEXTANT_BENCH_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::current_exe()?.with_file_name("sextant-bench"),
+    };
+    if !bench.is_file() {
+        anyhow::bail!(
+            "the benchmarks are the sextant-bench binary, not found at {}: build it with \
+             `cargo build --release -p sextant-benches` (or set SEXTANT_BENCH_BIN)",
+            bench.display()
+        );
+    }
+    let mut command = std::process::Command::new(&bench);
+    command.arg("--backend").arg(cli.backend.to_string());
+    let optional = [
+        ("--paths", cli.paths.map(|v| v.to_string())),
+        ("--seed", cli.seed.map(|v| v.to_string())),
+        ("--threads", cli.threads.map(|v| v.to_string())),
+        ("--cpu-kernel", cli.cpu_kernel.map(|k| k.to_string())),
+    ];
+    for (flag, value) in optional {
+        if let Some(value) = value {
+            command.arg(flag).arg(value);
+        }
+    }
+    if cli.compact {
+        command.arg("--compact");
+    }
+    let status = command.args(args).status()?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
+}
+
+/// `sextant goals generate N`.
+async fn generate_goals(
+    cli: &Cli,
+    n: usize,
+    as_of: Option<&str>,
+    database: &store::DatabaseArgs,
+) -> Result<()> {
+    let as_of = rescore::check(&rescore::RunSpec {
+        as_of: as_of.map(str::to_string),
+        ..rescore::RunSpec::default()
+    })?;
+    let store = store::Store::open(database).await?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(n as u64);
+    const CHUNK: usize = 10_000;
+    let seed = cli.seed.unwrap_or(1);
+    for (i, start) in (0..n).step_by(CHUNK).enumerate() {
+        let count = CHUNK.min(n - start);
+        // Each chunk from its own seed: any N gives the same first goals.
+        let goals =
+            store::goals::synthetic_goals(count, seed.wrapping_mul(1_000_003) ^ i as u64, as_of);
+        store.insert_goals(&goals).await?;
+        bar.inc(count as u64);
+    }
+    bar.finish_and_clear();
+    print(
+        cli,
+        &serde_json::json!({
+            "inserted": n,
+            "goals": store.count_goals().await?,
+            "seconds": started.elapsed().as_secs_f64(),
+            "database": store.shown(),
+        }),
+    )
+}
+
+/// `sextant rescore`.
+async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
+    let spec = rescore::RunSpec {
+        run_key: args.run_key.clone(),
+        filter: store::goals::GoalFilter {
+            category: args.category.clone(),
+            priority: args.priority.clone(),
+            user_id: args.user.clone(),
+        },
+        paths: cli.paths.unwrap_or(2_000),
+        shard_size: args.shard_size,
+        as_of: args.as_of.clone(),
+    };
+    rescore::check(&spec)?;
+    let store = store::Store::open(&args.database).await?;
+    let run = rescore::ensure_run(&store, &spec, "cli").await?;
+    let worker = rescore::WorkerConfig {
+        name: args
+            .worker
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", sextant_service::hostname(), std::process::id())),
+        lease: std::time::Duration::from_secs(args.lease_s.max(1)),
+        progress: !args.quiet,
+        cpu: cli.cpu_backend()?,
+        pool: None,
+        stop: Default::default(),
+    };
+    eprintln!(
+        "run {} ({}): {} goals in {} shards, {} paths each, as of {}; worker {}",
+        run.id, run.run_key, run.total_goals, run.shards, run.paths, run.as_of, worker.name
+    );
+    let report = rescore::work(&store, &run, &worker).await?;
+    print(cli, &report)
+}
+
+/// Whether an error is the request's fault (exit 2): malformed or invalid input, constraints
+/// no portfolio meets, a target outside the frontier.
+fn is_bad_request(err: &anyhow::Error) -> bool {
+    let frontier = |e: &FrontierError| !matches!(e, FrontierError::Numerical(_));
+    err.downcast_ref::<input::InputError>().is_some()
+        || matches!(
+            err.downcast_ref::<rescore::RescoreError>(),
+            Some(rescore::RescoreError::Invalid { .. })
+        )
+        || err.downcast_ref::<ValidationError>().is_some()
+        || matches!(
+            err.downcast_ref::<EngineError>(),
+            Some(EngineError::Invalid(_))
+        )
+        || match err.downcast_ref::<FrontierRequestError>() {
+            Some(FrontierRequestError::Invalid(_)) => true,
+            Some(FrontierRequestError::Solver(e)) => frontier(e),
+            Some(FrontierRequestError::Cancelled) | None => false,
+        }
+        || match err.downcast_ref::<SweepError>() {
+            Some(SweepError::Invalid(_)) | Some(SweepError::Engine(EngineError::Invalid(_))) => {
+                true
+            }
+            Some(SweepError::Frontier(e)) => frontier(e),
+            _ => false,
+        }
+}
+
+impl Cli {
+    /// The CPU backend, with `--cpu-kernel` when given.
+    fn cpu_backend(&self) -> Result<CpuBackend> {
+        let cpu = CpuBackend::new();
+        Ok(match self.cpu_kernel {
+            Some(kernel) => cpu.with_kernel(kernel)?,
+            None => cpu,
+        })
+    }
+
+    /// With `--svg FILE`, draw `result` into FILE.
+    fn draw<T: Serialize>(
+        &self,
+        result: &T,
+        chart: fn(&serde_json::Value) -> Result<String, String>,
+    ) -> Result<()> {
+        if let Some(path) = &self.svg {
+            let svg = chart(&serde_json::to_value(result)?).map_err(anyhow::Error::msg)?;
+            std::fs::write(path, svg)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&self, options: &mut Options) {
+        if let Some(paths) = self.paths {
+            options.paths = paths;
+        }
+        if let Some(seed) = self.seed {
+            options.seed = seed;
+        }
+    }
+}
+
+fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
+    use std::io::Write;
+    let text = if cli.compact {
+        serde_json::to_string(value)?
+    } else {
+        serde_json::to_string_pretty(value)?
+    };
+    // A reader that stops early (`| head`) is not an error of ours.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,271 @@
+//! The block kernel, portable build: which paths a block simulates, the month loop over lane
+//! groups of [`LANES`] paths ([`simulate_lanes`]: Philox, Box-Muller, `exp`, the cash-flow
+//! update), the affine re-score pass for goals without withdrawals ([`affine_lanes`]), and
+//! the [`LaneKernel`] trait through which an instruction set supplies its Philox words and
+//! wealth update. The loops are written once here, `#[inline(always)]`, and instantiated per
+//! instruction set (portable here, AVX2 and AVX-512 in `super::x86`), so every kernel runs
+//! the same operations in the same order and computes the same bits.
+
+use multiversion::multiversion;
+
+#[cfg(target_arch = "x86_64")]
+use super::x86::{simulate_block_avx2, simulate_block_avx512};
+use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
+use crate::normal;
+use crate::philox::{self, ROUNDS};
+use crate::validate::PreparedGoal;
+
+/// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]) with `kernel`,
+/// which the CPU must support (every kernel computes the same bits).
+///
+/// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
+/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored.
+pub(super) fn simulate_block(
+    kernel: CpuKernel,
+    goal: &PreparedGoal,
+    months: &[u32],
+    paths: PathRange,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    let job = BlockJob {
+        goal,
+        keys: philox::round_keys(philox::key_of_seed(goal.seed)),
+        months,
+        paths,
+    };
+    match kernel {
+        // SAFETY: callers pass a backend's kernel, which the CPU supports (`with_kernel`).
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx512 => unsafe { simulate_block_avx512(&job, snapshots, depletion) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        CpuKernel::Avx2 => unsafe { simulate_block_avx2(&job, snapshots, depletion) },
+        _ => simulate_block_portable(&job, snapshots, depletion),
+    }
+}
+
+/// Which paths a block simulates: `first`, `first + step`, … (`count` of them, at most
+/// [`BLOCK_PATHS`]). The main pass takes consecutive paths; the pilot run every `stride`-th.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PathRange {
+    pub(super) first: usize,
+    pub(super) step: u32,
+    pub(super) count: usize,
+}
+
+impl PathRange {
+    pub(super) fn contiguous(first: usize, count: usize) -> Self {
+        PathRange {
+            first,
+            step: 1,
+            count,
+        }
+    }
+}
+
+/// One block's work: which goal, its Philox round keys, the months to snapshot, and which
+/// paths.
+pub(super) struct BlockJob<'a> {
+    pub(super) goal: &'a PreparedGoal,
+    pub(super) keys: [[u32; 2]; ROUNDS],
+    pub(super) months: &'a [u32],
+    pub(super) paths: PathRange,
+}
+
+/// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
+#[multiversion(targets("x86_64+sse4.1"))]
+fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+    simulate_lanes(&PortableLanes(&job.keys), job, snapshots, depletion);
+}
+
+/// What differs between the kernels: where a lane group's Philox words come from, and how
+/// its wealth grows (the same arithmetic in every kernel).
+pub(super) trait LaneKernel {
+    /// Words of counter `(paths[l], quad, 0, 0)` for each lane.
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4];
+
+    /// [`grow`], the month before any withdrawal.
+    #[inline(always)]
+    fn grow(&self, wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drift: f64) {
+        grow(wealth, shock, contribution, drift);
+    }
+}
+
+struct PortableLanes<'a>(&'a [[u32; 2]; ROUNDS]);
+
+impl LaneKernel for PortableLanes<'_> {
+    #[inline(always)]
+    fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
+        philox::philox_lanes(paths, quad, self.0)
+    }
+}
+
+/// The month loop over lane groups, shared by every kernel.
+#[inline(always)]
+pub(super) fn simulate_lanes(
+    lanes: &impl LaneKernel,
+    job: &BlockJob,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) {
+    let &BlockJob {
+        goal,
+        months,
+        paths:
+            PathRange {
+                first,
+                step: path_step,
+                count,
+            },
+        ..
+    } = job;
+    let horizon = goal.horizon as usize;
+    let quads = horizon.div_ceil(4);
+    let first_withdrawal = goal
+        .withdrawal
+        .iter()
+        .position(|&d| d > 0.0)
+        .unwrap_or(horizon);
+    for group in (0..count).step_by(LANES) {
+        let paths: [u32; LANES] =
+            std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
+        let mut wealth = [goal.initial_wealth; LANES];
+        let mut depleted_at = [NOT_DEPLETED; LANES];
+        let mut next = 0;
+        let mut t = 0usize;
+        for q in 0..quads {
+            let months_left = (horizon - t).min(4);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
+            for g in &growth[..months_left] {
+                if t < first_withdrawal {
+                    // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
+                    lanes.grow(&mut wealth, g, goal.contribution[t], goal.drift[t]);
+                } else {
+                    step(
+                        &mut wealth,
+                        &mut depleted_at,
+                        g,
+                        t,
+                        goal.contribution[t],
+                        goal.withdrawal[t],
+                        goal.drift[t],
+                    );
+                }
+                t += 1;
+                if next < months.len() && months[next] as usize == t {
+                    let at = next * BLOCK_PATHS + group;
+                    snapshots[at..at + LANES].copy_from_slice(&wealth);
+                    next += 1;
+                }
+            }
+        }
+        depletion[group..group + LANES].copy_from_slice(&depleted_at);
+    }
+}
+
+/// Quad `q`'s growth shocks exp(vol·Z) for each lane: its four months' factors first,
+/// lane-wise and independent of wealth, so they pipeline ahead of the dependent updates. Only
+/// the first `months_left` are meaningful (`t` is the quad's first month).
+#[inline(always)]
+fn quad_growth(
+    lanes: &impl LaneKernel,
+    goal: &PreparedGoal,
+    paths: &[u32; LANES],
+    q: usize,
+    t: usize,
+    months_left: usize,
+) -> [[f32; LANES]; 4] {
+    let words = lanes.words(paths, q as u32);
+    let mut growth = [[0.0f32; LANES]; 4];
+    let [w0, w1, w2, w3] = &words;
+    let [g0, g1, g2, g3] = &mut growth;
+    normal::box_muller_lanes(w0, w1, g0, g1);
+    normal::box_muller_lanes(w2, w3, g2, g3);
+    for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+        normal::exp_scaled_lanes(goal.volatility[t + j], g);
+    }
+    growth
+}
+
+/// The affine pass of a goal without withdrawals: for each path, terminal wealth W_T at the
+/// goal's own contributions and B_T, the terminal wealth of contributing `unit[t]` from
+/// nothing. No path can deplete, so W_T is affine in the contribution scale k:
+/// W_T(k) = (W_T − B_T) + k·B_T when `unit` is the goal's schedule at one unit. Both tracks
+/// share every random number, and W_T has the bits [`simulate_lanes`] computes.
+#[inline(always)]
+pub(super) fn affine_lanes(
+    lanes: &impl LaneKernel,
+    job: &AffineJob,
+    wealth: &mut [f64],
+    per_unit: &mut [f64],
+) {
+    let goal = job.goal;
+    let horizon = goal.horizon as usize;
+    let quads = horizon.div_ceil(4);
+    for group in (0..job.count).step_by(LANES) {
+        let paths: [u32; LANES] = std::array::from_fn(|l| (job.first + group + l) as u32);
+        let mut w = [goal.initial_wealth; LANES];
+        let mut u = [0.0f64; LANES];
+        let mut t = 0usize;
+        for q in 0..quads {
+            let months_left = (horizon - t).min(4);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
+            for g in &growth[..months_left] {
+                lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
+                lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
+                t += 1;
+            }
+        }
+        wealth[group..group + LANES].copy_from_slice(&w);
+        per_unit[group..group + LANES].copy_from_slice(&u);
+    }
+}
+
+/// One block of [`affine_lanes`]: which goal, its unit schedule, its Philox keys and paths
+/// `first .. first + count`.
+pub(super) struct AffineJob<'a> {
+    pub(super) goal: &'a PreparedGoal,
+    pub(super) unit: &'a [f64],
+    pub(super) keys: [[u32; 2]; ROUNDS],
+    pub(super) first: usize,
+    pub(super) count: usize,
+}
+
+#[multiversion(targets("x86_64+sse4.1"))]
+pub(super) fn affine_block_portable(job: &AffineJob, wealth: &mut [f64], per_unit: &mut [f64]) {
+    affine_lanes(&PortableLanes(&job.keys), job, wealth, per_unit);
+}
+
+/// One month before any withdrawal, when no path can be depleted: W ← (W + c)·G, the same
+/// arithmetic as [`step`] takes on a live path with d = 0.
+#[inline(always)]
+fn grow(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drift: f64) {
+    for l in 0..LANES {
+        let growth = drift * f64::from(shock[l]);
+        wealth[l] = (wealth[l] + contribution) * growth;
+    }
+}
+
+/// One month of docs/model.md §1 for a lane group, given each lane's exp(vol·Z).
+#[inline(always)]
+fn step(
+    wealth: &mut [f64; LANES],
+    depleted_at: &mut [f64; LANES],
+    shock: &[f32; LANES],
+    t: usize,
+    contribution: f64,
+    withdrawal: f64,
+    drift: f64,
+) {
+    let month = t as f64;
+    let withdrawing = withdrawal > 0.0;
+    for l in 0..LANES {
+        let growth = drift * f64::from(shock[l]);
+        let x = wealth[l] + contribution - withdrawal;
+        let dead = depleted_at[l] >= 0.0;
+        let newly = !dead & withdrawing & (x <= 0.0);
+        depleted_at[l] = if newly { month } else { depleted_at[l] };
+        wealth[l] = if dead | newly { 0.0 } else { x * growth };
+    }
+}

@@ -1,0 +1,136 @@
+//! Unit tests of the CPU backend: the memory bound of the percentile plan, the kernel
+//! against the reference normals of `normal::normal_at`, bit-identity of every kernel, and
+//! the kernel choice by name.
+
+use super::kernel::{simulate_block, PathRange};
+use super::plan::{Plan, WHOLE_SAMPLE_PATHS};
+use super::*;
+use crate::normal;
+use crate::validate::prepare;
+
+#[test]
+fn percentile_memory_is_bounded_for_the_largest_request() {
+    // 10⁷ paths × 1200 months: the pilot sample is bounded (100 snapshots × 2¹⁸ values ×
+    // 8 bytes ≈ 210 MB), and nothing of the size of paths × snapshots is ever held.
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"horizon_months": 1200, "initial_wealth": 1},
+        "market": {"expected_return": 0.05, "volatility": 0.1},
+        "options": {"paths": 10_000_000}
+    }))
+    .unwrap();
+    let goal = prepare(&request).unwrap();
+    let plan = Plan::new(&goal, Detail::Full, WHOLE_SAMPLE_PATHS, CpuKernel::widest());
+    assert_eq!(plan.months.len(), 100);
+    assert!(!plan.sample_is_everything());
+    let sample_bytes = plan.months.len() as u64 * goal.paths.div_ceil(plan.stride) * 8;
+    assert!(sample_bytes < 256 << 20, "{sample_bytes}");
+    // Small goals keep every value: at most 2¹⁶ paths × 100 snapshots × 8 bytes ≈ 52 MB.
+    let mut small = request.clone();
+    small.options.paths = WHOLE_SAMPLE_PATHS;
+    let plan = Plan::new(
+        &prepare(&small).unwrap(),
+        Detail::Full,
+        WHOLE_SAMPLE_PATHS,
+        CpuKernel::widest(),
+    );
+    assert!(plan.sample_is_everything());
+}
+
+#[test]
+fn the_kernel_draws_the_normals_of_the_reference_definition() {
+    // `normal::normal_at(seed, path, month)` is the definition the GPU backends must match;
+    // the kernel's wealth must be exactly W0 · Π drift · exp(vol · Z) with those Z.
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"horizon_months": 7, "initial_wealth": 1000},
+        "market": {"expected_return": 0.06, "volatility": 0.25},
+        "options": {"paths": 40, "seed": 123_456_789_012_u64}
+    }))
+    .unwrap();
+    let goal = prepare(&request).unwrap();
+    let terminal = CpuBackend::new().terminal_wealth(&goal);
+    for (path, &w) in terminal.iter().enumerate() {
+        let mut expected = 1000.0;
+        for month in 0..7 {
+            let z = normal::normal_at(goal.seed, path as u32, month);
+            let shock = normal::exp(goal.volatility[month as usize] * z);
+            expected *= goal.drift[month as usize] * f64::from(shock);
+        }
+        assert_eq!(w, expected, "path {path}");
+    }
+}
+
+#[test]
+fn every_kernel_computes_the_same_bits() {
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"initial_wealth": 1000, "monthly_contribution": 50, "monthly_withdrawal": 80,
+                 "withdrawal_start_month": 20, "horizon_months": 75},
+        "market": {"expected_return": 0.06, "volatility": 0.3, "inflation": 0.02}
+    }))
+    .unwrap();
+    let goal = prepare(&request).unwrap();
+    let months = goal.yearly_months();
+    let paths = PathRange {
+        first: 4096,
+        step: 3,
+        count: 1000,
+    };
+    let run = |kernel: CpuKernel| {
+        let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
+        let mut depletion = vec![0.0; BLOCK_PATHS];
+        simulate_block(
+            kernel,
+            &goal,
+            &months,
+            paths,
+            &mut snapshots,
+            &mut depletion,
+        );
+        (snapshots, depletion)
+    };
+    let portable = run(CpuKernel::Portable);
+    assert!(
+        portable.1[..1000].iter().any(|&d| d >= 0.0),
+        "some paths deplete"
+    );
+    let no_withdrawal: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"initial_wealth": 1000, "monthly_contribution": 50, "horizon_months": 75},
+        "market": {"expected_return": 0.06, "volatility": 0.3},
+        "options": {"paths": 3000}
+    }))
+    .unwrap();
+    let saver = prepare(&no_withdrawal).unwrap();
+    let unit = vec![1.0; saver.horizon as usize];
+    let affine = |kernel: CpuKernel| {
+        CpuBackend::new()
+            .with_kernel(kernel)
+            .unwrap()
+            .affine_terminal(&saver, &unit)
+    };
+    let affine_portable = affine(CpuKernel::Portable);
+    for kernel in CpuKernel::ALL {
+        if !kernel.is_supported() {
+            // Said where it shows: the harness captures eprintln!, not stderr itself.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT TESTED on this CPU: the {kernel} kernel (every_kernel_computes_the_same_bits)"
+            );
+            continue;
+        }
+        assert_eq!(run(kernel), portable, "{kernel} block kernel");
+        assert_eq!(affine(kernel), affine_portable, "{kernel} affine kernel");
+    }
+}
+
+#[test]
+fn a_kernel_the_cpu_lacks_is_refused_by_name() {
+    for kernel in CpuKernel::ALL {
+        let backend = CpuBackend::new().with_kernel(kernel);
+        assert_eq!(backend.is_ok(), kernel.is_supported(), "{kernel}");
+        if let Err(e) = backend {
+            assert!(e.to_string().contains(kernel.name()), "{e}");
+        }
+        assert_eq!(kernel.name().parse::<CpuKernel>(), Ok(kernel));
+    }
+    assert!("avx3".parse::<CpuKernel>().unwrap_err().contains("avx512"));
+}

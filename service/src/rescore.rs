@@ -1,0 +1,400 @@
+//! Nightly re-scoring (`sextant rescore`, `POST /v1/rescore-runs`): every stored goal, or a
+//! filter's, scored in large engine batches and written back.
+//!
+//! A run has a key; every worker given the key shares it. The run's goals are cut into shards
+//! (ranges of goal ids) when the run is created. A worker leases one shard at a time
+//! (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite serialises writers), scores its goals on the
+//! CPU backend, and commits in one transaction: the shard marked done (only if still leased by
+//! this worker), each goal's score in `rescore_scores` and the goals updated in multi-row
+//! statements. So a worker killed at any instant leaves either the whole shard or none of it;
+//! its lease expires and another worker (or itself, restarted) takes the shard over; and a
+//! slow worker whose lease was taken over cannot commit the shard a second time.
+//!
+//! The statements are the store's (`sextant_store::rescore_runs`); this module decides what a
+//! run is, scores goals and drives the workers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sextant_engine::backend::Watch;
+use sextant_engine::solve::score_accumulation;
+use sextant_engine::CpuBackend;
+use sextant_store::goals::{GoalFilter, StoredGoal};
+use sextant_store::rescore_runs::{NewRun, DATE};
+pub use sextant_store::rescore_runs::{Run, Scored};
+use sextant_store::{Store, StoreError};
+use time::Date;
+
+/// What a run covers and how it is cut (the fields of `POST /v1/rescore-runs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Workers given the same key share the run; default `nightly-<as_of>`.
+    #[serde(default)]
+    pub run_key: Option<String>,
+    #[serde(default)]
+    pub filter: GoalFilter,
+    /// Paths per goal.
+    #[serde(default = "default_paths")]
+    pub paths: u64,
+    /// Goals per shard (the unit of leasing and of each commit).
+    #[serde(default = "default_shard_size")]
+    pub shard_size: u64,
+    /// The date horizons are counted from, `YYYY-MM-DD`; default today (UTC).
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+fn default_paths() -> u64 {
+    2_000
+}
+fn default_shard_size() -> u64 {
+    2_000
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            run_key: None,
+            filter: GoalFilter::default(),
+            paths: default_paths(),
+            shard_size: default_shard_size(),
+            as_of: None,
+        }
+    }
+}
+
+/// Why a run could not be started or worked.
+#[derive(Debug, thiserror::Error)]
+pub enum RescoreError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the engine failed: {0}")]
+    Engine(String),
+    /// The worker was told to stop (the service draining); its shard went back to the run.
+    #[error("the re-scoring worker was stopped")]
+    Stopped,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> RescoreError {
+    RescoreError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Today in UTC.
+pub fn today() -> Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Check a spec's bounds, naming the field.
+pub fn check(spec: &RunSpec) -> Result<Date, RescoreError> {
+    if !(1..=1_000_000).contains(&spec.paths) {
+        return Err(invalid(
+            "paths",
+            format!("must be between 1 and 1000000, got {}", spec.paths),
+        ));
+    }
+    if !(1..=100_000).contains(&spec.shard_size) {
+        return Err(invalid(
+            "shard_size",
+            format!("must be between 1 and 100000, got {}", spec.shard_size),
+        ));
+    }
+    if let Some(key) = &spec.run_key {
+        if key.is_empty() || key.len() > 200 {
+            return Err(invalid("run_key", "must be 1 to 200 characters"));
+        }
+    }
+    match &spec.as_of {
+        None => Ok(today()),
+        Some(text) => Date::parse(text, DATE)
+            .map_err(|e| invalid("as_of", format!("must be YYYY-MM-DD, got {text:?}: {e}"))),
+    }
+}
+
+/// The run with the spec's key: created with its shards if it does not exist (atomically, so
+/// workers starting together agree on one), else the stored one, whose own filter, paths and
+/// date then apply. `owner` (an admin) is who started it.
+pub async fn ensure_run(store: &Store, spec: &RunSpec, owner: &str) -> Result<Run, RescoreError> {
+    let as_of = check(spec)?;
+    let key = spec
+        .run_key
+        .clone()
+        .unwrap_or_else(|| format!("nightly-{}", as_of.format(DATE).expect("a date formats")));
+    let run = store
+        .create_run(&NewRun {
+            run_key: &key,
+            filter: &spec.filter,
+            paths: spec.paths,
+            shard_size: spec.shard_size,
+            as_of,
+            owner,
+        })
+        .await?;
+    if run.paths != spec.paths || run.filter != spec.filter {
+        tracing::warn!(
+            run = %run.run_key,
+            "joining an existing run: its own paths ({}) and filter apply",
+            run.paths
+        );
+    }
+    Ok(run)
+}
+
+/// The funding status of success `p` against `threshold`.
+pub fn funding_status(p: f64, threshold: f64) -> &'static str {
+    if p >= threshold {
+        "on_track"
+    } else if p >= threshold - 0.10 - 1e-12 {
+        "at_risk"
+    } else {
+        "off_track"
+    }
+}
+
+/// Score one goal as of `as_of` with `paths` paths.
+pub fn score(cpu: &CpuBackend, goal: &StoredGoal, as_of: Date, paths: u64) -> Scored {
+    let unscored = |status, p: Option<f64>| Scored {
+        goal_id: goal.id,
+        success_probability: p,
+        required_monthly_savings: None,
+        funding_status: status,
+        path_steps: 0,
+    };
+    let months = match goal.months_left(as_of) {
+        Ok(m) => m,
+        Err(message) => {
+            tracing::warn!(goal = goal.id, %message, "goal not scored");
+            return unscored("invalid", None);
+        }
+    };
+    if months < 1 {
+        let met = goal.current_savings >= goal.target_amount;
+        return unscored("past_due", Some(if met { 1.0 } else { 0.0 }));
+    }
+    let months = months.min(i64::from(u32::MAX)) as u32;
+    match score_accumulation(cpu, &goal.request(months, paths)) {
+        Ok(s) => Scored {
+            goal_id: goal.id,
+            success_probability: Some(s.success_probability),
+            required_monthly_savings: s.required_contribution,
+            funding_status: funding_status(s.success_probability, goal.success_threshold),
+            path_steps: paths * u64::from(months),
+        },
+        Err(e) => {
+            tracing::warn!(goal = goal.id, error = %e, "goal not scored");
+            unscored("invalid", None)
+        }
+    }
+}
+
+/// How one worker is told to behave.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Its name in leases (`--worker`; a restarted worker with the same name takes its own
+    /// leases back at once).
+    pub name: String,
+    /// How long a lease lasts: longer than one shard takes.
+    pub lease: Duration,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+    /// The backend that scores: the CPU's fused pass (success and required contribution from
+    /// one simulation) whatever `--backend` says, with the `--cpu-kernel` asked for.
+    pub cpu: CpuBackend,
+    /// The threads that score (the service's bulk lane, below interactive requests), or
+    /// rayon's global pool.
+    pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// Stops the worker between goals; the shard it held goes back to the run at once.
+    pub stop: Arc<Watch>,
+}
+
+/// What one worker did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WorkerReport {
+    pub run_id: i64,
+    pub run_key: String,
+    pub worker: String,
+    pub shards: u64,
+    pub goals: u64,
+    pub seconds: f64,
+    pub goals_per_second: f64,
+    pub path_steps_per_second: f64,
+    /// Seconds waiting on the database (reading goals, leasing, committing).
+    pub database_seconds: f64,
+    /// Seconds in the engine.
+    pub engine_seconds: f64,
+    /// Shards this worker computed but could not commit: its lease was taken over.
+    pub lost_leases: u64,
+    /// The whole run, when it finished: goals by funding status.
+    pub run_complete: bool,
+    pub by_status: std::collections::BTreeMap<String, u64>,
+}
+
+/// Work on `run` until every shard is done.
+pub async fn work(
+    store: &Store,
+    run: &Run,
+    config: &WorkerConfig,
+) -> Result<WorkerReport, RescoreError> {
+    let started = Instant::now();
+    let mut report = WorkerReport {
+        run_id: run.id,
+        run_key: run.run_key.clone(),
+        worker: config.name.clone(),
+        ..WorkerReport::default()
+    };
+    let mut steps = 0u64;
+    let bar = if config.progress {
+        let bar = indicatif::ProgressBar::new(run.total_goals);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} goals [{bar:40}] {per_sec} eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_position(store.done_goals(run.id).await?);
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let cpu = &config.cpu;
+    loop {
+        if config.stop.is_cancelled() {
+            bar.finish_and_clear();
+            return Err(RescoreError::Stopped);
+        }
+        let t = Instant::now();
+        let lease = store
+            .lease_shard(run.id, &config.name, config.lease)
+            .await?;
+        report.database_seconds += t.elapsed().as_secs_f64();
+        let Some(sextant_store::rescore_runs::Lease { shard, lo, hi }) = lease else {
+            let t = Instant::now();
+            let open = store.open_shards(run.id).await?;
+            report.database_seconds += t.elapsed().as_secs_f64();
+            if open == 0 {
+                break;
+            }
+            // Others hold the rest; their leases finish or expire.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let t = Instant::now();
+        let goals = store.goals_in_range(lo, hi, &run.filter).await?;
+        report.database_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (as_of, paths, engine) = (run.as_of, run.paths, cpu.clone());
+        let (pool, stop) = (config.pool.clone(), config.stop.clone());
+        let scores = tokio::task::spawn_blocking(move || {
+            let scoring = || {
+                goals
+                    .par_iter()
+                    .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths)))
+                    .collect::<Option<Vec<_>>>()
+            };
+            match pool {
+                Some(pool) => pool.install(scoring),
+                None => scoring(),
+            }
+        })
+        .await
+        .map_err(|e| RescoreError::Engine(e.to_string()))?;
+        let Some(scores) = scores else {
+            store.release_shard(run.id, shard, &config.name).await?;
+            bar.finish_and_clear();
+            return Err(RescoreError::Stopped);
+        };
+        report.engine_seconds += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let committed = store
+            .commit_shard(run.id, shard, &config.name, &scores)
+            .await?;
+        report.database_seconds += t.elapsed().as_secs_f64();
+        if committed {
+            report.shards += 1;
+            report.goals += scores.len() as u64;
+            steps += scores.iter().map(|s| s.path_steps).sum::<u64>();
+            bar.inc(scores.len() as u64);
+        } else {
+            report.lost_leases += 1;
+            tracing::warn!(
+                shard,
+                "lease lost before commit; the shard is another worker's"
+            );
+        }
+    }
+    bar.finish_and_clear();
+    store.finish_run(run.id).await?;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.goals_per_second = report.goals as f64 / report.seconds.max(1e-9);
+    report.path_steps_per_second = steps as f64 / report.seconds.max(1e-9);
+    report.run_complete = true;
+    report.by_status = store.scores_by_status(run.id).await?;
+    Ok(report)
+}
+
+/// Runs that nobody works on (their workers died, or the replica asked to run them stopped).
+pub async fn unattended_runs(store: &Store) -> Result<Vec<Run>, RescoreError> {
+    Ok(store.unattended_runs().await?)
+}
+
+/// A run's state for `GET /v1/rescore-runs/{id}`.
+pub async fn status(store: &Store, run_id: i64) -> Result<Option<serde_json::Value>, StoreError> {
+    store.run_status(run_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn funding_status_bands() {
+        assert_eq!(funding_status(0.80, 0.80), "on_track");
+        assert_eq!(funding_status(0.79, 0.80), "at_risk");
+        assert_eq!(funding_status(0.70, 0.80), "at_risk");
+        assert_eq!(funding_status(0.6999, 0.80), "off_track");
+    }
+
+    #[test]
+    fn specs_out_of_bounds_name_their_field() {
+        let bad = |spec: RunSpec, field: &str| match check(&spec) {
+            Err(RescoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        };
+        bad(
+            RunSpec {
+                paths: 0,
+                ..RunSpec::default()
+            },
+            "paths",
+        );
+        bad(
+            RunSpec {
+                shard_size: 0,
+                ..RunSpec::default()
+            },
+            "shard_size",
+        );
+        bad(
+            RunSpec {
+                as_of: Some("2026/01/01".into()),
+                ..RunSpec::default()
+            },
+            "as_of",
+        );
+        bad(
+            RunSpec {
+                run_key: Some(String::new()),
+                ..RunSpec::default()
+            },
+            "run_key",
+        );
+    }
+}

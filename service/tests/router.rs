@@ -1,0 +1,240 @@
+//! The HTTP router in-process (`tower::ServiceExt::oneshot`, no socket, no child process): the
+//! one path request → parse → validate → budget → engine → response, and its errors, where a
+//! real socket adds nothing. What needs one stays in `cli/tests/` against `sextant serve`:
+//! signals and draining, TLS, the gRPC and MCP clients, bodies cut off mid-upload, several
+//! replicas sharing a database, the database going away.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use sextant_engine::{CpuBackend, Device, Engine, GoalRequest};
+use sextant_service::{http_app, Operation, ServeArgs};
+use tower::ServiceExt;
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn example(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join("examples").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The service with `flags` (as `sextant serve` takes them) on a fresh SQLite file.
+async fn app(flags: &[&str]) -> Router {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("sextant-router-{}-{n}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let mut all = vec!["--database-url", &url];
+    all.extend_from_slice(flags);
+    let args = ServeArgs::from_flags(all).unwrap();
+    http_app(Engine::new(Device::Cpu(CpuBackend::new())), &args)
+        .await
+        .unwrap()
+}
+
+/// One request through the router: the status, the headers and the body as JSON (or as a JSON
+/// string when it is not JSON).
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, header::HeaderMap, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 << 20).await.unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (parts.status, parts.headers, body)
+}
+
+fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_simulation_answers_what_the_engine_computes_with_a_request_id() {
+    let app = app(&[]).await;
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(3000);
+    let (status, headers, body) = send(&app, post("/v1/simulations", request.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(headers.contains_key("x-request-id"), "{headers:?}");
+    // The engine called directly, on the same backend and seed: the same numbers, exactly.
+    let goal: GoalRequest = serde_json::from_value(request).unwrap();
+    let direct = Engine::new(Device::Cpu(CpuBackend::new()))
+        .simulate(&goal)
+        .unwrap();
+    let direct = serde_json::to_value(direct).unwrap();
+    for field in [
+        "success_probability",
+        "terminal",
+        "yearly",
+        "depletion",
+        "shortfall",
+    ] {
+        assert_eq!(body[field], direct[field], "{field}");
+    }
+    assert!(body["success_probability"].as_f64().is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_4xx_naming_the_problem() {
+    let app = app(&[]).await;
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    let huge = json!({"goal": {"horizon_months": 12}, "market": {"expected_return": 0.05, "volatility": 0.1},
+                      "options": {"percentiles": vec![50.0; 5000]}})
+    .to_string();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (br#"{"goal": {"horizon_months": "ten"}, "market": {}}"#.to_vec(), "goal.horizon_months"),
+        (br#"{"market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "request"),
+        (br#"{"goal": {"horizon_months": 12}, "market": {"expected_return": NaN, "volatility": 0.1}}"#.to_vec(), "market.expected_return"),
+        (br#"{"goal": {"horizon_months": 0}, "market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "goal.horizon_months"),
+        (br#"{"goal": {"horizon_months": 12, "oops": 1}, "market": {"expected_return": 0.05, "volatility": 0.1}}"#.to_vec(), "goal"),
+        (br#"{"goal": {"horizon_months": 12}, "market": {"expected_return": 0.05, "volatility": 0.1}, "options": {"async": "yes"}}"#.to_vec(), "options.async"),
+        (deep.into_bytes(), "request"),
+        (huge.into_bytes(), "options.percentiles"),
+        (vec![0xff, 0xfe, b'{', b'}'], "request"),
+        (b"".to_vec(), "request"),
+    ];
+    for (body, field) in cases {
+        let shown = String::from_utf8_lossy(&body)
+            .chars()
+            .take(80)
+            .collect::<String>();
+        let (status, _, error) = send(&app, post("/v1/simulations", body)).await;
+        assert!(status.is_client_error(), "{status} for {shown}: {error}");
+        let named = error["error"]["field"].as_str().unwrap_or("");
+        assert!(named.starts_with(field), "want {field}, got {error}");
+    }
+    // Malformed (it does not parse) is 400; parsed but out of bounds is 422.
+    let (status, _, _) = send(&app, post("/v1/simulations", r#"{"goal": 1}"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let mut zero = example("accumulation-30y.json");
+    zero["goal"]["horizon_months"] = json!(0);
+    let (status, _, error) = send(&app, post("/v1/simulations", zero.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+}
+
+#[tokio::test]
+async fn every_engine_operation_has_its_route_and_names_a_bad_field() {
+    let app = app(&[]).await;
+    for operation in Operation::ALL {
+        let (status, _, error) = send(&app, post(operation.path(), "{}")).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{operation:?} at {}: {status} {error}",
+            operation.path()
+        );
+        assert!(
+            error["error"]["field"].is_string(),
+            "{operation:?}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn work_over_the_cap_is_refused_before_it_runs() {
+    let app = app(&["--max-path-steps", "1000000"]).await;
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(10_000); // × 360 months = 3.6 × 10⁶ path-steps
+    let (status, _, error) = send(&app, post("/v1/simulations", request.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["field"], "options.paths", "{error}");
+    request["options"]["paths"] = json!(2_000); // 7.2 × 10⁵: within
+    let (status, _, body) = send(&app, post("/v1/simulations", request.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn keys_guard_v1_but_not_health_metrics_or_the_docs() {
+    let app = app(&["--api-key", "router-key"]).await;
+    let (status, _, error) = send(&app, get("/v1/tools")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{error}");
+    let wrong = Request::get("/v1/tools")
+        .header(header::AUTHORIZATION, "Bearer not-the-key")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, wrong).await.0, StatusCode::UNAUTHORIZED);
+    let right = Request::get("/v1/tools")
+        .header(header::AUTHORIZATION, "Bearer router-key")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, catalogue) = send(&app, right).await;
+    assert_eq!(status, StatusCode::OK, "{catalogue}");
+    let names: Vec<&str> = catalogue["tools"]
+        .as_array()
+        .map(|tools| tools.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"simulate_goal"), "{names:?}");
+    for open in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert_eq!(send(&app, get(open)).await.0, StatusCode::OK, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_and_an_unknown_route_answer_in_the_error_shape() {
+    let app = app(&["--max-body-bytes", "64"]).await;
+    let body = example("accumulation-30y.json").to_string();
+    let (status, _, error) = send(&app, post("/v1/simulations", body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error["error"]["code"], "too_large", "{error}");
+    assert_eq!(error["error"]["field"], "request", "{error}");
+    let (status, _, error) = send(&app, get("/v1/nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(error["error"]["code"].is_string(), "{error}");
+}
+
+#[tokio::test]
+async fn a_job_is_read_back_by_its_caller_and_not_found_by_another() {
+    let app = app(&["--api-key", "alice-key", "--api-key", "bob-key"]).await;
+    let mut request = example("accumulation-30y.json");
+    request["options"]["paths"] = json!(1000);
+    let as_caller = |key: &str, request: Request<Body>| {
+        let (mut parts, body) = request.into_parts();
+        let bearer = format!("Bearer {key}").parse().unwrap();
+        parts.headers.insert(header::AUTHORIZATION, bearer);
+        Request::from_parts(parts, body)
+    };
+    let (status, _, direct) = send(
+        &app,
+        as_caller("alice-key", post("/v1/simulations", request.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{direct}");
+    request["options"]["async"] = json!(true);
+    let (status, _, job) = send(
+        &app,
+        as_caller("alice-key", post("/v1/simulations", request.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let path = job["self"].as_str().unwrap().to_string();
+    // The job runs on the service's own tasks; read until it is done (a bounded wait).
+    let mut stored = Value::Null;
+    for _ in 0..600 {
+        let (status, _, body) = send(&app, as_caller("alice-key", get(&path))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        stored = body;
+        if stored["status"] == "complete" || stored["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["status"], "complete", "{stored}");
+    // The job computed what the synchronous call did, from the same seed.
+    assert_eq!(
+        stored["result"]["success_probability"], direct["success_probability"],
+        "{stored}"
+    );
+    let (status, _, error) = send(&app, as_caller("bob-key", get(&path))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+    let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/simulations"))).await;
+    assert_eq!(listed["simulations"], json!([]), "{listed}");
+}
