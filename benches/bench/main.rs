@@ -24,7 +24,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use serde::Serialize;
-use sextant_engine::{BackendKind, CpuBackend, CpuKernel, Device, Engine};
 
 #[derive(Parser)]
 #[command(
@@ -33,21 +32,15 @@ use sextant_engine::{BackendKind, CpuBackend, CpuKernel, Device, Engine};
     about = "Sextant's benchmarks, each beside its baseline in the same run"
 )]
 struct Cli {
-    /// Where to compute: auto (best available), cpu, wgpu or cuda.
-    #[arg(long, env = "SEXTANT_BACKEND", default_value = "auto")]
-    backend: BackendKind,
-    /// Paths of the engine suite's standard goal (default 1,000,000).
+    #[command(flatten)]
+    engine: sextant_service::EngineArgs,
+    /// Paths: of the engine suite's standard goal (default 1,000,000), of each request of the
+    /// service suite (default 10,000: the engine dominates; 100: the transport shows).
     #[arg(long)]
     paths: Option<u64>,
     /// The engine suite's seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// The CPU backend's kernel: avx512, avx2 or portable (default: the widest this CPU has).
-    #[arg(long, env = "SEXTANT_CPU_KERNEL")]
-    cpu_kernel: Option<CpuKernel>,
     /// Print JSON on one line.
     #[arg(long)]
     compact: bool,
@@ -121,26 +114,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    if let Some(threads) = cli.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()?;
-    }
-    let engine = || -> Result<Engine> {
-        let device = match Device::select(cli.backend)? {
-            Device::Cpu(_) => Device::Cpu(match cli.cpu_kernel {
-                Some(kernel) => CpuBackend::new().with_kernel(kernel)?,
-                None => CpuBackend::new(),
-            }),
-            device => device,
-        };
-        Ok(Engine::new(device))
-    };
+    cli.engine.init_threads()?;
+    let engine = || cli.engine.engine();
     let args = &cli.bench;
     match args.suite {
         Suite::Engine => print(cli, &engine::run(&engine()?, args, cli.paths, cli.seed)?),
         Suite::Gpu => print(cli, &gpu::run(&args.gpu)?),
-        Suite::Service => print(cli, &service::run(&engine()?, &args.service, &args.python)?),
+        Suite::Service => {
+            let mut service = args.service.clone();
+            service.paths = cli.paths.unwrap_or(service.paths);
+            print(cli, &service::run(&engine()?, &service, &args.python)?)
+        }
         Suite::Fairness => print(cli, &fairness::run(&engine()?, &args.fairness)?),
         Suite::Portfolio => print(
             cli,
@@ -158,4 +142,39 @@ fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
     };
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (one id per argument, among them): two `--paths` in one
+    /// command line parse as neither.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn paths_reach_the_service_suite() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "sextant-bench",
+            "--backend",
+            "cpu",
+            "--suite",
+            "service",
+            "--paths",
+            "100",
+            "--seconds",
+            "2",
+            "--no-baseline",
+        ])
+        .unwrap();
+        assert_eq!(cli.paths, Some(100));
+        assert_eq!(
+            cli.bench.service.paths, 10_000,
+            "set from --paths when the suite runs"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use sextant_engine::Engine;
 use crate::engine::STANDARD_GOAL;
 use sextant_service as service;
 
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct ServiceArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
@@ -27,9 +27,10 @@ pub struct ServiceArgs {
     /// Seconds of load per run.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
-    /// Paths per request (10,000: the engine dominates; 100: the transport shows).
-    #[arg(long, default_value_t = 10_000)]
-    paths: u64,
+    /// Paths per request (10,000: the engine dominates; 100: the transport shows): the global
+    /// `--paths`.
+    #[arg(skip = 10_000u64)]
+    pub paths: u64,
     /// Skip the FastAPI + NumPy baseline.
     #[arg(long)]
     no_baseline: bool,

@@ -16,10 +16,7 @@ use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestEr
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::{SweepError, SweepRequest};
-use sextant_engine::{
-    solve, BackendKind, CpuBackend, CpuKernel, Device, Engine, EngineError, GoalRequest, Options,
-    ValidationError,
-};
+use sextant_engine::{solve, Engine, EngineError, GoalRequest, Options, ValidationError};
 use sextant_service::{charts, input, rescore};
 use sextant_store as store;
 
@@ -30,22 +27,14 @@ use sextant_store as store;
     about = "Goal Monte Carlo, solvers and scenarios for financial planning"
 )]
 pub(crate) struct Cli {
-    /// Where to compute: auto (best available), cpu, wgpu or cuda.
-    #[arg(long, global = true, env = "SEXTANT_BACKEND", default_value = "auto")]
-    backend: BackendKind,
+    #[command(flatten)]
+    engine: sextant_service::EngineArgs,
     /// Override options.paths of the request.
     #[arg(long, global = true)]
     paths: Option<u64>,
     /// Override options.seed of the request.
     #[arg(long, global = true)]
     seed: Option<u64>,
-    /// Worker threads (default: one per core).
-    #[arg(long, global = true)]
-    threads: Option<usize>,
-    /// The CPU backend's kernel: avx512, avx2 or portable (default: the widest this CPU has;
-    /// all compute the same bits, so this only compares their speed).
-    #[arg(long, global = true, env = "SEXTANT_CPU_KERNEL")]
-    cpu_kernel: Option<CpuKernel>,
     /// Print JSON on one line.
     #[arg(long, global = true)]
     compact: bool,
@@ -214,20 +203,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    if let Some(threads) = cli.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()?;
-    }
+    cli.engine.init_threads()?;
     // The device is opened only by the commands that simulate: `frontier`, `risk`,
     // `backends`, `migrate` and the re-score never start Vulkan or compile CUDA kernels.
-    let engine = || -> Result<Engine> {
-        let device = match Device::select(cli.backend)? {
-            Device::Cpu(_) => Device::Cpu(cli.cpu_backend()?),
-            device => device,
-        };
-        Ok(Engine::new(device))
-    };
+    let engine = || cli.engine.engine();
     match &cli.command {
         Command::Simulate { input } => {
             let text = input::read_source(input)?;
@@ -339,12 +318,10 @@ fn run_bench(cli: &Cli, args: &[std::ffi::OsString]) -> Result<()> {
         );
     }
     let mut command = std::process::Command::new(&bench);
-    command.arg("--backend").arg(cli.backend.to_string());
+    command.args(cli.engine.as_flags());
     let optional = [
         ("--paths", cli.paths.map(|v| v.to_string())),
         ("--seed", cli.seed.map(|v| v.to_string())),
-        ("--threads", cli.threads.map(|v| v.to_string())),
-        ("--cpu-kernel", cli.cpu_kernel.map(|k| k.to_string())),
     ];
     for (flag, value) in optional {
         if let Some(value) = value {
@@ -420,7 +397,7 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
             .unwrap_or_else(|| format!("{}-{}", sextant_service::hostname(), std::process::id())),
         lease: std::time::Duration::from_secs(args.lease_s.max(1)),
         progress: !args.quiet,
-        cpu: cli.cpu_backend()?,
+        cpu: cli.engine.cpu_backend()?,
         pool: None,
         stop: Default::default(),
     };
@@ -461,15 +438,6 @@ fn is_bad_request(err: &anyhow::Error) -> bool {
 }
 
 impl Cli {
-    /// The CPU backend, with `--cpu-kernel` when given.
-    fn cpu_backend(&self) -> Result<CpuBackend> {
-        let cpu = CpuBackend::new();
-        Ok(match self.cpu_kernel {
-            Some(kernel) => cpu.with_kernel(kernel)?,
-            None => cpu,
-        })
-    }
-
     /// With `--svg FILE`, draw `result` into FILE.
     fn draw<T: Serialize>(
         &self,
@@ -505,5 +473,14 @@ fn print<T: Serialize>(cli: &Cli, value: &T) -> Result<()> {
     match writeln!(std::io::stdout().lock(), "{text}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks of every command and flag.
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }
