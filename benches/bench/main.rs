@@ -120,17 +120,25 @@ fn run(cli: &Cli) -> Result<()> {
     match args.suite {
         Suite::Engine => print(cli, &engine::run(&engine()?, args, cli.paths, cli.seed)?),
         Suite::Gpu => print(cli, &gpu::run(&args.gpu)?),
-        Suite::Service => {
-            let mut service = args.service.clone();
-            service.paths = cli.paths.unwrap_or(service.paths);
-            print(cli, &service::run(&engine()?, &service, &args.python)?)
-        }
+        Suite::Service => print(
+            cli,
+            &service::run(&engine()?, &cli.service_args(), &args.python)?,
+        ),
         Suite::Fairness => print(cli, &fairness::run(&engine()?, &args.fairness)?),
         Suite::Portfolio => print(
             cli,
             &portfolio::run(&engine()?, &args.portfolio, &args.python)?,
         ),
         Suite::Backends => print(cli, &sextant_engine::backend::backends_report()),
+    }
+}
+
+impl Cli {
+    /// The service suite's settings, its paths per request from the global `--paths`.
+    fn service_args(&self) -> service::ServiceArgs {
+        let mut service = self.bench.service.clone();
+        service.paths = self.paths.unwrap_or(service.paths);
+        service
     }
 }
 
@@ -171,10 +179,8 @@ mod tests {
             "--no-baseline",
         ])
         .unwrap();
-        assert_eq!(cli.paths, Some(100));
-        assert_eq!(
-            cli.bench.service.paths, 10_000,
-            "set from --paths when the suite runs"
-        );
+        assert_eq!(cli.service_args().paths, 100);
+        let default = super::Cli::try_parse_from(["sextant-bench", "--suite", "service"]).unwrap();
+        assert_eq!(default.service_args().paths, 10_000);
     }
 }
