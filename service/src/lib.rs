@@ -996,7 +996,7 @@ fn look_after_unattended_work(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "could not look for unattended jobs"),
             }
-            match rescore::unattended_runs(&state.store).await {
+            match state.store.unattended_runs().await {
                 Ok(runs) => {
                     for run in runs {
                         stored::start_rescore(&state, run);

@@ -340,16 +340,6 @@ pub async fn work(
     Ok(report)
 }
 
-/// Runs that nobody works on (their workers died, or the replica asked to run them stopped).
-pub async fn unattended_runs(store: &Store) -> Result<Vec<Run>, RescoreError> {
-    Ok(store.unattended_runs().await?)
-}
-
-/// A run's state for `GET /v1/rescore-runs/{id}`.
-pub async fn status(store: &Store, run_id: i64) -> Result<Option<serde_json::Value>, StoreError> {
-    store.run_status(run_id).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -360,7 +360,5 @@ pub(super) async fn rescore_run(
     require_admin(caller, "reading a re-scoring run")?;
     let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
     let run_id: i64 = id.parse().map_err(|_| not_found())?;
-    rescore::status(&state.store, run_id)
-        .await?
-        .ok_or_else(not_found)
+    state.store.run_status(run_id).await?.ok_or_else(not_found)
 }
