@@ -114,7 +114,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    cli.engine.init_threads()?;
+    cli.engine.init()?;
     let engine = || cli.engine.engine();
     let args = &cli.bench;
     match args.suite {

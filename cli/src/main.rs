@@ -203,7 +203,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    cli.engine.init_threads()?;
+    cli.engine.init()?;
     // The device is opened only by the commands that simulate: `frontier`, `risk`,
     // `backends`, `migrate` and the re-score never start Vulkan or compile CUDA kernels.
     let engine = || cli.engine.engine();

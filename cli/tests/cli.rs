@@ -145,6 +145,14 @@ fn bad_requests_name_the_field_and_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cuda"));
+    // `--nvrtc` reaches the engine: the pinned library is the one the report tried.
+    let out = sextant(
+        &["backends", "--nvrtc", "/nonexistent/libnvrtc.so.13"],
+        None,
+    );
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("/nonexistent/libnvrtc.so.13"), "{report}");
 }
 
 #[test]

@@ -1043,25 +1043,32 @@ async fn busy_seconds_after(server: &Server, settle_ms: u64) -> f64 {
     cpu_seconds(server.child.id()) - before
 }
 
-/// Post `body` to `url` with a client that gives up after 300 ms; then the server's CPU
-/// seconds over the second after 300 ms more. `Err` when the server answered first (a large
-/// machine may: then there is nothing to stop).
+/// Send `request` from a client that gives up after 300 ms; then the server's CPU seconds over
+/// the second after 300 ms more. `Err` when the server answered first (a large machine may:
+/// then there is nothing to stop).
 async fn busy_after_giving_up(
+    server: &Server,
+    request: reqwest::RequestBuilder,
+) -> Result<f64, reqwest::StatusCode> {
+    let gone = request
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    match gone {
+        Err(e) => assert!(e.is_timeout(), "{e}"),
+        Ok(r) => return Err(r.status()),
+    }
+    Ok(busy_seconds_after(server, 300).await)
+}
+
+/// [`busy_after_giving_up`] on a JSON post of `body` to `url`.
+async fn busy_after_giving_up_on(
     server: &Server,
     url: &str,
     body: &Value,
 ) -> Result<f64, reqwest::StatusCode> {
-    let gone = client()
-        .post(format!("{}{url}", server.base))
-        .timeout(std::time::Duration::from_millis(300))
-        .json(body)
-        .send()
-        .await;
-    match gone {
-        Err(e) => assert!(e.is_timeout(), "{url}: {e}"),
-        Ok(r) => return Err(r.status()),
-    }
-    Ok(busy_seconds_after(server, 300).await)
+    let request = client().post(format!("{}{url}", server.base)).json(body);
+    busy_after_giving_up(server, request).await
 }
 
 /// A solver with withdrawals (bisection, ~81 runs) on 1,000,000 paths × 1,200 months: minutes
@@ -1147,12 +1154,35 @@ async fn a_passed_deadline_or_a_gone_caller_stops_the_work() {
 
     // A caller that gives up after 300 ms, well inside the server's 60 s default deadline.
     let server = start(&["--max-path-steps", "1000000000000"]);
-    let busy = busy_after_giving_up(&server, "/v1/solve/sustainable-withdrawal", &long_solver())
+    let busy = busy_after_giving_up_on(&server, "/v1/solve/sustainable-withdrawal", &long_solver())
         .await
         .expect("the caller timed out");
     assert!(
         busy < 0.2,
         "after the disconnect: {busy:.2} CPU-seconds in a second"
+    );
+}
+
+/// Issue 12: an MCP tool call over `/mcp` stops computing when its client goes away, as an
+/// HTTP caller's does (the same bound: under 0.2 CPU-seconds in the second after, 300 ms to
+/// settle, where the work left would keep both cores busy for minutes).
+#[tokio::test]
+async fn an_mcp_tool_call_stops_when_its_client_goes_away() {
+    let server = start(&["--max-path-steps", "1000000000000"]);
+    let call = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "sustainable_withdrawal", "arguments": long_solver()},
+    });
+    let request = client()
+        .post(format!("{}/mcp", server.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(&call);
+    let busy = busy_after_giving_up(&server, request)
+        .await
+        .expect("the MCP client timed out");
+    assert!(
+        busy < 0.2,
+        "after the MCP client left: {busy:.2} CPU-seconds in a second"
     );
 }
 
@@ -1170,7 +1200,7 @@ async fn resampling_and_risk_stop_when_their_caller_goes_away() {
     risk["horizon_months"] = json!(1200);
     risk["options"]["paths"] = json!(1_600_000);
     for (url, body) in [("/v1/frontier", resampled), ("/v1/risk", risk)] {
-        let busy = match busy_after_giving_up(&server, url, &body).await {
+        let busy = match busy_after_giving_up_on(&server, url, &body).await {
             Ok(busy) => busy,
             Err(status) => {
                 assert_eq!(status, 200, "{url}: answered before the caller left");

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod frontier;
 pub mod normal;
 pub mod philox;
+pub mod plan;
 pub mod portfolio;
 pub mod quantile;
 pub mod request;

@@ -6,11 +6,10 @@
 //! streams equal; normals within 1e-6; success probability within 1e-4 absolute, percentiles
 //! and means within 1e-4 relative, depletion counts within max(2, paths / 100,000).
 //!
-//! CUDA cannot run without a GPU, but every kernel is compiled for sm_80 and sm_90 with NVRTC
-//! 12 and 13 alike (the PyPI wheels, found by the backend's own search;
-//! `SEXTANT_SKIP_NVRTC=1` skips knowingly).
+//! CUDA cannot run without a GPU; that every kernel compiles with NVRTC 12 and 13 is tested in
+//! `service/tests/nvrtc.rs`, beside the binaries' search that finds them.
 
-#![cfg(any(feature = "wgpu", feature = "cuda"))]
+#![cfg(feature = "wgpu")]
 
 use sextant_engine::backend::{Detail, SimulationBackend, Summary};
 use sextant_engine::{CpuBackend, GoalRequest, PreparedGoal};
@@ -215,52 +214,5 @@ mod wgpu {
         let small = b.clone().with_max_binding(8_000).with_max_workgroups(4);
         let split = small.simulate(&goals, Detail::Full).unwrap();
         assert_eq!(whole, split);
-    }
-}
-
-#[cfg(feature = "cuda")]
-mod cuda {
-    use sextant_engine::backend::{compile_cuda_kernels_with, nvrtc};
-
-    /// Both CUDA majors a lent machine may have: 12 (`nvidia-cuda-nvrtc-cu12`) and 13
-    /// (`nvidia-cuda-nvrtc`, what CUDA 13 drivers such as the H200's 580 come with), found by
-    /// the same search the backend uses; each compiles every kernel for sm_80 and sm_90.
-    #[test]
-    fn every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() {
-        if std::env::var_os("SEXTANT_SKIP_NVRTC").is_some() {
-            eprintln!("SEXTANT_SKIP_NVRTC set: NVRTC compile skipped");
-            return;
-        }
-        let found = nvrtc::find_all();
-        for failure in &found.failed {
-            eprintln!("not loaded: {failure}");
-        }
-        let majors: Vec<u32> = found.loaded.iter().map(|n| n.version().0).collect();
-        for wanted in [12, 13] {
-            assert!(
-                majors.contains(&wanted),
-                "NVRTC {wanted} not found (found {majors:?}): scripts/install-deps.sh installs \
-                 both wheels; SEXTANT_SKIP_NVRTC=1 skips knowingly"
-            );
-        }
-        for nvrtc in &found.loaded {
-            let (major, minor) = nvrtc.version();
-            for arch in ["sm_80", "sm_90"] {
-                let text = compile_cuda_kernels_with(nvrtc, arch)
-                    .unwrap_or_else(|log| panic!("NVRTC {major}.{minor} {arch}: {log}"));
-                assert!(text.contains(&format!(".target {arch}")), "{arch}");
-                for kernel in ["simulate", "locate", "philox_probe"] {
-                    assert!(
-                        text.contains(&format!(".entry {kernel}")),
-                        "NVRTC {major}.{minor} {arch}: {kernel} missing"
-                    );
-                }
-                eprintln!(
-                    "NVRTC {major}.{minor} ({}) {arch}: {} bytes of PTX",
-                    nvrtc.path().display(),
-                    text.len()
-                );
-            }
-        }
     }
 }

@@ -45,7 +45,7 @@ type Answer<T> = Result<Response<T>, Status>;
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SimulationEvent, Status>> + Send>>;
 
 /// The message of a result document.
-fn answer<T: prost::Message + prost::Name + Default>(value: Value) -> Answer<T> {
+fn answer<T: serde::de::DeserializeOwned + prost::Name>(value: Value) -> Answer<T> {
     Ok(Response::new(typed::message(value)?))
 }
 
@@ -56,9 +56,9 @@ fn event_messages(
     Box::pin(events.map(|e| {
         let mut document = serde_json::Map::new();
         document.insert(e.event.to_string(), e.data);
-        Ok(typed::message::<pb::SimulationEvent>(Value::Object(
-            document,
-        ))?)
+        Ok(typed::dynamic_message::<pb::SimulationEvent>(
+            Value::Object(document),
+        )?)
     }))
 }
 
@@ -73,7 +73,7 @@ impl GrpcService {
     async fn operation<M, T>(&self, request: Request<M>, operation: Operation) -> Answer<T>
     where
         M: prost::Message + prost::Name,
-        T: prost::Message + prost::Name + Default,
+        T: serde::de::DeserializeOwned + prost::Name,
     {
         self.authorise(&request)?;
         let document = typed::document(request.get_ref())?;
@@ -198,7 +198,9 @@ impl Sextant for GrpcService {
 
     async fn list_tools(&self, r: Request<pb::ListToolsRequest>) -> Answer<pb::ToolList> {
         self.authorise(&r)?;
-        answer(tools::catalogue(false))
+        Ok(Response::new(typed::dynamic_message(tools::catalogue(
+            false,
+        ))?))
     }
 
     async fn run_tool(&self, r: Request<pb::RunToolRequest>) -> Answer<pb::ToolResult> {
@@ -207,7 +209,8 @@ impl Sextant for GrpcService {
         let mut arguments = document.get("arguments").cloned().unwrap_or_default();
         typed::whole_numbers(&mut arguments);
         let body = serde_json::to_vec(&arguments).map_err(|e| ApiError::Internal(e.to_string()))?;
-        answer(super::tool_result(&self.state, &r.get_ref().name, &body).await?)
+        let result = super::tool_result(&self.state, &r.get_ref().name, &body).await?;
+        Ok(Response::new(typed::dynamic_message(result)?))
     }
 }
 

@@ -68,7 +68,7 @@ use crate::cache::{Cache, CacheArgs};
 use auth::{Auth, AuthArgs, Caller};
 pub use batcher::BatchConfig;
 use batcher::Batcher;
-pub use engine_args::EngineArgs;
+pub use engine_args::{nvrtc_search_from_environment, EngineArgs};
 pub use error::ApiError;
 pub use grpc::proto;
 use jobs::Jobs;

@@ -3,8 +3,9 @@
 //!
 //! The tools are the ones of `/v1/tools` ([`super::tools`]): their input schemas come from the
 //! request types, a call goes through [`super::tool_result`] (the same validation, budget,
-//! batching and cancellation as HTTP) and answers the plain-language summary as text, the
-//! result as structured content, and for a goal simulation its fan chart as an SVG resource.
+//! batching and cancellation as HTTP: a call whose client goes away, or cancels it, stops
+//! computing) and answers the plain-language summary as text, the result as structured
+//! content, and for a goal simulation its fan chart as an SVG resource.
 //! A refused input is a tool error (`isError`) naming the field, which a model can read and
 //! fix. Over HTTP, `/mcp` sits behind the same key check as `/v1`, and each call is made as the
 //! caller of that request; the fan charts of the caller's stored simulations are resources
@@ -122,7 +123,16 @@ impl ServerHandler for SextantMcp {
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         let body = serde_json::to_vec(&arguments)
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let answer = match super::tool_result(&self.state, tool.name, &body).await {
+        // The client went away (over HTTP, rmcp cancels a request whose connection closed) or
+        // sent `notifications/cancelled`: dropping the call cancels its work, as a gone HTTP
+        // caller's is.
+        let answer = tokio::select! {
+            answer = super::tool_result(&self.state, tool.name, &body) => answer,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
+        };
+        let answer = match answer {
             Ok(answer) => answer,
             Err(e) => return tool_error(e),
         };

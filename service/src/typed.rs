@@ -4,9 +4,9 @@
 //! message (with the proto field names, 64-bit integers as numbers, unset fields left out) is
 //! the document the one validator reads. A request message becomes that document here and
 //! goes down the same path as an HTTP body, so a bad field gets the same error naming the same
-//! field; a result document becomes its message the same way, refusing a field the `.proto`
-//! does not declare (a result that drifted from the `.proto` fails loudly, in the tests, not
-//! silently on a client). Two shapes differ from JSON: a matrix is `repeated Row` (`{"values":
+//! field. A result document becomes its message in one serde pass (the derive `build.rs` adds),
+//! refusing a field the `.proto` does not declare (a result that drifted from the `.proto`
+//! fails loudly, in the tests, not silently on a client). Two shapes differ from JSON: a matrix is `repeated Row` (`{"values":
 //! [...]}` per row), flattened here, and a what-if patch is a partial message whose unset fields
 //! are left out (which is what a merge patch of the set fields means).
 
@@ -15,6 +15,7 @@ use std::sync::LazyLock;
 use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, Kind, MessageDescriptor, SerializeOptions,
 };
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::grpc::proto;
@@ -53,8 +54,20 @@ pub fn body<M: prost::Message + prost::Name>(message: &M) -> Result<Vec<u8>, Api
     serde_json::to_vec(&document(message)?).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// The message of a result document.
-pub fn message<M: prost::Message + prost::Name + Default>(value: Value) -> Result<M, ApiError> {
+/// The message of a result document, read by the serde derive that `build.rs` gives every
+/// message without a `oneof` or a well-known type: one pass from the document to the typed
+/// answer, a field the `.proto` does not declare refused.
+pub fn message<M: DeserializeOwned + prost::Name>(value: Value) -> Result<M, ApiError> {
+    M::deserialize(value)
+        .map_err(|e| ApiError::Internal(format!("a result does not fit {}: {e}", M::full_name())))
+}
+
+/// The message of a document whose message has no serde derive (it holds a `oneof`, or a
+/// `google.protobuf.Struct` or `Value`: events and the tools), through a dynamic message and
+/// a transcode.
+pub fn dynamic_message<M: prost::Message + prost::Name + Default>(
+    value: Value,
+) -> Result<M, ApiError> {
     let desc = descriptor::<M>()?;
     let dynamic = DynamicMessage::deserialize_with_options(
         desc,
@@ -65,6 +78,13 @@ pub fn message<M: prost::Message + prost::Name + Default>(value: Value) -> Resul
     dynamic
         .transcode_to::<M>()
         .map_err(|e| ApiError::Internal(format!("encoding a {}: {e}", M::full_name())))
+}
+
+/// In JSON a matrix row is the bare array of its values.
+impl From<Vec<f64>> for proto::Row {
+    fn from(values: Vec<f64>) -> Self {
+        Self { values }
+    }
 }
 
 /// A `google.protobuf.Struct` holds every number as a double: write those that are whole
@@ -175,5 +195,31 @@ mod tests {
         let mut drifted = document;
         drifted["new_figure"] = json!(1.0);
         assert!(message::<SimulationResult>(drifted).is_err());
+    }
+
+    #[test]
+    fn the_serde_derive_reads_a_document_as_the_dynamic_message_does() {
+        // Explicit JSON names ("95", "self"), a map, an unset optional and a matrix's rows.
+        let risk = json!({
+            "expected_return": 0.06, "volatility": 0.12, "minimum_acceptable_return": 0.0,
+            "value_at_risk": {"parametric": {"95": 0.13, "99": 0.2, "amount_95": 13.0}},
+            "paths": 1000, "seed": 7, "engine_version": "0.1.0",
+        });
+        let typed: proto::RiskResult = message(risk.clone()).unwrap();
+        assert_eq!(typed, dynamic_message::<proto::RiskResult>(risk).unwrap());
+        let levels = typed.value_at_risk.unwrap().parametric.unwrap();
+        assert_eq!((levels.level_95, levels.amount_99), (0.13, None));
+        let record = json!({"id": "a", "status": "done", "progress": 1.0, "seed": 1,
+            "iterations": 2, "engine_version": "0.1.0", "created_at": -5, "self": "/v1/x"});
+        let typed: proto::SimulationRecord = message(record.clone()).unwrap();
+        assert_eq!(typed.self_link.as_deref(), Some("/v1/x"));
+        assert_eq!(typed, dynamic_message(record).unwrap());
+        let request = json!({"market": {"correlations": [[1.0, 0.2], [0.2, 1.0]]}});
+        let typed: GoalRequest = message(request.clone()).unwrap();
+        assert_eq!(
+            typed.market.as_ref().unwrap().correlations[1].values,
+            [0.2, 1.0]
+        );
+        assert_eq!(document(&typed).unwrap(), request);
     }
 }

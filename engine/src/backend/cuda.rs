@@ -17,6 +17,7 @@ use cudarc::nvrtc::Ptx;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally, BLOCK};
 use super::nvrtc::{self, Nvrtc};
+use super::nvrtc_search::nvrtc_search;
 use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
 };
@@ -49,7 +50,7 @@ pub fn driver_version() -> Result<(u32, u32), String> {
 
 /// The driver's CUDA version and every NVRTC found: what `sextant backends` names.
 pub fn toolchain() -> CudaToolchain {
-    let found = nvrtc::find_all();
+    let found = nvrtc::find_all(&nvrtc_search());
     CudaToolchain {
         driver: driver_version(),
         nvrtc: found
@@ -74,9 +75,9 @@ pub fn compile_ptx_with(nvrtc: &Nvrtc, arch: &str) -> Result<String, String> {
     nvrtc.compile_ptx(KERNELS, "simulate.cu", &options)
 }
 
-/// [`compile_ptx_with`] the NVRTC that the search finds first (any version).
+/// [`compile_ptx_with`] the NVRTC that the process's search finds first (any version).
 pub fn compile_ptx(arch: &str) -> Result<String, String> {
-    compile_ptx_with(&nvrtc::find(None)?, arch)
+    compile_ptx_with(&nvrtc::find(&nvrtc_search(), None)?, arch)
 }
 
 /// Philox blocks and the four normals of each, as the probe kernel computed them.
@@ -115,7 +116,7 @@ impl CudaBackend {
 
     fn open_now() -> Result<Self, BackendError> {
         let driver = driver_version().map_err(unavailable)?;
-        let nvrtc = nvrtc::find(Some(driver)).map_err(unavailable)?;
+        let nvrtc = nvrtc::find(&nvrtc_search(), Some(driver)).map_err(unavailable)?;
         let fail = |what: &str, e: &dyn std::fmt::Debug| unavailable(format!("{what}: {e:?}"));
         let count = CudaContext::device_count().map_err(|e| fail("cuInit", &e))?;
         if count < 1 {

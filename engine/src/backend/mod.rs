@@ -16,6 +16,7 @@ mod cuda;
 pub mod gpu;
 #[cfg(feature = "cuda")]
 pub mod nvrtc;
+pub mod nvrtc_search;
 mod report;
 #[cfg(feature = "wgpu")]
 mod wgpu;
@@ -36,6 +37,7 @@ pub use cuda::{
     compile_ptx as compile_cuda_kernels, compile_ptx_with as compile_cuda_kernels_with,
 };
 pub use cuda::{toolchain as cuda_toolchain, CudaBackend};
+pub use nvrtc_search::{nvrtc_search, set_nvrtc_search, NvrtcSearch, SearchRoots};
 pub use report::{backends_report, BackendsReport};
 
 use crate::validate::PreparedGoal;
