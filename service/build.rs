@@ -12,6 +12,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+#[path = "src/json_key.rs"]
+mod json_key;
+
 use prost_types::{field_descriptor_proto::Type, DescriptorProto, FileDescriptorSet};
 
 const PACKAGE: &str = "sextant.v1";
@@ -37,8 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Every message of the package with the fields its serde derive needs to see, by full name
-/// (`.sextant.v1.Goal`), nested ones (map entries) included.
+/// Every message of the package by full name (`.sextant.v1.Goal`), nested ones (map entries)
+/// included.
 fn messages(fds: &FileDescriptorSet) -> HashMap<String, &DescriptorProto> {
     fn walk<'a>(
         prefix: &str,
@@ -102,31 +105,13 @@ fn derive_deserialize(fds: &FileDescriptorSet, config: &mut prost_build::Config)
         }
         config.message_attribute(name, "#[serde(default, deny_unknown_fields)]");
         for f in &m.field {
-            // protoc fills in `json_name` for every field; only one that differs from the
-            // default (lowerCamelCase) was set in the `.proto`, and is the document's key.
-            if f.json_name() != lower_camel(f.name()) {
+            let key = json_key::json_key(f.name(), f.json_name());
+            if key != f.name() {
                 config.field_attribute(
                     format!("{name}.{}", f.name()),
-                    format!("#[serde(rename = \"{}\")]", f.json_name()),
+                    format!("#[serde(rename = \"{key}\")]"),
                 );
             }
         }
     }
-}
-
-/// protoc's default JSON name of a field: `success_probability` → `successProbability`.
-fn lower_camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

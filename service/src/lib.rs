@@ -22,6 +22,7 @@ mod error;
 mod grpc;
 pub mod input;
 mod jobs;
+mod json_key;
 mod lanes;
 mod layers;
 mod mcp;

@@ -250,26 +250,9 @@ fn message_descriptor(name: &str) -> prost_reflect::MessageDescriptor {
         .unwrap_or_else(|| panic!("no message sextant.v1.{name}"))
 }
 
-/// A field's key in the JSON document: its proto name, or the `json_name` the `.proto` gives
-/// it explicitly (`"95"`, `"self"`); protoc's default json_name is the name in camelCase.
+/// A field's key in the JSON document ([`super::json_key`]).
 pub(super) fn json_key(field: &prost_reflect::FieldDescriptor) -> String {
-    let mut camel = String::new();
-    let mut upper = false;
-    for c in field.name().chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            camel.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            camel.push(c);
-        }
-    }
-    if field.json_name() == camel {
-        field.name().to_string()
-    } else {
-        field.json_name().to_string()
-    }
+    super::json_key::json_key(field.name(), field.json_name())
 }
 
 /// Add the JSON Schema of a result message's JSON document to `schemas` (and of every message

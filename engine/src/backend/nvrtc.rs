@@ -16,8 +16,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::path::{Path, PathBuf};
 
-use super::nvrtc_search::entries_where;
-pub use super::nvrtc_search::{find_candidates, order, Candidate, NvrtcSearch, SearchRoots};
+use super::nvrtc_search::{entries_where, find_candidates, order, Candidate, NvrtcSearch};
 
 // NVRTC's C API: the few functions compiling to PTX needs. `nvrtcProgram` is an opaque
 // pointer and every function returns an `nvrtcResult` (0 is success).

@@ -31,7 +31,7 @@ pub fn survival(longevity: &Longevity, age: f64, t: f64) -> f64 {
     if age + t > f64::from(MAX_AGE_YEARS) {
         return 0.0;
     }
-    match longevity {
+    let s = match longevity {
         Longevity::Fixed { age: death } => {
             if age + t < *death {
                 1.0
@@ -49,18 +49,22 @@ pub fn survival(longevity: &Longevity, age: f64, t: f64) -> f64 {
             let end = age + t;
             while x < end {
                 let k = x.floor();
-                let q = qx
-                    .get((k - f64::from(*start_age)) as usize)
-                    .copied()
-                    .unwrap_or(1.0);
+                let q = table_q(*start_age, qx, k).unwrap_or(1.0);
                 let span = (k + 1.0).min(end) - x;
                 s *= (1.0 - q).powf(span);
                 x = k + 1.0;
             }
             s
         }
-    }
-    .clamp(0.0, 1.0)
+    };
+    s.clamp(0.0, 1.0)
+}
+
+/// The table's death probability for the year of age `k` (whole years): `None` past its end.
+/// An age below `start_age` reads the first entry (a plan's validation refuses such a person).
+fn table_q(start_age: u32, qx: &[f64], k: f64) -> Option<f64> {
+    qx.get((k - f64::from(start_age)).max(0.0) as usize)
+        .copied()
 }
 
 /// Years lived from `age` by someone whose survival falls to `u` (a uniform in (0, 1)): the t
@@ -80,7 +84,7 @@ pub fn years_left(longevity: &Longevity, age: f64, u: f64) -> f64 {
             let mut x = age;
             loop {
                 let k = x.floor();
-                let Some(&q) = qx.get((k - f64::from(*start_age)) as usize) else {
+                let Some(q) = table_q(*start_age, qx, k) else {
                     break x - age; // past the table: dies at its end
                 };
                 let span = k + 1.0 - x;
