@@ -13,10 +13,13 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestError};
+use sextant_engine::plan::solve as plan_solve;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::{SweepError, SweepRequest};
-use sextant_engine::{solve, Engine, EngineError, GoalRequest, Options, ValidationError};
+use sextant_engine::{
+    solve, Engine, EngineError, GoalRequest, Options, PlanRequest, ValidationError,
+};
 use sextant_service::{charts, input, rescore};
 use sextant_store as store;
 
@@ -56,6 +59,18 @@ enum Command {
     /// also be a JSON array of requests, run as one batch.
     Simulate {
         /// The request file, or - for standard input.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// A household plan (docs/model.md §5): people and lifetimes, accounts, incomes, Social
+    /// Security, a spending rule, goals and taxes; success, estate, taxes and fan charts.
+    /// Plans run on the CPU on every device for now.
+    /// `plan solve spending|claiming|withdrawal-order FILE` runs the plan solvers.
+    #[command(args_conflicts_with_subcommands = true)]
+    Plan {
+        #[command(subcommand)]
+        solve: Option<PlanCommand>,
+        /// The plan file, or - for standard input.
         #[arg(default_value = "-")]
         input: PathBuf,
     },
@@ -168,6 +183,35 @@ struct RescoreArgs {
 }
 
 #[derive(Subcommand)]
+enum PlanCommand {
+    /// The plan solvers of docs/model.md §5, with common random numbers.
+    Solve {
+        #[command(subcommand)]
+        target: PlanSolveTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlanSolveTarget {
+    /// The largest scale of essential + discretionary spending meeting `plan.success_threshold`.
+    Spending {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// Every whole claim age 62 … 70 per benefit (every pair for a couple): success and median
+    /// real estate of each, and the best.
+    Claiming {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+    /// The default order, tax-deferred first, proportional and bracket-fill at 12% and 22%.
+    WithdrawalOrder {
+        #[arg(default_value = "-")]
+        input: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum SolveTarget {
     /// The least monthly contribution that reaches the success threshold.
     RequiredContribution {
@@ -222,6 +266,33 @@ fn run(cli: &Cli) -> Result<()> {
                 let result = engine()?.simulate(&request)?;
                 cli.draw(&result, charts::fan_chart)?;
                 print(cli, &result)
+            }
+        }
+        Command::Plan { solve, input } => {
+            let input = match solve {
+                None => input,
+                Some(PlanCommand::Solve { target }) => match target {
+                    PlanSolveTarget::Spending { input }
+                    | PlanSolveTarget::Claiming { input }
+                    | PlanSolveTarget::WithdrawalOrder { input } => input,
+                },
+            };
+            let mut request: PlanRequest = input::parse(&input::read_source(input)?)?;
+            cli.apply_overrides(&mut request.options);
+            let engine = engine()?;
+            match solve {
+                None => print(cli, &engine.plan(&request)?),
+                Some(PlanCommand::Solve { target }) => match target {
+                    PlanSolveTarget::Spending { .. } => {
+                        print(cli, &plan_solve::sustainable_spending(&engine, &request)?)
+                    }
+                    PlanSolveTarget::Claiming { .. } => {
+                        print(cli, &plan_solve::claiming(&engine, &request)?)
+                    }
+                    PlanSolveTarget::WithdrawalOrder { .. } => {
+                        print(cli, &plan_solve::withdrawal_orders(&engine, &request)?)
+                    }
+                },
             }
         }
         Command::Solve { target } => {

@@ -34,6 +34,85 @@ fn json(output: &Output) -> Value {
 }
 
 #[test]
+fn every_plan_example_runs() {
+    for example in ["plan-single-retiree", "plan-couple", "plan-pre-retiree"] {
+        let path = format!("examples/{example}.json");
+        let result = json(&sextant(
+            &["--backend", "cpu", "plan", &path, "--paths", "2000"],
+            None,
+        ));
+        let p = result["success_probability"].as_f64().unwrap();
+        assert!(p > 0.0 && p < 1.0, "{example}: success {p}");
+        assert_eq!(result["paths"], 2000);
+        assert_eq!(result["backend"], "cpu");
+        assert!(
+            result["estate"]["percentiles"]["p50"].is_number(),
+            "{example}"
+        );
+        assert!(
+            result["yearly"][0]["wealth"]["p50"].is_number(),
+            "{example}"
+        );
+    }
+    let solved = json(&sextant(
+        &[
+            "--backend",
+            "cpu",
+            "plan",
+            "solve",
+            "spending",
+            "examples/plan-single-retiree.json",
+            "--paths",
+            "1000",
+        ],
+        None,
+    ));
+    assert!(solved["scale"].as_f64().unwrap() > 0.0);
+    assert!(solved["plan"]["success_probability"].as_f64().unwrap() >= 0.85);
+    let claiming = json(&sextant(
+        &[
+            "--backend",
+            "cpu",
+            "plan",
+            "solve",
+            "claiming",
+            "examples/plan-couple.json",
+            "--paths",
+            "200",
+        ],
+        None,
+    ));
+    assert_eq!(claiming["options"].as_array().unwrap().len(), 9 * 9);
+    let orders = json(&sextant(
+        &[
+            "--backend",
+            "cpu",
+            "plan",
+            "solve",
+            "withdrawal-order",
+            "examples/plan-couple.json",
+            "--paths",
+            "500",
+        ],
+        None,
+    ));
+    assert_eq!(orders["orders"].as_array().unwrap().len(), 5);
+    // A bad plan names its field and exits 2.
+    let out = sextant(
+        &["plan", "-"],
+        Some(
+            r#"{"plan": {"people": [{"name": "A", "age": 70, "retirement_age": 65}],
+                 "accounts": [{"name": "a", "kind": "taxable", "balance": 1}],
+                 "social_security": [{"person": 0, "pia": 1000, "claim_age": 71}],
+                 "spending": {"essential": 1}},
+            "market": {"expected_return": 0.05, "volatility": 0.1}}"#,
+        ),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plan.social_security[0].claim_age"));
+}
+
+#[test]
 fn every_example_simulates() {
     for example in [
         "accumulation-30y",

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary, Watch};
+use crate::plan::{
+    build_plan_result, prepare_plan, simulate_plan, PlanRequest, PlanResult, PreparedPlan,
+};
 use crate::request::GoalRequest;
 use crate::result::{
     DepletionStats, Percentiles, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
@@ -114,6 +117,26 @@ impl Engine {
         Ok(self
             .backend()
             .simulate_watched(goals, Detail::Success, &self.watch)?)
+    }
+
+    /// The household plan of one request (docs/model.md §5).
+    pub fn plan(&self, request: &PlanRequest) -> Result<PlanResult, EngineError> {
+        let plan = prepare_plan(request)?;
+        self.run_plan(&plan)
+    }
+
+    /// A prepared plan, watched like every run of this engine. Plans run on the CPU whatever
+    /// the device (their GPU kernels are not written yet); the result's `backend` says so.
+    pub fn run_plan(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
+        self.check_cancelled()?;
+        let samples = simulate_plan(plan, &self.watch)?;
+        let device = self.backend().info().name;
+        let backend = if device == "cpu" {
+            "cpu".to_string()
+        } else {
+            format!("cpu (plans are not on the {device} backend yet)")
+        };
+        Ok(build_plan_result(plan, samples, &backend))
     }
 
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.

@@ -23,6 +23,7 @@ pub mod validate;
 
 pub use backend::{BackendKind, CpuBackend, CpuKernel, Device, SimulationBackend};
 pub use engine::{Engine, EngineError};
+pub use plan::{PlanRequest, PlanResult};
 pub use request::{Asset, GlideSegment, Goal, GoalRequest, Market, Options};
 pub use result::{Percentiles, SimulationResult, ENGINE_VERSION};
 pub use validate::{PreparedGoal, ValidationError};

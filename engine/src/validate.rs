@@ -124,18 +124,8 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     }
     let percentiles = percentiles(&options.percentiles)?;
 
-    let segments = market_segments(&request.market, horizon)?;
+    let (drift, volatility) = market_schedule(&request.market, horizon, "goal.horizon_months")?;
     let inflation = request.market.inflation;
-    let mut drift = Vec::with_capacity(horizon as usize);
-    let mut volatility = Vec::with_capacity(horizon as usize);
-    for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
-        let end = segments.get(i + 1).map_or(horizon, |s| s.0);
-        let (d, v) = monthly_lognormal(mu, sigma);
-        for _ in start..end {
-            drift.push(d);
-            volatility.push(v as f32);
-        }
-    }
 
     let mut contribution = Vec::with_capacity(horizon as usize);
     let mut withdrawal = Vec::with_capacity(horizon as usize);
@@ -171,8 +161,34 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     })
 }
 
+/// The market's month-by-month lognormal parameters over `horizon` months: exp(m/12) and
+/// sqrt(s²/12) of the segment in force (docs/model.md §1.2). `horizon_field` names what sets
+/// the horizon, for a glide segment that starts after it.
+pub(crate) fn market_schedule(
+    market: &Market,
+    horizon: u32,
+    horizon_field: &str,
+) -> Result<(Vec<f64>, Vec<f32>), ValidationError> {
+    let segments = market_segments(market, horizon, horizon_field)?;
+    let mut drift = Vec::with_capacity(horizon as usize);
+    let mut volatility = Vec::with_capacity(horizon as usize);
+    for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
+        let end = segments.get(i + 1).map_or(horizon, |s| s.0);
+        let (d, v) = monthly_lognormal(mu, sigma);
+        for _ in start..end {
+            drift.push(d);
+            volatility.push(v as f32);
+        }
+    }
+    Ok((drift, volatility))
+}
+
 /// The market's piecewise-constant (start month, μ, σ) segments, checked.
-fn market_segments(market: &Market, horizon: u32) -> Result<Vec<(u32, f64, f64)>, ValidationError> {
+fn market_segments(
+    market: &Market,
+    horizon: u32,
+    horizon_field: &str,
+) -> Result<Vec<(u32, f64, f64)>, ValidationError> {
     let assets = match &market.assets {
         Some(assets) => Some(checked_assets(market, assets.len())?),
         None => None,
@@ -195,7 +211,7 @@ fn market_segments(market: &Market, horizon: u32) -> Result<Vec<(u32, f64, f64)>
                 ));
             }
         }
-        return glide_segments(glide, assets.as_ref(), horizon);
+        return glide_segments(glide, assets.as_ref(), horizon, horizon_field);
     }
     if let Some(assets) = &assets {
         for (field, present) in [
@@ -248,6 +264,7 @@ fn glide_segments(
     glide: &[GlideSegment],
     assets: Option<&CheckedAssets>,
     horizon: u32,
+    horizon_field: &str,
 ) -> Result<Vec<(u32, f64, f64)>, ValidationError> {
     if glide.is_empty() {
         return Err(ValidationError::new(
@@ -276,7 +293,7 @@ fn glide_segments(
         if start >= horizon && i > 0 {
             return Err(ValidationError::new(
                 at("start_month"),
-                format!("must be below goal.horizon_months ({horizon}), got {start}"),
+                format!("must be below {horizon_field} ({horizon}), got {start}"),
             ));
         }
         let (mu, sigma) = match (
@@ -404,7 +421,7 @@ pub fn checked_correlations(rows: &[Vec<f64>], n: usize) -> Result<DMatrix<f64>,
     Ok(matrix)
 }
 
-fn percentiles(requested: &[f64]) -> Result<Vec<f64>, ValidationError> {
+pub(crate) fn percentiles(requested: &[f64]) -> Result<Vec<f64>, ValidationError> {
     if requested.len() > MAX_PERCENTILES {
         return Err(ValidationError::new(
             "options.percentiles",
@@ -428,7 +445,7 @@ fn percentiles(requested: &[f64]) -> Result<Vec<f64>, ValidationError> {
     Ok(sorted)
 }
 
-fn amount(field: &str, value: f64) -> Result<(), ValidationError> {
+pub(crate) fn amount(field: &str, value: f64) -> Result<(), ValidationError> {
     if value.is_finite() && (0.0..=MAX_AMOUNT).contains(&value) {
         Ok(())
     } else {
@@ -439,7 +456,7 @@ fn amount(field: &str, value: f64) -> Result<(), ValidationError> {
     }
 }
 
-fn growth_rate(field: &str, value: f64) -> Result<(), ValidationError> {
+pub(crate) fn growth_rate(field: &str, value: f64) -> Result<(), ValidationError> {
     if value.is_finite() && value > -1.0 && value <= MAX_RATE {
         Ok(())
     } else {

@@ -1,13 +1,26 @@
-//! Household plans (docs/model.md §5): the rules a plan's month applies, each a pure function
-//! that every backend computes the same way, tested here against hand-computable answers.
+//! Household plans (docs/model.md §5): one or two people, their accounts, incomes, Social
+//! Security, spending rule, goals, taxes and lifetimes, simulated month by month.
 //!
-//! What is here so far: Social Security's claiming factor ([`social_security`]), the IRS
-//! Uniform Lifetime Table for required minimum distributions ([`rmd`]), progressive income tax
-//! ([`tax`]) and lifetimes, fixed, Gompertz or from a table, drawn by inversion from a path's
-//! own mortality stream ([`lifetime`]). The plan request, its validation, the month loop and
-//! its backends build on these.
+//! The path of a plan: [`PlanRequest`] → [`prepare_plan`] (every field checked, ages turned into
+//! plan months) → [`PreparedPlan`] → [`simulate_plan`] (the month loop, on the CPU) →
+//! [`build_plan_result`] → [`PlanResult`]. The rules a month applies are pure functions, each
+//! tested against hand-computable answers: Social Security's claiming factor
+//! ([`social_security`]), the IRS Uniform Lifetime Table ([`rmd`]), progressive income tax
+//! ([`tax`]) and lifetimes drawn from a path's own mortality stream ([`lifetime`]).
 
 pub mod lifetime;
+pub mod prepare;
+pub mod request;
+pub mod result;
 pub mod rmd;
+pub mod simulate;
 pub mod social_security;
+pub mod solve;
 pub mod tax;
+#[cfg(test)]
+mod tests;
+
+pub use prepare::{prepare_plan, PreparedPlan, MAX_PLAN_PATHS};
+pub use request::PlanRequest;
+pub use result::{build_plan_result, PlanResult};
+pub use simulate::{simulate_plan, PathOutcome, PlanSamples};

@@ -1,0 +1,553 @@
+//! Plans against hand-computable answers (zero volatility, fixed lifetimes), against the §1
+//! goal with the same cash flows, and against closed forms of their lifetimes.
+
+use serde_json::{json, Value};
+
+use super::prepare::prepare_plan;
+use super::request::PlanRequest;
+use super::simulate::{run_path, simulate_plan, PathOutcome};
+use super::{build_plan_result, PlanResult, PreparedPlan};
+use crate::backend::{CpuBackend, Watch};
+use crate::request::GoalRequest;
+use crate::validate::prepare;
+
+fn request(value: Value) -> PlanRequest {
+    serde_json::from_value(value).expect("a well-formed plan")
+}
+
+fn prepared(value: Value) -> PreparedPlan {
+    prepare_plan(&request(value)).expect("a valid plan")
+}
+
+/// Path 0 of a plan (deterministic plans have one kind of path).
+fn one_path(plan: &PreparedPlan) -> (PathOutcome, Vec<f32>) {
+    let years = plan.horizon.div_ceil(12) as usize;
+    let mut wealth = vec![f32::NAN; years];
+    let mut spending = vec![f32::NAN; years];
+    let outcome = run_path(plan, 0, &mut wealth, &mut spending);
+    (outcome, spending)
+}
+
+fn run(plan: &PreparedPlan) -> PlanResult {
+    build_plan_result(plan, simulate_plan(plan, &Watch::default()).unwrap(), "cpu")
+}
+
+/// A market with no risk and no return: money only moves when the plan moves it.
+fn still_market() -> Value {
+    json!({"expected_return": 0.0, "volatility": 0.0, "inflation": 0.0})
+}
+
+fn error_field(value: Value) -> String {
+    prepare_plan(&request(value))
+        .expect_err("an invalid plan")
+        .field
+}
+
+#[test]
+fn one_person_one_taxable_account_no_tax_is_the_goal_with_the_same_cash_flows() {
+    // 60 today, saving 1,500 a month (+3% a year) for ten years, then spending 4,000 a month
+    // (indexed at 2.5%) until death at 90: the goal of §1 over 360 months, path by path, bit
+    // for bit.
+    let goal: GoalRequest = serde_json::from_value(json!({
+        "goal": {"initial_wealth": 400000.0, "monthly_contribution": 1500.0,
+                 "contribution_growth": 0.03, "contribution_months": 120,
+                 "monthly_withdrawal": 4000.0, "withdrawal_start_month": 120,
+                 "horizon_months": 360, "target_amount": 0.0},
+        "market": {"expected_return": 0.06, "volatility": 0.15, "inflation": 0.025},
+        "options": {"paths": 3000, "seed": 11}
+    }))
+    .unwrap();
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Ann", "age": 60, "retirement_age": 70,
+                        "longevity": {"kind": "fixed", "age": 90}}],
+            "accounts": [{"name": "brokerage", "kind": "taxable", "balance": 400000.0}],
+            "contributions": [{"account": "brokerage", "monthly_amount": 1500.0, "growth": 0.03}],
+            "spending": {"essential": 4000.0, "start": 120}
+        },
+        "market": {"expected_return": 0.06, "volatility": 0.15, "inflation": 0.025},
+        "options": {"paths": 3000, "seed": 11}
+    }));
+    assert_eq!(plan.horizon, 360);
+    let terminal = CpuBackend::new().terminal_wealth_of(&prepare(&goal).unwrap());
+    let mut failures = 0;
+    for (path, &w) in terminal.iter().enumerate() {
+        let mut wealth = vec![f32::NAN; 30];
+        let mut spending = vec![f32::NAN; 30];
+        let outcome = run_path(&plan, path as u32, &mut wealth, &mut spending);
+        assert_eq!(outcome.end_month, 360);
+        assert_eq!(
+            outcome.estate.to_bits(),
+            w.to_bits(),
+            "path {path}: plan {} goal {w}",
+            outcome.estate
+        );
+        assert_eq!(outcome.failed_at.is_some(), w == 0.0, "path {path}");
+        failures += usize::from(outcome.failed_at.is_some());
+    }
+    // The comparison covers both kinds of path.
+    assert!(failures > 30 && failures < 2970, "{failures} failures");
+}
+
+#[test]
+fn social_security_pays_the_claiming_factor_at_62_67_and_70() {
+    // Someone who claims today and lives one more year saves 12 benefits.
+    for (claim, factor) in [(62.0, 0.70), (67.0, 1.0), (70.0, 1.24)] {
+        let plan = prepared(json!({
+            "plan": {
+                "people": [{"name": "Bo", "age": claim, "retirement_age": claim,
+                            "longevity": {"kind": "fixed", "age": claim + 1.0}}],
+                "accounts": [{"name": "cash", "kind": "taxable", "balance": 0.0}],
+                "social_security": [{"person": 0, "pia": 2000.0, "claim_age": claim}],
+                "spending": {"essential": 0.0}
+            },
+            "market": still_market(),
+            "options": {"paths": 1}
+        }));
+        let (outcome, _) = one_path(&plan);
+        let expected = 12.0 * 2000.0 * factor;
+        assert!(
+            (outcome.estate - expected).abs() < 1e-6,
+            "claim at {claim}: {} ≠ {expected}",
+            outcome.estate
+        );
+    }
+}
+
+#[test]
+fn a_year_of_tax_on_known_withdrawals_is_paid_the_next_january() {
+    // 70 with 1.2M tax-deferred, spending 5,000 a month, two years to live. Year 0: 60,000 of
+    // ordinary income, 50,000 above the deduction: 10% of 20,000 + 20% of 30,000 = 8,000, paid
+    // in month 12 from the same account, so year 1 has 68,000: 2,000 + 20% of 38,000 = 9,600,
+    // owed at the end and taken from the estate.
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Cy", "age": 70, "retirement_age": 65,
+                        "longevity": {"kind": "fixed", "age": 72}}],
+            "accounts": [{"name": "ira", "kind": "tax_deferred", "balance": 1200000.0}],
+            "spending": {"essential": 5000.0},
+            "tax": {"brackets": [{"over": 0, "rate": 0.10}, {"over": 20000, "rate": 0.20}],
+                    "standard_deduction": 10000}
+        },
+        "market": still_market(),
+        "options": {"paths": 1}
+    }));
+    let (outcome, _) = one_path(&plan);
+    assert!(
+        (outcome.taxes - (8000.0 + 9600.0)).abs() < 1e-6,
+        "taxes {}",
+        outcome.taxes
+    );
+    let estate = 1_200_000.0 - 120_000.0 - 8000.0 - 9600.0;
+    assert!(
+        (outcome.estate - estate).abs() < 1e-6,
+        "estate {}",
+        outcome.estate
+    );
+}
+
+#[test]
+fn an_rmd_at_75_is_the_balance_over_24_6() {
+    // 246,000 tax-deferred at 75: the year's RMD is 10,000, moved to a taxable account as
+    // ordinary income (10% tax, owed at the end).
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Di", "age": 75, "retirement_age": 65,
+                        "longevity": {"kind": "fixed", "age": 76}}],
+            "accounts": [{"name": "ira", "kind": "tax_deferred", "balance": 246000.0}],
+            "spending": {"essential": 0.0},
+            "tax": {"brackets": [{"over": 0, "rate": 0.10}]}
+        },
+        "market": still_market(),
+        "options": {"paths": 1}
+    }));
+    let (outcome, _) = one_path(&plan);
+    assert!(
+        (outcome.estate_tax_deferred - 236_000.0).abs() < 1e-6,
+        "{}",
+        outcome.estate_tax_deferred
+    );
+    assert!((outcome.taxes - 1000.0).abs() < 1e-6, "{}", outcome.taxes);
+    assert!(
+        (outcome.estate - 245_000.0).abs() < 1e-6,
+        "{}",
+        outcome.estate
+    );
+}
+
+#[test]
+fn a_guardrail_cuts_spending_in_the_year_the_rate_crosses_its_upper_rail() {
+    // Wealth falls 10% a year while 4,000 a month is spent: WR₀ = 4.8%. The first year whose
+    // rate 12·S/W exceeds 1.2·WR₀ is found by hand below; spending falls 10% that year.
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Ed", "age": 65, "retirement_age": 65,
+                        "longevity": {"kind": "fixed", "age": 95}}],
+            "accounts": [{"name": "brokerage", "kind": "taxable", "balance": 1000000.0}],
+            "spending": {"essential": 0.0, "discretionary": 4000.0,
+                         "rule": {"kind": "guardrails"}}
+        },
+        "market": {"expected_return": -0.10, "volatility": 0.0, "inflation": 0.0},
+        "options": {"paths": 1}
+    }));
+    let g = plan.drift[0];
+    let (mut w, s) = (1_000_000.0f64, 4000.0f64);
+    let initial = 12.0 * s / w;
+    let mut cut_year = None;
+    for year in 0..30 {
+        if year > 0 && 12.0 * s / w > 1.2 * initial && 30 - year > 15 {
+            cut_year = Some(year);
+            break;
+        }
+        for _ in 0..12 {
+            w = (w - s) * g;
+        }
+    }
+    let cut_year = cut_year.expect("the rail is crossed within 15 years");
+    let (outcome, spending) = one_path(&plan);
+    assert!(outcome.guardrail_cuts >= 1);
+    assert!(outcome.spending_cut);
+    for year in 1..cut_year {
+        assert!(
+            (spending[year] - spending[0]).abs() < 1e-2,
+            "year {year} unchanged"
+        );
+    }
+    let ratio = spending[cut_year] / spending[cut_year - 1];
+    assert!((ratio - 0.9).abs() < 1e-6, "year {cut_year}: ratio {ratio}");
+}
+
+#[test]
+fn a_plan_without_income_fails_in_the_month_its_money_runs_out() {
+    // 100,000 and 1,000 a month with no return: month 99 would leave nothing, which is a
+    // failure by §1's rule (the need leaves the accounts at or below zero).
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Flo", "age": 80, "retirement_age": 65}],
+            "accounts": [{"name": "savings", "kind": "taxable", "balance": 100000.0}],
+            "spending": {"essential": 1000.0}
+        },
+        "market": still_market(),
+        "options": {"paths": 1}
+    }));
+    let (outcome, _) = one_path(&plan);
+    assert_eq!(outcome.failed_at, Some(99));
+    assert_eq!(outcome.end_month, 180);
+    assert_eq!(outcome.estate, 0.0);
+}
+
+#[test]
+fn gompertz_ages_at_death_match_the_survival_curve() {
+    // The median age at death solves S(t) = ½: t = b ln(1 − ln ½ · e^((m−x)/b)). The fraction
+    // of 20,000 paths dying by then is ½ within 4 SE (4·√(¼/n)) plus a month of rounding.
+    let (x, m, b) = (65.0f64, 88.0f64, 10.0f64);
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Gus", "age": x, "retirement_age": x,
+                        "longevity": {"kind": "gompertz", "modal_age": m, "dispersion": b}}],
+            "accounts": [{"name": "savings", "kind": "taxable", "balance": 1000000.0}],
+            "spending": {"essential": 1000.0}
+        },
+        "market": still_market(),
+        "options": {"paths": 20000, "seed": 5}
+    }));
+    let median = x + b * (1.0 - 0.5f64.ln() * ((m - x) / b).exp()).ln();
+    let samples = simulate_plan(&plan, &Watch::default()).unwrap();
+    let n = samples.outcomes.len() as f64;
+    let dead_by_median = samples
+        .outcomes
+        .iter()
+        .filter(|o| x + f64::from(o.deaths[0]) / 12.0 <= median)
+        .count() as f64
+        / n;
+    let monthly_density = 0.04 / 12.0;
+    assert!(
+        (dead_by_median - 0.5).abs() < 4.0 * (0.25 / n).sqrt() + monthly_density,
+        "{dead_by_median} died by the median age {median}"
+    );
+}
+
+#[test]
+fn a_table_with_certain_death_at_an_age_ends_every_path_there() {
+    let plan = prepared(json!({
+        "plan": {
+            "people": [{"name": "Hal", "age": 85, "retirement_age": 65,
+                        "longevity": {"kind": "table", "start_age": 85,
+                                      "qx": [0.2, 0.2, 0.2, 0.2, 0.2, 1.0]}}],
+            "accounts": [{"name": "savings", "kind": "taxable", "balance": 500000.0}],
+            "spending": {"essential": 2000.0}
+        },
+        "market": {"expected_return": 0.05, "volatility": 0.1, "inflation": 0.02},
+        "options": {"paths": 5000, "seed": 3}
+    }));
+    let result = run(&plan);
+    assert!(
+        result.ages_at_death[0].p90 <= 91.0,
+        "{:?}",
+        result.ages_at_death
+    );
+    let samples = simulate_plan(&plan, &Watch::default()).unwrap();
+    assert!(samples.outcomes.iter().all(|o| o.end_month <= 72));
+    // Some die every year: the table is not a fixed lifetime.
+    assert!(samples.outcomes.iter().any(|o| o.end_month <= 12));
+}
+
+fn couple(essential: f64) -> Value {
+    json!({
+        "plan": {
+            "people": [
+                {"name": "Ivy", "age": 62, "retirement_age": 62,
+                 "longevity": {"kind": "gompertz", "modal_age": 88, "dispersion": 10}},
+                {"name": "Jon", "age": 64, "retirement_age": 65,
+                 "longevity": {"kind": "gompertz", "modal_age": 86, "dispersion": 10}}
+            ],
+            "accounts": [
+                {"name": "brokerage", "kind": "taxable", "balance": 300000.0, "cost_basis": 200000.0},
+                {"name": "ira", "kind": "tax_deferred", "balance": 600000.0, "owner": 1},
+                {"name": "roth", "kind": "tax_free", "balance": 100000.0}
+            ],
+            "contributions": [{"account": "ira", "monthly_amount": 1500.0}],
+            "incomes": [{"name": "pension", "monthly_amount": 800.0, "owner": 1,
+                         "start_age": 65, "survivor_fraction": 0.5}],
+            "social_security": [
+                {"person": 0, "pia": 1800.0, "claim_age": 67},
+                {"person": 1, "pia": 2600.0, "claim_age": 70}
+            ],
+            "spending": {"essential": essential, "discretionary": 2000.0, "survivor_fraction": 0.7,
+                         "rule": {"kind": "guardrails"}},
+            "goals": [{"name": "roof", "amount": 30000.0, "age": 70, "person": 0},
+                      {"name": "trip", "amount": 20000.0, "month": 36, "priority": "flexible"}],
+            "tax": {"brackets": [{"over": 0, "rate": 0.10}, {"over": 23200, "rate": 0.12},
+                                 {"over": 94300, "rate": 0.22}],
+                    "standard_deduction": 29200, "capital_gains_rate": 0.15}
+        },
+        "market": {"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025},
+        "options": {"paths": 4000, "seed": 17}
+    })
+}
+
+#[test]
+fn more_essential_spending_never_raises_success() {
+    let mut previous = 1.0;
+    for essential in [3000.0, 4500.0, 6000.0, 7500.0] {
+        let mut value = couple(essential);
+        value["plan"]["spending"]["rule"] = json!("fixed");
+        let result = run(&prepared(value));
+        assert!(
+            result.success_probability <= previous,
+            "essential {essential}: {} after {previous}",
+            result.success_probability
+        );
+        previous = result.success_probability;
+    }
+    // The sequence spans outcomes: the comparisons are not between equal ones.
+    assert!(
+        previous < 0.9,
+        "the highest spending still succeeds {previous}"
+    );
+}
+
+#[test]
+fn a_couples_plan_reports_every_output() {
+    let result = run(&prepared(couple(4500.0)));
+    assert!(result.success_probability > 0.0 && result.success_probability < 1.0);
+    assert_eq!(result.goals.len(), 2);
+    // The roof falls due at Ivy's 70 (month 96) on every path where someone is alive.
+    assert!(result.goals[0].due_probability > 0.9);
+    assert!(result.lifetime_taxes.mean > 0.0);
+    assert_eq!(result.ages_at_death.len(), 2);
+    assert!(result.ages_at_death[0].p10 < result.ages_at_death[0].p90);
+    assert!(!result.yearly.is_empty());
+    let first = &result.yearly[0];
+    assert_eq!(first.month, 12);
+    assert!(first.running > 0.95);
+    assert!(first.wealth.is_some() && first.spending_real.is_some());
+    // Running fractions fall as people die; depletion only rises.
+    for pair in result.yearly.windows(2) {
+        assert!(pair[1].running <= pair[0].running);
+        assert!(pair[1].depleted >= pair[0].depleted);
+    }
+    assert!(result.estate.tax_deferred_share >= 0.0 && result.estate.tax_deferred_share <= 1.0);
+    assert!(result.guardrails.mean_cuts + result.guardrails.mean_raises > 0.0);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_plan_result() {
+    let a = run(&prepared(couple(4500.0)));
+    let b = run(&prepared(couple(4500.0)));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_cancelled_plan_stops() {
+    let plan = prepared(couple(4500.0));
+    let watch = Watch::default();
+    watch.cancel();
+    assert!(simulate_plan(&plan, &watch).is_err());
+}
+
+#[test]
+fn bad_plans_are_refused_naming_the_field() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        (
+            "plan.social_security[0].claim_age",
+            Box::new(|v| v["plan"]["social_security"][0]["claim_age"] = json!(61)),
+        ),
+        (
+            "plan.tax.brackets[2].over",
+            Box::new(|v| v["plan"]["tax"]["brackets"][2]["over"] = json!(20000)),
+        ),
+        (
+            "plan.accounts[1].owner",
+            Box::new(|v| v["plan"]["accounts"][1]["owner"] = json!(2)),
+        ),
+        (
+            "plan.accounts[0].balance",
+            Box::new(|v| v["plan"]["accounts"][0]["balance"] = json!(-1)),
+        ),
+        (
+            "plan.accounts[0].weights",
+            Box::new(|v| v["plan"]["accounts"][0]["weights"] = json!([1.0])),
+        ),
+        (
+            "plan.accounts[1].cost_basis",
+            Box::new(|v| v["plan"]["accounts"][1]["cost_basis"] = json!(5)),
+        ),
+        (
+            "plan.contributions[0].account",
+            Box::new(|v| v["plan"]["contributions"][0]["account"] = json!("401k")),
+        ),
+        (
+            "plan.people[1].age",
+            Box::new(|v| v["plan"]["people"][1]["age"] = json!(64.3)),
+        ),
+        (
+            "plan.people[0].longevity.modal_age",
+            Box::new(|v| v["plan"]["people"][0]["longevity"]["modal_age"] = json!(-3)),
+        ),
+        (
+            "plan.incomes[0].end_age",
+            Box::new(|v| v["plan"]["incomes"][0]["end_age"] = json!(60)),
+        ),
+        (
+            "plan.goals[0].age",
+            Box::new(|v| v["plan"]["goals"][0]["age"] = json!(50)),
+        ),
+        (
+            "plan.spending.rule.upper",
+            Box::new(|v| v["plan"]["spending"]["rule"]["upper"] = json!(0.9)),
+        ),
+        ("plan.people", Box::new(|v| v["plan"]["people"] = json!([]))),
+        (
+            "options.paths",
+            Box::new(|v| v["options"]["paths"] = json!(10_000_000)),
+        ),
+    ];
+    for (field, break_it) in cases {
+        let mut value = couple(4500.0);
+        break_it(&mut value);
+        assert_eq!(error_field(value), field);
+    }
+    // Fields the model does not know are refused, not ignored.
+    let mut value = couple(4500.0);
+    value["plan"]["spending"]["essentail"] = json!(1);
+    assert!(serde_json::from_value::<PlanRequest>(value).is_err());
+    let mut value = couple(4500.0);
+    value["plan"]["withdrawal_order"] = json!(["taxable", "taxable", "tax_free"]);
+    assert_eq!(error_field(value), "plan.withdrawal_order[1]");
+}
+
+#[test]
+fn sustainable_spending_finds_the_level_at_which_the_money_lasts() {
+    // 120,000 with no return over ten fixed years: any spending below 1,000 a month lasts, and
+    // 1,000 runs out in the last month (which fails, §1's rule).
+    let plan = request(json!({
+        "plan": {
+            "people": [{"name": "Kim", "age": 85, "retirement_age": 65,
+                        "longevity": {"kind": "fixed", "age": 95}}],
+            "accounts": [{"name": "savings", "kind": "taxable", "balance": 120000.0}],
+            "spending": {"essential": 500.0}
+        },
+        "market": still_market(),
+        "options": {"paths": 1}
+    }));
+    let engine = crate::Engine::default();
+    let solution = super::solve::sustainable_spending(&engine, &plan).unwrap();
+    assert!(solution.attainable);
+    assert!(
+        solution.essential > 999.0 && solution.essential < 1000.0,
+        "{}",
+        solution.essential
+    );
+    assert_eq!(solution.essential, 500.0 * solution.scale);
+    assert_eq!(solution.discretionary, 0.0);
+    assert_eq!(solution.plan.success_probability, 1.0);
+}
+
+#[test]
+fn the_claiming_solver_tries_every_age_and_prefers_the_larger_lifetime_sum() {
+    // 62 today, living to 95 for sure, no spending and no return: the estate is the sum of the
+    // benefits, largest when claiming at 70 (1.24 × 300 months beats 1.0 × 336 and 0.7 × 396).
+    let plan = request(json!({
+        "plan": {
+            "people": [{"name": "Lee", "age": 62, "retirement_age": 62}],
+            "accounts": [{"name": "savings", "kind": "taxable", "balance": 0.0}],
+            "social_security": [{"person": 0, "pia": 2000.0, "claim_age": 62}],
+            "spending": {"essential": 0.0}
+        },
+        "market": still_market(),
+        "options": {"paths": 1, "percentiles": [10]}
+    }));
+    let engine = crate::Engine::default();
+    let solution = super::solve::claiming(&engine, &plan).unwrap();
+    assert_eq!(solution.options.len(), 9);
+    assert_eq!(solution.best.claim_ages, vec![70]);
+    assert!((solution.best.median_real_estate - 1.24 * 2000.0 * 300.0).abs() < 1e-6);
+    let at_62 = &solution.options[0];
+    assert_eq!(at_62.claim_ages, vec![62]);
+    assert!((at_62.median_real_estate - 0.7 * 2000.0 * 396.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_couples_claiming_solver_runs_every_pair() {
+    let mut value = couple(4500.0);
+    value["options"]["paths"] = json!(200);
+    let engine = crate::Engine::default();
+    let solution = super::solve::claiming(&engine, &request(value)).unwrap();
+    // Ivy is 62 (9 ages), Jon is 64 (7 ages left: 64 … 70).
+    assert_eq!(solution.options.len(), 9 * 7);
+    let best = &solution.best;
+    assert!(solution
+        .options
+        .iter()
+        .all(|o| o.success_probability <= best.success_probability));
+}
+
+#[test]
+fn withdrawal_orders_are_compared_side_by_side() {
+    let engine = crate::Engine::default();
+    let mut value = couple(4500.0);
+    value["options"]["paths"] = json!(500);
+    let comparison = super::solve::withdrawal_orders(&engine, &request(value.clone())).unwrap();
+    assert_eq!(comparison.orders.len(), 5);
+    assert!(comparison.left_out.is_empty());
+    // The default order's row is the plan as asked.
+    let plain = engine.plan(&request(value.clone())).unwrap();
+    assert_eq!(
+        comparison.orders[0].success_probability,
+        plain.success_probability
+    );
+    assert_eq!(
+        comparison.orders[0].mean_lifetime_taxes,
+        plain.lifetime_taxes.mean
+    );
+    // Orders change taxes: not every row is the same.
+    assert!(comparison
+        .orders
+        .iter()
+        .any(|o| o.mean_lifetime_taxes != comparison.orders[0].mean_lifetime_taxes));
+    value["plan"].as_object_mut().unwrap().remove("tax");
+    let untaxed = super::solve::withdrawal_orders(&engine, &request(value)).unwrap();
+    assert_eq!(untaxed.orders.len(), 3);
+    assert_eq!(untaxed.left_out.len(), 2);
+}
