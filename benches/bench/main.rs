@@ -10,11 +10,13 @@
 //! | `gpu` | [`gpu`] | the CPU backend (parity, then timing) |
 //! | `service` | [`service`] | a FastAPI + NumPy service; typed gRPC beside HTTP JSON |
 //! | `fairness` | [`fairness`] | one lane against two |
+//! | `plan` | [`plan`] | monteplan (PyPI) on its default plan; the couple and its claiming solver |
 //! | `backends` | — | what each backend opens here (as `sextant backends`) |
 
 mod engine;
 mod fairness;
 mod gpu;
+mod plan;
 mod portfolio;
 mod service;
 
@@ -62,6 +64,9 @@ pub enum Suite {
     /// Small requests' latency while a budget-sized one runs, two lanes against one (see
     /// `fairness`).
     Fairness,
+    /// Household plans beside monteplan, the couple example and its claiming solver (see
+    /// `plan`).
+    Plan,
     /// What each backend opens here, or why it cannot (the `sextant backends` report; the
     /// GPU check carries only this binary).
     Backends,
@@ -80,6 +85,8 @@ pub struct BenchArgs {
     pub gpu: gpu::GpuArgs,
     #[command(flatten)]
     pub fairness: fairness::FairnessArgs,
+    #[command(flatten)]
+    pub plan: plan::PlanArgs,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
@@ -129,6 +136,7 @@ fn run(cli: &Cli) -> Result<()> {
             cli,
             &portfolio::run(&engine()?, &args.portfolio, &args.python)?,
         ),
+        Suite::Plan => print(cli, &plan::run(&engine()?, &args.plan, &args.python)?),
         Suite::Backends => print(cli, &sextant_engine::backend::backends_report()),
     }
 }

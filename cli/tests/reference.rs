@@ -22,25 +22,31 @@ fn within(name: &str, engine: f64, reference: f64, se_engine: f64, se_reference:
     );
 }
 
-#[test]
-fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
-    let cases_path = repo().join("benches/reference-cases.json");
-    let cases: Vec<Value> =
+/// The dozen (or more) requests of `benches/{cases}` and the answers `benches/{script}` gives
+/// for them, in order.
+fn reference_answers(cases: &str, script: &str) -> (Vec<Value>, Vec<Value>) {
+    let cases_path = repo().join("benches").join(cases);
+    let requests: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(&cases_path).unwrap()).unwrap();
-    assert!(cases.len() >= 12);
-
+    assert!(requests.len() >= 12);
     let output = Command::new(std::env::var("SEXTANT_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(repo().join("benches/reference.py"))
+        .arg(repo().join("benches").join(script))
         .arg(&cases_path)
         .output()
         .expect("python3 runs (the test needs Python 3 with NumPy: pip install numpy)");
     assert!(
         output.status.success(),
-        "the NumPy reference failed (is numpy installed?): {}",
+        "{script} failed (is numpy installed?): {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let references: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(references.len(), cases.len());
+    let answers: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answers.len(), requests.len());
+    (requests, answers)
+}
+
+#[test]
+fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
+    let (cases, references) = reference_answers("reference-cases.json", "reference.py");
 
     let engine = Engine::default();
     for (case, reference) in cases.iter().zip(&references) {
@@ -101,6 +107,128 @@ fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
                 proportion_se(a),
                 proportion_se(b),
                 4.0,
+            );
+        }
+    }
+}
+
+/// Household plans (docs/model.md §5) against `benches/plan_reference.py`, written from the model
+/// document alone: a dozen plans covering every rule. Proportions (success, depletion, spending
+/// cuts, goals paid) and means (estate, lifetime taxes) within 4 combined standard errors; the
+/// median estate by where the reference's median falls in the engine's distribution: the
+/// engine's fraction of estates below it is ½ within 4 SE (√(¼/n_engine + ¼/n_reference)).
+#[test]
+fn plans_agree_with_the_numpy_reference_within_4_standard_errors() {
+    use sextant_engine::backend::Watch;
+    use sextant_engine::plan::{prepare_plan, simulate_plan, PlanRequest};
+
+    let (cases, references) = reference_answers("plan-reference-cases.json", "plan_reference.py");
+
+    let engine = Engine::default();
+    for (case, reference) in cases.iter().zip(&references) {
+        let name = case["name"].as_str().unwrap();
+        let mut request = case.clone();
+        request.as_object_mut().unwrap().remove("name");
+        let request: PlanRequest = serde_json::from_value(request).unwrap();
+        let result = engine.plan(&request).unwrap();
+        let n = result.paths as f64;
+        let n_ref = reference["paths"].as_f64().unwrap();
+        let proportion = |name: &str, a: f64, b: f64| {
+            within(
+                name,
+                a,
+                b,
+                (a * (1.0 - a) / n).sqrt(),
+                (b * (1.0 - b) / n_ref).sqrt(),
+                4.0,
+            )
+        };
+        proportion(
+            &format!("{name}: success"),
+            result.success_probability,
+            reference["success_probability"].as_f64().unwrap(),
+        );
+        proportion(
+            &format!("{name}: depletion"),
+            result.depletion.probability,
+            reference["depletion_probability"].as_f64().unwrap(),
+        );
+        proportion(
+            &format!("{name}: spending cut"),
+            result.spending_cut_probability,
+            reference["spending_cut_probability"].as_f64().unwrap(),
+        );
+        let ref_goals = reference["goals"].as_array().unwrap();
+        assert_eq!(result.goals.len(), ref_goals.len(), "{name}");
+        for (goal, ref_goal) in result.goals.iter().zip(ref_goals) {
+            proportion(
+                &format!("{name}: goal {} due", goal.name),
+                goal.due_probability,
+                ref_goal["due_probability"].as_f64().unwrap(),
+            );
+            // Paid among the paths where it fell due.
+            let (a, b) = (
+                goal.paid_probability,
+                ref_goal["paid_given_due"].as_f64().unwrap(),
+            );
+            let (na, nb) = (
+                (goal.due_probability * n).max(1.0),
+                (ref_goal["due_probability"].as_f64().unwrap() * n_ref).max(1.0),
+            );
+            within(
+                &format!("{name}: goal {} paid", goal.name),
+                a,
+                b,
+                (a * (1.0 - a) / na).sqrt(),
+                (b * (1.0 - b) / nb).sqrt(),
+                4.0,
+            );
+        }
+        for (what, ours, theirs) in [
+            ("estate", result.estate.mean, &reference["estate"]),
+            (
+                "lifetime taxes",
+                result.lifetime_taxes.mean,
+                &reference["lifetime_taxes"],
+            ),
+        ] {
+            let sd = theirs["std"].as_f64().unwrap();
+            within(
+                &format!("{name}: mean {what}"),
+                ours,
+                theirs["mean"].as_f64().unwrap(),
+                sd / n.sqrt(),
+                sd / n_ref.sqrt(),
+                4.0,
+            );
+        }
+        // The median estate: where the reference's median falls among the engine's estates.
+        let plan = prepare_plan(&request).unwrap();
+        let samples = simulate_plan(&plan, &Watch::default()).unwrap();
+        let median = reference["estate"]["median"].as_f64().unwrap();
+        let below = samples
+            .outcomes
+            .iter()
+            .filter(|o| o.estate < median)
+            .count() as f64;
+        let equal = samples
+            .outcomes
+            .iter()
+            .filter(|o| o.estate == median)
+            .count() as f64;
+        if median > 0.0 {
+            let at = (below + 0.5 * equal) / n;
+            let bound = 4.0 * (0.25 / n + 0.25 / n_ref).sqrt();
+            assert!(
+                (at - 0.5).abs() <= bound,
+                "{name}: the reference's median estate {median} is at the engine's {at} quantile (bound {bound})"
+            );
+        } else {
+            // Half or more of the paths end with nothing, in both.
+            assert!(
+                below + equal >= 0.5 * n - 4.0 * (0.25 * n).sqrt(),
+                "{name}: the reference's median estate is 0, the engine's is {}",
+                result.estate.percentiles.get(50.0).unwrap_or(f64::NAN)
             );
         }
     }

@@ -137,19 +137,17 @@ pub fn run_path(
 
     for t in 0..end {
         let year = t / 12;
-        if t % 12 == 0 {
-            if t > 0 {
-                // Close the previous year: its tax falls due now; its samples are recorded.
-                previous_index = index;
-                index = plan.index(year);
-                house.close_year(previous_index);
-                last_year_return = year_growth - 1.0;
-                year_growth = 1.0;
-                let slot = (year - 1) as usize;
-                wealth[slot] = house.total() as f32;
-                real_spending[slot] = (spent_this_year / previous_index) as f32;
-                spent_this_year = 0.0;
-            }
+        if t % 12 == 0 && t > 0 {
+            // Close the previous year: its tax falls due now; its samples are recorded.
+            previous_index = index;
+            index = plan.index(year);
+            house.close_year(previous_index);
+            last_year_return = year_growth - 1.0;
+            year_growth = 1.0;
+            let slot = (year - 1) as usize;
+            wealth[slot] = house.total() as f32;
+            real_spending[slot] = (spent_this_year / previous_index) as f32;
+            spent_this_year = 0.0;
         }
         if t % 4 == 0 {
             let block = philox::philox4x32_10([path, t / 4, 0, 0], key);
@@ -165,9 +163,9 @@ pub fn run_path(
         };
         let wealth_at_start = house.total();
 
-        // Contributions.
+        // Contributions (none into a failed path's accounts: they stay empty).
         for c in &plan.contributions {
-            if alive[c.owner] && t < c.end_month {
+            if alive[c.owner] && t < c.end_month && outcome.failed_at.is_none() {
                 let amount = c.amount * (1.0 + c.growth).powi(year as i32);
                 house.deposit(c.account, amount);
             }
@@ -249,64 +247,73 @@ pub fn run_path(
         }
         let tax_now = std::mem::take(&mut house.tax_due);
         let essential_need = essential_spending + essential_goals + tax_now;
-        let mut paid_spending = 0.0f64;
-        if outcome.failed_at.is_none() {
-            if cash >= essential_need {
-                cash -= essential_need;
-            } else {
-                let need = essential_need - cash;
-                cash = 0.0;
-                if house.total() - need <= 0.0 {
-                    outcome.failed_at = Some(t);
-                    house.deplete();
-                } else {
-                    house.withdraw(need, index);
-                }
-            }
+        // The cash pays first; the accounts pay the rest unless that would empty them.
+        // Once failed, the accounts are empty and only the cash pays.
+        let cash_before = cash;
+        let met = if cash >= essential_need {
+            cash -= essential_need;
+            true
         } else {
-            // Depleted: the incomes pay what they can.
-            paid_spending += cash.min(essential_spending);
+            let need = essential_need - cash;
             cash = 0.0;
-        }
-        if outcome.failed_at.is_none() {
-            paid_spending += essential_spending;
+            if outcome.failed_at.is_some() {
+                false
+            } else if house.total() - need <= 0.0 {
+                // Everything is withdrawn (with its tax) and the path fails.
+                outcome.failed_at = Some(t);
+                house.withdraw(house.total(), index);
+                house.deplete();
+                false
+            } else {
+                house.withdraw(need, index);
+                true
+            }
+        };
+        let mut paid_spending = if met {
+            essential_spending
+        } else {
+            cash_before.min(essential_spending)
+        };
+        if met {
             for (g, goal) in plan.goals.iter().enumerate() {
                 if goal.month == t && goal.essential {
                     outcome.goals_paid |= 1 << g;
                 }
             }
-            // Discretionary spending, as far as the accounts allow.
-            if discretionary > 0.0 {
-                let from_cash = cash.min(discretionary);
+        }
+        // Discretionary spending, as far as the cash and the accounts allow.
+        if discretionary > 0.0 {
+            let from_cash = cash.min(discretionary);
+            cash -= from_cash;
+            let need = discretionary - from_cash;
+            let take = need.min(house.total().max(0.0));
+            if take > 0.0 {
+                house.withdraw(take, index);
+            }
+            if take < need {
+                outcome.spending_cut = true;
+            }
+            paid_spending += from_cash + take;
+        }
+        // Flexible goals: paid only if what is left covers the reserve.
+        let reserve =
+            plan.flexible_reserve_years * 12.0 * spending.essential * index * survivor_factor;
+        for (g, goal) in plan.goals.iter().enumerate() {
+            if goal.month != t || goal.essential {
+                continue;
+            }
+            let amount = goal.amount * index;
+            if house.total() + cash - amount >= reserve {
+                let from_cash = cash.min(amount);
                 cash -= from_cash;
-                let need = discretionary - from_cash;
-                let take = need.min(house.total().max(0.0));
-                if take > 0.0 {
-                    house.withdraw(take, index);
+                if amount > from_cash {
+                    house.withdraw(amount - from_cash, index);
                 }
-                if take < need {
-                    outcome.spending_cut = true;
-                }
-                paid_spending += from_cash + take;
+                outcome.goals_paid |= 1 << g;
             }
-            // Flexible goals: paid only if what is left covers the reserve.
-            let reserve =
-                plan.flexible_reserve_years * 12.0 * spending.essential * index * survivor_factor;
-            for (g, goal) in plan.goals.iter().enumerate() {
-                if goal.month != t || goal.essential {
-                    continue;
-                }
-                let amount = goal.amount * index;
-                if house.total() + cash - amount >= reserve {
-                    let from_cash = cash.min(amount);
-                    cash -= from_cash;
-                    if amount > from_cash {
-                        house.withdraw(amount - from_cash, index);
-                    }
-                    outcome.goals_paid |= 1 << g;
-                }
-            }
-            // A surplus is saved in the taxable account.
+        }
+        if outcome.failed_at.is_none() {
+            // A surplus is saved in the taxable account (a failed path spends it).
             if cash > 0.0 {
                 house.deposit(plan.cash_account, cash);
             }

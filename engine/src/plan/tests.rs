@@ -388,7 +388,8 @@ fn a_cancelled_plan_stops() {
 
 #[test]
 fn bad_plans_are_refused_naming_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Breaker)> = vec![
         (
             "plan.social_security[0].claim_age",
             Box::new(|v| v["plan"]["social_security"][0]["claim_age"] = json!(61)),

@@ -1,0 +1,159 @@
+//! `sextant-bench --suite plan`: household plans (docs/model.md §5). monteplan's default plan in
+//! Sextant beside monteplan itself (`benches/monteplan_baseline.py`, PyPI, NumPy) in the same
+//! command, then the couple of `examples/plan-couple.json` (taxes, Social Security, guardrails,
+//! Gompertz lifetimes) and its claiming solver (every pair of claim ages), timed.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use sextant_engine::backend::Watch;
+use sextant_engine::plan::solve;
+use sextant_engine::{Engine, PlanRequest};
+
+/// monteplan's default plan written as a Sextant plan (see the file for what differs).
+const MONTEPLAN_DEFAULT: &str = include_str!("../plan-monteplan-default.json");
+/// The couple: two Gompertz lifetimes, four accounts, a pension, Social Security at 70 and 67,
+/// guardrails, goals, taxes, bracket-fill.
+const COUPLE: &str = include_str!("../../examples/plan-couple.json");
+
+#[derive(clap::Args, Clone)]
+pub struct PlanArgs {
+    /// Paths of each plan run (monteplan runs the same number).
+    #[arg(long, default_value_t = 10_000)]
+    pub plan_paths: u64,
+    /// Timed runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub plan_repeat: usize,
+    /// Skip monteplan (`pip install -r benches/requirements-bench.txt`).
+    #[arg(long)]
+    pub no_monteplan: bool,
+}
+
+#[derive(Serialize)]
+pub struct PlanReport {
+    pub paths: u64,
+    pub monteplan_default: Timed,
+    pub monteplan: Option<serde_json::Value>,
+    /// Sextant's path-steps/s over monteplan's on the same plan.
+    pub speedup_over_monteplan: Option<f64>,
+    pub couple: Timed,
+    /// The claiming solver on the couple: every pair of claim ages 62 … 70.
+    pub couple_claiming: Timed,
+}
+
+#[derive(Serialize)]
+pub struct Timed {
+    pub what: String,
+    /// Median wall time.
+    pub seconds: f64,
+    /// Months simulated over all paths (paths end at the last death), per second.
+    pub path_steps_per_second: f64,
+    pub success_probability: f64,
+}
+
+pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport> {
+    let request = |text: &str| -> Result<PlanRequest> {
+        let mut r: PlanRequest = serde_json::from_str(text).context("a benchmark plan")?;
+        r.options.paths = args.plan_paths;
+        Ok(r)
+    };
+    let default = request(MONTEPLAN_DEFAULT)?;
+    let couple = request(COUPLE)?;
+    let monteplan_default = timed(engine, args.plan_repeat, "monteplan's default plan", |e| {
+        Ok(e.plan(&default)?.success_probability)
+    })?;
+    eprintln!(
+        "sextant:   {:.3e} path-steps/s ({:.4} s per run) on monteplan's default plan",
+        monteplan_default.path_steps_per_second, monteplan_default.seconds
+    );
+    let monteplan = if args.no_monteplan {
+        None
+    } else {
+        let report = monteplan_baseline(python, args.plan_paths, args.plan_repeat.clamp(1, 3))?;
+        eprintln!(
+            "monteplan: {:.3e} path-steps/s ({:.3} s per run)",
+            report["path_steps_per_second"].as_f64().unwrap_or(0.0),
+            report["seconds"].as_f64().unwrap_or(0.0)
+        );
+        Some(report)
+    };
+    let speedup = monteplan
+        .as_ref()
+        .and_then(|m| m["path_steps_per_second"].as_f64())
+        .map(|m| monteplan_default.path_steps_per_second / m);
+    if let Some(s) = speedup {
+        eprintln!("sextant / monteplan: {s:.1}×");
+    }
+    let couple_timing = timed(
+        engine,
+        args.plan_repeat,
+        "the couple (examples/plan-couple.json)",
+        |e| Ok(e.plan(&couple)?.success_probability),
+    )?;
+    eprintln!("couple:    {:.4} s", couple_timing.seconds);
+    let claiming = timed(
+        engine,
+        args.plan_repeat.min(3),
+        "claiming solver on the couple",
+        |e| Ok(solve::claiming(e, &couple)?.best.success_probability),
+    )?;
+    eprintln!("claiming:  {:.3} s", claiming.seconds);
+    Ok(PlanReport {
+        paths: args.plan_paths,
+        monteplan_default,
+        monteplan,
+        speedup_over_monteplan: speedup,
+        couple: couple_timing,
+        couple_claiming: claiming,
+    })
+}
+
+/// The median of `repeat` timed runs of `work` (after one untimed), with the path-steps the
+/// engine's watch counted.
+fn timed(
+    engine: &Engine,
+    repeat: usize,
+    what: &str,
+    work: impl Fn(&Engine) -> Result<f64>,
+) -> Result<Timed> {
+    work(engine)?;
+    let mut runs = Vec::with_capacity(repeat.max(1));
+    let mut success = 0.0;
+    for _ in 0..repeat.max(1) {
+        let watch = Arc::new(Watch::default());
+        let watched = engine.watched(watch.clone());
+        let start = Instant::now();
+        success = work(&watched)?;
+        runs.push((start.elapsed().as_secs_f64(), watch.done()));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, steps) = runs[runs.len() / 2];
+    Ok(Timed {
+        what: what.to_string(),
+        seconds,
+        path_steps_per_second: steps as f64 / seconds,
+        success_probability: success,
+    })
+}
+
+fn monteplan_baseline(python: &str, paths: u64, repeat: usize) -> Result<serde_json::Value> {
+    let output = Command::new(python)
+        .arg("benches/monteplan_baseline.py")
+        .arg("--paths")
+        .arg(paths.to_string())
+        .arg("--repeats")
+        .arg(repeat.to_string())
+        .output()
+        .with_context(|| format!("starting {python} benches/monteplan_baseline.py"))?;
+    if !output.status.success() {
+        bail!(
+            "monteplan failed ({}): {} (pip install -r benches/requirements-bench.txt)",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("monteplan's JSON")
+}
