@@ -120,17 +120,30 @@ fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
 #[test]
 fn plans_agree_with_the_numpy_reference_within_4_standard_errors() {
     use sextant_engine::backend::Watch;
-    use sextant_engine::plan::{prepare_plan, simulate_plan, PlanRequest};
+    use sextant_engine::plan::{build_plan_result, prepare_plan, simulate_plan, PlanRequest};
 
     let (cases, references) = reference_answers("plan-reference-cases.json", "plan_reference.py");
 
-    let engine = Engine::default();
     for (case, reference) in cases.iter().zip(&references) {
         let name = case["name"].as_str().unwrap();
         let mut request = case.clone();
         request.as_object_mut().unwrap().remove("name");
         let request: PlanRequest = serde_json::from_value(request).unwrap();
-        let result = engine.plan(&request).unwrap();
+        // One simulation: its per-path estates for the median check, then its result.
+        let plan = prepare_plan(&request).unwrap();
+        let samples = simulate_plan(&plan, &Watch::default()).unwrap();
+        let median = reference["estate"]["median"].as_f64().unwrap();
+        let below = samples
+            .outcomes
+            .iter()
+            .filter(|o| o.estate < median)
+            .count() as f64;
+        let equal = samples
+            .outcomes
+            .iter()
+            .filter(|o| o.estate == median)
+            .count() as f64;
+        let result = build_plan_result(&plan, samples, "cpu");
         let n = result.paths as f64;
         let n_ref = reference["paths"].as_f64().unwrap();
         let proportion = |name: &str, a: f64, b: f64| {
@@ -203,19 +216,6 @@ fn plans_agree_with_the_numpy_reference_within_4_standard_errors() {
             );
         }
         // The median estate: where the reference's median falls among the engine's estates.
-        let plan = prepare_plan(&request).unwrap();
-        let samples = simulate_plan(&plan, &Watch::default()).unwrap();
-        let median = reference["estate"]["median"].as_f64().unwrap();
-        let below = samples
-            .outcomes
-            .iter()
-            .filter(|o| o.estate < median)
-            .count() as f64;
-        let equal = samples
-            .outcomes
-            .iter()
-            .filter(|o| o.estate == median)
-            .count() as f64;
         if median > 0.0 {
             let at = (below + 0.5 * equal) / n;
             let bound = 4.0 * (0.25 / n + 0.25 / n_ref).sqrt();

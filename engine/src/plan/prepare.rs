@@ -658,7 +658,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         contributions,
         incomes,
         benefits,
-        spending: super::prepare::PreparedSpending {
+        spending: PreparedSpending {
             essential: spending.essential,
             discretionary: spending.discretionary,
             start_month,
