@@ -457,6 +457,9 @@ fn tool_body(name: &str) -> Option<Value> {
         "efficient_frontier" => "frontier.json",
         "frontier_sweep" => "sweep.json",
         "portfolio_risk" => "risk.json",
+        "plan_household" => "plan-couple.json",
+        "plan_sustainable_spending" | "plan_social_security_claiming" => "plan-single-retiree.json",
+        "plan_withdrawal_order" => "plan-pre-retiree.json",
         _ => return None,
     })))
 }
@@ -582,6 +585,22 @@ async fn hostile_bodies_get_a_4xx_naming_the_field_on_every_route() {
             true,
         ),
         ("/v1/risk".into(), small(example("risk.json")), true),
+        ("/v1/plans".into(), small(example("plan-couple.json")), true),
+        (
+            "/v1/plans/solve/spending".into(),
+            small(example("plan-single-retiree.json")),
+            true,
+        ),
+        (
+            "/v1/plans/solve/claiming".into(),
+            small(example("plan-single-retiree.json")),
+            true,
+        ),
+        (
+            "/v1/plans/solve/withdrawal-order".into(),
+            small(example("plan-pre-retiree.json")),
+            true,
+        ),
         (
             "/v1/rescore-runs".into(),
             json!({"run_key": "fuzz", "filter": {"category": "retirement"}, "paths": 100,

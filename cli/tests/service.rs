@@ -55,6 +55,71 @@ async fn results_equal_the_clis_for_the_same_request_and_seed() {
     }
 }
 
+/// Issue 13: every plan route answers what the CLI answers for the same request and seed, and
+/// counts its work before it runs (the claiming solver's combinations named as what to cut).
+#[tokio::test]
+async fn plan_routes_equal_the_cli_and_count_their_work() {
+    let server = start(&[]);
+    let http = client();
+    for (route, command, file, paths) in [
+        ("/v1/plans", &["plan"][..], "plan-couple.json", 2000),
+        ("/v1/plans", &["plan"][..], "plan-pre-retiree.json", 2000),
+        (
+            "/v1/plans/solve/spending",
+            &["plan", "solve", "spending"][..],
+            "plan-single-retiree.json",
+            1000,
+        ),
+        (
+            "/v1/plans/solve/claiming",
+            &["plan", "solve", "claiming"][..],
+            "plan-couple.json",
+            500,
+        ),
+        (
+            "/v1/plans/solve/withdrawal-order",
+            &["plan", "solve", "withdrawal-order"][..],
+            "plan-pre-retiree.json",
+            1000,
+        ),
+    ] {
+        let mut request = example(file);
+        request["options"]["paths"] = json!(paths);
+        let got: Value = post_json(&http, format!("{}{route}", server.base), &request).await;
+        let path = std::env::temp_dir().join(format!(
+            "sextant-plan-{}-{}.json",
+            std::process::id(),
+            route.replace('/', "-")
+        ));
+        std::fs::write(&path, request.to_string()).unwrap();
+        let mut args = vec!["--backend", "cpu"];
+        args.extend_from_slice(command);
+        args.push(path.to_str().unwrap());
+        assert_eq!(got, cli(&args), "{route} {file}");
+    }
+    // 250,000 paths of the couple are one fine run, but not 81 of them.
+    let mut many = example("plan-couple.json");
+    many["options"]["paths"] = json!(250_000);
+    let refused = post_json(
+        &http,
+        format!("{}/v1/plans/solve/claiming", server.base),
+        &many,
+    )
+    .await;
+    assert_eq!(
+        refused["error"]["field"], "plan.social_security",
+        "{refused}"
+    );
+    // A bad field is named on the plan routes as everywhere.
+    let mut bad = example("plan-couple.json");
+    bad["plan"]["social_security"][0]["claim_age"] = json!(61);
+    let refused = post_json(&http, format!("{}/v1/plans", server.base), &bad).await;
+    assert_eq!(
+        refused["error"]["field"], "plan.social_security[0].claim_age",
+        "{refused}"
+    );
+}
+
 /// Bad bodies, each answered 4xx naming its field, are tested in-process
 /// (`service/tests/router.rs`); what needs a socket is a body over the limit that the server
 /// refuses while the client is still sending it.
@@ -386,7 +451,7 @@ async fn agent_tools_list_schemas_and_run_with_a_summary() {
     let http = client();
     let catalogue: Value = get_json(&http, format!("{}/v1/tools", server.base)).await;
     let tools = catalogue["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 8);
+    assert_eq!(tools.len(), 12);
     for tool in tools {
         assert!(tool["description"].as_str().unwrap().len() > 60);
         assert_eq!(tool["input_schema"]["type"], "object", "{}", tool["name"]);
@@ -448,15 +513,50 @@ async fn agent_tools_list_schemas_and_run_with_a_summary() {
             "The best frontier allocation gives a ",
         ),
         ("portfolio_risk", "risk.json", "Expected return "),
+        (
+            "plan_household",
+            "plan-couple.json",
+            "", // opens with the success probability, checked below
+        ),
+        (
+            "plan_sustainable_spending",
+            "plan-single-retiree.json",
+            "The household can spend $",
+        ),
+        (
+            "plan_social_security_claiming",
+            "plan-couple.json",
+            "Claiming Social Security at ",
+        ),
+        (
+            "plan_withdrawal_order",
+            "plan-pre-retiree.json",
+            "Best withdrawal order: ",
+        ),
     ] {
         let mut request = example(file);
         if let Some(paths) = request.pointer_mut("/options/paths") {
             *paths = json!(paths.as_u64().unwrap().min(2000));
         }
+        if tool == "plan_social_security_claiming" {
+            *request.pointer_mut("/options/paths").unwrap() = json!(300);
+        }
         let ran: Value =
             post_json(&http, format!("{}/v1/tools/{tool}", server.base), &request).await;
         let summary = ran["summary"].as_str().unwrap();
         assert!(summary.starts_with(opening), "{tool}: {summary}");
+        if tool == "plan_household" {
+            let p = ran["result"]["success_probability"].as_f64().unwrap();
+            let opening = format!(
+                "{:.0}% chance the plan pays every essential expense",
+                100.0 * p
+            );
+            assert!(summary.starts_with(&opening), "{summary}");
+            assert!(summary.contains("median estate $"), "{summary}");
+        }
+        if tool == "plan_social_security_claiming" {
+            assert!(summary.contains("(Alex) and "), "{summary}");
+        }
         assert!(
             summary.chars().any(|c| c.is_ascii_digit()),
             "{tool}: {summary}"
@@ -739,6 +839,10 @@ async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
         ("post", "/v1/frontier"),
         ("post", "/v1/frontier/sweep"),
         ("post", "/v1/risk"),
+        ("post", "/v1/plans"),
+        ("post", "/v1/plans/solve/spending"),
+        ("post", "/v1/plans/solve/claiming"),
+        ("post", "/v1/plans/solve/withdrawal-order"),
         ("get", "/v1/tools"),
         ("post", "/v1/tools/{name}"),
         ("get", "/healthz"),

@@ -10,6 +10,8 @@
 use serde_json::Value;
 
 use crate::frontier::FrontierRequest;
+use crate::plan::solve::{claiming_runs, withdrawal_order_runs, MAX_SPENDING_RUNS};
+use crate::plan::PreparedPlan;
 use crate::request::GoalRequest;
 use crate::risk::RiskRequest;
 use crate::scenarios::{SensitivityRequest, WhatIfRequest, DEFAULT_INPUTS};
@@ -191,6 +193,43 @@ pub fn risk(request: &RiskRequest) -> Work {
     )
 }
 
+/// The plan operations, each a number of runs of one plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanOperation {
+    /// One run.
+    Simulate,
+    /// The sustainable-spending search, at its run cap.
+    SustainableSpending,
+    /// Every combination of candidate claim ages.
+    Claiming,
+    /// The withdrawal orders side by side.
+    WithdrawalOrders,
+}
+
+/// A plan (validated: its horizon is the longest life it allows) at every run `operation`
+/// makes: paths × months × runs.
+pub fn plan(plan: &PreparedPlan, operation: PlanOperation) -> Work {
+    let one = (plan.path_steps(), "options.paths");
+    match operation {
+        PlanOperation::Simulate => Work::new("paths × months", one, (1, "options.paths")),
+        PlanOperation::SustainableSpending => Work::new(
+            "the spending search's paths × months × runs",
+            one,
+            (MAX_SPENDING_RUNS, "options.paths"),
+        ),
+        PlanOperation::Claiming => Work::new(
+            "paths × months × combinations of claim ages",
+            one,
+            (claiming_runs(plan), "plan.social_security"),
+        ),
+        PlanOperation::WithdrawalOrders => Work::new(
+            "paths × months × withdrawal orders",
+            one,
+            (withdrawal_order_runs(plan), "options.paths"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +311,51 @@ mod tests {
         assert_eq!(
             sensitivity(&r).units,
             1000 * 110 * (1 + 2 * DEFAULT_INPUTS.len() as u64)
+        );
+    }
+
+    #[test]
+    fn plan_solvers_count_their_runs_and_name_what_multiplies_them() {
+        // A couple aged 62 and 60 to at most 100 (480 months): 9 × 9 claiming combinations;
+        // five withdrawal orders with a tax schedule, three without.
+        let request: crate::PlanRequest = serde_json::from_value(serde_json::json!({
+            "plan": {
+                "people": [
+                    {"name": "a", "age": 62, "retirement_age": 62,
+                     "longevity": {"kind": "fixed", "age": 100}},
+                    {"name": "b", "age": 60, "retirement_age": 62,
+                     "longevity": {"kind": "fixed", "age": 90}}],
+                "accounts": [{"name": "ira", "kind": "tax_deferred", "balance": 1e6}],
+                "social_security": [{"person": 0, "pia": 2000, "claim_age": 67},
+                                    {"person": 1, "pia": 1500, "claim_age": 67}],
+                "spending": {"essential": 4000},
+                "tax": {"brackets": [{"over": 0, "rate": 0.1}]}
+            },
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": 1000}
+        }))
+        .unwrap();
+        let prepared = crate::plan::prepare_plan(&request).unwrap();
+        let one = 1000 * 456; // to a's 100th birthday
+        assert_eq!(plan(&prepared, PlanOperation::Simulate).units, one);
+        assert_eq!(plan(&prepared, PlanOperation::Claiming).units, one * 81);
+        assert_eq!(
+            plan(&prepared, PlanOperation::WithdrawalOrders).units,
+            one * 5
+        );
+        assert_eq!(
+            plan(&prepared, PlanOperation::SustainableSpending).units,
+            one * MAX_SPENDING_RUNS
+        );
+        let err = plan(&prepared, PlanOperation::Claiming)
+            .within(one * 80)
+            .unwrap_err();
+        assert_eq!(err.field, "plan.social_security");
+        let mut untaxed = prepared.clone();
+        untaxed.tax = None;
+        assert_eq!(
+            plan(&untaxed, PlanOperation::WithdrawalOrders).units,
+            one * 3
         );
     }
 }

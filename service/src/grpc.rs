@@ -196,6 +196,25 @@ impl Sextant for GrpcService {
         self.operation(r, Operation::Risk).await
     }
 
+    async fn plan(&self, r: Request<pb::PlanRequest>) -> Answer<pb::PlanResult> {
+        self.operation(r, Operation::Plan).await
+    }
+
+    async fn sustainable_spending(
+        &self,
+        r: Request<pb::PlanRequest>,
+    ) -> Answer<pb::SpendingSolution> {
+        self.operation(r, Operation::PlanSpending).await
+    }
+
+    async fn claiming_ages(&self, r: Request<pb::PlanRequest>) -> Answer<pb::ClaimingSolution> {
+        self.operation(r, Operation::PlanClaiming).await
+    }
+
+    async fn withdrawal_orders(&self, r: Request<pb::PlanRequest>) -> Answer<pb::OrderComparison> {
+        self.operation(r, Operation::PlanWithdrawalOrders).await
+    }
+
     async fn list_tools(&self, r: Request<pb::ListToolsRequest>) -> Answer<pb::ToolList> {
         self.authorise(&r)?;
         Ok(Response::new(typed::dynamic_message(tools::catalogue(

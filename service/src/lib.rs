@@ -55,8 +55,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use sextant_engine::backend::Watch;
-use sextant_engine::budget;
+use sextant_engine::budget::{self, PlanOperation};
 use sextant_engine::frontier::FrontierRequest;
+use sextant_engine::plan::{self, PlanRequest};
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
@@ -1124,11 +1125,15 @@ pub enum Operation {
     Frontier,
     Sweep,
     Risk,
+    Plan,
+    PlanSpending,
+    PlanClaiming,
+    PlanWithdrawalOrders,
 }
 
 impl Operation {
     /// Every operation, in the order of the API reference.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Simulate,
         Operation::RequiredContribution,
         Operation::SustainableWithdrawal,
@@ -1137,6 +1142,10 @@ impl Operation {
         Operation::Frontier,
         Operation::Sweep,
         Operation::Risk,
+        Operation::Plan,
+        Operation::PlanSpending,
+        Operation::PlanClaiming,
+        Operation::PlanWithdrawalOrders,
     ];
 
     /// The HTTP route that runs it (POST).
@@ -1150,6 +1159,21 @@ impl Operation {
             Operation::Frontier => "/v1/frontier",
             Operation::Sweep => "/v1/frontier/sweep",
             Operation::Risk => "/v1/risk",
+            Operation::Plan => "/v1/plans",
+            Operation::PlanSpending => "/v1/plans/solve/spending",
+            Operation::PlanClaiming => "/v1/plans/solve/claiming",
+            Operation::PlanWithdrawalOrders => "/v1/plans/solve/withdrawal-order",
+        }
+    }
+
+    /// What a plan operation runs, as the budget counts it; `None` for the goal operations.
+    const fn plan_operation(self) -> Option<PlanOperation> {
+        match self {
+            Operation::Plan => Some(PlanOperation::Simulate),
+            Operation::PlanSpending => Some(PlanOperation::SustainableSpending),
+            Operation::PlanClaiming => Some(PlanOperation::Claiming),
+            Operation::PlanWithdrawalOrders => Some(PlanOperation::WithdrawalOrders),
+            _ => None,
         }
     }
 }
@@ -1244,6 +1268,34 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
                 state,
                 &key,
                 blocking(state, steps, move |e| to_json(&r.run_watched(e.watch())?)),
+            )
+            .await
+        }
+        Operation::Plan
+        | Operation::PlanSpending
+        | Operation::PlanClaiming
+        | Operation::PlanWithdrawalOrders => {
+            let r: PlanRequest = input.parse()?;
+            // Validated first: the work is counted over the plan's horizon, the longest life.
+            let prepared = plan::prepare_plan(&r)?;
+            let what = operation
+                .plan_operation()
+                .ok_or_else(|| ApiError::Internal(format!("{operation:?} is not a plan")))?;
+            let steps = admit(state, budget::plan(&prepared, what))?;
+            let key = cache::key(&format!("{operation:?}"), &r);
+            cached(
+                state,
+                &key,
+                blocking(state, steps, move |e| match what {
+                    PlanOperation::Simulate => to_json(&e.run_plan(&prepared)?),
+                    PlanOperation::SustainableSpending => {
+                        to_json(&plan::solve::sustainable_spending(e, &r)?)
+                    }
+                    PlanOperation::Claiming => to_json(&plan::solve::claiming(e, &r)?),
+                    PlanOperation::WithdrawalOrders => {
+                        to_json(&plan::solve::withdrawal_orders(e, &r)?)
+                    }
+                }),
             )
             .await
         }

@@ -13,7 +13,7 @@ use sextant_engine::frontier::FrontierRequest;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{SensitivityRequest, WhatIfRequest};
 use sextant_engine::sweep::SweepRequest;
-use sextant_engine::GoalRequest;
+use sextant_engine::{GoalRequest, PlanRequest};
 
 /// One operation as each interface shows it.
 pub struct Route {
@@ -32,7 +32,7 @@ pub struct Route {
 
 /// Every route the router serves (a test checks the router against this list), with its gRPC
 /// twins (a test checks the `.proto` service against it, and the tools' operations).
-pub const ROUTES: [Route; 21] = [
+pub const ROUTES: [Route; 25] = [
     Route {
         method: "post",
         path: "/v1/simulations",
@@ -168,6 +168,42 @@ pub const ROUTES: [Route; 21] = [
         request: Some("RiskRequest"),
         response: Some("RiskResult"),
         grpc: &["Risk"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/plans",
+        id: "plan",
+        summary: "A household plan: accounts, taxes, Social Security, lifetimes, spending rules",
+        request: Some("PlanRequest"),
+        response: Some("PlanResult"),
+        grpc: &["Plan"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/plans/solve/spending",
+        id: "planSustainableSpending",
+        summary: "The largest spending a plan sustains at its success threshold",
+        request: Some("PlanRequest"),
+        response: Some("SpendingSolution"),
+        grpc: &["SustainableSpending"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/plans/solve/claiming",
+        id: "planClaiming",
+        summary: "Every combination of Social Security claim ages, and the best",
+        request: Some("PlanRequest"),
+        response: Some("ClaimingSolution"),
+        grpc: &["ClaimingAges"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/plans/solve/withdrawal-order",
+        id: "planWithdrawalOrders",
+        summary: "The withdrawal orders side by side: success, lifetime taxes, estate",
+        request: Some("PlanRequest"),
+        response: Some("OrderComparison"),
+        grpc: &["WithdrawalOrders"],
     },
     Route {
         method: "get",
@@ -355,6 +391,7 @@ pub fn document() -> Value {
     add_schema::<FrontierRequest>(&mut schemas, "FrontierRequest");
     add_schema::<SweepRequest>(&mut schemas, "SweepRequest");
     add_schema::<RiskRequest>(&mut schemas, "RiskRequest");
+    add_schema::<PlanRequest>(&mut schemas, "PlanRequest");
     add_schema::<crate::rescore::RunSpec>(&mut schemas, "RunSpec");
     schemas.insert(
         "Error".into(),
@@ -473,8 +510,8 @@ pub fn document() -> Value {
         "info": {
             "title": "Sextant",
             "version": sextant_engine::ENGINE_VERSION,
-            "description": "Goal Monte Carlo, solvers, scenarios, efficient frontiers and risk for \
-                financial planning. Field names as in docs/model.md."
+            "description": "Goal Monte Carlo, solvers, scenarios, efficient frontiers, risk and \
+                household plans for financial planning. Field names as in docs/model.md."
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "components": {

@@ -6,13 +6,14 @@
 use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
+use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
 };
 use sextant_engine::solve::SolveResult;
 use sextant_engine::sweep::{SweepReport, SweepRequest};
-use sextant_engine::{GoalRequest, SimulationResult};
+use sextant_engine::{GoalRequest, PlanRequest, PlanResult, SimulationResult};
 
 use super::{ApiError, Operation};
 
@@ -27,7 +28,7 @@ fn schema<T: JsonSchema>() -> Value {
     serde_json::to_value(schema_for!(T)).unwrap_or(Value::Null)
 }
 
-const TOOLS: [Tool; 8] = [
+const TOOLS: [Tool; 12] = [
     Tool {
         name: "simulate_goal",
         operation: Operation::Simulate,
@@ -96,6 +97,45 @@ const TOOLS: [Tool; 8] = [
             distribution of the maximum drawdown over a horizon, and stress tests (a return \
             shock per asset class).",
         schema: schema::<RiskRequest>,
+    },
+    Tool {
+        name: "plan_household",
+        operation: Operation::Plan,
+        description: "Monte Carlo of a whole household's retirement plan: one or two people \
+            (ages, retirement ages, lifetimes fixed or random), taxable, tax-deferred and \
+            tax-free accounts, contributions, pensions, Social Security with claim ages, \
+            essential and discretionary spending under a rule (fixed, percent, floor_ceiling, \
+            vpw, guardrails), one-off goals, income taxes and required minimum distributions. \
+            Returns the chance the money lasts for life, the chance spending is cut, wealth \
+            and real spending fan charts by age, the estate, lifetime taxes and ages at death.",
+        schema: schema::<PlanRequest>,
+    },
+    Tool {
+        name: "plan_sustainable_spending",
+        operation: Operation::PlanSpending,
+        description: "The most a household can spend each month (essential and discretionary \
+            scaled together, today's dollars) while the plan keeps its success_threshold \
+            (default 85%). Same input as plan_household.",
+        schema: schema::<PlanRequest>,
+    },
+    Tool {
+        name: "plan_social_security_claiming",
+        operation: Operation::PlanClaiming,
+        description: "When to claim Social Security: every combination of whole claim ages \
+            62 to 70 for each benefit in the plan, each simulated with the same random \
+            numbers; the chance of success and median estate of each, and the best. Same \
+            input as plan_household (the claim ages given are replaced).",
+        schema: schema::<PlanRequest>,
+    },
+    Tool {
+        name: "plan_withdrawal_order",
+        operation: Operation::PlanWithdrawalOrders,
+        description: "Which accounts to draw from first: the plan under taxable first, \
+            tax-deferred first, proportional and (with a tax schedule) filling the 12% and 22% \
+            brackets from tax-deferred accounts, side by side with the same random numbers: \
+            success, mean lifetime taxes and median estate of each. Same input as \
+            plan_household.",
+        schema: schema::<PlanRequest>,
     },
 ];
 
@@ -288,7 +328,132 @@ pub fn summary(operation: Operation, body: &[u8], result: &Value) -> Result<Stri
                 pct(r.max_drawdown.p50),
             )
         }
+        Operation::Plan => {
+            let request: PlanRequest = super::parse(body)?;
+            plan_summary(&request, &read(result)?)
+        }
+        Operation::PlanSpending => {
+            let r: SpendingSolution = read(result)?;
+            if r.attainable {
+                format!(
+                    "The household can spend {}/month in today's dollars ({} essential + {} \
+                     discretionary) with a {} chance of success (the threshold is {}).",
+                    money(r.essential + r.discretionary),
+                    money(r.essential),
+                    money(r.discretionary),
+                    pct(r.plan.success_probability),
+                    pct(r.success_threshold)
+                )
+            } else {
+                format!(
+                    "Even spending nothing, the plan's chance of success is {}, below the {} \
+                     threshold.",
+                    pct(r.plan.success_probability),
+                    pct(r.success_threshold)
+                )
+            }
+        }
+        Operation::PlanClaiming => {
+            let request: PlanRequest = super::parse(body)?;
+            let r: ClaimingSolution = read(result)?;
+            let ages = |ages: &[u32]| {
+                let said: Vec<String> = ages
+                    .iter()
+                    .zip(&request.plan.social_security)
+                    .map(|(age, benefit)| {
+                        let name = request
+                            .plan
+                            .people
+                            .get(benefit.person)
+                            .map_or("?", |p| p.name.as_str());
+                        format!("{age} ({name})")
+                    })
+                    .collect();
+                said.join(" and ")
+            };
+            let mut s = format!(
+                "Claiming Social Security at {} gives the best chance of success, {}, with a \
+                 median estate of {} in today's dollars",
+                ages(&r.best.claim_ages),
+                pct(r.best.success_probability),
+                money(r.best.median_real_estate)
+            );
+            if let Some(worst) = r
+                .options
+                .iter()
+                .min_by(|a, b| a.success_probability.total_cmp(&b.success_probability))
+            {
+                s += &format!(
+                    "; the worst of the {} combinations, at {}, gives {}",
+                    r.options.len(),
+                    ages(&worst.claim_ages),
+                    pct(worst.success_probability)
+                );
+            }
+            s + "."
+        }
+        Operation::PlanWithdrawalOrders => {
+            let r: OrderComparison = read(result)?;
+            let said = |o: &sextant_engine::plan::solve::OrderOutcome| {
+                format!(
+                    "{} ({} success, lifetime taxes {} on average, median estate {} today)",
+                    o.order,
+                    pct(o.success_probability),
+                    money(o.mean_lifetime_taxes),
+                    money(o.median_real_estate)
+                )
+            };
+            let best = r.orders.iter().max_by(|a, b| {
+                a.success_probability
+                    .total_cmp(&b.success_probability)
+                    .then(a.median_real_estate.total_cmp(&b.median_real_estate))
+            });
+            match (best, r.orders.first()) {
+                (Some(best), Some(default)) if best.order != default.order => format!(
+                    "Best withdrawal order: {}; the default order: {}.",
+                    said(best),
+                    said(default)
+                ),
+                (Some(best), _) => format!("Best withdrawal order: the default, {}.", said(best)),
+                _ => "No withdrawal order was run.".into(),
+            }
+        }
     })
+}
+
+fn plan_summary(request: &PlanRequest, result: &PlanResult) -> String {
+    let first = request
+        .plan
+        .people
+        .first()
+        .map_or("person 0", |p| p.name.as_str());
+    let mut s = format!(
+        "{} chance the plan pays every essential expense for life (± {:.1} points)",
+        pct(result.success_probability),
+        100.0 * result.standard_error
+    );
+    if result.depletion.probability > 0.0 {
+        s += &format!(
+            "; {} chance of running out",
+            pct(result.depletion.probability)
+        );
+        if let Some(age) = result.depletion.median_age {
+            s += &format!(", typically at {first}'s age {age:.0}");
+        }
+    }
+    if result.spending_cut_probability > 0.0 {
+        s += &format!(
+            "; spending is cut in some year in {} of cases",
+            pct(result.spending_cut_probability)
+        );
+    }
+    if let Some(estate) = result.estate.real_percentiles.get(50.0) {
+        s += &format!("; median estate {} in today's dollars", money(estate));
+    }
+    s + &format!(
+        "; lifetime taxes {} on average.",
+        money(result.lifetime_taxes.mean)
+    )
 }
 
 fn simulation_summary(horizon_months: u32, result: &SimulationResult) -> String {

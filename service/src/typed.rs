@@ -6,9 +6,12 @@
 //! goes down the same path as an HTTP body, so a bad field gets the same error naming the same
 //! field. A result document becomes its message in one serde pass (the derive `build.rs` adds),
 //! refusing a field the `.proto` does not declare (a result that drifted from the `.proto`
-//! fails loudly, in the tests, not silently on a client). Two shapes differ from JSON: a matrix is `repeated Row` (`{"values":
-//! [...]}` per row), flattened here, and a what-if patch is a partial message whose unset fields
-//! are left out (which is what a merge patch of the set fields means).
+//! fails loudly, in the tests, not silently on a client). Three shapes differ from JSON, as the
+//! `.proto`'s header says: a bare list (a matrix's rows, a withdrawal order's kinds) is a
+//! message with one `repeated values` field, a choice of shapes (a spending rule's word or
+//! object) is a message whose fields are one `oneof either`, both written here as JSON writes
+//! them; and a what-if patch is a partial message whose unset fields are left out (which is
+//! what a merge patch of the set fields means).
 
 use std::sync::LazyLock;
 
@@ -24,9 +27,6 @@ use super::ApiError;
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(proto::DESCRIPTOR).expect("the compiled descriptor set decodes")
 });
-
-/// The full name of the message that holds one matrix row.
-const ROW: &str = "sextant.v1.Row";
 
 fn descriptor<M: prost::Name>() -> Result<MessageDescriptor, ApiError> {
     POOL.get_message_by_name(&M::full_name())
@@ -45,7 +45,7 @@ pub fn document<M: prost::Message + prost::Name>(message: &M) -> Result<Value, A
     let mut value = dynamic
         .serialize_with_options(serde_json::value::Serializer, &options)
         .map_err(|e| ApiError::Internal(format!("writing a {}: {e}", M::full_name())))?;
-    flatten_rows(&mut value, &desc);
+    json_shapes(&mut value, &desc);
     Ok(value)
 }
 
@@ -106,9 +106,32 @@ pub fn whole_numbers(value: &mut Value) {
     }
 }
 
-/// Replace each `repeated Row` (`[{"values": [..]}, ..]`) by the matrix it holds (`[[..], ..]`),
-/// at any depth of `value`, a document of `desc`.
-fn flatten_rows(value: &mut Value, desc: &MessageDescriptor) {
+/// Whether a message is a bare list in JSON: its one field is `repeated ... values` (a
+/// matrix's `Row`, a withdrawal order's `AccountKinds`).
+fn is_bare_list(desc: &MessageDescriptor) -> bool {
+    let mut fields = desc.fields();
+    matches!((fields.next(), fields.next()), (Some(f), None) if f.name() == "values" && f.is_list())
+}
+
+/// Whether a message is a choice of shapes in JSON: every field is in one real `oneof`
+/// named `either`, and the document is the set field's value alone.
+fn is_either(desc: &MessageDescriptor) -> bool {
+    desc.oneofs().any(|o| {
+        !o.is_synthetic() && o.name() == "either" && o.fields().len() == desc.fields().len()
+    })
+}
+
+/// Write `value`, the proto3 JSON of a message of `desc`, in the JSON document's shapes: a
+/// bare list as its array ([`is_bare_list`]), a choice as its set field's value
+/// ([`is_either`]), at any depth.
+fn json_shapes(value: &mut Value, desc: &MessageDescriptor) {
+    if is_bare_list(desc) {
+        *value = value
+            .get_mut("values")
+            .map(Value::take)
+            .unwrap_or_else(|| Value::Array(Vec::new()));
+        return;
+    }
     let Some(object) = value.as_object_mut() else {
         return;
     };
@@ -120,16 +143,13 @@ fn flatten_rows(value: &mut Value, desc: &MessageDescriptor) {
             continue;
         }
         match v {
-            Value::Array(items) if inner.full_name() == ROW => {
-                for row in items {
-                    *row = row
-                        .get_mut("values")
-                        .map(Value::take)
-                        .unwrap_or_else(|| Value::Array(Vec::new()));
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|i| flatten_rows(i, &inner)),
-            _ => flatten_rows(v, &inner),
+            Value::Array(items) => items.iter_mut().for_each(|i| json_shapes(i, &inner)),
+            _ => json_shapes(v, &inner),
+        }
+    }
+    if is_either(desc) {
+        if let Some(chosen) = object.values_mut().next().map(Value::take) {
+            *value = chosen;
         }
     }
 }
@@ -221,5 +241,96 @@ mod tests {
             [0.2, 1.0]
         );
         assert_eq!(document(&typed).unwrap(), request);
+    }
+
+    #[test]
+    fn a_plan_request_message_writes_its_choices_and_bare_lists_as_json_does() {
+        use proto::{
+            spending_rule, spending_start, withdrawal_order, Account, AccountKinds, BracketFill,
+            Person, Plan, PlanRequest, RuleSpec, Spending, SpendingRule, SpendingStart, Tax,
+            TaxBracket, WithdrawalOrder,
+        };
+        let word = |w: &str| w.to_string();
+        let request = |start, rule, order| PlanRequest {
+            plan: Some(Plan {
+                people: vec![Person {
+                    name: word("Ann"),
+                    age: Some(60.0),
+                    retirement_age: Some(65.0),
+                    longevity: None,
+                }],
+                spending: Some(Spending {
+                    essential: Some(4000.0),
+                    start: Some(SpendingStart {
+                        either: Some(start),
+                    }),
+                    rule: Some(SpendingRule { either: Some(rule) }),
+                    ..Default::default()
+                }),
+                accounts: vec![Account {
+                    name: word("ira"),
+                    kind: word("tax_deferred"),
+                    balance: Some(1e5),
+                    ..Default::default()
+                }],
+                tax: Some(Tax {
+                    brackets: vec![TaxBracket {
+                        over: Some(0.0),
+                        rate: Some(0.1),
+                    }],
+                    ..Default::default()
+                }),
+                withdrawal_order: Some(WithdrawalOrder {
+                    either: Some(order),
+                }),
+                ..Default::default()
+            }),
+            market: Some(Market {
+                expected_return: Some(0.05),
+                volatility: Some(0.1),
+                ..Default::default()
+            }),
+            options: None,
+        };
+        let numbers = document(&request(
+            spending_start::Either::Month(12),
+            spending_rule::Either::Rule(RuleSpec {
+                kind: word("percent"),
+                rate: Some(0.04),
+                ..Default::default()
+            }),
+            withdrawal_order::Either::Sequence(AccountKinds {
+                values: vec![word("tax_free"), word("taxable"), word("tax_deferred")],
+            }),
+        ))
+        .unwrap();
+        assert_eq!(
+            numbers["plan"]["spending"],
+            json!({"essential": 4000.0, "start": 12, "rule": {"kind": "percent", "rate": 0.04}})
+        );
+        assert_eq!(
+            numbers["plan"]["withdrawal_order"],
+            json!(["tax_free", "taxable", "tax_deferred"])
+        );
+        let words = document(&request(
+            spending_start::Either::Word(word("retirement")),
+            spending_rule::Either::Word(word("fixed")),
+            withdrawal_order::Either::BracketFill(BracketFill {
+                kind: word("bracket_fill"),
+                up_to_rate: Some(0.12),
+            }),
+        ))
+        .unwrap();
+        assert_eq!(words["plan"]["spending"]["start"], "retirement");
+        assert_eq!(words["plan"]["spending"]["rule"], "fixed");
+        assert_eq!(
+            words["plan"]["withdrawal_order"],
+            json!({"kind": "bracket_fill", "up_to_rate": 0.12})
+        );
+        // Both are plan requests the engine reads and the one validator accepts.
+        for document in [numbers, words] {
+            let plan: sextant_engine::PlanRequest = serde_json::from_value(document).unwrap();
+            sextant_engine::plan::prepare_plan(&plan).unwrap();
+        }
     }
 }

@@ -67,8 +67,32 @@ def rows(document):
     return document
 
 
+def choices(document):
+    """A plan's fields that JSON writes in one of several shapes, as the .proto's `oneof either`
+    messages (and a withdrawal order's bare list as `AccountKinds`)."""
+    plan = document.get("plan") if isinstance(document, dict) else None
+    if not isinstance(plan, dict):
+        return document
+    spending = plan.get("spending", {})
+    if "start" in spending:
+        start = spending["start"]
+        spending["start"] = {"word": start} if isinstance(start, str) else {"month": start}
+    if "rule" in spending:
+        rule = spending["rule"]
+        spending["rule"] = {"word": rule} if isinstance(rule, str) else {"rule": rule}
+    if "withdrawal_order" in plan:
+        order = plan["withdrawal_order"]
+        if isinstance(order, list):
+            plan["withdrawal_order"] = {"sequence": {"values": order}}
+        elif isinstance(order, str):
+            plan["withdrawal_order"] = {"word": order}
+        else:
+            plan["withdrawal_order"] = {"bracket_fill": order}
+    return document
+
+
 def typed(message_type, document):
-    return json_format.ParseDict(rows(document), message_type())
+    return json_format.ParseDict(choices(rows(document)), message_type())
 
 
 checks = 0
@@ -144,6 +168,11 @@ for method, route, name in [
     ("Frontier", "/v1/frontier", "frontier.json"),
     ("FrontierSweep", "/v1/frontier/sweep", "sweep.json"),
     ("Risk", "/v1/risk", "risk.json"),
+    ("Plan", "/v1/plans", "plan-couple.json"),
+    ("Plan", "/v1/plans", "plan-single-retiree.json"),
+    ("SustainableSpending", "/v1/plans/solve/spending", "plan-single-retiree.json"),
+    ("ClaimingAges", "/v1/plans/solve/claiming", "plan-single-retiree.json"),
+    ("WithdrawalOrders", "/v1/plans/solve/withdrawal-order", "plan-pre-retiree.json"),
 ]:
     document = goal if name == "accumulation-30y.json" else example(name)
     if "options" in document and "paths" in document["options"]:
@@ -154,6 +183,19 @@ for method, route, name in [
     answer = rpc(message, metadata=meta("alice"))
     same(http("POST", route, "alice", document), answer, method)
     ok(f"{method} typed, the same numbers as HTTP {route}")
+
+# ---- A plan's choices of shape (a month, a word, a bare list) arrive as JSON writes them ----
+shapes = example("plan-single-retiree.json")
+shapes["options"]["paths"] = 1000
+shapes["plan"]["spending"].update({"start": 0, "rule": "fixed"})
+shapes["plan"]["withdrawal_order"] = ["tax_free", "taxable", "tax_deferred"]
+same(http("POST", "/v1/plans", "alice", shapes),
+     stub.Plan(typed(pb.PlanRequest, shapes), metadata=meta("alice")), "Plan")
+shapes["plan"]["withdrawal_order"] = "proportional"
+shapes["plan"]["spending"]["rule"] = {"kind": "percent", "rate": 0.04}
+same(http("POST", "/v1/plans", "alice", shapes),
+     stub.Plan(typed(pb.PlanRequest, shapes), metadata=meta("alice")), "Plan")
+ok("Plan's words, months, rules and orders typed, the same numbers as HTTP")
 
 # ---- A bad field: google.rpc.BadRequest names it ----
 bad = typed(pb.GoalRequest, {"goal": {"horizon_months": 0},

@@ -42,7 +42,7 @@ async def tools_and_a_call(client, label):
     """The same checks on either transport; returns the structured result."""
     listed = (await client.list_tools()).tools
     names = sorted(t.name for t in listed)
-    assert "simulate_goal" in names and len(names) == 8, names
+    assert "simulate_goal" in names and "plan_household" in names and len(names) == 12, names
     simulate = next(t for t in listed if t.name == "simulate_goal")
     assert simulate.input_schema["type"] == "object", simulate.input_schema
     assert "goal" in simulate.input_schema["properties"], simulate.input_schema

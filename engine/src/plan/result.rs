@@ -55,11 +55,14 @@ pub struct PlanYear {
     pub age: f64,
     /// The fraction of paths with someone still alive.
     pub running: f64,
-    /// Total wealth, nominal; `null` when no path is still running.
+    /// Total wealth, nominal; absent when no path is still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wealth: Option<Percentiles>,
     /// Total wealth in today's dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wealth_real: Option<Percentiles>,
     /// The year's spending in today's dollars (annual).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spending_real: Option<Percentiles>,
     /// The fraction of all paths that had failed by this month.
     pub depleted: f64,

@@ -120,6 +120,41 @@ pub struct ClaimingSolution {
     pub best: ClaimingOption,
 }
 
+/// Each benefit's candidate claim ages for the claiming solver: the whole years 62 … 70 not
+/// already past (70 alone for someone older).
+pub fn claim_candidates(plan: &PreparedPlan) -> Vec<Vec<u32>> {
+    plan.benefits
+        .iter()
+        .map(|b| {
+            let age = plan.people[b.person].age_months;
+            let ages: Vec<u32> = CLAIM_AGES.filter(|&a| a * 12 >= age).collect();
+            if ages.is_empty() {
+                vec![*CLAIM_AGES.end()]
+            } else {
+                ages
+            }
+        })
+        .collect()
+}
+
+/// The runs the claiming solver makes: one per combination of candidate ages.
+pub fn claiming_runs(plan: &PreparedPlan) -> u64 {
+    claim_candidates(plan)
+        .iter()
+        .map(|ages| ages.len() as u64)
+        .product()
+}
+
+/// The runs the withdrawal-order comparison makes: three orders, and the bracket-fills when
+/// the plan has a tax schedule.
+pub fn withdrawal_order_runs(plan: &PreparedPlan) -> u64 {
+    3 + if plan.tax.is_some() {
+        BRACKET_FILL_RATES.len() as u64
+    } else {
+        0
+    }
+}
+
 /// Every whole claim age 62 … 70 (those not already past) for each benefit, every combination
 /// with common random numbers: success and median real estate of each, and the best.
 pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSolution, EngineError> {
@@ -131,20 +166,7 @@ pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSoluti
         )
         .into());
     }
-    // Each benefit's candidate claim ages: the whole years not already past.
-    let candidates: Vec<Vec<u32>> = base
-        .benefits
-        .iter()
-        .map(|b| {
-            let age = base.people[b.person].age_months;
-            let ages: Vec<u32> = CLAIM_AGES.filter(|&a| a * 12 >= age).collect();
-            if ages.is_empty() {
-                vec![*CLAIM_AGES.end()]
-            } else {
-                ages
-            }
-        })
-        .collect();
+    let candidates = claim_candidates(&base);
     let mut options = Vec::new();
     let mut combination = vec![0usize; candidates.len()];
     loop {
