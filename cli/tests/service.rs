@@ -120,6 +120,115 @@ async fn plan_routes_equal_the_cli_and_count_their_work() {
     );
 }
 
+/// Issue 13: a plan with `options.async` is a stored job of its own kind: followed by SSE,
+/// read, listed, drawn and replayed under `/v1/plans`, with the result the synchronous route
+/// gives; its id is no simulation's, and another caller cannot read it.
+#[tokio::test]
+async fn async_plans_are_stored_jobs_of_their_own() {
+    let server = start(&["--api-key", "ann:ann-key,bob:bob-key"]);
+    let http = client();
+    let mut request = example("plan-couple.json");
+    request["options"]["paths"] = json!(2000);
+    request["options"]["async"] = json!(true);
+    let base = &server.base;
+    let r = http
+        .post(format!("{base}/v1/plans"))
+        .bearer_auth("ann-key")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["self"], format!("/v1/plans/{id}"));
+    let read = |path: String, key: &'static str| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}{path}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let events = read(format!("/v1/plans/{id}/events"), "ann-key")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(names.first(), Some(&"queued"), "{events}");
+    assert!(names.contains(&"result"), "{events}");
+    assert_eq!(names.last(), Some(&"done"), "{events}");
+    let view: Value = read(format!("/v1/plans/{id}"), "ann-key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "complete", "{view}");
+    request["options"].as_object_mut().unwrap().remove("async");
+    let sync: Value = http
+        .post(format!("{base}/v1/plans"))
+        .bearer_auth("ann-key")
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["result"], sync);
+    // Listed as a plan, not as a simulation; its id is no simulation's.
+    let plans: Value = read("/v1/plans".into(), "ann-key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plans["plans"][0]["id"], id.as_str(), "{plans}");
+    assert_eq!(plans["plans"][0]["self"], format!("/v1/plans/{id}"));
+    let simulations: Value = read("/v1/simulations".into(), "ann-key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(simulations["simulations"], json!([]), "{simulations}");
+    assert_eq!(
+        read(format!("/v1/simulations/{id}"), "ann-key")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        read(format!("/v1/plans/{id}"), "bob-key").await.status(),
+        404
+    );
+    // Its fan chart is wealth in today's dollars by age; a replay gives the same numbers.
+    let chart = read(format!("/v1/plans/{id}/fan-chart.svg"), "ann-key")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        chart.starts_with("<svg") && chart.contains("age"),
+        "{chart:.200}"
+    );
+    let replayed: Value = http
+        .post(format!("{base}/v1/plans/{id}/replay"))
+        .bearer_auth("ann-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["identical"], true, "{replayed:.300}");
+    assert_eq!(replayed["result"], sync);
+}
+
 /// Bad bodies, each answered 4xx naming its field, are tested in-process
 /// (`service/tests/router.rs`); what needs a socket is a body over the limit that the server
 /// refuses while the client is still sending it.
@@ -840,6 +949,11 @@ async fn openapi_lists_every_route_and_the_docs_page_is_self_contained() {
         ("post", "/v1/frontier/sweep"),
         ("post", "/v1/risk"),
         ("post", "/v1/plans"),
+        ("get", "/v1/plans"),
+        ("get", "/v1/plans/{id}"),
+        ("get", "/v1/plans/{id}/events"),
+        ("get", "/v1/plans/{id}/fan-chart.svg"),
+        ("post", "/v1/plans/{id}/replay"),
         ("post", "/v1/plans/solve/spending"),
         ("post", "/v1/plans/solve/claiming"),
         ("post", "/v1/plans/solve/withdrawal-order"),

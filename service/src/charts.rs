@@ -12,16 +12,75 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The yearly fan chart: the outer and inner percentile bands, the median and the target.
+/// The yearly fan chart of a goal: the outer and inner percentile bands, the median and the
+/// target, over the years.
 pub fn fan_chart(result: &Value) -> Result<String, String> {
     let yearly = result["yearly"]
         .as_array()
         .filter(|y| !y.is_empty())
         .ok_or("the result has no yearly fan chart")?;
+    let points = yearly
+        .iter()
+        .filter_map(|e| Some((e["month"].as_f64()? / 12.0, e["percentiles"].as_object()?)))
+        .collect();
+    draw_fan(Fan {
+        points,
+        from: 0.0,
+        x_desc: "years",
+        y_desc: "wealth (nominal)",
+        title: format!(
+            "{:.0}% chance of success",
+            100.0 * result["success_probability"].as_f64().unwrap_or(0.0)
+        ),
+        target: result["target_nominal"].as_f64().unwrap_or(0.0),
+    })
+}
+
+/// The fan chart of a household plan: wealth in today's dollars by the first person's age,
+/// over the paths still running each year (a year no path reaches is left out).
+pub fn plan_fan_chart(result: &Value) -> Result<String, String> {
+    let yearly = result["yearly"]
+        .as_array()
+        .filter(|y| !y.is_empty())
+        .ok_or("the result has no yearly fan chart")?;
+    let points: Vec<_> = yearly
+        .iter()
+        .filter_map(|e| Some((e["age"].as_f64()?, e["wealth_real"].as_object()?)))
+        .collect();
+    let from = points.first().map_or(0.0, |p| p.0 - 1.0);
+    draw_fan(Fan {
+        points,
+        from,
+        x_desc: "age",
+        y_desc: "wealth (today's dollars)",
+        title: format!(
+            "{:.0}% chance the plan lasts",
+            100.0 * result["success_probability"].as_f64().unwrap_or(0.0)
+        ),
+        target: 0.0,
+    })
+}
+
+/// What a fan chart draws: percentiles (`{"p5": …}`) at each x.
+struct Fan<'a> {
+    points: Vec<(f64, &'a serde_json::Map<String, Value>)>,
+    /// Where the x axis starts.
+    from: f64,
+    x_desc: &'static str,
+    y_desc: &'static str,
+    title: String,
+    /// A horizontal line, when positive.
+    target: f64,
+}
+
+fn draw_fan(fan: Fan<'_>) -> Result<String, String> {
+    let first = fan
+        .points
+        .first()
+        .ok_or("the result has no yearly fan chart")?;
     // The percentiles present, ascending ("p5" → 5.0).
-    let mut keys: Vec<(f64, String)> = yearly[0]["percentiles"]
-        .as_object()
-        .ok_or("the yearly entries have no percentiles")?
+    let mut keys: Vec<(f64, String)> = first
+        .1
         .keys()
         .filter_map(|k| {
             k.strip_prefix('p')?
@@ -34,11 +93,10 @@ pub fn fan_chart(result: &Value) -> Result<String, String> {
     if keys.is_empty() {
         return Err("no percentiles to draw".into());
     }
-    let value = |entry: &Value, key: &str| entry["percentiles"][key].as_f64().unwrap_or(0.0);
     let series = |key: &str| -> Vec<(f64, f64)> {
-        yearly
+        fan.points
             .iter()
-            .map(|e| (e["month"].as_f64().unwrap_or(0.0) / 12.0, value(e, key)))
+            .map(|(x, p)| (*x, p.get(key).and_then(Value::as_f64).unwrap_or(0.0)))
             .collect()
     };
     let median = keys
@@ -52,8 +110,11 @@ pub fn fan_chart(result: &Value) -> Result<String, String> {
         keys[keys.len() / 4].1.clone(),
         keys[keys.len() - 1 - keys.len() / 4].1.clone(),
     );
-    let target = result["target_nominal"].as_f64().unwrap_or(0.0);
-    let years = series(&median).last().map_or(1.0, |p| p.0).max(1.0);
+    let (from, target) = (fan.from, fan.target);
+    let to = series(&median)
+        .last()
+        .map_or(from + 1.0, |p| p.0)
+        .max(from + 1.0);
     let top = series(&outer.1)
         .iter()
         .map(|p| p.1)
@@ -64,21 +125,17 @@ pub fn fan_chart(result: &Value) -> Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let title = format!(
-            "{:.0}% chance of success",
-            100.0 * result["success_probability"].as_f64().unwrap_or(0.0)
-        );
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+            .caption(&fan.title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0..years, 0.0..top)
+            .build_cartesian_2d(from..to, 0.0..top)
             .map_err(err)?;
         chart
             .configure_mesh()
-            .x_desc("years")
-            .y_desc("wealth (nominal)")
+            .x_desc(fan.x_desc)
+            .y_desc(fan.y_desc)
             .y_label_formatter(&|v| crate::money(*v))
             .draw()
             .map_err(err)?;
@@ -105,7 +162,7 @@ pub fn fan_chart(result: &Value) -> Result<String, String> {
         if target > 0.0 {
             chart
                 .draw_series(LineSeries::new(
-                    vec![(0.0, target), (years, target)],
+                    vec![(from, target), (to, target)],
                     RED.stroke_width(1),
                 ))
                 .map_err(err)?

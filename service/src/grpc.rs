@@ -13,7 +13,11 @@ use serde_json::Value;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::{call, create_job, stored, tools, typed, ApiError, AppState, Caller, Input, Operation};
+use super::jobs::JobKind;
+use super::{
+    call, create_job, create_plan_job, stored, tools, typed, ApiError, AppState, Caller, Input,
+    Operation,
+};
 
 pub mod proto {
     tonic::include_proto!("sextant.v1");
@@ -42,7 +46,9 @@ pub struct GrpcService {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SimulationEvent, Status>> + Send>>;
+type Events<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send>>;
+type EventStream = Events<pb::SimulationEvent>;
+type PlanEventStream = Events<pb::PlanEvent>;
 
 /// The message of a result document.
 fn answer<T: serde::de::DeserializeOwned + prost::Name>(value: Value) -> Answer<T> {
@@ -50,15 +56,13 @@ fn answer<T: serde::de::DeserializeOwned + prost::Name>(value: Value) -> Answer<
 }
 
 /// A job's events as messages: `{"<event>": data}` is the `oneof`'s JSON.
-fn event_messages(
+fn event_messages<M: prost::Message + prost::Name + Default + 'static>(
     events: impl Stream<Item = super::jobs::JobEvent> + Send + 'static,
-) -> EventStream {
+) -> Events<M> {
     Box::pin(events.map(|e| {
         let mut document = serde_json::Map::new();
         document.insert(e.event.to_string(), e.data);
-        Ok(typed::dynamic_message::<pb::SimulationEvent>(
-            Value::Object(document),
-        )?)
+        Ok(typed::dynamic_message::<M>(Value::Object(document))?)
     }))
 }
 
@@ -90,7 +94,7 @@ impl Sextant for GrpcService {
     async fn create_simulation(&self, r: Request<pb::GoalRequest>) -> Answer<pb::SimulationJob> {
         let caller = self.authorise(&r)?;
         let id = create_job(&self.state, &typed::body(r.get_ref())?, &caller).await?;
-        answer(stored::job_links(&id))
+        answer(stored::job_links(JobKind::Goal, &id))
     }
 
     type SimulateStreamStream = EventStream;
@@ -107,7 +111,7 @@ impl Sextant for GrpcService {
 
     async fn get_simulation(&self, r: Request<pb::SimulationId>) -> Answer<pb::SimulationRecord> {
         let caller = self.authorise(&r)?;
-        answer(stored::simulation(&self.state, &caller, &r.get_ref().id).await?)
+        answer(stored::simulation(&self.state, &caller, JobKind::Goal, &r.get_ref().id).await?)
     }
 
     async fn list_simulations(
@@ -125,7 +129,7 @@ impl Sextant for GrpcService {
             limit,
             cursor,
         };
-        answer(stored::list(&self.state, &caller, query).await?)
+        answer(stored::list(&self.state, &caller, JobKind::Goal, query).await?)
     }
 
     type SimulationEventsStream = EventStream;
@@ -135,19 +139,19 @@ impl Sextant for GrpcService {
         r: Request<pb::SimulationId>,
     ) -> Answer<Self::SimulationEventsStream> {
         let caller = self.authorise(&r)?;
-        let events = stored::events(&self.state, &caller, &r.get_ref().id).await?;
+        let events = stored::events(&self.state, &caller, JobKind::Goal, &r.get_ref().id).await?;
         Ok(Response::new(event_messages(events)))
     }
 
     async fn get_fan_chart(&self, r: Request<pb::SimulationId>) -> Answer<pb::FanChart> {
         let caller = self.authorise(&r)?;
-        let svg = stored::fan_chart(&self.state, &caller, &r.get_ref().id).await?;
+        let svg = stored::fan_chart(&self.state, &caller, JobKind::Goal, &r.get_ref().id).await?;
         Ok(Response::new(pb::FanChart { svg }))
     }
 
     async fn replay(&self, r: Request<pb::SimulationId>) -> Answer<pb::ReplayResult> {
         let caller = self.authorise(&r)?;
-        answer(stored::replay(&self.state, &caller, &r.get_ref().id).await?)
+        answer(stored::replay(&self.state, &caller, JobKind::Goal, &r.get_ref().id).await?)
     }
 
     async fn create_rescore_run(
@@ -198,6 +202,60 @@ impl Sextant for GrpcService {
 
     async fn plan(&self, r: Request<pb::PlanRequest>) -> Answer<pb::PlanResult> {
         self.operation(r, Operation::Plan).await
+    }
+
+    async fn create_plan(&self, r: Request<pb::PlanRequest>) -> Answer<pb::SimulationJob> {
+        let caller = self.authorise(&r)?;
+        let id = create_plan_job(&self.state, &typed::body(r.get_ref())?, &caller).await?;
+        answer(stored::job_links(JobKind::Plan, &id))
+    }
+
+    type PlanStreamStream = PlanEventStream;
+
+    async fn plan_stream(&self, r: Request<pb::PlanRequest>) -> Answer<Self::PlanStreamStream> {
+        let caller = self.authorise(&r)?;
+        let id = create_plan_job(&self.state, &typed::body(r.get_ref())?, &caller).await?;
+        let events = stored::follow(&self.state, &id).await?;
+        Ok(Response::new(event_messages(events)))
+    }
+
+    async fn get_plan(&self, r: Request<pb::SimulationId>) -> Answer<pb::PlanRecord> {
+        let caller = self.authorise(&r)?;
+        answer(stored::simulation(&self.state, &caller, JobKind::Plan, &r.get_ref().id).await?)
+    }
+
+    async fn list_plans(&self, r: Request<pb::ListSimulationsRequest>) -> Answer<pb::PlanList> {
+        let caller = self.authorise(&r)?;
+        let pb::ListSimulationsRequest {
+            status,
+            limit,
+            cursor,
+        } = r.into_inner();
+        let query = stored::ListQuery {
+            status,
+            limit,
+            cursor,
+        };
+        answer(stored::list(&self.state, &caller, JobKind::Plan, query).await?)
+    }
+
+    type PlanEventsStream = PlanEventStream;
+
+    async fn plan_events(&self, r: Request<pb::SimulationId>) -> Answer<Self::PlanEventsStream> {
+        let caller = self.authorise(&r)?;
+        let events = stored::events(&self.state, &caller, JobKind::Plan, &r.get_ref().id).await?;
+        Ok(Response::new(event_messages(events)))
+    }
+
+    async fn get_plan_fan_chart(&self, r: Request<pb::SimulationId>) -> Answer<pb::FanChart> {
+        let caller = self.authorise(&r)?;
+        let svg = stored::fan_chart(&self.state, &caller, JobKind::Plan, &r.get_ref().id).await?;
+        Ok(Response::new(pb::FanChart { svg }))
+    }
+
+    async fn replay_plan(&self, r: Request<pb::SimulationId>) -> Answer<pb::PlanReplayResult> {
+        let caller = self.authorise(&r)?;
+        answer(stored::replay(&self.state, &caller, JobKind::Plan, &r.get_ref().id).await?)
     }
 
     async fn sustainable_spending(

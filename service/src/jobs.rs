@@ -21,6 +21,42 @@ use tokio::sync::broadcast;
 use sextant_store::simulations::{NewSimulation, SimulationRecord};
 use sextant_store::{now_ms, Store, StoreError};
 
+/// What a stored job computes. Each kind has its own routes (`/v1/simulations/{id}` for
+/// goals, `/v1/plans/{id}` for plans): an id is served only under its own kind's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A goal's simulation (docs/model.md §1).
+    Goal,
+    /// A household plan (§5).
+    Plan,
+}
+
+impl JobKind {
+    /// The `kind` column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Goal => "goal",
+            JobKind::Plan => "plan",
+        }
+    }
+
+    /// The routes' collection: `/v1/{collection}/{id}`, and a listing's key.
+    pub const fn collection(self) -> &'static str {
+        match self {
+            JobKind::Goal => "simulations",
+            JobKind::Plan => "plans",
+        }
+    }
+
+    /// One of them, in messages (`simulation 1f…`, `plan 1f…`).
+    pub const fn noun(self) -> &'static str {
+        match self {
+            JobKind::Goal => "simulation",
+            JobKind::Plan => "plan",
+        }
+    }
+}
+
 /// Most jobs whose events are kept in memory.
 const MAX_LIVE_JOBS: usize = 10_000;
 
@@ -137,10 +173,11 @@ impl Jobs {
             .await
     }
 
-    /// Store a queued job of `owner` for `request` (its canonical JSON, hash, paths and seed)
-    /// and give its id.
+    /// Store a queued job of `kind` for `owner` and `request` (its canonical JSON, hash, paths
+    /// and seed) and give its id.
     pub async fn create(
         &self,
+        kind: JobKind,
         request: &str,
         request_hash: &str,
         paths: u64,
@@ -158,6 +195,7 @@ impl Jobs {
                 worker: &self.replica,
                 lease_until: self.lease_until(),
                 owner,
+                kind: kind.as_str(),
             })
             .await?;
         self.watch(&id);

@@ -48,7 +48,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use futures::future::BoxFuture;
-use futures::stream::{Stream, StreamExt};
+use futures::stream::StreamExt;
 use futures::FutureExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::de::DeserializeOwned;
@@ -73,7 +73,7 @@ use batcher::Batcher;
 pub use engine_args::{nvrtc_search_from_environment, EngineArgs};
 pub use error::ApiError;
 pub use grpc::proto;
-use jobs::Jobs;
+use jobs::{JobKind, Jobs};
 use lanes::Lanes;
 use sextant_store::{DatabaseArgs, Store};
 pub use tools::money;
@@ -532,7 +532,7 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
     // listing, events); the tools, OpenAPI and gRPC are checked against the same list.
     let operations = Operation::ALL
         .into_iter()
-        .filter(|op| *op != Operation::Simulate)
+        .filter(|op| !matches!(op, Operation::Simulate | Operation::Plan))
         .fold(Router::new(), |router, operation| {
             router.route(
                 operation.path(),
@@ -549,12 +549,14 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
     let v1 = operations
         .route(
             "/v1/simulations",
-            post(create_simulation).get(list_simulations),
+            post(create_simulation).get(move |s, c, q| list_jobs(s, c, JobKind::Goal, q)),
         )
-        .route("/v1/simulations/{id}", get(get_simulation))
-        .route("/v1/simulations/{id}/events", get(simulation_events))
-        .route("/v1/simulations/{id}/fan-chart.svg", get(fan_chart))
-        .route("/v1/simulations/{id}/replay", post(replay))
+        .route(
+            "/v1/plans",
+            post(create_plan).get(move |s, c, q| list_jobs(s, c, JobKind::Plan, q)),
+        )
+        .merge(job_routes(JobKind::Goal))
+        .merge(job_routes(JobKind::Plan))
         .route("/v1/rescore-runs", post(create_rescore_run))
         .route("/v1/rescore-runs/{id}", get(get_rescore_run))
         .route("/v1/tools", get(list_tools))
@@ -824,12 +826,114 @@ async fn create_simulation(
         return Ok(Json(answer).into_response());
     }
     let id = start_job(&state, &request, &caller).await?;
-    Ok((StatusCode::ACCEPTED, Json(stored::job_links(&id))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(stored::job_links(JobKind::Goal, &id)),
+    )
+        .into_response())
 }
 
-/// A simulation body, and whether `options.async` asked for a job (the flag is the service's,
-/// not the model's, so it is taken out before the request is read).
+/// `POST /v1/plans`: the plan's result (200), or with `"options": {"async": true}` a stored
+/// job (202) followed at `/v1/plans/{id}` and its events.
+async fn create_plan(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (document, asynchronous) = without_async_flag(&body)?;
+    if !asynchronous {
+        let answer = call(&state, Operation::Plan, Input::Document(document)).await?;
+        return Ok(Json(answer).into_response());
+    }
+    let request: PlanRequest = crate::input::parse_value(document)?;
+    let id = start_plan_job(&state, &request, &caller).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(stored::job_links(JobKind::Plan, &id)),
+    )
+        .into_response())
+}
+
+/// A job for a plan body whatever its `options.async` (the gRPC stream's path).
+async fn create_plan_job(
+    state: &AppState,
+    body: &[u8],
+    caller: &Caller,
+) -> Result<String, ApiError> {
+    let (document, _) = without_async_flag(body)?;
+    let request: PlanRequest = crate::input::parse_value(document)?;
+    start_plan_job(state, &request, caller).await
+}
+
+/// Store a plan as `caller`'s job and start it; its events and result arrive through [`Jobs`].
+async fn start_plan_job(
+    state: &AppState,
+    request: &PlanRequest,
+    caller: &Caller,
+) -> Result<String, ApiError> {
+    let (plan, _) = checked_plan(state, request, PlanOperation::Simulate)?;
+    let canonical =
+        serde_json::to_string(request).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = cache::key("plan", request);
+    let id = state
+        .jobs
+        .create(
+            JobKind::Plan,
+            &canonical,
+            &hash,
+            plan.paths,
+            plan.seed,
+            &caller.owner,
+        )
+        .await?;
+    run_job(state, &id, JobWork::Plan(Box::new(plan)))?;
+    Ok(id)
+}
+
+/// A plan validated, and the work of `what` on it within the budget (path-steps).
+fn checked_plan(
+    state: &AppState,
+    request: &PlanRequest,
+    what: PlanOperation,
+) -> Result<(plan::PreparedPlan, u64), ApiError> {
+    // Validated first: the work is counted over the plan's horizon, the longest life.
+    let prepared = plan::prepare_plan(request)?;
+    let steps = admit(state, budget::plan(&prepared, what))?;
+    Ok((prepared, steps))
+}
+
+/// Run plan operation `what` in its lane within the deadline, never from the cache.
+async fn run_plan_operation(
+    state: &AppState,
+    request: PlanRequest,
+    what: PlanOperation,
+) -> Result<Value, ApiError> {
+    let (prepared, steps) = checked_plan(state, &request, what)?;
+    blocking(state, steps, move |e| match what {
+        PlanOperation::Simulate => to_json(&e.run_plan(&prepared)?),
+        PlanOperation::SustainableSpending => {
+            to_json(&plan::solve::sustainable_spending(e, &request)?)
+        }
+        PlanOperation::Claiming => to_json(&plan::solve::claiming(e, &request)?),
+        PlanOperation::WithdrawalOrders => to_json(&plan::solve::withdrawal_orders(e, &request)?),
+    })
+    .await
+}
+
+/// One plan's result, never from the cache (a replay).
+async fn plan_uncached(state: &AppState, request: PlanRequest) -> Result<Value, ApiError> {
+    run_plan_operation(state, request, PlanOperation::Simulate).await
+}
+
+/// A simulation body, and whether `options.async` asked for a job.
 fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
+    let (value, asynchronous) = without_async_flag(body)?;
+    Ok((crate::input::parse_value(value)?, asynchronous))
+}
+
+/// A body as a document without its `options.async`, and the flag (the service's, not the
+/// model's, so it is taken out before the request is read).
+fn without_async_flag(body: &[u8]) -> Result<(Value, bool), ApiError> {
     // Read as a document first (to take the flag out), which would let a repeated key pass
     // silently where every other route refuses it.
     let _: crate::input::NoRepeatedKeys = parse(body)?;
@@ -847,7 +951,7 @@ fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
         },
         None => false,
     };
-    Ok((crate::input::parse_value(value)?, asynchronous))
+    Ok((value, asynchronous))
 }
 
 /// A job for a simulation body whatever its `options.async` (the gRPC stream's path).
@@ -869,9 +973,16 @@ async fn start_job(
     let hash = cache::key("simulate", request);
     let id = state
         .jobs
-        .create(&canonical, &hash, goal.paths, goal.seed, &caller.owner)
+        .create(
+            JobKind::Goal,
+            &canonical,
+            &hash,
+            goal.paths,
+            goal.seed,
+            &caller.owner,
+        )
         .await?;
-    run_job(state, &id, goal)?;
+    run_job(state, &id, JobWork::Goal(goal))?;
     Ok(id)
 }
 
@@ -895,19 +1006,7 @@ fn simulation(
     let state = state.clone();
     Ok(async move {
         let watch = Arc::new(Watch::default());
-        let reporting = progress.map(|progress| {
-            let watch = watch.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(batcher::PROGRESS_EVERY);
-                loop {
-                    tick.tick().await;
-                    let fraction = (watch.done() as f64 / steps.max(1) as f64).min(1.0);
-                    if progress.send(fraction).is_err() {
-                        break;
-                    }
-                }
-            })
-        });
+        let reporting = progress.map(|progress| report_progress(watch.clone(), steps, progress));
         let result = watched_blocking(&state, steps, watch, move |engine| {
             Ok(engine.run(std::slice::from_ref(&goal))?.remove(0))
         })
@@ -920,11 +1019,61 @@ fn simulation(
     .boxed())
 }
 
-/// Run job `id`'s goal and record what becomes of it, renewing this replica's lease on it
+/// Send the fraction of `steps` that `watch` has counted to `progress`, every
+/// [`batcher::PROGRESS_EVERY`], until the receiver goes (abort the task when the work ends).
+fn report_progress(
+    watch: Arc<Watch>,
+    steps: u64,
+    progress: tokio::sync::mpsc::UnboundedSender<f64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(batcher::PROGRESS_EVERY);
+        loop {
+            tick.tick().await;
+            let fraction = (watch.done() as f64 / steps.max(1) as f64).min(1.0);
+            if progress.send(fraction).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// What a stored job runs.
+enum JobWork {
+    Goal(PreparedGoal),
+    Plan(Box<plan::PreparedPlan>),
+}
+
+/// A plan's run in its lane, with its fraction done sent to `progress`.
+fn plan_job(
+    state: &AppState,
+    plan: plan::PreparedPlan,
+    progress: tokio::sync::mpsc::UnboundedSender<f64>,
+) -> BoxFuture<'static, Result<Value, ApiError>> {
+    let state = state.clone();
+    async move {
+        let steps = plan.path_steps();
+        let watch = Arc::new(Watch::default());
+        let reporting = report_progress(watch.clone(), steps, progress);
+        let result =
+            watched_blocking(&state, steps, watch, move |e| to_json(&e.run_plan(&plan)?)).await;
+        reporting.abort();
+        result
+    }
+    .boxed()
+}
+
+/// Run job `id`'s work and record what becomes of it, renewing this replica's lease on it
 /// meanwhile; if another replica takes the job over (this one was presumed dead), stop.
-fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiError> {
+fn run_job(state: &AppState, id: &str, work: JobWork) -> Result<(), ApiError> {
     let (progress, mut fractions) = tokio::sync::mpsc::unbounded_channel();
-    let pending = simulation(state, goal, Some(progress))?;
+    let pending: BoxFuture<'static, Result<Value, ApiError>> = match work {
+        JobWork::Goal(goal) => {
+            let simulated = simulation(state, goal, Some(progress))?;
+            async move { to_json(&simulated.await?) }.boxed()
+        }
+        JobWork::Plan(plan) => plan_job(state, *plan, progress),
+    };
     let jobs = state.jobs.clone();
     let job = id.to_string();
     let deadline = state.deadline;
@@ -973,10 +1122,7 @@ fn run_job(state: &AppState, id: &str, goal: PreparedGoal) -> Result<(), ApiErro
             forward.abort();
             let _ = forward.await;
         }
-        let outcome = match outcome {
-            Ok(result) => to_json(&result).map_err(|e| error_value(&e)),
-            Err(e) => Err(error_value(&e)),
-        };
+        let outcome = outcome.map_err(|e| error_value(&e));
         let compute_ms = started.elapsed().as_secs_f64() * 1e3;
         jobs.finish(&job, outcome, compute_ms).await;
     });
@@ -1013,19 +1159,33 @@ fn look_after_unattended_work(state: AppState) {
 
 /// Run a job taken over (same id, same request, same seed: the same result).
 async fn resume_job(state: &AppState, record: sextant_store::simulations::SimulationRecord) {
-    let resumed = serde_json::from_str::<GoalRequest>(&record.request)
-        .map_err(|e| e.to_string())
-        .and_then(|r| checked_goal(state, &r).map_err(|e| e.message()));
+    let resumed = if record.kind == JobKind::Plan.as_str() {
+        serde_json::from_str::<PlanRequest>(&record.request)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                checked_plan(state, &r, PlanOperation::Simulate)
+                    .map(|(plan, _)| JobWork::Plan(Box::new(plan)))
+                    .map_err(|e| e.message())
+            })
+    } else {
+        serde_json::from_str::<GoalRequest>(&record.request)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                checked_goal(state, &r)
+                    .map(JobWork::Goal)
+                    .map_err(|e| e.message())
+            })
+    };
     match resumed {
-        Ok(goal) => {
+        Ok(work) => {
             state.jobs.watch(&record.id);
-            if let Err(e) = run_job(state, &record.id, goal) {
+            if let Err(e) = run_job(state, &record.id, work) {
                 state
                     .jobs
                     .finish(&record.id, Err(error_value(&e)), 0.0)
                     .await;
             }
-            tracing::info!(job = %record.id, "took over an unfinished simulation");
+            tracing::info!(job = %record.id, kind = %record.kind, "took over an unfinished job");
         }
         Err(message) => {
             let error = serde_json::json!({"field": "request", "message": message});
@@ -1038,19 +1198,72 @@ fn error_value(e: &ApiError) -> Value {
     serde_json::json!({"field": e.field(), "message": e.message()})
 }
 
-/// `GET /v1/simulations/{id}`
-async fn get_simulation(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    PathParam(id): PathParam,
-) -> Result<Response, ApiError> {
-    Ok(Json(stored::simulation(&state, &caller, &id).await?).into_response())
+/// The routes of stored jobs of `kind` by id: read, events (SSE), fan chart, replay.
+fn job_routes(kind: JobKind) -> Router<AppState> {
+    let at = |tail: &str| format!("/v1/{}/{{id}}{tail}", kind.collection());
+    Router::new()
+        .route(
+            &at(""),
+            get(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      PathParam(id): PathParam| async move {
+                    let record = stored::simulation(&state, &caller, kind, &id).await?;
+                    Ok::<_, ApiError>(Json(record).into_response())
+                },
+            ),
+        )
+        .route(
+            &at("/events"),
+            get(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      PathParam(id): PathParam| async move {
+                    let events = stored::events(&state, &caller, kind, &id).await?.map(|e| {
+                        Ok::<_, Infallible>(
+                            Event::default().event(e.event).data(e.data.to_string()),
+                        )
+                    });
+                    Ok::<_, ApiError>(
+                        Sse::new(events)
+                            .keep_alive(KeepAlive::default())
+                            .into_response(),
+                    )
+                },
+            ),
+        )
+        .route(
+            &at("/fan-chart.svg"),
+            get(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      PathParam(id): PathParam| async move {
+                    let svg = stored::fan_chart(&state, &caller, kind, &id).await?;
+                    Ok::<_, ApiError>(
+                        ([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg)
+                            .into_response(),
+                    )
+                },
+            ),
+        )
+        .route(
+            &at("/replay"),
+            post(
+                move |State(state): State<AppState>,
+                      Extension(caller): Extension<Caller>,
+                      PathParam(id): PathParam| async move {
+                    let replayed = stored::replay(&state, &caller, kind, &id).await?;
+                    Ok::<_, ApiError>(Json(replayed).into_response())
+                },
+            ),
+        )
 }
 
-/// `GET /v1/simulations?status=&limit=&cursor=`
-async fn list_simulations(
+/// `GET /v1/simulations?status=&limit=&cursor=` (and `/v1/plans?…`)
+async fn list_jobs(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    kind: JobKind,
     query: Result<
         axum::extract::Query<stored::ListQuery>,
         axum::extract::rejection::QueryRejection,
@@ -1060,16 +1273,7 @@ async fn list_simulations(
         field: "query".into(),
         message: e.body_text(),
     })?;
-    Ok(Json(stored::list(&state, &caller, query).await?).into_response())
-}
-
-/// `POST /v1/simulations/{id}/replay`
-async fn replay(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    PathParam(id): PathParam,
-) -> Result<Response, ApiError> {
-    Ok(Json(stored::replay(&state, &caller, &id).await?).into_response())
+    Ok(Json(stored::list(&state, &caller, kind, query).await?).into_response())
 }
 
 /// `POST /v1/rescore-runs`: 202 with the run's id.
@@ -1089,28 +1293,6 @@ async fn get_rescore_run(
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
     Ok(Json(stored::rescore_run(&state, &caller, &id).await?).into_response())
-}
-
-/// `GET /v1/simulations/{id}/fan-chart.svg`
-async fn fan_chart(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    PathParam(id): PathParam,
-) -> Result<Response, ApiError> {
-    let svg = stored::fan_chart(&state, &caller, &id).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
-}
-
-/// `GET /v1/simulations/{id}/events` as server-sent events.
-async fn simulation_events(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    PathParam(id): PathParam,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let events = stored::events(&state, &caller, &id)
-        .await?
-        .map(|e| Ok(Event::default().event(e.event).data(e.data.to_string())));
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
 /// The operations the service offers, each from a JSON body to a JSON result: the one
@@ -1276,28 +1458,13 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
         | Operation::PlanClaiming
         | Operation::PlanWithdrawalOrders => {
             let r: PlanRequest = input.parse()?;
-            // Validated first: the work is counted over the plan's horizon, the longest life.
-            let prepared = plan::prepare_plan(&r)?;
             let what = operation
                 .plan_operation()
                 .ok_or_else(|| ApiError::Internal(format!("{operation:?} is not a plan")))?;
-            let steps = admit(state, budget::plan(&prepared, what))?;
+            // Validated and counted before the cache, as simulations are.
+            checked_plan(state, &r, what)?;
             let key = cache::key(&format!("{operation:?}"), &r);
-            cached(
-                state,
-                &key,
-                blocking(state, steps, move |e| match what {
-                    PlanOperation::Simulate => to_json(&e.run_plan(&prepared)?),
-                    PlanOperation::SustainableSpending => {
-                        to_json(&plan::solve::sustainable_spending(e, &r)?)
-                    }
-                    PlanOperation::Claiming => to_json(&plan::solve::claiming(e, &r)?),
-                    PlanOperation::WithdrawalOrders => {
-                        to_json(&plan::solve::withdrawal_orders(e, &r)?)
-                    }
-                }),
-            )
-            .await
+            cached(state, &key, run_plan_operation(state, r, what)).await
         }
     }
 }

@@ -163,7 +163,7 @@ impl ServerHandler for SextantMcp {
             limit: Some(50),
             cursor: None,
         };
-        let page = stored::list(&self.state, &caller, query)
+        let page = stored::list(&self.state, &caller, super::jobs::JobKind::Goal, query)
             .await
             .map_err(|e| ErrorData::internal_error(e.message(), None))?;
         let resources = page["simulations"]
@@ -197,7 +197,7 @@ impl ServerHandler for SextantMcp {
             .and_then(|rest| rest.strip_suffix(FAN_CHART_SUFFIX))
             .ok_or_else(not_found)?;
         // Another caller's simulation is not found, as over HTTP (and audited there).
-        let svg = stored::fan_chart(&self.state, &caller, id)
+        let svg = stored::fan_chart(&self.state, &caller, super::jobs::JobKind::Goal, id)
             .await
             .map_err(|e| match e {
                 ApiError::NotFound(_) => not_found(),

@@ -32,7 +32,7 @@ pub struct Route {
 
 /// Every route the router serves (a test checks the router against this list), with its gRPC
 /// twins (a test checks the `.proto` service against it, and the tools' operations).
-pub const ROUTES: [Route; 25] = [
+pub const ROUTES: [Route; 30] = [
     Route {
         method: "post",
         path: "/v1/simulations",
@@ -173,10 +173,56 @@ pub const ROUTES: [Route; 25] = [
         method: "post",
         path: "/v1/plans",
         id: "plan",
-        summary: "A household plan: accounts, taxes, Social Security, lifetimes, spending rules",
+        summary: "A household plan: accounts, taxes, Social Security, lifetimes, spending rules \
+            (sync, or a job with options.async)",
         request: Some("PlanRequest"),
         response: Some("PlanResult"),
-        grpc: &["Plan"],
+        grpc: &["Plan", "CreatePlan", "PlanStream"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/plans",
+        id: "listPlans",
+        summary: "The caller's own plan jobs, newest first, a page at a time",
+        request: None,
+        response: Some("PlanList"),
+        grpc: &["ListPlans"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/plans/{id}",
+        id: "getPlan",
+        summary: "A plan job's status and result",
+        request: None,
+        response: Some("PlanRecord"),
+        grpc: &["GetPlan"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/plans/{id}/events",
+        id: "planEvents",
+        summary: "A plan job's events as server-sent events",
+        request: None,
+        response: None,
+        grpc: &["PlanEvents"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/plans/{id}/fan-chart.svg",
+        id: "planFanChart",
+        summary: "The fan chart of a finished plan (wealth in today's dollars by age), as SVG",
+        request: None,
+        response: None,
+        grpc: &["GetPlanFanChart"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/plans/{id}/replay",
+        id: "replayPlan",
+        summary: "Run a stored plan again with its seed; says whether the result is identical",
+        request: None,
+        response: Some("PlanReplayResult"),
+        grpc: &["ReplayPlan"],
     },
     Route {
         method: "post",
@@ -440,7 +486,7 @@ pub fn document() -> Value {
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }
-        if id == "listSimulations" {
+        if id == "listSimulations" || id == "listPlans" {
             operation["parameters"] = json!([
                 {"name": "status", "in": "query", "required": false, "schema": {
                     "type": "string", "enum": ["queued", "running", "complete", "failed"]}},
@@ -470,10 +516,10 @@ pub fn document() -> Value {
             "/healthz" | "/metrics" => {
                 operation["responses"]["200"] = json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}});
             }
-            "/v1/simulations/{id}/fan-chart.svg" => {
+            "/v1/simulations/{id}/fan-chart.svg" | "/v1/plans/{id}/fan-chart.svg" => {
                 operation["responses"]["200"] = json!({"description": "The fan chart",
                     "content": {"image/svg+xml": {"schema": {"type": "string"}}}});
-                operation["responses"]["422"] = error("The simulation has no percentiles to draw");
+                operation["responses"]["422"] = error("The result has no percentiles to draw");
             }
             "/readyz" => {
                 operation["responses"]["503"] =
@@ -481,7 +527,7 @@ pub fn document() -> Value {
             }
             _ => {}
         }
-        if id == "simulate" {
+        if id == "simulate" || id == "plan" {
             add_message_schema(&mut schemas, &message_descriptor("SimulationJob"));
             operation["responses"]["202"] = json!({"description": "Job accepted (options.async)",
                 "content": {"application/json": {"schema": {
@@ -493,7 +539,7 @@ pub fn document() -> Value {
             let accepted = responses.remove("200").unwrap_or_default();
             responses.insert("202".into(), accepted);
         }
-        if id == "simulationEvents" {
+        if id == "simulationEvents" || id == "planEvents" {
             operation["responses"]["200"] = json!({"description": "Server-sent events: queued, \
                 progress, result or error, done (the data of each is JSON)",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}}});
@@ -602,9 +648,10 @@ mod tests {
                 );
                 let output = method.output().name().to_string();
                 let expected = match name {
-                    "CreateSimulation" => "SimulationJob",
+                    "CreateSimulation" | "CreatePlan" => "SimulationJob",
                     "SimulateStream" | "SimulationEvents" => "SimulationEvent",
-                    "GetFanChart" => "FanChart",
+                    "PlanStream" | "PlanEvents" => "PlanEvent",
+                    "GetFanChart" | "GetPlanFanChart" => "FanChart",
                     _ => route.response.unwrap(),
                 };
                 assert_eq!(output, expected, "{name}");

@@ -8,50 +8,60 @@ use std::time::Duration;
 
 use futures::stream::{self, Stream, StreamExt};
 use serde_json::Value;
-use sextant_engine::GoalRequest;
+use sextant_engine::{GoalRequest, PlanRequest};
 
-use super::jobs::{self, Jobs};
-use super::{simulate_uncached, ApiError, AppState, Caller};
+use super::jobs::{self, JobKind, Jobs};
+use super::{plan_uncached, simulate_uncached, ApiError, AppState, Caller};
 use crate::rescore::{self, RunSpec, WorkerConfig};
 
-/// Where an asynchronous simulation can be followed.
-pub(super) fn job_links(id: &str) -> Value {
+/// Where an asynchronous job of `kind` can be followed.
+pub(super) fn job_links(kind: JobKind, id: &str) -> Value {
+    let collection = kind.collection();
     serde_json::json!({
         "id": id,
         "status": "queued",
-        "self": format!("/v1/simulations/{id}"),
-        "events": format!("/v1/simulations/{id}/events"),
+        "self": format!("/v1/{collection}/{id}"),
+        "events": format!("/v1/{collection}/{id}/events"),
     })
 }
 
-/// `GET /v1/simulations/{id}`: a job's status and result, if it is the caller's.
+/// `GET /v1/simulations/{id}` (`/v1/plans/{id}`): a job's status and result, if it is the
+/// caller's.
 pub(super) async fn simulation(
     state: &AppState,
     caller: &Caller,
+    kind: JobKind,
     id: &str,
 ) -> Result<Value, ApiError> {
-    let record = readable_simulation(state, caller, id, "read").await?;
+    let record = readable_simulation(state, caller, kind, id, "read").await?;
     super::to_json(&jobs::JobView::of(&record))
 }
 
-/// The record of simulation `id` when `caller` may read it, else a 404 as for one that does
-/// not exist; the refusal, and an admin's read of another's, are audit lines (who, what,
-/// which object; never a secret).
+/// The record of job `id` of `kind` when `caller` may read it, else a 404 as for one that
+/// does not exist (a job of the other kind too); the refusal, and an admin's read of
+/// another's, are audit lines (who, what, which object; never a secret).
 async fn readable_simulation(
     state: &AppState,
     caller: &Caller,
+    kind: JobKind,
     id: &str,
     action: &'static str,
 ) -> Result<sextant_store::simulations::SimulationRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("simulation {id}"));
-    let record = state.jobs.record(id).await?.ok_or_else(not_found)?;
+    let noun = kind.noun();
+    let not_found = || ApiError::NotFound(format!("{noun} {id}"));
+    let record = state
+        .jobs
+        .record(id)
+        .await?
+        .filter(|r| r.kind == kind.as_str())
+        .ok_or_else(not_found)?;
     let owner = record.owner.as_deref();
     if !caller.may_read(owner) {
         tracing::warn!(
             target: "sextant::audit",
             who = %caller.owner,
             action,
-            object = %format!("simulation/{id}"),
+            object = %format!("{noun}/{id}"),
             outcome = "denied",
             "audit"
         );
@@ -62,7 +72,7 @@ async fn readable_simulation(
             target: "sextant::audit",
             who = %caller.owner,
             action,
-            object = %format!("simulation/{id}"),
+            object = %format!("{noun}/{id}"),
             owner = owner.unwrap_or("(none)"),
             outcome = "admin read",
             "audit"
@@ -95,11 +105,13 @@ pub(super) struct ListQuery {
 /// Most simulations one page lists.
 const MAX_PAGE: i64 = 500;
 
-/// `GET /v1/simulations?status=&limit=&cursor=`: the caller's simulations, newest first, a
-/// page at a time (an admin's lists every caller's); `next_cursor` gives the next page.
+/// `GET /v1/simulations?status=&limit=&cursor=` (`/v1/plans?…`): the caller's jobs of `kind`,
+/// newest first, a page at a time (an admin's lists every caller's); `next_cursor` gives the
+/// next page.
 pub(super) async fn list(
     state: &AppState,
     caller: &Caller,
+    kind: JobKind,
     query: ListQuery,
 ) -> Result<Value, ApiError> {
     if let Some(status) = &query.status {
@@ -137,7 +149,13 @@ pub(super) async fn list(
     let owner = (!caller.admin).then_some(caller.owner.as_str());
     let records = state
         .store
-        .list_simulations(owner, query.status.as_deref(), cursor.as_ref(), limit)
+        .list_simulations(
+            kind.as_str(),
+            owner,
+            query.status.as_deref(),
+            cursor.as_ref(),
+            limit,
+        )
         .await?;
     let next_cursor = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| format!("{}.{}", r.created_at, r.id)))
@@ -150,31 +168,50 @@ pub(super) async fn list(
                 // A listing says where each job stands; its result is one GET away.
                 view.remove("result");
                 view.remove("error");
-                view.insert("self".into(), format!("/v1/simulations/{}", r.id).into());
+                let link = format!("/v1/{}/{}", kind.collection(), r.id);
+                view.insert("self".into(), link.into());
             }
             view
         })
         .collect();
-    Ok(serde_json::json!({"simulations": simulations, "next_cursor": next_cursor}))
+    let mut page = serde_json::Map::new();
+    page.insert(kind.collection().into(), simulations.into());
+    page.insert("next_cursor".into(), next_cursor.into());
+    Ok(Value::Object(page))
 }
 
-/// `POST /v1/simulations/{id}/replay`: run a stored simulation's request again with its stored
-/// seed, bypassing the cache, and say whether the result is identical.
-pub(super) async fn replay(state: &AppState, caller: &Caller, id: &str) -> Result<Value, ApiError> {
-    let record = readable_simulation(state, caller, id, "replay").await?;
+/// `POST /v1/simulations/{id}/replay` (`/v1/plans/{id}/replay`): run a stored job's request
+/// again with its stored seed, bypassing the cache, and say whether the result is identical.
+pub(super) async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    kind: JobKind,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let noun = kind.noun();
+    let record = readable_simulation(state, caller, kind, id, "replay").await?;
     let stored: Value = record
         .results
         .as_deref()
         .and_then(|t| serde_json::from_str(t).ok())
         .ok_or_else(|| {
             ApiError::NotFound(format!(
-                "a result for simulation {id} (status {})",
+                "a result for {noun} {id} (status {})",
                 record.status
             ))
         })?;
-    let request: GoalRequest = serde_json::from_str(&record.request)
-        .map_err(|e| ApiError::Internal(format!("the stored request is unreadable: {e}")))?;
-    let replayed = simulate_uncached(state, &request).await?;
+    let unreadable =
+        |e: serde_json::Error| ApiError::Internal(format!("the stored request is unreadable: {e}"));
+    let replayed = match kind {
+        JobKind::Goal => {
+            let request: GoalRequest = serde_json::from_str(&record.request).map_err(unreadable)?;
+            simulate_uncached(state, &request).await?
+        }
+        JobKind::Plan => {
+            let request: PlanRequest = serde_json::from_str(&record.request).map_err(unreadable)?;
+            plan_uncached(state, request).await?
+        }
+    };
     Ok(serde_json::json!({
         "id": id,
         "identical": replayed == stored,
@@ -185,35 +222,40 @@ pub(super) async fn replay(state: &AppState, caller: &Caller, id: &str) -> Resul
     }))
 }
 
-/// `GET /v1/simulations/{id}/fan-chart.svg`: the fan chart of a finished simulation.
+/// `GET /v1/simulations/{id}/fan-chart.svg` (`/v1/plans/{id}/fan-chart.svg`): the fan chart
+/// of a finished job.
 pub(super) async fn fan_chart(
     state: &AppState,
     caller: &Caller,
+    kind: JobKind,
     id: &str,
 ) -> Result<String, ApiError> {
-    let record = readable_simulation(state, caller, id, "fan chart").await?;
+    let noun = kind.noun();
+    let record = readable_simulation(state, caller, kind, id, "fan chart").await?;
     let view = jobs::JobView::of(&record);
     let result = view.result.ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "a result for simulation {id} (status {})",
-            view.status
-        ))
+        ApiError::NotFound(format!("a result for {noun} {id} (status {})", view.status))
     })?;
+    let chart = match kind {
+        JobKind::Goal => crate::charts::fan_chart(&result),
+        JobKind::Plan => crate::charts::plan_fan_chart(&result),
+    };
     // A result without percentiles (`options.percentiles: []`) has no fan to draw.
-    crate::charts::fan_chart(&result).map_err(|message| ApiError::Invalid {
+    chart.map_err(|message| ApiError::Invalid {
         field: "options.percentiles".into(),
-        message: format!("simulation {id} has no fan chart: {message}"),
+        message: format!("{noun} {id} has no fan chart: {message}"),
     })
 }
 
-/// `GET /v1/simulations/{id}/events`: the job's events so far, then the rest as they come,
-/// ending with `done`.
+/// `GET /v1/simulations/{id}/events` (`/v1/plans/{id}/events`): the job's events so far,
+/// then the rest as they come, ending with `done`.
 pub(super) async fn events(
     state: &AppState,
     caller: &Caller,
+    kind: JobKind,
     id: &str,
 ) -> Result<impl Stream<Item = jobs::JobEvent> + Send + 'static, ApiError> {
-    readable_simulation(state, caller, id, "events").await?;
+    readable_simulation(state, caller, kind, id, "events").await?;
     follow(state, id).await
 }
 
@@ -226,7 +268,7 @@ pub(super) async fn follow(
         .jobs
         .follow(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("simulation {id}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("job {id}")))?;
     Ok(job_events(
         state.jobs.clone(),
         id.to_string(),

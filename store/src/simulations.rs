@@ -28,6 +28,8 @@ pub struct SimulationRecord {
     pub compute_ms: Option<f64>,
     /// The caller that stored it (`None` for rows stored before owners).
     pub owner: Option<String>,
+    /// `goal` or `plan`: what the request is.
+    pub kind: String,
 }
 
 /// A new simulation's identity and inputs.
@@ -43,6 +45,8 @@ pub struct NewSimulation<'a> {
     pub lease_until: i64,
     /// The caller's owner name.
     pub owner: &'a str,
+    /// `goal` or `plan`.
+    pub kind: &'a str,
 }
 
 impl Store {
@@ -51,8 +55,8 @@ impl Store {
         self.retry("storing a simulation", || {
             sqlx::query(
                 "INSERT INTO simulations (id, request, request_hash, status, progress, \
-                 iterations, seed, engine_version, created_at, worker, lease_until, owner) \
-                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $8, $9, $10)",
+                 iterations, seed, engine_version, created_at, worker, lease_until, owner, kind) \
+                 VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(new.id)
             .bind(new.request)
@@ -64,6 +68,7 @@ impl Store {
             .bind(new.worker)
             .bind(new.lease_until)
             .bind(new.owner)
+            .bind(new.kind)
             .execute(self.pool())
         })
         .await
@@ -223,7 +228,7 @@ impl Store {
 
 /// The columns of a [`SimulationRecord`].
 const COLUMNS: &str = "id, request, status, progress, iterations, results, error, seed, backend, \
-     engine_version, created_at, finished_at, compute_ms, owner";
+     engine_version, created_at, finished_at, compute_ms, owner, kind";
 
 /// Where a page of a listing starts: after the simulation created at `created_at` with `id`
 /// (newest first).
@@ -234,10 +239,11 @@ pub struct ListCursor {
 }
 
 impl Store {
-    /// Up to `limit` simulations, newest first, of `owner` (every owner's with `None`), with
-    /// `status` if given, after `cursor`.
+    /// Up to `limit` stored jobs of `kind`, newest first, of `owner` (every owner's with
+    /// `None`), with `status` if given, after `cursor`.
     pub async fn list_simulations(
         &self,
+        kind: &str,
         owner: Option<&str>,
         status: Option<&str>,
         cursor: Option<&ListCursor>,
@@ -249,6 +255,7 @@ impl Store {
             n += 1;
             format!("${n}")
         };
+        conditions.push(format!("kind = {}", next()));
         if owner.is_some() {
             conditions.push(format!("owner = {}", next()));
         }
@@ -261,18 +268,14 @@ impl Store {
                 "(created_at < {at} OR (created_at = {at} AND id < {id}))"
             ));
         }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let filter = format!(" WHERE {}", conditions.join(" AND "));
         let sql = format!(
             "SELECT {COLUMNS} FROM simulations{filter} ORDER BY created_at DESC, id DESC LIMIT {}",
             next()
         );
         let rows = self
             .retry("listing simulations", || {
-                let mut query = sqlx::query(&sql);
+                let mut query = sqlx::query(&sql).bind(kind);
                 if let Some(owner) = owner {
                     query = query.bind(owner);
                 }
@@ -308,5 +311,6 @@ fn record(row: &sqlx::any::AnyRow) -> Result<SimulationRecord, sqlx::Error> {
         finished_at: row.try_get("finished_at")?,
         compute_ms: row.try_get("compute_ms")?,
         owner: row.try_get("owner")?,
+        kind: row.try_get("kind")?,
     })
 }

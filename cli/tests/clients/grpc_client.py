@@ -197,6 +197,25 @@ same(http("POST", "/v1/plans", "alice", shapes),
      stub.Plan(typed(pb.PlanRequest, shapes), metadata=meta("alice")), "Plan")
 ok("Plan's words, months, rules and orders typed, the same numbers as HTTP")
 
+# ---- A plan job streamed, read and listed: the same numbers as HTTP ----
+couple = example("plan-couple.json")
+couple["options"]["paths"] = 1000
+streamed = list(stub.PlanStream(typed(pb.PlanRequest, couple), metadata=meta("alice")))
+assert streamed[0].WhichOneof("event") == "queued", streamed[0]
+assert streamed[-1].WhichOneof("event") == "done", streamed[-1]
+plan_result = [e.result for e in streamed if e.WhichOneof("event") == "result"]
+assert len(plan_result) == 1, streamed
+same(http("POST", "/v1/plans", "alice", couple), plan_result[0], "PlanStream")
+plan_id = streamed[0].queued.id
+record = stub.GetPlan(pb.SimulationId(id=plan_id), metadata=meta("alice"))
+same(http("GET", f"/v1/plans/{plan_id}", "alice"), record, "GetPlan")
+listed = stub.ListPlans(pb.ListSimulationsRequest(limit=5), metadata=meta("alice"))
+same(http("GET", "/v1/plans?limit=5", "alice"), listed, "ListPlans")
+assert plan_id in [p.id for p in listed.plans]
+error = grpc_error(lambda: stub.GetPlan(pb.SimulationId(id=plan_id), metadata=meta("bob")))
+assert error.code() == grpc.StatusCode.NOT_FOUND, error
+ok("PlanStream, GetPlan and ListPlans typed, the same numbers as HTTP; bob cannot read it")
+
 # ---- A bad field: google.rpc.BadRequest names it ----
 bad = typed(pb.GoalRequest, {"goal": {"horizon_months": 0},
                              "market": {"expected_return": 0.05, "volatility": 0.1}})
