@@ -782,7 +782,8 @@ async fn wait_for_status(http: &reqwest::Client, url: &str, want: &str) -> Value
     }
 }
 
-/// Issue 11: two replicas on one database. A job started on replica `a` is followed by SSE on
+/// Issues 11 and 13: two replicas on one database. A job (a goal's, then a plan's) started on
+/// replica `a` is followed by SSE on
 /// replica `b` (from the store); `a` is killed mid-job; `b` takes the job over once its lease
 /// expires and finishes it, and the events followed on `b` end with `done`. The result is the
 /// one the request gives anywhere (replayed identically), written once, by `b`.
@@ -801,57 +802,67 @@ fn a_replica_killed_mid_job_has_its_job_finished_by_another() {
                 "10000000000",
             ]
         };
-        let mut a = start_with(&flags("a"), &env);
-        let b = start_with(&flags("b"), &env);
-        // 4,000,000 paths × 600 months: seconds of work on any machine.
-        let mut request = example("accumulation-30y.json");
-        request["goal"]["horizon_months"] = json!(600);
-        request["options"] = json!({"paths": 4_000_000, "seed": 5, "async": true});
-        runtime().block_on(async {
-            let http = client();
-            let accepted = post_json(&http, format!("{}/v1/simulations", a.base), &request).await;
-            let id = accepted["id"].as_str().expect("a job id").to_string();
-            let on_b = format!("{}/v1/simulations/{id}", b.base);
-            let following = tokio::spawn({
-                let (http, url) = (http.clone(), format!("{on_b}/events"));
-                async move { get_text(&http, url).await }
-            });
-            // Killed once it has stored some progress.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let view = get_json(&http, &on_b).await;
-                assert_ne!(
-                    view["status"], "complete",
-                    "{kind:?}: finished before the kill"
-                );
-                if view["progress"].as_f64().unwrap() > 0.0 {
-                    break;
+        // 4,000,000 paths × 600 months of a goal, and 250,000 paths of a couple's plan (to
+        // age 120 at most): seconds of work on any machine.
+        let mut goal = example("accumulation-30y.json");
+        goal["goal"]["horizon_months"] = json!(600);
+        goal["options"] = json!({"paths": 4_000_000, "seed": 5, "async": true});
+        let mut plan = example("plan-couple.json");
+        plan["options"] = json!({"paths": 250_000, "seed": 5, "async": true});
+        for (collection, request) in [("simulations", goal), ("plans", plan)] {
+            let mut a = start_with(&flags("a"), &env);
+            let b = start_with(&flags("b"), &env);
+            runtime().block_on(async {
+                let http = client();
+                let accepted =
+                    post_json(&http, format!("{}/v1/{collection}", a.base), &request).await;
+                let id = accepted["id"].as_str().expect("a job id").to_string();
+                let on_b = format!("{}/v1/{collection}/{id}", b.base);
+                let following = tokio::spawn({
+                    let (http, url) = (http.clone(), format!("{on_b}/events"));
+                    async move { get_text(&http, url).await }
+                });
+                // Killed once it has stored some progress.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let view = get_json(&http, &on_b).await;
+                    assert_ne!(
+                        view["status"], "complete",
+                        "{kind:?}: finished before the kill"
+                    );
+                    if view["progress"].as_f64().unwrap() > 0.0 {
+                        break;
+                    }
+                    assert!(Instant::now() < deadline, "{kind:?}: no progress: {view}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                assert!(Instant::now() < deadline, "{kind:?}: no progress: {view}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            a.child.kill().unwrap();
-            a.child.wait().unwrap();
-            let done = wait_for_status(&http, &on_b, "complete").await;
-            assert_eq!(done["status"], "complete", "{kind:?}: {done}");
-            let events = tokio::time::timeout(Duration::from_secs(60), following)
-                .await
-                .expect("the events on b end")
-                .unwrap();
-            let names: Vec<&str> = events
-                .lines()
-                .filter_map(|l| l.strip_prefix("event: "))
-                .collect();
-            assert_eq!(names.first(), Some(&"queued"), "{kind:?}: {events}");
-            assert_eq!(names.last(), Some(&"done"), "{kind:?}: {names:?}");
-            assert!(names.contains(&"result"), "{kind:?}: {names:?}");
-            let replay = post_json(&http, format!("{on_b}/replay"), &json!({})).await;
-            assert_eq!(replay["identical"], true, "{kind:?}");
-        });
+                a.child.kill().unwrap();
+                a.child.wait().unwrap();
+                let done = wait_for_status(&http, &on_b, "complete").await;
+                assert_eq!(done["status"], "complete", "{kind:?}: {done}");
+                let events = tokio::time::timeout(Duration::from_secs(60), following)
+                    .await
+                    .expect("the events on b end")
+                    .unwrap();
+                let names: Vec<&str> = events
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("event: "))
+                    .collect();
+                assert_eq!(names.first(), Some(&"queued"), "{kind:?}: {events}");
+                assert_eq!(names.last(), Some(&"done"), "{kind:?}: {names:?}");
+                assert!(names.contains(&"result"), "{kind:?}: {names:?}");
+                let replay = post_json(&http, format!("{on_b}/replay"), &json!({})).await;
+                assert_eq!(replay["identical"], true, "{kind:?} {collection}");
+            });
+        }
         assert_eq!(
             db.scalar(
                 "SELECT COUNT(*) FROM simulations WHERE worker = 'b' AND status = 'complete'"
             ),
+            2
+        );
+        assert_eq!(
+            db.scalar("SELECT COUNT(*) FROM simulations WHERE kind = 'plan'"),
             1
         );
     }
