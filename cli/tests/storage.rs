@@ -783,9 +783,8 @@ async fn wait_for_status(http: &reqwest::Client, url: &str, want: &str) -> Value
 }
 
 /// Issues 11 and 13: two replicas on one database. A job (a goal's, then a plan's) started on
-/// replica `a` is followed by SSE on
-/// replica `b` (from the store); `a` is killed mid-job; `b` takes the job over once its lease
-/// expires and finishes it, and the events followed on `b` end with `done`. The result is the
+/// replica `a` is followed by SSE on replica `b` (from the store); `a` is killed mid-job; `b`
+/// takes the job over once its lease expires and finishes it, and the events followed on `b` end with `done`. The result is the
 /// one the request gives anywhere (replayed identically), written once, by `b`.
 #[test]
 fn a_replica_killed_mid_job_has_its_job_finished_by_another() {

@@ -75,7 +75,9 @@ pub struct EstateStats {
     pub percentiles: Percentiles,
     /// In today's dollars (deflated from the month the path ended).
     pub real_percentiles: Percentiles,
-    /// The estate's tax-deferred part over all paths: Σ tax-deferred / Σ estate.
+    /// The tax-deferred part of the accounts left at the end, over all paths: Σ tax-deferred /
+    /// Σ accounts (before the open year's tax comes out, which the tax-deferred part may
+    /// exceed), so always in [0, 1].
     pub tax_deferred_share: f64,
 }
 
@@ -185,6 +187,7 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
         .collect();
     let estate_total: f64 = estate.iter().sum();
     let deferred_total: f64 = outcomes.iter().map(|o| o.estate_tax_deferred).sum();
+    let accounts_total: f64 = outcomes.iter().map(|o| o.estate_accounts).sum();
     let mut taxes: Vec<f64> = outcomes.iter().map(|o| o.taxes).collect();
 
     let ages_at_death = plan
@@ -220,8 +223,8 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
             mean: estate_total / n,
             percentiles: labelled(ps, percentiles_of(&mut estate, ps)),
             real_percentiles: labelled(ps, percentiles_of(&mut estate_real, ps)),
-            tax_deferred_share: if estate_total > 0.0 {
-                deferred_total / estate_total
+            tax_deferred_share: if accounts_total > 0.0 {
+                deferred_total / accounts_total
             } else {
                 0.0
             },

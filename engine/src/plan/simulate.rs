@@ -29,7 +29,9 @@ pub struct PathOutcome {
     pub failed_at: Option<u32>,
     /// Nominal wealth left at the end, less the tax still owed.
     pub estate: f64,
-    /// The part of the estate in tax-deferred accounts.
+    /// The accounts' total at the end, before the tax still owed comes out.
+    pub estate_accounts: f64,
+    /// The part of those accounts that is tax-deferred.
     pub estate_tax_deferred: f64,
     /// Every year's tax, the last one's included (nominal).
     pub taxes: f64,
@@ -336,6 +338,7 @@ pub fn run_path(
     let total = house.total();
     outcome.taxes = house.taxes + owed.min(total.max(0.0));
     outcome.estate = (total - owed).max(0.0);
+    outcome.estate_accounts = total.max(0.0);
     outcome.estate_tax_deferred = house.tax_deferred();
     outcome
 }
