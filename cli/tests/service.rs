@@ -880,7 +880,7 @@ async fn grpc_serves_the_same_operations_health_and_events() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(tools.tools.len(), 8);
+    assert_eq!(tools.tools.len(), 12);
 }
 
 #[tokio::test]
