@@ -85,6 +85,17 @@ impl GrpcService {
     }
 }
 
+/// A listing's query, as `GET /v1/simulations?status=&limit=&cursor=` reads it.
+impl From<pb::ListSimulationsRequest> for stored::ListQuery {
+    fn from(r: pb::ListSimulationsRequest) -> Self {
+        stored::ListQuery {
+            status: r.status,
+            limit: r.limit,
+            cursor: r.cursor,
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Sextant for GrpcService {
     async fn simulate(&self, r: Request<pb::GoalRequest>) -> Answer<pb::SimulationResult> {
@@ -119,16 +130,7 @@ impl Sextant for GrpcService {
         r: Request<pb::ListSimulationsRequest>,
     ) -> Answer<pb::SimulationList> {
         let caller = self.authorise(&r)?;
-        let pb::ListSimulationsRequest {
-            status,
-            limit,
-            cursor,
-        } = r.into_inner();
-        let query = stored::ListQuery {
-            status,
-            limit,
-            cursor,
-        };
+        let query = r.into_inner().into();
         answer(stored::list(&self.state, &caller, JobKind::Goal, query).await?)
     }
 
@@ -226,16 +228,7 @@ impl Sextant for GrpcService {
 
     async fn list_plans(&self, r: Request<pb::ListSimulationsRequest>) -> Answer<pb::PlanList> {
         let caller = self.authorise(&r)?;
-        let pb::ListSimulationsRequest {
-            status,
-            limit,
-            cursor,
-        } = r.into_inner();
-        let query = stored::ListQuery {
-            status,
-            limit,
-            cursor,
-        };
+        let query = r.into_inner().into();
         answer(stored::list(&self.state, &caller, JobKind::Plan, query).await?)
     }
 

@@ -902,13 +902,14 @@ fn checked_plan(
     Ok((prepared, steps))
 }
 
-/// Run plan operation `what` in its lane within the deadline, never from the cache.
+/// Run plan operation `what` on a plan [`checked_plan`] prepared and counted, in its lane
+/// within the deadline, never from the cache.
 async fn run_plan_operation(
     state: &AppState,
     request: PlanRequest,
+    (prepared, steps): (plan::PreparedPlan, u64),
     what: PlanOperation,
 ) -> Result<Value, ApiError> {
-    let (prepared, steps) = checked_plan(state, &request, what)?;
     blocking(state, steps, move |e| match what {
         PlanOperation::Simulate => to_json(&e.run_plan(&prepared)?),
         PlanOperation::SustainableSpending => {
@@ -922,7 +923,8 @@ async fn run_plan_operation(
 
 /// One plan's result, never from the cache (a replay).
 async fn plan_uncached(state: &AppState, request: PlanRequest) -> Result<Value, ApiError> {
-    run_plan_operation(state, request, PlanOperation::Simulate).await
+    let checked = checked_plan(state, &request, PlanOperation::Simulate)?;
+    run_plan_operation(state, request, checked, PlanOperation::Simulate).await
 }
 
 /// A simulation body, and whether `options.async` asked for a job.
@@ -1462,9 +1464,9 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
                 .plan_operation()
                 .ok_or_else(|| ApiError::Internal(format!("{operation:?} is not a plan")))?;
             // Validated and counted before the cache, as simulations are.
-            checked_plan(state, &r, what)?;
+            let checked = checked_plan(state, &r, what)?;
             let key = cache::key(&format!("{operation:?}"), &r);
-            cached(state, &key, run_plan_operation(state, r, what)).await
+            cached(state, &key, run_plan_operation(state, r, checked, what)).await
         }
     }
 }
