@@ -45,8 +45,9 @@ pub(crate) struct Cli {
     /// variables override it.
     #[arg(long, global = true, env = "SEXTANT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Also draw the result as SVG into FILE: the fan chart of `simulate`, the frontier of
-    /// `frontier` and `sweep` (with success per point).
+    /// Also draw the result as SVG into FILE: the fan chart of `simulate`, wealth in today's
+    /// dollars by age for `plan`, the frontier of `frontier` and `sweep` (with success per
+    /// point).
     #[arg(long, global = true, value_name = "FILE")]
     svg: Option<PathBuf>,
     #[command(subcommand)]
@@ -128,10 +129,17 @@ enum Command {
         #[command(subcommand)]
         action: GoalsAction,
     },
-    /// Re-score every stored goal (or a filter's): success probability, required monthly
-    /// savings for its threshold, funding status. Workers given the same --run-key share the
-    /// run; a killed worker's shards are taken over when its lease expires. `--paths` sets
-    /// paths per goal (default 2000).
+    /// Stored household plans for the nightly re-score: `import FILE` (JSON lines), `generate N`
+    /// (realistic synthetic households).
+    Plans {
+        #[command(subcommand)]
+        action: PlansAction,
+    },
+    /// Re-score every stored goal and plan (or a filter's): a goal's success probability,
+    /// required monthly savings for its threshold and funding status; a plan's success, the
+    /// spending it sustains at its threshold and funding status. Workers given the same
+    /// --run-key share the run; a killed worker's shards are taken over when its lease
+    /// expires. `--paths` sets paths per goal (default 2000).
     Rescore(RescoreArgs),
 }
 
@@ -148,23 +156,54 @@ enum GoalsAction {
     },
 }
 
+#[derive(Subcommand)]
+enum PlansAction {
+    /// Store the plans of a JSON-lines file, one `{"user_id", "name", "as_of", "request"}` a
+    /// line (`as_of`, the date of the request's ages and balances, defaults to today; the
+    /// request is a `sextant plan` document). Every line is checked first: a bad line stores
+    /// nothing and names its line and field.
+    Import {
+        input: PathBuf,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+    /// Insert N synthetic households (`--seed` makes them reproducible; default 1).
+    Generate {
+        n: usize,
+        /// The date their ages and balances are of, YYYY-MM-DD (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+}
+
 #[derive(clap::Args)]
 struct RescoreArgs {
     /// The run to create or join (default `nightly-<as_of>`).
     #[arg(long, env = "SEXTANT_RUN_KEY")]
     run_key: Option<String>,
-    /// Only goals of this category.
+    /// Only goals (`goal`) or only plans (`plan`); default both.
+    #[arg(long, value_parser = ["goal", "plan"])]
+    kind: Option<String>,
+    /// Only goals of this category (and so no plans).
     #[arg(long)]
     category: Option<String>,
-    /// Only goals of this priority.
+    /// Only goals of this priority (and so no plans).
     #[arg(long)]
     priority: Option<String>,
-    /// Only this user's goals.
+    /// Only this user's goals and plans.
     #[arg(long)]
     user: Option<String>,
     /// Goals per shard: the unit of leasing and of each commit.
     #[arg(long, default_value_t = 2_000)]
     shard_size: u64,
+    /// Paths per plan, in each run of its sustainable-spending search.
+    #[arg(long, default_value_t = 1_000)]
+    plan_paths: u64,
+    /// Plans per shard.
+    #[arg(long, default_value_t = 50)]
+    plan_shard_size: u64,
     /// The date horizons count from, YYYY-MM-DD (default today, UTC).
     #[arg(long)]
     as_of: Option<String>,
@@ -281,7 +320,11 @@ fn run(cli: &Cli) -> Result<()> {
             cli.apply_overrides(&mut request.options);
             let engine = engine()?;
             match solve {
-                None => print(cli, &engine.plan(&request)?),
+                None => {
+                    let result = engine.plan(&request)?;
+                    cli.draw(&result, charts::plan_fan_chart)?;
+                    print(cli, &result)
+                }
                 Some(PlanCommand::Solve { target }) => match target {
                     PlanSolveTarget::Spending { .. } => {
                         print(cli, &plan_solve::sustainable_spending(&engine, &request)?)
@@ -360,6 +403,18 @@ fn run(cli: &Cli) -> Result<()> {
         } => {
             sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
             runtime()?.block_on(generate_goals(cli, *n, as_of.as_deref(), database))
+        }
+        Command::Plans {
+            action: PlansAction::Import { input, database },
+        } => {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            runtime()?.block_on(import_plans(cli, input, database))
+        }
+        Command::Plans {
+            action: PlansAction::Generate { n, as_of, database },
+        } => {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            runtime()?.block_on(generate_plans(cli, *n, as_of.as_deref(), database))
         }
         Command::Rescore(args) => {
             sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
@@ -445,17 +500,123 @@ async fn generate_goals(
     )
 }
 
+/// `sextant plans generate N`.
+async fn generate_plans(
+    cli: &Cli,
+    n: usize,
+    as_of: Option<&str>,
+    database: &store::DatabaseArgs,
+) -> Result<()> {
+    let as_of = rescore::check(&rescore::RunSpec {
+        as_of: as_of.map(str::to_string),
+        ..rescore::RunSpec::default()
+    })?;
+    let store = store::Store::open(database).await?;
+    let started = std::time::Instant::now();
+    const CHUNK: usize = 2_000;
+    let seed = cli.seed.unwrap_or(1);
+    for (i, start) in (0..n).step_by(CHUNK).enumerate() {
+        let count = CHUNK.min(n - start);
+        // Each chunk from its own seed: any N gives the same first plans.
+        let plans =
+            store::plans::synthetic_plans(count, seed.wrapping_mul(1_000_003) ^ i as u64, as_of);
+        store.insert_plans(&plans).await?;
+    }
+    print(
+        cli,
+        &serde_json::json!({
+            "inserted": n,
+            "plans": store.count_plans().await?,
+            "seconds": started.elapsed().as_secs_f64(),
+            "database": store.shown(),
+        }),
+    )
+}
+
+/// One line of a `sextant plans import` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportedPlan {
+    user_id: String,
+    name: String,
+    #[serde(default)]
+    as_of: Option<String>,
+    request: sextant_engine::PlanRequest,
+}
+
+/// `sextant plans import FILE`: every line read and its plan prepared as of its own date
+/// before anything is stored; a bad line is an error naming the line and the field.
+async fn import_plans(
+    cli: &Cli,
+    source: &std::path::Path,
+    database: &store::DatabaseArgs,
+) -> Result<()> {
+    let text = input::read_source(source)?;
+    let today = rescore::today().format(store::rescore_runs::DATE)?;
+    let mut plans = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |field: &str, problem: String| input::InputError {
+            field: format!("line {}: {field}", i + 1),
+            problem,
+        };
+        let imported: ImportedPlan = input::parse(line).map_err(|e| at(&e.field, e.problem))?;
+        for (field, value) in [("user_id", &imported.user_id), ("name", &imported.name)] {
+            if value.is_empty() || value.len() > 200 {
+                return Err(at(field, "must be 1 to 200 characters".into()).into());
+            }
+        }
+        let plan = store::plans::StoredPlan {
+            id: 0,
+            user_id: imported.user_id,
+            name: imported.name,
+            request: imported.request,
+            as_of: imported.as_of.unwrap_or_else(|| today.clone()),
+        };
+        let as_of = time::Date::parse(&plan.as_of, store::rescore_runs::DATE).map_err(|e| {
+            at(
+                "as_of",
+                format!("must be YYYY-MM-DD, got {:?}: {e}", plan.as_of),
+            )
+        })?;
+        let request = plan
+            .request_as_of(as_of, plan.request.options.paths)
+            .map_err(|problem| at("as_of", problem))?;
+        sextant_engine::plan::prepare_plan(&request)
+            .map_err(|e| at(&format!("request.{}", e.field), e.problem))?;
+        plans.push(plan);
+    }
+    let store = store::Store::open(database).await?;
+    store.insert_plans(&plans).await?;
+    print(
+        cli,
+        &serde_json::json!({
+            "inserted": plans.len(),
+            "plans": store.count_plans().await?,
+            "database": store.shown(),
+        }),
+    )
+}
+
 /// `sextant rescore`.
 async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
     let spec = rescore::RunSpec {
         run_key: args.run_key.clone(),
-        filter: store::goals::GoalFilter {
+        filter: rescore::RunFilter {
+            kind: args.kind.as_deref().map(|kind| match kind {
+                "plan" => rescore::ScoreKind::Plan,
+                _ => rescore::ScoreKind::Goal,
+            }),
             category: args.category.clone(),
             priority: args.priority.clone(),
             user_id: args.user.clone(),
         },
         paths: cli.paths.unwrap_or(2_000),
+        plan_paths: args.plan_paths,
         shard_size: args.shard_size,
+        plan_shard_size: args.plan_shard_size,
         as_of: args.as_of.clone(),
     };
     rescore::check(&spec)?;
@@ -473,8 +634,17 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
         stop: Default::default(),
     };
     eprintln!(
-        "run {} ({}): {} goals in {} shards, {} paths each, as of {}; worker {}",
-        run.id, run.run_key, run.total_goals, run.shards, run.paths, run.as_of, worker.name
+        "run {} ({}): {} goals ({} paths each) and {} plans ({} paths) in {} shards, as of {}; \
+         worker {}",
+        run.id,
+        run.run_key,
+        run.total_goals,
+        run.paths,
+        run.total_plans,
+        run.plan_paths,
+        run.shards,
+        run.as_of,
+        worker.name
     );
     let report = rescore::work(&store, &run, &worker).await?;
     print(cli, &report)

@@ -446,6 +446,30 @@ fn svg_charts_are_drawn_from_the_cli() {
     json(&out);
     let svg = std::fs::read_to_string(&frontier).unwrap();
     assert!(svg.contains("Efficient frontier") && svg.matches("<circle").count() >= 20);
+    // A plan: wealth in today's dollars by age, titled with its success.
+    let plan_svg = dir.join(format!("sextant-plan-{}.svg", std::process::id()));
+    let out = sextant(
+        &[
+            "plan",
+            "examples/plan-couple.json",
+            "--paths",
+            "2000",
+            "--svg",
+            plan_svg.to_str().unwrap(),
+        ],
+        None,
+    );
+    let result = json(&out);
+    let svg = std::fs::read_to_string(&plan_svg).unwrap();
+    let title = format!(
+        "{:.0}% chance the plan lasts",
+        100.0 * result["success_probability"].as_f64().unwrap()
+    );
+    assert!(svg.starts_with("<svg") && svg.contains(&title), "{title}");
+    assert!(svg.contains("age") && svg.contains("today"));
+    for file in [fan, frontier, plan_svg] {
+        let _ = std::fs::remove_file(file);
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Storage against the real databases: PostgreSQL on this machine (a database created for each
 //! test and dropped after) and a real SQLite file. Every test runs on both: asynchronous
 //! simulations that outlive the server and replay identically, the answer cache (in process
-//! and in Redis), and the nightly re-score — exact scores, resumed after `kill -9` with every
+//! and in Redis), and the nightly re-score — exact scores of goals and of household plans,
+//! resumed after `kill -9` with every
 //! goal scored exactly once, shared by three workers of which one is killed, and a database
 //! that is away at the start or cut off mid-run — and the service as several replicas: a
 //! replica killed mid-job, repeated re-score requests, `/readyz` following the database,
@@ -170,36 +171,47 @@ fn rescore(db: &Db, key: &str, worker: &str, extra: &[&str]) -> Command {
     command
 }
 
-/// Every goal scored exactly once in `run_key`'s run, every shard done, the goals themselves
-/// carrying the run's scores.
-fn assert_scored_exactly_once(db: &Db, run_key: &str, goals: i64) {
+/// Every goal and plan scored exactly once in `run_key`'s run, every shard done, the goals and
+/// plans themselves carrying the run's scores.
+fn assert_scored_exactly_once(db: &Db, run_key: &str, goals: i64, plans: i64) {
     let run = db.scalar(&format!(
         "SELECT id FROM rescore_runs WHERE run_key = '{run_key}'"
     ));
     let scalar = |sql: &str| db.scalar(&sql.replace("RUN", &run.to_string()));
-    assert_eq!(
-        scalar("SELECT COUNT(*) FROM rescore_scores WHERE run_id = RUN"),
-        goals
-    );
-    assert_eq!(
-        scalar("SELECT COUNT(DISTINCT goal_id) FROM rescore_scores WHERE run_id = RUN"),
-        goals
-    );
+    for (items, scores, id, n) in [
+        ("goals", "rescore_scores", "goal_id", goals),
+        ("plans", "rescore_plan_scores", "plan_id", plans),
+    ] {
+        assert_eq!(
+            scalar(&format!("SELECT COUNT(*) FROM {scores} WHERE run_id = RUN")),
+            n,
+            "{items}"
+        );
+        assert_eq!(
+            scalar(&format!(
+                "SELECT COUNT(DISTINCT {id}) FROM {scores} WHERE run_id = RUN"
+            )),
+            n,
+            "{items}"
+        );
+        assert_eq!(
+            scalar(&format!(
+                "SELECT COUNT(*) FROM {items} g JOIN {scores} s ON s.{id} = g.id \
+                 AND s.run_id = RUN WHERE g.last_run_id = RUN \
+                 AND g.funding_status = s.funding_status"
+            )),
+            n,
+            "{items}"
+        );
+    }
     assert_eq!(
         scalar("SELECT COUNT(*) FROM rescore_shards WHERE run_id = RUN AND status <> 'done'"),
         0
     );
-    // Each shard's goals counted once: their sum is the number of goals.
+    // Each shard's goals (or plans) counted once: their sum is the number of both.
     assert_eq!(
         scalar("SELECT CAST(SUM(goals) AS BIGINT) FROM rescore_shards WHERE run_id = RUN"),
-        goals
-    );
-    assert_eq!(
-        scalar(
-            "SELECT COUNT(*) FROM goals g JOIN rescore_scores s ON s.goal_id = g.id \
-             AND s.run_id = RUN WHERE g.last_run_id = RUN AND g.funding_status = s.funding_status"
-        ),
-        goals
+        goals + plans
     );
     assert_eq!(
         scalar("SELECT COUNT(*) FROM rescore_runs WHERE id = RUN AND status = 'complete'"),
@@ -437,7 +449,7 @@ fn rescore_matches_the_engine_goal_by_goal_and_over_http() {
             240
         );
         assert!(by_status.len() >= 3, "a spread of statuses: {by_status:?}");
-        assert_scored_exactly_once(&db, "exact", 240);
+        assert_scored_exactly_once(&db, "exact", 240, 0);
 
         // Every 12th goal against the CLI's own simulation and solver.
         let rows = runtime().block_on(async {
@@ -527,7 +539,245 @@ fn rescore_matches_the_engine_goal_by_goal_and_over_http() {
             let body: Value = bad.json().await.unwrap();
             assert_eq!(body["error"]["field"], "paths");
         });
-        assert_scored_exactly_once(&db, "over-http", 240);
+        assert_scored_exactly_once(&db, "over-http", 240, 0);
+    }
+}
+
+/// The import file of the plans test: the couple example as of the test's date, and a retiree
+/// whose fixed lifetime (70.5) is passed by the test's date but not by the plan's own.
+fn plans_to_import() -> String {
+    let couple = example("plan-couple.json");
+    let mut short = example("plan-single-retiree.json");
+    short["plan"]["people"][0]["age"] = json!(70.25);
+    short["plan"]["people"][0]["retirement_age"] = json!(67);
+    short["plan"]["people"][0]["longevity"] = json!({"kind": "fixed", "age": 70.5});
+    [
+        json!({"user_id": "user-couple", "name": "couple", "as_of": AS_OF, "request": couple}),
+        json!({"user_id": "user-short", "name": "short", "as_of": "2026-01-27", "request": short}),
+    ]
+    .iter()
+    .map(|line| format!("{line}\n"))
+    .collect()
+}
+
+#[test]
+fn plans_are_rescored_beside_goals_exactly_as_the_engine_scores_them() {
+    for kind in BOTH {
+        let db = Db::new(kind);
+        generate(&db, 60);
+        // Synthetic households as of ten months before the run: the run ages them.
+        let out = run_ok(sextant(&db).args(["plans", "generate", "24", "--as-of", "2026-01-27"]));
+        assert_eq!(json_of(&out)["plans"], 24, "{kind:?}");
+        let file = temp_path("plans.jsonl");
+        std::fs::write(&file, plans_to_import()).unwrap();
+        let out = run_ok(sextant(&db).arg("plans").arg("import").arg(&file));
+        assert_eq!(json_of(&out)["plans"], 26);
+
+        // A bad line stores nothing and names its line and field.
+        let mut bad = plans_to_import();
+        bad.push_str(
+            &bad.lines()
+                .next()
+                .unwrap()
+                .replace("\"age\":62", "\"age\":-1"),
+        );
+        std::fs::write(&file, &bad).unwrap();
+        let out = sextant(&db)
+            .arg("plans")
+            .arg("import")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("line 3: request.plan.people[0].age"),
+            "{stderr}"
+        );
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM plans"), 26);
+        let _ = std::fs::remove_file(&file);
+
+        let flags = [
+            "--paths",
+            "300",
+            "--plan-paths",
+            "200",
+            "--shard-size",
+            "25",
+            "--plan-shard-size",
+            "8",
+        ];
+        let report = json_of(&run_ok(&mut rescore(&db, "both", "w1", &flags)));
+        assert_eq!(report["goals"], 60, "{kind:?}: {report}");
+        assert_eq!(report["plans"], 26, "{report}");
+        // 3 shards of goals, 4 of plans.
+        assert_eq!(report["shards"], 7);
+        let plans_by_status = report["plans_by_status"].as_object().unwrap();
+        assert_eq!(
+            plans_by_status["invalid"], 1,
+            "the retiree past 70.5: {report}"
+        );
+        assert_eq!(
+            plans_by_status
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>(),
+            26
+        );
+        assert!(plans_by_status.len() >= 3, "a spread: {plans_by_status:?}");
+        assert_scored_exactly_once(&db, "both", 60, 26);
+
+        // Every third plan against the CLI's own simulation and solver on the request aged by
+        // hand: the synthetic ones by ten months, the couple by none.
+        let rows = runtime().block_on(async {
+            let pool = db.pool().await;
+            let rows = sqlx::query("SELECT * FROM plans WHERE id % 3 = 0 ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows
+        });
+        assert!(rows.len() >= 8);
+        for row in &rows {
+            let id = row.get::<i64, _>("id");
+            let mut request: Value =
+                serde_json::from_str(&row.get::<String, _>("request")).unwrap();
+            let months = if row.get::<String, _>("as_of") == AS_OF {
+                0.0
+            } else {
+                10.0
+            };
+            for person in request["plan"]["people"].as_array_mut().unwrap() {
+                person["age"] = json!(person["age"].as_f64().unwrap() + months / 12.0);
+            }
+            request["options"] = json!({"paths": 200, "seed": id});
+            let status = row.get::<String, _>("funding_status");
+            let p = row.get::<Option<f64>, _>("success_probability");
+            if row.get::<String, _>("name") == "short" {
+                assert_eq!((status.as_str(), p), ("invalid", None));
+                continue;
+            }
+            let file = temp_path("plan.json");
+            std::fs::write(&file, request.to_string()).unwrap();
+            let cli = |args: &[&str]| {
+                json_of(&run_ok(
+                    Command::new(env!("CARGO_BIN_EXE_sextant"))
+                        .args(["--backend", "cpu", "--compact"])
+                        .args(args)
+                        .arg(&file),
+                ))
+            };
+            let simulated = cli(&["plan"]);
+            let p = p.unwrap();
+            assert_eq!(
+                p,
+                simulated["success_probability"].as_f64().unwrap(),
+                "plan {id}"
+            );
+            let threshold = request["plan"]["success_threshold"]
+                .as_f64()
+                .unwrap_or(0.85);
+            let expected = if p >= threshold {
+                "on_track"
+            } else if p >= threshold - 0.1 - 1e-12 {
+                "at_risk"
+            } else {
+                "off_track"
+            };
+            assert_eq!(status, expected, "plan {id}");
+            let solved = cli(&["plan", "solve", "spending"]);
+            let spending = if solved["attainable"] == true {
+                solved["essential"].as_f64().unwrap() + solved["discretionary"].as_f64().unwrap()
+            } else {
+                0.0
+            };
+            assert_eq!(
+                row.get::<Option<f64>, _>("sustainable_spending"),
+                Some(spending),
+                "plan {id}"
+            );
+            let _ = std::fs::remove_file(file);
+        }
+
+        // Filters: goals only, plans only of one user, a category (goals only).
+        let only = |key: &str, extra: &[&str]| {
+            let mut args = flags.to_vec();
+            args.extend_from_slice(extra);
+            json_of(&run_ok(&mut rescore(&db, key, "w1", &args)))
+        };
+        let goals_only = only("goals-only", &["--kind", "goal"]);
+        assert_eq!(
+            (goals_only["goals"].as_u64(), goals_only["plans"].as_u64()),
+            (Some(60), Some(0))
+        );
+        let couple_only = only("couple-only", &["--kind", "plan", "--user", "user-couple"]);
+        assert_eq!(
+            (couple_only["goals"].as_u64(), couple_only["plans"].as_u64()),
+            (Some(0), Some(1))
+        );
+        let category = only("retirement", &["--category", "retirement"]);
+        assert_eq!(category["plans"], 0);
+        assert!(category["goals"].as_u64().unwrap() > 0);
+
+        // The example file imports as it is.
+        let out = run_ok(sextant(&db).args(["plans", "import"]).arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/stored-plans.jsonl"),
+        ));
+        assert_eq!(json_of(&out)["inserted"], 3);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM plans"), 29);
+
+        // Over HTTP: the run's status counts the plans.
+        runtime().block_on(async {
+            let http = client();
+            let server = start_with(&[], &[("DATABASE_URL", &db.url)]);
+            let spec = json!({"run_key": "plans-over-http", "paths": 300, "plan_paths": 200,
+                              "shard_size": 25, "plan_shard_size": 8, "as_of": AS_OF});
+            let created: Value = http
+                .post(format!("{}/v1/rescore-runs", server.base))
+                .json(&spec)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                (
+                    created["total_goals"].as_u64(),
+                    created["total_plans"].as_u64()
+                ),
+                (Some(60), Some(29))
+            );
+            let url = format!("{}/v1/rescore-runs/{}", server.base, created["id"]);
+            let mut status = Value::Null;
+            for _ in 0..1200 {
+                status = get_json(&http, &url).await;
+                if status["status"] == "complete" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(status["status"], "complete", "{status}");
+            assert_eq!(status["plans_scored"], 29);
+            assert_eq!(status["plan_paths"], 200);
+            let statuses = status["plans_by_status"].as_object().unwrap();
+            assert_eq!(
+                statuses.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+                29
+            );
+            assert_eq!(statuses["invalid"], 1);
+            assert_eq!(status["progress"], 1.0);
+            let bad = http
+                .post(format!("{}/v1/rescore-runs", server.base))
+                .json(&json!({"plan_paths": 0}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad.status(), 422);
+            let body: Value = bad.json().await.unwrap();
+            assert_eq!(body["error"]["field"], "plan_paths");
+        });
     }
 }
 
@@ -564,7 +814,7 @@ fn rescore_resumes_after_kill_9_with_every_goal_scored_once() {
             20_000 - done * 500,
             "{kind:?}"
         );
-        assert_scored_exactly_once(&db, "crash", 20_000);
+        assert_scored_exactly_once(&db, "crash", 20_000, 0);
     }
 }
 
@@ -605,7 +855,7 @@ fn three_workers_share_a_run_and_one_killed_loses_nothing() {
             let out = workers[i].wait_with_output_ref();
             reports.push(out);
         }
-        assert_scored_exactly_once(&db, "shared", 12_000);
+        assert_scored_exactly_once(&db, "shared", 12_000, 0);
         for (lo, hi) in held {
             let by_b = db.scalar(&format!(
                 "SELECT COUNT(*) FROM rescore_scores WHERE worker = 'b' AND goal_id BETWEEN {lo} AND {hi}"
@@ -767,7 +1017,7 @@ fn the_database_going_away_mid_run_is_retried_and_nothing_is_half_written() {
     );
     assert!(scored_while_away < 8_000, "the run ended before the outage");
     assert_eq!(report["goals"], 8_000);
-    assert_scored_exactly_once(&db, "away", 8_000);
+    assert_scored_exactly_once(&db, "away", 8_000, 0);
 }
 
 /// Poll `url` until its `status` is `want` (within two minutes).
@@ -894,7 +1144,7 @@ fn repeated_rescore_requests_to_two_replicas_score_every_goal_once() {
             .await;
             assert_eq!(status["goals_scored"], 2_000, "{kind:?}: {status}");
         });
-        assert_scored_exactly_once(&db, "twice", 2_000);
+        assert_scored_exactly_once(&db, "twice", 2_000, 0);
         assert_eq!(
             db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE attempts <> 1"),
             0,
@@ -1035,7 +1285,7 @@ fn a_draining_replica_gives_its_rescoring_back() {
     assert!(db.scalar("SELECT COUNT(*) FROM rescore_shards WHERE status = 'pending'") > 0);
     let out = run_ok(&mut rescore(&db, "drained", "after", &["--paths", "4000"]));
     assert_eq!(json_of(&out)["run_complete"], true);
-    assert_scored_exactly_once(&db, "drained", 6_000);
+    assert_scored_exactly_once(&db, "drained", 6_000, 0);
 }
 
 /// A free TCP port on loopback.
@@ -1304,7 +1554,7 @@ fn postgres_restarted_under_the_service_loses_nothing() {
         .await;
         assert_eq!(again["result"], before["result"]);
     });
-    assert_scored_exactly_once(&db, "restart", 6_000);
+    assert_scored_exactly_once(&db, "restart", 6_000, 0);
 }
 
 /// A replica's budget holds even for an answer another replica (with a higher budget) left in

@@ -5,11 +5,12 @@
 //! request types, a call goes through [`super::tool_result`] (the same validation, budget,
 //! batching and cancellation as HTTP: a call whose client goes away, or cancels it, stops
 //! computing) and answers the plain-language summary as text, the result as structured
-//! content, and for a goal simulation its fan chart as an SVG resource.
+//! content, and for a goal simulation or a household plan its fan chart as an SVG resource.
 //! A refused input is a tool error (`isError`) naming the field, which a model can read and
 //! fix. Over HTTP, `/mcp` sits behind the same key check as `/v1`, and each call is made as the
-//! caller of that request; the fan charts of the caller's stored simulations are resources
-//! (`sextant://simulations/{id}/fan-chart.svg`), another caller's are not found. On stdio the
+//! caller of that request; the fan charts of the caller's stored simulations and plans are
+//! resources (`sextant://simulations/{id}/fan-chart.svg`, `sextant://plans/{id}/fan-chart.svg`),
+//! another caller's are not found. On stdio the
 //! caller is the local user, who owns everything (as without auth on loopback).
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 
+use super::jobs::JobKind;
 use super::{stored, tools, ApiError, AppState, Caller};
 
 /// What one MCP session (or, stateless, one request) works with.
@@ -34,8 +36,9 @@ pub struct SextantMcp {
     local: Option<Caller>,
 }
 
-const FAN_CHART_PREFIX: &str = "sextant://simulations/";
 const FAN_CHART_SUFFIX: &str = "/fan-chart.svg";
+/// The kinds of stored job whose fan charts are resources.
+const CHARTED: [JobKind; 2] = [JobKind::Goal, JobKind::Plan];
 
 impl SextantMcp {
     /// Who makes this request: the caller the key check put into the HTTP request's
@@ -64,8 +67,16 @@ fn catalogue() -> Vec<Tool> {
         .collect()
 }
 
-fn fan_chart_uri(id: &str) -> String {
-    format!("{FAN_CHART_PREFIX}{id}{FAN_CHART_SUFFIX}")
+fn fan_chart_uri(kind: JobKind, id: &str) -> String {
+    format!("sextant://{}/{id}{FAN_CHART_SUFFIX}", kind.collection())
+}
+
+/// The kind and id of a fan chart's URI.
+fn fan_chart_of(uri: &str) -> Option<(JobKind, &str)> {
+    let rest = uri.strip_prefix("sextant://")?;
+    let (collection, rest) = rest.split_once('/')?;
+    let kind = CHARTED.into_iter().find(|k| k.collection() == collection)?;
+    Some((kind, rest.strip_suffix(FAN_CHART_SUFFIX)?))
 }
 
 /// A service error as MCP: a request the model can fix is a tool error it reads; the rest are
@@ -138,9 +149,14 @@ impl ServerHandler for SextantMcp {
         };
         let summary = answer["summary"].as_str().unwrap_or_default().to_string();
         let mut content = vec![ContentBlock::text(summary)];
-        if tool.operation == super::Operation::Simulate {
-            // The picture an agent can show: drawn from the result, as the HTTP route draws it.
-            if let Ok(svg) = crate::charts::fan_chart(&answer["result"]) {
+        // The picture an agent can show: drawn from the result, as the HTTP route draws it.
+        let chart = match tool.operation {
+            super::Operation::Simulate => Some(crate::charts::fan_chart as fn(&Value) -> _),
+            super::Operation::Plan => Some(crate::charts::plan_fan_chart as fn(&Value) -> _),
+            _ => None,
+        };
+        if let Some(chart) = chart {
+            if let Ok(svg) = chart(&answer["result"]) {
                 content.push(ContentBlock::resource(
                     ResourceContents::text(svg, "sextant://fan-chart.svg")
                         .with_mime_type("image/svg+xml"),
@@ -163,19 +179,26 @@ impl ServerHandler for SextantMcp {
             limit: Some(50),
             cursor: None,
         };
-        let page = stored::list(&self.state, &caller, super::jobs::JobKind::Goal, query)
-            .await
-            .map_err(|e| ErrorData::internal_error(e.message(), None))?;
-        let resources = page["simulations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["id"].as_str())
-            .map(|id| {
-                Resource::new(fan_chart_uri(id), format!("fan chart of simulation {id}"))
-                    .with_mime_type("image/svg+xml")
-            })
-            .collect();
+        let mut resources = Vec::new();
+        for kind in CHARTED {
+            let page = stored::list(&self.state, &caller, kind, query.clone())
+                .await
+                .map_err(|e| ErrorData::internal_error(e.message(), None))?;
+            resources.extend(
+                page[kind.collection()]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["id"].as_str())
+                    .map(|id| {
+                        Resource::new(
+                            fan_chart_uri(kind, id),
+                            format!("fan chart of {} {id}", kind.noun()),
+                        )
+                        .with_mime_type("image/svg+xml")
+                    }),
+            );
+        }
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -191,13 +214,9 @@ impl ServerHandler for SextantMcp {
                 Some(serde_json::json!({ "uri": request.uri })),
             )
         };
-        let id = request
-            .uri
-            .strip_prefix(FAN_CHART_PREFIX)
-            .and_then(|rest| rest.strip_suffix(FAN_CHART_SUFFIX))
-            .ok_or_else(not_found)?;
-        // Another caller's simulation is not found, as over HTTP (and audited there).
-        let svg = stored::fan_chart(&self.state, &caller, super::jobs::JobKind::Goal, id)
+        let (kind, id) = fan_chart_of(&request.uri).ok_or_else(not_found)?;
+        // Another caller's simulation or plan is not found, as over HTTP (and audited there).
+        let svg = stored::fan_chart(&self.state, &caller, kind, id)
             .await
             .map_err(|e| match e {
                 ApiError::NotFound(_) => not_found(),

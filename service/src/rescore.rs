@@ -1,8 +1,11 @@
-//! Nightly re-scoring (`sextant rescore`, `POST /v1/rescore-runs`): every stored goal, or a
-//! filter's, scored in large engine batches and written back.
+//! Nightly re-scoring (`sextant rescore`, `POST /v1/rescore-runs`): every stored goal and
+//! household plan, or a filter's, scored in large engine batches and written back. A goal gets
+//! its success probability, the monthly savings its threshold needs and a funding status; a
+//! plan its success at the spending it states, the spending it sustains at its threshold (the
+//! §5 solver) and a funding status.
 //!
-//! A run has a key; every worker given the key shares it. The run's goals are cut into shards
-//! (ranges of goal ids) when the run is created. A worker leases one shard at a time
+//! A run has a key; every worker given the key shares it. The run's goals and plans are cut
+//! into shards (ranges of ids, goals' first) when the run is created. A worker leases one shard at a time
 //! (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite serialises writers), scores its goals on the
 //! CPU backend, and commits in one transaction: the shard marked done (only if still leased by
 //! this worker), each goal's score in `rescore_scores` and the goals updated in multi-row
@@ -18,12 +21,14 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sextant_engine::backend::Watch;
+use sextant_engine::backend::{BackendError, Watch};
+use sextant_engine::plan::solve::sustainable_spending;
 use sextant_engine::solve::score_accumulation;
-use sextant_engine::CpuBackend;
-use sextant_store::goals::{GoalFilter, StoredGoal};
+use sextant_engine::{CpuBackend, Device, Engine, EngineError};
+use sextant_store::goals::StoredGoal;
+use sextant_store::plans::StoredPlan;
 use sextant_store::rescore_runs::{NewRun, DATE};
-pub use sextant_store::rescore_runs::{Run, Scored};
+pub use sextant_store::rescore_runs::{PlanScored, Run, RunFilter, ScoreKind, Scored};
 use sextant_store::{Store, StoreError};
 use time::Date;
 
@@ -35,13 +40,20 @@ pub struct RunSpec {
     #[serde(default)]
     pub run_key: Option<String>,
     #[serde(default)]
-    pub filter: GoalFilter,
+    pub filter: RunFilter,
     /// Paths per goal.
     #[serde(default = "default_paths")]
     pub paths: u64,
+    /// Paths per plan, in each run of its sustainable-spending search.
+    #[serde(default = "default_plan_paths")]
+    pub plan_paths: u64,
     /// Goals per shard (the unit of leasing and of each commit).
     #[serde(default = "default_shard_size")]
     pub shard_size: u64,
+    /// Plans per shard: a plan costs a search of some fifteen simulations, so its shards are
+    /// smaller than the goals' to stay well inside a lease.
+    #[serde(default = "default_plan_shard_size")]
+    pub plan_shard_size: u64,
     /// The date horizons are counted from, `YYYY-MM-DD`; default today (UTC).
     #[serde(default)]
     pub as_of: Option<String>,
@@ -53,14 +65,22 @@ fn default_paths() -> u64 {
 fn default_shard_size() -> u64 {
     2_000
 }
+fn default_plan_paths() -> u64 {
+    1_000
+}
+fn default_plan_shard_size() -> u64 {
+    50
+}
 
 impl Default for RunSpec {
     fn default() -> Self {
         RunSpec {
             run_key: None,
-            filter: GoalFilter::default(),
+            filter: RunFilter::default(),
             paths: default_paths(),
+            plan_paths: default_plan_paths(),
             shard_size: default_shard_size(),
+            plan_shard_size: default_plan_shard_size(),
             as_of: None,
         }
     }
@@ -100,10 +120,22 @@ pub fn check(spec: &RunSpec) -> Result<Date, RescoreError> {
             format!("must be between 1 and 1000000, got {}", spec.paths),
         ));
     }
+    if !(1..=100_000).contains(&spec.plan_paths) {
+        return Err(invalid(
+            "plan_paths",
+            format!("must be between 1 and 100000, got {}", spec.plan_paths),
+        ));
+    }
     if !(1..=100_000).contains(&spec.shard_size) {
         return Err(invalid(
             "shard_size",
             format!("must be between 1 and 100000, got {}", spec.shard_size),
+        ));
+    }
+    if !(1..=10_000).contains(&spec.plan_shard_size) {
+        return Err(invalid(
+            "plan_shard_size",
+            format!("must be between 1 and 10000, got {}", spec.plan_shard_size),
         ));
     }
     if let Some(key) = &spec.run_key {
@@ -132,16 +164,19 @@ pub async fn ensure_run(store: &Store, spec: &RunSpec, owner: &str) -> Result<Ru
             run_key: &key,
             filter: &spec.filter,
             paths: spec.paths,
+            plan_paths: spec.plan_paths,
             shard_size: spec.shard_size,
+            plan_shard_size: spec.plan_shard_size,
             as_of,
             owner,
         })
         .await?;
-    if run.paths != spec.paths || run.filter != spec.filter {
+    if run.paths != spec.paths || run.plan_paths != spec.plan_paths || run.filter != spec.filter {
         tracing::warn!(
             run = %run.run_key,
-            "joining an existing run: its own paths ({}) and filter apply",
-            run.paths
+            "joining an existing run: its own paths ({}, plans {}) and filter apply",
+            run.paths,
+            run.plan_paths
         );
     }
     Ok(run)
@@ -194,6 +229,52 @@ pub fn score(cpu: &CpuBackend, goal: &StoredGoal, as_of: Date, paths: u64) -> Sc
     }
 }
 
+/// Score one plan as of `as_of` with `paths` paths: its success at the spending it states and
+/// the largest spending whose success meets its threshold, with `engine` (whose watch counts
+/// the work). `None` when that watch was cancelled (the worker told to stop).
+pub fn score_plan(
+    engine: &Engine,
+    plan: &StoredPlan,
+    as_of: Date,
+    paths: u64,
+) -> Option<PlanScored> {
+    let invalid = |message: String| {
+        tracing::warn!(plan = plan.id, %message, "plan not scored");
+        Some(PlanScored {
+            plan_id: plan.id,
+            success_probability: None,
+            sustainable_spending: None,
+            funding_status: "invalid",
+        })
+    };
+    let cancelled = |e: &EngineError| matches!(e, EngineError::Backend(BackendError::Cancelled));
+    let request = match plan.request_as_of(as_of, paths) {
+        Ok(request) => request,
+        Err(message) => return invalid(message),
+    };
+    let stated = match engine.plan(&request) {
+        Ok(result) => result,
+        Err(e) if cancelled(&e) => return None,
+        Err(e) => return invalid(e.to_string()),
+    };
+    let solved = match sustainable_spending(engine, &request) {
+        Ok(solved) => solved,
+        Err(e) if cancelled(&e) => return None,
+        Err(e) => return invalid(e.to_string()),
+    };
+    let p = stated.success_probability;
+    Some(PlanScored {
+        plan_id: plan.id,
+        success_probability: Some(p),
+        sustainable_spending: Some(if solved.attainable {
+            solved.essential + solved.discretionary
+        } else {
+            0.0
+        }),
+        funding_status: funding_status(p, request.plan.success_threshold),
+    })
+}
+
 /// How one worker is told to behave.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -222,8 +303,10 @@ pub struct WorkerReport {
     pub worker: String,
     pub shards: u64,
     pub goals: u64,
+    pub plans: u64,
     pub seconds: f64,
     pub goals_per_second: f64,
+    pub plans_per_second: f64,
     pub path_steps_per_second: f64,
     /// Seconds waiting on the database (reading goals, leasing, committing).
     pub database_seconds: f64,
@@ -231,9 +314,10 @@ pub struct WorkerReport {
     pub engine_seconds: f64,
     /// Shards this worker computed but could not commit: its lease was taken over.
     pub lost_leases: u64,
-    /// The whole run, when it finished: goals by funding status.
+    /// The whole run, when it finished: goals and plans by funding status.
     pub run_complete: bool,
     pub by_status: std::collections::BTreeMap<String, u64>,
+    pub plans_by_status: std::collections::BTreeMap<String, u64>,
 }
 
 /// Work on `run` until every shard is done.
@@ -251,20 +335,19 @@ pub async fn work(
     };
     let mut steps = 0u64;
     let bar = if config.progress {
-        let bar = indicatif::ProgressBar::new(run.total_goals);
+        let bar = indicatif::ProgressBar::new(run.total_goals + run.total_plans);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {pos}/{len} goals [{bar:40}] {per_sec} eta {eta}",
+                "{spinner} {pos}/{len} goals and plans [{bar:40}] {per_sec} eta {eta}",
             )
             .expect("a valid template")
             .progress_chars("=> "),
         );
-        bar.set_position(store.done_goals(run.id).await?);
+        bar.set_position(store.done_items(run.id).await?);
         bar
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let cpu = &config.cpu;
     loop {
         if config.stop.is_cancelled() {
             bar.finish_and_clear();
@@ -275,7 +358,13 @@ pub async fn work(
             .lease_shard(run.id, &config.name, config.lease)
             .await?;
         report.database_seconds += t.elapsed().as_secs_f64();
-        let Some(sextant_store::rescore_runs::Lease { shard, lo, hi }) = lease else {
+        let Some(sextant_store::rescore_runs::Lease {
+            shard,
+            kind,
+            lo,
+            hi,
+        }) = lease
+        else {
             let t = Instant::now();
             let open = store.open_shards(run.id).await?;
             report.database_seconds += t.elapsed().as_secs_f64();
@@ -287,41 +376,47 @@ pub async fn work(
             continue;
         };
         let t = Instant::now();
-        let goals = store.goals_in_range(lo, hi, &run.filter).await?;
+        let shard_of = match kind {
+            ScoreKind::Goal => Shard::Goals(store.goals_in_range(lo, hi, &run.filter).await?),
+            ScoreKind::Plan => Shard::Plans(
+                store
+                    .plans_in_range(lo, hi, run.filter.user_id.as_deref())
+                    .await?,
+            ),
+        };
         report.database_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let (as_of, paths, engine) = (run.as_of, run.paths, cpu.clone());
-        let (pool, stop) = (config.pool.clone(), config.stop.clone());
-        let scores = tokio::task::spawn_blocking(move || {
-            let scoring = || {
-                goals
-                    .par_iter()
-                    .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths)))
-                    .collect::<Option<Vec<_>>>()
-            };
-            match pool {
-                Some(pool) => pool.install(scoring),
-                None => scoring(),
-            }
-        })
-        .await
-        .map_err(|e| RescoreError::Engine(e.to_string()))?;
-        let Some(scores) = scores else {
+        let scored = score_shard(shard_of, run, config).await?;
+        let Some((scores, shard_steps)) = scored else {
             store.release_shard(run.id, shard, &config.name).await?;
             bar.finish_and_clear();
             return Err(RescoreError::Stopped);
         };
         report.engine_seconds += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let committed = store
-            .commit_shard(run.id, shard, &config.name, &scores)
-            .await?;
+        let (committed, items) = match &scores {
+            Scores::Goals(scores) => (
+                store
+                    .commit_shard(run.id, shard, &config.name, scores)
+                    .await?,
+                scores.len() as u64,
+            ),
+            Scores::Plans(scores) => (
+                store
+                    .commit_plan_shard(run.id, shard, &config.name, scores)
+                    .await?,
+                scores.len() as u64,
+            ),
+        };
         report.database_seconds += t.elapsed().as_secs_f64();
         if committed {
             report.shards += 1;
-            report.goals += scores.len() as u64;
-            steps += scores.iter().map(|s| s.path_steps).sum::<u64>();
-            bar.inc(scores.len() as u64);
+            match kind {
+                ScoreKind::Goal => report.goals += items,
+                ScoreKind::Plan => report.plans += items,
+            }
+            steps += shard_steps;
+            bar.inc(items);
         } else {
             report.lost_leases += 1;
             tracing::warn!(
@@ -334,10 +429,83 @@ pub async fn work(
     store.finish_run(run.id).await?;
     report.seconds = started.elapsed().as_secs_f64();
     report.goals_per_second = report.goals as f64 / report.seconds.max(1e-9);
+    report.plans_per_second = report.plans as f64 / report.seconds.max(1e-9);
     report.path_steps_per_second = steps as f64 / report.seconds.max(1e-9);
     report.run_complete = true;
-    report.by_status = store.scores_by_status(run.id).await?;
+    report.by_status = store.scores_by_status(run.id, ScoreKind::Goal).await?;
+    report.plans_by_status = store.scores_by_status(run.id, ScoreKind::Plan).await?;
     Ok(report)
+}
+
+/// A leased shard's goals or plans.
+enum Shard {
+    Goals(Vec<StoredGoal>),
+    Plans(Vec<StoredPlan>),
+}
+
+/// Their scores.
+enum Scores {
+    Goals(Vec<Scored>),
+    Plans(Vec<PlanScored>),
+}
+
+/// Score a shard on the worker's threads, with the path-steps it took; `None` when the worker
+/// was told to stop first. Goals are checked for the stop between goals (each takes
+/// milliseconds); plans also inside their searches, between blocks of paths, through the
+/// shard's own watch, which the stop cancels.
+async fn score_shard(
+    shard: Shard,
+    run: &Run,
+    config: &WorkerConfig,
+) -> Result<Option<(Scores, u64)>, RescoreError> {
+    let (as_of, engine) = (run.as_of, config.cpu.clone());
+    let (paths, plan_paths) = (run.paths, run.plan_paths);
+    let (pool, stop) = (config.pool.clone(), config.stop.clone());
+    let watch = Arc::new(Watch::default());
+    // Forward the worker's stop to the shard's watch while the shard is scored.
+    let forward = {
+        let (stop, watch) = (stop.clone(), watch.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            watch.cancel();
+        })
+    };
+    let scoring_watch = watch.clone();
+    let scored = tokio::task::spawn_blocking(move || {
+        let scoring = || match shard {
+            Shard::Goals(goals) => goals
+                .par_iter()
+                .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths)))
+                .collect::<Option<Vec<_>>>()
+                .map(|scores| {
+                    let steps = scores.iter().map(|s| s.path_steps).sum();
+                    (Scores::Goals(scores), steps)
+                }),
+            Shard::Plans(plans) => {
+                let engine = Engine::new(Device::Cpu(engine)).watched(scoring_watch.clone());
+                plans
+                    .par_iter()
+                    .map(|p| {
+                        if stop.is_cancelled() {
+                            return None;
+                        }
+                        score_plan(&engine, p, as_of, plan_paths)
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(|scores| (Scores::Plans(scores), scoring_watch.done()))
+            }
+        };
+        match pool {
+            Some(pool) => pool.install(scoring),
+            None => scoring(),
+        }
+    })
+    .await
+    .map_err(|e| RescoreError::Engine(e.to_string()));
+    forward.abort();
+    scored
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ fn require_admin(caller: &Caller, action: &'static str) -> Result<(), ApiError> 
 }
 
 /// The query of `GET /v1/simulations`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     pub status: Option<String>,
@@ -355,6 +355,7 @@ pub(super) async fn create_rescore_run(
         "id": run.id,
         "run_key": run.run_key,
         "total_goals": run.total_goals,
+        "total_plans": run.total_plans,
         "self": format!("/v1/rescore-runs/{}", run.id),
     }))
 }
@@ -393,7 +394,8 @@ pub(super) fn start_rescore(state: &AppState, run: rescore::Run) {
     });
 }
 
-/// `GET /v1/rescore-runs/{id}`: a run's status, progress and goals by funding status.
+/// `GET /v1/rescore-runs/{id}`: a run's status, progress, and goals and plans by funding
+/// status.
 pub(super) async fn rescore_run(
     state: &AppState,
     caller: &Caller,

@@ -8,6 +8,7 @@ use sextant_engine::{Goal, GoalRequest, Market, Options};
 use sqlx::Row;
 use time::Date;
 
+use crate::rescore_runs::RunFilter;
 use crate::{now_ms, Dialect, Store, StoreError};
 
 /// One stored goal: the product's columns and the market inputs of its allocation.
@@ -34,39 +35,6 @@ pub struct StoredGoal {
     pub expected_return: f64,
     pub volatility: f64,
     pub inflation: f64,
-}
-
-/// Which goals a re-scoring run covers; every field that is set must match.
-#[derive(
-    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(deny_unknown_fields)]
-pub struct GoalFilter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-}
-
-impl GoalFilter {
-    /// The filter as SQL conditions on parameters from `$first` on, and their values.
-    pub fn sql(&self, first: usize) -> (String, Vec<String>) {
-        let mut conditions = String::new();
-        let mut values = Vec::new();
-        for (column, value) in [
-            ("category", &self.category),
-            ("priority", &self.priority),
-            ("user_id", &self.user_id),
-        ] {
-            if let Some(value) = value {
-                conditions.push_str(&format!(" AND {column} = ${}", first + values.len()));
-                values.push(value.clone());
-            }
-        }
-        (conditions, values)
-    }
 }
 
 const COLUMNS: &str = "id, user_id, name, category, priority, target_amount, target_date, \
@@ -193,9 +161,9 @@ impl Store {
         &self,
         lo: i64,
         hi: i64,
-        filter: &GoalFilter,
+        filter: &RunFilter,
     ) -> Result<Vec<StoredGoal>, StoreError> {
-        let (conditions, values) = filter.sql(3);
+        let (conditions, values) = filter.goal_sql(3);
         let sql = format!(
             "SELECT {COLUMNS} FROM goals WHERE id BETWEEN $1 AND $2{conditions} ORDER BY id"
         );

@@ -1,12 +1,13 @@
 //! The nightly re-score's tables: `rescore_runs` (one row a run, keyed by its run key),
-//! `rescore_shards` (ranges of goal ids, each leased by one worker at a time) and
-//! `rescore_scores` (each goal's score in a run). What a run is and how workers share it is the
-//! service's `rescore` module; this one owns only the SQL, so that every statement the
-//! database sees lives in this crate.
+//! `rescore_shards` (ranges of goal or plan ids, each leased by one worker at a time),
+//! `rescore_scores` (each goal's score in a run) and `rescore_plan_scores` (each plan's). What
+//! a run is and how workers share it is the service's `rescore` module; this one owns only the
+//! SQL, so that every statement the database sees lives in this crate.
 //!
 //! Leasing differs by database (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite serialises
 //! writers). A shard commits in one transaction: the shard marked done (only if still leased by
-//! the committing worker), each goal's score and the goals updated in multi-row statements.
+//! the committing worker), each goal's (or plan's) score and the goals (or plans) updated in
+//! multi-row statements.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,22 +15,92 @@ use std::time::Duration;
 use sqlx::Row;
 use time::Date;
 
-use crate::goals::GoalFilter;
 use crate::{now_ms, Dialect, Store, StoreError};
 
 /// How run dates are written: `YYYY-MM-DD`.
 pub const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
+/// What a re-scoring run covers; every field that is set must match. Plans have no category
+/// or priority: a filter on either covers goals only.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct RunFilter {
+    /// Only goals (`goal`) or only plans (`plan`); default both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ScoreKind>,
+    /// Goals of this category only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Goals of this priority only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// What a shard holds: goals (docs/model.md §1) or household plans (§5).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    Goal,
+    Plan,
+}
+
+impl ScoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreKind::Goal => "goal",
+            ScoreKind::Plan => "plan",
+        }
+    }
+}
+
+impl RunFilter {
+    pub fn covers_goals(&self) -> bool {
+        self.kind != Some(ScoreKind::Plan)
+    }
+
+    pub fn covers_plans(&self) -> bool {
+        self.kind != Some(ScoreKind::Goal) && self.category.is_none() && self.priority.is_none()
+    }
+
+    /// The filter as SQL conditions on the goals table, on parameters from `$first` on, and
+    /// their values.
+    pub fn goal_sql(&self, first: usize) -> (String, Vec<String>) {
+        let mut conditions = String::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("category", &self.category),
+            ("priority", &self.priority),
+            ("user_id", &self.user_id),
+        ] {
+            if let Some(value) = value {
+                conditions.push_str(&format!(" AND {column} = ${}", first + values.len()));
+                values.push(value.clone());
+            }
+        }
+        (conditions, values)
+    }
+}
+
 /// A stored run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
     pub id: i64,
     pub run_key: String,
-    pub filter: GoalFilter,
+    pub filter: RunFilter,
+    /// Paths per goal.
     pub paths: u64,
+    /// Paths per plan (each of its sustainable-spending search's runs).
+    pub plan_paths: u64,
     pub as_of: Date,
     pub total_goals: u64,
+    pub total_plans: u64,
     pub shards: u64,
 }
 
@@ -37,9 +108,13 @@ pub struct Run {
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
     pub run_key: &'a str,
-    pub filter: &'a GoalFilter,
+    pub filter: &'a RunFilter,
     pub paths: u64,
+    pub plan_paths: u64,
+    /// Goals per shard.
     pub shard_size: u64,
+    /// Plans per shard.
+    pub plan_shard_size: u64,
     pub as_of: Date,
     /// Who started it (an admin).
     pub owner: &'a str,
@@ -58,15 +133,30 @@ pub struct Scored {
     pub path_steps: u64,
 }
 
-/// A leased shard: its number and the goal ids it covers (inclusive).
+/// One plan's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanScored {
+    pub plan_id: i64,
+    pub success_probability: Option<f64>,
+    /// The largest monthly essential + discretionary spending (today's dollars) whose success
+    /// meets the plan's threshold; 0 when even none does.
+    pub sustainable_spending: Option<f64>,
+    /// As a goal's, against the plan's `success_threshold`; `invalid` when the stored plan no
+    /// longer prepares as of the run's date (logged).
+    pub funding_status: &'static str,
+}
+
+/// A leased shard: its number, what it holds and the ids it covers (inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
     pub shard: i64,
+    pub kind: ScoreKind,
     pub lo: i64,
     pub hi: i64,
 }
 
-const RUN_COLUMNS: &str = "id, run_key, filter, paths, as_of, total_goals, shards";
+const RUN_COLUMNS: &str =
+    "id, run_key, filter, paths, plan_paths, as_of, total_goals, total_plans, shards";
 
 impl Store {
     /// Create `run` with its shards in one transaction (so workers starting together agree on
@@ -136,7 +226,7 @@ impl Store {
              attempts = attempts + 1 WHERE run_id = $3 AND shard = (SELECT shard FROM \
              rescore_shards WHERE run_id = $3 AND (status = 'pending' OR (status = 'leased' AND \
              (lease_until < $4 OR owner = $1))) ORDER BY shard LIMIT 1{skip_locked}) \
-             RETURNING shard, lo, hi"
+             RETURNING shard, lo, hi, kind"
         );
         let lease_ms = lease.as_millis() as i64;
         let row = self
@@ -151,8 +241,13 @@ impl Store {
             })
             .await?;
         row.map(|r| {
+            let kind = match r.try_get::<String, _>(3)?.as_str() {
+                "plan" => ScoreKind::Plan,
+                _ => ScoreKind::Goal,
+            };
             Ok(Lease {
                 shard: r.try_get(0)?,
+                kind,
                 lo: r.try_get(1)?,
                 hi: r.try_get(2)?,
             })
@@ -214,6 +309,20 @@ impl Store {
         .await
     }
 
+    /// [`Store::commit_shard`] for a shard of plans.
+    pub async fn commit_plan_shard(
+        &self,
+        run_id: i64,
+        shard: i64,
+        worker: &str,
+        scores: &[PlanScored],
+    ) -> Result<bool, StoreError> {
+        self.retry("committing a shard of plans", || {
+            commit_shard(self, run_id, shard, worker, scores)
+        })
+        .await
+    }
+
     /// Shards not yet done.
     pub async fn open_shards(&self, run_id: i64) -> Result<i64, StoreError> {
         self.retry("counting open shards", || {
@@ -226,12 +335,15 @@ impl Store {
         .await
     }
 
-    /// Goals in done shards.
-    pub async fn done_goals(&self, run_id: i64) -> Result<u64, StoreError> {
-        self.retry("counting scored goals", || {
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM rescore_scores WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(self.pool())
+    /// Goals and plans in done shards.
+    pub async fn done_items(&self, run_id: i64) -> Result<u64, StoreError> {
+        self.retry("counting scored goals and plans", || {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT (SELECT COUNT(*) FROM rescore_scores WHERE run_id = $1) + \
+                 (SELECT COUNT(*) FROM rescore_plan_scores WHERE run_id = $1)",
+            )
+            .bind(run_id)
+            .fetch_one(self.pool())
         })
         .await
         .map(|n| n as u64)
@@ -252,22 +364,29 @@ impl Store {
         .map(drop)
     }
 
-    /// A run's scored goals by funding status.
-    pub async fn scores_by_status(&self, run_id: i64) -> Result<BTreeMap<String, u64>, StoreError> {
+    /// A run's scored goals (or plans) by funding status.
+    pub async fn scores_by_status(
+        &self,
+        run_id: i64,
+        kind: ScoreKind,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let table = match kind {
+            ScoreKind::Goal => "rescore_scores",
+            ScoreKind::Plan => "rescore_plan_scores",
+        };
+        let sql = format!(
+            "SELECT funding_status, COUNT(*) FROM {table} WHERE run_id = $1 \
+             GROUP BY funding_status"
+        );
         let rows = self
-            .retry("counting goals by status", || {
-                sqlx::query(
-                    "SELECT funding_status, COUNT(*) FROM rescore_scores WHERE run_id = $1 \
-                     GROUP BY funding_status",
-                )
-                .bind(run_id)
-                .fetch_all(self.pool())
+            .retry("counting scores by status", || {
+                sqlx::query(&sql).bind(run_id).fetch_all(self.pool())
             })
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as u64)))
             .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.error("counting goals by status", e))
+            .map_err(|e| self.error("counting scores by status", e))
     }
 
     /// A run's state for `GET /v1/rescore-runs/{id}`.
@@ -276,7 +395,7 @@ impl Store {
             .retry("reading the re-scoring run", || {
                 sqlx::query(
                     "SELECT r.id, r.run_key, r.status, r.paths, r.as_of, r.total_goals, r.shards, \
-                     r.created_at, r.finished_at, \
+                     r.created_at, r.finished_at, r.plan_paths, r.total_plans, \
                      (SELECT COUNT(*) FROM rescore_shards s WHERE s.run_id = r.id AND s.status = 'done') \
                      FROM rescore_runs r WHERE r.id = $1",
                 )
@@ -286,21 +405,33 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let read = |e| self.error("reading the re-scoring run", e);
-        let by_status = self.scores_by_status(run_id).await?;
+        let by_status = self.scores_by_status(run_id, ScoreKind::Goal).await?;
+        let plans_by_status = self.scores_by_status(run_id, ScoreKind::Plan).await?;
         let scored: u64 = by_status.values().sum();
-        let total = row.try_get::<i64, _>(5).map_err(read)?;
+        let plans_scored: u64 = plans_by_status.values().sum();
+        let total_goals = row.try_get::<i64, _>(5).map_err(read)?;
+        let total_plans = row.try_get::<i64, _>(10).map_err(read)?;
+        let total = (total_goals + total_plans) as u64;
         Ok(Some(serde_json::json!({
             "id": row.try_get::<i64, _>(0).map_err(read)?,
             "run_key": row.try_get::<String, _>(1).map_err(read)?,
             "status": row.try_get::<String, _>(2).map_err(read)?,
             "paths": row.try_get::<i64, _>(3).map_err(read)?,
             "as_of": row.try_get::<String, _>(4).map_err(read)?,
-            "total_goals": total,
+            "total_goals": total_goals,
             "shards": row.try_get::<i64, _>(6).map_err(read)?,
-            "shards_done": row.try_get::<i64, _>(9).map_err(read)?,
+            "shards_done": row.try_get::<i64, _>(11).map_err(read)?,
             "goals_scored": scored,
-            "progress": if total > 0 { scored as f64 / total as f64 } else { 1.0 },
+            "plan_paths": row.try_get::<i64, _>(9).map_err(read)?,
+            "total_plans": total_plans,
+            "plans_scored": plans_scored,
+            "progress": if total > 0 {
+                (scored + plans_scored) as f64 / total as f64
+            } else {
+                1.0
+            },
             "by_status": by_status,
+            "plans_by_status": plans_by_status,
             "created_at_ms": row.try_get::<i64, _>(7).map_err(read)?,
             "finished_at_ms": row.try_get::<Option<i64>, _>(8).map_err(read)?,
         })))
@@ -317,13 +448,15 @@ async fn create_run(
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.pool().begin().await?;
     let created: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO rescore_runs (run_key, filter, paths, as_of, status, total_goals, shards, \
-         engine_version, created_at, owner) VALUES ($1, $2, $3, $4, 'running', 0, 0, $5, $6, $7) \
+        "INSERT INTO rescore_runs (run_key, filter, paths, plan_paths, as_of, status, \
+         total_goals, total_plans, shards, engine_version, created_at, owner) \
+         VALUES ($1, $2, $3, $4, $5, 'running', 0, 0, 0, $6, $7, $8) \
          ON CONFLICT (run_key) DO NOTHING RETURNING id",
     )
     .bind(run.run_key)
     .bind(filter)
     .bind(run.paths as i64)
+    .bind(run.plan_paths as i64)
     .bind(as_of)
     .bind(sextant_engine::ENGINE_VERSION)
     .bind(now_ms())
@@ -333,53 +466,80 @@ async fn create_run(
     let Some(run_id) = created else {
         return tx.rollback().await;
     };
-    let (conditions, values) = run.filter.sql(1);
-    let sql = format!("SELECT id FROM goals WHERE 1 = 1{conditions} ORDER BY id");
-    let mut query = sqlx::query_scalar::<_, i64>(&sql);
-    for v in &values {
-        query = query.bind(v);
-    }
-    let ids = query.fetch_all(&mut *tx).await?;
-    let shards: Vec<(i64, i64)> = ids
-        .chunks(run.shard_size as usize)
-        .map(|c| (c[0], c[c.len() - 1]))
-        .collect();
+    let goal_ids = if run.filter.covers_goals() {
+        let (conditions, values) = run.filter.goal_sql(1);
+        let sql = format!("SELECT id FROM goals WHERE 1 = 1{conditions} ORDER BY id");
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for v in &values {
+            query = query.bind(v);
+        }
+        query.fetch_all(&mut *tx).await?
+    } else {
+        Vec::new()
+    };
+    let plan_ids = if run.filter.covers_plans() {
+        let sql = match run.filter.user_id {
+            Some(_) => "SELECT id FROM plans WHERE user_id = $1 ORDER BY id",
+            None => "SELECT id FROM plans ORDER BY id",
+        };
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        if let Some(user) = &run.filter.user_id {
+            query = query.bind(user);
+        }
+        query.fetch_all(&mut *tx).await?
+    } else {
+        Vec::new()
+    };
+    // Goals' shards first, then plans', numbered on.
+    let cut = |ids: &[i64], size: u64, kind: ScoreKind| -> Vec<(i64, i64, ScoreKind)> {
+        ids.chunks(size as usize)
+            .map(|c| (c[0], c[c.len() - 1], kind))
+            .collect()
+    };
+    let mut shards = cut(&goal_ids, run.shard_size, ScoreKind::Goal);
+    shards.extend(cut(&plan_ids, run.plan_shard_size, ScoreKind::Plan));
     for (start, chunk) in shards
         .chunks(1_000)
         .enumerate()
         .map(|(i, c)| (i * 1_000, c))
     {
-        let mut sql =
-            String::from("INSERT INTO rescore_shards (run_id, shard, lo, hi, status) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO rescore_shards (run_id, shard, lo, hi, kind, status) VALUES ",
+        );
         for i in 0..chunk.len() {
-            let p = i * 4;
+            let p = i * 5;
             if i > 0 {
                 sql.push(',');
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, 'pending')",
+                "(${}, ${}, ${}, ${}, ${}, 'pending')",
                 p + 1,
                 p + 2,
                 p + 3,
-                p + 4
+                p + 4,
+                p + 5
             ));
         }
         let mut query = sqlx::query(&sql);
-        for (j, &(lo, hi)) in chunk.iter().enumerate() {
+        for (j, &(lo, hi, kind)) in chunk.iter().enumerate() {
             query = query
                 .bind(run_id)
                 .bind((start + j) as i64)
                 .bind(lo)
-                .bind(hi);
+                .bind(hi)
+                .bind(kind.as_str());
         }
         query.execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE rescore_runs SET total_goals = $2, shards = $3 WHERE id = $1")
-        .bind(run_id)
-        .bind(ids.len() as i64)
-        .bind(shards.len() as i64)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE rescore_runs SET total_goals = $2, total_plans = $3, shards = $4 WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(goal_ids.len() as i64)
+    .bind(plan_ids.len() as i64)
+    .bind(shards.len() as i64)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }
 
@@ -392,18 +552,63 @@ fn run_of(row: &sqlx::any::AnyRow) -> Result<Run, sqlx::Error> {
         run_key: row.try_get("run_key")?,
         filter: serde_json::from_str(&filter).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         paths: row.try_get::<i64, _>("paths")? as u64,
+        plan_paths: row.try_get::<i64, _>("plan_paths")? as u64,
         as_of: Date::parse(&as_of, DATE).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         total_goals: row.try_get::<i64, _>("total_goals")? as u64,
+        total_plans: row.try_get::<i64, _>("total_plans")? as u64,
         shards: row.try_get::<i64, _>("shards")? as u64,
     })
 }
 
-async fn commit_shard(
+/// The rows a shard commits: goals' or plans' scores, each `(id, success, value, status)`
+/// where the value is a goal's required monthly savings or a plan's sustainable spending.
+trait ScoreRow: Sync {
+    /// The items' table.
+    const ITEMS: &'static str;
+    /// The scores' table and its id column.
+    const SCORES: &'static str;
+    const ID: &'static str;
+    /// The value's column (the same name in both tables).
+    const VALUE: &'static str;
+    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str);
+}
+
+impl ScoreRow for Scored {
+    const ITEMS: &'static str = "goals";
+    const SCORES: &'static str = "rescore_scores";
+    const ID: &'static str = "goal_id";
+    const VALUE: &'static str = "required_monthly_savings";
+    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str) {
+        (
+            self.goal_id,
+            self.success_probability,
+            self.required_monthly_savings,
+            self.funding_status,
+        )
+    }
+}
+
+impl ScoreRow for PlanScored {
+    const ITEMS: &'static str = "plans";
+    const SCORES: &'static str = "rescore_plan_scores";
+    const ID: &'static str = "plan_id";
+    const VALUE: &'static str = "sustainable_spending";
+    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str) {
+        (
+            self.plan_id,
+            self.success_probability,
+            self.sustainable_spending,
+            self.funding_status,
+        )
+    }
+}
+
+async fn commit_shard<T: ScoreRow>(
     store: &Store,
     run_id: i64,
     shard: i64,
     worker: &str,
-    scores: &[Scored],
+    scores: &[T],
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let mut tx = store.pool().begin().await?;
@@ -423,21 +628,23 @@ async fn commit_shard(
         tx.rollback().await?;
         return Ok(false);
     }
+    let (items, value) = (T::ITEMS, T::VALUE);
     for chunk in scores.chunks(store.rows_per_statement()) {
         let sql = format!(
-            "{} INSERT INTO rescore_scores (run_id, goal_id, success_probability, \
-             required_monthly_savings, funding_status, worker) SELECT {}, v.id, v.p, v.r, v.s, $2 \
-             FROM v",
+            "{} INSERT INTO {} (run_id, {}, success_probability, {value}, funding_status, \
+             worker) SELECT {}, v.id, v.p, v.r, v.s, $2 FROM v",
             scores_as_rows(store, chunk.len(), 3),
+            T::SCORES,
+            T::ID,
             store.typed("$1", "BIGINT"),
         );
         bind_scores(sqlx::query(&sql).bind(run_id).bind(worker), chunk)
             .execute(&mut *tx)
             .await?;
         let sql = format!(
-            "{} UPDATE goals SET success_probability = v.p, required_monthly_savings = v.r, \
+            "{} UPDATE {items} SET success_probability = v.p, {value} = v.r, \
              funding_status = v.s, scored_at = $1, engine_version = $2, last_run_id = $3 \
-             FROM v WHERE goals.id = v.id",
+             FROM v WHERE {items}.id = v.id",
             scores_as_rows(store, chunk.len(), 4),
         );
         let query = sqlx::query(&sql)
@@ -469,16 +676,13 @@ fn scores_as_rows(store: &Store, rows: usize, first: usize) -> String {
 }
 
 /// Bind the parameters of [`scores_as_rows`].
-fn bind_scores<'q>(
+fn bind_scores<'q, T: ScoreRow>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    scores: &'q [Scored],
+    scores: &'q [T],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for s in scores {
-        query = query
-            .bind(s.goal_id)
-            .bind(s.success_probability)
-            .bind(s.required_monthly_savings)
-            .bind(s.funding_status);
+        let (id, p, value, status) = s.row();
+        query = query.bind(id).bind(p).bind(value).bind(status);
     }
     query
 }

@@ -2,7 +2,8 @@
 mount it: over streamable HTTP at /mcp with a key, and over stdio launching `sextant mcp`.
 Initialize, list the tools, call one, read its summary and its structured result (compared with
 the same request over HTTP), see a refused input come back as a tool error naming the field,
-read a stored simulation's fan chart as a resource, and check that another caller cannot.
+read a stored simulation's and a stored plan's fan chart as resources, and check that another
+caller cannot.
 
 Usage:
   mcp_client.py http HTTP_BASE EXAMPLES_DIR   (keys alice, bob and tokens of carol, dave, as
@@ -36,6 +37,8 @@ def http(method, path, who, body=None):
 
 GOAL = example("accumulation-30y.json")
 GOAL["options"]["paths"] = 2000
+PLAN = example("plan-single-retiree.json")
+PLAN["options"]["paths"] = 1000
 
 
 async def tools_and_a_call(client, label):
@@ -57,6 +60,12 @@ async def tools_and_a_call(client, label):
     svg = [c for c in called.content if c.type == "resource"]
     assert svg and svg[0].resource.mime_type == "image/svg+xml", called.content
     assert svg[0].resource.text.lstrip().startswith("<svg"), svg[0].resource.text[:80]
+
+    planned = await client.call_tool("plan_household", PLAN)
+    assert not planned.is_error, planned
+    drawn = [c for c in planned.content if c.type == "resource"]
+    assert drawn and "chance the plan lasts" in drawn[0].resource.text, planned.content
+    ok(f"{label}: plan_household answers its summary and its fan chart by age")
     ok(f"{label}: simulate_goal answers the summary ({summary[:50]}…), the result and its fan chart")
 
     bad = dict(GOAL, goal=dict(GOAL["goal"], horizon_months=0))
@@ -92,22 +101,27 @@ async def over_http():
                 "the MCP result differs from HTTP's"
             ok(f"HTTP ({mode}): the structured result is HTTP's, number for number")
 
-    # A stored simulation is its owner's resource and no one else's, for keys and tokens.
-    for owner, other in [("alice", "bob"), ("carol", "dave")]:
-        job = http("POST", "/v1/simulations", owner,
-                   dict(GOAL, options=dict(GOAL["options"], **{"async": True})))
+    # A stored simulation or plan is its owner's resource and no one else's, for keys and
+    # tokens.
+    for owner, other, collection, request in [
+        ("alice", "bob", "simulations", GOAL),
+        ("carol", "dave", "simulations", GOAL),
+        ("alice", "bob", "plans", PLAN),
+    ]:
+        job = http("POST", f"/v1/{collection}", owner,
+                   dict(request, options=dict(request["options"], **{"async": True})))
         for _ in range(600):
             if http("GET", job["self"], owner)["status"] == "complete":
                 break
             await asyncio.sleep(0.05)
-        uri = f"sextant://simulations/{job['id']}/fan-chart.svg"
+        uri = f"sextant://{collection}/{job['id']}/fan-chart.svg"
         http_client, client = client_of(owner, "auto")
         async with http_client, client:
             resources = [str(r.uri) for r in (await client.list_resources()).resources]
             assert uri in resources, resources
             read = (await client.read_resource(uri)).contents[0]
             assert read.mime_type == "image/svg+xml" and read.text.lstrip().startswith("<svg"), read
-        ok(f"HTTP: {owner} lists and reads their simulation's fan chart as a resource")
+        ok(f"HTTP: {owner} lists and reads their {collection[:-1]}'s fan chart as a resource")
         http_client, client = client_of(other, "auto")
         async with http_client, client:
             resources = [str(r.uri) for r in (await client.list_resources()).resources]
