@@ -9,7 +9,7 @@ use sqlx::Row;
 use time::Date;
 
 use crate::rescore_runs::RunFilter;
-use crate::{now_ms, Dialect, Store, StoreError};
+use crate::{now_ms, values_row, Dialect, Store, StoreError};
 
 /// One stored goal: the product's columns and the market inputs of its allocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +100,7 @@ async fn insert_all(store: &Store, goals: &[StoredGoal], created: i64) -> Result
             if i > 0 {
                 sql.push(',');
             }
-            let placeholders: Vec<String> = (1..=15).map(|k| format!("${}", i * 15 + k)).collect();
-            sql.push_str(&format!("({})", placeholders.join(",")));
+            sql.push_str(&values_row(i, 15, ""));
         }
         let mut query = sqlx::query(&sql);
         for g in chunk {

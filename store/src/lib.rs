@@ -296,6 +296,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Row `i` of a multi-row `VALUES` of `width` parameters a row: `($w·i+1, …, $w·i+w<tail>)`,
+/// `tail` holding the row's constant columns, if any.
+pub(crate) fn values_row(i: usize, width: usize, tail: &str) -> String {
+    let parameters: Vec<String> = (1..=width).map(|k| format!("${}", i * width + k)).collect();
+    format!("({}{tail})", parameters.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use sqlx::Row;
 use time::Date;
 
 use crate::rescore_runs::DATE;
-use crate::{now_ms, Store, StoreError};
+use crate::{now_ms, values_row, Store, StoreError};
 
 /// One stored plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,15 +115,7 @@ async fn insert_all(store: &Store, plans: &[StoredPlan], created: i64) -> Result
             if i > 0 {
                 sql.push(',');
             }
-            let p = i * 5;
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
+            sql.push_str(&values_row(i, 5, ""));
         }
         let mut query = sqlx::query(&sql);
         for plan in chunk {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::Row;
 use time::Date;
 
-use crate::{now_ms, Dialect, Store, StoreError};
+use crate::{now_ms, values_row, Dialect, Store, StoreError};
 
 /// How run dates are written: `YYYY-MM-DD`.
 pub const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -507,18 +507,10 @@ async fn create_run(
             "INSERT INTO rescore_shards (run_id, shard, lo, hi, kind, status) VALUES ",
         );
         for i in 0..chunk.len() {
-            let p = i * 5;
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, 'pending')",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
+            sql.push_str(&values_row(i, 5, ", 'pending'"));
         }
         let mut query = sqlx::query(&sql);
         for (j, &(lo, hi, kind)) in chunk.iter().enumerate() {
