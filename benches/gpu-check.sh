@@ -10,7 +10,11 @@
 #      but never timed as a GPU);
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
-#   5. the tables, last, in Markdown, also written to $OUT/tables.md.
+#   5. household plans on the machine's CPU cores (plans have no GPU kernel yet), beside
+#      monteplan on the same Python: `sextant-bench --suite plan`;
+#   6. where Nsight Compute runs (`ncu`, Firecracker machines), one launch of the CUDA `simulate`
+#      kernel profiled: speed of light, occupancy, launch statistics (clocks left alone);
+#   7. the tables, last, in Markdown, also written to $OUT/tables.md.
 # A step that fails or hangs is recorded in its row and the next one runs; progress is printed
 # as it goes. Under 8 minutes in all on that machine; each step's limit below.
 #
@@ -26,7 +30,9 @@
 # Settings (environment): GPU_STAGE (.gpu), SEXTANT_BENCH_BIN ($GPU_STAGE/sextant-bench: the benchmarks'
 # binary, which also prints the backends report), OUT (where the
 # logs and tables go), GPU_BATCH (1000), PARITY_PATHS (100000), SERVICE_SECONDS (8; 0 skips
-# the service), SEXTANT_PYTHON (the baseline's Python).
+# the service), SERVICE_SMALL_PATHS (100: the service again on the CPU backend with small
+# requests, no baseline; 0 skips), PLAN_PATHS (10000; 0 skips the plans), NCU (1; 0 skips the profile),
+# SEXTANT_PYTHON (the baselines' Python).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -140,18 +146,20 @@ for kind in cuda wgpu cpu; do
     [ "$rc" = 0 ] || status=1
 done
 
+# The baselines' Python (the machine's own), with the staged wheels.
+python=${SEXTANT_PYTHON:-}
+if [ -z "$python" ]; then
+    if [ -x /opt/torch/.venv/bin/python3 ]; then python=/opt/torch/.venv/bin/python3; else python=python3; fi
+fi
+if ls "$stage"/wheels/*.whl >/dev/null 2>&1; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/sextant-baseline-site "$stage"/wheels/*.whl &&
+        export PYTHONPATH=/tmp/sextant-baseline-site${PYTHONPATH:+:$PYTHONPATH}
+fi
+
 # 4. The service on the best backend, beside the baseline on the machine's Python.
 service_table=""
 if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
-    python=${SEXTANT_PYTHON:-}
-    if [ -z "$python" ]; then
-        if [ -x /opt/torch/.venv/bin/python3 ]; then python=/opt/torch/.venv/bin/python3; else python=python3; fi
-    fi
-    if ls "$stage"/wheels/*.whl >/dev/null 2>&1; then
-        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/sextant-baseline-site "$stage"/wheels/*.whl &&
-            export PYTHONPATH=/tmp/sextant-baseline-site${PYTHONPATH:+:$PYTHONPATH}
-    fi
     if "$python" -c 'import fastapi, uvicorn, numpy' 2>"$scratch/baseline-import.txt"; then
         say "baseline: $python ($("$python" --version 2>&1)), fastapi and uvicorn import"
     else
@@ -164,9 +172,63 @@ if [ "${SERVICE_SECONDS:-8}" != 0 ]; then
     # A service step killed by its timeout cannot stop its baseline's uvicorn: stop it here.
     pkill -f 'benches/service_baseline.py' 2>/dev/null
     service_table=$(sed -n '/^service on /,/^sextant \/ FastAPI/p' "$out/service-bench.log")
+    # Small requests on the CPU backend, where the transport shows: typed gRPC beside HTTP
+    # JSON with cores to spare for the clients (issue 12), no baseline.
+    if [ "${SERVICE_SMALL_PATHS:-100}" != 0 ]; then
+        step service-small 90 "$scratch/service-small.log" \
+            "$bin" --backend cpu --suite service --seconds "${SERVICE_SECONDS:-8}" \
+            --paths "${SERVICE_SMALL_PATHS:-100}" --no-baseline --compact || status=1
+        service_table+=$'\n\n'$(sed -n '/^service on /,/^typed gRPC/p' "$scratch/service-small.log")
+    fi
 fi
 
-# 5. The tables, last.
+# 5. Household plans on the CPU cores, beside monteplan.
+plan_table=""
+if [ "${PLAN_PATHS:-10000}" != 0 ]; then
+    plan_flags=()
+    if ! "$python" -c 'import monteplan' 2>"$scratch/monteplan-import.txt"; then
+        notes+=("monteplan did not import ($(tail -1 "$scratch/monteplan-import.txt")): plans timed without it")
+        plan_flags+=(--no-monteplan)
+    fi
+    step plans 150 "$out/plan-bench.log" \
+        bash -c '"$0" --backend cpu --suite plan --plan-paths "$1" --plan-repeat "$2" --python "$3" --compact "${@:5}" >"$4"; rc=$?; cat "$4"; exit $rc' \
+        "$bin" "${PLAN_PATHS:-10000}" "${PLAN_REPEAT:-5}" "$python" "$scratch/plan.json" "${plan_flags[@]}" || status=1
+    plan_table=$(python3 - "$scratch/plan.json" "$(nproc)" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))
+cores = sys.argv[2]
+def row(t):
+    return f"| {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} |"
+print(f"plans on {cores} CPU cores (no GPU kernel yet), {r['paths']} paths, median of the runs:")
+print()
+print("| plan | paths | ms | path-steps/s | success |")
+print("| --- | --- | --- | --- | --- |")
+print(row(r["monteplan_default"]))
+m = r.get("monteplan")
+if m:
+    print(f"| monteplan {m.get('monteplan_version', '?')} on its default plan (NumPy {m.get('numpy_version', '?')}) | {m['paths']} | {m['seconds'] * 1e3:.1f} | {m['path_steps_per_second']:.3g} | {m['success_probability']:.4f} |")
+print(row(r["couple"]))
+print(row(r["couple_claiming"]))
+if r.get("speedup_over_monteplan"):
+    print()
+    print(f"sextant / monteplan: {r['speedup_over_monteplan']:.1f}x path-steps/s")
+PY
+)
+    [ -n "$plan_table" ] || plan_table="plans: no report (see plan-bench.log)"
+fi
+
+# 6. One launch of the CUDA kernel under Nsight Compute, where it runs; clocks as found.
+ncu_summary=""
+ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -1 || true)
+if [ "${NCU:-1}" != 0 ] && [ "$nvidia" = 1 ] && [ -n "$ncu_bin" ]; then
+    step ncu 120 "$scratch/ncu.log" \
+        "$ncu_bin" --clock-control none --kernel-name simulate --launch-skip 12 --launch-count 1 \
+        --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
+        "$bin" --suite gpu --gpu-backends cuda --gpu-batch "${GPU_BATCH:-1000}" --parity-paths 10000 --compact
+    ncu_summary=$(sed -n '/simulate/,$p' "$scratch/ncu.log" | grep -E 'simulate|Section:|Throughput|Duration|Elapsed Cycles|SM Frequency|Registers|Occupancy|Block Size|Grid Size|Waves|Executed Ipc|Issue Slots|Pipe' | head -60)
+fi
+
+# 7. The tables, last.
 {
     echo
     echo "## GPU check, $(date -u +%Y-%m-%d), $(head -2 "$out/nvidia-smi.txt" 2>/dev/null | tail -1 || echo 'no NVIDIA GPU')"
@@ -178,7 +240,11 @@ fi
     echo "| backend | device | parity | full path-steps/s | success-only path-steps/s | one goal (ms) |"
     echo "| --- | --- | --- | --- | --- | --- |"
     printf '%s\n' "${rows[@]}"
+    phase_lines=$(grep -h '^\[[a-z]*\] full batch:' "$out"/gpu-*.log 2>/dev/null)
+    [ -n "$phase_lines" ] && { echo; echo "Where each GPU's full-results batch spends its time (ms):"; echo "$phase_lines"; }
     [ -n "$service_table" ] && { echo; echo "$service_table"; }
+    [ -n "$plan_table" ] && { echo; echo "$plan_table"; }
+    [ -n "$ncu_summary" ] && { echo; echo "Nsight Compute, one launch of simulate:"; echo '```'; echo "$ncu_summary"; echo '```'; }
     for n in "${notes[@]}"; do echo "note: $n"; done
     echo
     echo "gpu-check: $([ $status = 0 ] && echo passed || echo FAILED) in $(($(date +%s) - started)) s"

@@ -5,7 +5,9 @@
 #   sextant-bench  the benchmarks' release binary (the suites and the backends report), stripped
 #   debs/          the Vulkan loader and GLVND, which the lent machine does not have
 #   wheels/        FastAPI, uvicorn and what they need that the lent machine does not have,
-#                  for its Python 3.12 (/opt/torch/.venv), for the service baseline
+#                  for its Python 3.12 (/opt/torch/.venv), for the service baseline; monteplan
+#                  (pure Python; its NumPy, SciPy, pydantic, PyYAML and click are there or
+#                  staged) for the plan suite's baseline
 #   glibc-needed.txt  the newest glibc symbol version the binary needs
 # Nothing the lent machine already has is staged: its driver has CUDA 13.0 and its Python
 # NVIDIA's CUDA 13 NVRTC wheel (the CUDA backend finds it), NumPy, anyio, click, h11, idna.
@@ -55,6 +57,10 @@ python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: 
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform any \
     -d "$stage/wheels" -r benches/requirements-gpu-baseline.txt
+# monteplan alone: what it needs is on the lent machine (SciPy, PyYAML) or staged above (pydantic).
+python3 -m pip download --quiet --disable-pip-version-check --only-binary=:all: --no-deps \
+    --python-version "$python_version" --implementation cp --platform any \
+    -d "$stage/wheels" "$(grep '^monteplan==' benches/requirements-bench.txt)"
 for name in $machine_has; do
     rm -f "$stage/wheels/${name}"-*.whl
 done

@@ -11,10 +11,12 @@
 //! full results; the same with success counts only; one 10,000-path goal end to end. The CPU
 //! runs a tenth of the batch beside them, for the ratio.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
+use sextant_engine::backend::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, Tally};
 use sextant_engine::backend::{Detail, SimulationBackend, Summary};
 use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, PreparedGoal};
 
@@ -64,6 +66,134 @@ pub struct BackendCheck {
     pub timings: Option<Timings>,
     /// Why it was not timed (a software adapter).
     pub not_timed: Option<String>,
+    /// Where the timed full-results batch spends its time.
+    pub phases: Option<Phases>,
+}
+
+/// Where a full-results batch spends its time on a GPU (`engine/src/backend/gpu.rs`): each of
+/// the device's steps timed at the host, and the rest. Every step ends in a read-back, so its
+/// wall time holds the device's work on it.
+#[derive(Serialize, Default, Clone, Copy)]
+pub struct Phases {
+    pub total_ms: f64,
+    /// The chunks' inputs uploaded and their buffers made.
+    pub open_ms: f64,
+    /// The first pass (outcomes, sums, histograms) and its read-back.
+    pub tally_ms: f64,
+    /// The histogram bins that hold each percentile's ranks.
+    pub locate_ms: f64,
+    /// The second pass (the values in those bins) and its read-back.
+    pub collect_ms: f64,
+    /// The rest, on the host: the layout, sorting each bin, the summaries.
+    pub host_ms: f64,
+}
+
+impl Phases {
+    pub fn line(&self) -> String {
+        format!(
+            "full batch: {:.1} ms = open {:.1} + tally {:.1} + locate {:.1} + collect {:.1} + host {:.1}",
+            self.total_ms, self.open_ms, self.tally_ms, self.locate_ms, self.collect_ms, self.host_ms
+        )
+    }
+}
+
+/// A device whose steps add their wall time to `phases`.
+struct TimedDevice<'a> {
+    device: &'a dyn ChunkDevice,
+    phases: RefCell<Phases>,
+}
+
+struct TimedRun<'a> {
+    run: Box<dyn ChunkRun + 'a>,
+    phases: &'a RefCell<Phases>,
+}
+
+fn timed<T>(
+    slot: &RefCell<Phases>,
+    field: fn(&mut Phases) -> &mut f64,
+    f: impl FnOnce() -> T,
+) -> T {
+    let start = Instant::now();
+    let out = f();
+    *field(&mut slot.borrow_mut()) += start.elapsed().as_secs_f64() * 1e3;
+    out
+}
+
+impl ChunkDevice for TimedDevice<'_> {
+    fn max_binding(&self) -> u64 {
+        self.device.max_binding()
+    }
+
+    fn open(&self, input: &ChunkInput) -> Result<Box<dyn ChunkRun + '_>, String> {
+        let run = timed(&self.phases, |p| &mut p.open_ms, || self.device.open(input))?;
+        Ok(Box::new(TimedRun {
+            run,
+            phases: &self.phases,
+        }))
+    }
+}
+
+impl ChunkRun for TimedRun<'_> {
+    fn tally(&mut self) -> Result<Tally, String> {
+        timed(self.phases, |p| &mut p.tally_ms, || self.run.tally())
+    }
+
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        timed(
+            self.phases,
+            |p| &mut p.locate_ms,
+            || self.run.locate(queries),
+        )
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        timed(
+            self.phases,
+            |p| &mut p.collect_ms,
+            || self.run.collect(wanted, cursors, values),
+        )
+    }
+}
+
+/// The GPU under a device, for timing its steps; none for the CPU.
+fn chunk_device(device: &Device) -> Option<&dyn ChunkDevice> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(c) => Some(c),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(w) => Some(w),
+        _ => None,
+    }
+}
+
+/// The timed batch of full results once more, step by step: the run of median total of three.
+fn phases(device: &dyn ChunkDevice, batch_goals: usize) -> Result<Phases> {
+    let mut request: GoalRequest = serde_json::from_str(STANDARD_GOAL)?;
+    request.options.paths = 10_000;
+    let goal = validate::prepare(&request)?;
+    let batch = vec![goal; batch_goals];
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let timed = TimedDevice {
+            device,
+            phases: RefCell::default(),
+        };
+        let start = Instant::now();
+        std::hint::black_box(
+            gpu::simulate(&timed, &batch, Detail::Full).map_err(anyhow::Error::msg)?,
+        );
+        let mut p = timed.phases.into_inner();
+        p.total_ms = start.elapsed().as_secs_f64() * 1e3;
+        p.host_ms = p.total_ms - p.open_ms - p.tally_ms - p.locate_ms - p.collect_ms;
+        runs.push(p);
+    }
+    runs.sort_by(|a, b| a.total_ms.total_cmp(&b.total_ms));
+    Ok(runs[1])
 }
 
 #[derive(Serialize, Default)]
@@ -259,6 +389,11 @@ fn check_gpu(kind: BackendKind, args: &GpuArgs, checked: &[PreparedGoal]) -> Bac
         }
         eprintln!("[{kind}] timing {} goals × 10,000 paths", args.gpu_batch);
         row.timings = Some(time(backend, args.gpu_batch.max(1))?);
+        if let Some(chunks) = chunk_device(&device) {
+            let p = phases(chunks, args.gpu_batch.max(1))?;
+            eprintln!("[{kind}] {}", p.line());
+            row.phases = Some(p);
+        }
         Ok(())
     };
     if let Err(e) = step() {

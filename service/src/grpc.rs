@@ -325,8 +325,12 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(SextantServer::new(GrpcService { state }))
+        // TCP_NODELAY: an answer is written as several HTTP/2 frames (headers, data,
+        // trailers); with Nagle's algorithm on, the last small one waits for the client's
+        // delayed ACK (40 ms on Linux), which capped a client on its own connection at about
+        // 20 answers a second (benches/RESULTS.md, the H200 run).
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await?;

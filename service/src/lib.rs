@@ -317,7 +317,8 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let drain = Duration::from_secs(args.drain_s);
     let http_server: BoxFuture<'static, anyhow::Result<()>> = match &tls {
         None => {
-            let serving = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
+            let serving =
+                axum::serve(without_nagle(http), app).with_graceful_shutdown(wait(stopped.clone()));
             async move { serving.await.map_err(anyhow::Error::from) }.boxed()
         }
         Some((cert, key)) => {
@@ -454,7 +455,7 @@ pub async fn start_for_bench(
     let app = router(state.clone(), &args);
     let server = tokio::spawn(async move {
         let http = async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(without_nagle(listener), app).await;
         };
         let grpc = async move {
             let never = std::future::pending::<()>;
@@ -655,6 +656,19 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         });
     }
     Ok(crate::input::parse(text)?)
+}
+
+/// The HTTP listener with TCP_NODELAY on each connection, as the gRPC one has: a reply is
+/// sent when it is written, not held back by Nagle's algorithm for the client's delayed ACK.
+fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("TCP_NODELAY on an HTTP connection: {e}");
+        }
+    })
 }
 
 /// Where an operation's request comes from.

@@ -12,6 +12,8 @@
 //!
 //! Detail::Success runs the tally alone, with the horizon as its one snapshot.
 
+use rayon::prelude::*;
+
 use crate::backend::{Detail, Snapshot, Summary};
 use crate::quantile::{interpolate, ranks_of};
 use crate::validate::PreparedGoal;
@@ -356,9 +358,13 @@ fn select_percentiles(
     let mut cursors: Vec<u32> = Vec::new();
     let mut ends: Vec<u32> = Vec::new();
     let mut slot_of: Vec<(u32, u32)> = Vec::new(); // per query: (first value index, count) or zero bin
+                                                   // Where each goal's queries, slots and values begin: each is numbered goal by goal, so a
+                                                   // goal's values are one contiguous run.
+    let mut goal_starts: Vec<(usize, usize, u32)> = Vec::with_capacity(goals.len() + 1);
     let mut next_value = 0u32;
     let mut q = 0;
     for (k, goal) in goals.iter().enumerate() {
+        goal_starts.push((q, cursors.len(), next_value));
         let params = &input.goals[k];
         for s in 0..snapshots[k].len() {
             let entries = 2 * goal.percentiles.len();
@@ -387,43 +393,53 @@ fn select_percentiles(
             }
         }
     }
-    let values = collect_in_passes(run, &wanted, &cursors, &ends, budget)?;
-    // Sort each collected bin once, then read the order statistics.
-    let mut sorted = values;
-    debug_assert_eq!(sorted.len(), next_value as usize);
-    let mut q = 0;
-    let mut out = Vec::with_capacity(goals.len());
-    let mut done = vec![false; cursors.len()];
-    for w in wanted.iter().filter(|w| w[0] != NONE) {
-        let slot = w[1] as usize;
-        if !done[slot] {
-            let range = cursors[slot] as usize..w[2] as usize;
-            sorted[range].sort_by(f32::total_cmp);
-            done[slot] = true;
-        }
+    goal_starts.push((q, cursors.len(), next_value));
+    let mut values = collect_in_passes(run, &wanted, &cursors, &ends, budget)?;
+    debug_assert_eq!(values.len(), next_value as usize);
+    // Each goal on its own run of values, goals in parallel: sort each of its bins once
+    // (equal values are interchangeable, so an unstable sort), then read the order statistics.
+    // This is the host's share of a full-results batch, most of it before (benches/RESULTS.md,
+    // the H200's phases).
+    let mut pieces = Vec::with_capacity(goals.len());
+    let mut rest = values.as_mut_slice();
+    for k in 0..goals.len() {
+        let length = (goal_starts[k + 1].2 - goal_starts[k].2) as usize;
+        let (piece, tail) = std::mem::take(&mut rest).split_at_mut(length);
+        pieces.push((k, piece));
+        rest = tail;
     }
-    for (k, goal) in goals.iter().enumerate() {
-        let mut per_snapshot = Vec::with_capacity(snapshots[k].len());
-        for _ in 0..snapshots[k].len() {
-            let mut row = Vec::with_capacity(goal.percentiles.len());
-            for &p in &goal.percentiles {
-                let (lo, hi, frac) = ranks_of(p, goal.paths);
-                let value = |q: usize, rank: u64| -> f64 {
-                    let (first, _) = slot_of[q];
-                    if first == u32::MAX {
-                        return 0.0;
-                    }
-                    let below = u64::from(found[q][1]);
-                    f64::from(sorted[first as usize + (rank - below) as usize])
-                };
-                let (x_lo, x_hi) = (value(q, lo), value(q + 1, hi));
-                q += 2;
-                row.push((p, interpolate(x_lo, x_hi, frac)));
+    let out = pieces
+        .into_par_iter()
+        .map(|(k, piece)| {
+            let goal = &goals[k];
+            let (first_query, first_slot, first_value) = goal_starts[k];
+            let at = |index: u32| (index - first_value) as usize;
+            for slot in first_slot..goal_starts[k + 1].1 {
+                piece[at(cursors[slot])..at(ends[slot])].sort_unstable_by(f32::total_cmp);
             }
-            per_snapshot.push(row);
-        }
-        out.push(per_snapshot);
-    }
+            let value = |q: usize, rank: u64| -> f64 {
+                let (first, _) = slot_of[q];
+                if first == u32::MAX {
+                    return 0.0;
+                }
+                let below = u64::from(found[q][1]);
+                f64::from(piece[at(first) + (rank - below) as usize])
+            };
+            let mut q = first_query;
+            let mut per_snapshot = Vec::with_capacity(snapshots[k].len());
+            for _ in 0..snapshots[k].len() {
+                let mut row = Vec::with_capacity(goal.percentiles.len());
+                for &p in &goal.percentiles {
+                    let (lo, hi, frac) = ranks_of(p, goal.paths);
+                    let (x_lo, x_hi) = (value(q, lo), value(q + 1, hi));
+                    q += 2;
+                    row.push((p, interpolate(x_lo, x_hi, frac)));
+                }
+                per_snapshot.push(row);
+            }
+            per_snapshot
+        })
+        .collect();
     Ok(out)
 }
 
@@ -438,7 +454,8 @@ fn collect_in_passes(
     budget: usize,
 ) -> Result<Vec<f32>, String> {
     let total = ends.last().copied().unwrap_or(0) as usize;
-    let mut values = vec![0f32; total];
+    // Made only when the values take more than one pass: one pass hands its buffer back as is.
+    let mut values: Vec<f32> = Vec::new();
     let mut first_slot = 0;
     while first_slot < cursors.len() {
         let base = cursors[first_slot];
@@ -468,7 +485,7 @@ fn collect_in_passes(
             .map(|c| c - base)
             .collect();
         let size = (ends[last_slot - 1] - base) as usize;
-        let (after, found) = run.collect(&local, &starts, size)?;
+        let (after, mut found) = run.collect(&local, &starts, size)?;
         // Every slot must be exactly full: the collect pass saw the same values as the tally.
         for (k, slot) in (first_slot..last_slot).enumerate() {
             if after[k] + base != ends[slot] {
@@ -478,6 +495,13 @@ fn collect_in_passes(
                     ends[slot] - cursors[slot]
                 ));
             }
+        }
+        if first_slot == 0 && last_slot == cursors.len() {
+            found.truncate(size);
+            return Ok(found);
+        }
+        if values.is_empty() {
+            values = vec![0f32; total];
         }
         values[base as usize..base as usize + size].copy_from_slice(&found[..size]);
         first_slot = last_slot;

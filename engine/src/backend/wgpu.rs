@@ -263,7 +263,7 @@ impl WgpuBackend {
             .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
             .collect();
         let input = self.storage(&words, false);
-        let output = self.storage(&vec![0u32; 4 * inputs.len()], true);
+        let output = self.zeroed(4 * inputs.len(), true);
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
             layout: &pipeline.get_bind_group_layout(0),
@@ -309,6 +309,24 @@ impl WgpuBackend {
                 contents: &contents,
                 usage,
             })
+    }
+
+    /// A storage buffer of `words` zeroed 32-bit words, made on the device: WebGPU gives every
+    /// new buffer zeroed contents, so nothing is written from the host (a 1,000-goal chunk's
+    /// histograms are half a gigabyte, whose upload from a host vector of zeros was most of a
+    /// batch's time on the H200).
+    fn zeroed(&self, words: usize, read_back: bool) -> wgpu::Buffer {
+        let mut usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        if read_back {
+            usage |= wgpu::BufferUsages::COPY_SRC;
+        }
+        // wgpu refuses empty bindings: give an empty array one 16-byte element.
+        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: (4 * words as u64).max(16),
+            usage,
+            mapped_at_creation: false,
+        })
     }
 
     fn read_u32(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, String> {
@@ -412,7 +430,7 @@ impl ChunkDevice for WgpuBackend {
             goals: self.storage(&input.goals, false),
             months: self.storage(&input.months, false),
             vols: self.storage(&input.vols, false),
-            hist: self.storage(&vec![0u32; input.hist_len], true),
+            hist: self.zeroed(input.hist_len, true),
         }))
     }
 }
@@ -480,8 +498,8 @@ impl WgpuChunk<'_> {
 impl ChunkRun for WgpuChunk<'_> {
     fn tally(&mut self) -> Result<Tally, String> {
         let b = self.backend;
-        let counts = b.storage(&vec![0u32; self.input.counts_len], true);
-        let sums = b.storage(&vec![0f32; self.input.sums_len], true);
+        let counts = b.zeroed(self.input.counts_len, true);
+        let sums = b.zeroed(self.input.sums_len, true);
         let wanted = b.storage::<u32>(&[], false);
         let values = b.storage::<f32>(&[], false);
         self.dispatch(0, &counts, &sums, &wanted, &values)?;
@@ -541,7 +559,7 @@ impl ChunkRun for WgpuChunk<'_> {
         let counts = b.storage(cursors, true);
         let sums = b.storage::<f32>(&[], false);
         let wanted = b.storage(wanted, false);
-        let value_buffer = b.storage(&vec![0f32; values], true);
+        let value_buffer = b.zeroed(values, true);
         self.dispatch(1, &counts, &sums, &wanted, &value_buffer)?;
         let after = b.read_u32(&counts)?;
         let values = b
