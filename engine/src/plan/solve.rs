@@ -2,6 +2,7 @@
 //! withdrawal orders side by side. Every trial runs with the request's seed (common random
 //! numbers), so trials differ only by what the solver changes.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::prepare::{prepare_plan, Order, PreparedPlan, Rule};
@@ -167,40 +168,21 @@ pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSoluti
         .into());
     }
     let candidates = claim_candidates(&base);
-    let mut options = Vec::new();
+    // Every combination, like an odometer (the first benefit's age turning fastest).
+    let mut combinations: Vec<Vec<u32>> = Vec::new();
     let mut combination = vec![0usize; candidates.len()];
-    loop {
-        let mut plan = base.clone();
-        let ages: Vec<u32> = combination
-            .iter()
-            .zip(&candidates)
-            .map(|(&k, ages)| ages[k])
-            .collect();
-        for (benefit, &age) in plan.benefits.iter_mut().zip(&ages) {
-            let now = base.people[benefit.person].age_months;
-            *benefit = benefit.claimed_at(age * 12, now);
-        }
-        let result = engine.run_plan(&plan)?;
-        options.push(ClaimingOption {
-            claim_ages: ages,
-            success_probability: result.success_probability,
-            standard_error: result.standard_error,
-            median_real_estate: median_real_estate(&result),
-        });
-        // The next combination, like an odometer.
+    'odometer: loop {
+        combinations.push(
+            combination
+                .iter()
+                .zip(&candidates)
+                .map(|(&k, ages)| ages[k])
+                .collect(),
+        );
         let mut digit = 0;
         loop {
             if digit == combination.len() {
-                let best = options
-                    .iter()
-                    .max_by(|a, b| {
-                        a.success_probability
-                            .total_cmp(&b.success_probability)
-                            .then(a.median_real_estate.total_cmp(&b.median_real_estate))
-                    })
-                    .cloned()
-                    .expect("at least one combination");
-                return Ok(ClaimingSolution { options, best });
+                break 'odometer;
             }
             combination[digit] += 1;
             if combination[digit] < candidates[digit].len() {
@@ -210,6 +192,34 @@ pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSoluti
             digit += 1;
         }
     }
+    // The combinations side by side, each plan's paths in parallel within.
+    let options: Vec<ClaimingOption> = combinations
+        .into_par_iter()
+        .map(|ages| {
+            let mut plan = base.clone();
+            for (benefit, &age) in plan.benefits.iter_mut().zip(&ages) {
+                let now = base.people[benefit.person].age_months;
+                *benefit = benefit.claimed_at(age * 12, now);
+            }
+            let result = engine.run_plan(&plan)?;
+            Ok(ClaimingOption {
+                claim_ages: ages,
+                success_probability: result.success_probability,
+                standard_error: result.standard_error,
+                median_real_estate: median_real_estate(&result),
+            })
+        })
+        .collect::<Result<_, EngineError>>()?;
+    let best = options
+        .iter()
+        .max_by(|a, b| {
+            a.success_probability
+                .total_cmp(&b.success_probability)
+                .then(a.median_real_estate.total_cmp(&b.median_real_estate))
+        })
+        .cloned()
+        .expect("at least one combination");
+    Ok(ClaimingSolution { options, best })
 }
 
 /// One withdrawal order and what it gives.
@@ -265,19 +275,22 @@ pub fn withdrawal_orders(
             None => left_out.push(format!("{name}: the plan has no tax schedule")),
         }
     }
-    let mut outcomes = Vec::with_capacity(orders.len());
-    for (name, order) in orders {
-        let mut plan = base.clone();
-        plan.order = order;
-        let result = engine.run_plan(&plan)?;
-        outcomes.push(OrderOutcome {
-            order: name,
-            success_probability: result.success_probability,
-            standard_error: result.standard_error,
-            mean_lifetime_taxes: result.lifetime_taxes.mean,
-            median_real_estate: median_real_estate(&result),
-        });
-    }
+    // The orders side by side, each plan's paths in parallel within.
+    let outcomes = orders
+        .into_par_iter()
+        .map(|(name, order)| {
+            let mut plan = base.clone();
+            plan.order = order;
+            let result = engine.run_plan(&plan)?;
+            Ok(OrderOutcome {
+                order: name,
+                success_probability: result.success_probability,
+                standard_error: result.standard_error,
+                mean_lifetime_taxes: result.lifetime_taxes.mean,
+                median_real_estate: median_real_estate(&result),
+            })
+        })
+        .collect::<Result<_, EngineError>>()?;
     Ok(OrderComparison {
         orders: outcomes,
         left_out,
