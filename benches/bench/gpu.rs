@@ -173,10 +173,7 @@ fn chunk_device(device: &Device) -> Option<&dyn ChunkDevice> {
 
 /// The timed batch of full results once more, step by step: the run of median total of three.
 fn phases(device: &dyn ChunkDevice, batch_goals: usize) -> Result<Phases> {
-    let mut request: GoalRequest = serde_json::from_str(STANDARD_GOAL)?;
-    request.options.paths = 10_000;
-    let goal = validate::prepare(&request)?;
-    let batch = vec![goal; batch_goals];
+    let batch = standard_batch(batch_goals)?;
     let mut runs = Vec::new();
     for _ in 0..3 {
         let timed = TimedDevice {
@@ -275,11 +272,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn time(backend: &dyn SimulationBackend, batch_goals: usize) -> Result<Timings> {
+/// The timed batch: `batch_goals` standard goals of 10,000 paths each.
+fn standard_batch(batch_goals: usize) -> Result<Vec<PreparedGoal>> {
     let mut request: GoalRequest = serde_json::from_str(STANDARD_GOAL)?;
     request.options.paths = 10_000;
-    let goal = validate::prepare(&request)?;
-    let batch = vec![goal.clone(); batch_goals];
+    Ok(vec![validate::prepare(&request)?; batch_goals])
+}
+
+fn time(backend: &dyn SimulationBackend, batch_goals: usize) -> Result<Timings> {
+    let batch = standard_batch(batch_goals)?;
+    let goal = batch[0].clone();
     let steps = batch_goals as f64 * 10_000.0 * f64::from(goal.horizon);
     let run = |detail: Detail| -> Result<f64> {
         backend.simulate(&batch[..1], detail)?;

@@ -357,9 +357,10 @@ fn select_percentiles(
     ];
     let mut cursors: Vec<u32> = Vec::new();
     let mut ends: Vec<u32> = Vec::new();
-    let mut slot_of: Vec<(u32, u32)> = Vec::new(); // per query: (first value index, count) or zero bin
-                                                   // Where each goal's queries, slots and values begin: each is numbered goal by goal, so a
-                                                   // goal's values are one contiguous run.
+    // Per query: (first value index, count), or u32::MAX for a zero bin.
+    let mut slot_of: Vec<(u32, u32)> = Vec::new();
+    // Where each goal's queries, slots and values begin: each is numbered goal by goal, so a
+    // goal's values are one contiguous run.
     let mut goal_starts: Vec<(usize, usize, u32)> = Vec::with_capacity(goals.len() + 1);
     let mut next_value = 0u32;
     let mut q = 0;
