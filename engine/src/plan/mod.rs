@@ -2,7 +2,7 @@
 //! Security, spending rule, goals, taxes and lifetimes, simulated month by month.
 //!
 //! The path of a plan: [`PlanRequest`] → [`prepare_plan`] (every field checked, ages turned into
-//! plan months) → [`PreparedPlan`] → [`simulate_plan`] (the month loop, on the CPU) →
+//! plan months) → [`PreparedPlan`] → [`simulate_plan`] (the month loop, on the CPU, paths in lane groups) →
 //! [`build_plan_result`] → [`PlanResult`]. The rules a month applies are pure functions, each
 //! tested against hand-computable answers: Social Security's claiming factor
 //! ([`social_security`]), the IRS Uniform Lifetime Table ([`rmd`]), progressive income tax

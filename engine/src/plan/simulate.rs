@@ -1,10 +1,22 @@
-//! The month loop of docs/model.md §5 on the CPU: one path at a time in f64, paths in parallel
-//! with rayon. Every figure a plan reports comes from here.
+//! The month loop of docs/model.md §5 on the CPU, in f64. Every figure a plan reports comes
+//! from here.
+//!
+//! Paths run in groups of [`LANES`] in lockstep, held as structure-of-arrays: each monthly step
+//! is a loop over the lanes with §5's branches written as selects, so LLVM vectorises it, and
+//! the steps a year takes once (its tax, the spending rule, RMDs) run lane by lane. Deaths are
+//! drawn first, from their own stream, and paths are grouped by the month they end, so a group's
+//! lanes run nearly the same months; a lane that has ended keeps computing until its group
+//! does, but its outcome was taken when it ended and nothing it does later is recorded. A path's
+//! numbers do not depend on its group or its lane: one path alone ([`run_path`]) gives the same
+//! bits on every CPU kernel (tested).
 //!
 //! The portfolio's shock is §1's stream (counter (path, ⌊t/4⌋, 0, 0)) and its growth the same
 //! arithmetic as the goal kernel's, `W·(exp(m/12)·exp(vol·Z))`, so that a plan with one person,
 //! one taxable account and no tax reproduces the goal with the same cash flows bit for bit
 //! (tested). Deaths come from the mortality stream of [`super::lifetime`].
+
+// The lane loops index several arrays in lockstep (`for l in 0..L`), the form LLVM vectorises.
+#![allow(clippy::needless_range_loop)]
 
 use rayon::prelude::*;
 
@@ -13,12 +25,18 @@ use super::prepare::{Order, PreparedPlan, Rule};
 use super::request::{AccountKind, DEFAULT_ORDER};
 use super::rmd;
 use super::tax::year_tax;
-use crate::backend::{BackendError, Watch};
+use crate::backend::{BackendError, CpuKernel, Watch};
 use crate::normal;
 use crate::philox;
 
 /// Paths per unit of parallel work (and between checks for cancellation).
 const CHUNK_PATHS: usize = 512;
+
+/// Paths per lane group: eight f64 lanes fill one AVX-512 register or two AVX2 ones.
+const LANES: usize = 16;
+
+/// A lane's `failed_at` while its path has not failed.
+const NEVER: u32 = u32::MAX;
 
 /// What one path of a plan came to.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -58,38 +76,70 @@ pub struct PlanSamples {
     pub real_spending: Vec<f32>,
 }
 
-/// Run every path of `plan`, reporting progress to `watch` and stopping when it is cancelled.
+/// Run every path of `plan` on the widest CPU kernel, reporting progress to `watch` and
+/// stopping when it is cancelled.
 pub fn simulate_plan(plan: &PreparedPlan, watch: &Watch) -> Result<PlanSamples, BackendError> {
+    simulate_plan_on(plan, watch, CpuKernel::widest())
+}
+
+/// [`simulate_plan`] on a chosen kernel, which must be supported here
+/// ([`CpuKernel::is_supported`]); every kernel gives the same bits.
+pub fn simulate_plan_on(
+    plan: &PreparedPlan,
+    watch: &Watch,
+    kernel: CpuKernel,
+) -> Result<PlanSamples, BackendError> {
     let paths = plan.paths as usize;
-    let years = plan.horizon.div_ceil(12).max(1) as usize;
-    let mut outcomes = vec![PathOutcome::default(); paths];
-    let mut wealth = vec![f32::NAN; paths * years];
-    let mut real_spending = vec![f32::NAN; paths * years];
-    outcomes
+    let years = sample_years(plan);
+    let layout = Layout::of(plan);
+    // Deaths first: a path's end decides its group.
+    let mut lanes: Vec<Lane> = (0..paths as u32)
+        .into_par_iter()
+        .map(|path| Lane::of(plan, path))
+        .collect();
+    lanes.sort_by_key(|lane| lane.end);
+
+    let mut sorted = vec![PathOutcome::default(); paths];
+    let mut sorted_wealth = vec![f32::NAN; paths * years];
+    let mut sorted_spending = vec![f32::NAN; paths * years];
+    sorted
         .par_chunks_mut(CHUNK_PATHS)
-        .zip(wealth.par_chunks_mut(CHUNK_PATHS * years))
-        .zip(real_spending.par_chunks_mut(CHUNK_PATHS * years))
-        .enumerate()
-        .for_each(|(chunk, ((outcomes, wealth), spending))| {
+        .zip(sorted_wealth.par_chunks_mut(CHUNK_PATHS * years))
+        .zip(sorted_spending.par_chunks_mut(CHUNK_PATHS * years))
+        .zip(lanes.par_chunks(CHUNK_PATHS))
+        .for_each(|(((outcomes, wealth), spending), chunk)| {
             if watch.is_cancelled() {
                 return;
             }
-            let first = chunk * CHUNK_PATHS;
-            let mut steps = 0u64;
-            for (i, outcome) in outcomes.iter_mut().enumerate() {
-                let rows = i * years..(i + 1) * years;
-                *outcome = run_path(
+            for (g, group) in chunk.chunks(LANES).enumerate() {
+                let first = g * LANES;
+                let rows = first * years..(first + group.len()) * years;
+                run_group_on(
+                    kernel,
                     plan,
-                    (first + i) as u32,
+                    &layout,
+                    group,
+                    &mut outcomes[first..first + group.len()],
                     &mut wealth[rows.clone()],
                     &mut spending[rows],
                 );
-                steps += u64::from(outcome.end_month);
             }
-            watch.advance(steps);
+            watch.advance(chunk.iter().map(|lane| u64::from(lane.end)).sum());
         });
     if watch.is_cancelled() {
         return Err(BackendError::Cancelled);
+    }
+
+    // Back to path order.
+    let mut outcomes = vec![PathOutcome::default(); paths];
+    let mut wealth = vec![f32::NAN; paths * years];
+    let mut real_spending = vec![f32::NAN; paths * years];
+    for (i, lane) in lanes.iter().enumerate() {
+        let path = lane.path as usize;
+        outcomes[path] = sorted[i];
+        let (from, to) = (i * years..(i + 1) * years, path * years..(path + 1) * years);
+        wealth[to.clone()].copy_from_slice(&sorted_wealth[from.clone()]);
+        real_spending[to].copy_from_slice(&sorted_spending[from]);
     }
     Ok(PlanSamples {
         outcomes,
@@ -99,251 +149,555 @@ pub fn simulate_plan(plan: &PreparedPlan, watch: &Watch) -> Result<PlanSamples, 
     })
 }
 
-/// One path of docs/model.md §5, month by month. `wealth` and `real_spending` receive the
-/// path's yearly samples (left as they are after it ends).
+/// One path of docs/model.md §5 alone (a group of one lane). `wealth` and `real_spending`
+/// receive the path's yearly samples (left as they are after it ends).
 pub fn run_path(
     plan: &PreparedPlan,
     path: u32,
     wealth: &mut [f32],
     real_spending: &mut [f32],
 ) -> PathOutcome {
-    let mut deaths = [0u32; 2];
-    for (p, person) in plan.people.iter().enumerate() {
-        let u = lifetime::mortality_uniform(plan.seed, path, p as u32);
-        deaths[p] =
-            lifetime::death_month(&person.longevity, person.age_months, u).min(plan.horizon);
+    let years = sample_years(plan);
+    let mut outcome = [PathOutcome::default()];
+    run_group::<1>(
+        plan,
+        &Layout::of(plan),
+        &[Lane::of(plan, path)],
+        &mut outcome,
+        &mut wealth[..years],
+        &mut real_spending[..years],
+    );
+    outcome[0]
+}
+
+/// Years per path in the samples' tables.
+fn sample_years(plan: &PreparedPlan) -> usize {
+    plan.horizon.div_ceil(12).max(1) as usize
+}
+
+/// A path and its lifetimes, drawn before its months run.
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    path: u32,
+    /// Each person's death month (0 for a second person who does not exist).
+    deaths: [u32; 2],
+    /// The first month with nobody alive.
+    end: u32,
+}
+
+impl Lane {
+    fn of(plan: &PreparedPlan, path: u32) -> Lane {
+        let mut deaths = [0u32; 2];
+        for (p, person) in plan.people.iter().enumerate() {
+            let u = lifetime::mortality_uniform(plan.seed, path, p as u32);
+            deaths[p] =
+                lifetime::death_month(&person.longevity, person.age_months, u).min(plan.horizon);
+        }
+        let end = if plan.people.len() == 2 {
+            deaths[0].max(deaths[1])
+        } else {
+            deaths[0]
+        };
+        Lane { path, deaths, end }
     }
+}
+
+/// What the month loop reads of a plan, worked out once for all its paths: each account's
+/// kind, the withdrawal orders flattened into lists of accounts, and the amounts every path
+/// shares month by month (the same expressions the loop would evaluate, so the same bits).
+struct Layout {
+    kinds: Vec<AccountKind>,
+    /// The plan's own sequence of kinds, account by account.
+    sequence: Vec<usize>,
+    /// [`DEFAULT_ORDER`], account by account.
+    default: Vec<usize>,
+    /// The tax-deferred accounts (bracket fill's first draw, and RMDs).
+    tax_deferred: Vec<usize>,
+    /// I_y of each plan year.
+    index: Vec<f64>,
+    /// Contribution c's amount in year y, at `[y · contributions + c]`.
+    contribution: Vec<f64>,
+    /// Income i's amount in year y before its survivor scale, at `[y · incomes + i]`.
+    income: Vec<f64>,
+    /// Each person's own Social Security benefit in month t (0 before the claim, and for a
+    /// person the plan does not have).
+    benefit: Vec<[f64; 2]>,
+    /// The goals due in month t, one bit each.
+    goals_due: Vec<u64>,
+}
+
+impl Layout {
+    fn of(plan: &PreparedPlan) -> Layout {
+        let kinds: Vec<AccountKind> = plan.accounts.iter().map(|a| a.kind).collect();
+        let kinds_ref = &kinds;
+        let in_order = |order: &[AccountKind]| -> Vec<usize> {
+            order
+                .iter()
+                .flat_map(|&kind| (0..kinds_ref.len()).filter(move |&a| kinds_ref[a] == kind))
+                .collect()
+        };
+        let sequence = match plan.order {
+            Order::Sequence(order) => in_order(&order),
+            Order::Proportional | Order::BracketFill { .. } => Vec::new(),
+        };
+        let default = in_order(&DEFAULT_ORDER);
+        let tax_deferred = in_order(&[AccountKind::TaxDeferred]);
+        let months = plan.horizon as usize;
+        let index: Vec<f64> = (0..=months / 12).map(|y| plan.index(y as u32)).collect();
+        let contribution = index
+            .iter()
+            .enumerate()
+            .flat_map(|(year, _)| {
+                plan.contributions
+                    .iter()
+                    .map(move |c| c.amount * (1.0 + c.growth).powi(year as i32))
+            })
+            .collect();
+        let income = index
+            .iter()
+            .flat_map(|&i| {
+                plan.incomes
+                    .iter()
+                    .map(move |income| income.amount * if income.indexed { i } else { 1.0 })
+            })
+            .collect();
+        let benefit = (0..months as u32)
+            .map(|t| {
+                let i = index[t as usize / 12];
+                [
+                    social_security(plan, 0, t, i),
+                    social_security(plan, 1, t, i),
+                ]
+            })
+            .collect();
+        let goals_due = (0..months as u32)
+            .map(|t| {
+                plan.goals
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, goal)| goal.month == t)
+                    .fold(0u64, |bits, (g, _)| bits | 1 << g)
+            })
+            .collect();
+        Layout {
+            kinds,
+            sequence,
+            default,
+            tax_deferred,
+            index,
+            contribution,
+            income,
+            benefit,
+            goals_due,
+        }
+    }
+}
+
+/// Run one group (at most `LANES` paths) on `kernel`.
+fn run_group_on(
+    kernel: CpuKernel,
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    wealth: &mut [f32],
+    real_spending: &mut [f32],
+) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller chose a kernel this CPU supports.
+        CpuKernel::Avx512 => unsafe {
+            run_group_avx512(plan, layout, group, outcomes, wealth, real_spending)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        CpuKernel::Avx2 => unsafe {
+            run_group_avx2(plan, layout, group, outcomes, wealth, real_spending)
+        },
+        _ => run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending),
+    }
+}
+
+/// The group loop compiled for AVX2: the same operations, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn run_group_avx2(
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    wealth: &mut [f32],
+    real_spending: &mut [f32],
+) {
+    run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending);
+}
+
+/// The group loop compiled for AVX-512: eight f64 lanes to a register.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
+fn run_group_avx512(
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    wealth: &mut [f32],
+    real_spending: &mut [f32],
+) {
+    run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending);
+}
+
+/// Whether any lane is set.
+#[inline(always)]
+fn any<const L: usize>(mask: &[bool; L]) -> bool {
+    mask.iter().fold(false, |a, &b| a | b)
+}
+
+/// The paths of `group` (1 ≤ len ≤ L) month by month. Lanes past the group's length repeat its
+/// last path and are discarded. `outcomes` gets one entry per path; `wealth` and
+/// `real_spending` one row of yearly samples per path.
+#[inline(always)]
+fn run_group<const L: usize>(
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    wealth: &mut [f32],
+    real_spending: &mut [f32],
+) {
+    let count = group.len();
+    debug_assert!((1..=L).contains(&count));
+    let years = sample_years(plan);
+    let lane = |l: usize| group[l.min(count - 1)];
+    let paths: [u32; L] = std::array::from_fn(|l| lane(l).path);
+    let deaths: [[u32; 2]; L] = std::array::from_fn(|l| lane(l).deaths);
+    let end: [u32; L] = std::array::from_fn(|l| lane(l).end);
+    let last_end = end.iter().copied().max().unwrap_or(0);
     let couple = plan.people.len() == 2;
-    let end = if couple {
-        deaths[0].max(deaths[1])
-    } else {
-        deaths[0]
-    };
-    let key = philox::key_of_seed(plan.seed);
-    let mut house = Household::new(plan);
-    let mut shocks = [0f32; 4];
+    let keys = philox::round_keys(philox::key_of_seed(plan.seed));
     let spending = &plan.spending;
-    let mut outcome = PathOutcome {
-        end_month: end,
-        deaths,
-        ..PathOutcome::default()
-    };
-    // Spending set for the year (household scale, nominal, monthly) and the guardrails' state.
-    let mut spend = 0.0f64;
-    let mut initial_rate = f64::INFINITY;
-    let mut year_growth = 1.0f64;
-    let mut last_year_return = 0.0f64;
-    let mut spent_this_year = 0.0f64;
+
+    let mut house = Household::<L>::new(plan, layout);
+    let mut state = Paths::<L>::new();
+    let mut shocks = [[0f32; L]; 4];
     let mut index = 1.0f64;
     let mut previous_index = 1.0f64;
 
-    for t in 0..end {
+    for t in 0..=last_end {
+        // A lane whose path ends now: its outcome is what it holds before month t.
+        for l in 0..count {
+            if end[l] == t {
+                outcomes[l] = state.outcome(plan, &house, l, &deaths[l], end[l]);
+            }
+        }
+        if t == last_end {
+            break;
+        }
         let year = t / 12;
         if t % 12 == 0 && t > 0 {
             // Close the previous year: its tax falls due now; its samples are recorded.
             previous_index = index;
-            index = plan.index(year);
-            house.close_year(previous_index);
-            last_year_return = year_growth - 1.0;
-            year_growth = 1.0;
+            index = layout.index[year as usize];
+            house.close_year(plan, previous_index);
+            for l in 0..L {
+                state.last_year_return[l] = state.year_growth[l] - 1.0;
+                state.year_growth[l] = 1.0;
+            }
             let slot = (year - 1) as usize;
-            wealth[slot] = house.total() as f32;
-            real_spending[slot] = (spent_this_year / previous_index) as f32;
-            spent_this_year = 0.0;
+            let total = house.total();
+            for l in 0..count {
+                if t < end[l] {
+                    wealth[l * years + slot] = total[l] as f32;
+                    real_spending[l * years + slot] =
+                        (state.spent_this_year[l] / previous_index) as f32;
+                }
+            }
+            state.spent_this_year = [0.0; L];
         }
         if t % 4 == 0 {
-            let block = philox::philox4x32_10([path, t / 4, 0, 0], key);
-            shocks = normal::normals_of_block(block);
+            let [w0, w1, w2, w3] = philox::philox_lanes(&paths, t / 4, &keys);
+            let [z0, z1, z2, z3] = &mut shocks;
+            normal::box_muller_lanes(&w0, &w1, z0, z1);
+            normal::box_muller_lanes(&w2, &w3, z2, z3);
         }
 
         // Deaths: who is alive this month, and what the household spends on.
-        let alive = [t < deaths[0], couple && t < deaths[1]];
-        let survivor_factor = if couple && !(alive[0] && alive[1]) {
-            spending.survivor_fraction
+        let alive: [[bool; L]; 2] = [
+            std::array::from_fn(|l| t < deaths[l][0]),
+            std::array::from_fn(|l| couple && t < deaths[l][1]),
+        ];
+        let survivor_factor: [f64; L] = std::array::from_fn(|l| {
+            if couple && !(alive[0][l] && alive[1][l]) {
+                spending.survivor_fraction
+            } else {
+                1.0
+            }
+        });
+        // The year's spending is set in its first month, or when spending starts, from the
+        // wealth at the start of the month.
+        let spending_on = t >= spending.start_month;
+        let sets_spending = spending_on && (t == spending.start_month || t % 12 == 0);
+        let wealth_at_start = if sets_spending {
+            house.total()
         } else {
-            1.0
+            [0.0; L]
         };
-        let wealth_at_start = house.total();
+        let failed: [bool; L] = std::array::from_fn(|l| state.failed_at[l] != NEVER);
 
         // Contributions (none into a failed path's accounts: they stay empty).
-        for c in &plan.contributions {
-            if alive[c.owner] && t < c.end_month && outcome.failed_at.is_none() {
-                let amount = c.amount * (1.0 + c.growth).powi(year as i32);
-                house.deposit(c.account, amount);
+        let contributions = plan.contributions.len();
+        for (k, c) in plan.contributions.iter().enumerate() {
+            if t >= c.end_month {
+                continue;
             }
+            let amount = layout.contribution[year as usize * contributions + k];
+            let on: [bool; L] = std::array::from_fn(|l| alive[c.owner][l] && !failed[l]);
+            house.deposit(c.account, &[amount; L], &on);
         }
 
-        // Incomes and Social Security.
-        let mut cash = 0.0f64;
-        let mut taxable_income = 0.0f64;
-        for income in &plan.incomes {
+        // Incomes and Social Security. A month without either leaves cash and income at zero
+        // on every lane, and the steps below that only move cash are skipped.
+        let mut cash = [0.0f64; L];
+        let mut taxable_income = [0.0f64; L];
+        let mut has_cash = false;
+        let incomes = plan.incomes.len();
+        for (k, income) in plan.incomes.iter().enumerate() {
             if t < income.start_month || t >= income.end_month {
                 continue;
             }
-            let scale = if alive[income.owner] {
-                1.0
-            } else if alive[1 - income.owner] {
-                income.survivor_fraction
-            } else {
-                0.0
-            };
-            let amount = income.amount * if income.indexed { index } else { 1.0 } * scale;
-            cash += amount;
-            if income.taxable {
-                taxable_income += amount;
-            }
-        }
-        let mut benefits = 0.0f64;
-        for (p, &alive_p) in alive.iter().enumerate().take(plan.people.len()) {
-            if !alive_p {
-                continue;
-            }
-            let mut benefit = social_security(plan, p, t, index);
-            if couple && !alive[1 - p] {
-                // The survivor keeps the larger of the two benefits.
-                benefit = benefit.max(social_security(plan, 1 - p, t, index));
-            }
-            benefits += benefit;
-        }
-        cash += benefits;
-        if let Some(tax) = &plan.tax {
-            taxable_income += benefits * tax.social_security_taxable;
-        }
-        house.ordinary += taxable_income;
-
-        // Spending for the year: set in its first month, or when spending starts.
-        let spending_on = t >= spending.start_month;
-        if spending_on && (t == spending.start_month || t % 12 == 0) {
-            let first = t == spending.start_month;
-            spend = yearly_spending(
-                plan,
-                &mut SpendingState {
-                    spend,
-                    initial_rate: &mut initial_rate,
-                    last_year_return,
-                    outcome: &mut outcome,
-                },
-                first,
-                wealth_at_start,
-                index,
-                previous_index,
-                youngest_living_age(plan, &alive, t),
-            );
-        }
-        let (essential_spending, discretionary) = if spending_on {
-            let essential = spending.essential * index * survivor_factor;
-            (essential, (spend * survivor_factor - essential).max(0.0))
-        } else {
-            (0.0, 0.0)
-        };
-
-        // Needs: essential spending, essential goals due, last year's tax.
-        let mut essential_goals = 0.0f64;
-        for (g, goal) in plan.goals.iter().enumerate() {
-            if goal.month == t {
-                outcome.goals_due |= 1 << g;
-                if goal.essential {
-                    essential_goals += goal.amount * index;
+            has_cash = true;
+            let base = layout.income[year as usize * incomes + k];
+            let (own, other) = (&alive[income.owner], &alive[1 - income.owner]);
+            for l in 0..L {
+                let scale = if own[l] {
+                    1.0
+                } else if other[l] {
+                    income.survivor_fraction
+                } else {
+                    0.0
+                };
+                let amount = base * scale;
+                cash[l] += amount;
+                if income.taxable {
+                    taxable_income[l] += amount;
                 }
             }
         }
-        let tax_now = std::mem::take(&mut house.tax_due);
-        let essential_need = essential_spending + essential_goals + tax_now;
-        // The cash pays first; the accounts pay the rest unless that would empty them.
-        // Once failed, the accounts are empty and only the cash pays.
-        let cash_before = cash;
-        let met = if cash >= essential_need {
-            cash -= essential_need;
-            true
-        } else {
-            let need = essential_need - cash;
-            cash = 0.0;
-            if outcome.failed_at.is_some() {
-                false
-            } else if house.total() - need <= 0.0 {
-                // Everything is withdrawn (with its tax) and the path fails.
-                outcome.failed_at = Some(t);
-                house.withdraw(house.total(), index);
-                house.deplete();
-                false
-            } else {
-                house.withdraw(need, index);
-                true
+        let own_benefit = layout.benefit[t as usize];
+        let mut benefits = [0.0f64; L];
+        let has_benefits = own_benefit != [0.0; 2];
+        has_cash |= has_benefits;
+        for p in 0..if has_benefits { plan.people.len() } else { 0 } {
+            let (own, other) = (own_benefit[p], own_benefit[1 - p]);
+            for l in 0..L {
+                // The survivor keeps the larger of the two benefits.
+                let benefit = if couple && !alive[1 - p][l] {
+                    own.max(other)
+                } else {
+                    own
+                };
+                if alive[p][l] {
+                    benefits[l] += benefit;
+                }
             }
-        };
-        let mut paid_spending = if met {
-            essential_spending
-        } else {
-            cash_before.min(essential_spending)
-        };
-        if met {
+        }
+        let social_security_taxable = plan.tax.as_ref().map(|tax| tax.social_security_taxable);
+        if has_cash {
+            for l in 0..L {
+                cash[l] += benefits[l];
+                if let Some(share) = social_security_taxable {
+                    taxable_income[l] += benefits[l] * share;
+                }
+                house.ordinary[l] += taxable_income[l];
+            }
+        }
+
+        // Spending for the year.
+        if sets_spending {
+            let first = t == spending.start_month;
+            for l in 0..L {
+                let (spend, adjustment) = yearly_spending(
+                    plan,
+                    state.spend[l],
+                    &mut state.initial_rate[l],
+                    state.last_year_return[l],
+                    first,
+                    wealth_at_start[l],
+                    index,
+                    previous_index,
+                    youngest_living_age(plan, &[alive[0][l], alive[1][l]], t),
+                );
+                state.spend[l] = spend;
+                match adjustment {
+                    Adjustment::Cut => {
+                        state.guardrail_cuts[l] += 1;
+                        state.spending_cut[l] = true;
+                    }
+                    Adjustment::Raise => state.guardrail_raises[l] += 1,
+                    Adjustment::None => {}
+                }
+            }
+        }
+        let mut essential_spending = [0.0f64; L];
+        let mut discretionary = [0.0f64; L];
+        if spending_on {
+            for l in 0..L {
+                let essential = spending.essential * index * survivor_factor[l];
+                essential_spending[l] = essential;
+                discretionary[l] = (state.spend[l] * survivor_factor[l] - essential).max(0.0);
+            }
+        }
+
+        // Needs: essential spending, essential goals due, last year's tax.
+        let mut essential_goals = 0.0f64;
+        let mut essential_due = 0u64;
+        let mut flexible_due = false;
+        let due = layout.goals_due[t as usize];
+        if due != 0 {
+            state.goals_due |= due;
             for (g, goal) in plan.goals.iter().enumerate() {
-                if goal.month == t && goal.essential {
-                    outcome.goals_paid |= 1 << g;
+                if due & 1 << g == 0 {
+                    continue;
+                }
+                if goal.essential {
+                    essential_goals += goal.amount * index;
+                    essential_due |= 1 << g;
+                } else {
+                    flexible_due = true;
+                }
+            }
+        }
+        // The cash pays first; the accounts pay the rest unless that would empty them.
+        // Once failed, the accounts are empty and only the cash pays. A month with nothing to
+        // pay on any lane (no spending yet, no essential goal, no tax due) meets its needs
+        // with the cash untouched.
+        let tax_falls_due: [bool; L] = std::array::from_fn(|l| house.tax_due[l] != 0.0);
+        let has_needs = spending_on || essential_due != 0 || any(&tax_falls_due);
+        let mut draw = [0.0f64; L];
+        let mut met = [true; L];
+        let mut paid_spending = [0.0f64; L];
+        if has_needs {
+            let total = house.total();
+            let cash_before = cash;
+            let mut fails = [false; L];
+            for l in 0..L {
+                let need = essential_spending[l] + essential_goals + house.tax_due[l];
+                house.tax_due[l] = 0.0;
+                let covered = cash[l] >= need;
+                let short = need - cash[l];
+                // Everything is withdrawn (with its tax) and the path fails.
+                fails[l] = !covered && !failed[l] && total[l] - short <= 0.0;
+                let draws = !covered && !failed[l] && !fails[l];
+                cash[l] = if covered { cash[l] - need } else { 0.0 };
+                draw[l] = if fails[l] {
+                    total[l]
+                } else if draws {
+                    short
+                } else {
+                    0.0
+                };
+                met[l] = covered || draws;
+            }
+            house.withdraw(plan, &draw, index);
+            if any(&fails) {
+                house.deplete(&fails);
+                for l in 0..L {
+                    if fails[l] {
+                        state.failed_at[l] = t;
+                    }
+                }
+            }
+            paid_spending = std::array::from_fn(|l| {
+                if met[l] {
+                    essential_spending[l]
+                } else {
+                    cash_before[l].min(essential_spending[l])
+                }
+            });
+        }
+        if essential_due != 0 {
+            for l in 0..L {
+                if met[l] {
+                    state.goals_paid[l] |= essential_due;
                 }
             }
         }
         // Discretionary spending, as far as the cash and the accounts allow.
-        if discretionary > 0.0 {
-            let from_cash = cash.min(discretionary);
-            cash -= from_cash;
-            let need = discretionary - from_cash;
-            let take = need.min(house.total().max(0.0));
-            if take > 0.0 {
-                house.withdraw(take, index);
+        if spending_on && any(&std::array::from_fn::<_, L, _>(|l| discretionary[l] > 0.0)) {
+            let total = house.total();
+            for l in 0..L {
+                let wanted = discretionary[l];
+                let on = wanted > 0.0;
+                let from_cash = cash[l].min(wanted);
+                let need = wanted - from_cash;
+                let take = need.min(total[l].max(0.0));
+                draw[l] = if on && take > 0.0 { take } else { 0.0 };
+                if on {
+                    cash[l] -= from_cash;
+                    state.spending_cut[l] |= take < need;
+                    paid_spending[l] += from_cash + take;
+                }
             }
-            if take < need {
-                outcome.spending_cut = true;
-            }
-            paid_spending += from_cash + take;
+            house.withdraw(plan, &draw, index);
         }
         // Flexible goals: paid only if what is left covers the reserve.
-        let reserve =
-            plan.flexible_reserve_years * 12.0 * spending.essential * index * survivor_factor;
-        for (g, goal) in plan.goals.iter().enumerate() {
-            if goal.month != t || goal.essential {
-                continue;
-            }
-            let amount = goal.amount * index;
-            if house.total() + cash - amount >= reserve {
-                let from_cash = cash.min(amount);
-                cash -= from_cash;
-                if amount > from_cash {
-                    house.withdraw(amount - from_cash, index);
+        if flexible_due {
+            let reserve: [f64; L] = std::array::from_fn(|l| {
+                plan.flexible_reserve_years * 12.0 * spending.essential * index * survivor_factor[l]
+            });
+            for (g, goal) in plan.goals.iter().enumerate() {
+                if goal.month != t || goal.essential {
+                    continue;
                 }
-                outcome.goals_paid |= 1 << g;
+                let amount = goal.amount * index;
+                let total = house.total();
+                for l in 0..L {
+                    let pays = total[l] + cash[l] - amount >= reserve[l];
+                    let from_cash = cash[l].min(amount);
+                    draw[l] = if pays && amount > from_cash {
+                        amount - from_cash
+                    } else {
+                        0.0
+                    };
+                    if pays {
+                        cash[l] -= from_cash;
+                        state.goals_paid[l] |= 1 << g;
+                    }
+                }
+                house.withdraw(plan, &draw, index);
             }
         }
-        if outcome.failed_at.is_none() {
-            // A surplus is saved in the taxable account (a failed path spends it).
-            if cash > 0.0 {
-                house.deposit(plan.cash_account, cash);
-            }
-            // RMDs in the year's last month.
-            if t % 12 == 11 {
-                house.take_rmds(plan, &alive, t);
+        // A surplus is saved in the taxable account (a failed path spends it).
+        let running: [bool; L] = std::array::from_fn(|l| state.failed_at[l] == NEVER);
+        if has_cash {
+            let saves: [bool; L] = std::array::from_fn(|l| running[l] && cash[l] > 0.0);
+            if any(&saves) {
+                house.deposit(plan.cash_account, &cash, &saves);
             }
         }
-        spent_this_year += paid_spending;
+        // RMDs in the year's last month.
+        if t % 12 == 11 {
+            house.take_rmds(plan, &alive, &running, t);
+        }
+        if spending_on {
+            for l in 0..L {
+                state.spent_this_year[l] += paid_spending[l];
+            }
+        }
 
         // Growth: §1's arithmetic on every account.
-        let shock = normal::exp(plan.volatility[t as usize] * shocks[(t % 4) as usize]);
-        let growth = plan.drift[t as usize] * f64::from(shock);
-        house.grow(growth);
-        year_growth *= growth;
+        let mut shock = shocks[(t % 4) as usize];
+        normal::exp_scaled_lanes(plan.volatility[t as usize], &mut shock);
+        let drift = plan.drift[t as usize];
+        let growth: [f64; L] = std::array::from_fn(|l| drift * f64::from(shock[l]));
+        house.grow(&growth);
+        for l in 0..L {
+            state.year_growth[l] *= growth[l];
+        }
     }
-
-    // The end: the open year's tax comes out of the estate.
-    let owed = house.year_tax(plan.index(end.saturating_sub(1) / 12));
-    let total = house.total();
-    outcome.taxes = house.taxes + owed.min(total.max(0.0));
-    outcome.estate = (total - owed).max(0.0);
-    outcome.estate_accounts = total.max(0.0);
-    outcome.estate_tax_deferred = house.tax_deferred();
-    outcome
 }
 
-/// Person `p`'s own benefit in month `t`, 0 before the claim.
+/// Person `p`'s own benefit in month `t`, 0 before the claim (and for a person the plan does
+/// not have).
 fn social_security(plan: &PreparedPlan, p: usize, t: u32, index: f64) -> f64 {
     plan.benefits
         .iter()
@@ -361,34 +715,106 @@ fn youngest_living_age(plan: &PreparedPlan, alive: &[bool; 2], t: u32) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// The guardrails' state carried from year to year.
-struct SpendingState<'a> {
-    /// Last year's monthly spending.
-    spend: f64,
-    /// WR₀: the first year's withdrawal rate.
-    initial_rate: &'a mut f64,
-    last_year_return: f64,
-    outcome: &'a mut PathOutcome,
+/// Each lane's running figures other than its accounts.
+struct Paths<const L: usize> {
+    failed_at: [u32; L],
+    /// Goals that fell due so far: the same on every lane (a lane's bits are read when it ends).
+    goals_due: u64,
+    goals_paid: [u64; L],
+    spending_cut: [bool; L],
+    guardrail_cuts: [u32; L],
+    guardrail_raises: [u32; L],
+    /// Spending set for the year (household scale, nominal, monthly).
+    spend: [f64; L],
+    /// WR₀: the first year's withdrawal rate (guardrails).
+    initial_rate: [f64; L],
+    year_growth: [f64; L],
+    last_year_return: [f64; L],
+    spent_this_year: [f64; L],
 }
 
-/// The monthly spending S_y of docs/model.md §5 for the year starting now (household scale).
+impl<const L: usize> Paths<L> {
+    fn new() -> Self {
+        Paths {
+            failed_at: [NEVER; L],
+            goals_due: 0,
+            goals_paid: [0; L],
+            spending_cut: [false; L],
+            guardrail_cuts: [0; L],
+            guardrail_raises: [0; L],
+            spend: [0.0; L],
+            initial_rate: [f64::INFINITY; L],
+            year_growth: [1.0; L],
+            last_year_return: [0.0; L],
+            spent_this_year: [0.0; L],
+        }
+    }
+
+    /// Lane `l`'s outcome at its end: the open year's tax comes out of the estate.
+    fn outcome(
+        &self,
+        plan: &PreparedPlan,
+        house: &Household<L>,
+        l: usize,
+        deaths: &[u32; 2],
+        end: u32,
+    ) -> PathOutcome {
+        let owed = house.year_tax(
+            plan,
+            l,
+            house.layout.index[end.saturating_sub(1) as usize / 12],
+        );
+        let total = house.lane_total(l);
+        PathOutcome {
+            end_month: end,
+            failed_at: (self.failed_at[l] != NEVER).then_some(self.failed_at[l]),
+            estate: (total - owed).max(0.0),
+            estate_accounts: total.max(0.0),
+            estate_tax_deferred: house.lane_tax_deferred(l),
+            taxes: house.taxes[l] + owed.min(total.max(0.0)),
+            goals_due: self.goals_due,
+            goals_paid: self.goals_paid[l],
+            spending_cut: self.spending_cut[l],
+            guardrail_cuts: self.guardrail_cuts[l],
+            guardrail_raises: self.guardrail_raises[l],
+            deaths: *deaths,
+        }
+    }
+}
+
+/// What a guardrail rule did to the year's spending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Adjustment {
+    None,
+    Cut,
+    Raise,
+}
+
+/// The monthly spending S_y of docs/model.md §5 for the year starting now (household scale),
+/// from last year's `spend`; a guardrail rule sets `initial_rate` in its first year.
+#[allow(clippy::too_many_arguments)]
 fn yearly_spending(
     plan: &PreparedPlan,
-    state: &mut SpendingState,
+    spend: f64,
+    initial_rate: &mut f64,
+    last_year_return: f64,
     first: bool,
     wealth: f64,
     index: f64,
     previous_index: f64,
     youngest_age: f64,
-) -> f64 {
+) -> (f64, Adjustment) {
     let spending = &plan.spending;
     let floor = spending.essential * index;
     let planned = (spending.essential + spending.discretionary) * index;
     let w = wealth.max(0.0);
+    let unadjusted = |s: f64| (s, Adjustment::None);
     match spending.rule {
-        Rule::Fixed => planned,
-        Rule::Percent { rate } => floor.max(rate * w / 12.0),
-        Rule::FloorCeiling { rate, ceiling } => (rate * w / 12.0).clamp(floor, ceiling * index),
+        Rule::Fixed => unadjusted(planned),
+        Rule::Percent { rate } => unadjusted(floor.max(rate * w / 12.0)),
+        Rule::FloorCeiling { rate, ceiling } => {
+            unadjusted((rate * w / 12.0).clamp(floor, ceiling * index))
+        }
         Rule::Vpw {
             real_return,
             to_age,
@@ -399,7 +825,7 @@ fn yearly_spending(
             } else {
                 w * real_return / (1.0 - (1.0 + real_return).powf(-n))
             };
-            floor.max(payment / 12.0)
+            unadjusted(floor.max(payment / 12.0))
         }
         Rule::Guardrails {
             upper,
@@ -409,90 +835,100 @@ fn yearly_spending(
             planning_age,
         } => {
             if first {
-                *state.initial_rate = if w > 0.0 {
+                *initial_rate = if w > 0.0 {
                     12.0 * planned / w
                 } else {
                     f64::INFINITY
                 };
-                return planned;
+                return unadjusted(planned);
             }
-            let initial = *state.initial_rate;
-            let mut s = state.spend;
+            let initial = *initial_rate;
+            let mut s = spend;
             let rate_before = if w > 0.0 { 12.0 * s / w } else { f64::INFINITY };
             // No inflation raise after a losing year while the rate is above WR₀.
-            if !(state.last_year_return < 0.0 && rate_before > initial) {
+            if !(last_year_return < 0.0 && rate_before > initial) {
                 s *= index / previous_index;
             }
             let rate = if w > 0.0 { 12.0 * s / w } else { f64::INFINITY };
+            let mut adjustment = Adjustment::None;
             if rate > upper * initial && planning_age - youngest_age > min_years_left {
                 s *= 1.0 - adjust;
-                state.outcome.guardrail_cuts += 1;
-                state.outcome.spending_cut = true;
+                adjustment = Adjustment::Cut;
             } else if rate < lower * initial {
                 s *= 1.0 + adjust;
-                state.outcome.guardrail_raises += 1;
+                adjustment = Adjustment::Raise;
             }
-            s.max(floor)
+            (s.max(floor), adjustment)
         }
     }
 }
 
-/// A path's accounts and its running tax figures.
-struct Household<'a> {
-    plan: &'a PreparedPlan,
-    balance: Vec<f64>,
-    basis: Vec<f64>,
+/// A group's accounts and running tax figures, lane by lane. Every update takes a mask of the
+/// lanes it applies to and leaves the others' bits as they were.
+struct Household<'a, const L: usize> {
+    layout: &'a Layout,
+    balance: Vec<[f64; L]>,
+    basis: Vec<[f64; L]>,
     /// Balances at the end of the previous year (RMDs).
-    year_end_balance: Vec<f64>,
+    year_end_balance: Vec<[f64; L]>,
     /// Withdrawn from each tax-deferred account this year (RMDs count what was already taken).
-    withdrawn_this_year: Vec<f64>,
+    withdrawn_this_year: Vec<[f64; L]>,
     /// This year's ordinary income and realised gains.
-    ordinary: f64,
-    gains: f64,
+    ordinary: [f64; L],
+    gains: [f64; L],
     /// Last year's tax, due in this year's first month.
-    tax_due: f64,
+    tax_due: [f64; L],
     /// Taxes assessed so far.
-    taxes: f64,
+    taxes: [f64; L],
 }
 
-impl<'a> Household<'a> {
-    fn new(plan: &'a PreparedPlan) -> Self {
-        let balance: Vec<f64> = plan.accounts.iter().map(|a| a.balance).collect();
+impl<'a, const L: usize> Household<'a, L> {
+    fn new(plan: &PreparedPlan, layout: &'a Layout) -> Self {
+        let balance: Vec<[f64; L]> = plan.accounts.iter().map(|a| [a.balance; L]).collect();
         Household {
-            plan,
-            basis: plan.accounts.iter().map(|a| a.basis).collect(),
+            layout,
+            basis: plan.accounts.iter().map(|a| [a.basis; L]).collect(),
             year_end_balance: balance.clone(),
-            withdrawn_this_year: vec![0.0; balance.len()],
+            withdrawn_this_year: vec![[0.0; L]; balance.len()],
             balance,
-            ordinary: 0.0,
-            gains: 0.0,
-            tax_due: 0.0,
-            taxes: 0.0,
+            ordinary: [0.0; L],
+            gains: [0.0; L],
+            tax_due: [0.0; L],
+            taxes: [0.0; L],
         }
     }
 
-    fn total(&self) -> f64 {
-        self.balance.iter().fold(0.0, |sum, b| sum + b)
+    #[inline(always)]
+    fn total(&self) -> [f64; L] {
+        let mut sum = [0.0; L];
+        for balance in &self.balance {
+            for l in 0..L {
+                sum[l] += balance[l];
+            }
+        }
+        sum
     }
 
-    fn tax_deferred(&self) -> f64 {
-        self.plan
-            .accounts
+    fn lane_total(&self, l: usize) -> f64 {
+        self.balance.iter().fold(0.0, |sum, b| sum + b[l])
+    }
+
+    fn lane_tax_deferred(&self, l: usize) -> f64 {
+        self.layout
+            .tax_deferred
             .iter()
-            .zip(&self.balance)
-            .filter(|(a, _)| a.kind == AccountKind::TaxDeferred)
-            .fold(0.0, |sum, (_, b)| sum + b)
+            .fold(0.0, |sum, &a| sum + self.balance[a][l])
     }
 
-    /// This year's tax so far, at price level `index`.
-    fn year_tax(&self, index: f64) -> f64 {
-        match &self.plan.tax {
+    /// Lane `l`'s tax for this year so far, at price level `index`.
+    fn year_tax(&self, plan: &PreparedPlan, l: usize, index: f64) -> f64 {
+        match &plan.tax {
             Some(tax) => year_tax(
                 &tax.brackets,
                 tax.standard_deduction,
                 tax.capital_gains_rate,
-                self.ordinary,
-                self.gains,
+                self.ordinary[l],
+                self.gains[l],
                 index,
             ),
             None => 0.0,
@@ -500,136 +936,206 @@ impl<'a> Household<'a> {
     }
 
     /// The year (at price level `index`) is over: assess its tax, due next month.
-    fn close_year(&mut self, index: f64) {
-        let tax = self.year_tax(index);
-        self.tax_due = tax;
-        self.taxes += tax;
-        self.ordinary = 0.0;
-        self.gains = 0.0;
-        self.withdrawn_this_year.fill(0.0);
+    fn close_year(&mut self, plan: &PreparedPlan, index: f64) {
+        for l in 0..L {
+            let tax = self.year_tax(plan, l, index);
+            self.tax_due[l] = tax;
+            self.taxes[l] += tax;
+        }
+        self.ordinary = [0.0; L];
+        self.gains = [0.0; L];
+        for withdrawn in &mut self.withdrawn_this_year {
+            *withdrawn = [0.0; L];
+        }
         self.year_end_balance.copy_from_slice(&self.balance);
     }
 
-    /// New money into account `a` (a taxable account's basis rises with it).
-    fn deposit(&mut self, a: usize, amount: f64) {
-        self.balance[a] += amount;
-        if self.plan.accounts[a].kind == AccountKind::Taxable {
-            self.basis[a] += amount;
+    /// New money into account `a` on the lanes of `on` (a taxable account's basis rises with
+    /// it).
+    #[inline(always)]
+    fn deposit(&mut self, a: usize, amount: &[f64; L], on: &[bool; L]) {
+        let balance = &mut self.balance[a];
+        for l in 0..L {
+            balance[l] = if on[l] {
+                balance[l] + amount[l]
+            } else {
+                balance[l]
+            };
+        }
+        if self.layout.kinds[a] == AccountKind::Taxable {
+            let basis = &mut self.basis[a];
+            for l in 0..L {
+                basis[l] = if on[l] {
+                    basis[l] + amount[l]
+                } else {
+                    basis[l]
+                };
+            }
         }
     }
 
-    fn deplete(&mut self) {
-        self.balance.fill(0.0);
-        self.basis.fill(0.0);
+    /// Empty the accounts of the lanes of `on`.
+    fn deplete(&mut self, on: &[bool; L]) {
+        for (balance, basis) in self.balance.iter_mut().zip(&mut self.basis) {
+            for l in 0..L {
+                if on[l] {
+                    balance[l] = 0.0;
+                    basis[l] = 0.0;
+                }
+            }
+        }
     }
 
-    /// Take `amount` out of account `a`, with its tax consequences.
-    fn take(&mut self, a: usize, amount: f64) {
-        let value = self.balance[a];
-        self.balance[a] -= amount;
-        match self.plan.accounts[a].kind {
+    /// Take `amount` out of account `a` on the lanes of `on`, with its tax consequences.
+    #[inline(always)]
+    fn take(&mut self, a: usize, amount: &[f64; L], on: &[bool; L]) {
+        match self.layout.kinds[a] {
             AccountKind::Taxable => {
-                if value > 0.0 {
-                    let basis = self.basis[a];
-                    self.gains += amount * (1.0 - basis / value);
-                    self.basis[a] = basis - basis * (amount / value);
+                for l in 0..L {
+                    let value = self.balance[a][l];
+                    let basis = self.basis[a][l];
+                    let realises = on[l] && value > 0.0;
+                    let gains = self.gains[l] + amount[l] * (1.0 - basis / value);
+                    let left = basis - basis * (amount[l] / value);
+                    self.gains[l] = if realises { gains } else { self.gains[l] };
+                    self.basis[a][l] = if realises { left } else { basis };
+                    self.balance[a][l] = if on[l] { value - amount[l] } else { value };
                 }
             }
             AccountKind::TaxDeferred => {
-                self.ordinary += amount;
-                self.withdrawn_this_year[a] += amount;
+                for l in 0..L {
+                    let value = self.balance[a][l];
+                    self.balance[a][l] = if on[l] { value - amount[l] } else { value };
+                    let ordinary = self.ordinary[l];
+                    self.ordinary[l] = if on[l] {
+                        ordinary + amount[l]
+                    } else {
+                        ordinary
+                    };
+                    let withdrawn = self.withdrawn_this_year[a][l];
+                    self.withdrawn_this_year[a][l] = if on[l] {
+                        withdrawn + amount[l]
+                    } else {
+                        withdrawn
+                    };
+                }
             }
-            AccountKind::TaxFree => {}
+            AccountKind::TaxFree => {
+                for l in 0..L {
+                    let value = self.balance[a][l];
+                    self.balance[a][l] = if on[l] { value - amount[l] } else { value };
+                }
+            }
         }
     }
 
-    /// Take `amount` (at most the total) from the accounts in the plan's withdrawal order.
-    fn withdraw(&mut self, amount: f64, index: f64) {
-        let rest = match self.plan.order {
-            Order::Sequence(kinds) => self.in_order(amount, &kinds),
+    /// Take `amount` (at most the total; zero on lanes that take nothing) from the accounts in
+    /// the plan's withdrawal order.
+    #[inline(always)]
+    fn withdraw(&mut self, plan: &PreparedPlan, amount: &[f64; L], index: f64) {
+        let draws: [bool; L] = std::array::from_fn(|l| amount[l] > 0.0);
+        if !any(&draws) {
+            return;
+        }
+        let layout = self.layout;
+        match plan.order {
+            Order::Sequence(_) => {
+                let mut rest = *amount;
+                self.in_order(&mut rest, &layout.sequence);
+            }
             Order::Proportional => {
                 let total = self.total();
-                let mut rest = amount;
-                if total > 0.0 {
-                    for a in 0..self.balance.len() {
-                        let take = (amount * (self.balance[a] / total))
-                            .min(self.balance[a])
-                            .min(rest);
-                        if take > 0.0 {
-                            self.take(a, take);
-                            rest -= take;
+                let mut rest = *amount;
+                for a in 0..self.balance.len() {
+                    let balance = self.balance[a];
+                    let take: [f64; L] = std::array::from_fn(|l| {
+                        (amount[l] * (balance[l] / total[l]))
+                            .min(balance[l])
+                            .min(rest[l])
+                    });
+                    let on: [bool; L] = std::array::from_fn(|l| total[l] > 0.0 && take[l] > 0.0);
+                    if any(&on) {
+                        self.take(a, &take, &on);
+                        for l in 0..L {
+                            rest[l] = if on[l] { rest[l] - take[l] } else { rest[l] };
                         }
                     }
                 }
                 // Rounding may leave a few cents' fraction: the default order takes it.
-                self.in_order(rest, &DEFAULT_ORDER)
+                self.in_order(&mut rest, &layout.default);
             }
             Order::BracketFill { ceiling } => {
-                let room = (ceiling * index - self.ordinary).max(0.0);
-                let first = amount.min(room);
-                let left = self.in_order(first, &[AccountKind::TaxDeferred]);
-                self.in_order(amount - first + left, &DEFAULT_ORDER)
-            }
-        };
-        debug_assert!(
-            rest <= 1e-6 * amount.max(1.0),
-            "withdrawal left {rest} of {amount}"
-        );
-    }
-
-    /// Take `amount` from the accounts of `kinds`, kind by kind; returns what they could not pay.
-    fn in_order(&mut self, amount: f64, kinds: &[AccountKind]) -> f64 {
-        let mut rest = amount;
-        for &kind in kinds {
-            for a in 0..self.balance.len() {
-                if rest <= 0.0 {
-                    return 0.0;
-                }
-                if self.plan.accounts[a].kind != kind {
-                    continue;
-                }
-                let take = rest.min(self.balance[a]);
-                if take > 0.0 {
-                    self.take(a, take);
-                    rest -= take;
-                }
-            }
-        }
-        rest.max(0.0)
-    }
-
-    /// Required minimum distributions in the year's last month (month `t`): what the Uniform
-    /// Lifetime Table requires of each tax-deferred account, less what was already withdrawn
-    /// this year, moved to the taxable account as ordinary income. A dead owner's account
-    /// passes to the survivor.
-    fn take_rmds(&mut self, plan: &PreparedPlan, alive: &[bool; 2], t: u32) {
-        for a in 0..self.balance.len() {
-            let account = &plan.accounts[a];
-            if account.kind != AccountKind::TaxDeferred {
-                continue;
-            }
-            let owner = if alive[account.owner] {
-                account.owner
-            } else {
-                1 - account.owner
-            };
-            let age = (plan.people[owner].age_months + t) / 12;
-            if age < plan.rmd_age {
-                continue;
-            }
-            let required =
-                rmd::required(self.year_end_balance[a], age) - self.withdrawn_this_year[a];
-            let amount = required.min(self.balance[a]);
-            if amount > 0.0 {
-                self.take(a, amount);
-                self.deposit(plan.cash_account, amount);
+                let first: [f64; L] = std::array::from_fn(|l| {
+                    amount[l].min((ceiling * index - self.ordinary[l]).max(0.0))
+                });
+                let mut left = first;
+                self.in_order(&mut left, &layout.tax_deferred);
+                let mut rest: [f64; L] = std::array::from_fn(|l| amount[l] - first[l] + left[l]);
+                self.in_order(&mut rest, &layout.default);
             }
         }
     }
 
-    fn grow(&mut self, growth: f64) {
-        for b in &mut self.balance {
-            *b *= growth;
+    /// Take `rest` from `accounts`, one after another; `rest` becomes what they could not pay.
+    #[inline(always)]
+    fn in_order(&mut self, rest: &mut [f64; L], accounts: &[usize]) {
+        for &a in accounts {
+            let take: [f64; L] = std::array::from_fn(|l| rest[l].min(self.balance[a][l]));
+            let on: [bool; L] = std::array::from_fn(|l| rest[l] > 0.0 && take[l] > 0.0);
+            if !any(&on) {
+                continue;
+            }
+            self.take(a, &take, &on);
+            for l in 0..L {
+                rest[l] = if on[l] { rest[l] - take[l] } else { rest[l] };
+            }
+        }
+        for r in rest.iter_mut() {
+            *r = if *r > 0.0 { *r } else { 0.0 };
+        }
+    }
+
+    /// Required minimum distributions in the year's last month (month `t`) on the lanes of
+    /// `on`: what the Uniform Lifetime Table requires of each tax-deferred account, less what
+    /// was already withdrawn this year, moved to the taxable account as ordinary income. A dead
+    /// owner's account passes to the survivor.
+    #[inline(always)]
+    fn take_rmds(&mut self, plan: &PreparedPlan, alive: &[[bool; L]; 2], on: &[bool; L], t: u32) {
+        let ages: Vec<u32> = plan
+            .people
+            .iter()
+            .map(|p| (p.age_months + t) / 12)
+            .collect();
+        let layout = self.layout;
+        for &a in &layout.tax_deferred {
+            let owner = plan.accounts[a].owner;
+            let heir = (1 - owner).min(ages.len() - 1);
+            let mut amount = [0.0f64; L];
+            let mut takes = [false; L];
+            for l in 0..L {
+                let age = if alive[owner][l] {
+                    ages[owner]
+                } else {
+                    ages[heir]
+                };
+                let required = rmd::required(self.year_end_balance[a][l], age)
+                    - self.withdrawn_this_year[a][l];
+                amount[l] = required.min(self.balance[a][l]);
+                takes[l] = on[l] && age >= plan.rmd_age && amount[l] > 0.0;
+            }
+            if any(&takes) {
+                self.take(a, &amount, &takes);
+                self.deposit(plan.cash_account, &amount, &takes);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn grow(&mut self, growth: &[f64; L]) {
+        for balance in &mut self.balance {
+            for l in 0..L {
+                balance[l] *= growth[l];
+            }
         }
     }
 }

@@ -5,9 +5,9 @@ use serde_json::{json, Value};
 
 use super::prepare::prepare_plan;
 use super::request::PlanRequest;
-use super::simulate::{run_path, simulate_plan, PathOutcome};
+use super::simulate::{run_path, simulate_plan, simulate_plan_on, PathOutcome};
 use super::{build_plan_result, PlanResult, PreparedPlan};
-use crate::backend::{CpuBackend, Watch};
+use crate::backend::{CpuBackend, CpuKernel, Watch};
 use crate::request::GoalRequest;
 use crate::validate::prepare;
 
@@ -551,4 +551,70 @@ fn withdrawal_orders_are_compared_side_by_side() {
     let untaxed = super::solve::withdrawal_orders(&engine, &request(value)).unwrap();
     assert_eq!(untaxed.orders.len(), 3);
     assert_eq!(untaxed.left_out.len(), 2);
+}
+
+/// Every field of an outcome, floats by their bits.
+fn outcome_bits(o: &PathOutcome) -> impl PartialEq + std::fmt::Debug {
+    (
+        (o.end_month, o.failed_at, o.deaths),
+        [o.estate, o.estate_accounts, o.estate_tax_deferred, o.taxes].map(f64::to_bits),
+        (o.goals_due, o.goals_paid, o.spending_cut),
+        (o.guardrail_cuts, o.guardrail_raises),
+    )
+}
+
+#[test]
+fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel() {
+    // The month loop runs paths in lane groups sorted by their end: a path's numbers must not
+    // depend on its neighbours, its lane or the kernel. The examples cover every rule the
+    // loop branches on between them (couples and deaths, taxes, RMDs, guardrails, bracket
+    // fill, goals, contributions) and paths that fail as well as paths that do not.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for file in [
+        "examples/plan-couple.json",
+        "examples/plan-pre-retiree.json",
+        "examples/plan-single-retiree.json",
+        "benches/plan-monteplan-default.json",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        let mut value: Value = serde_json::from_str(&text).unwrap();
+        value["options"]["paths"] = json!(700);
+        let plan = prepared(value);
+        let years = plan.horizon.div_ceil(12) as usize;
+        let alone: Vec<(PathOutcome, Vec<f32>, Vec<f32>)> = (0..plan.paths as u32)
+            .map(|path| {
+                let mut wealth = vec![f32::NAN; years];
+                let mut spending = vec![f32::NAN; years];
+                let outcome = run_path(&plan, path, &mut wealth, &mut spending);
+                (outcome, wealth, spending)
+            })
+            .collect();
+        let failures = alone.iter().filter(|(o, ..)| o.failed_at.is_some()).count();
+        assert!(
+            failures > 0 || file.contains("couple"),
+            "{file}: no path fails"
+        );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for kernel in CpuKernel::ALL.into_iter().filter(|k| k.is_supported()) {
+            let samples = simulate_plan_on(&plan, &Watch::default(), kernel).unwrap();
+            for (path, (outcome, wealth, spending)) in alone.iter().enumerate() {
+                let rows = path * years..(path + 1) * years;
+                assert_eq!(
+                    outcome_bits(&samples.outcomes[path]),
+                    outcome_bits(outcome),
+                    "{file}, {kernel}, path {path}"
+                );
+                assert_eq!(
+                    bits(&samples.wealth[rows.clone()]),
+                    bits(wealth),
+                    "{file} {path}"
+                );
+                assert_eq!(
+                    bits(&samples.real_spending[rows]),
+                    bits(spending),
+                    "{file} {path}"
+                );
+            }
+        }
+    }
 }
