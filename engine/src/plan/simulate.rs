@@ -18,6 +18,7 @@
 // The lane loops index several arrays in lockstep (`for l in 0..L`), the form LLVM vectorises.
 #![allow(clippy::needless_range_loop)]
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::lifetime;
@@ -159,6 +160,7 @@ pub fn run_path(
 ) -> PathOutcome {
     let years = sample_years(plan);
     let mut outcome = [PathOutcome::default()];
+    let keys = philox::round_keys(philox::key_of_seed(plan.seed));
     run_group::<1>(
         plan,
         &Layout::of(plan),
@@ -166,6 +168,7 @@ pub fn run_path(
         &mut outcome,
         &mut wealth[..years],
         &mut real_spending[..years],
+        |paths, quad| philox::philox_lanes(paths, quad, &keys),
     );
     outcome[0]
 }
@@ -314,11 +317,34 @@ fn run_group_on(
         CpuKernel::Avx2 => unsafe {
             run_group_avx2(plan, layout, group, outcomes, wealth, real_spending)
         },
-        _ => run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending),
+        _ => run_group_portable(plan, layout, group, outcomes, wealth, real_spending),
     }
 }
 
-/// The group loop compiled for AVX2: the same operations, so the same bits.
+/// The group loop in portable Rust, vectorised by LLVM for SSE4.1 where the CPU has it.
+#[multiversion(targets("x86_64+sse4.1"))]
+fn run_group_portable(
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    wealth: &mut [f32],
+    real_spending: &mut [f32],
+) {
+    let keys = philox::round_keys(philox::key_of_seed(plan.seed));
+    run_group::<LANES>(
+        plan,
+        layout,
+        group,
+        outcomes,
+        wealth,
+        real_spending,
+        |paths, quad| philox::philox_lanes(paths, quad, &keys),
+    );
+}
+
+/// The group loop compiled for AVX2, Philox in AVX2 intrinsics: the same operations, so the
+/// same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn run_group_avx2(
@@ -329,10 +355,31 @@ fn run_group_avx2(
     wealth: &mut [f32],
     real_spending: &mut [f32],
 ) {
-    run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending);
+    let keys = philox::avx2::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
+    run_group::<LANES>(
+        plan,
+        layout,
+        group,
+        outcomes,
+        wealth,
+        real_spending,
+        |paths, quad| {
+            let mut words = [[0u32; LANES]; 4];
+            for (half, lanes) in paths.chunks_exact(8).enumerate() {
+                let lanes: &[u32; 8] = lanes.try_into().expect("eight lanes");
+                // The closure inherits the function's AVX2: a safe call.
+                let half_words = philox::avx2::philox8(lanes, quad, &keys);
+                for (w, h) in words.iter_mut().zip(half_words) {
+                    w[half * 8..half * 8 + 8].copy_from_slice(&h);
+                }
+            }
+            words
+        },
+    );
 }
 
-/// The group loop compiled for AVX-512: eight f64 lanes to a register.
+/// The group loop compiled for AVX-512 (eight f64 lanes to a register), Philox in AVX-512
+/// intrinsics.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 fn run_group_avx512(
@@ -343,7 +390,19 @@ fn run_group_avx512(
     wealth: &mut [f32],
     real_spending: &mut [f32],
 ) {
-    run_group::<LANES>(plan, layout, group, outcomes, wealth, real_spending);
+    let keys = philox::avx512::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
+    run_group::<LANES>(
+        plan,
+        layout,
+        group,
+        outcomes,
+        wealth,
+        real_spending,
+        |paths, quad| {
+            // The closure inherits the function's AVX-512: a safe call.
+            philox::avx512::philox16(paths, quad, &keys)
+        },
+    );
 }
 
 /// Whether any lane is set.
@@ -354,7 +413,8 @@ fn any<const L: usize>(mask: &[bool; L]) -> bool {
 
 /// The paths of `group` (1 ≤ len ≤ L) month by month. Lanes past the group's length repeat its
 /// last path and are discarded. `outcomes` gets one entry per path; `wealth` and
-/// `real_spending` one row of yearly samples per path.
+/// `real_spending` one row of yearly samples per path. `words(paths, q)` gives each lane's
+/// Philox words of counter (path, q, 0, 0).
 #[inline(always)]
 fn run_group<const L: usize>(
     plan: &PreparedPlan,
@@ -363,6 +423,7 @@ fn run_group<const L: usize>(
     outcomes: &mut [PathOutcome],
     wealth: &mut [f32],
     real_spending: &mut [f32],
+    words: impl Fn(&[u32; L], u32) -> [[u32; L]; 4],
 ) {
     let count = group.len();
     debug_assert!((1..=L).contains(&count));
@@ -373,7 +434,6 @@ fn run_group<const L: usize>(
     let end: [u32; L] = std::array::from_fn(|l| lane(l).end);
     let last_end = end.iter().copied().max().unwrap_or(0);
     let couple = plan.people.len() == 2;
-    let keys = philox::round_keys(philox::key_of_seed(plan.seed));
     let spending = &plan.spending;
 
     let mut house = Household::<L>::new(plan, layout);
@@ -381,6 +441,8 @@ fn run_group<const L: usize>(
     let mut shocks = [[0f32; L]; 4];
     let mut index = 1.0f64;
     let mut previous_index = 1.0f64;
+    // Whether some lane owes last year's tax this month.
+    let mut tax_pending = false;
 
     for t in 0..=last_end {
         // A lane whose path ends now: its outcome is what it holds before month t.
@@ -398,6 +460,7 @@ fn run_group<const L: usize>(
             previous_index = index;
             index = layout.index[year as usize];
             house.close_year(plan, previous_index);
+            tax_pending = any(&std::array::from_fn::<_, L, _>(|l| house.tax_due[l] != 0.0));
             for l in 0..L {
                 state.last_year_return[l] = state.year_growth[l] - 1.0;
                 state.year_growth[l] = 1.0;
@@ -414,7 +477,7 @@ fn run_group<const L: usize>(
             state.spent_this_year = [0.0; L];
         }
         if t % 4 == 0 {
-            let [w0, w1, w2, w3] = philox::philox_lanes(&paths, t / 4, &keys);
+            let [w0, w1, w2, w3] = words(&paths, t / 4);
             let [z0, z1, z2, z3] = &mut shocks;
             normal::box_muller_lanes(&w0, &w1, z0, z1);
             normal::box_muller_lanes(&w2, &w3, z2, z3);
@@ -426,7 +489,7 @@ fn run_group<const L: usize>(
             std::array::from_fn(|l| couple && t < deaths[l][1]),
         ];
         let survivor_factor: [f64; L] = std::array::from_fn(|l| {
-            if couple && !(alive[0][l] && alive[1][l]) {
+            if couple && !(alive[0][l] & alive[1][l]) {
                 spending.survivor_fraction
             } else {
                 1.0
@@ -570,8 +633,8 @@ fn run_group<const L: usize>(
         // Once failed, the accounts are empty and only the cash pays. A month with nothing to
         // pay on any lane (no spending yet, no essential goal, no tax due) meets its needs
         // with the cash untouched.
-        let tax_falls_due: [bool; L] = std::array::from_fn(|l| house.tax_due[l] != 0.0);
-        let has_needs = spending_on || essential_due != 0 || any(&tax_falls_due);
+        let has_needs = spending_on || essential_due != 0 || tax_pending;
+        tax_pending = false;
         let mut draw = [0.0f64; L];
         let mut met = [true; L];
         let mut paid_spending = [0.0f64; L];
@@ -667,8 +730,9 @@ fn run_group<const L: usize>(
             }
         }
         // A surplus is saved in the taxable account (a failed path spends it).
-        let running: [bool; L] = std::array::from_fn(|l| state.failed_at[l] == NEVER);
+        let running = || -> [bool; L] { std::array::from_fn(|l| state.failed_at[l] == NEVER) };
         if has_cash {
+            let running = running();
             let saves: [bool; L] = std::array::from_fn(|l| running[l] && cash[l] > 0.0);
             if any(&saves) {
                 house.deposit(plan.cash_account, &cash, &saves);
@@ -676,7 +740,7 @@ fn run_group<const L: usize>(
         }
         // RMDs in the year's last month.
         if t % 12 == 11 {
-            house.take_rmds(plan, &alive, &running, t);
+            house.take_rmds(plan, &alive, &running(), t);
         }
         if spending_on {
             for l in 0..L {
@@ -688,11 +752,12 @@ fn run_group<const L: usize>(
         let mut shock = shocks[(t % 4) as usize];
         normal::exp_scaled_lanes(plan.volatility[t as usize], &mut shock);
         let drift = plan.drift[t as usize];
-        let growth: [f64; L] = std::array::from_fn(|l| drift * f64::from(shock[l]));
-        house.grow(&growth);
+        let mut growth = [0.0f64; L];
         for l in 0..L {
+            growth[l] = drift * f64::from(shock[l]);
             state.year_growth[l] *= growth[l];
         }
+        house.grow(&growth);
     }
 }
 
