@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::backend::{BackendError, Detail, Device, SimulationBackend, Summary, Watch};
-use crate::plan::{
-    build_plan_result, prepare_plan, simulate_plan, PlanRequest, PlanResult, PreparedPlan,
-};
+use crate::backend::{BackendError, CpuKernel, Detail, Device, SimulationBackend, Summary, Watch};
+use crate::plan::simulate::simulate_plan_on;
+use crate::plan::{build_plan_result, prepare_plan, PlanRequest, PlanResult, PreparedPlan, Yearly};
 use crate::request::GoalRequest;
 use crate::result::{
     DepletionStats, Percentiles, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
@@ -128,8 +127,22 @@ impl Engine {
     /// A prepared plan, watched like every run of this engine. Plans run on the CPU whatever
     /// the device (their GPU kernels are not written yet); the result's `backend` says so.
     pub fn run_plan(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
+        self.run_plan_keeping(plan, Yearly::Samples)
+    }
+
+    /// [`Engine::run_plan`] without the yearly fan charts (`yearly` is empty, every other
+    /// output the same): what the solvers compare, at less cost.
+    pub fn run_plan_outcomes(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
+        self.run_plan_keeping(plan, Yearly::Skip)
+    }
+
+    fn run_plan_keeping(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+    ) -> Result<PlanResult, EngineError> {
         self.check_cancelled()?;
-        let samples = simulate_plan(plan, &self.watch)?;
+        let samples = simulate_plan_on(plan, &self.watch, CpuKernel::widest(), yearly)?;
         let device = self.backend().info().name;
         let backend = if device == "cpu" {
             "cpu".to_string()

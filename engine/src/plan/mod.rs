@@ -23,4 +23,4 @@ mod tests;
 pub use prepare::{prepare_plan, PreparedPlan, MAX_PLAN_PATHS};
 pub use request::PlanRequest;
 pub use result::{build_plan_result, PlanResult};
-pub use simulate::{simulate_plan, PathOutcome, PlanSamples};
+pub use simulate::{simulate_plan, PathOutcome, PlanSamples, Yearly};

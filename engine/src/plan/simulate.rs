@@ -69,29 +69,45 @@ pub struct PathOutcome {
 /// the real spending of year y, NaN once the path has ended.
 #[derive(Debug, Clone)]
 pub struct PlanSamples {
+    /// Path p's outcome at index p.
     pub outcomes: Vec<PathOutcome>,
-    /// Years per path in the two tables below: ⌈horizon / 12⌉.
+    /// Years per path in the two tables below: ⌈horizon / 12⌉ (0 when they were skipped).
     pub years: usize,
-    /// Row-major, one row of `years` per path.
+    /// Row-major, one row of `years` per path, in the order the paths ran (grouped by their
+    /// end; the fan charts do not depend on the order): row i is path `row_paths[i]`'s.
     pub wealth: Vec<f32>,
     pub real_spending: Vec<f32>,
+    pub row_paths: Vec<u32>,
 }
 
 /// Run every path of `plan` on the widest CPU kernel, reporting progress to `watch` and
 /// stopping when it is cancelled.
 pub fn simulate_plan(plan: &PreparedPlan, watch: &Watch) -> Result<PlanSamples, BackendError> {
-    simulate_plan_on(plan, watch, CpuKernel::widest())
+    simulate_plan_on(plan, watch, CpuKernel::widest(), Yearly::Samples)
+}
+
+/// Whether a simulation keeps each path's yearly samples (the fan charts), or only its
+/// outcome (what the solvers compare: success, estate, taxes), which costs less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Yearly {
+    Samples,
+    Skip,
 }
 
 /// [`simulate_plan`] on a chosen kernel, which must be supported here
-/// ([`CpuKernel::is_supported`]); every kernel gives the same bits.
+/// ([`CpuKernel::is_supported`]); every kernel gives the same bits. With [`Yearly::Skip`] the
+/// samples' tables are empty (`years` is 0) and the outcomes are the same.
 pub fn simulate_plan_on(
     plan: &PreparedPlan,
     watch: &Watch,
     kernel: CpuKernel,
+    yearly: Yearly,
 ) -> Result<PlanSamples, BackendError> {
     let paths = plan.paths as usize;
-    let years = sample_years(plan);
+    let years = match yearly {
+        Yearly::Samples => sample_years(plan),
+        Yearly::Skip => 0,
+    };
     let layout = Layout::of(plan);
     // Deaths first: a path's end decides its group.
     let mut lanes: Vec<Lane> = (0..paths as u32)
@@ -101,12 +117,12 @@ pub fn simulate_plan_on(
     lanes.sort_by_key(|lane| lane.end);
 
     let mut sorted = vec![PathOutcome::default(); paths];
-    let mut sorted_wealth = vec![f32::NAN; paths * years];
-    let mut sorted_spending = vec![f32::NAN; paths * years];
+    let mut wealth = vec![f32::NAN; paths * years];
+    let mut real_spending = vec![f32::NAN; paths * years];
     sorted
         .par_chunks_mut(CHUNK_PATHS)
-        .zip(sorted_wealth.par_chunks_mut(CHUNK_PATHS * years))
-        .zip(sorted_spending.par_chunks_mut(CHUNK_PATHS * years))
+        .zip(chunk_rows(&mut wealth, paths, years))
+        .zip(chunk_rows(&mut real_spending, paths, years))
         .zip(lanes.par_chunks(CHUNK_PATHS))
         .for_each(|(((outcomes, wealth), spending), chunk)| {
             if watch.is_cancelled() {
@@ -131,22 +147,17 @@ pub fn simulate_plan_on(
         return Err(BackendError::Cancelled);
     }
 
-    // Back to path order.
+    // The outcomes back in path order; the tables' rows stay in the order the paths ran.
     let mut outcomes = vec![PathOutcome::default(); paths];
-    let mut wealth = vec![f32::NAN; paths * years];
-    let mut real_spending = vec![f32::NAN; paths * years];
-    for (i, lane) in lanes.iter().enumerate() {
-        let path = lane.path as usize;
-        outcomes[path] = sorted[i];
-        let (from, to) = (i * years..(i + 1) * years, path * years..(path + 1) * years);
-        wealth[to.clone()].copy_from_slice(&sorted_wealth[from.clone()]);
-        real_spending[to].copy_from_slice(&sorted_spending[from]);
+    for (lane, outcome) in lanes.iter().zip(sorted) {
+        outcomes[lane.path as usize] = outcome;
     }
     Ok(PlanSamples {
         outcomes,
         years,
         wealth,
         real_spending,
+        row_paths: lanes.iter().map(|lane| lane.path).collect(),
     })
 }
 
@@ -171,6 +182,18 @@ pub fn run_path(
         |paths, quad| philox::philox_lanes(paths, quad, &keys),
     );
     outcome[0]
+}
+
+/// Each chunk's rows of a samples table of `years` per path: empty rows when the samples are
+/// skipped (`years` 0).
+fn chunk_rows(table: &mut [f32], paths: usize, years: usize) -> Vec<&mut [f32]> {
+    if years == 0 {
+        (0..paths.div_ceil(CHUNK_PATHS))
+            .map(|_| <&mut [f32]>::default())
+            .collect()
+    } else {
+        table.chunks_mut(CHUNK_PATHS * years).collect()
+    }
 }
 
 /// Years per path in the samples' tables.
@@ -427,7 +450,8 @@ fn run_group<const L: usize>(
 ) {
     let count = group.len();
     debug_assert!((1..=L).contains(&count));
-    let years = sample_years(plan);
+    // Years per row of the samples: none when they are skipped.
+    let years = wealth.len() / count;
     let lane = |l: usize| group[l.min(count - 1)];
     let paths: [u32; L] = std::array::from_fn(|l| lane(l).path);
     let deaths: [[u32; 2]; L] = std::array::from_fn(|l| lane(l).deaths);
@@ -467,7 +491,7 @@ fn run_group<const L: usize>(
             }
             let slot = (year - 1) as usize;
             let total = house.total();
-            for l in 0..count {
+            for l in (0..count).filter(|_| years > 0) {
                 if t < end[l] {
                     wealth[l * years + slot] = total[l] as f32;
                     real_spending[l * years + slot] =

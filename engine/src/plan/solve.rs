@@ -201,7 +201,7 @@ pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSoluti
                 let now = base.people[benefit.person].age_months;
                 *benefit = benefit.claimed_at(age * 12, now);
             }
-            let result = engine.run_plan(&plan)?;
+            let result = engine.run_plan_outcomes(&plan)?;
             Ok(ClaimingOption {
                 claim_ages: ages,
                 success_probability: result.success_probability,
@@ -281,7 +281,7 @@ pub fn withdrawal_orders(
         .map(|(name, order)| {
             let mut plan = base.clone();
             plan.order = order;
-            let result = engine.run_plan(&plan)?;
+            let result = engine.run_plan_outcomes(&plan)?;
             Ok(OrderOutcome {
                 order: name,
                 success_probability: result.success_probability,

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::prepare::prepare_plan;
 use super::request::PlanRequest;
-use super::simulate::{run_path, simulate_plan, simulate_plan_on, PathOutcome};
+use super::simulate::{run_path, simulate_plan, simulate_plan_on, PathOutcome, Yearly};
 use super::{build_plan_result, PlanResult, PreparedPlan};
 use crate::backend::{CpuBackend, CpuKernel, Watch};
 use crate::request::GoalRequest;
@@ -564,7 +564,7 @@ fn outcome_bits(o: &PathOutcome) -> impl PartialEq + std::fmt::Debug {
 }
 
 #[test]
-fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel() {
+fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel_with_or_without_samples() {
     // The month loop runs paths in lane groups sorted by their end: a path's numbers must not
     // depend on its neighbours, its lane or the kernel. The examples cover every rule the
     // loop branches on between them (couples and deaths, taxes, RMDs, guardrails, bracket
@@ -596,9 +596,18 @@ fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel() {
         );
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for kernel in CpuKernel::ALL.into_iter().filter(|k| k.is_supported()) {
-            let samples = simulate_plan_on(&plan, &Watch::default(), kernel).unwrap();
+            let samples =
+                simulate_plan_on(&plan, &Watch::default(), kernel, Yearly::Samples).unwrap();
+            let row_of: std::collections::HashMap<u32, usize> = samples
+                .row_paths
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| (p, i))
+                .collect();
+            assert_eq!(row_of.len(), alone.len(), "every path has one row");
             for (path, (outcome, wealth, spending)) in alone.iter().enumerate() {
-                let rows = path * years..(path + 1) * years;
+                let row = row_of[&(path as u32)];
+                let rows = row * years..(row + 1) * years;
                 assert_eq!(
                     outcome_bits(&samples.outcomes[path]),
                     outcome_bits(outcome),
@@ -613,6 +622,17 @@ fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel() {
                     bits(&samples.real_spending[rows]),
                     bits(spending),
                     "{file} {path}"
+                );
+            }
+            // Without the yearly samples (the solvers' runs): the same outcomes, no tables.
+            let outcomes =
+                simulate_plan_on(&plan, &Watch::default(), kernel, Yearly::Skip).unwrap();
+            assert_eq!((outcomes.years, outcomes.wealth.len()), (0, 0));
+            for (path, (outcome, ..)) in alone.iter().enumerate() {
+                assert_eq!(
+                    outcome_bits(&outcomes.outcomes[path]),
+                    outcome_bits(outcome),
+                    "{file}, {kernel}, no samples, path {path}"
                 );
             }
         }
