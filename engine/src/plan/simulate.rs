@@ -468,12 +468,18 @@ fn run_group<const L: usize>(
     // Whether some lane owes last year's tax this month.
     let mut tax_pending = false;
 
+    // The next month in which some lane's path ends.
+    let next_end_after = |t: u32| end[..count].iter().copied().filter(|&e| e > t).min();
+    let mut next_end = end[..count].iter().copied().min().unwrap_or(0);
     for t in 0..=last_end {
         // A lane whose path ends now: its outcome is what it holds before month t.
-        for l in 0..count {
-            if end[l] == t {
-                outcomes[l] = state.outcome(plan, &house, l, &deaths[l], end[l]);
+        if t == next_end {
+            for l in 0..count {
+                if end[l] == t {
+                    outcomes[l] = state.outcome(plan, &house, l, &deaths[l], end[l]);
+                }
             }
+            next_end = next_end_after(t).unwrap_or(u32::MAX);
         }
         if t == last_end {
             break;
@@ -532,13 +538,18 @@ fn run_group<const L: usize>(
 
         // Contributions (none into a failed path's accounts: they stay empty).
         let contributions = plan.contributions.len();
-        for (k, c) in plan.contributions.iter().enumerate() {
-            if t >= c.end_month {
-                continue;
+        if contributions > 0 {
+            let saving: [[bool; L]; 2] = [
+                std::array::from_fn(|l| alive[0][l] & !failed[l]),
+                std::array::from_fn(|l| alive[1][l] & !failed[l]),
+            ];
+            for (k, c) in plan.contributions.iter().enumerate() {
+                if t >= c.end_month {
+                    continue;
+                }
+                let amount = layout.contribution[year as usize * contributions + k];
+                house.deposit(c.account, &[amount; L], &saving[c.owner]);
             }
-            let amount = layout.contribution[year as usize * contributions + k];
-            let on: [bool; L] = std::array::from_fn(|l| alive[c.owner][l] && !failed[l]);
-            house.deposit(c.account, &[amount; L], &on);
         }
 
         // Incomes and Social Security. A month without either leaves cash and income at zero
@@ -664,11 +675,11 @@ fn run_group<const L: usize>(
         let mut paid_spending = [0.0f64; L];
         if has_needs {
             let total = house.total();
-            let cash_before = cash;
             let mut fails = [false; L];
             for l in 0..L {
                 let need = essential_spending[l] + essential_goals + house.tax_due[l];
                 house.tax_due[l] = 0.0;
+                let cash_before = cash[l];
                 let covered = cash[l] >= need;
                 let short = need - cash[l];
                 // Everything is withdrawn (with its tax) and the path fails.
@@ -683,6 +694,12 @@ fn run_group<const L: usize>(
                     0.0
                 };
                 met[l] = covered || draws;
+                // Essential spending is paid in full when the needs are met, else from the cash.
+                paid_spending[l] = if met[l] {
+                    essential_spending[l]
+                } else {
+                    cash_before.min(essential_spending[l])
+                };
             }
             house.withdraw(plan, &draw, index);
             if any(&fails) {
@@ -693,13 +710,6 @@ fn run_group<const L: usize>(
                     }
                 }
             }
-            paid_spending = std::array::from_fn(|l| {
-                if met[l] {
-                    essential_spending[l]
-                } else {
-                    cash_before[l].min(essential_spending[l])
-                }
-            });
         }
         if essential_due != 0 {
             for l in 0..L {
@@ -1168,16 +1178,25 @@ impl<'a, const L: usize> Household<'a, L> {
     /// Take `rest` from `accounts`, one after another; `rest` becomes what they could not pay.
     #[inline(always)]
     fn in_order(&mut self, rest: &mut [f64; L], accounts: &[usize]) {
+        // Once no lane has anything left to take, the accounts further down the order are
+        // not visited (each would take nothing).
+        let mut left = any(&std::array::from_fn::<_, L, _>(|l| rest[l] > 0.0));
         for &a in accounts {
+            if !left {
+                break;
+            }
             let take: [f64; L] = std::array::from_fn(|l| rest[l].min(self.balance[a][l]));
             let on: [bool; L] = std::array::from_fn(|l| rest[l] > 0.0 && take[l] > 0.0);
             if !any(&on) {
                 continue;
             }
             self.take(a, &take, &on);
+            let mut still = false;
             for l in 0..L {
                 rest[l] = if on[l] { rest[l] - take[l] } else { rest[l] };
+                still |= rest[l] > 0.0;
             }
+            left = still;
         }
         for r in rest.iter_mut() {
             *r = if *r > 0.0 { *r } else { 0.0 };
