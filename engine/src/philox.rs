@@ -153,6 +153,23 @@ pub mod avx2 {
         }
         out
     }
+
+    /// [`philox8`] over `L` lanes (a multiple of eight), eight at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn philox_eights<const L: usize>(c0: &[u32; L], c1: u32, keys: &Keys) -> [[u32; L]; 4] {
+        let mut out = [[0u32; L]; 4];
+        for (half, lanes) in c0.chunks_exact(8).enumerate() {
+            let lanes: &[u32; 8] = lanes.try_into().expect("eight lanes");
+            for (o, w) in out.iter_mut().zip(philox8(lanes, c1, keys)) {
+                o[half * 8..half * 8 + 8].copy_from_slice(&w);
+            }
+        }
+        out
+    }
 }
 
 /// Philox over sixteen lanes with AVX-512 intrinsics: the same numbers as [`philox_lanes`].

@@ -386,18 +386,8 @@ fn run_group_avx2(
         outcomes,
         wealth,
         real_spending,
-        |paths, quad| {
-            let mut words = [[0u32; LANES]; 4];
-            for (half, lanes) in paths.chunks_exact(8).enumerate() {
-                let lanes: &[u32; 8] = lanes.try_into().expect("eight lanes");
-                // The closure inherits the function's AVX2: a safe call.
-                let half_words = philox::avx2::philox8(lanes, quad, &keys);
-                for (w, h) in words.iter_mut().zip(half_words) {
-                    w[half * 8..half * 8 + 8].copy_from_slice(&h);
-                }
-            }
-            words
-        },
+        // The closure inherits the function's AVX2: a safe call.
+        |paths, quad| philox::avx2::philox_eights(paths, quad, &keys),
     );
 }
 

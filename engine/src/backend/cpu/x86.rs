@@ -29,19 +29,9 @@ struct Avx2Lanes(philox::avx2::Keys);
 impl LaneKernel for Avx2Lanes {
     #[inline(always)]
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
-        let mut out = [[0u32; LANES]; 4];
-        for half in 0..LANES / 8 {
-            let lanes: &[u32; 8] = paths[half * 8..half * 8 + 8]
-                .try_into()
-                .expect("eight lanes");
-            // SAFETY: an `Avx2Lanes` is only built inside the AVX2 kernels, which run
-            // only where AVX2 was detected.
-            let words = unsafe { philox::avx2::philox8(lanes, quad, &self.0) };
-            for (o, w) in out.iter_mut().zip(words) {
-                o[half * 8..half * 8 + 8].copy_from_slice(&w);
-            }
-        }
-        out
+        // SAFETY: an `Avx2Lanes` is only built inside the AVX2 kernels, which run only where
+        // AVX2 was detected.
+        unsafe { philox::avx2::philox_eights(paths, quad, &self.0) }
     }
 
     #[inline(always)]
