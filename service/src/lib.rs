@@ -278,7 +278,7 @@ pub async fn serve(engine: Engine, args: ServeArgs) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(args.http).await?;
     let grpc = tokio::net::TcpListener::bind(args.grpc).await?;
     let state = state(engine, &args).await?;
-    look_after_unattended_work(state.clone());
+    look_after_unattended_work(state.clone()).await;
     let app = router(state.clone(), &args);
     tracing::info!(http = %http.local_addr()?, grpc = %grpc.local_addr()?, "listening");
     // Both lines in one write, whose failure is ignored: a caller that reads the first line
@@ -1145,21 +1145,17 @@ fn run_job(state: &AppState, id: &str, work: JobWork) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Every half lease, take over the jobs whose replica died (on start, also this replica's
-/// own from before a restart) and join the re-scoring runs nobody works on, until draining.
-fn look_after_unattended_work(state: AppState) {
+/// Take over this replica's own unfinished jobs from before a restart, then, in the
+/// background, other replicas' jobs and re-scoring runs whose lease expired.
+///
+/// The first look is awaited before the service accepts requests: were it to run beside
+/// them, it would take a job created a moment earlier for one left by a restart, run it a
+/// second time and cut its followers' event streams.
+async fn look_after_unattended_work(state: AppState) {
+    take_over_jobs(&state, true).await;
     tokio::spawn(async move {
-        let mut own = true;
         while !state.draining.load(Ordering::Relaxed) {
-            match state.jobs.claim(own).await {
-                Ok(records) => {
-                    for record in records {
-                        resume_job(&state, record).await;
-                    }
-                    own = false;
-                }
-                Err(e) => tracing::warn!(error = %e, "could not look for unattended jobs"),
-            }
+            take_over_jobs(&state, false).await;
             match state.store.unattended_runs().await {
                 Ok(runs) => {
                     for run in runs {
@@ -1171,6 +1167,18 @@ fn look_after_unattended_work(state: AppState) {
             tokio::time::sleep(state.jobs.lease() / 2).await;
         }
     });
+}
+
+/// Claim and resume unattended jobs (with `own`, also this replica's from before a restart).
+async fn take_over_jobs(state: &AppState, own: bool) {
+    match state.jobs.claim(own).await {
+        Ok(records) => {
+            for record in records {
+                resume_job(state, record).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not look for unattended jobs"),
+    }
 }
 
 /// Run a job taken over (same id, same request, same seed: the same result).

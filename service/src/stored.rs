@@ -279,64 +279,84 @@ pub(super) async fn follow(
 
 /// A job's events so far, then the rest as they come (from this replica's channel, or from
 /// the record when another replica runs the job), ending after `done`.
+///
+/// A channel that closes before `done` (the job was evicted from memory, or taken over and
+/// watched afresh) hands over to the record, so a follower always sees the job's end.
 fn job_events(
     jobs: Jobs,
     id: String,
     history: Vec<jobs::JobEvent>,
     live: Option<tokio::sync::broadcast::Receiver<jobs::JobEvent>>,
 ) -> impl Stream<Item = jobs::JobEvent> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    /// Where the next events come from; `seen` is the last progress sent.
+    enum Source {
+        Live(
+            tokio::sync::broadcast::Receiver<jobs::JobEvent>,
+            Option<f64>,
+        ),
+        Record(Option<f64>),
+    }
     let finished = history.iter().any(|e| e.event == "done");
-    let rest: futures::stream::BoxStream<'static, jobs::JobEvent> = match live {
-        _ if finished => stream::empty().boxed(),
-        Some(receiver) => stream::unfold(Some(receiver), |receiver| async move {
-            let mut receiver = receiver?;
+    let seen = history
+        .iter()
+        .rev()
+        .find(|e| e.event == "progress")
+        .and_then(|e| e.data["fraction"].as_f64());
+    let first = match live {
+        _ if finished => None,
+        Some(receiver) => Some(Source::Live(receiver, seen)),
+        None => Some(Source::Record(seen)),
+    };
+    let rest = stream::unfold(first, move |source| {
+        let (jobs, id) = (jobs.clone(), id.clone());
+        async move {
+            let mut source = source?;
             loop {
-                match receiver.recv().await {
-                    Ok(e) => {
-                        let next = (e.event != "done").then_some(receiver);
-                        return Some((e, next));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
-        .boxed(),
-        None => {
-            let seen = history
-                .iter()
-                .rev()
-                .find(|e| e.event == "progress")
-                .and_then(|e| e.data["fraction"].as_f64());
-            stream::unfold(Some(seen), move |state| {
-                let (jobs, id) = (jobs.clone(), id.clone());
-                async move {
-                    let mut seen = state?;
-                    loop {
+                source = match source {
+                    Source::Live(mut receiver, seen) => match receiver.recv().await {
+                        Ok(e) => {
+                            let seen = match e.event {
+                                "progress" => e.data["fraction"].as_f64(),
+                                _ => seen,
+                            };
+                            let next = (e.event != "done").then_some(Source::Live(receiver, seen));
+                            return Some((vec![e], next));
+                        }
+                        // Only progress is ever dropped: the newest events, `done` among
+                        // them, stay in the channel.
+                        Err(RecvError::Lagged(_)) => Source::Live(receiver, seen),
+                        Err(RecvError::Closed) => Source::Record(seen),
+                    },
+                    Source::Record(seen) => {
                         tokio::time::sleep(jobs::POLL_EVERY).await;
                         match jobs.poll(&id, seen).await {
                             Ok(None) => return None,
                             Err(e) => {
                                 tracing::warn!(job = %id, error = %e, "following from the store");
+                                Source::Record(seen)
                             }
                             Ok(Some((events, done))) => {
-                                if let Some(p) = events.iter().rev().find(|e| e.event == "progress")
-                                {
-                                    seen = p.data["fraction"].as_f64();
-                                }
-                                if !events.is_empty() {
-                                    let next = (!done).then_some(seen);
-                                    return Some((stream::iter(events), next));
+                                let seen = events
+                                    .iter()
+                                    .rev()
+                                    .find(|e| e.event == "progress")
+                                    .and_then(|e| e.data["fraction"].as_f64())
+                                    .or(seen);
+                                if events.is_empty() {
+                                    Source::Record(seen)
+                                } else {
+                                    let next = (!done).then_some(Source::Record(seen));
+                                    return Some((events, next));
                                 }
                             }
                         }
                     }
                 }
-            })
-            .flatten()
-            .boxed()
+            }
         }
-    };
+    })
+    .flat_map(stream::iter);
     stream::iter(history).chain(rest)
 }
 
@@ -405,4 +425,49 @@ pub(super) async fn rescore_run(
     let not_found = || ApiError::NotFound(format!("re-scoring run {id}"));
     let run_id: i64 = id.parse().map_err(|_| not_found())?;
     state.store.run_status(run_id).await?.ok_or_else(not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sextant_store::{DatabaseArgs, Store};
+
+    /// A follower whose channel closes before `done` (here: the job is watched afresh, as a
+    /// takeover does) still sees the job's result and `done`, read from the record.
+    #[tokio::test]
+    async fn a_follower_sees_the_end_of_a_job_watched_afresh() {
+        let file = std::env::temp_dir().join(format!(
+            "sextant-stored-test-{}-{}.sqlite",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let store = Store::open(&DatabaseArgs {
+            database_url: Some(format!("sqlite://{}?mode=rwc", file.display())),
+            ..DatabaseArgs::default()
+        })
+        .await
+        .unwrap();
+        let jobs = Jobs::new(store, "replica-a", std::time::Duration::from_secs(30));
+        let id = jobs
+            .create(JobKind::Goal, "{}", "hash", 1000, 7, "key:alice")
+            .await
+            .unwrap();
+        let (history, live) = jobs.follow(&id).await.unwrap().unwrap();
+        let events = job_events(jobs.clone(), id.clone(), history, live);
+        jobs.watch(&id);
+        jobs.finish(&id, Ok(serde_json::json!({"success": 0.5})), 1.0)
+            .await;
+        let names: Vec<&str> = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            events.collect::<Vec<_>>(),
+        )
+        .await
+        .expect("the events end")
+        .iter()
+        .map(|e| e.event)
+        .collect();
+        assert_eq!(names.first(), Some(&"queued"));
+        assert_eq!(&names[names.len() - 2..], ["result", "done"], "{names:?}");
+        let _ = std::fs::remove_file(file);
+    }
 }
