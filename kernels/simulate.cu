@@ -1,12 +1,13 @@
 // Goal Monte Carlo of docs/model.md §1 for a batch of goals, in CUDA C for NVRTC: the same buffers,
-// steps and numbers as shaders/simulate.wgsl (read that file's header), with two differences
-// that the hardware makes cheap: Philox's products use __umulhi, and wealth is carried in
-// double, as on the CPU. One thread per path, one block of 256 paths of one goal, months in a
-// loop; only counts, per-block sums, histograms and the collected bins go back to the host.
+// steps and numbers as shaders/simulate.wgsl (read that file's header). One thread per path,
+// one block of 256 paths of one goal, months in a loop; only counts, per-block sums,
+// histograms and the collected bins go back to the host. Wealth is carried in double, as on
+// the CPU.
 //
-// NVRTC has no standard headers: the fixed-width types are spelled out.
-
-typedef unsigned int u32;
+// Philox and the normals are not here: they are shaders/common.wgsl, translated to C at build
+// time by sextant-kernelgen and put before this file (with Philox's products on the
+// hardware's `__umulhi`). That C also defines `u32` (NVRTC has no standard headers) and the
+// vector operators.
 
 #define BLOCK 256u
 #define NONE 0xffffffffu
@@ -29,105 +30,6 @@ struct Goal {
     float target_lo;
     float initial_lo;
 };
-
-// ---- Philox4x32-10 -------------------------------------------------------------------------
-
-__device__ __forceinline__ uint4 philox(uint4 c, u32 k0, u32 k1) {
-#pragma unroll
-    for (int round = 0; round < 10; ++round) {
-        const u32 hi0 = __umulhi(0xD2511F53u, c.x);
-        const u32 lo0 = 0xD2511F53u * c.x;
-        const u32 hi1 = __umulhi(0xCD9E8D57u, c.z);
-        const u32 lo1 = 0xCD9E8D57u * c.z;
-        c = make_uint4(hi1 ^ c.y ^ k0, lo1, hi0 ^ c.w ^ k1, lo0);
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    return c;
-}
-
-// ---- Box-Muller with the CPU's polynomials (engine/src/normal.rs) --------------------------
-
-__device__ __forceinline__ float open_unit(u32 x) {
-    return (float)((int)(x >> 8) + 1) * (1.0f / 16777216.0f);
-}
-
-__device__ __forceinline__ float half_open_unit(u32 x) {
-    return (float)(x >> 8) * (1.0f / 16777216.0f);
-}
-
-__device__ __forceinline__ float ln_poly(float x) {
-    const u32 bits = __float_as_uint(x);
-    int e = (int)((bits >> 23) & 0xffu) - 126;
-    float m = __uint_as_float((bits & 0x807fffffu) | 0x3f000000u);
-    if (m < 0.70710677f) {
-        e -= 1;
-        m = m + m - 1.0f;
-    } else {
-        m = m - 1.0f;
-    }
-    const float ef = (float)e;
-    const float z = m * m;
-    float p = 7.0376836e-2f;
-    p = p * m - 1.1514610e-1f;
-    p = p * m + 1.1676999e-1f;
-    p = p * m - 1.2420141e-1f;
-    p = p * m + 1.4249323e-1f;
-    p = p * m - 1.6668057e-1f;
-    p = p * m + 2.0000714e-1f;
-    p = p * m - 2.4999994e-1f;
-    p = p * m + 3.3333331e-1f;
-    float y = p * m * z;
-    y += ef * -2.12194440e-4f;
-    y += -0.5f * z;
-    return (m + y) + ef * 0.693359375f;
-}
-
-__device__ __forceinline__ float exp_poly(float x) {
-    x = fminf(fmaxf(x, -87.0f), 87.0f);
-    const float n = floorf(x * 1.44269504f + 0.5f);
-    const float r = x - n * 0.693359375f - n * -2.12194440e-4f;
-    const float z = r * r;
-    float p = 1.9875691e-4f;
-    p = p * r + 1.3981999e-3f;
-    p = p * r + 8.3334519e-3f;
-    p = p * r + 4.1665796e-2f;
-    p = p * r + 1.6666665e-1f;
-    p = p * r + 0.5f;
-    const float y = p * z + r + 1.0f;
-    return y * __uint_as_float((u32)((int)n + 127) << 23);
-}
-
-__device__ __forceinline__ float2 cos_sin_turns(float u) {
-    const float q = floorf(u * 4.0f + 0.5f);
-    const float v = u - q * 0.25f;
-    const float v2 = v * v;
-    float s = 42.058694f;
-    s = s * v2 - 76.70586f;
-    s = s * v2 + 81.60525f;
-    s = s * v2 - 41.3417f;
-    s = s * v2 + 6.2831855f;
-    s = s * v;
-    float c = -26.426257f;
-    c = c * v2 + 60.24464f;
-    c = c * v2 - 85.45682f;
-    c = c * v2 + 64.93939f;
-    c = c * v2 - 19.739208f;
-    c = c * v2 + 1.0f;
-    const u32 quadrant = (u32)(int)q & 3u;
-    float2 out = (quadrant & 1u) ? make_float2(-s, c) : make_float2(c, s);
-    if (quadrant & 2u) {
-        out.x = -out.x;
-        out.y = -out.y;
-    }
-    return out;
-}
-
-__device__ __forceinline__ float2 box_muller(u32 x_radius, u32 x_angle) {
-    const float r = sqrtf(-2.0f * ln_poly(open_unit(x_radius)));
-    const float2 cs = cos_sin_turns(half_open_unit(x_angle));
-    return make_float2(r * cs.x, r * cs.y);
-}
 
 // ---- Reductions ----------------------------------------------------------------------------
 
@@ -190,10 +92,8 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     float4 normals = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
-            const uint4 w = philox(make_uint4(path, t >> 2, 0u, 0u), g.seed_lo, g.seed_hi);
-            const float2 a = box_muller(w.x, w.y);
-            const float2 b = box_muller(w.z, w.w);
-            normals = make_float4(a.x, a.y, b.x, b.y);
+            normals = normals_of_block(
+                philox(make_uint4(path, t >> 2, 0u, 0u), make_uint2(g.seed_lo, g.seed_hi)));
         }
         const u32 lane = t & 3u;
         const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
@@ -283,9 +183,7 @@ extern "C" __global__ void philox_probe(const uint4* __restrict__ in, uint4* __r
         return;
     }
     const uint4 key = in[2u * i + 1u];
-    const uint4 w = philox(in[2u * i], key.x, key.y);
+    const uint4 w = philox(in[2u * i], make_uint2(key.x, key.y));
     out[i] = w;
-    const float2 a = box_muller(w.x, w.y);
-    const float2 b = box_muller(w.z, w.w);
-    normals[i] = make_float4(a.x, a.y, b.x, b.y);
+    normals[i] = normals_of_block(w);
 }

@@ -23,8 +23,13 @@ use super::{
 };
 use crate::validate::PreparedGoal;
 
-/// The kernels' source, compiled by NVRTC.
-pub const KERNELS: &str = include_str!("../../../kernels/simulate.cu");
+/// The kernels' source, compiled by NVRTC: the shared arithmetic generated from
+/// `shaders/common.wgsl` ([`super::COMMON_CUDA`]), then `kernels/simulate.cu`.
+pub const KERNELS: &str = concat!(
+    include_str!(concat!(env!("OUT_DIR"), "/common.cu")),
+    "\n#line 1 \"kernels/simulate.cu\"\n",
+    include_str!("../../../kernels/simulate.cu")
+);
 
 fn unavailable(reason: impl Into<String>) -> BackendError {
     BackendError::Unavailable {

@@ -24,6 +24,14 @@ mod wgpu;
 #[path = "wgpu_stub.rs"]
 mod wgpu;
 
+/// The arithmetic every GPU kernel shares (Philox, the normals), as CUDA C generated at build
+/// time from `shaders/common.wgsl` by sextant-kernelgen: what the CUDA backend compiles before
+/// `kernels/simulate.cu`, here in every build so that tests can run it on the host.
+pub const COMMON_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/common.cu"));
+
+/// The same arithmetic as WGSL, which the WGSL backend puts before its kernels.
+pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

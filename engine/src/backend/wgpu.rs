@@ -22,7 +22,10 @@ const LOCATE_WGSL: &str = include_str!("../../../shaders/locate.wgsl");
 /// The simulate kernel with wealth in f64 where the adapter has it, else f32.
 fn simulate_source(double: bool) -> String {
     let real = if double { "f64" } else { "f32" };
-    format!("alias real = {real};\n{SIMULATE_WGSL}")
+    format!(
+        "alias real = {real};\n{}\n{SIMULATE_WGSL}",
+        super::COMMON_WGSL
+    )
 }
 
 /// The WGSL backend on one adapter.

@@ -1,0 +1,128 @@
+// The arithmetic every GPU kernel shares, written once: Philox4x32-10 and the Box-Muller
+// normals with the CPU's polynomials (engine/src/normal.rs). The WGSL kernels are this file
+// followed by their own; the CUDA kernels get it as C, generated at build time by
+// sextant-kernelgen (kernelgen/), with `mulhilo` replaced by the hardware's `__umulhi`. Keep
+// to the generator's subset (functions over scalars and small vectors; see kernelgen's top
+// comment): anything else fails the build with the function's name.
+//
+// WGSL has no 64-bit integers: the 32×32→64 products of Philox are built from 16-bit halves.
+
+// ---- Philox4x32-10 -------------------------------------------------------------------------
+
+// (hi, lo) of the 64-bit product a·b.
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    let lo = (mid << 16u) | (p00 & 0xffffu);
+    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, lo);
+}
+
+fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = counter;
+    var k = key;
+    for (var r = 0u; r < 10u; r++) {
+        let p0 = mulhilo(0xD2511F53u, c.x);
+        let p1 = mulhilo(0xCD9E8D57u, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+        k = k + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+    }
+    return c;
+}
+
+// ---- Box-Muller with the CPU's polynomials (engine/src/normal.rs) --------------------------
+
+fn open_unit(x: u32) -> f32 {
+    return f32(i32(x >> 8u) + 1) * (1.0 / 16777216.0);
+}
+
+fn half_open_unit(x: u32) -> f32 {
+    return f32(x >> 8u) * (1.0 / 16777216.0);
+}
+
+fn ln_poly(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    var e = i32((bits >> 23u) & 0xffu) - 126;
+    var m = bitcast<f32>((bits & 0x807fffffu) | 0x3f000000u);
+    if (m < 0.70710677) {
+        e = e - 1;
+        m = m + m - 1.0;
+    } else {
+        m = m - 1.0;
+    }
+    let ef = f32(e);
+    let z = m * m;
+    var p = 7.0376836e-2;
+    p = p * m - 1.1514610e-1;
+    p = p * m + 1.1676999e-1;
+    p = p * m - 1.2420141e-1;
+    p = p * m + 1.4249323e-1;
+    p = p * m - 1.6668057e-1;
+    p = p * m + 2.0000714e-1;
+    p = p * m - 2.4999994e-1;
+    p = p * m + 3.3333331e-1;
+    var y = p * m * z;
+    y = y + ef * -2.12194440e-4;
+    y = y + -0.5 * z;
+    return (m + y) + ef * 0.693359375;
+}
+
+fn exp_poly(x_in: f32) -> f32 {
+    let x = clamp(x_in, -87.0, 87.0);
+    let n = floor(x * 1.44269504 + 0.5);
+    let r = x - n * 0.693359375 - n * -2.12194440e-4;
+    let z = r * r;
+    var p = 1.9875691e-4;
+    p = p * r + 1.3981999e-3;
+    p = p * r + 8.3334519e-3;
+    p = p * r + 4.1665796e-2;
+    p = p * r + 1.6666665e-1;
+    p = p * r + 0.5;
+    let y = p * z + r + 1.0;
+    let scale = bitcast<f32>(u32(i32(n) + 127) << 23u);
+    return y * scale;
+}
+
+// (cos 2πu, sin 2πu) for u in [0, 1).
+fn cos_sin_turns(u: f32) -> vec2<f32> {
+    let q = floor(u * 4.0 + 0.5);
+    let v = u - q * 0.25;
+    let v2 = v * v;
+    var s = 42.058694;
+    s = s * v2 - 76.70586;
+    s = s * v2 + 81.60525;
+    s = s * v2 - 41.3417;
+    s = s * v2 + 6.2831855;
+    s = s * v;
+    var c = -26.426257;
+    c = c * v2 + 60.24464;
+    c = c * v2 - 85.45682;
+    c = c * v2 + 64.93939;
+    c = c * v2 - 19.739208;
+    c = c * v2 + 1.0;
+    let quadrant = u32(i32(q)) & 3u;
+    var r = vec2<f32>(c, s);
+    if ((quadrant & 1u) != 0u) {
+        r = vec2<f32>(-s, c);
+    }
+    if ((quadrant & 2u) != 0u) {
+        r = -r;
+    }
+    return r;
+}
+
+fn box_muller(x_radius: u32, x_angle: u32) -> vec2<f32> {
+    let r = sqrt(-2.0 * ln_poly(open_unit(x_radius)));
+    return r * cos_sin_turns(half_open_unit(x_angle));
+}
+
+fn normals_of_block(w: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
+}
