@@ -163,14 +163,107 @@ fn generated_functions_compute_what_the_wgsl_says_on_the_host() {
     );
 }
 
+const HOUSEHOLD: &str = r#"
+struct Account {
+    balance: f64,
+    basis: f64,
+}
+
+struct House {
+    accounts: array<Account, 3>,
+    cash: f64,
+    count: u32,
+}
+
+fn after_taking(a: Account, taken: f64) -> Account {
+    return Account(a.balance - taken, a.basis * (1.0 - taken / a.balance));
+}
+
+// Take `amount` from the accounts in order; what they could not pay.
+fn withdraw(h: ptr<function, House>, amount: f64) -> f64 {
+    var rest = amount;
+    for (var i = 0u; i < (*h).count; i++) {
+        if (rest <= 0.0) {
+            break;
+        }
+        let taken = min(rest, (*h).accounts[i].balance);
+        (*h).accounts[i] = after_taking((*h).accounts[i], taken);
+        rest = rest - taken;
+    }
+    (*h).cash = (*h).cash + (amount - rest);
+    return rest;
+}
+
+fn house_of(b: vec4<f64>) -> House {
+    var accounts: array<Account, 3>;
+    accounts[0] = Account(b.x, b.x * 0.5);
+    accounts[1] = Account(b.y, b.y);
+    accounts[2] = Account(b.z, 0.0);
+    return House(accounts, b.w, 3u);
+}
+
+fn run(b: vec4<f64>, amount: f64) -> vec4<f64> {
+    var house = house_of(b);
+    let rest = withdraw(&house, amount);
+    let total = house.accounts[0].balance + house.accounts[1].balance + house.accounts[2].balance;
+    return vec4<f64>(rest, house.cash, total, house.accounts[0].basis + house.accounts[1].basis);
+}
+"#;
+
+/// Structs, fixed-size arrays (copied by value) and `ptr<function, _>` arguments whose stores
+/// reach the caller: a household's ordered withdrawal, checked against the same steps in Rust
+/// to the bit.
+#[test]
+fn structs_arrays_and_pointer_arguments_behave_as_in_wgsl_on_the_host() {
+    let cuda = wgsl_to_cuda(HOUSEHOLD, &[]).unwrap();
+    let cases: [([f64; 4], f64); 4] = [
+        ([1000.0, 500.0, 250.0, 10.0], 1200.0),
+        ([1000.0, 500.0, 250.0, 0.0], 5000.0),
+        ([0.0, 300.0, 250.0, 0.0], 100.0),
+        ([812.5, 0.0, 99.25, 3.0], 0.0),
+    ];
+    let calls: String = cases
+        .iter()
+        .map(|(b, amount)| {
+            format!(
+                "    {{ const double4 r = run(make_double4({:?}, {:?}, {:?}, {:?}), {amount:?});\n      \
+                 printf(\"%.17g %.17g %.17g %.17g\\n\", r.x, r.y, r.z, r.w); }}\n",
+                b[0], b[1], b[2], b[3]
+            )
+        })
+        .collect();
+    let out = host_run(&cuda, &format!("int main() {{\n{calls}    return 0;\n}}"));
+    for ((b, amount), line) in cases.iter().zip(out.lines()) {
+        let mut accounts = [(b[0], b[0] * 0.5), (b[1], b[1]), (b[2], 0.0)];
+        let mut rest = *amount;
+        for a in &mut accounts {
+            if rest <= 0.0 {
+                break;
+            }
+            let taken = rest.min(a.0);
+            *a = (a.0 - taken, a.1 * (1.0 - taken / a.0));
+            rest -= taken;
+        }
+        let cash = b[3] + (amount - rest);
+        let total = accounts[0].0 + accounts[1].0 + accounts[2].0;
+        let want = [rest, cash, total, accounts[0].1 + accounts[1].1];
+        let got: Vec<f64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g.to_bits(), w.to_bits(), "{b:?} {amount}: {line}");
+        }
+    }
+    assert_eq!(out.lines().count(), cases.len());
+}
+
 #[test]
 fn what_falls_outside_the_subset_is_an_error_naming_the_function() {
-    let array = "fn sums(x: f32) -> f32 { var a = array<f32, 4>(x, x, x, x); return a[1]; }";
-    let e = wgsl_to_cuda(array, &[]).unwrap_err();
-    assert!(e.starts_with("fn sums:"), "{e}");
-    let structure = "struct P { a: f32 }\nfn first(p: P) -> f32 { return p.a; }";
-    let e = wgsl_to_cuda(structure, &[]).unwrap_err();
-    assert!(e.starts_with("fn first:"), "{e}");
+    let barrier = "fn wait() { workgroupBarrier(); }";
+    let e = wgsl_to_cuda(barrier, &[]).unwrap_err();
+    assert!(e.starts_with("fn wait:"), "{e}");
+    let switch =
+        "fn pick(x: u32) -> u32 { switch x { case 0u: { return 1u; } default: { return 2u; } } }";
+    let e = wgsl_to_cuda(switch, &[]).unwrap_err();
+    assert!(e.starts_with("fn pick:"), "{e}");
     let global = "var<private> g: f32;\nfn f() -> f32 { return g; }";
     assert!(wgsl_to_cuda(global, &[])
         .unwrap_err()
