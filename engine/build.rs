@@ -1,7 +1,8 @@
-//! The CUDA kernels' shared arithmetic, generated from the WGSL (`shaders/common.wgsl`) by
-//! sextant-kernelgen: `$OUT_DIR/common.cu`, which the CUDA backend puts before
-//! `kernels/simulate.cu`. A WGSL function outside the generator's subset fails the build here,
-//! with its name.
+//! The CUDA kernels' shared arithmetic, generated from the WGSL by sextant-kernelgen:
+//! `shaders/common.wgsl` → `$OUT_DIR/common.cu`, which the CUDA backend puts before
+//! `kernels/simulate.cu`; `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the plan kernels' yearly
+//! arithmetic (tested on the host; no kernel yet). A WGSL function outside the generator's
+//! subset fails the build here, with its name.
 
 use sextant_kernelgen::{wgsl_to_cuda, Override};
 
@@ -12,18 +13,27 @@ __device__ __forceinline__ uint2 mulhilo(u32 a, u32 b) {
 }";
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let common = root.join("shaders/common.wgsl");
-    println!("cargo::rerun-if-changed={}", common.display());
-    let wgsl = std::fs::read_to_string(&common).expect("reading shaders/common.wgsl");
-    let cuda = wgsl_to_cuda(
-        &wgsl,
+    // `shaders/X.wgsl` → `$OUT_DIR/X.cu`.
+    generate(
+        "common",
         &[Override {
             name: "mulhilo",
             cuda: MULHILO,
         }],
-    )
-    .unwrap_or_else(|e| panic!("shaders/common.wgsl is outside the CUDA generator's subset: {e}"));
+    );
+    generate("plan", &[]);
+}
+
+fn generate(name: &str, overrides: &[Override]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let source = root.join(format!("shaders/{name}.wgsl"));
+    println!("cargo::rerun-if-changed={}", source.display());
+    let wgsl = std::fs::read_to_string(&source)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
+    let cuda = wgsl_to_cuda(&wgsl, overrides).unwrap_or_else(|e| {
+        panic!("shaders/{name}.wgsl is outside the CUDA generator's subset: {e}")
+    });
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out.join("common.cu"), cuda).expect("writing common.cu");
+    std::fs::write(out.join(format!("{name}.cu")), cuda)
+        .unwrap_or_else(|e| panic!("writing {name}.cu: {e}"));
 }

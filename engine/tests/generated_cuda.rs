@@ -4,7 +4,8 @@
 //! What CI can check of the generated C without a GPU; the lent GPU's check runs the parity
 //! tests on the device itself.
 
-use sextant_engine::backend::COMMON_CUDA;
+use sextant_engine::backend::{COMMON_CUDA, PLAN_CUDA};
+use sextant_engine::plan::tax::{year_tax, Bracket};
 use sextant_engine::{normal, philox};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -23,15 +24,18 @@ int main() {
 }
 "#;
 
-#[test]
-fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
-    let dir = std::env::temp_dir().join(format!("sextant-generated-cuda-{}", std::process::id()));
+/// Build `cuda` with `main` on the host compiler; the binary's path (in a fresh folder).
+fn host_binary(name: &str, cuda: &str, main: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sextant-generated-cuda-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("common.cpp");
-    let binary = dir.join("common");
+    let source = dir.join(format!("{name}.cpp"));
+    let binary = dir.join(name);
     std::fs::write(
         &source,
-        format!("{}\n{COMMON_CUDA}\n{MAIN}", sextant_kernelgen::HOST_SHIM),
+        format!("{}\n{cuda}\n{main}", sextant_kernelgen::HOST_SHIM),
     )
     .unwrap();
     let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
@@ -46,6 +50,41 @@ fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
+    binary
+}
+
+/// Run `binary` on `input`; its standard output.
+fn run_on(binary: &std::path::Path, input: String) -> String {
+    let mut child = Command::new("timeout")
+        .arg("120")
+        .arg(binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "{}: {:?}",
+        binary.display(),
+        output.status
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Remove the folder [`host_binary`] made.
+fn remove(binary: &std::path::Path) {
+    if let Some(dir) = binary.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
+    let binary = host_binary("common", COMMON_CUDA, MAIN);
 
     // Random123's known-answer counters and keys, the extremes, then 20,000 counters drawn
     // from Philox itself (paths and months as the kernels count them, and arbitrary words).
@@ -70,27 +109,13 @@ fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
             philox::key_of_seed(u64::from(word[1]) << 32 | u64::from(word[2])),
         ));
     }
-    let mut child = Command::new("timeout")
-        .arg("120")
-        .arg(&binary)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     let text: String = inputs
         .iter()
         .map(|(c, k)| format!("{} {} {} {} {} {}\n", c[0], c[1], c[2], c[3], k[0], k[1]))
         .collect();
-    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()).unwrap());
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(output.status.success());
-    let _ = std::fs::remove_dir_all(&dir);
-    let lines: Vec<&str> = std::str::from_utf8(&output.stdout)
-        .unwrap()
-        .lines()
-        .collect();
+    let output = run_on(&binary, text);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), inputs.len());
     // Random123's known answer for the digits of pi (kat_vectors), before the CPU's.
     assert!(
@@ -107,5 +132,100 @@ fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
         assert_eq!(got[..4], words, "philox({counter:?}, {key:?})");
         let normals = normal::normals_of_block(words).map(f32::to_bits);
         assert_eq!(got[4..], normals, "normals of philox({counter:?}, {key:?})");
+    }
+}
+
+const TAX_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    TaxSchedule s = TaxSchedule{};
+    unsigned count;
+    double ordinary, gains, index;
+    if (scanf("%u %lf %lf", &count, &s.standard_deduction, &s.capital_gains_rate) != 3) return 1;
+    s.count = count;
+    for (unsigned k = 0; k < count; ++k) {
+        if (scanf("%lf %lf", &s.over.v[k], &s.rate.v[k]) != 2) return 1;
+    }
+    while (scanf("%lf %lf %lf", &ordinary, &gains, &index) == 3) {
+        printf("%a\n", year_tax(s, ordinary, gains, index));
+    }
+    return 0;
+}
+"#;
+
+/// The plan kernels' tax (shaders/plan.wgsl), generated as C and run on the host, is the CPU's
+/// `year_tax` to the bit: 2024's married-filing-jointly brackets, and a one-bracket schedule,
+/// over incomes from nothing to the top bracket, with gains, losses and price levels.
+#[test]
+fn the_generated_cuda_tax_is_the_cpus_bits() {
+    let binary = host_binary("tax", PLAN_CUDA, TAX_MAIN);
+    let joint = [
+        (0.0, 0.10),
+        (23_200.0, 0.12),
+        (94_300.0, 0.22),
+        (201_050.0, 0.24),
+        (383_900.0, 0.32),
+        (487_450.0, 0.35),
+        (731_200.0, 0.37),
+    ];
+    // (brackets as (over, rate), standard deduction, capital-gains rate)
+    type Schedule = (Vec<(f64, f64)>, f64, f64);
+    let cases: Vec<Schedule> = vec![
+        (joint.to_vec(), 29_200.0, 0.15),
+        (vec![(10_000.0, 0.25)], 0.0, 0.2),
+    ];
+    for (brackets, deduction, gains_rate) in cases {
+        let mut input = format!("{} {deduction:e} {gains_rate:e}\n", brackets.len());
+        for (over, rate) in &brackets {
+            input += &format!("{over:e} {rate:e}\n");
+        }
+        let mut queries = Vec::new();
+        for k in 0..400u32 {
+            let ordinary = f64::from(k) * 2_345.678_9;
+            let gains = f64::from(k % 7) * 3_000.25 - 4_000.0;
+            let index = 1.0 + f64::from(k % 13) * 0.037;
+            queries.push((ordinary, gains, index));
+        }
+        for (ordinary, gains, index) in &queries {
+            input += &format!("{ordinary:e} {gains:e} {index:e}\n");
+        }
+        let output = run_on(&binary, input);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), queries.len());
+        let brackets: Vec<Bracket> = brackets
+            .iter()
+            .map(|&(over, rate)| Bracket { over, rate })
+            .collect();
+        for ((ordinary, gains, index), line) in queries.iter().zip(&lines) {
+            let want = year_tax(&brackets, deduction, gains_rate, *ordinary, *gains, *index);
+            let got = hex_f64(line);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "year_tax({ordinary}, {gains}, {index}): {got} against the CPU's {want}"
+            );
+        }
+    }
+    remove(&binary);
+}
+
+/// C's `%a` text as an f64 (exact: hexadecimal digits hold the bits).
+fn hex_f64(text: &str) -> f64 {
+    let text = text.trim();
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let text = text.strip_prefix("0x").expect("a hexadecimal float");
+    let (mantissa, exponent) = text.split_once('p').expect("an exponent");
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    let value = u64::from_str_radix(&digits, 16).expect("hexadecimal digits") as f64;
+    let exponent: i32 = exponent.parse().expect("a decimal exponent");
+    let value = value * 2f64.powi(exponent - 4 * fraction.len() as i32);
+    if negative {
+        -value
+    } else {
+        value
     }
 }

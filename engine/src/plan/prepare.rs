@@ -24,6 +24,9 @@ pub const MAX_ACCOUNTS: usize = 16;
 pub const MAX_GOALS: usize = 32;
 /// Most incomes or contributions in one plan.
 pub const MAX_FLOWS: usize = 32;
+/// Most brackets in a tax schedule (the GPU kernels hold a schedule in fixed arrays of this
+/// size: `MAX_BRACKETS` in shaders/plan.wgsl).
+pub const MAX_BRACKETS: usize = 16;
 
 /// A person, ages in months.
 #[derive(Debug, Clone, PartialEq)]
@@ -523,10 +526,13 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
     let tax = match &plan.tax {
         None => None,
         Some(tax) => {
-            if tax.brackets.is_empty() {
+            if tax.brackets.is_empty() || tax.brackets.len() > MAX_BRACKETS {
                 return Err(ValidationError::new(
                     "plan.tax.brackets",
-                    "must have at least one bracket",
+                    format!(
+                        "must have 1 to {MAX_BRACKETS} brackets, got {}",
+                        tax.brackets.len()
+                    ),
                 ));
             }
             let mut brackets = Vec::with_capacity(tax.brackets.len());

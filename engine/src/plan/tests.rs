@@ -399,6 +399,14 @@ fn bad_plans_are_refused_naming_the_field() {
             Box::new(|v| v["plan"]["tax"]["brackets"][2]["over"] = json!(20000)),
         ),
         (
+            "plan.tax.brackets",
+            Box::new(|v| {
+                v["plan"]["tax"]["brackets"] = (0..17)
+                    .map(|k| json!({"over": k * 10_000, "rate": 0.01 * f64::from(k)}))
+                    .collect()
+            }),
+        ),
+        (
             "plan.accounts[1].owner",
             Box::new(|v| v["plan"]["accounts"][1]["owner"] = json!(2)),
         ),
