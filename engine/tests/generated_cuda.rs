@@ -5,6 +5,7 @@
 //! tests on the device itself.
 
 use sextant_engine::backend::{COMMON_CUDA, PLAN_CUDA};
+use sextant_engine::plan::rmd;
 use sextant_engine::plan::tax::{year_tax, Bracket};
 use sextant_engine::{normal, philox};
 use std::io::Write;
@@ -207,6 +208,48 @@ fn the_generated_cuda_tax_is_the_cpus_bits() {
         }
     }
     remove(&binary);
+}
+
+const RMD_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    double balance;
+    unsigned age;
+    while (scanf("%lf %u", &balance, &age) == 2) {
+        printf("%a\n", rmd_required(balance, age));
+    }
+    return 0;
+}
+"#;
+
+/// The plan kernels' required minimum distribution (shaders/plan.wgsl, with the Uniform
+/// Lifetime Table as a constant table) is the CPU's `rmd::required` to the bit, for every age
+/// from 60 to 130 and balances from negative to millions.
+#[test]
+fn the_generated_cuda_rmd_is_the_cpus_bits() {
+    let binary = host_binary("rmd", PLAN_CUDA, RMD_MAIN);
+    let mut queries = Vec::new();
+    for age in 60..=130u32 {
+        for balance in [-5.0, 0.0, 1.0, 12_345.67, 492_000.0, 3_141_592.653_589_793] {
+            queries.push((balance, age));
+        }
+    }
+    let input: String = queries
+        .iter()
+        .map(|(b, a)| format!("{b:e} {a}\n"))
+        .collect();
+    let output = run_on(&binary, input);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), queries.len());
+    for ((balance, age), line) in queries.iter().zip(&lines) {
+        let want = rmd::required(*balance, *age);
+        assert_eq!(
+            hex_f64(line).to_bits(),
+            want.to_bits(),
+            "rmd_required({balance}, {age}): {line} against the CPU's {want}"
+        );
+    }
 }
 
 /// C's `%a` text as an f64 (exact: hexadecimal digits hold the bits).

@@ -13,7 +13,8 @@
 //! them, structs and fixed-size arrays of these (arrays become wrapper structs, so they copy
 //! as in WGSL), and `ptr<function, T>` arguments (C++ references); `let`, `var`, `if`,
 //! `for`/`loop`/`while`, `break`, `continue`, `return`, calls, `select`, conversions and
-//! bitcasts, and the math builtins the kernels use. Anything else (runtime-sized arrays,
+//! bitcasts, and the math builtins the kernels use; module-scope `const` tables become C
+//! globals. Anything else (runtime-sized arrays,
 //! atomics, barriers, `switch`, module-scope variables) is an error naming the function and
 //! the construct, never a silent mistranslation: entry points, buffers and reductions stay
 //! written by hand on each side, and hand the generated functions their inputs. Where WGSL defines what C
@@ -147,6 +148,7 @@ pub fn wgsl_to_cuda(wgsl: &str, overrides: &[Override]) -> Result<String, String
     out.push_str(PRELUDE);
     out.push('\n');
     out.push_str(&type_definitions(&module)?);
+    out.push_str(&constant_definitions(&module)?);
     let mut used = HashSet::new();
     for (handle, function) in module.functions.iter() {
         let name = function.name.clone().unwrap_or_default();
@@ -196,6 +198,51 @@ fn resolution_name(
     match resolution {
         naga::proc::TypeResolution::Handle(h) => type_name(module, *h),
         naga::proc::TypeResolution::Value(inner) => c_type(inner),
+    }
+}
+
+/// The module's constant tables (`const DIVISORS = array<f64, 49>(…)`) as C globals; scalar
+/// constants are written where they are used instead.
+fn constant_definitions(module: &naga::Module) -> Result<String, String> {
+    let mut out = String::new();
+    for (_, constant) in module.constants.iter() {
+        if matches!(
+            module.global_expressions[constant.init],
+            Expression::Literal(_)
+        ) {
+            continue;
+        }
+        let name = c_identifier(constant.name.as_deref().ok_or("an unnamed constant")?);
+        let _ = writeln!(
+            out,
+            "static __device__ const {} {name} = {};",
+            type_name(module, constant.ty)?,
+            constant_value(module, constant.init)?
+        );
+    }
+    Ok(out)
+}
+
+/// A constant expression of the module scope as a C initialiser.
+fn constant_value(module: &naga::Module, h: Handle<Expression>) -> Result<String, String> {
+    match module.global_expressions[h] {
+        Expression::Literal(l) => literal(l),
+        Expression::Compose { ty, ref components } => {
+            let parts = components
+                .iter()
+                .map(|&c| constant_value(module, c))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", ");
+            let name = type_name(module, ty)?;
+            Ok(match module.types[ty].inner {
+                TypeInner::Array { .. } => format!("{name}{{{{{parts}}}}}"),
+                TypeInner::Vector { .. } => format!("make_{name}({parts})"),
+                _ => format!("{name}{{{parts}}}"),
+            })
+        }
+        Expression::ZeroValue(ty) => Ok(format!("{}{{}}", type_name(module, ty)?)),
+        Expression::Constant(c) => constant_value(module, module.constants[c].init),
+        ref other => Err(format!("the constant initialiser {other:?}")),
     }
 }
 
@@ -602,7 +649,8 @@ impl<'a> FunctionWriter<'a> {
                 let constant = &self.module.constants[c];
                 match self.module.global_expressions[constant.init] {
                     Expression::Literal(l) => literal(l)?,
-                    ref other => return Err(format!("the constant initialiser {other:?}")),
+                    // A table: defined once at the top (`constant_definitions`).
+                    _ => c_identifier(constant.name.as_deref().ok_or("an unnamed constant")?),
                 }
             }
             Expression::ZeroValue(ty) => format!("{}{{}}", type_name(self.module, ty)?),
