@@ -187,6 +187,57 @@ mod wgpu {
         assert!(worst <= 1e-6, "{worst}");
     }
 
+    /// The plan arithmetic written once in shaders/plan.wgsl, run by the WGSL backend, gives
+    /// the CPU's tax and RMDs to the bit: f64 arithmetic in the same order (lavapipe has
+    /// SHADER_F64; a device without it fails here by name).
+    #[test]
+    fn the_plan_tax_and_rmds_in_wgsl_are_the_cpus_bits() {
+        let Some(b) = backend() else { return };
+        use sextant_engine::plan::{rmd, tax};
+        let joint = [
+            (0.0, 0.10),
+            (23_200.0, 0.12),
+            (94_300.0, 0.22),
+            (201_050.0, 0.24),
+            (383_900.0, 0.32),
+            (487_450.0, 0.35),
+            (731_200.0, 0.37),
+        ];
+        let queries: Vec<[f64; 5]> = (0..600u32)
+            .map(|k| {
+                [
+                    f64::from(k) * 1_567.891_3,
+                    f64::from(k % 7) * 3_000.25 - 4_000.0,
+                    1.0 + f64::from(k % 13) * 0.037,
+                    f64::from(k % 11) * 98_765.43 - 10.0,
+                    f64::from(60 + k % 71),
+                ]
+            })
+            .collect();
+        let got = b.plan_probe(&joint, 29_200.0, 0.15, &queries).unwrap();
+        assert_eq!(got.len(), queries.len());
+        let brackets: Vec<tax::Bracket> = joint
+            .iter()
+            .map(|&(over, rate)| tax::Bracket { over, rate })
+            .collect();
+        for (q, g) in queries.iter().zip(&got) {
+            let tax = tax::year_tax(&brackets, 29_200.0, 0.15, q[0], q[1], q[2]);
+            let required = rmd::required(q[3], q[4] as u32);
+            assert_eq!(
+                g[0].to_bits(),
+                tax.to_bits(),
+                "year_tax{q:?}: {} vs {tax}",
+                g[0]
+            );
+            assert_eq!(
+                g[1].to_bits(),
+                required.to_bits(),
+                "rmd{q:?}: {} vs {required}",
+                g[1]
+            );
+        }
+    }
+
     #[test]
     fn full_results_match_the_cpu_backend() {
         let Some(b) = backend() else { return };

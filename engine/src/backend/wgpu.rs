@@ -228,21 +228,84 @@ impl WgpuBackend {
     /// Philox4x32-10 blocks for (counter, key) pairs computed by the WGSL code (for tests).
     pub fn philox_blocks(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>, String> {
         let source = simulate_source(false) + PHILOX_PROBE;
-        self.probe(&source, "philox_probe", inputs)
+        self.probe_blocks(&source, "philox_probe", inputs)
     }
 
     /// The four normals of each Philox block, computed by the WGSL code (for tests).
     pub fn normal_blocks(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<Vec<[u32; 4]>, String> {
         let source = simulate_source(false) + PHILOX_PROBE;
-        self.probe(&source, "normals_probe", inputs)
+        self.probe_blocks(&source, "normals_probe", inputs)
     }
 
-    fn probe(
+    /// The plan arithmetic of `shaders/plan.wgsl` run by WGSL (for tests): for each query
+    /// `[ordinary, gains, index, balance, age]`, `[year_tax, rmd_required]` under the tax
+    /// schedule `brackets` (over, rate), `standard_deduction` and `capital_gains_rate`. Needs
+    /// an adapter with SHADER_F64.
+    pub fn plan_probe(
+        &self,
+        brackets: &[(f64, f64)],
+        standard_deduction: f64,
+        capital_gains_rate: f64,
+        queries: &[[f64; 5]],
+    ) -> Result<Vec<[f64; 2]>, String> {
+        if !self.inner.double {
+            return Err(format!("{} has no SHADER_F64", self.adapter()));
+        }
+        if brackets.len() > crate::plan::prepare::MAX_BRACKETS {
+            return Err("more brackets than a schedule holds".into());
+        }
+        let mut input = vec![0.0f64; PLAN_PROBE_HEADER];
+        input[0] = brackets.len() as f64;
+        input[1] = standard_deduction;
+        input[2] = capital_gains_rate;
+        for (k, (over, rate)) in brackets.iter().enumerate() {
+            input[3 + k] = *over;
+            input[3 + 16 + k] = *rate;
+        }
+        input.extend(queries.iter().flatten());
+        let source = format!(
+            "{}\n{PLAN_PROBE}",
+            include_str!("../../../shaders/plan.wgsl")
+        );
+        let words: &[u32] = bytemuck::cast_slice(&input);
+        let out = self.probe(
+            &source,
+            "plan_probe",
+            words,
+            4 * queries.len(),
+            queries.len(),
+        )?;
+        let values: Vec<f64> = out
+            .chunks(2)
+            .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
+            .collect();
+        Ok(values.chunks(2).map(|v| [v[0], v[1]]).collect())
+    }
+
+    fn probe_blocks(
         &self,
         source: &str,
         entry: &str,
         inputs: &[([u32; 4], [u32; 2])],
     ) -> Result<Vec<[u32; 4]>, String> {
+        let words: Vec<u32> = inputs
+            .iter()
+            .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
+            .collect();
+        let out = self.probe(source, entry, &words, 4 * inputs.len(), inputs.len())?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+
+    /// Run `entry` of `source` once per invocation over `input` (binding 9), reading back
+    /// `out_words` words (binding 10).
+    fn probe(
+        &self,
+        source: &str,
+        entry: &str,
+        input: &[u32],
+        out_words: usize,
+        invocations: usize,
+    ) -> Result<Vec<u32>, String> {
         let inner = &self.inner;
         let device = &inner.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -261,12 +324,8 @@ impl WgpuBackend {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(e.to_string());
         }
-        let words: Vec<u32> = inputs
-            .iter()
-            .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
-            .collect();
-        let input = self.storage(&words, false);
-        let output = self.zeroed(4 * inputs.len(), true);
+        let input = self.storage(input, false);
+        let output = self.zeroed(out_words, true);
         let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(entry),
             layout: &pipeline.get_bind_group_layout(0),
@@ -286,11 +345,12 @@ impl WgpuBackend {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups((inputs.len() as u32).div_ceil(64), 1, 1);
+            pass.dispatch_workgroups((invocations as u32).div_ceil(64), 1, 1);
         }
         inner.queue.submit([encoder.finish()]);
-        let out = self.read_u32(&output)?;
-        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+        let mut out = self.read_u32(&output)?;
+        out.truncate(out_words);
+        Ok(out)
     }
 
     fn storage<T: bytemuck::Pod>(&self, data: &[T], read_back: bool) -> wgpu::Buffer {
@@ -398,6 +458,34 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
         resource: buffer.as_entire_binding(),
     }
 }
+
+/// f64s before the queries in [`PLAN_PROBE`]'s input: count, deduction, gains rate, 16
+/// thresholds, 16 rates.
+const PLAN_PROBE_HEADER: usize = 3 + 2 * 16;
+
+/// A test kernel appended to `plan.wgsl`: the tax and the RMD for given inputs, laid out as
+/// [`WgpuBackend::plan_probe`] writes them.
+const PLAN_PROBE: &str = r#"
+@group(0) @binding(9) var<storage, read> plan_in: array<f64>;
+@group(0) @binding(10) var<storage, read_write> plan_out: array<f64>;
+
+@compute @workgroup_size(64)
+fn plan_probe(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (2u * i >= arrayLength(&plan_out)) { return; }
+    var s: TaxSchedule;
+    s.count = u32(plan_in[0]);
+    s.standard_deduction = plan_in[1];
+    s.capital_gains_rate = plan_in[2];
+    for (var k = 0u; k < MAX_BRACKETS; k++) {
+        s.over[k] = plan_in[3u + k];
+        s.rate[k] = plan_in[3u + MAX_BRACKETS + k];
+    }
+    let q = 3u + 2u * MAX_BRACKETS + 5u * i;
+    plan_out[2u * i] = year_tax(s, plan_in[q], plan_in[q + 1u], plan_in[q + 2u]);
+    plan_out[2u * i + 1u] = rmd_required(plan_in[q + 3u], u32(plan_in[q + 4u]));
+}
+"#;
 
 /// Test kernels appended to `simulate.wgsl`: Philox and the normals for given inputs.
 const PHILOX_PROBE: &str = r#"
