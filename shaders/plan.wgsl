@@ -1,9 +1,11 @@
-// The household plan's yearly arithmetic (docs/model.md §5): the tax and the RMDs so far,
-// written once for the GPU plan kernels to come: the WGSL kernel will put this file before its own, and engine/build.rs
-// already generates its CUDA C twin (sextant-kernelgen). Each function computes what its CPU
-// counterpart in engine/src/plan/ does, in the same order of operations, so that the bits
-// match (engine/tests/generated_cuda.rs runs the generated C against the CPU). Money is f64
-// here, as on the CPU: a kernel that runs this needs an adapter with SHADER_F64.
+// The household plan's yearly arithmetic (docs/model.md §5): the tax, the RMDs and the
+// spending rules so far, written once for the GPU plan kernels to come. The WGSL kernel will
+// put this file before its own; engine/build.rs already generates its CUDA C twin
+// (sextant-kernelgen). Each function computes what its CPU counterpart in engine/src/plan/
+// does, in the same order of operations, so that the bits match: the WGSL backend on lavapipe
+// (engine/tests/gpu.rs) and the generated C on the host (engine/tests/generated_cuda.rs) are
+// checked against the CPU. Money is f64 here, as on the CPU: a kernel that runs this needs an
+// adapter with SHADER_F64.
 
 // The most brackets a tax schedule may have (validation refuses more).
 const MAX_BRACKETS: u32 = 16u;
@@ -63,4 +65,136 @@ fn rmd_required(balance_at_previous_year_end: f64, age: u32) -> f64 {
     }
     let row = min(age - RMD_FIRST_AGE, 48u);
     return max(balance_at_previous_year_end, f64(0.0)) / RMD_DIVISORS[row];
+}
+
+// A plan's spending rule (§5): `kind` 0 fixed, 1 percent, 2 floor-ceiling, 3 VPW,
+// 4 guardrails; the fields a kind does not use are zero. Amounts are monthly, today's dollars.
+struct SpendingRule {
+    kind: u32,
+    essential: f64,
+    discretionary: f64,
+    // percent, floor-ceiling
+    rate: f64,
+    // floor-ceiling (monthly, today's dollars)
+    ceiling: f64,
+    // VPW
+    real_return: f64,
+    to_age: f64,
+    // guardrails
+    upper: f64,
+    lower: f64,
+    adjust: f64,
+    min_years_left: f64,
+    planning_age: f64,
+}
+
+// One path's spending from year to year: the monthly spending S_y and a guardrail rule's
+// initial withdrawal rate WR₀, which is infinite when the first year starts with nothing
+// (WGSL has no infinity: `initial_infinite` says so, and the comparisons below give what the
+// CPU's comparisons with infinity give).
+struct SpendingState {
+    spend: f64,
+    initial_rate: f64,
+    initial_infinite: bool,
+}
+
+const SPENDING_UNCHANGED: u32 = 0u;
+const SPENDING_CUT: u32 = 1u;
+const SPENDING_RAISED: u32 = 2u;
+
+// The monthly spending for the year starting now from the wealth at its start
+// (engine/src/plan/simulate.rs, yearly_spending): sets `state.spend` and says whether a
+// guardrail cut or raised it. `vpw_denominator` is 1 − (1 + r)^−n for the VPW rule's
+// n = max(⌈to_age − youngest_age⌉, 1) years left, from a table the host fills with the CPU's
+// `powf` (WGSL's `pow` is f32 only).
+fn yearly_spending(
+    rule: SpendingRule,
+    state: ptr<function, SpendingState>,
+    last_year_return: f64,
+    first: bool,
+    wealth: f64,
+    index: f64,
+    previous_index: f64,
+    youngest_age: f64,
+    vpw_denominator: f64,
+) -> u32 {
+    let floor = rule.essential * index;
+    let planned = (rule.essential + rule.discretionary) * index;
+    let w = max(wealth, f64(0.0));
+    if (rule.kind == 4u) {
+        return guardrails(rule, state, last_year_return, first, w, index, previous_index, youngest_age, floor, planned);
+    }
+    if (rule.kind == 0u) {
+        (*state).spend = planned;
+    } else if (rule.kind == 1u) {
+        (*state).spend = max(floor, rule.rate * w / 12.0);
+    } else if (rule.kind == 2u) {
+        // Rust's clamp: the floor first, then the ceiling.
+        var s = rule.rate * w / 12.0;
+        if (s < floor) {
+            s = floor;
+        }
+        if (s > rule.ceiling * index) {
+            s = rule.ceiling * index;
+        }
+        (*state).spend = s;
+    } else {
+        let years = max(ceil(rule.to_age - youngest_age), f64(1.0));
+        var payment = w / years;
+        if (rule.real_return != 0.0) {
+            payment = w * rule.real_return / vpw_denominator;
+        }
+        (*state).spend = max(floor, payment / 12.0);
+    }
+    return SPENDING_UNCHANGED;
+}
+
+fn guardrails(
+    rule: SpendingRule,
+    state: ptr<function, SpendingState>,
+    last_year_return: f64,
+    first: bool,
+    w: f64,
+    index: f64,
+    previous_index: f64,
+    youngest_age: f64,
+    floor: f64,
+    planned: f64,
+) -> u32 {
+    let has_wealth = w > 0.0;
+    if (first) {
+        (*state).initial_infinite = !has_wealth;
+        (*state).initial_rate = 0.0;
+        if (has_wealth) {
+            (*state).initial_rate = 12.0 * planned / w;
+        }
+        (*state).spend = planned;
+        return SPENDING_UNCHANGED;
+    }
+    let initial = (*state).initial_rate;
+    let finite = !(*state).initial_infinite;
+    var s = (*state).spend;
+    // The rate is infinite without wealth: above any finite WR₀, never above an infinite one.
+    let above_before = finite && (!has_wealth || 12.0 * s / w > initial);
+    // No inflation raise after a losing year while the rate is above WR₀.
+    if (!(last_year_return < 0.0 && above_before)) {
+        s = s * (index / previous_index);
+    }
+    var above = finite && !has_wealth;
+    var below = !finite && has_wealth;
+    if (has_wealth && finite) {
+        let rate = 12.0 * s / w;
+        above = rate > rule.upper * initial;
+        below = rate < rule.lower * initial;
+    }
+    var adjustment = SPENDING_UNCHANGED;
+    if (above && rule.planning_age - youngest_age > rule.min_years_left) {
+        s = s * (1.0 - rule.adjust);
+        adjustment = SPENDING_CUT;
+    } else if (below) {
+        s = s * (1.0 + rule.adjust);
+        adjustment = SPENDING_RAISED;
+    }
+    (*state).spend = max(s, floor);
+    return adjustment;
 }

@@ -9,6 +9,8 @@ use sextant_engine::plan::rmd;
 use sextant_engine::plan::tax::{year_tax, Bracket};
 use sextant_engine::{normal, philox};
 use std::io::Write;
+
+mod plan_cases;
 use std::process::{Command, Stdio};
 
 const MAIN: &str = r#"
@@ -250,6 +252,68 @@ fn the_generated_cuda_rmd_is_the_cpus_bits() {
             "rmd_required({balance}, {age}): {line} against the CPU's {want}"
         );
     }
+}
+
+const SPENDING_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    SpendingRule r = SpendingRule{};
+    double kind;
+    if (scanf("%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &kind, &r.essential,
+              &r.discretionary, &r.rate, &r.ceiling, &r.real_return, &r.to_age, &r.upper,
+              &r.lower, &r.adjust, &r.min_years_left, &r.planning_age) != 12) return 1;
+    r.kind = (u32)kind;
+    double spend, initial, infinite, last, first, wealth, index, previous, youngest, denominator;
+    while (scanf("%lf %lf %lf %lf %lf %lf %lf %lf %lf %lf", &spend, &initial, &infinite, &last,
+                 &first, &wealth, &index, &previous, &youngest, &denominator) == 10) {
+        SpendingState s = SpendingState{spend, initial, infinite != 0.0};
+        const u32 adjustment = yearly_spending(r, s, last, first != 0.0, wealth, index, previous,
+                                               youngest, denominator);
+        printf("%a %a %u %u\n", s.spend, s.initial_rate, (unsigned)s.initial_infinite, adjustment);
+    }
+    return 0;
+}
+"#;
+
+/// The plan kernels' spending rules (shaders/plan.wgsl), generated as C and run on the host,
+/// are the CPU's `yearly_spending` to the bit on every case of `plan_cases`.
+#[test]
+fn the_generated_cuda_spending_rules_are_the_cpus() {
+    let binary = host_binary("spending", PLAN_CUDA, SPENDING_MAIN);
+    let mut plan = plan_cases::plan();
+    let queries = plan_cases::queries();
+    let mut compared = 0;
+    for rule in plan_cases::rules() {
+        plan.spending.rule = rule;
+        let line = |values: &[f64]| {
+            let text: Vec<String> = values.iter().map(|v| format!("{v:e}")).collect();
+            text.join(" ") + "\n"
+        };
+        let mut input = line(&plan_cases::gpu_rule(&plan, rule));
+        for q in &queries {
+            input += &line(&q.gpu_inputs(rule));
+        }
+        let output = run_on(&binary, input);
+        let lines: Vec<&str> = output.lines().collect();
+        assert_eq!(lines.len(), queries.len(), "{rule:?}");
+        for (q, line) in queries.iter().zip(&lines) {
+            let got: Vec<&str> = line.split(' ').collect();
+            let number = |text: &str| text.parse::<f64>().unwrap();
+            plan_cases::check(
+                &plan,
+                q,
+                [
+                    hex_f64(got[0]),
+                    hex_f64(got[1]),
+                    number(got[2]),
+                    number(got[3]),
+                ],
+            );
+            compared += 1;
+        }
+    }
+    remove(&binary);
+    assert_eq!(compared, 6 * 960);
 }
 
 /// C's `%a` text as an f64 (exact: hexadecimal digits hold the bits).

@@ -14,6 +14,8 @@
 use sextant_engine::backend::{Detail, SimulationBackend, Summary};
 use sextant_engine::{CpuBackend, GoalRequest, PreparedGoal};
 
+mod plan_cases;
+
 fn goal(value: serde_json::Value) -> PreparedGoal {
     let request: GoalRequest = serde_json::from_value(value).unwrap();
     sextant_engine::validate::prepare(&request).unwrap()
@@ -235,6 +237,26 @@ mod wgpu {
                 "rmd{q:?}: {} vs {required}",
                 g[1]
             );
+        }
+    }
+
+    /// The spending rules of shaders/plan.wgsl, run by the WGSL backend, are the CPU's
+    /// `yearly_spending` to the bit on every case of `plan_cases`.
+    #[test]
+    fn the_plan_spending_rules_in_wgsl_are_the_cpus() {
+        let Some(b) = backend() else { return };
+        let mut plan = plan_cases::plan();
+        let queries = plan_cases::queries();
+        for rule in plan_cases::rules() {
+            plan.spending.rule = rule;
+            let inputs: Vec<[f64; 10]> = queries.iter().map(|q| q.gpu_inputs(rule)).collect();
+            let got = b
+                .spending_probe(&plan_cases::gpu_rule(&plan, rule), &inputs)
+                .unwrap();
+            assert_eq!(got.len(), queries.len());
+            for (q, g) in queries.iter().zip(got) {
+                plan_cases::check(&plan, q, g);
+            }
         }
     }
 

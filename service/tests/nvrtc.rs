@@ -74,6 +74,14 @@ extern "C" __global__ void plan_probe(const double* in, double* out, unsigned n)
     s.over.v[1] = 1000.0;
     s.rate.v[0] = 0.1;
     s.rate.v[1] = 0.2;
-    out[i] = year_tax(s, in[i], 0.0, 1.0) + rmd_required(in[i], 75u + i % 40u);
+    SpendingRule r = SpendingRule{};
+    r.kind = i % 5u;
+    r.essential = 4000.0;
+    r.upper = 1.2;
+    r.lower = 0.8;
+    SpendingState state = SpendingState{5000.0, 0.04, false};
+    const u32 adjustment = yearly_spending(r, state, -0.1, i == 0u, in[i], 1.1, 1.05, 70.0, 0.5);
+    out[i] = year_tax(s, in[i], 0.0, 1.0) + rmd_required(in[i], 75u + i % 40u) + state.spend
+        + (double)adjustment;
 }
 "#;

@@ -32,7 +32,7 @@ pub const COMMON_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/common.cu"
 /// The same arithmetic as WGSL, which the WGSL backend puts before its kernels.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 
-/// A household plan's yearly arithmetic (the tax, the RMDs), generated like [`COMMON_CUDA`] from
+/// A household plan's yearly arithmetic (the tax, the RMDs, the spending rules), generated like [`COMMON_CUDA`] from
 /// `shaders/plan.wgsl`: the first part of the GPU plan kernels, which do not exist yet; the
 /// tests run it on the host against the CPU's.
 pub const PLAN_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/plan.cu"));

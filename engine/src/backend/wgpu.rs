@@ -282,6 +282,40 @@ impl WgpuBackend {
         Ok(values.chunks(2).map(|v| [v[0], v[1]]).collect())
     }
 
+    /// The spending rule of `shaders/plan.wgsl` run by WGSL (for tests): for the rule's 12
+    /// fields (kind, essential, discretionary, rate, ceiling, real return, to age, upper,
+    /// lower, adjust, min years left, planning age) and each query's 10 inputs (spend, WR₀,
+    /// infinite, last year's return, first, wealth, index, previous index, youngest age, VPW
+    /// denominator), `[spend, WR₀, infinite, adjustment]`. Needs SHADER_F64.
+    pub fn spending_probe(
+        &self,
+        rule: &[f64; 12],
+        queries: &[[f64; 10]],
+    ) -> Result<Vec<[f64; 4]>, String> {
+        if !self.inner.double {
+            return Err(format!("{} has no SHADER_F64", self.adapter()));
+        }
+        let mut input = rule.to_vec();
+        input.extend(queries.iter().flatten());
+        let source = format!(
+            "{}\n{SPENDING_PROBE}",
+            include_str!("../../../shaders/plan.wgsl")
+        );
+        let words: &[u32] = bytemuck::cast_slice(&input);
+        let out = self.probe(
+            &source,
+            "spending_probe",
+            words,
+            8 * queries.len(),
+            queries.len(),
+        )?;
+        let values: Vec<f64> = out
+            .chunks(2)
+            .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
+            .collect();
+        Ok(values.chunks(4).map(|v| [v[0], v[1], v[2], v[3]]).collect())
+    }
+
     fn probe_blocks(
         &self,
         source: &str,
@@ -484,6 +518,41 @@ fn plan_probe(@builtin(global_invocation_id) id: vec3<u32>) {
     let q = 3u + 2u * MAX_BRACKETS + 5u * i;
     plan_out[2u * i] = year_tax(s, plan_in[q], plan_in[q + 1u], plan_in[q + 2u]);
     plan_out[2u * i + 1u] = rmd_required(plan_in[q + 3u], u32(plan_in[q + 4u]));
+}
+"#;
+
+/// A test kernel appended to `plan.wgsl`: the spending rule for given inputs, laid out as
+/// [`WgpuBackend::spending_probe`] writes them.
+const SPENDING_PROBE: &str = r#"
+@group(0) @binding(9) var<storage, read> spending_in: array<f64>;
+@group(0) @binding(10) var<storage, read_write> spending_out: array<f64>;
+
+@compute @workgroup_size(64)
+fn spending_probe(@builtin(global_invocation_id) id: vec3<u32>) {
+    let i = id.x;
+    if (4u * i >= arrayLength(&spending_out)) { return; }
+    var r: SpendingRule;
+    r.kind = u32(spending_in[0]);
+    r.essential = spending_in[1];
+    r.discretionary = spending_in[2];
+    r.rate = spending_in[3];
+    r.ceiling = spending_in[4];
+    r.real_return = spending_in[5];
+    r.to_age = spending_in[6];
+    r.upper = spending_in[7];
+    r.lower = spending_in[8];
+    r.adjust = spending_in[9];
+    r.min_years_left = spending_in[10];
+    r.planning_age = spending_in[11];
+    let q = 12u + 10u * i;
+    var s = SpendingState(spending_in[q], spending_in[q + 1u], spending_in[q + 2u] != 0.0);
+    let adjustment = yearly_spending(r, &s, spending_in[q + 3u], spending_in[q + 4u] != 0.0,
+        spending_in[q + 5u], spending_in[q + 6u], spending_in[q + 7u], spending_in[q + 8u],
+        spending_in[q + 9u]);
+    spending_out[4u * i] = s.spend;
+    spending_out[4u * i + 1u] = s.initial_rate;
+    spending_out[4u * i + 2u] = select(f64(0.0), f64(1.0), s.initial_infinite);
+    spending_out[4u * i + 3u] = f64(adjustment);
 }
 "#;
 

@@ -873,16 +873,17 @@ impl<const L: usize> Paths<L> {
 
 /// What a guardrail rule did to the year's spending.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Adjustment {
+pub enum Adjustment {
     None,
     Cut,
     Raise,
 }
 
 /// The monthly spending S_y of docs/model.md §5 for the year starting now (household scale),
-/// from last year's `spend`; a guardrail rule sets `initial_rate` in its first year.
+/// from last year's `spend`; a guardrail rule sets `initial_rate` in its first year. Public
+/// so that the GPU's copy (`shaders/plan.wgsl`) can be checked against it.
 #[allow(clippy::too_many_arguments)]
-fn yearly_spending(
+pub fn yearly_spending(
     plan: &PreparedPlan,
     spend: f64,
     initial_rate: &mut f64,

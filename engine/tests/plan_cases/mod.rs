@@ -1,0 +1,205 @@
+//! The spending-rule cases that the GPU copies of §5's rules (`shaders/plan.wgsl`) are checked
+//! on, shared by the host run of the generated C (`generated_cuda.rs`) and the WGSL backend's
+//! run on lavapipe (`gpu.rs`): every rule, over wealth from negative to millions, first and
+//! later years, losing and gaining years, price levels and ages.
+
+#![allow(dead_code)]
+
+use sextant_engine::plan::prepare::{prepare_plan, PreparedPlan, Rule};
+use sextant_engine::plan::simulate::{yearly_spending, Adjustment};
+
+/// One year's inputs: the spending so far, WR₀ (infinite included), last year's return,
+/// whether this is the first year, the wealth, the price level and the youngest living age.
+#[derive(Debug, Clone, Copy)]
+pub struct Query {
+    pub spend: f64,
+    pub initial: f64,
+    pub last_year_return: f64,
+    pub first: bool,
+    pub wealth: f64,
+    pub index: f64,
+    pub youngest: f64,
+}
+
+impl Query {
+    /// Last year's price level.
+    pub fn previous_index(&self) -> f64 {
+        self.index / 1.03
+    }
+
+    /// 1 − (1 + r)^−n of a VPW rule, as the CPU computes it (1 for other rules).
+    pub fn vpw_denominator(&self, rule: Rule) -> f64 {
+        match rule {
+            Rule::Vpw {
+                real_return,
+                to_age,
+            } => {
+                let n = (to_age - self.youngest).ceil().max(1.0);
+                1.0 - (1.0 + real_return).powf(-n)
+            }
+            _ => 1.0,
+        }
+    }
+
+    /// The inputs as the GPU's `yearly_spending` takes them, in this order: spend, WR₀ (0 when
+    /// infinite), infinite (0/1), last year's return, first (0/1), wealth, index, previous
+    /// index, youngest age, VPW denominator.
+    pub fn gpu_inputs(&self, rule: Rule) -> [f64; 10] {
+        let infinite = self.initial.is_infinite();
+        [
+            self.spend,
+            if infinite { 0.0 } else { self.initial },
+            f64::from(u8::from(infinite)),
+            self.last_year_return,
+            f64::from(u8::from(self.first)),
+            self.wealth,
+            self.index,
+            self.previous_index(),
+            self.youngest,
+            self.vpw_denominator(rule),
+        ]
+    }
+}
+
+/// The couple example's plan, whose rule the cases replace.
+pub fn plan() -> PreparedPlan {
+    let request = serde_json::from_str(include_str!("../../../examples/plan-couple.json")).unwrap();
+    prepare_plan(&request).unwrap()
+}
+
+pub fn rules() -> [Rule; 6] {
+    [
+        Rule::Fixed,
+        Rule::Percent { rate: 0.04 },
+        Rule::FloorCeiling {
+            rate: 0.05,
+            ceiling: 12_000.0,
+        },
+        Rule::Vpw {
+            real_return: 0.03,
+            to_age: 95.0,
+        },
+        Rule::Vpw {
+            real_return: 0.0,
+            to_age: 95.0,
+        },
+        Rule::Guardrails {
+            upper: 1.2,
+            lower: 0.8,
+            adjust: 0.1,
+            min_years_left: 15.0,
+            planning_age: 95.0,
+        },
+    ]
+}
+
+/// The GPU's `SpendingRule` of `plan` with `rule`, field by field in its order: kind,
+/// essential, discretionary, rate, ceiling, real return, to age, upper, lower, adjust, min
+/// years left, planning age.
+pub fn gpu_rule(plan: &PreparedPlan, rule: Rule) -> [f64; 12] {
+    let (kind, fields) = match rule {
+        Rule::Fixed => (0.0, [0.0; 9]),
+        Rule::Percent { rate } => (1.0, [rate, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        Rule::FloorCeiling { rate, ceiling } => {
+            (2.0, [rate, ceiling, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        }
+        Rule::Vpw {
+            real_return,
+            to_age,
+        } => (
+            3.0,
+            [0.0, 0.0, real_return, to_age, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ),
+        Rule::Guardrails {
+            upper,
+            lower,
+            adjust,
+            min_years_left,
+            planning_age,
+        } => (
+            4.0,
+            [
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                upper,
+                lower,
+                adjust,
+                min_years_left,
+                planning_age,
+            ],
+        ),
+    };
+    let mut out = [0.0; 12];
+    out[0] = kind;
+    out[1] = plan.spending.essential;
+    out[2] = plan.spending.discretionary;
+    out[3..].copy_from_slice(&fields);
+    out
+}
+
+/// 960 years' inputs.
+pub fn queries() -> Vec<Query> {
+    let mut out = Vec::new();
+    for wealth in [-100.0, 0.0, 50_000.0, 800_000.0, 2_500_000.0] {
+        for spend in [0.0, 5_000.0, 9_000.0, 20_000.0] {
+            for initial in [0.03, 0.05, f64::INFINITY] {
+                for last_year_return in [-0.1, 0.05] {
+                    for first in [true, false] {
+                        for index in [1.0, 1.3] {
+                            for youngest in [65.0, 82.5] {
+                                out.push(Query {
+                                    spend,
+                                    initial,
+                                    last_year_return,
+                                    first,
+                                    wealth,
+                                    index,
+                                    youngest,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Check one GPU answer `[spend, WR₀, infinite, adjustment]` against the CPU's
+/// `yearly_spending` for `plan` (whose rule is set) on `q`: the spending to the bit, the
+/// adjustment, and a guardrail rule's first-year WR₀ (to the bit, or infinite).
+pub fn check(plan: &PreparedPlan, q: &Query, got: [f64; 4]) {
+    let mut initial_rate = q.initial;
+    let (want, adjustment) = yearly_spending(
+        plan,
+        q.spend,
+        &mut initial_rate,
+        q.last_year_return,
+        q.first,
+        q.wealth,
+        q.index,
+        q.previous_index(),
+        q.youngest,
+    );
+    let case = format!("{:?} {q:?}: {got:?}", plan.spending.rule);
+    assert_eq!(got[0].to_bits(), want.to_bits(), "spending, {case}");
+    let code = match adjustment {
+        Adjustment::None => 0.0,
+        Adjustment::Cut => 1.0,
+        Adjustment::Raise => 2.0,
+    };
+    assert_eq!(got[3], code, "adjustment, {case}");
+    if q.first && matches!(plan.spending.rule, Rule::Guardrails { .. }) {
+        assert_eq!(
+            got[2] == 1.0,
+            initial_rate.is_infinite(),
+            "WR₀ infinite, {case}"
+        );
+        if initial_rate.is_finite() {
+            assert_eq!(got[1].to_bits(), initial_rate.to_bits(), "WR₀, {case}");
+        }
+    }
+}
