@@ -34,25 +34,8 @@ fn host_binary(name: &str, cuda: &str, main: &str) -> std::path::PathBuf {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join(format!("{name}.cpp"));
     let binary = dir.join(name);
-    std::fs::write(
-        &source,
-        format!("{}\n{cuda}\n{main}", sextant_kernelgen::HOST_SHIM),
-    )
-    .unwrap();
-    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let built = Command::new(&compiler)
-        .args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| panic!("{compiler}: {e} (scripts/install-deps.sh installs g++)"));
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    sextant_kernelgen::build_on_host(cuda, main, &binary).unwrap_or_else(|e| panic!("{e}"));
     binary
 }
 
@@ -162,15 +145,7 @@ int main() {
 #[test]
 fn the_generated_cuda_tax_is_the_cpus_bits() {
     let binary = host_binary("tax", PLAN_CUDA, TAX_MAIN);
-    let joint = [
-        (0.0, 0.10),
-        (23_200.0, 0.12),
-        (94_300.0, 0.22),
-        (201_050.0, 0.24),
-        (383_900.0, 0.32),
-        (487_450.0, 0.35),
-        (731_200.0, 0.37),
-    ];
+    let joint = plan_cases::JOINT_2024;
     // (brackets as (over, rate), standard deduction, capital-gains rate)
     type Schedule = (Vec<(f64, f64)>, f64, f64);
     let cases: Vec<Schedule> = vec![

@@ -196,15 +196,7 @@ mod wgpu {
     fn the_plan_tax_and_rmds_in_wgsl_are_the_cpus_bits() {
         let Some(b) = backend() else { return };
         use sextant_engine::plan::{rmd, tax};
-        let joint = [
-            (0.0, 0.10),
-            (23_200.0, 0.12),
-            (94_300.0, 0.22),
-            (201_050.0, 0.24),
-            (383_900.0, 0.32),
-            (487_450.0, 0.35),
-            (731_200.0, 0.37),
-        ];
+        let joint = plan_cases::JOINT_2024;
         let queries: Vec<[f64; 5]> = (0..600u32)
             .map(|k| {
                 [

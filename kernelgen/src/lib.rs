@@ -126,6 +126,33 @@ using std::max;
 using std::min;
 "#;
 
+/// Build `cuda` (generated C) with `main` into the executable `binary` with the host's C++
+/// compiler (`$CXX`, else `c++`) and [`HOST_SHIM`], without contracting multiply-adds (as the
+/// CUDA backend compiles with `--fmad=false`): the tests' way to run generated C on the CPU.
+/// The error holds the compiler's output.
+pub fn build_on_host(cuda: &str, main: &str, binary: &std::path::Path) -> Result<(), String> {
+    let source = binary.with_extension("cpp");
+    std::fs::write(&source, format!("{HOST_SHIM}\n{cuda}\n{main}"))
+        .map_err(|e| format!("writing {}: {e}", source.display()))?;
+    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let built = std::process::Command::new(&compiler)
+        .args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"])
+        .arg(binary)
+        .arg(&source)
+        .output()
+        .map_err(|e| {
+            format!("{compiler} (a host C++ compiler; scripts/install-deps.sh installs g++): {e}")
+        })?;
+    if built.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{compiler} failed:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        ))
+    }
+}
+
 /// CUDA C for every function of `wgsl` (in source order), after [`PRELUDE`], with the
 /// functions named in `overrides` replaced by their hand-written bodies. The error names the
 /// function and what falls outside the subset, or quotes naga's parse or validation error.

@@ -9,28 +9,9 @@ fn host_run(cuda: &str, main: &str) -> String {
         std::thread::current().id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("run.cpp");
     let binary = dir.join("run");
-    std::fs::write(
-        &source,
-        format!("{HOST_SHIM}\n{cuda}\n#include <stdio.h>\n{main}"),
-    )
-    .unwrap();
-    let compiler = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let built = Command::new(&compiler)
-        .args(["-O2", "-ffp-contract=off", "-std=c++17", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("{compiler} (a host C++ compiler; scripts/install-deps.sh installs g++): {e}")
-        });
-    assert!(
-        built.status.success(),
-        "{compiler} failed:\n{}\n{}",
-        String::from_utf8_lossy(&built.stderr),
-        std::fs::read_to_string(&source).unwrap()
-    );
+    build_on_host(cuda, &format!("#include <stdio.h>\n{main}"), &binary)
+        .unwrap_or_else(|e| panic!("{e}\n{cuda}"));
     // A mistranslated loop may never end: 60 s is a failure, not a hang.
     let ran = Command::new("timeout")
         .arg("60")

@@ -248,9 +248,6 @@ impl WgpuBackend {
         capital_gains_rate: f64,
         queries: &[[f64; 5]],
     ) -> Result<Vec<[f64; 2]>, String> {
-        if !self.inner.double {
-            return Err(format!("{} has no SHADER_F64", self.adapter()));
-        }
         if brackets.len() > crate::plan::prepare::MAX_BRACKETS {
             return Err("more brackets than a schedule holds".into());
         }
@@ -263,22 +260,7 @@ impl WgpuBackend {
             input[3 + 16 + k] = *rate;
         }
         input.extend(queries.iter().flatten());
-        let source = format!(
-            "{}\n{PLAN_PROBE}",
-            include_str!("../../../shaders/plan.wgsl")
-        );
-        let words: &[u32] = bytemuck::cast_slice(&input);
-        let out = self.probe(
-            &source,
-            "plan_probe",
-            words,
-            4 * queries.len(),
-            queries.len(),
-        )?;
-        let values: Vec<f64> = out
-            .chunks(2)
-            .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
-            .collect();
+        let values = self.plan_f64_probe(PLAN_PROBE, "plan_probe", &input, 2, queries.len())?;
         Ok(values.chunks(2).map(|v| [v[0], v[1]]).collect())
     }
 
@@ -292,28 +274,33 @@ impl WgpuBackend {
         rule: &[f64; 12],
         queries: &[[f64; 10]],
     ) -> Result<Vec<[f64; 4]>, String> {
+        let mut input = rule.to_vec();
+        input.extend(queries.iter().flatten());
+        let values =
+            self.plan_f64_probe(SPENDING_PROBE, "spending_probe", &input, 4, queries.len())?;
+        Ok(values.chunks(4).map(|v| [v[0], v[1], v[2], v[3]]).collect())
+    }
+
+    /// Run `entry` of `probe` (appended to `shaders/plan.wgsl`) once per query over the f64s
+    /// of `input`, reading back `per_query` f64s a query. Needs SHADER_F64.
+    fn plan_f64_probe(
+        &self,
+        probe: &str,
+        entry: &str,
+        input: &[f64],
+        per_query: usize,
+        queries: usize,
+    ) -> Result<Vec<f64>, String> {
         if !self.inner.double {
             return Err(format!("{} has no SHADER_F64", self.adapter()));
         }
-        let mut input = rule.to_vec();
-        input.extend(queries.iter().flatten());
-        let source = format!(
-            "{}\n{SPENDING_PROBE}",
-            include_str!("../../../shaders/plan.wgsl")
-        );
-        let words: &[u32] = bytemuck::cast_slice(&input);
-        let out = self.probe(
-            &source,
-            "spending_probe",
-            words,
-            8 * queries.len(),
-            queries.len(),
-        )?;
-        let values: Vec<f64> = out
+        let source = format!("{}\n{probe}", include_str!("../../../shaders/plan.wgsl"));
+        let words: &[u32] = bytemuck::cast_slice(input);
+        let out = self.probe(&source, entry, words, 2 * per_query * queries, queries)?;
+        Ok(out
             .chunks(2)
             .map(|w| f64::from_bits(u64::from(w[0]) | u64::from(w[1]) << 32))
-            .collect();
-        Ok(values.chunks(4).map(|v| [v[0], v[1], v[2], v[3]]).collect())
+            .collect())
     }
 
     fn probe_blocks(

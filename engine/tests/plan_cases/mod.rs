@@ -1,5 +1,5 @@
-//! The spending-rule cases that the GPU copies of §5's rules (`shaders/plan.wgsl`) are checked
-//! on, shared by the host run of the generated C (`generated_cuda.rs`) and the WGSL backend's
+//! The cases that the GPU copies of §5's tax and spending rules (`shaders/plan.wgsl`) are
+//! checked on, shared by the host run of the generated C (`generated_cuda.rs`) and the WGSL backend's
 //! run on lavapipe (`gpu.rs`): every rule, over wealth from negative to millions, first and
 //! later years, losing and gaining years, price levels and ages.
 
@@ -7,6 +7,17 @@
 
 use sextant_engine::plan::prepare::{prepare_plan, PreparedPlan, Rule};
 use sextant_engine::plan::simulate::{yearly_spending, Adjustment};
+
+/// 2024's married-filing-jointly brackets (over, rate), with a $29,200 deduction.
+pub const JOINT_2024: [(f64, f64); 7] = [
+    (0.0, 0.10),
+    (23_200.0, 0.12),
+    (94_300.0, 0.22),
+    (201_050.0, 0.24),
+    (383_900.0, 0.32),
+    (487_450.0, 0.35),
+    (731_200.0, 0.37),
+];
 
 /// One year's inputs: the spending so far, WR₀ (infinite included), last year's return,
 /// whether this is the first year, the wealth, the price level and the youngest living age.
