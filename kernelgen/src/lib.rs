@@ -977,7 +977,8 @@ fn float_text(x: f64, text: String, suffix: &str) -> String {
     }
 }
 
-/// WGSL names that C reserves get a trailing underscore.
+/// WGSL names that C reserves, or that name the C math functions the generated code calls
+/// (a WGSL `let floor = …` would hide C's `floor`), get a trailing underscore.
 fn c_identifier(name: &str) -> String {
     const RESERVED: &[&str] = &[
         "auto",
@@ -1014,6 +1015,41 @@ fn c_identifier(name: &str) -> String {
         "restrict",
         "min",
         "max",
+        "abs",
+        "fabs",
+        "fabsf",
+        "fmin",
+        "fminf",
+        "fmax",
+        "fmaxf",
+        "fmod",
+        "fmodf",
+        "floor",
+        "floorf",
+        "ceil",
+        "ceilf",
+        "trunc",
+        "truncf",
+        "rint",
+        "rintf",
+        "sqrt",
+        "sqrtf",
+        "exp",
+        "expf",
+        "exp2",
+        "exp2f",
+        "log",
+        "logf",
+        "log2",
+        "log2f",
+        "pow",
+        "powf",
+        "fma",
+        "fmaf",
+        "sin",
+        "sinf",
+        "cos",
+        "cosf",
     ];
     if RESERVED.contains(&name) {
         format!("{name}_")

@@ -76,6 +76,12 @@ fn shadow(a: f32) -> f32 {
     return -t.x + t.y + clamp(a, -0.5, 0.5) + floor(a);
 }
 
+fn shadows_math(x: f64) -> f64 {
+    let floor = floor(x) + 0.5;
+    let sqrt = sqrt(floor);
+    return sqrt + floor;
+}
+
 fn compose(a: vec2<u32>) -> vec4<u32> {
     let k = a + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
     return vec4<u32>(k, k.yx);
@@ -95,6 +101,7 @@ fn generated_functions_compute_what_the_wgsl_says_on_the_host() {
     for (u32 i = 0; i < 4; ++i) printf("%u\n", __float_as_uint(pick(make_float4(1.5f, -2.0f, 3.25f, 7.0f), i)));
     const float xs[5] = {-2.5f, -0.25f, 0.0f, 0.75f, 3.5f};
     for (float x : xs) printf("%u %u\n", bits(x), __float_as_uint(shadow(x)));
+    printf("%.17g\n", shadows_math(7.25));
     const uint4 c = compose(make_uint2(0xFFFFFFFFu, 7u));
     printf("%u %u %u %u\n", c.x, c.y, c.z, c.w);
     return 0;
@@ -130,6 +137,10 @@ fn generated_functions_compute_what_the_wgsl_says_on_the_host() {
         let want = -(r * 3.0) + 3.0 + x.clamp(-0.5, 0.5) + x.floor();
         assert_eq!(s.parse::<u32>().unwrap(), want.to_bits(), "shadow({x})");
     }
+    // A `let` named like a C math function does not hide the function.
+    let floor = 7.25f64.floor() + 0.5;
+    let got: f64 = lines.next().unwrap().parse().unwrap();
+    assert_eq!(got.to_bits(), (floor.sqrt() + floor).to_bits(), "shadows_math");
     let k = [
         0xFFFF_FFFFu32.wrapping_add(0x9E37_79B9),
         7u32.wrapping_add(0xBB67_AE85),
