@@ -140,7 +140,11 @@ fn generated_functions_compute_what_the_wgsl_says_on_the_host() {
     // A `let` named like a C math function does not hide the function.
     let floor = 7.25f64.floor() + 0.5;
     let got: f64 = lines.next().unwrap().parse().unwrap();
-    assert_eq!(got.to_bits(), (floor.sqrt() + floor).to_bits(), "shadows_math");
+    assert_eq!(
+        got.to_bits(),
+        (floor.sqrt() + floor).to_bits(),
+        "shadows_math"
+    );
     let k = [
         0xFFFF_FFFFu32.wrapping_add(0x9E37_79B9),
         7u32.wrapping_add(0xBB67_AE85),
