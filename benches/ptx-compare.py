@@ -54,7 +54,7 @@ KINDS = [
     ("mul.hi / mul.lo", re.compile(r"^mul\.(hi|lo)")),
     ("fp32 arithmetic", re.compile(r"^(add|sub|mul|fma|neg|abs|min|max|sqrt|rcp|div)\.(rn\.)?f32")),
     ("fp64 arithmetic", re.compile(r"^(add|sub|mul|fma|neg|abs|min|max|div)\.(rn\.)?f64")),
-    ("branches", re.compile(r"^(bra|@)")),
+    ("branches", re.compile(r"^bra")),
     ("memory", re.compile(r"^(ld|st|atom|red)\.")),
 ]
 

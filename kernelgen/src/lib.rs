@@ -14,13 +14,13 @@
 //! as in WGSL), and `ptr<function, T>` arguments (C++ references); `let`, `var`, `if`,
 //! `for`/`loop`/`while`, `break`, `continue`, `return`, calls, `select`, conversions and
 //! bitcasts, and the math builtins the kernels use; module-scope `const` tables become C
-//! globals. Anything else (runtime-sized arrays,
-//! atomics, barriers, `switch`, module-scope variables) is an error naming the function and
-//! the construct, never a silent mistranslation: entry points, buffers and reductions stay
-//! written by hand on each side, and hand the generated functions their inputs. Where WGSL defines what C
-//! leaves undefined (shifts by 32 or more, integer division by zero, signed overflow,
-//! out-of-range float-to-int conversions), the WGSL source must stay clear of it, as the
-//! common functions do.
+//! globals. Anything else (runtime-sized arrays, atomics, barriers, `switch`, module-scope
+//! variables) is an error naming the function and the construct, never a silent
+//! mistranslation: entry points, buffers and reductions stay written by hand on each side,
+//! and hand the generated functions their inputs. Where WGSL defines what C leaves undefined
+//! (shifts by 32 or more, integer division by zero, signed overflow, out-of-range
+//! float-to-int conversions), the WGSL source must stay clear of it, as the common functions
+//! do.
 //!
 //! A function can be replaced on the CUDA side by a hand-written body ([`Override`]), for an
 //! intrinsic WGSL lacks (`__umulhi` for Philox's products): the replacement must give the same

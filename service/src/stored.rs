@@ -298,11 +298,7 @@ fn job_events(
         Record(Option<f64>),
     }
     let finished = history.iter().any(|e| e.event == "done");
-    let seen = history
-        .iter()
-        .rev()
-        .find(|e| e.event == "progress")
-        .and_then(|e| e.data["fraction"].as_f64());
+    let seen = last_progress(&history);
     let first = match live {
         _ if finished => None,
         Some(receiver) => Some(Source::Live(receiver, seen)),
@@ -337,12 +333,7 @@ fn job_events(
                                 Source::Record(seen)
                             }
                             Ok(Some((events, done))) => {
-                                let seen = events
-                                    .iter()
-                                    .rev()
-                                    .find(|e| e.event == "progress")
-                                    .and_then(|e| e.data["fraction"].as_f64())
-                                    .or(seen);
+                                let seen = last_progress(&events).or(seen);
                                 if events.is_empty() {
                                     Source::Record(seen)
                                 } else {
@@ -358,6 +349,15 @@ fn job_events(
     })
     .flat_map(stream::iter);
     stream::iter(history).chain(rest)
+}
+
+/// The fraction done of the last `progress` among `events`.
+fn last_progress(events: &[jobs::JobEvent]) -> Option<f64> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.event == "progress")
+        .and_then(|e| e.data["fraction"].as_f64())
 }
 
 /// `POST /v1/rescore-runs`: create (or join, by `run_key`) a re-scoring run and work on it in

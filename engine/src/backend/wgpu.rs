@@ -14,6 +14,7 @@ use wgpu::util::DeviceExt;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use crate::plan::prepare::MAX_BRACKETS;
 use crate::validate::PreparedGoal;
 
 const SIMULATE_WGSL: &str = include_str!("../../../shaders/simulate.wgsl");
@@ -248,7 +249,7 @@ impl WgpuBackend {
         capital_gains_rate: f64,
         queries: &[[f64; 5]],
     ) -> Result<Vec<[f64; 2]>, String> {
-        if brackets.len() > crate::plan::prepare::MAX_BRACKETS {
+        if brackets.len() > MAX_BRACKETS {
             return Err("more brackets than a schedule holds".into());
         }
         let mut input = vec![0.0f64; PLAN_PROBE_HEADER];
@@ -257,7 +258,7 @@ impl WgpuBackend {
         input[2] = capital_gains_rate;
         for (k, (over, rate)) in brackets.iter().enumerate() {
             input[3 + k] = *over;
-            input[3 + 16 + k] = *rate;
+            input[3 + MAX_BRACKETS + k] = *rate;
         }
         input.extend(queries.iter().flatten());
         let values = self.plan_f64_probe(PLAN_PROBE, "plan_probe", &input, 2, queries.len())?;
@@ -480,9 +481,9 @@ fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     }
 }
 
-/// f64s before the queries in [`PLAN_PROBE`]'s input: count, deduction, gains rate, 16
-/// thresholds, 16 rates.
-const PLAN_PROBE_HEADER: usize = 3 + 2 * 16;
+/// f64s before the queries in [`PLAN_PROBE`]'s input: count, deduction, gains rate, then
+/// `MAX_BRACKETS` thresholds and as many rates.
+const PLAN_PROBE_HEADER: usize = 3 + 2 * MAX_BRACKETS;
 
 /// A test kernel appended to `plan.wgsl`: the tax and the RMD for given inputs, laid out as
 /// [`WgpuBackend::plan_probe`] writes them.

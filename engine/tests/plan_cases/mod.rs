@@ -3,8 +3,6 @@
 //! run on lavapipe (`gpu.rs`): every rule, over wealth from negative to millions, first and
 //! later years, losing and gaining years, price levels and ages.
 
-#![allow(dead_code)]
-
 use sextant_engine::plan::prepare::{prepare_plan, PreparedPlan, Rule};
 use sextant_engine::plan::simulate::{yearly_spending, Adjustment};
 
