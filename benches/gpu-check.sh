@@ -10,8 +10,10 @@
 #      but never timed as a GPU);
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
-#   5. household plans on the machine's CPU cores (plans have no GPU kernel yet), beside
-#      monteplan on the same Python: `sextant-bench --suite plan`;
+#   5. household plans on the machine's CPU cores, beside monteplan on the same Python
+#      (`sextant-bench --suite plan`), then on the GPU kernels: CUDA where there is an NVIDIA
+#      GPU, and wgpu (on a software adapter: checked, not timed as a GPU), each with the
+#      couple's whole result checked against the CPU's bits;
 #   6. where Nsight Compute runs (`ncu`, Firecracker machines), one launch of the CUDA `simulate`
 #      kernel profiled: speed of light, occupancy, launch statistics (clocks left alone);
 #   7. the tables, last, in Markdown, also written to $OUT/tables.md.
@@ -199,7 +201,7 @@ r = json.load(open(sys.argv[1]))
 cores = sys.argv[2]
 def row(t):
     return f"| {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} |"
-print(f"plans on {cores} CPU cores (no GPU kernel yet), {r['paths']} paths, median of the runs:")
+print(f"plans on {cores} CPU cores, {r['paths']} paths, median of the runs:")
 print()
 print("| plan | paths | ms | path-steps/s | success |")
 print("| --- | --- | --- | --- | --- |")
@@ -215,6 +217,30 @@ if r.get("speedup_over_monteplan"):
 PY
 )
     [ -n "$plan_table" ] || plan_table="plans: no report (see plan-bench.log)"
+
+    # The plan kernel on each GPU backend: the couple's result against the CPU's bits, then
+    # the same timings (no monteplan: it ran above).
+    gpu_plan_backends=(wgpu)
+    [ "$nvidia" = 1 ] && gpu_plan_backends=(cuda wgpu)
+    [ "$nvidia" = 1 ] || notes+=("no NVIDIA GPU: the CUDA plan kernel was not run")
+    plan_table+=$'\n\nplans on the GPU kernels (the couple checked against the CPU bit for bit; wgpu on a software adapter is a check, not a GPU timing):\n\n| backend | plan | paths | ms | path-steps/s | success | against the CPU |\n| --- | --- | --- | --- | --- | --- | --- |'
+    for b in "${gpu_plan_backends[@]}"; do
+        step "plans-$b" 120 "$scratch/plan-$b.log" \
+            bash -c '"$0" --backend "$1" --suite plan --no-monteplan --plan-paths "$2" --plan-repeat "$3" --compact >"$4"; rc=$?; cat "$4"; exit $rc' \
+            "$bin" "$b" "${PLAN_PATHS:-10000}" "${PLAN_REPEAT:-3}" "$scratch/plan-$b.json" || status=1
+        rows_of_b=$(python3 - "$scratch/plan-$b.json" "$b" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))
+b = sys.argv[2]
+parity = r.get("parity_with_cpu") or "not checked"
+for t in (r["monteplan_default"], r["couple"], r["couple_claiming"]):
+    print(f"| {r['backend']} | {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} | {parity} |")
+if r["backend"] != b or parity != "bit-identical":
+    sys.exit(1)
+PY
+        ) || { status=1; notes+=("plans on $b: not on the device, or not the CPU's bits (see plan-$b.log)"); }
+        plan_table+=$'\n'"${rows_of_b:-| $b | no report (see plan-$b.log) | | | | | |}"
+    done
 fi
 
 # 6. One launch of the CUDA kernel under Nsight Compute, where it runs; clocks as found.

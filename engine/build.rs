@@ -1,8 +1,8 @@
 //! The CUDA kernels' shared arithmetic, generated from the WGSL by sextant-kernelgen:
 //! `shaders/common.wgsl` → `$OUT_DIR/common.cu`, which the CUDA backend puts before
-//! `kernels/simulate.cu`; `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the plan kernels' yearly
-//! arithmetic (tested on the host; no kernel yet). A WGSL function outside the generator's
-//! subset fails the build here, with its name.
+//! `kernels/simulate.cu`; `shaders/common.wgsl` + `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the
+//! plan kernel's month loop, which `kernels/plan.cu` follows with its entry point. A WGSL
+//! function outside the generator's subset fails the build here, with its name.
 
 use sextant_kernelgen::{wgsl_to_cuda, Override};
 
@@ -13,23 +13,25 @@ __device__ __forceinline__ uint2 mulhilo(u32 a, u32 b) {
 }";
 
 fn main() {
-    // `shaders/X.wgsl` → `$OUT_DIR/X.cu`.
-    generate(
-        "common",
-        &[Override {
-            name: "mulhilo",
-            cuda: MULHILO,
-        }],
-    );
-    generate("plan", &[]);
+    let mulhilo = [Override {
+        name: "mulhilo",
+        cuda: MULHILO,
+    }];
+    // `shaders/X.wgsl` (after the files before it) → `$OUT_DIR/X.cu`.
+    generate("common", &["common"], &mulhilo);
+    generate("plan", &["common", "plan"], &mulhilo);
 }
 
-fn generate(name: &str, overrides: &[Override]) {
+fn generate(name: &str, files: &[&str], overrides: &[Override]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let source = root.join(format!("shaders/{name}.wgsl"));
-    println!("cargo::rerun-if-changed={}", source.display());
-    let wgsl = std::fs::read_to_string(&source)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
+    let mut wgsl = String::new();
+    for file in files {
+        let source = root.join(format!("shaders/{file}.wgsl"));
+        println!("cargo::rerun-if-changed={}", source.display());
+        wgsl += &std::fs::read_to_string(&source)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", source.display()));
+        wgsl.push('\n');
+    }
     let cuda = wgsl_to_cuda(&wgsl, overrides).unwrap_or_else(|e| {
         panic!("shaders/{name}.wgsl is outside the CUDA generator's subset: {e}")
     });

@@ -1,11 +1,11 @@
-// The household plan's yearly arithmetic (docs/model.md §5): the tax, the RMDs and the
-// spending rules so far, written once for the GPU plan kernels to come. The WGSL kernel will
-// put this file before its own; engine/build.rs already generates its CUDA C twin
-// (sextant-kernelgen). Each function computes what its CPU counterpart in engine/src/plan/
-// does, in the same order of operations, so that the bits match: the WGSL backend on lavapipe
-// (engine/tests/gpu.rs) and the generated C on the host (engine/tests/generated_cuda.rs) are
-// checked against the CPU. Money is f64 here, as on the CPU: a kernel that runs this needs an
-// adapter with SHADER_F64.
+// The household plan on the GPU (docs/model.md §5): the tax, the RMDs, the spending rules and
+// the month loop of one path (`plan_path`), written once. It comes after shaders/common.wgsl
+// (Philox, the normals); the WGSL backend appends its entry point, and engine/build.rs
+// generates the CUDA C twin (sextant-kernelgen), to which kernels/plan.cu adds its own. Each
+// function computes what its CPU counterpart in engine/src/plan/ does, in the same order of
+// operations, so that the bits match: the WGSL backend on lavapipe (engine/tests/gpu.rs) and
+// the generated C on the host (engine/tests/generated_cuda.rs) are checked against the CPU.
+// Money is f64 here, as on the CPU: a kernel that runs this needs an adapter with SHADER_F64.
 
 // The most brackets a tax schedule may have (validation refuses more).
 const MAX_BRACKETS: u32 = 16u;
@@ -197,4 +197,574 @@ fn guardrails(
     }
     (*state).spend = max(s, floor);
     return adjustment;
+}
+
+// ---- One path's months --------------------------------------------------------------------
+//
+// The plan comes packed by engine/src/plan/packed.rs (which says what each slot holds; a test
+// checks that the slots below match its): `plan_words` and `plan_reals` hold the plan, its
+// per-year and per-month tables; `plan_lanes` each row's (path, death month of each person,
+// end month). Each row writes its outcome to `plan_money` and `plan_counts` and its yearly
+// samples (wealth, then real spending; NaN after its end) to `plan_samples`, as f32 bits (a
+// NaN is a bit pattern there: WGSL has no NaN to write). The loop is
+// engine/src/plan/simulate.rs's `run_group` for one lane, step by step.
+
+@group(0) @binding(0) var<storage, read> plan_words: array<u32>;
+@group(0) @binding(1) var<storage, read> plan_reals: array<f64>;
+@group(0) @binding(2) var<storage, read> plan_lanes: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> plan_money: array<f64>;
+@group(0) @binding(4) var<storage, read_write> plan_counts: array<u32>;
+@group(0) @binding(5) var<storage, read_write> plan_samples: array<u32>;
+
+const W_PATHS: u32 = 0u;
+const W_ACCOUNTS: u32 = 1u;
+const W_PEOPLE: u32 = 2u;
+const W_CONTRIBUTIONS: u32 = 3u;
+const W_INCOMES: u32 = 4u;
+const W_GOALS: u32 = 5u;
+const W_YEARS: u32 = 6u;
+const W_CASH: u32 = 7u;
+const W_ORDER: u32 = 8u;
+const W_SEQUENCE_LEN: u32 = 9u;
+const W_DEFAULT_LEN: u32 = 10u;
+const W_DEFERRED_LEN: u32 = 11u;
+const W_RMD_AGE: u32 = 12u;
+const W_SPENDING_START: u32 = 13u;
+const W_RULE: u32 = 14u;
+const W_TAX: u32 = 15u;
+const W_BRACKETS: u32 = 16u;
+const W_KEY: u32 = 17u;
+const W_AGE: u32 = 19u;
+const W_INDEX_AT: u32 = 21u;
+const W_CONTRIBUTION_AT: u32 = 22u;
+const W_INCOME_AT: u32 = 23u;
+const W_BENEFIT_AT: u32 = 24u;
+const W_DRIFT_AT: u32 = 25u;
+const W_VOLATILITY_AT: u32 = 26u;
+const W_GOALS_DUE_AT: u32 = 27u;
+const W_KIND: u32 = 32u;
+const W_OWNER: u32 = 48u;
+const W_SEQUENCE: u32 = 64u;
+const W_DEFAULT: u32 = 80u;
+const W_DEFERRED: u32 = 96u;
+const W_CONTRIBUTION_ACCOUNT: u32 = 112u;
+const W_CONTRIBUTION_OWNER: u32 = 144u;
+const W_CONTRIBUTION_END: u32 = 176u;
+const W_INCOME_OWNER: u32 = 208u;
+const W_INCOME_START: u32 = 240u;
+const W_INCOME_END: u32 = 272u;
+const W_INCOME_TAXABLE: u32 = 304u;
+const W_GOAL_MONTH: u32 = 336u;
+const W_GOAL_ESSENTIAL: u32 = 368u;
+const F_ESSENTIAL: u32 = 0u;
+const F_DISCRETIONARY: u32 = 1u;
+const F_SURVIVOR: u32 = 2u;
+const F_RESERVE_YEARS: u32 = 3u;
+const F_RATE: u32 = 4u;
+const F_CEILING: u32 = 5u;
+const F_REAL_RETURN: u32 = 6u;
+const F_TO_AGE: u32 = 7u;
+const F_UPPER: u32 = 8u;
+const F_LOWER: u32 = 9u;
+const F_ADJUST: u32 = 10u;
+const F_MIN_YEARS_LEFT: u32 = 11u;
+const F_PLANNING_AGE: u32 = 12u;
+const F_SOCIAL_SECURITY_TAXABLE: u32 = 13u;
+const F_DEDUCTION: u32 = 14u;
+const F_GAINS_RATE: u32 = 15u;
+const F_FILL_CEILING: u32 = 16u;
+const F_OVER: u32 = 32u;
+const F_BRACKET_RATE: u32 = 48u;
+const F_BALANCE: u32 = 64u;
+const F_BASIS: u32 = 80u;
+const F_GOAL_AMOUNT: u32 = 96u;
+const F_INCOME_SURVIVOR: u32 = 128u;
+const F_VPW: u32 = 160u;
+
+const KIND_TAXABLE: u32 = 0u;
+const KIND_TAX_DEFERRED: u32 = 1u;
+// A path's failure month while it has not failed.
+const NEVER: u32 = 0xffffffffu;
+
+// A path's accounts and running tax figures (simulate.rs, Household), for at most 16 accounts.
+struct House {
+    balance: array<f64, 16>,
+    basis: array<f64, 16>,
+    // Balances at the end of the previous year (RMDs).
+    year_end_balance: array<f64, 16>,
+    // Withdrawn from each tax-deferred account this year.
+    withdrawn: array<f64, 16>,
+    // This year's ordinary income and realised gains.
+    ordinary: f64,
+    gains: f64,
+    // Last year's tax, due in this year's first month, and every year's tax so far.
+    tax_due: f64,
+    taxes: f64,
+}
+
+fn plan_tax_schedule() -> TaxSchedule {
+    var s: TaxSchedule;
+    s.count = plan_words[W_BRACKETS];
+    s.standard_deduction = plan_reals[F_DEDUCTION];
+    s.capital_gains_rate = plan_reals[F_GAINS_RATE];
+    for (var k = 0u; k < MAX_BRACKETS; k++) {
+        s.over[k] = plan_reals[F_OVER + k];
+        s.rate[k] = plan_reals[F_BRACKET_RATE + k];
+    }
+    return s;
+}
+
+fn plan_spending_rule() -> SpendingRule {
+    var r: SpendingRule;
+    r.kind = plan_words[W_RULE];
+    r.essential = plan_reals[F_ESSENTIAL];
+    r.discretionary = plan_reals[F_DISCRETIONARY];
+    r.rate = plan_reals[F_RATE];
+    r.ceiling = plan_reals[F_CEILING];
+    r.real_return = plan_reals[F_REAL_RETURN];
+    r.to_age = plan_reals[F_TO_AGE];
+    r.upper = plan_reals[F_UPPER];
+    r.lower = plan_reals[F_LOWER];
+    r.adjust = plan_reals[F_ADJUST];
+    r.min_years_left = plan_reals[F_MIN_YEARS_LEFT];
+    r.planning_age = plan_reals[F_PLANNING_AGE];
+    return r;
+}
+
+fn house_total(h: ptr<function, House>) -> f64 {
+    var sum = f64(0.0);
+    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+        sum = sum + (*h).balance[a];
+    }
+    return sum;
+}
+
+// The tax on this year so far at price level `index` (none without a schedule).
+fn house_year_tax(h: ptr<function, House>, schedule: TaxSchedule, index: f64) -> f64 {
+    if (plan_words[W_TAX] == 0u) {
+        return f64(0.0);
+    }
+    return year_tax(schedule, (*h).ordinary, (*h).gains, index);
+}
+
+// The year (at price level `index`) is over: its tax falls due next month.
+fn house_close_year(h: ptr<function, House>, schedule: TaxSchedule, index: f64) {
+    let tax = house_year_tax(h, schedule, index);
+    (*h).tax_due = tax;
+    (*h).taxes = (*h).taxes + tax;
+    (*h).ordinary = f64(0.0);
+    (*h).gains = f64(0.0);
+    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+        (*h).withdrawn[a] = f64(0.0);
+        (*h).year_end_balance[a] = (*h).balance[a];
+    }
+}
+
+// New money into account `a` (a taxable account's basis rises with it).
+fn house_deposit(h: ptr<function, House>, a: u32, amount: f64) {
+    (*h).balance[a] = (*h).balance[a] + amount;
+    if (plan_words[W_KIND + a] == KIND_TAXABLE) {
+        (*h).basis[a] = (*h).basis[a] + amount;
+    }
+}
+
+// `amount` out of account `a`, with its tax consequences.
+fn house_take(h: ptr<function, House>, a: u32, amount: f64) {
+    let kind = plan_words[W_KIND + a];
+    let value = (*h).balance[a];
+    if (kind == KIND_TAXABLE) {
+        let basis = (*h).basis[a];
+        if (value > 0.0) {
+            (*h).gains = (*h).gains + amount * (1.0 - basis / value);
+            (*h).basis[a] = basis - basis * (amount / value);
+        }
+    } else if (kind == KIND_TAX_DEFERRED) {
+        (*h).ordinary = (*h).ordinary + amount;
+        (*h).withdrawn[a] = (*h).withdrawn[a] + amount;
+    }
+    (*h).balance[a] = value - amount;
+}
+
+// `rest` from the `count` accounts listed from word `list`, one after another: what they
+// could not pay (0 when they paid it all).
+fn house_in_order(h: ptr<function, House>, rest_in: f64, list: u32, count: u32) -> f64 {
+    var rest = rest_in;
+    var left = rest > 0.0;
+    for (var k = 0u; k < count; k++) {
+        if (!left) {
+            break;
+        }
+        let a = plan_words[list + k];
+        let take = min(rest, (*h).balance[a]);
+        if (!(rest > 0.0 && take > 0.0)) {
+            continue;
+        }
+        house_take(h, a, take);
+        rest = rest - take;
+        left = rest > 0.0;
+    }
+    return select(f64(0.0), rest, rest > 0.0);
+}
+
+// `amount` (at most the total) from the accounts in the plan's withdrawal order.
+fn house_withdraw(h: ptr<function, House>, amount: f64, index: f64) {
+    if (!(amount > 0.0)) {
+        return;
+    }
+    let order = plan_words[W_ORDER];
+    if (order == 0u) {
+        let unpaid = house_in_order(h, amount, W_SEQUENCE, plan_words[W_SEQUENCE_LEN]);
+    } else if (order == 1u) {
+        let total = house_total(h);
+        var rest = amount;
+        for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+            let balance = (*h).balance[a];
+            let take = min(min(amount * (balance / total), balance), rest);
+            if (total > 0.0 && take > 0.0) {
+                house_take(h, a, take);
+                rest = rest - take;
+            }
+        }
+        // Rounding may leave a few cents' fraction: the default order takes it.
+        let unpaid = house_in_order(h, rest, W_DEFAULT, plan_words[W_DEFAULT_LEN]);
+    } else {
+        let first = min(amount, max(plan_reals[F_FILL_CEILING] * index - (*h).ordinary, f64(0.0)));
+        let left = house_in_order(h, first, W_DEFERRED, plan_words[W_DEFERRED_LEN]);
+        let unpaid = house_in_order(h, amount - first + left, W_DEFAULT, plan_words[W_DEFAULT_LEN]);
+    }
+}
+
+// Every account emptied (a path that fails).
+fn house_deplete(h: ptr<function, House>) {
+    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+        (*h).balance[a] = f64(0.0);
+        (*h).basis[a] = f64(0.0);
+    }
+}
+
+// Person p's age in whole years in month t.
+fn age_years(p: u32, t: u32) -> u32 {
+    return (plan_words[W_AGE + p] + t) / 12u;
+}
+
+// The RMDs of month t (the year's last) on a running path: each tax-deferred account's
+// requirement less what was taken this year, moved to the cash account as ordinary income; a
+// dead owner's account passes to the survivor.
+fn house_take_rmds(h: ptr<function, House>, alive0: bool, alive1: bool, running: bool, t: u32) {
+    let people = plan_words[W_PEOPLE];
+    for (var k = 0u; k < plan_words[W_DEFERRED_LEN]; k++) {
+        let a = plan_words[W_DEFERRED + k];
+        let owner = plan_words[W_OWNER + a];
+        let heir = min(1u - owner, people - 1u);
+        let owner_alive = select(alive0, alive1, owner == 1u);
+        let age = age_years(select(heir, owner, owner_alive), t);
+        let required = rmd_required((*h).year_end_balance[a], age) - (*h).withdrawn[a];
+        let amount = min(required, (*h).balance[a]);
+        if (running && age >= plan_words[W_RMD_AGE] && amount > 0.0) {
+            house_take(h, a, amount);
+            house_deposit(h, plan_words[W_CASH], amount);
+        }
+    }
+}
+
+// The age in years of the youngest person alive in month t (someone is).
+fn youngest_living_age(alive0: bool, alive1: bool, t: u32) -> f64 {
+    let age0 = f64(plan_words[W_AGE] + t) / 12.0;
+    let age1 = f64(plan_words[W_AGE + 1u] + t) / 12.0;
+    if (alive0 && alive1) {
+        return min(age0, age1);
+    }
+    return select(age1, age0, alive0);
+}
+
+// Row `row`'s path, month by month, to its end; its outcome and samples written at place
+// `out` of the outputs (a dispatch's outputs may hold a slice of the rows).
+fn plan_path(row: u32, out: u32) {
+    let lane = plan_lanes[row];
+    let path = lane.x;
+    let death0 = lane.y;
+    let death1 = lane.z;
+    let end = lane.w;
+    let couple = plan_words[W_PEOPLE] == 2u;
+    let accounts = plan_words[W_ACCOUNTS];
+    let years = plan_words[W_YEARS];
+    let index_at = plan_words[W_INDEX_AT];
+    let start = plan_words[W_SPENDING_START];
+    let key = vec2<u32>(plan_words[W_KEY], plan_words[W_KEY + 1u]);
+    let schedule = plan_tax_schedule();
+    let rule = plan_spending_rule();
+
+    // The years the path does not reach stay NaN.
+    let nan = 0x7fc00000u;
+    for (var y = 0u; y < 2u * years; y++) {
+        plan_samples[2u * out * years + y] = nan;
+    }
+    var house: House;
+    for (var a = 0u; a < accounts; a++) {
+        house.balance[a] = plan_reals[F_BALANCE + a];
+        house.basis[a] = plan_reals[F_BASIS + a];
+        house.year_end_balance[a] = house.balance[a];
+    }
+    var failed_at = NEVER;
+    var goals_due = 0u;
+    var goals_paid = 0u;
+    var spending_cut = false;
+    var cuts = 0u;
+    var raises = 0u;
+    var spending = SpendingState(f64(0.0), f64(0.0), true);
+    var year_growth = f64(1.0);
+    var last_year_return = f64(0.0);
+    var spent_this_year = f64(0.0);
+    var index = f64(1.0);
+    var previous_index = f64(1.0);
+    var normals = vec4<f32>(0.0);
+
+    for (var t = 0u; t < end; t++) {
+        let year = t / 12u;
+        if (t % 12u == 0u && t > 0u) {
+            // Close the previous year: its tax falls due now; its samples are recorded.
+            previous_index = index;
+            index = plan_reals[index_at + year];
+            house_close_year(&house, schedule, previous_index);
+            last_year_return = year_growth - 1.0;
+            year_growth = f64(1.0);
+            if (years > 0u) {
+                plan_samples[2u * out * years + year - 1u] = bitcast<u32>(f32(house_total(&house)));
+                plan_samples[(2u * out + 1u) * years + year - 1u] = bitcast<u32>(f32(spent_this_year / previous_index));
+            }
+            spent_this_year = f64(0.0);
+        }
+        if ((t & 3u) == 0u) {
+            normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+        }
+
+        // Who is alive this month, and what the household spends on.
+        let alive0 = t < death0;
+        let alive1 = couple && t < death1;
+        var survivor = f64(1.0);
+        if (couple && !(alive0 && alive1)) {
+            survivor = plan_reals[F_SURVIVOR];
+        }
+        let spending_on = t >= start;
+        let sets_spending = spending_on && (t == start || t % 12u == 0u);
+        var wealth_at_start = f64(0.0);
+        if (sets_spending) {
+            wealth_at_start = house_total(&house);
+        }
+        let failed = failed_at != NEVER;
+
+        // Contributions (none into a failed path's accounts).
+        let contributions = plan_words[W_CONTRIBUTIONS];
+        for (var k = 0u; k < contributions; k++) {
+            if (t >= plan_words[W_CONTRIBUTION_END + k]) {
+                continue;
+            }
+            let saving = select(alive0, alive1, plan_words[W_CONTRIBUTION_OWNER + k] == 1u) && !failed;
+            if (saving) {
+                let amount = plan_reals[plan_words[W_CONTRIBUTION_AT] + year * contributions + k];
+                house_deposit(&house, plan_words[W_CONTRIBUTION_ACCOUNT + k], amount);
+            }
+        }
+
+        // Incomes and Social Security.
+        var cash = f64(0.0);
+        var taxable_income = f64(0.0);
+        var has_cash = false;
+        let incomes = plan_words[W_INCOMES];
+        for (var k = 0u; k < incomes; k++) {
+            if (t < plan_words[W_INCOME_START + k] || t >= plan_words[W_INCOME_END + k]) {
+                continue;
+            }
+            has_cash = true;
+            let base = plan_reals[plan_words[W_INCOME_AT] + year * incomes + k];
+            let owner = plan_words[W_INCOME_OWNER + k];
+            let own = select(alive0, alive1, owner == 1u);
+            let other = select(alive1, alive0, owner == 1u);
+            var scale = f64(0.0);
+            if (own) {
+                scale = f64(1.0);
+            } else if (other) {
+                scale = plan_reals[F_INCOME_SURVIVOR + k];
+            }
+            let amount = base * scale;
+            cash = cash + amount;
+            if (plan_words[W_INCOME_TAXABLE + k] != 0u) {
+                taxable_income = taxable_income + amount;
+            }
+        }
+        let benefit_at = plan_words[W_BENEFIT_AT] + 2u * t;
+        let own_benefit = vec2<f64>(plan_reals[benefit_at], plan_reals[benefit_at + 1u]);
+        var benefits = f64(0.0);
+        if (own_benefit.x != 0.0 || own_benefit.y != 0.0) {
+            has_cash = true;
+            for (var p = 0u; p < plan_words[W_PEOPLE]; p++) {
+                let own = own_benefit[p];
+                let other = own_benefit[1u - p];
+                let alive_p = select(alive0, alive1, p == 1u);
+                let alive_other = select(alive1, alive0, p == 1u);
+                // The survivor keeps the larger of the two benefits.
+                var benefit = own;
+                if (couple && !alive_other) {
+                    benefit = max(own, other);
+                }
+                if (alive_p) {
+                    benefits = benefits + benefit;
+                }
+            }
+        }
+        if (has_cash) {
+            cash = cash + benefits;
+            if (plan_words[W_TAX] != 0u) {
+                taxable_income = taxable_income + benefits * plan_reals[F_SOCIAL_SECURITY_TAXABLE];
+            }
+            house.ordinary = house.ordinary + taxable_income;
+        }
+
+        // Spending for the year.
+        if (sets_spending) {
+            let youngest = youngest_living_age(alive0, alive1, t);
+            let n = max(ceil(rule.to_age - youngest), f64(1.0));
+            let vpw_denominator = plan_reals[F_VPW + min(u32(n), 127u)];
+            let adjustment = yearly_spending(rule, &spending, last_year_return, t == start,
+                wealth_at_start, index, previous_index, youngest, vpw_denominator);
+            if (adjustment == SPENDING_CUT) {
+                cuts = cuts + 1u;
+                spending_cut = true;
+            } else if (adjustment == SPENDING_RAISED) {
+                raises = raises + 1u;
+            }
+        }
+        var essential_spending = f64(0.0);
+        var discretionary = f64(0.0);
+        if (spending_on) {
+            essential_spending = rule.essential * index * survivor;
+            discretionary = max(spending.spend * survivor - essential_spending, f64(0.0));
+        }
+
+        // Needs: essential spending, essential goals due, last year's tax.
+        var essential_goals = f64(0.0);
+        var essential_due = 0u;
+        var flexible_due = false;
+        let due = plan_words[plan_words[W_GOALS_DUE_AT] + t];
+        if (due != 0u) {
+            goals_due = goals_due | due;
+            for (var g = 0u; g < plan_words[W_GOALS]; g++) {
+                if ((due & (1u << g)) == 0u) {
+                    continue;
+                }
+                if (plan_words[W_GOAL_ESSENTIAL + g] != 0u) {
+                    essential_goals = essential_goals + plan_reals[F_GOAL_AMOUNT + g] * index;
+                    essential_due = essential_due | (1u << g);
+                } else {
+                    flexible_due = true;
+                }
+            }
+        }
+        // The cash pays first; the accounts pay the rest unless that would empty them. Once
+        // failed, the accounts are empty and only the cash pays.
+        var met = true;
+        var paid_spending = f64(0.0);
+        if (spending_on || essential_due != 0u || house.tax_due != 0.0) {
+            let total = house_total(&house);
+            let need = essential_spending + essential_goals + house.tax_due;
+            house.tax_due = f64(0.0);
+            let cash_before = cash;
+            let covered = cash >= need;
+            let short = need - cash;
+            let fails = !covered && !failed && total - short <= 0.0;
+            let draws = !covered && !failed && !fails;
+            var draw = f64(0.0);
+            if (fails) {
+                draw = total;
+            } else if (draws) {
+                draw = short;
+            }
+            cash = select(f64(0.0), cash - need, covered);
+            met = covered || draws;
+            paid_spending = select(min(cash_before, essential_spending), essential_spending, met);
+            house_withdraw(&house, draw, index);
+            if (fails) {
+                house_deplete(&house);
+                failed_at = t;
+            }
+        }
+        if (met) {
+            goals_paid = goals_paid | essential_due;
+        }
+        // Discretionary spending, as far as the cash and the accounts allow.
+        if (spending_on && discretionary > 0.0) {
+            let total = house_total(&house);
+            let from_cash = min(cash, discretionary);
+            let need = discretionary - from_cash;
+            let take = min(need, max(total, f64(0.0)));
+            cash = cash - from_cash;
+            spending_cut = spending_cut || take < need;
+            paid_spending = paid_spending + (from_cash + take);
+            if (take > 0.0) {
+                house_withdraw(&house, take, index);
+            }
+        }
+        // Flexible goals: paid only if what is left covers the reserve.
+        if (flexible_due) {
+            let reserve = plan_reals[F_RESERVE_YEARS] * 12.0 * rule.essential * index * survivor;
+            for (var g = 0u; g < plan_words[W_GOALS]; g++) {
+                if (plan_words[W_GOAL_MONTH + g] != t || plan_words[W_GOAL_ESSENTIAL + g] != 0u) {
+                    continue;
+                }
+                let amount = plan_reals[F_GOAL_AMOUNT + g] * index;
+                let total = house_total(&house);
+                if (total + cash - amount >= reserve) {
+                    let from_cash = min(cash, amount);
+                    cash = cash - from_cash;
+                    goals_paid = goals_paid | (1u << g);
+                    if (amount > from_cash) {
+                        house_withdraw(&house, amount - from_cash, index);
+                    }
+                }
+            }
+        }
+        // A surplus is saved in the cash account (a failed path spends it).
+        if (has_cash && failed_at == NEVER && cash > 0.0) {
+            house_deposit(&house, plan_words[W_CASH], cash);
+        }
+        // RMDs in the year's last month.
+        if (t % 12u == 11u) {
+            house_take_rmds(&house, alive0, alive1, failed_at == NEVER, t);
+        }
+        if (spending_on) {
+            spent_this_year = spent_this_year + paid_spending;
+        }
+
+        // Growth: §1's arithmetic on every account.
+        let shock = exp_poly(bitcast<f32>(plan_words[plan_words[W_VOLATILITY_AT] + t]) * normals[t & 3u]);
+        let growth = plan_reals[plan_words[W_DRIFT_AT] + t] * f64(shock);
+        year_growth = year_growth * growth;
+        for (var a = 0u; a < accounts; a++) {
+            house.balance[a] = house.balance[a] * growth;
+        }
+    }
+
+    // The path's end: the open year's tax comes out of the estate.
+    var last_year = 0u;
+    if (end > 0u) {
+        last_year = (end - 1u) / 12u;
+    }
+    let owed = house_year_tax(&house, schedule, plan_reals[index_at + last_year]);
+    let total = house_total(&house);
+    var deferred = f64(0.0);
+    for (var k = 0u; k < plan_words[W_DEFERRED_LEN]; k++) {
+        deferred = deferred + house.balance[plan_words[W_DEFERRED + k]];
+    }
+    plan_money[4u * out] = max(total - owed, f64(0.0));
+    plan_money[4u * out + 1u] = max(total, f64(0.0));
+    plan_money[4u * out + 2u] = deferred;
+    plan_money[4u * out + 3u] = house.taxes + min(owed, max(total, f64(0.0)));
+    plan_counts[8u * out] = end;
+    plan_counts[8u * out + 1u] = failed_at;
+    plan_counts[8u * out + 2u] = goals_due;
+    plan_counts[8u * out + 3u] = goals_paid;
+    plan_counts[8u * out + 4u] = select(0u, 1u, spending_cut);
+    plan_counts[8u * out + 5u] = cuts;
+    plan_counts[8u * out + 6u] = raises;
+    plan_counts[8u * out + 7u] = 0u;
 }

@@ -35,6 +35,12 @@ pub struct PlanArgs {
 #[derive(Serialize)]
 pub struct PlanReport {
     pub paths: u64,
+    /// What ran the plans: the results' `backend` ("cpu", "wgpu", "cuda", or the CPU saying
+    /// why the device could not).
+    pub backend: String,
+    /// Off the CPU: whether the couple's whole result (every output but `backend`) is the
+    /// CPU's, bit for bit, or the first output that differs.
+    pub parity_with_cpu: Option<String>,
     pub monteplan_default: Timed,
     pub monteplan: Option<serde_json::Value>,
     /// Sextant's path-steps/s over monteplan's on the same plan.
@@ -62,6 +68,27 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     };
     let default = request(MONTEPLAN_DEFAULT)?;
     let couple = request(COUPLE)?;
+    let on_device = engine.plan(&couple)?;
+    let backend = on_device.backend.clone();
+    let parity_with_cpu = (backend != "cpu").then(|| {
+        let cpu = Engine::new(sextant_engine::Device::Cpu(
+            sextant_engine::CpuBackend::new(),
+        ));
+        match cpu.plan(&couple) {
+            Ok(on_cpu) => first_difference(
+                &serde_json::to_value(&on_device).unwrap_or_default(),
+                &serde_json::to_value(&on_cpu).unwrap_or_default(),
+            )
+            .unwrap_or_else(|| "bit-identical".to_string()),
+            Err(e) => format!("the CPU run failed: {e}"),
+        }
+    });
+    eprintln!(
+        "plans on {backend}{}",
+        parity_with_cpu
+            .as_ref()
+            .map_or(String::new(), |p| format!(": against the CPU, {p}"))
+    );
     let monteplan_default = timed(engine, args.plan_repeat, "monteplan's default plan", |e| {
         Ok(e.plan(&default)?.success_probability)
     })?;
@@ -103,12 +130,39 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     eprintln!("claiming:  {:.3} s", claiming.seconds);
     Ok(PlanReport {
         paths: args.plan_paths,
+        backend,
+        parity_with_cpu,
         monteplan_default,
         monteplan,
         speedup_over_monteplan: speedup,
         couple: couple_timing,
         couple_claiming: claiming,
     })
+}
+
+/// The first output (a JSON path) where `device` and `cpu` differ, `backend` aside; `None`
+/// when they agree everywhere (numbers compare by their JSON text, which holds every bit).
+fn first_difference(device: &serde_json::Value, cpu: &serde_json::Value) -> Option<String> {
+    fn walk(path: &str, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => x
+                .iter()
+                .filter(|(k, _)| !path.is_empty() || k.as_str() != "backend")
+                .find_map(|(k, v)| match y.get(k) {
+                    Some(w) => walk(&format!("{path}.{k}"), v, w),
+                    None => Some(format!("{path}.{k} missing on the CPU")),
+                }),
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (v, w))| walk(&format!("{path}[{i}]"), v, w)),
+            _ if a == b => None,
+            _ => Some(format!("{path}: {a} here, {b} on the CPU")),
+        }
+    }
+    walk("", device, cpu)
 }
 
 /// The median of `repeat` timed runs of `work` (after one untimed), with the path-steps the

@@ -124,8 +124,8 @@ impl Engine {
         self.run_plan(&plan)
     }
 
-    /// A prepared plan, watched like every run of this engine. Plans run on the CPU whatever
-    /// the device (their GPU kernels are not written yet); the result's `backend` says so.
+    /// A prepared plan, watched like every run of this engine, on the engine's device; where
+    /// that device cannot run plans, on the CPU, and the result's `backend` says why.
     pub fn run_plan(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
         self.run_plan_keeping(plan, Yearly::Samples)
     }
@@ -142,12 +142,15 @@ impl Engine {
         yearly: Yearly,
     ) -> Result<PlanResult, EngineError> {
         self.check_cancelled()?;
-        let samples = simulate_plan_on(plan, &self.watch, CpuKernel::widest(), yearly)?;
-        let device = self.backend().info().name;
-        let backend = if device == "cpu" {
-            "cpu".to_string()
-        } else {
-            format!("cpu (plans are not on the {device} backend yet)")
+        let device = self.backend();
+        let name = device.info().name;
+        let (samples, backend) = match device.simulate_plan(plan, yearly, &self.watch) {
+            Ok(samples) => (samples, name.to_string()),
+            Err(BackendError::Unavailable { reason, .. }) => (
+                simulate_plan_on(plan, &self.watch, CpuKernel::widest(), yearly)?,
+                format!("cpu (plans cannot run on the {name} backend: {reason})"),
+            ),
+            Err(e) => return Err(e.into()),
         };
         Ok(build_plan_result(plan, samples, &backend))
     }

@@ -311,3 +311,111 @@ fn hex_f64(text: &str) -> f64 {
         value
     }
 }
+
+const MONTH_LOOP_MAIN: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+// `dir/name` whole, into memory.
+static void* slurp(const char* dir, const char* name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE* f = fopen(path, "rb");
+    if (!f) { perror(path); exit(2); }
+    fseek(f, 0, SEEK_END);
+    const long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void* data = malloc(bytes + 16);
+    if (fread(data, 1, bytes, f) != (size_t)bytes) { perror(path); exit(2); }
+    fclose(f);
+    return data;
+}
+static void spill(const char* dir, const char* name, const void* data, size_t bytes) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE* f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, bytes, f) != bytes) { perror(path); exit(2); }
+    fclose(f);
+}
+int main(int argc, char** argv) {
+    const char* dir = argv[1];
+    sx_globals g;
+    g.plan_words = (const u32*)slurp(dir, "words");
+    g.plan_reals = (const double*)slurp(dir, "reals");
+    g.plan_lanes = (const uint4*)slurp(dir, "lanes");
+    const u32 paths = g.plan_words[0];
+    const u32 years = g.plan_words[6];
+    g.plan_money = (double*)calloc(4 * paths + 1, sizeof(double));
+    g.plan_counts = (u32*)calloc(8 * paths + 1, sizeof(u32));
+    g.plan_samples = (u32*)calloc(2 * years * paths + 1, sizeof(u32));
+    for (u32 row = 0; row < paths; row++) {
+        plan_path(g, row, row);
+    }
+    spill(dir, "money", g.plan_money, 4 * paths * sizeof(double));
+    spill(dir, "counts", g.plan_counts, 8 * paths * sizeof(u32));
+    spill(dir, "samples", g.plan_samples, 2 * years * paths * sizeof(u32));
+    return 0;
+}
+"#;
+
+/// The whole month loop (`plan_path` of shaders/plan.wgsl), generated as C and run on the
+/// host over the packed plan, gives the CPU's bits for every path's outcome and yearly samples
+/// on every case of `plan_cases::month_loop_cases`: what the CUDA plan kernel computes, short
+/// of the device.
+#[test]
+fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
+    use sextant_engine::backend::{CpuKernel, Watch};
+    use sextant_engine::plan::packed::PackedPlan;
+    use sextant_engine::plan::simulate::simulate_plan_on;
+    use sextant_engine::plan::Yearly;
+    let binary = host_binary("month-loop", PLAN_CUDA, MONTH_LOOP_MAIN);
+    let dir = binary.parent().unwrap().to_path_buf();
+    let bytes_of = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    // What the cases reach: failures, guardrail cuts and raises, goals paid and unpaid, taxes.
+    let (mut failed, mut cuts, mut raises, mut unpaid, mut taxed) = (0, 0, 0, 0, 0);
+    for (label, plan) in plan_cases::month_loop_cases(200) {
+        for yearly in [Yearly::Samples, Yearly::Skip] {
+            let packed = PackedPlan::of(&plan, yearly);
+            std::fs::write(dir.join("words"), bytemuck::cast_slice(&packed.words)).unwrap();
+            std::fs::write(dir.join("reals"), bytemuck::cast_slice(&packed.reals)).unwrap();
+            std::fs::write(dir.join("lanes"), bytemuck::cast_slice(&packed.lanes)).unwrap();
+            let ran = Command::new("timeout")
+                .arg("120")
+                .arg(&binary)
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(ran.success(), "{label}: {ran:?}");
+            let money: Vec<f64> = bytes_of("money")
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let words = |name: &str| -> Vec<u32> {
+                bytes_of(name)
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                    .collect()
+            };
+            let gpu = packed.samples(&money, &words("counts"), &words("samples"));
+            let cpu =
+                simulate_plan_on(&plan, &Watch::default(), CpuKernel::widest(), yearly).unwrap();
+            plan_cases::assert_same_samples(&format!("{label}, {yearly:?}"), &gpu, &cpu);
+            for o in &cpu.outcomes {
+                failed += usize::from(o.failed_at.is_some());
+                cuts += usize::from(o.guardrail_cuts > 0);
+                raises += usize::from(o.guardrail_raises > 0);
+                unpaid += usize::from(o.goals_due & !o.goals_paid != 0);
+                taxed += usize::from(o.taxes > 0.0);
+            }
+        }
+    }
+    remove(&binary);
+    for (what, paths) in [
+        ("failed", failed),
+        ("with a guardrail cut", cuts),
+        ("with a guardrail raise", raises),
+        ("with a goal unpaid", unpaid),
+        ("taxed", taxed),
+    ] {
+        assert!(paths > 0, "no path {what}: the cases miss a branch");
+    }
+}

@@ -252,6 +252,92 @@ mod wgpu {
         }
     }
 
+    /// The whole month loop of shaders/plan.wgsl (`plan_path`), run by the WGSL backend, on
+    /// every case of `plan_cases::month_loop_cases`. Without volatility every step is f64
+    /// arithmetic in the CPU's order, and every path's outcome and yearly samples are the
+    /// CPU's bits, with the samples kept and skipped (the lifetimes still differ path by path).
+    /// With it, the shocks come from the f32 polynomials, which lavapipe's compiler contracts
+    /// into multiply-adds (its normals are the CPU's within 1e-6, not to the bit; CUDA
+    /// compiles with `--fmad=false`, and its generated C gives the CPU's bits in
+    /// generated_cuda.rs): amounts agree within 1e-4 of the larger of themselves and the
+    /// plan's starting wealth, and a path whose rounding tips a discrete outcome (a guardrail,
+    /// a failure month) is allowed on at most 2% of paths.
+    #[test]
+    fn the_plan_month_loop_in_wgsl_is_the_cpus_on_every_case() {
+        use sextant_engine::backend::{CpuKernel, Watch};
+        use sextant_engine::plan::simulate::simulate_plan_on;
+        use sextant_engine::plan::Yearly;
+        let Some(b) = backend() else { return };
+        let cpu_run = |plan: &sextant_engine::plan::PreparedPlan, yearly: Yearly| {
+            simulate_plan_on(plan, &Watch::default(), CpuKernel::widest(), yearly).unwrap()
+        };
+        for (label, plan) in plan_cases::month_loop_cases(200) {
+            let mut still = plan.clone();
+            still.volatility.iter_mut().for_each(|v| *v = 0.0);
+            for yearly in [Yearly::Samples, Yearly::Skip] {
+                let cpu = cpu_run(&still, yearly);
+                let watch = Watch::default();
+                let gpu = b.simulate_plan(&still, yearly, &watch).unwrap();
+                let label = format!("{label} without volatility, {yearly:?}");
+                plan_cases::assert_same_samples(&label, &gpu, &cpu);
+                let steps: u64 = cpu.outcomes.iter().map(|o| u64::from(o.end_month)).sum();
+                assert_eq!(
+                    watch.done(),
+                    steps,
+                    "{label}: progress counts every path-month"
+                );
+            }
+            let cpu = cpu_run(&plan, Yearly::Samples);
+            let gpu = b
+                .simulate_plan(&plan, Yearly::Samples, &Watch::default())
+                .unwrap();
+            let wealth: f64 = plan.accounts.iter().map(|a| a.balance).sum();
+            plan_cases::assert_near_samples(&label, &gpu, &cpu, wealth, 1e-4, 0.02);
+        }
+    }
+
+    /// A plan on an engine whose device is the WGSL backend runs there (the result says
+    /// `wgpu`) and reports what the CPU engine reports, up to lavapipe's f32 rounding (see
+    /// the test above); a cancelled one stops.
+    #[test]
+    fn an_engine_on_wgpu_runs_plans_there() {
+        use sextant_engine::backend::Device;
+        use sextant_engine::Engine;
+        let Some(b) = backend() else { return };
+        let request =
+            serde_json::from_str(include_str!("../../examples/plan-couple.json")).unwrap();
+        let mut plan = sextant_engine::plan::prepare_plan(&request).unwrap();
+        plan.paths = 300;
+        let on_gpu = Engine::new(Device::Wgpu(b.clone()))
+            .run_plan(&plan)
+            .unwrap();
+        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
+            .run_plan(&plan)
+            .unwrap();
+        assert_eq!(on_gpu.backend, "wgpu");
+        assert_eq!(on_cpu.backend, "cpu");
+        let bound = 4.0 * on_cpu.standard_error.max(1.0 / 300.0);
+        assert!(
+            (on_gpu.success_probability - on_cpu.success_probability).abs() <= bound,
+            "success {} on wgpu, {} on the CPU (bound {bound})",
+            on_gpu.success_probability,
+            on_cpu.success_probability
+        );
+        let (g, c) = (on_gpu.estate.mean, on_cpu.estate.mean);
+        assert!(
+            (g - c).abs() <= 1e-4 * c.abs(),
+            "estate {g} on wgpu, {c} on the CPU"
+        );
+        assert_eq!(on_gpu.yearly.len(), on_cpu.yearly.len());
+        let watch = sextant_engine::backend::Watch::default();
+        watch.cancel();
+        assert_eq!(
+            b.simulate_plan(&plan, sextant_engine::plan::Yearly::Skip, &watch)
+                .unwrap_err(),
+            sextant_engine::backend::BackendError::Cancelled
+        );
+    }
+
     #[test]
     fn full_results_match_the_cpu_backend() {
         let Some(b) = backend() else { return };

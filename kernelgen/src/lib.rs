@@ -14,10 +14,14 @@
 //! as in WGSL), and `ptr<function, T>` arguments (C++ references); `let`, `var`, `if`,
 //! `for`/`loop`/`while`, `break`, `continue`, `return`, calls, `select`, conversions and
 //! bitcasts, and the math builtins the kernels use; module-scope `const` tables become C
-//! globals. Anything else (runtime-sized arrays, atomics, barriers, `switch`, module-scope
-//! variables) is an error naming the function and the construct, never a silent
-//! mistranslation: entry points, buffers and reductions stay written by hand on each side,
-//! and hand the generated functions their inputs. Where WGSL defines what C leaves undefined
+//! globals. Storage buffers of scalars or vectors (`var<storage, read> name: array<T>;`, or
+//! `read_write`) become the pointers of one C struct, `sx_globals`, which every function that
+//! touches a buffer (itself or through a call) takes as a hidden first argument `sx_g`: the
+//! plan kernel's month loop reads its plan's tables and writes its yearly samples this way.
+//! Anything else (other module-scope variables, atomics, barriers, `switch`) is an error
+//! naming the function and the construct, never a silent mistranslation: entry points and
+//! reductions stay written by hand on each side, and hand the generated functions their
+//! buffers and inputs. Where WGSL defines what C leaves undefined
 //! (shifts by 32 or more, integer division by zero, signed overflow, out-of-range
 //! float-to-int conversions), the WGSL source must stay clear of it, as the common functions
 //! do.
@@ -164,9 +168,6 @@ pub fn wgsl_to_cuda(wgsl: &str, overrides: &[Override]) -> Result<String, String
     )
     .validate(&module)
     .map_err(|e| format!("{e:?}"))?;
-    if !module.global_variables.is_empty() {
-        return Err("module-scope variables are outside the generator's subset".into());
-    }
     if !module.entry_points.is_empty() {
         return Err("entry points are written by hand on each side, not generated".into());
     }
@@ -176,6 +177,20 @@ pub fn wgsl_to_cuda(wgsl: &str, overrides: &[Override]) -> Result<String, String
     out.push('\n');
     out.push_str(&type_definitions(&module)?);
     out.push_str(&constant_definitions(&module)?);
+    out.push_str(&buffer_definitions(&module)?);
+    // The functions that read or write a buffer, directly or through a call: each takes the
+    // buffers as a hidden first argument.
+    let buffered: HashSet<Handle<naga::Function>> = module
+        .functions
+        .iter()
+        .filter(|&(h, _)| {
+            module
+                .global_variables
+                .iter()
+                .any(|(g, _)| !info[h][g].is_empty())
+        })
+        .map(|(h, _)| h)
+        .collect();
     let mut used = HashSet::new();
     for (handle, function) in module.functions.iter() {
         let name = function.name.clone().unwrap_or_default();
@@ -186,7 +201,7 @@ pub fn wgsl_to_cuda(wgsl: &str, overrides: &[Override]) -> Result<String, String
             out.push('\n');
             continue;
         }
-        let writer = FunctionWriter::new(&module, &info[handle], function)
+        let writer = FunctionWriter::new(&module, &info[handle], function, &buffered)
             .map_err(|e| format!("fn {name}: {e}"))?;
         writer
             .write(&mut out)
@@ -273,6 +288,49 @@ fn constant_value(module: &naga::Module, h: Handle<Expression>) -> Result<String
     }
 }
 
+/// The module's storage buffers (`var<storage, read> name: array<T>;`, or `read_write`) as
+/// the members of `struct sx_globals`, one pointer each (to `const T` when read-only): the
+/// hand-written CUDA entry point fills it from its arguments and hands it to the generated
+/// functions that use a buffer, as their first argument `sx_g`. Any other module-scope
+/// variable (uniform, private, workgroup, a buffer that is not a runtime-sized array of
+/// scalars or vectors) is outside the subset.
+fn buffer_definitions(module: &naga::Module) -> Result<String, String> {
+    if module.global_variables.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = String::from("struct sx_globals {\n");
+    for (_, global) in module.global_variables.iter() {
+        let name = global
+            .name
+            .as_deref()
+            .ok_or("an unnamed module-scope variable")?;
+        let naga::AddressSpace::Storage { access } = global.space else {
+            return Err(format!(
+                "var {name}: module-scope variables other than storage buffers"
+            ));
+        };
+        let TypeInner::Array {
+            base,
+            size: naga::ArraySize::Dynamic,
+            ..
+        } = module.types[global.ty].inner
+        else {
+            return Err(format!(
+                "var {name}: storage buffers other than runtime-sized arrays"
+            ));
+        };
+        let element = c_type(&module.types[base].inner).map_err(|e| format!("var {name}: {e}"))?;
+        let constness = if access.contains(naga::StorageAccess::STORE) {
+            ""
+        } else {
+            "const "
+        };
+        let _ = writeln!(out, "    {constness}{element}* {};", c_identifier(name));
+    }
+    out.push_str("};\n");
+    Ok(out)
+}
+
 /// The C definitions of the module's structs and arrays, each after what it holds.
 fn type_definitions(module: &naga::Module) -> Result<String, String> {
     let mut out = String::new();
@@ -343,6 +401,8 @@ struct FunctionWriter<'a> {
     /// Local variables' C names.
     locals: HashMap<Handle<naga::LocalVariable>, String>,
     arguments: Vec<String>,
+    /// The functions that take the buffers (`sx_g`) as their first argument.
+    buffered: &'a HashSet<Handle<naga::Function>>,
 }
 
 impl<'a> FunctionWriter<'a> {
@@ -350,6 +410,7 @@ impl<'a> FunctionWriter<'a> {
         module: &'a naga::Module,
         info: &'a naga::valid::FunctionInfo,
         function: &'a naga::Function,
+        buffered: &'a HashSet<Handle<naga::Function>>,
     ) -> Result<Self, String> {
         // A WGSL name may repeat across scopes (and naga hoists every `var` to the top), so
         // a name used twice gets its handle's index appended.
@@ -447,6 +508,7 @@ impl<'a> FunctionWriter<'a> {
                 .enumerate()
                 .map(|(i, a)| unique(a, i, "a"))
                 .collect(),
+            buffered,
         })
     }
 
@@ -478,6 +540,16 @@ impl<'a> FunctionWriter<'a> {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let uses_buffers = self
+            .module
+            .global_variables
+            .iter()
+            .any(|(g, _)| !self.info[g].is_empty());
+        let arguments: Vec<String> = uses_buffers
+            .then(|| "const sx_globals& sx_g".to_string())
+            .into_iter()
+            .chain(arguments)
+            .collect();
         let _ = writeln!(
             out,
             "__device__ __forceinline__ {result} {}({}) {{",
@@ -591,9 +663,13 @@ impl<'a> FunctionWriter<'a> {
                 } => {
                     let callee = &self.module.functions[*function];
                     let name = c_identifier(callee.name.as_deref().unwrap_or("f"));
-                    let arguments = arguments
-                        .iter()
-                        .map(|&a| self.expression(a))
+                    let buffers = self
+                        .buffered
+                        .contains(function)
+                        .then(|| Ok("sx_g".to_string()));
+                    let arguments = buffers
+                        .into_iter()
+                        .chain(arguments.iter().map(|&a| self.expression(a)))
                         .collect::<Result<Vec<_>, _>>()?
                         .join(", ");
                     match result {
@@ -629,6 +705,15 @@ impl<'a> FunctionWriter<'a> {
         match self.function.expressions[h] {
             Expression::LocalVariable(v) => Ok(self.locals[&v].clone()),
             Expression::FunctionArgument(i) => Ok(self.arguments[i as usize].clone()),
+            Expression::GlobalVariable(g) => Ok(format!(
+                "sx_g.{}",
+                c_identifier(
+                    self.module.global_variables[g]
+                        .name
+                        .as_deref()
+                        .unwrap_or("g")
+                )
+            )),
             Expression::AccessIndex { base, index } => Ok(format!(
                 "{}{}",
                 self.place(base)?,
@@ -637,6 +722,11 @@ impl<'a> FunctionWriter<'a> {
             Expression::Access { base, index } => {
                 let (place, index) = (self.place(base)?, self.expression(index)?);
                 Ok(match self.pointee(base) {
+                    // A buffer: a C pointer.
+                    TypeInner::Array {
+                        size: naga::ArraySize::Dynamic,
+                        ..
+                    } => format!("{place}[{index}]"),
                     TypeInner::Array { .. } => format!("{place}.v[{index}]"),
                     _ => format!("sx_at_ref({place}, {index})"),
                 })
@@ -660,6 +750,10 @@ impl<'a> FunctionWriter<'a> {
                 let m = members.get(index as usize).ok_or("a member out of range")?;
                 format!(".{}", c_identifier(m.name.as_deref().unwrap_or("m")))
             }
+            TypeInner::Array {
+                size: naga::ArraySize::Dynamic,
+                ..
+            } => format!("[{index}]"),
             TypeInner::Array { .. } => format!(".v[{index}]"),
             TypeInner::Pointer { .. } | TypeInner::ValuePointer { .. } => {
                 return Err("pointers to pointers".into())

@@ -263,7 +263,7 @@ fn what_falls_outside_the_subset_is_an_error_naming_the_function() {
     let global = "var<private> g: f32;\nfn f() -> f32 { return g; }";
     assert!(wgsl_to_cuda(global, &[])
         .unwrap_err()
-        .contains("module-scope variables"));
+        .contains("module-scope variables other than storage buffers"));
     let entry = "@compute @workgroup_size(1) fn main() {}";
     assert!(wgsl_to_cuda(entry, &[])
         .unwrap_err()
@@ -300,4 +300,62 @@ fn an_override_replaces_its_function_and_must_name_one() {
     )
     .unwrap_err();
     assert!(e.contains("thrice"), "{e}");
+}
+
+const BUFFERS: &str = r#"
+@group(0) @binding(0) var<storage, read> table: array<f64>;
+@group(0) @binding(1) var<storage, read_write> sums: array<f64>;
+@group(0) @binding(2) var<storage, read> counts: array<vec2<u32>>;
+
+// Reads a buffer.
+fn row_sum(row: u32, width: u32) -> f64 {
+    var s = f64(0.0);
+    for (var k = 0u; k < width; k++) {
+        s = s + table[row * width + k];
+    }
+    return s + f64(counts[row].y) + f64(counts[0].x);
+}
+
+// Uses a buffer only through a call, and writes one.
+fn store_rows(rows: u32, width: u32) {
+    for (var r = 0u; r < rows; r++) {
+        sums[r] = row_sum(r, width);
+    }
+}
+
+// Touches no buffer: takes no hidden argument.
+fn plain(x: f64) -> f64 {
+    return x * 2.0;
+}
+"#;
+
+#[test]
+fn storage_buffers_become_one_struct_of_pointers_passed_to_the_functions_that_use_them() {
+    let cuda = wgsl_to_cuda(BUFFERS, &[]).unwrap();
+    assert!(cuda.contains("const double* table;"), "{cuda}");
+    assert!(cuda.contains("    double* sums;"), "{cuda}");
+    assert!(cuda.contains("const uint2* counts;"), "{cuda}");
+    assert!(
+        cuda.contains("store_rows(const sx_globals& sx_g,"),
+        "{cuda}"
+    );
+    assert!(cuda.contains("plain(double x)"), "{cuda}");
+    let out = host_run(
+        &cuda,
+        r#"int main() {
+    double table[6] = {1, 2, 3, 4, 5, 6};
+    double sums[2] = {0, 0};
+    uint2 counts[2] = {{10, 100}, {20, 200}};
+    sx_globals g{table, sums, counts};
+    store_rows(g, 2u, 3u);
+    printf("%g %g %g\n", sums[0], sums[1], plain(4.0));
+    return 0;
+}"#,
+    );
+    // Row 0: 1+2+3 + 100 + 10; row 1: 4+5+6 + 200 + 10.
+    assert_eq!(out.trim(), "116 225 8");
+    let uniform = "@group(0) @binding(0) var<uniform> u: vec4<f32>;\nfn f() -> f32 { return u.x; }";
+    assert!(wgsl_to_cuda(uniform, &[])
+        .unwrap_err()
+        .contains("other than storage buffers"));
 }

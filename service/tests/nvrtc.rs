@@ -4,7 +4,7 @@
 
 #![cfg(feature = "cuda")]
 
-use sextant_engine::backend::{compile_cuda_kernels_with, nvrtc, PLAN_CUDA};
+use sextant_engine::backend::{compile_cuda_kernels_with, compile_cuda_plan_kernel_with, nvrtc};
 use sextant_service::nvrtc_search_from_environment;
 
 /// Both CUDA majors a lent machine may have: 12 (`nvidia-cuda-nvrtc-cu12`) and 13
@@ -45,43 +45,14 @@ fn every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() {
                 nvrtc.path().display(),
                 text.len()
             );
-            // The plan kernels' arithmetic generated from shaders/plan.wgsl (no kernel runs it
-            // yet): it compiles, called from a probe, with the backend's options.
-            let source = format!("{PLAN_CUDA}\n{PLAN_PROBE}");
-            let options = [
-                format!("--gpu-architecture={arch}"),
-                "--std=c++17".to_string(),
-                "--fmad=false".to_string(),
-            ];
-            let text = nvrtc
-                .compile_ptx(&source, "plan.cu", &options)
+            // The plan kernel: the month loop generated from shaders/plan.wgsl, then
+            // kernels/plan.cu, with the backend's options.
+            let text = compile_cuda_plan_kernel_with(nvrtc, arch)
                 .unwrap_or_else(|log| panic!("NVRTC {major}.{minor} {arch}, plan.cu: {log}"));
             assert!(
-                text.contains(".entry plan_probe"),
-                "{arch}: plan_probe missing"
+                text.contains(".entry plan_paths"),
+                "NVRTC {major}.{minor} {arch}: plan_paths missing"
             );
         }
     }
 }
-
-/// Calls every function of the generated plan arithmetic, so that NVRTC compiles them all.
-const PLAN_PROBE: &str = r#"
-extern "C" __global__ void plan_probe(const double* in, double* out, unsigned n) {
-    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    TaxSchedule s = TaxSchedule{};
-    s.count = 2;
-    s.over.v[1] = 1000.0;
-    s.rate.v[0] = 0.1;
-    s.rate.v[1] = 0.2;
-    SpendingRule r = SpendingRule{};
-    r.kind = i % 5u;
-    r.essential = 4000.0;
-    r.upper = 1.2;
-    r.lower = 0.8;
-    SpendingState state = SpendingState{5000.0, 0.04, false};
-    const u32 adjustment = yearly_spending(r, state, -0.1, i == 0u, in[i], 1.1, 1.05, 70.0, 0.5);
-    out[i] = year_tax(s, in[i], 0.0, 1.0) + rmd_required(in[i], 75u + i % 40u) + state.spend
-        + (double)adjustment;
-}
-"#;

@@ -20,7 +20,10 @@ use super::nvrtc::{self, Nvrtc};
 use super::nvrtc_search::nvrtc_search;
 use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
+    Watch,
 };
+use crate::plan::packed::{PackedPlan, COUNTS_PER_PATH, MONEY_PER_PATH};
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
 /// The kernels' source, compiled by NVRTC: the shared arithmetic generated from
@@ -30,6 +33,23 @@ pub const KERNELS: &str = concat!(
     "\n#line 1 \"kernels/simulate.cu\"\n",
     include_str!("../../../kernels/simulate.cu")
 );
+
+/// The plan kernel's source, a module of its own: the plan's month loop generated from
+/// `shaders/common.wgsl` and `shaders/plan.wgsl` ([`super::PLAN_CUDA`]), then
+/// `kernels/plan.cu`.
+pub const PLAN_KERNELS: &str = concat!(
+    include_str!(concat!(env!("OUT_DIR"), "/plan.cu")),
+    "\n#line 1 \"kernels/plan.cu\"\n",
+    include_str!("../../../kernels/plan.cu")
+);
+
+/// Threads per block of the plan kernel (f64 and a path's accounts in registers and local
+/// memory: smaller blocks than the goal kernel's).
+const PLAN_BLOCK: u32 = 128;
+
+/// Rows (paths) per plan launch at most: progress and cancellation are checked between
+/// launches.
+const PLAN_SLICE_ROWS: usize = 65_536;
 
 fn unavailable(reason: impl Into<String>) -> BackendError {
     BackendError::Unavailable {
@@ -70,14 +90,22 @@ pub fn toolchain() -> CudaToolchain {
 /// Compile the kernels for `arch` (e.g. `sm_90`) to PTX with one NVRTC: what CI checks, with
 /// each NVRTC major, on a machine without a GPU. The error holds NVRTC's log.
 pub fn compile_ptx_with(nvrtc: &Nvrtc, arch: &str) -> Result<String, String> {
-    // No fused multiply-add: the polynomials round each product and sum as the CPU's do, so
-    // the normals and shocks are the CPU's bits.
-    let options = [
+    nvrtc.compile_ptx(KERNELS, "simulate.cu", &nvrtc_options(arch))
+}
+
+/// [`compile_ptx_with`] for the plan kernel ([`PLAN_KERNELS`]).
+pub fn compile_plan_ptx_with(nvrtc: &Nvrtc, arch: &str) -> Result<String, String> {
+    nvrtc.compile_ptx(PLAN_KERNELS, "plan.cu", &nvrtc_options(arch))
+}
+
+/// No fused multiply-add: the polynomials and the plan's money round each product and sum as
+/// the CPU's do, so the normals, shocks and balances are the CPU's bits.
+fn nvrtc_options(arch: &str) -> [String; 3] {
+    [
         format!("--gpu-architecture={arch}"),
         "--std=c++17".to_string(),
         "--fmad=false".to_string(),
-    ];
-    nvrtc.compile_ptx(KERNELS, "simulate.cu", &options)
+    ]
 }
 
 /// [`compile_ptx_with`] the NVRTC that the process's search finds first (any version).
@@ -99,6 +127,8 @@ struct Inner {
     simulate: CudaFunction,
     locate: CudaFunction,
     probe: CudaFunction,
+    /// The plan kernel, or why it did not compile or load (goals run without it).
+    plan: Result<CudaFunction, String>,
     name: String,
     multiprocessors: usize,
     memory: usize,
@@ -147,6 +177,13 @@ impl CudaBackend {
                 .load_function(name)
                 .map_err(|e| fail(&format!("kernel {name}"), &e))
         };
+        let plan = compile_plan_ptx_with(&nvrtc, &arch)
+            .map_err(|log| format!("the plan kernel does not compile: {log}"))
+            .and_then(|ptx| {
+                ctx.load_module(Ptx::from_src(ptx))
+                    .and_then(|m| m.load_function("plan_paths"))
+                    .map_err(|e| format!("the plan kernel does not load: {e:?}"))
+            });
         let name = ctx.name().map_err(|e| fail("device name", &e))?;
         let multiprocessors = ctx
             .attribute(
@@ -160,6 +197,7 @@ impl CudaBackend {
                 simulate: function("simulate")?,
                 locate: function("locate")?,
                 probe: function("philox_probe")?,
+                plan,
                 name: format!(
                     "{name} ({arch}, {multiprocessors} SMs; driver CUDA {}.{}, NVRTC \
                      {nvrtc_major}.{nvrtc_minor})",
@@ -204,6 +242,85 @@ impl CudaBackend {
 
 fn debug(e: impl std::fmt::Debug) -> String {
     format!("{e:?}")
+}
+
+/// Why a plan run stopped.
+enum PlanRunError {
+    Cancelled,
+    Device(String),
+}
+
+impl From<String> for PlanRunError {
+    fn from(reason: String) -> Self {
+        PlanRunError::Device(reason)
+    }
+}
+
+impl CudaBackend {
+    /// Every path of `plan` by the plan kernel, in launches of at most [`PLAN_SLICE_ROWS`]
+    /// rows, checking `watch` between them (the WGSL backend's `run_plan`, on CUDA).
+    fn run_plan(
+        &self,
+        function: &CudaFunction,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, PlanRunError> {
+        let s = &self.inner.stream;
+        let packed = PackedPlan::of(plan, yearly);
+        let years = packed.years;
+        let paths = packed.paths();
+        let words = s.clone_htod(&packed.words).map_err(debug)?;
+        let reals = s.clone_htod(&packed.reals).map_err(debug)?;
+        let lanes = s.clone_htod(packed.lanes.as_flattened()).map_err(debug)?;
+        let mut money = Vec::with_capacity(paths * MONEY_PER_PATH);
+        let mut counts = Vec::with_capacity(paths * COUNTS_PER_PATH);
+        let mut samples = Vec::with_capacity(paths * 2 * years);
+        for first in (0..paths).step_by(PLAN_SLICE_ROWS) {
+            if watch.is_cancelled() {
+                return Err(PlanRunError::Cancelled);
+            }
+            let rows = PLAN_SLICE_ROWS.min(paths - first);
+            let mut money_out = s.alloc_zeros::<f64>(rows * MONEY_PER_PATH).map_err(debug)?;
+            let mut counts_out = s
+                .alloc_zeros::<u32>(rows * COUNTS_PER_PATH)
+                .map_err(debug)?;
+            let mut samples_out = s
+                .alloc_zeros::<u32>((2 * rows * years).max(1))
+                .map_err(debug)?;
+            let (base, count) = (first as u32, rows as u32);
+            let mut launch = s.launch_builder(function);
+            launch
+                .arg(&words)
+                .arg(&reals)
+                .arg(&lanes)
+                .arg(&mut money_out)
+                .arg(&mut counts_out)
+                .arg(&mut samples_out)
+                .arg(&base)
+                .arg(&count);
+            let config = LaunchConfig {
+                grid_dim: (count.div_ceil(PLAN_BLOCK), 1, 1),
+                block_dim: (PLAN_BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: the arguments match plan_paths' signature; the outputs hold `rows` rows
+            // and the inputs every row from `base`.
+            unsafe { launch.launch(config) }.map_err(debug)?;
+            money.extend(s.clone_dtoh(&money_out).map_err(debug)?);
+            counts.extend(s.clone_dtoh(&counts_out).map_err(debug)?);
+            let mut rows_samples = s.clone_dtoh(&samples_out).map_err(debug)?;
+            rows_samples.truncate(2 * rows * years);
+            samples.extend(rows_samples);
+            watch.advance(
+                packed.lanes[first..first + rows]
+                    .iter()
+                    .map(|lane| u64::from(lane[3]))
+                    .sum(),
+            );
+        }
+        Ok(packed.samples(&money, &counts, &samples))
+    }
 }
 
 impl ChunkDevice for CudaBackend {
@@ -366,5 +483,22 @@ impl SimulationBackend for CudaBackend {
 
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64> {
         super::CpuBackend::new().terminal_wealth_of(goal)
+    }
+
+    fn simulate_plan(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
+        let function = self.inner.plan.as_ref().map_err(unavailable)?;
+        self.run_plan(function, plan, yearly, watch)
+            .map_err(|e| match e {
+                PlanRunError::Cancelled => BackendError::Cancelled,
+                PlanRunError::Device(reason) => BackendError::Failed {
+                    kind: BackendKind::Cuda,
+                    reason,
+                },
+            })
     }
 }

@@ -1,9 +1,11 @@
 //! Stand-in for the CUDA backend when the `cuda` feature is not built: the type exists so the
 //! closed [`super::Device`] enum always compiles, and opening it says why it cannot run.
 
+use super::Watch;
 use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
 };
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
 const NOT_BUILT: &str = "this build has no CUDA backend (cargo feature `cuda` not built)";
@@ -44,6 +46,14 @@ impl SimulationBackend for CudaBackend {
         match self.never {}
     }
     fn terminal_wealth(&self, _: &PreparedGoal) -> Vec<f64> {
+        match self.never {}
+    }
+    fn simulate_plan(
+        &self,
+        _: &PreparedPlan,
+        _: Yearly,
+        _: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
         match self.never {}
     }
 }

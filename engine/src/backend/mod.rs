@@ -32,10 +32,14 @@ pub const COMMON_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/common.cu"
 /// The same arithmetic as WGSL, which the WGSL backend puts before its kernels.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 
-/// A household plan's yearly arithmetic (the tax, the RMDs, the spending rules), generated like [`COMMON_CUDA`] from
-/// `shaders/plan.wgsl`: the first part of the GPU plan kernels, which do not exist yet; the
-/// tests run it on the host against the CPU's.
+/// A household plan's arithmetic and month loop (the tax, the RMDs, the spending rules,
+/// `plan_path`), generated like [`COMMON_CUDA`] from `shaders/common.wgsl` followed by
+/// `shaders/plan.wgsl`: what the CUDA plan kernel (`kernels/plan.cu`) follows; the tests also
+/// run it on the host against the CPU's.
 pub const PLAN_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/plan.cu"));
+
+/// The same as WGSL, after [`COMMON_WGSL`]: what the WGSL plan kernel and probes put first.
+pub const PLAN_WGSL: &str = include_str!("../../../shaders/plan.wgsl");
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,12 +51,14 @@ pub use self::wgpu::WgpuBackend;
 pub use cpu::{CpuBackend, CpuKernel};
 #[cfg(feature = "cuda")]
 pub use cuda::{
-    compile_ptx as compile_cuda_kernels, compile_ptx_with as compile_cuda_kernels_with,
+    compile_plan_ptx_with as compile_cuda_plan_kernel_with, compile_ptx as compile_cuda_kernels,
+    compile_ptx_with as compile_cuda_kernels_with,
 };
 pub use cuda::{toolchain as cuda_toolchain, CudaBackend};
 pub use nvrtc_search::{nvrtc_search, set_nvrtc_search, NvrtcSearch, SearchRoots};
 pub use report::{backends_report, BackendsReport};
 
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
 /// What a batch needs reduced.
@@ -226,6 +232,17 @@ pub trait SimulationBackend: Send + Sync {
         watch.advance(batch.iter().map(PreparedGoal::path_steps).sum());
         Ok(summaries)
     }
+
+    /// Every path of a household plan (docs/model.md §5), with its yearly samples or not,
+    /// reporting progress to `watch` and stopping when it is cancelled. A backend without a
+    /// plan kernel (or whose device cannot run it) answers [`BackendError::Unavailable`]
+    /// with the reason, and the engine runs the plan on the CPU, saying so by name.
+    fn simulate_plan(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, BackendError>;
 }
 
 /// The devices Sextant can run on: a closed set, chosen once, used everywhere.

@@ -13,8 +13,10 @@ use std::sync::{mpsc, Arc, OnceLock};
 use wgpu::util::DeviceExt;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
-use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary, Watch};
+use crate::plan::packed::{PackedPlan, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::prepare::MAX_BRACKETS;
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
 const SIMULATE_WGSL: &str = include_str!("../../../shaders/simulate.wgsl");
@@ -28,6 +30,30 @@ fn simulate_source(double: bool) -> String {
         super::COMMON_WGSL
     )
 }
+
+/// The plan kernels' source: the shared arithmetic, then the plan's.
+fn plan_source() -> String {
+    format!("{}\n{}", super::COMMON_WGSL, super::PLAN_WGSL)
+}
+
+/// The plan kernel's entry point, appended to [`plan_source`]: one thread per row from
+/// `plan_base[0]`, writing its outcome at its place in this slice's outputs.
+const PLAN_ENTRY: &str = r#"
+@group(0) @binding(6) var<storage, read> plan_base: array<u32>;
+
+@compute @workgroup_size(64)
+fn plan_paths(@builtin(global_invocation_id) id: vec3<u32>) {
+    let row = plan_base[0] + id.x;
+    if (id.x >= plan_base[1]) {
+        return;
+    }
+    plan_path(row, id.x);
+}
+"#;
+
+/// Rows (paths) per plan dispatch at most: progress and cancellation are checked between
+/// slices.
+const PLAN_SLICE_ROWS: usize = 16_384;
 
 /// The WGSL backend on one adapter.
 #[derive(Clone)]
@@ -49,6 +75,8 @@ struct Inner {
     simulate_layout: wgpu::BindGroupLayout,
     locate: wgpu::ComputePipeline,
     locate_layout: wgpu::BindGroupLayout,
+    /// The plan kernel, built on first use (it needs SHADER_F64), or why it cannot be.
+    plan: OnceLock<Result<wgpu::ComputePipeline, String>>,
 }
 
 impl std::fmt::Debug for WgpuBackend {
@@ -196,6 +224,7 @@ impl WgpuBackend {
                 simulate_layout,
                 locate,
                 locate_layout,
+                plan: OnceLock::new(),
             }),
         })
     }
@@ -282,6 +311,128 @@ impl WgpuBackend {
         Ok(values.chunks(4).map(|v| [v[0], v[1], v[2], v[3]]).collect())
     }
 
+    /// Every path of `plan` by the plan kernel (`plan_path` of shaders/plan.wgsl), in slices
+    /// of at most [`PLAN_SLICE_ROWS`] rows that each fit the adapter's bindings, checking
+    /// `watch` between them. Needs SHADER_F64 (money is f64, as on the CPU).
+    fn run_plan(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
+        let failed = |reason: String| BackendError::Failed {
+            kind: BackendKind::Wgpu,
+            reason,
+        };
+        let inner = &self.inner;
+        let pipeline = inner
+            .plan
+            .get_or_init(|| self.build_plan_pipeline())
+            .as_ref()
+            .map_err(|reason| unavailable(reason.clone()))?;
+        let packed = PackedPlan::of(plan, yearly);
+        let years = packed.years;
+        // A slice's samples (two rows of `years` f32s a path) must fit one binding.
+        let per_row = (8 * years.max(1)).max(8 * MONEY_PER_PATH) as u64;
+        let fit = (self.max_binding() / per_row).max(1) as usize;
+        let slice_rows = PLAN_SLICE_ROWS.min(fit);
+        let words = self.storage(&packed.words, false);
+        let reals = self.storage(&packed.reals, false);
+        let lanes = self.storage(&packed.lanes, false);
+        let paths = packed.paths();
+        let mut money = Vec::with_capacity(paths * MONEY_PER_PATH);
+        let mut counts = Vec::with_capacity(paths * COUNTS_PER_PATH);
+        let mut samples = Vec::with_capacity(paths * 2 * years);
+        for first in (0..paths).step_by(slice_rows) {
+            if watch.is_cancelled() {
+                return Err(BackendError::Cancelled);
+            }
+            let rows = slice_rows.min(paths - first);
+            let base = self.storage(&[first as u32, rows as u32], false);
+            let money_out = self.zeroed(2 * rows * MONEY_PER_PATH, true);
+            let counts_out = self.zeroed(rows * COUNTS_PER_PATH, true);
+            let samples_out = self.zeroed(2 * rows * years, true);
+            let scope = inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("plan"),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[
+                    entry(0, &words),
+                    entry(1, &reals),
+                    entry(2, &lanes),
+                    entry(3, &money_out),
+                    entry(4, &counts_out),
+                    entry(5, &samples_out),
+                    entry(6, &base),
+                ],
+            });
+            let mut encoder = inner.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups((rows as u32).div_ceil(64), 1, 1);
+            }
+            inner.queue.submit([encoder.finish()]);
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(failed(e.to_string()));
+            }
+            let m = self.read(&money_out).map_err(failed)?;
+            money.extend(
+                m.chunks_exact(8)
+                    .take(rows * MONEY_PER_PATH)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            );
+            counts.extend(
+                self.read_u32(&counts_out)
+                    .map_err(failed)?
+                    .into_iter()
+                    .take(rows * COUNTS_PER_PATH),
+            );
+            samples.extend(
+                self.read_u32(&samples_out)
+                    .map_err(failed)?
+                    .into_iter()
+                    .take(rows * 2 * years),
+            );
+            watch.advance(
+                packed.lanes[first..first + rows]
+                    .iter()
+                    .map(|lane| u64::from(lane[3]))
+                    .sum(),
+            );
+        }
+        Ok(packed.samples(&money, &counts, &samples))
+    }
+
+    fn build_plan_pipeline(&self) -> Result<wgpu::ComputePipeline, String> {
+        if !self.inner.double {
+            return Err(format!(
+                "{} has no SHADER_F64, which the plan kernel's money needs",
+                self.adapter()
+            ));
+        }
+        let device = &self.inner.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let source = format!("{}\n{PLAN_ENTRY}", plan_source());
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("plan"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("plan"),
+            layout: None,
+            module: &module,
+            entry_point: Some("plan_paths"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(format!("the plan kernel does not build: {e}")),
+            None => Ok(pipeline),
+        }
+    }
+
     /// Run `entry` of `probe` (appended to `shaders/plan.wgsl`) once per query over the f64s
     /// of `input`, reading back `per_query` f64s a query. Needs SHADER_F64.
     fn plan_f64_probe(
@@ -295,7 +446,7 @@ impl WgpuBackend {
         if !self.inner.double {
             return Err(format!("{} has no SHADER_F64", self.adapter()));
         }
-        let source = format!("{}\n{probe}", include_str!("../../../shaders/plan.wgsl"));
+        let source = format!("{}\n{probe}", plan_source());
         let words: &[u32] = bytemuck::cast_slice(input);
         let out = self.probe(&source, entry, words, 2 * per_query * queries, queries)?;
         Ok(out
@@ -741,5 +892,14 @@ impl SimulationBackend for WgpuBackend {
         // Per-path values are what the GPU never copies back; the solvers' per-path step runs
         // on the CPU, with the same random numbers.
         super::CpuBackend::new().terminal_wealth_of(goal)
+    }
+
+    fn simulate_plan(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
+        self.run_plan(plan, yearly, watch)
     }
 }

@@ -1,7 +1,9 @@
 //! Stand-in for the WGSL backend when the `wgpu` feature is not built: the type exists so the
 //! closed [`super::Device`] enum always compiles, and opening it says why it cannot run.
 
+use super::Watch;
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary};
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
 /// Never constructed without the `wgpu` feature.
@@ -35,6 +37,14 @@ impl SimulationBackend for WgpuBackend {
         match self.never {}
     }
     fn terminal_wealth(&self, _: &PreparedGoal) -> Vec<f64> {
+        match self.never {}
+    }
+    fn simulate_plan(
+        &self,
+        _: &PreparedPlan,
+        _: Yearly,
+        _: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
         match self.never {}
     }
 }

@@ -9,6 +9,7 @@
 //! ([`tax`]) and lifetimes drawn from a path's own mortality stream ([`lifetime`]).
 
 pub mod lifetime;
+pub mod packed;
 pub mod prepare;
 pub mod request;
 pub mod result;

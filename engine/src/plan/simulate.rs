@@ -110,11 +110,7 @@ pub fn simulate_plan_on(
     };
     let layout = Layout::of(plan);
     // Deaths first: a path's end decides its group.
-    let mut lanes: Vec<Lane> = (0..paths as u32)
-        .into_par_iter()
-        .map(|path| Lane::of(plan, path))
-        .collect();
-    lanes.sort_by_key(|lane| lane.end);
+    let lanes = lanes_by_end(plan);
 
     let mut sorted = vec![PathOutcome::default(); paths];
     let mut wealth = vec![f32::NAN; paths * years];
@@ -197,18 +193,29 @@ fn chunk_rows(table: &mut [f32], paths: usize, years: usize) -> Vec<&mut [f32]> 
 }
 
 /// Years per path in the samples' tables.
-fn sample_years(plan: &PreparedPlan) -> usize {
+pub(crate) fn sample_years(plan: &PreparedPlan) -> usize {
     plan.horizon.div_ceil(12).max(1) as usize
 }
 
 /// A path and its lifetimes, drawn before its months run.
 #[derive(Debug, Clone, Copy)]
-struct Lane {
-    path: u32,
+pub(crate) struct Lane {
+    pub(crate) path: u32,
     /// Each person's death month (0 for a second person who does not exist).
-    deaths: [u32; 2],
+    pub(crate) deaths: [u32; 2],
     /// The first month with nobody alive.
-    end: u32,
+    pub(crate) end: u32,
+}
+
+/// Every path's lifetimes, drawn from the mortality streams, sorted by the month each path ends
+/// (the order the paths run in: a group's lanes, or a GPU warp's threads, end together).
+pub(crate) fn lanes_by_end(plan: &PreparedPlan) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = (0..plan.paths as u32)
+        .into_par_iter()
+        .map(|path| Lane::of(plan, path))
+        .collect();
+    lanes.sort_by_key(|lane| lane.end);
+    lanes
 }
 
 impl Lane {
@@ -231,29 +238,30 @@ impl Lane {
 /// What the month loop reads of a plan, worked out once for all its paths: each account's
 /// kind, the withdrawal orders flattened into lists of accounts, and the amounts every path
 /// shares month by month (the same expressions the loop would evaluate, so the same bits).
-struct Layout {
-    kinds: Vec<AccountKind>,
+/// (The GPU kernels read the same tables, packed by [`super::packed`].)
+pub(crate) struct Layout {
+    pub(crate) kinds: Vec<AccountKind>,
     /// The plan's own sequence of kinds, account by account.
-    sequence: Vec<usize>,
+    pub(crate) sequence: Vec<usize>,
     /// [`DEFAULT_ORDER`], account by account.
-    default: Vec<usize>,
+    pub(crate) default: Vec<usize>,
     /// The tax-deferred accounts (bracket fill's first draw, and RMDs).
-    tax_deferred: Vec<usize>,
+    pub(crate) tax_deferred: Vec<usize>,
     /// I_y of each plan year.
-    index: Vec<f64>,
+    pub(crate) index: Vec<f64>,
     /// Contribution c's amount in year y, at `[y · contributions + c]`.
-    contribution: Vec<f64>,
+    pub(crate) contribution: Vec<f64>,
     /// Income i's amount in year y before its survivor scale, at `[y · incomes + i]`.
-    income: Vec<f64>,
+    pub(crate) income: Vec<f64>,
     /// Each person's own Social Security benefit in month t (0 before the claim, and for a
     /// person the plan does not have).
-    benefit: Vec<[f64; 2]>,
+    pub(crate) benefit: Vec<[f64; 2]>,
     /// The goals due in month t, one bit each.
-    goals_due: Vec<u64>,
+    pub(crate) goals_due: Vec<u64>,
 }
 
 impl Layout {
-    fn of(plan: &PreparedPlan) -> Layout {
+    pub(crate) fn of(plan: &PreparedPlan) -> Layout {
         let kinds: Vec<AccountKind> = plan.accounts.iter().map(|a| a.kind).collect();
         let kinds_ref = &kinds;
         let in_order = |order: &[AccountKind]| -> Vec<usize> {

@@ -106,42 +106,9 @@ pub fn rules() -> [Rule; 6] {
 /// essential, discretionary, rate, ceiling, real return, to age, upper, lower, adjust, min
 /// years left, planning age.
 pub fn gpu_rule(plan: &PreparedPlan, rule: Rule) -> [f64; 12] {
-    let (kind, fields) = match rule {
-        Rule::Fixed => (0.0, [0.0; 9]),
-        Rule::Percent { rate } => (1.0, [rate, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
-        Rule::FloorCeiling { rate, ceiling } => {
-            (2.0, [rate, ceiling, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-        }
-        Rule::Vpw {
-            real_return,
-            to_age,
-        } => (
-            3.0,
-            [0.0, 0.0, real_return, to_age, 0.0, 0.0, 0.0, 0.0, 0.0],
-        ),
-        Rule::Guardrails {
-            upper,
-            lower,
-            adjust,
-            min_years_left,
-            planning_age,
-        } => (
-            4.0,
-            [
-                0.0,
-                0.0,
-                0.0,
-                0.0,
-                upper,
-                lower,
-                adjust,
-                min_years_left,
-                planning_age,
-            ],
-        ),
-    };
+    let (kind, fields) = sextant_engine::plan::packed::rule_fields(&rule);
     let mut out = [0.0; 12];
-    out[0] = kind;
+    out[0] = f64::from(kind);
     out[1] = plan.spending.essential;
     out[2] = plan.spending.discretionary;
     out[3..].copy_from_slice(&fields);
@@ -211,4 +178,144 @@ pub fn check(plan: &PreparedPlan, q: &Query, got: [f64; 4]) {
             assert_eq!(got[1].to_bits(), initial_rate.to_bits(), "WR₀, {case}");
         }
     }
+}
+
+/// The plans the GPU month loop is checked on, `paths` each: the three examples, the couple
+/// under every spending rule and withdrawal order, a couple whose money runs out (failures,
+/// depletion, unpaid goals), and the pre-retiree without tax.
+pub fn month_loop_cases(paths: u64) -> Vec<(String, PreparedPlan)> {
+    use sextant_engine::plan::prepare::Order;
+    use sextant_engine::plan::request::AccountKind;
+    let read = |json: &str| {
+        let request = serde_json::from_str(json).unwrap();
+        let mut plan = prepare_plan(&request).unwrap();
+        plan.paths = paths;
+        plan
+    };
+    let single = read(include_str!("../../../examples/plan-single-retiree.json"));
+    let couple = read(include_str!("../../../examples/plan-couple.json"));
+    let pre_retiree = read(include_str!("../../../examples/plan-pre-retiree.json"));
+    let mut cases = vec![
+        ("the single retiree".to_string(), single),
+        ("the couple".to_string(), couple.clone()),
+        ("the pre-retiree".to_string(), pre_retiree.clone()),
+    ];
+    for rule in rules() {
+        let mut plan = couple.clone();
+        plan.spending.rule = rule;
+        cases.push((format!("the couple under {rule:?}"), plan));
+    }
+    for order in [
+        Order::Proportional,
+        Order::Sequence([
+            AccountKind::TaxFree,
+            AccountKind::TaxDeferred,
+            AccountKind::Taxable,
+        ]),
+    ] {
+        let mut plan = couple.clone();
+        plan.order = order;
+        cases.push((format!("the couple drawing {order:?}"), plan));
+    }
+    let mut broke = couple.clone();
+    broke.spending.essential *= 3.0;
+    broke.goals.iter_mut().for_each(|g| g.amount *= 8.0);
+    cases.push(("the couple spending three times its needs".into(), broke));
+    let mut untaxed = pre_retiree;
+    untaxed.tax = None;
+    cases.push(("the pre-retiree without tax".into(), untaxed));
+    cases
+}
+
+/// A path outcome's bits, for comparisons that tell −0 from 0 and show every field.
+pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 13] {
+    [
+        u64::from(o.end_month),
+        o.failed_at.map_or(u64::MAX, u64::from),
+        o.estate.to_bits(),
+        o.estate_accounts.to_bits(),
+        o.estate_tax_deferred.to_bits(),
+        o.taxes.to_bits(),
+        o.goals_due,
+        o.goals_paid,
+        u64::from(o.spending_cut),
+        u64::from(o.guardrail_cuts),
+        u64::from(o.guardrail_raises),
+        u64::from(o.deaths[0]),
+        u64::from(o.deaths[1]),
+    ]
+}
+
+/// `gpu` gives `cpu`'s bits: every path's outcome and every yearly sample, rows in the same
+/// order.
+pub fn assert_same_samples(
+    label: &str,
+    gpu: &sextant_engine::plan::PlanSamples,
+    cpu: &sextant_engine::plan::PlanSamples,
+) {
+    assert_eq!(gpu.outcomes.len(), cpu.outcomes.len(), "{label}: paths");
+    for (path, (g, c)) in gpu.outcomes.iter().zip(&cpu.outcomes).enumerate() {
+        assert_eq!(
+            outcome_bits(g),
+            outcome_bits(c),
+            "{label}: path {path}: {g:?} vs {c:?}"
+        );
+    }
+    assert_eq!(gpu.years, cpu.years, "{label}: years");
+    assert_eq!(gpu.row_paths, cpu.row_paths, "{label}: row order");
+    for (name, g, c) in [
+        ("wealth", &gpu.wealth, &cpu.wealth),
+        ("real spending", &gpu.real_spending, &cpu.real_spending),
+    ] {
+        assert_eq!(g.len(), c.len(), "{label}: {name} samples");
+        for (k, (a, b)) in g.iter().zip(c).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "{label}: {name} sample {k} (row {}, year {}): {a} vs {b}",
+                k / gpu.years.max(1),
+                k % gpu.years.max(1)
+            );
+        }
+    }
+}
+
+/// `gpu` is `cpu` up to rounding: every path's discrete outcome (end, failure month, goals,
+/// guardrails, deaths) is the same on all but a fraction `flipped` of the paths, and on the
+/// others every amount is within `relative` of the larger of it and `scale` (the plan's
+/// starting wealth: a small estate is a large one less nearly as large a spending, and
+/// carries the rounding of both).
+pub fn assert_near_samples(
+    label: &str,
+    gpu: &sextant_engine::plan::PlanSamples,
+    cpu: &sextant_engine::plan::PlanSamples,
+    scale: f64,
+    relative: f64,
+    flipped: f64,
+) {
+    assert_eq!(gpu.outcomes.len(), cpu.outcomes.len(), "{label}: paths");
+    let near = |a: f64, b: f64| (a - b).abs() <= relative * b.abs().max(a.abs()).max(scale);
+    let mut tipped = 0;
+    for (path, (g, c)) in gpu.outcomes.iter().zip(&cpu.outcomes).enumerate() {
+        let (gb, cb) = (outcome_bits(g), outcome_bits(c));
+        let discrete = [0, 1, 6, 7, 8, 9, 10, 11, 12];
+        if discrete.iter().any(|&k| gb[k] != cb[k]) {
+            tipped += 1;
+            continue;
+        }
+        for (name, a, b) in [
+            ("estate", g.estate, c.estate),
+            ("accounts", g.estate_accounts, c.estate_accounts),
+            ("tax-deferred", g.estate_tax_deferred, c.estate_tax_deferred),
+            ("taxes", g.taxes, c.taxes),
+        ] {
+            assert!(near(a, b), "{label}: path {path}: {name} {a} vs {b}");
+        }
+    }
+    let allowed = (flipped * cpu.outcomes.len() as f64).ceil() as usize;
+    assert!(
+        tipped <= allowed,
+        "{label}: {tipped} paths' discrete outcomes differ (at most {allowed} allowed)"
+    );
+    eprintln!("{label}: {tipped} of {} paths tipped", cpu.outcomes.len());
 }

@@ -41,6 +41,8 @@ use rayon::prelude::*;
 
 use super::{BackendError, BackendInfo, Detail, SimulationBackend, Summary, Watch};
 use crate::philox;
+use crate::plan::simulate::simulate_plan_on;
+use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 use kernel::{affine_block_portable, simulate_block, AffineJob, PathRange};
 use plan::{Plan, BRACKET_MARGIN, WHOLE_SAMPLE_PATHS};
@@ -186,6 +188,19 @@ impl SimulationBackend for CpuBackend {
             return Err(BackendError::Cancelled);
         }
         Ok(summaries)
+    }
+
+    fn simulate_plan(
+        &self,
+        plan: &PreparedPlan,
+        yearly: Yearly,
+        watch: &Watch,
+    ) -> Result<PlanSamples, BackendError> {
+        let run = || simulate_plan_on(plan, watch, self.kernel, yearly);
+        match &self.pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        }
     }
 }
 

@@ -1,0 +1,448 @@
+//! One plan packed into the flat buffers the GPU month loop reads (`plan_path` in
+//! shaders/plan.wgsl, and its generated CUDA twin), and the loop's outputs read back into the
+//! CPU's [`PlanSamples`], so that one reduction ([`super::build_plan_result`]) serves every
+//! backend.
+//!
+//! Four buffers go in: `words` (u32: a header of counts and offsets at the `W_*` slots, then
+//! the accounts', flows' and goals' integer fields at fixed places, then the per-month
+//! volatility bits and goal bits), `reals` (f64: the spending rule, the tax schedule, balances
+//! and amounts at the `F_*` slots, then the per-year and per-month tables), and `lanes` (each
+//! path's number and death months, in the order the CPU runs them: by the month they end).
+//! Every table holds the bits the CPU's month loop reads (its [`Layout`], the same
+//! expressions), so the GPU has nothing to recompute. Deaths are drawn here, on the host:
+//! they need f64 `ln` and `exp`, which WGSL lacks, and cost one draw per person per path.
+//!
+//! The slots are declared twice, here and as `const`s in shaders/plan.wgsl; a test reads the
+//! WGSL's values and checks them against these.
+
+use super::prepare::{Order, PreparedPlan, Rule};
+use super::request::AccountKind;
+use super::simulate::{lanes_by_end, sample_years, Layout, PathOutcome, PlanSamples, Yearly};
+
+/// The most accounts, flows (contributions, incomes) and goals a plan has (validation's
+/// bounds), and the tax schedule's brackets: the fixed regions' sizes.
+const ACCOUNTS: u32 = super::prepare::MAX_ACCOUNTS as u32;
+const FLOWS: u32 = super::prepare::MAX_FLOWS as u32;
+const GOALS: u32 = super::prepare::MAX_GOALS as u32;
+const BRACKETS: u32 = super::prepare::MAX_BRACKETS as u32;
+/// Entries of the VPW table: 1 − (1+r)^−n for n = 0 … 127 years left.
+pub const VPW_YEARS: u32 = 128;
+
+// The header of `words`.
+pub const W_PATHS: u32 = 0;
+pub const W_ACCOUNTS: u32 = 1;
+pub const W_PEOPLE: u32 = 2;
+pub const W_CONTRIBUTIONS: u32 = 3;
+pub const W_INCOMES: u32 = 4;
+pub const W_GOALS: u32 = 5;
+pub const W_YEARS: u32 = 6;
+pub const W_CASH: u32 = 7;
+pub const W_ORDER: u32 = 8;
+pub const W_SEQUENCE_LEN: u32 = 9;
+pub const W_DEFAULT_LEN: u32 = 10;
+pub const W_DEFERRED_LEN: u32 = 11;
+pub const W_RMD_AGE: u32 = 12;
+pub const W_SPENDING_START: u32 = 13;
+pub const W_RULE: u32 = 14;
+pub const W_TAX: u32 = 15;
+pub const W_BRACKETS: u32 = 16;
+pub const W_KEY: u32 = 17;
+pub const W_AGE: u32 = 19;
+pub const W_INDEX_AT: u32 = 21;
+pub const W_CONTRIBUTION_AT: u32 = 22;
+pub const W_INCOME_AT: u32 = 23;
+pub const W_BENEFIT_AT: u32 = 24;
+pub const W_DRIFT_AT: u32 = 25;
+pub const W_VOLATILITY_AT: u32 = 26;
+pub const W_GOALS_DUE_AT: u32 = 27;
+// The fixed regions of `words`.
+pub const W_KIND: u32 = 32;
+pub const W_OWNER: u32 = W_KIND + ACCOUNTS;
+pub const W_SEQUENCE: u32 = W_OWNER + ACCOUNTS;
+pub const W_DEFAULT: u32 = W_SEQUENCE + ACCOUNTS;
+pub const W_DEFERRED: u32 = W_DEFAULT + ACCOUNTS;
+pub const W_CONTRIBUTION_ACCOUNT: u32 = W_DEFERRED + ACCOUNTS;
+pub const W_CONTRIBUTION_OWNER: u32 = W_CONTRIBUTION_ACCOUNT + FLOWS;
+pub const W_CONTRIBUTION_END: u32 = W_CONTRIBUTION_OWNER + FLOWS;
+pub const W_INCOME_OWNER: u32 = W_CONTRIBUTION_END + FLOWS;
+pub const W_INCOME_START: u32 = W_INCOME_OWNER + FLOWS;
+pub const W_INCOME_END: u32 = W_INCOME_START + FLOWS;
+pub const W_INCOME_TAXABLE: u32 = W_INCOME_END + FLOWS;
+pub const W_GOAL_MONTH: u32 = W_INCOME_TAXABLE + FLOWS;
+pub const W_GOAL_ESSENTIAL: u32 = W_GOAL_MONTH + GOALS;
+pub const W_TABLES: u32 = W_GOAL_ESSENTIAL + GOALS;
+
+// The scalars of `reals`.
+pub const F_ESSENTIAL: u32 = 0;
+pub const F_DISCRETIONARY: u32 = 1;
+pub const F_SURVIVOR: u32 = 2;
+pub const F_RESERVE_YEARS: u32 = 3;
+pub const F_RATE: u32 = 4;
+pub const F_CEILING: u32 = 5;
+pub const F_REAL_RETURN: u32 = 6;
+pub const F_TO_AGE: u32 = 7;
+pub const F_UPPER: u32 = 8;
+pub const F_LOWER: u32 = 9;
+pub const F_ADJUST: u32 = 10;
+pub const F_MIN_YEARS_LEFT: u32 = 11;
+pub const F_PLANNING_AGE: u32 = 12;
+pub const F_SOCIAL_SECURITY_TAXABLE: u32 = 13;
+pub const F_DEDUCTION: u32 = 14;
+pub const F_GAINS_RATE: u32 = 15;
+pub const F_FILL_CEILING: u32 = 16;
+// The fixed regions of `reals`.
+pub const F_OVER: u32 = 32;
+pub const F_BRACKET_RATE: u32 = F_OVER + BRACKETS;
+pub const F_BALANCE: u32 = F_BRACKET_RATE + BRACKETS;
+pub const F_BASIS: u32 = F_BALANCE + ACCOUNTS;
+pub const F_GOAL_AMOUNT: u32 = F_BASIS + ACCOUNTS;
+pub const F_INCOME_SURVIVOR: u32 = F_GOAL_AMOUNT + GOALS;
+pub const F_VPW: u32 = F_INCOME_SURVIVOR + FLOWS;
+pub const F_TABLES: u32 = F_VPW + VPW_YEARS;
+
+/// f64s each path's outcome takes in the `money` output: estate, the accounts' total, its
+/// tax-deferred part, lifetime taxes.
+pub const MONEY_PER_PATH: usize = 4;
+/// u32s each path's outcome takes in the `counts` output: end month, failure month (or
+/// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, unused.
+pub const COUNTS_PER_PATH: usize = 8;
+
+/// A plan as the GPU month loop reads it.
+#[derive(Debug, Clone)]
+pub struct PackedPlan {
+    pub words: Vec<u32>,
+    pub reals: Vec<f64>,
+    /// Per row (thread): path, death month of each person, end month.
+    pub lanes: Vec<[u32; 4]>,
+    /// Yearly samples per path (0 when skipped).
+    pub years: usize,
+}
+
+impl PackedPlan {
+    /// Pack `plan`, keeping its yearly samples or not.
+    pub fn of(plan: &PreparedPlan, yearly: Yearly) -> PackedPlan {
+        let layout = Layout::of(plan);
+        let years = match yearly {
+            Yearly::Samples => sample_years(plan),
+            Yearly::Skip => 0,
+        };
+        let lanes: Vec<[u32; 4]> = lanes_by_end(plan)
+            .iter()
+            .map(|lane| [lane.path, lane.deaths[0], lane.deaths[1], lane.end])
+            .collect();
+
+        let mut words = vec![0u32; W_TABLES as usize];
+        let mut reals = vec![0f64; F_TABLES as usize];
+        let mut put = |slot: u32, value: u32| words[slot as usize] = value;
+        put(W_PATHS, lanes.len() as u32);
+        put(W_ACCOUNTS, plan.accounts.len() as u32);
+        put(W_PEOPLE, plan.people.len() as u32);
+        put(W_CONTRIBUTIONS, plan.contributions.len() as u32);
+        put(W_INCOMES, plan.incomes.len() as u32);
+        put(W_GOALS, plan.goals.len() as u32);
+        put(W_YEARS, years as u32);
+        put(W_CASH, plan.cash_account as u32);
+        put(
+            W_ORDER,
+            match plan.order {
+                Order::Sequence(_) => 0,
+                Order::Proportional => 1,
+                Order::BracketFill { .. } => 2,
+            },
+        );
+        put(W_SEQUENCE_LEN, layout.sequence.len() as u32);
+        put(W_DEFAULT_LEN, layout.default.len() as u32);
+        put(W_DEFERRED_LEN, layout.tax_deferred.len() as u32);
+        put(W_RMD_AGE, plan.rmd_age);
+        put(W_SPENDING_START, plan.spending.start_month);
+        put(W_TAX, u32::from(plan.tax.is_some()));
+        let key = crate::philox::key_of_seed(plan.seed);
+        put(W_KEY, key[0]);
+        put(W_KEY + 1, key[1]);
+        for (p, person) in plan.people.iter().enumerate() {
+            put(W_AGE + p as u32, person.age_months);
+        }
+        for (a, account) in plan.accounts.iter().enumerate() {
+            put(W_KIND + a as u32, kind_code(account.kind));
+            put(W_OWNER + a as u32, account.owner as u32);
+        }
+        for (region, accounts) in [
+            (W_SEQUENCE, &layout.sequence),
+            (W_DEFAULT, &layout.default),
+            (W_DEFERRED, &layout.tax_deferred),
+        ] {
+            for (k, &a) in accounts.iter().enumerate() {
+                put(region + k as u32, a as u32);
+            }
+        }
+        for (k, c) in plan.contributions.iter().enumerate() {
+            put(W_CONTRIBUTION_ACCOUNT + k as u32, c.account as u32);
+            put(W_CONTRIBUTION_OWNER + k as u32, c.owner as u32);
+            put(W_CONTRIBUTION_END + k as u32, c.end_month);
+        }
+        for (k, income) in plan.incomes.iter().enumerate() {
+            put(W_INCOME_OWNER + k as u32, income.owner as u32);
+            put(W_INCOME_START + k as u32, income.start_month);
+            put(W_INCOME_END + k as u32, income.end_month);
+            put(W_INCOME_TAXABLE + k as u32, u32::from(income.taxable));
+            reals[(F_INCOME_SURVIVOR + k as u32) as usize] = income.survivor_fraction;
+        }
+        for (g, goal) in plan.goals.iter().enumerate() {
+            put(W_GOAL_MONTH + g as u32, goal.month);
+            put(W_GOAL_ESSENTIAL + g as u32, u32::from(goal.essential));
+            reals[(F_GOAL_AMOUNT + g as u32) as usize] = goal.amount;
+        }
+        let (rule, rule_reals) = rule_fields(&plan.spending.rule);
+        put(W_RULE, rule);
+
+        let mut set = |slot: u32, value: f64| reals[slot as usize] = value;
+        set(F_ESSENTIAL, plan.spending.essential);
+        set(F_DISCRETIONARY, plan.spending.discretionary);
+        set(F_SURVIVOR, plan.spending.survivor_fraction);
+        set(F_RESERVE_YEARS, plan.flexible_reserve_years);
+        for (k, value) in rule_reals.into_iter().enumerate() {
+            set(F_RATE + k as u32, value);
+        }
+        if let Some(tax) = &plan.tax {
+            words[W_BRACKETS as usize] = tax.brackets.len() as u32;
+            set(F_SOCIAL_SECURITY_TAXABLE, tax.social_security_taxable);
+            set(F_DEDUCTION, tax.standard_deduction);
+            set(F_GAINS_RATE, tax.capital_gains_rate);
+            for (k, bracket) in tax.brackets.iter().enumerate() {
+                set(F_OVER + k as u32, bracket.over);
+                set(F_BRACKET_RATE + k as u32, bracket.rate);
+            }
+        }
+        if let Order::BracketFill { ceiling } = plan.order {
+            set(F_FILL_CEILING, ceiling);
+        }
+        for (a, account) in plan.accounts.iter().enumerate() {
+            set(F_BALANCE + a as u32, account.balance);
+            set(F_BASIS + a as u32, account.basis);
+        }
+        if let Rule::Vpw { real_return, .. } = plan.spending.rule {
+            // The CPU's expression for n years left (simulate.rs, yearly_spending).
+            for n in 1..VPW_YEARS {
+                set(F_VPW + n, 1.0 - (1.0 + real_return).powf(-f64::from(n)));
+            }
+        }
+
+        // The tables, each at an offset the header gives.
+        let mut table_f64 = |slot: u32, values: &[f64]| {
+            words[slot as usize] = reals.len() as u32;
+            reals.extend_from_slice(values);
+        };
+        table_f64(W_INDEX_AT, &layout.index);
+        table_f64(W_CONTRIBUTION_AT, &layout.contribution);
+        table_f64(W_INCOME_AT, &layout.income);
+        table_f64(W_BENEFIT_AT, layout.benefit.as_flattened());
+        table_f64(W_DRIFT_AT, &plan.drift);
+        words[W_VOLATILITY_AT as usize] = words.len() as u32;
+        words.extend(plan.volatility.iter().map(|v| v.to_bits()));
+        words[W_GOALS_DUE_AT as usize] = words.len() as u32;
+        // At most 32 goals: their bits fit a u32.
+        words.extend(layout.goals_due.iter().map(|&bits| bits as u32));
+        PackedPlan {
+            words,
+            reals,
+            lanes,
+            years,
+        }
+    }
+
+    /// Rows (paths) the loop runs.
+    pub fn paths(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The loop's outputs as the CPU gives them: `money` and `counts` hold
+    /// [`MONEY_PER_PATH`] and [`COUNTS_PER_PATH`] per row, `samples` two rows of `years` per
+    /// row (wealth, then real spending), as f32 bits.
+    pub fn samples(&self, money: &[f64], counts: &[u32], samples: &[u32]) -> PlanSamples {
+        let paths = self.paths();
+        let years = self.years;
+        let mut outcomes = vec![PathOutcome::default(); paths];
+        let mut wealth = Vec::with_capacity(paths * years);
+        let mut real_spending = Vec::with_capacity(paths * years);
+        for (row, lane) in self.lanes.iter().enumerate() {
+            let m = &money[row * MONEY_PER_PATH..][..MONEY_PER_PATH];
+            let c = &counts[row * COUNTS_PER_PATH..][..COUNTS_PER_PATH];
+            outcomes[lane[0] as usize] = PathOutcome {
+                end_month: c[0],
+                failed_at: (c[1] != u32::MAX).then_some(c[1]),
+                estate: m[0],
+                estate_accounts: m[1],
+                estate_tax_deferred: m[2],
+                taxes: m[3],
+                goals_due: u64::from(c[2]),
+                goals_paid: u64::from(c[3]),
+                spending_cut: c[4] != 0,
+                guardrail_cuts: c[5],
+                guardrail_raises: c[6],
+                deaths: [lane[1], lane[2]],
+            };
+            let rows = &samples[2 * row * years..][..2 * years];
+            wealth.extend(rows[..years].iter().map(|&bits| f32::from_bits(bits)));
+            real_spending.extend(rows[years..].iter().map(|&bits| f32::from_bits(bits)));
+        }
+        PlanSamples {
+            outcomes,
+            years,
+            wealth,
+            real_spending,
+            row_paths: self.lanes.iter().map(|lane| lane[0]).collect(),
+        }
+    }
+}
+
+/// 0 taxable, 1 tax-deferred, 2 tax-free.
+fn kind_code(kind: AccountKind) -> u32 {
+    match kind {
+        AccountKind::Taxable => 0,
+        AccountKind::TaxDeferred => 1,
+        AccountKind::TaxFree => 2,
+    }
+}
+
+/// The rule's kind (as `SpendingRule.kind` in plan.wgsl) and its nine parameters in the
+/// order of the slots from [`F_RATE`]: rate, ceiling, real return, to age, upper, lower,
+/// adjust, min years left, planning age (zero where the rule has none).
+pub fn rule_fields(rule: &Rule) -> (u32, [f64; 9]) {
+    match *rule {
+        Rule::Fixed => (0, [0.0; 9]),
+        Rule::Percent { rate } => (1, [rate, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        Rule::FloorCeiling { rate, ceiling } => {
+            (2, [rate, ceiling, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        }
+        Rule::Vpw {
+            real_return,
+            to_age,
+        } => (3, [0.0, 0.0, real_return, to_age, 0.0, 0.0, 0.0, 0.0, 0.0]),
+        Rule::Guardrails {
+            upper,
+            lower,
+            adjust,
+            min_years_left,
+            planning_age,
+        } => (
+            4,
+            [
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                upper,
+                lower,
+                adjust,
+                min_years_left,
+                planning_age,
+            ],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `const W_*: u32 = Nu;` / `F_*` line of shaders/plan.wgsl, by name.
+    fn wgsl_slots() -> Vec<(String, u32)> {
+        include_str!("../../../shaders/plan.wgsl")
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("const ")?;
+                let (name, value) = rest.split_once(": u32 = ")?;
+                if !(name.starts_with("W_") || name.starts_with("F_")) {
+                    return None;
+                }
+                let value = value.trim_end_matches(';').trim_end_matches('u');
+                let value = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name} = {value}: write the slot as a literal"));
+                Some((name.to_string(), value))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_wgsl_reads_the_slots_this_module_writes() {
+        let ours: std::collections::HashMap<&str, u32> = [
+            ("W_PATHS", W_PATHS),
+            ("W_ACCOUNTS", W_ACCOUNTS),
+            ("W_PEOPLE", W_PEOPLE),
+            ("W_CONTRIBUTIONS", W_CONTRIBUTIONS),
+            ("W_INCOMES", W_INCOMES),
+            ("W_GOALS", W_GOALS),
+            ("W_YEARS", W_YEARS),
+            ("W_CASH", W_CASH),
+            ("W_ORDER", W_ORDER),
+            ("W_SEQUENCE_LEN", W_SEQUENCE_LEN),
+            ("W_DEFAULT_LEN", W_DEFAULT_LEN),
+            ("W_DEFERRED_LEN", W_DEFERRED_LEN),
+            ("W_RMD_AGE", W_RMD_AGE),
+            ("W_SPENDING_START", W_SPENDING_START),
+            ("W_RULE", W_RULE),
+            ("W_TAX", W_TAX),
+            ("W_BRACKETS", W_BRACKETS),
+            ("W_KEY", W_KEY),
+            ("W_AGE", W_AGE),
+            ("W_INDEX_AT", W_INDEX_AT),
+            ("W_CONTRIBUTION_AT", W_CONTRIBUTION_AT),
+            ("W_INCOME_AT", W_INCOME_AT),
+            ("W_BENEFIT_AT", W_BENEFIT_AT),
+            ("W_DRIFT_AT", W_DRIFT_AT),
+            ("W_VOLATILITY_AT", W_VOLATILITY_AT),
+            ("W_GOALS_DUE_AT", W_GOALS_DUE_AT),
+            ("W_KIND", W_KIND),
+            ("W_OWNER", W_OWNER),
+            ("W_SEQUENCE", W_SEQUENCE),
+            ("W_DEFAULT", W_DEFAULT),
+            ("W_DEFERRED", W_DEFERRED),
+            ("W_CONTRIBUTION_ACCOUNT", W_CONTRIBUTION_ACCOUNT),
+            ("W_CONTRIBUTION_OWNER", W_CONTRIBUTION_OWNER),
+            ("W_CONTRIBUTION_END", W_CONTRIBUTION_END),
+            ("W_INCOME_OWNER", W_INCOME_OWNER),
+            ("W_INCOME_START", W_INCOME_START),
+            ("W_INCOME_END", W_INCOME_END),
+            ("W_INCOME_TAXABLE", W_INCOME_TAXABLE),
+            ("W_GOAL_MONTH", W_GOAL_MONTH),
+            ("W_GOAL_ESSENTIAL", W_GOAL_ESSENTIAL),
+            ("F_ESSENTIAL", F_ESSENTIAL),
+            ("F_DISCRETIONARY", F_DISCRETIONARY),
+            ("F_SURVIVOR", F_SURVIVOR),
+            ("F_RESERVE_YEARS", F_RESERVE_YEARS),
+            ("F_RATE", F_RATE),
+            ("F_CEILING", F_CEILING),
+            ("F_REAL_RETURN", F_REAL_RETURN),
+            ("F_TO_AGE", F_TO_AGE),
+            ("F_UPPER", F_UPPER),
+            ("F_LOWER", F_LOWER),
+            ("F_ADJUST", F_ADJUST),
+            ("F_MIN_YEARS_LEFT", F_MIN_YEARS_LEFT),
+            ("F_PLANNING_AGE", F_PLANNING_AGE),
+            ("F_SOCIAL_SECURITY_TAXABLE", F_SOCIAL_SECURITY_TAXABLE),
+            ("F_DEDUCTION", F_DEDUCTION),
+            ("F_GAINS_RATE", F_GAINS_RATE),
+            ("F_FILL_CEILING", F_FILL_CEILING),
+            ("F_OVER", F_OVER),
+            ("F_BRACKET_RATE", F_BRACKET_RATE),
+            ("F_BALANCE", F_BALANCE),
+            ("F_BASIS", F_BASIS),
+            ("F_GOAL_AMOUNT", F_GOAL_AMOUNT),
+            ("F_INCOME_SURVIVOR", F_INCOME_SURVIVOR),
+            ("F_VPW", F_VPW),
+        ]
+        .into_iter()
+        .collect();
+        let theirs = wgsl_slots();
+        for (name, value) in &theirs {
+            assert_eq!(
+                ours.get(name.as_str()),
+                Some(value),
+                "plan.wgsl's {name} is {value}; packed.rs says {:?}",
+                ours.get(name.as_str())
+            );
+        }
+        assert_eq!(theirs.len(), ours.len(), "a slot is missing on one side");
+    }
+}
