@@ -223,7 +223,7 @@ PY
     gpu_plan_backends=(wgpu)
     [ "$nvidia" = 1 ] && gpu_plan_backends=(cuda wgpu)
     [ "$nvidia" = 1 ] || notes+=("no NVIDIA GPU: the CUDA plan kernel was not run")
-    plan_table+=$'\n\nplans on the GPU kernels (the couple checked against the CPU bit for bit; wgpu on a software adapter is a check, not a GPU timing):\n\n| backend | plan | paths | ms | path-steps/s | success | against the CPU |\n| --- | --- | --- | --- | --- | --- | --- |'
+    plan_table+=$'\n\nplans on the GPU kernels (the couple's whole result against the CPU's: CUDA must give its bits, wgpu shows its first difference; wgpu on a software adapter is a check, not a GPU timing):\n\n| backend | plan | paths | ms | path-steps/s | success | against the CPU |\n| --- | --- | --- | --- | --- | --- | --- |'
     for b in "${gpu_plan_backends[@]}"; do
         step "plans-$b" 120 "$scratch/plan-$b.log" \
             bash -c '"$0" --backend "$1" --suite plan --no-monteplan --plan-paths "$2" --plan-repeat "$3" --compact >"$4"; rc=$?; cat "$4"; exit $rc' \
@@ -235,10 +235,12 @@ b = sys.argv[2]
 parity = r.get("parity_with_cpu") or "not checked"
 for t in (r["monteplan_default"], r["couple"], r["couple_claiming"]):
     print(f"| {r['backend']} | {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} | {parity} |")
-if r["backend"] != b or parity != "bit-identical":
+# CUDA compiles with --fmad=false: the CPU's bits. A Vulkan compiler may contract the f32
+# shocks' multiply-adds, so wgpu's column shows the first difference, not a failure.
+if r["backend"] != b or (b == "cuda" and parity != "bit-identical"):
     sys.exit(1)
 PY
-        ) || { status=1; notes+=("plans on $b: not on the device, or not the CPU's bits (see plan-$b.log)"); }
+        ) || { status=1; notes+=("plans on $b: not on the device, or (CUDA) not the CPU's bits (see plan-$b.log)"); }
         plan_table+=$'\n'"${rows_of_b:-| $b | no report (see plan-$b.log) | | | | | |}"
     done
 fi
