@@ -223,7 +223,7 @@ PY
     gpu_plan_backends=(wgpu)
     [ "$nvidia" = 1 ] && gpu_plan_backends=(cuda wgpu)
     [ "$nvidia" = 1 ] || notes+=("no NVIDIA GPU: the CUDA plan kernel was not run")
-    plan_table+=$'\n\nplans on the GPU kernels (the couple's whole result against the CPU's: CUDA must give its bits, wgpu shows its first difference; wgpu on a software adapter is a check, not a GPU timing):\n\n| backend | plan | paths | ms | path-steps/s | success | against the CPU |\n| --- | --- | --- | --- | --- | --- | --- |'
+    plan_table+=$'\n\nplans on the GPU kernels (the whole result of the couple against the CPU: CUDA must give its bits, wgpu shows its first difference; wgpu on a software adapter is a check, not a GPU timing):\n\n| backend | plan | paths | ms | path-steps/s | success | against the CPU |\n| --- | --- | --- | --- | --- | --- | --- |'
     for b in "${gpu_plan_backends[@]}"; do
         step "plans-$b" 120 "$scratch/plan-$b.log" \
             bash -c '"$0" --backend "$1" --suite plan --no-monteplan --plan-paths "$2" --plan-repeat "$3" --compact >"$4"; rc=$?; cat "$4"; exit $rc' \

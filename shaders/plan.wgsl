@@ -201,10 +201,10 @@ fn guardrails(
 
 // ---- One path's months --------------------------------------------------------------------
 //
-// The plan comes packed by engine/src/plan/packed.rs (which says what each slot holds; a test
-// checks that the slots below match its): `plan_words` and `plan_reals` hold the plan, its
-// per-year and per-month tables; `plan_lanes` each row's (path, death month of each person,
-// end month). Each row writes its outcome to `plan_money` and `plan_counts` and its yearly
+// The plans come packed by engine/src/plan/packed.rs (which says what each slot holds; a test
+// checks that the slots below match its): `plan_words` and `plan_reals` hold each plan of the
+// batch, its per-year and per-month tables, end to end; `plan_lanes` two entries per row (see
+// `plan_path`). Each row writes its outcome to `plan_money` and `plan_counts` and its yearly
 // samples (wealth, then real spending; NaN after its end) to `plan_samples`, as f32 bits (a
 // NaN is a bit pattern there: WGSL has no NaN to write). The loop is
 // engine/src/plan/simulate.rs's `run_group` for one lane, step by step.
@@ -288,6 +288,9 @@ const NEVER: u32 = 0xffffffffu;
 
 // A path's accounts and running tax figures (simulate.rs, Household), for at most 16 accounts.
 struct House {
+    // Where this path's plan starts in `plan_words` and `plan_reals` (a batch holds several).
+    words: u32,
+    reals: u32,
     balance: array<f64, 16>,
     basis: array<f64, 16>,
     // Balances at the end of the previous year (RMDs).
@@ -302,38 +305,47 @@ struct House {
     taxes: f64,
 }
 
-fn plan_tax_schedule() -> TaxSchedule {
+// Slot `slot` of this path's plan.
+fn plan_word(h: ptr<function, House>, slot: u32) -> u32 {
+    return plan_words[(*h).words + slot];
+}
+
+fn plan_real(h: ptr<function, House>, slot: u32) -> f64 {
+    return plan_reals[(*h).reals + slot];
+}
+
+fn plan_tax_schedule(h: ptr<function, House>) -> TaxSchedule {
     var s: TaxSchedule;
-    s.count = plan_words[W_BRACKETS];
-    s.standard_deduction = plan_reals[F_DEDUCTION];
-    s.capital_gains_rate = plan_reals[F_GAINS_RATE];
+    s.count = plan_word(h, W_BRACKETS);
+    s.standard_deduction = plan_real(h, F_DEDUCTION);
+    s.capital_gains_rate = plan_real(h, F_GAINS_RATE);
     for (var k = 0u; k < MAX_BRACKETS; k++) {
-        s.over[k] = plan_reals[F_OVER + k];
-        s.rate[k] = plan_reals[F_BRACKET_RATE + k];
+        s.over[k] = plan_real(h, F_OVER + k);
+        s.rate[k] = plan_real(h, F_BRACKET_RATE + k);
     }
     return s;
 }
 
-fn plan_spending_rule() -> SpendingRule {
+fn plan_spending_rule(h: ptr<function, House>) -> SpendingRule {
     var r: SpendingRule;
-    r.kind = plan_words[W_RULE];
-    r.essential = plan_reals[F_ESSENTIAL];
-    r.discretionary = plan_reals[F_DISCRETIONARY];
-    r.rate = plan_reals[F_RATE];
-    r.ceiling = plan_reals[F_CEILING];
-    r.real_return = plan_reals[F_REAL_RETURN];
-    r.to_age = plan_reals[F_TO_AGE];
-    r.upper = plan_reals[F_UPPER];
-    r.lower = plan_reals[F_LOWER];
-    r.adjust = plan_reals[F_ADJUST];
-    r.min_years_left = plan_reals[F_MIN_YEARS_LEFT];
-    r.planning_age = plan_reals[F_PLANNING_AGE];
+    r.kind = plan_word(h, W_RULE);
+    r.essential = plan_real(h, F_ESSENTIAL);
+    r.discretionary = plan_real(h, F_DISCRETIONARY);
+    r.rate = plan_real(h, F_RATE);
+    r.ceiling = plan_real(h, F_CEILING);
+    r.real_return = plan_real(h, F_REAL_RETURN);
+    r.to_age = plan_real(h, F_TO_AGE);
+    r.upper = plan_real(h, F_UPPER);
+    r.lower = plan_real(h, F_LOWER);
+    r.adjust = plan_real(h, F_ADJUST);
+    r.min_years_left = plan_real(h, F_MIN_YEARS_LEFT);
+    r.planning_age = plan_real(h, F_PLANNING_AGE);
     return r;
 }
 
 fn house_total(h: ptr<function, House>) -> f64 {
     var sum = f64(0.0);
-    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+    for (var a = 0u; a < plan_word(h, W_ACCOUNTS); a++) {
         sum = sum + (*h).balance[a];
     }
     return sum;
@@ -341,7 +353,7 @@ fn house_total(h: ptr<function, House>) -> f64 {
 
 // The tax on this year so far at price level `index` (none without a schedule).
 fn house_year_tax(h: ptr<function, House>, schedule: TaxSchedule, index: f64) -> f64 {
-    if (plan_words[W_TAX] == 0u) {
+    if (plan_word(h, W_TAX) == 0u) {
         return f64(0.0);
     }
     return year_tax(schedule, (*h).ordinary, (*h).gains, index);
@@ -354,7 +366,7 @@ fn house_close_year(h: ptr<function, House>, schedule: TaxSchedule, index: f64) 
     (*h).taxes = (*h).taxes + tax;
     (*h).ordinary = f64(0.0);
     (*h).gains = f64(0.0);
-    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+    for (var a = 0u; a < plan_word(h, W_ACCOUNTS); a++) {
         (*h).withdrawn[a] = f64(0.0);
         (*h).year_end_balance[a] = (*h).balance[a];
     }
@@ -363,14 +375,14 @@ fn house_close_year(h: ptr<function, House>, schedule: TaxSchedule, index: f64) 
 // New money into account `a` (a taxable account's basis rises with it).
 fn house_deposit(h: ptr<function, House>, a: u32, amount: f64) {
     (*h).balance[a] = (*h).balance[a] + amount;
-    if (plan_words[W_KIND + a] == KIND_TAXABLE) {
+    if (plan_word(h, W_KIND + a) == KIND_TAXABLE) {
         (*h).basis[a] = (*h).basis[a] + amount;
     }
 }
 
 // `amount` out of account `a`, with its tax consequences.
 fn house_take(h: ptr<function, House>, a: u32, amount: f64) {
-    let kind = plan_words[W_KIND + a];
+    let kind = plan_word(h, W_KIND + a);
     let value = (*h).balance[a];
     if (kind == KIND_TAXABLE) {
         let basis = (*h).basis[a];
@@ -394,7 +406,7 @@ fn house_in_order(h: ptr<function, House>, rest_in: f64, list: u32, count: u32) 
         if (!left) {
             break;
         }
-        let a = plan_words[list + k];
+        let a = plan_word(h, list + k);
         let take = min(rest, (*h).balance[a]);
         if (!(rest > 0.0 && take > 0.0)) {
             continue;
@@ -411,13 +423,13 @@ fn house_withdraw(h: ptr<function, House>, amount: f64, index: f64) {
     if (!(amount > 0.0)) {
         return;
     }
-    let order = plan_words[W_ORDER];
+    let order = plan_word(h, W_ORDER);
     if (order == 0u) {
-        let unpaid = house_in_order(h, amount, W_SEQUENCE, plan_words[W_SEQUENCE_LEN]);
+        let unpaid = house_in_order(h, amount, W_SEQUENCE, plan_word(h, W_SEQUENCE_LEN));
     } else if (order == 1u) {
         let total = house_total(h);
         var rest = amount;
-        for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+        for (var a = 0u; a < plan_word(h, W_ACCOUNTS); a++) {
             let balance = (*h).balance[a];
             let take = min(min(amount * (balance / total), balance), rest);
             if (total > 0.0 && take > 0.0) {
@@ -426,83 +438,88 @@ fn house_withdraw(h: ptr<function, House>, amount: f64, index: f64) {
             }
         }
         // Rounding may leave a few cents' fraction: the default order takes it.
-        let unpaid = house_in_order(h, rest, W_DEFAULT, plan_words[W_DEFAULT_LEN]);
+        let unpaid = house_in_order(h, rest, W_DEFAULT, plan_word(h, W_DEFAULT_LEN));
     } else {
-        let first = min(amount, max(plan_reals[F_FILL_CEILING] * index - (*h).ordinary, f64(0.0)));
-        let left = house_in_order(h, first, W_DEFERRED, plan_words[W_DEFERRED_LEN]);
-        let unpaid = house_in_order(h, amount - first + left, W_DEFAULT, plan_words[W_DEFAULT_LEN]);
+        let first = min(amount, max(plan_real(h, F_FILL_CEILING) * index - (*h).ordinary, f64(0.0)));
+        let left = house_in_order(h, first, W_DEFERRED, plan_word(h, W_DEFERRED_LEN));
+        let unpaid = house_in_order(h, amount - first + left, W_DEFAULT, plan_word(h, W_DEFAULT_LEN));
     }
 }
 
 // Every account emptied (a path that fails).
 fn house_deplete(h: ptr<function, House>) {
-    for (var a = 0u; a < plan_words[W_ACCOUNTS]; a++) {
+    for (var a = 0u; a < plan_word(h, W_ACCOUNTS); a++) {
         (*h).balance[a] = f64(0.0);
         (*h).basis[a] = f64(0.0);
     }
 }
 
 // Person p's age in whole years in month t.
-fn age_years(p: u32, t: u32) -> u32 {
-    return (plan_words[W_AGE + p] + t) / 12u;
+fn age_years(h: ptr<function, House>, p: u32, t: u32) -> u32 {
+    return (plan_word(h, W_AGE + p) + t) / 12u;
 }
 
 // The RMDs of month t (the year's last) on a running path: each tax-deferred account's
 // requirement less what was taken this year, moved to the cash account as ordinary income; a
 // dead owner's account passes to the survivor.
 fn house_take_rmds(h: ptr<function, House>, alive0: bool, alive1: bool, running: bool, t: u32) {
-    let people = plan_words[W_PEOPLE];
-    for (var k = 0u; k < plan_words[W_DEFERRED_LEN]; k++) {
-        let a = plan_words[W_DEFERRED + k];
-        let owner = plan_words[W_OWNER + a];
+    let people = plan_word(h, W_PEOPLE);
+    for (var k = 0u; k < plan_word(h, W_DEFERRED_LEN); k++) {
+        let a = plan_word(h, W_DEFERRED + k);
+        let owner = plan_word(h, W_OWNER + a);
         let heir = min(1u - owner, people - 1u);
         let owner_alive = select(alive0, alive1, owner == 1u);
-        let age = age_years(select(heir, owner, owner_alive), t);
+        let age = age_years(h, select(heir, owner, owner_alive), t);
         let required = rmd_required((*h).year_end_balance[a], age) - (*h).withdrawn[a];
         let amount = min(required, (*h).balance[a]);
-        if (running && age >= plan_words[W_RMD_AGE] && amount > 0.0) {
+        if (running && age >= plan_word(h, W_RMD_AGE) && amount > 0.0) {
             house_take(h, a, amount);
-            house_deposit(h, plan_words[W_CASH], amount);
+            house_deposit(h, plan_word(h, W_CASH), amount);
         }
     }
 }
 
 // The age in years of the youngest person alive in month t (someone is).
-fn youngest_living_age(alive0: bool, alive1: bool, t: u32) -> f64 {
-    let age0 = f64(plan_words[W_AGE] + t) / 12.0;
-    let age1 = f64(plan_words[W_AGE + 1u] + t) / 12.0;
+fn youngest_living_age(h: ptr<function, House>, alive0: bool, alive1: bool, t: u32) -> f64 {
+    let age0 = f64(plan_word(h, W_AGE) + t) / 12.0;
+    let age1 = f64(plan_word(h, W_AGE + 1u) + t) / 12.0;
     if (alive0 && alive1) {
         return min(age0, age1);
     }
     return select(age1, age0, alive0);
 }
 
-// Row `row`'s path, month by month, to its end; its outcome and samples written at place
-// `out` of the outputs (a dispatch's outputs may hold a slice of the rows).
-fn plan_path(row: u32, out: u32) {
-    let lane = plan_lanes[row];
+// Row `row`'s path, month by month, to its end. `plan_lanes` holds two entries a row: (path,
+// death month of each person, end month), then (where its plan starts in `plan_words` and
+// `plan_reals`, where its samples start). Its outcome goes to place `out` of `plan_money` and
+// `plan_counts`, its samples from `samples_at` (a launch's outputs may hold a slice of the
+// rows, of plans with different horizons).
+fn plan_path(row: u32, out: u32, samples_at: u32) {
+    let lane = plan_lanes[2u * row];
     let path = lane.x;
     let death0 = lane.y;
     let death1 = lane.z;
     let end = lane.w;
-    let couple = plan_words[W_PEOPLE] == 2u;
-    let accounts = plan_words[W_ACCOUNTS];
-    let years = plan_words[W_YEARS];
-    let index_at = plan_words[W_INDEX_AT];
-    let start = plan_words[W_SPENDING_START];
-    let key = vec2<u32>(plan_words[W_KEY], plan_words[W_KEY + 1u]);
-    let schedule = plan_tax_schedule();
-    let rule = plan_spending_rule();
+    var house: House;
+    house.words = plan_lanes[2u * row + 1u].x;
+    house.reals = plan_lanes[2u * row + 1u].y;
+    let couple = plan_word(&house, W_PEOPLE) == 2u;
+    let accounts = plan_word(&house, W_ACCOUNTS);
+    let years = plan_word(&house, W_YEARS);
+    let index_at = plan_word(&house, W_INDEX_AT);
+    let start = plan_word(&house, W_SPENDING_START);
+    let key = vec2<u32>(plan_word(&house, W_KEY), plan_word(&house, W_KEY + 1u));
+    let schedule = plan_tax_schedule(&house);
+    let rule = plan_spending_rule(&house);
 
     // The years the path does not reach stay NaN.
     let nan = 0x7fc00000u;
     for (var y = 0u; y < 2u * years; y++) {
-        plan_samples[2u * out * years + y] = nan;
+        plan_samples[samples_at + y] = nan;
     }
-    var house: House;
     for (var a = 0u; a < accounts; a++) {
-        house.balance[a] = plan_reals[F_BALANCE + a];
-        house.basis[a] = plan_reals[F_BASIS + a];
+        house.balance[a] = plan_real(&house, F_BALANCE + a);
+        house.basis[a] = plan_real(&house, F_BASIS + a);
         house.year_end_balance[a] = house.balance[a];
     }
     var failed_at = NEVER;
@@ -524,13 +541,13 @@ fn plan_path(row: u32, out: u32) {
         if (t % 12u == 0u && t > 0u) {
             // Close the previous year: its tax falls due now; its samples are recorded.
             previous_index = index;
-            index = plan_reals[index_at + year];
+            index = plan_real(&house, index_at + year);
             house_close_year(&house, schedule, previous_index);
             last_year_return = year_growth - 1.0;
             year_growth = f64(1.0);
             if (years > 0u) {
-                plan_samples[2u * out * years + year - 1u] = bitcast<u32>(f32(house_total(&house)));
-                plan_samples[(2u * out + 1u) * years + year - 1u] = bitcast<u32>(f32(spent_this_year / previous_index));
+                plan_samples[samples_at + year - 1u] = bitcast<u32>(f32(house_total(&house)));
+                plan_samples[samples_at + years + year - 1u] = bitcast<u32>(f32(spent_this_year / previous_index));
             }
             spent_this_year = f64(0.0);
         }
@@ -543,7 +560,7 @@ fn plan_path(row: u32, out: u32) {
         let alive1 = couple && t < death1;
         var survivor = f64(1.0);
         if (couple && !(alive0 && alive1)) {
-            survivor = plan_reals[F_SURVIVOR];
+            survivor = plan_real(&house, F_SURVIVOR);
         }
         let spending_on = t >= start;
         let sets_spending = spending_on && (t == start || t % 12u == 0u);
@@ -554,15 +571,15 @@ fn plan_path(row: u32, out: u32) {
         let failed = failed_at != NEVER;
 
         // Contributions (none into a failed path's accounts).
-        let contributions = plan_words[W_CONTRIBUTIONS];
+        let contributions = plan_word(&house, W_CONTRIBUTIONS);
         for (var k = 0u; k < contributions; k++) {
-            if (t >= plan_words[W_CONTRIBUTION_END + k]) {
+            if (t >= plan_word(&house, W_CONTRIBUTION_END + k)) {
                 continue;
             }
-            let saving = select(alive0, alive1, plan_words[W_CONTRIBUTION_OWNER + k] == 1u) && !failed;
+            let saving = select(alive0, alive1, plan_word(&house, W_CONTRIBUTION_OWNER + k) == 1u) && !failed;
             if (saving) {
-                let amount = plan_reals[plan_words[W_CONTRIBUTION_AT] + year * contributions + k];
-                house_deposit(&house, plan_words[W_CONTRIBUTION_ACCOUNT + k], amount);
+                let amount = plan_real(&house, plan_word(&house, W_CONTRIBUTION_AT) + year * contributions + k);
+                house_deposit(&house, plan_word(&house, W_CONTRIBUTION_ACCOUNT + k), amount);
             }
         }
 
@@ -570,34 +587,34 @@ fn plan_path(row: u32, out: u32) {
         var cash = f64(0.0);
         var taxable_income = f64(0.0);
         var has_cash = false;
-        let incomes = plan_words[W_INCOMES];
+        let incomes = plan_word(&house, W_INCOMES);
         for (var k = 0u; k < incomes; k++) {
-            if (t < plan_words[W_INCOME_START + k] || t >= plan_words[W_INCOME_END + k]) {
+            if (t < plan_word(&house, W_INCOME_START + k) || t >= plan_word(&house, W_INCOME_END + k)) {
                 continue;
             }
             has_cash = true;
-            let base = plan_reals[plan_words[W_INCOME_AT] + year * incomes + k];
-            let owner = plan_words[W_INCOME_OWNER + k];
+            let base = plan_real(&house, plan_word(&house, W_INCOME_AT) + year * incomes + k);
+            let owner = plan_word(&house, W_INCOME_OWNER + k);
             let own = select(alive0, alive1, owner == 1u);
             let other = select(alive1, alive0, owner == 1u);
             var scale = f64(0.0);
             if (own) {
                 scale = f64(1.0);
             } else if (other) {
-                scale = plan_reals[F_INCOME_SURVIVOR + k];
+                scale = plan_real(&house, F_INCOME_SURVIVOR + k);
             }
             let amount = base * scale;
             cash = cash + amount;
-            if (plan_words[W_INCOME_TAXABLE + k] != 0u) {
+            if (plan_word(&house, W_INCOME_TAXABLE + k) != 0u) {
                 taxable_income = taxable_income + amount;
             }
         }
-        let benefit_at = plan_words[W_BENEFIT_AT] + 2u * t;
-        let own_benefit = vec2<f64>(plan_reals[benefit_at], plan_reals[benefit_at + 1u]);
+        let benefit_at = plan_word(&house, W_BENEFIT_AT) + 2u * t;
+        let own_benefit = vec2<f64>(plan_real(&house, benefit_at), plan_real(&house, benefit_at + 1u));
         var benefits = f64(0.0);
         if (own_benefit.x != 0.0 || own_benefit.y != 0.0) {
             has_cash = true;
-            for (var p = 0u; p < plan_words[W_PEOPLE]; p++) {
+            for (var p = 0u; p < plan_word(&house, W_PEOPLE); p++) {
                 let own = own_benefit[p];
                 let other = own_benefit[1u - p];
                 let alive_p = select(alive0, alive1, p == 1u);
@@ -614,17 +631,17 @@ fn plan_path(row: u32, out: u32) {
         }
         if (has_cash) {
             cash = cash + benefits;
-            if (plan_words[W_TAX] != 0u) {
-                taxable_income = taxable_income + benefits * plan_reals[F_SOCIAL_SECURITY_TAXABLE];
+            if (plan_word(&house, W_TAX) != 0u) {
+                taxable_income = taxable_income + benefits * plan_real(&house, F_SOCIAL_SECURITY_TAXABLE);
             }
             house.ordinary = house.ordinary + taxable_income;
         }
 
         // Spending for the year.
         if (sets_spending) {
-            let youngest = youngest_living_age(alive0, alive1, t);
+            let youngest = youngest_living_age(&house, alive0, alive1, t);
             let n = max(ceil(rule.to_age - youngest), f64(1.0));
-            let vpw_denominator = plan_reals[F_VPW + min(u32(n), 127u)];
+            let vpw_denominator = plan_real(&house, F_VPW + min(u32(n), 127u));
             let adjustment = yearly_spending(rule, &spending, last_year_return, t == start,
                 wealth_at_start, index, previous_index, youngest, vpw_denominator);
             if (adjustment == SPENDING_CUT) {
@@ -645,15 +662,15 @@ fn plan_path(row: u32, out: u32) {
         var essential_goals = f64(0.0);
         var essential_due = 0u;
         var flexible_due = false;
-        let due = plan_words[plan_words[W_GOALS_DUE_AT] + t];
+        let due = plan_word(&house, plan_word(&house, W_GOALS_DUE_AT) + t);
         if (due != 0u) {
             goals_due = goals_due | due;
-            for (var g = 0u; g < plan_words[W_GOALS]; g++) {
+            for (var g = 0u; g < plan_word(&house, W_GOALS); g++) {
                 if ((due & (1u << g)) == 0u) {
                     continue;
                 }
-                if (plan_words[W_GOAL_ESSENTIAL + g] != 0u) {
-                    essential_goals = essential_goals + plan_reals[F_GOAL_AMOUNT + g] * index;
+                if (plan_word(&house, W_GOAL_ESSENTIAL + g) != 0u) {
+                    essential_goals = essential_goals + plan_real(&house, F_GOAL_AMOUNT + g) * index;
                     essential_due = essential_due | (1u << g);
                 } else {
                     flexible_due = true;
@@ -706,12 +723,12 @@ fn plan_path(row: u32, out: u32) {
         }
         // Flexible goals: paid only if what is left covers the reserve.
         if (flexible_due) {
-            let reserve = plan_reals[F_RESERVE_YEARS] * 12.0 * rule.essential * index * survivor;
-            for (var g = 0u; g < plan_words[W_GOALS]; g++) {
-                if (plan_words[W_GOAL_MONTH + g] != t || plan_words[W_GOAL_ESSENTIAL + g] != 0u) {
+            let reserve = plan_real(&house, F_RESERVE_YEARS) * 12.0 * rule.essential * index * survivor;
+            for (var g = 0u; g < plan_word(&house, W_GOALS); g++) {
+                if (plan_word(&house, W_GOAL_MONTH + g) != t || plan_word(&house, W_GOAL_ESSENTIAL + g) != 0u) {
                     continue;
                 }
-                let amount = plan_reals[F_GOAL_AMOUNT + g] * index;
+                let amount = plan_real(&house, F_GOAL_AMOUNT + g) * index;
                 let total = house_total(&house);
                 if (total + cash - amount >= reserve) {
                     let from_cash = min(cash, amount);
@@ -725,7 +742,7 @@ fn plan_path(row: u32, out: u32) {
         }
         // A surplus is saved in the cash account (a failed path spends it).
         if (has_cash && failed_at == NEVER && cash > 0.0) {
-            house_deposit(&house, plan_words[W_CASH], cash);
+            house_deposit(&house, plan_word(&house, W_CASH), cash);
         }
         // RMDs in the year's last month.
         if (t % 12u == 11u) {
@@ -736,8 +753,8 @@ fn plan_path(row: u32, out: u32) {
         }
 
         // Growth: §1's arithmetic on every account.
-        let shock = exp_poly(bitcast<f32>(plan_words[plan_words[W_VOLATILITY_AT] + t]) * normals[t & 3u]);
-        let growth = plan_reals[plan_words[W_DRIFT_AT] + t] * f64(shock);
+        let shock = exp_poly(bitcast<f32>(plan_word(&house, plan_word(&house, W_VOLATILITY_AT) + t)) * normals[t & 3u]);
+        let growth = plan_real(&house, plan_word(&house, W_DRIFT_AT) + t) * f64(shock);
         year_growth = year_growth * growth;
         for (var a = 0u; a < accounts; a++) {
             house.balance[a] = house.balance[a] * growth;
@@ -749,11 +766,11 @@ fn plan_path(row: u32, out: u32) {
     if (end > 0u) {
         last_year = (end - 1u) / 12u;
     }
-    let owed = house_year_tax(&house, schedule, plan_reals[index_at + last_year]);
+    let owed = house_year_tax(&house, schedule, plan_real(&house, index_at + last_year));
     let total = house_total(&house);
     var deferred = f64(0.0);
-    for (var k = 0u; k < plan_words[W_DEFERRED_LEN]; k++) {
-        deferred = deferred + house.balance[plan_words[W_DEFERRED + k]];
+    for (var k = 0u; k < plan_word(&house, W_DEFERRED_LEN); k++) {
+        deferred = deferred + house.balance[plan_word(&house, W_DEFERRED + k)];
     }
     plan_money[4u * out] = max(total - owed, f64(0.0));
     plan_money[4u * out + 1u] = max(total, f64(0.0));

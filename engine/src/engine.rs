@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::backend::{BackendError, CpuKernel, Detail, Device, SimulationBackend, Summary, Watch};
-use crate::plan::simulate::simulate_plan_on;
+use crate::backend::{BackendError, CpuBackend, Detail, Device, SimulationBackend, Summary, Watch};
 use crate::plan::{build_plan_result, prepare_plan, PlanRequest, PlanResult, PreparedPlan, Yearly};
 use crate::request::GoalRequest;
 use crate::result::{
@@ -127,32 +126,49 @@ impl Engine {
     /// A prepared plan, watched like every run of this engine, on the engine's device; where
     /// that device cannot run plans, on the CPU, and the result's `backend` says why.
     pub fn run_plan(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
-        self.run_plan_keeping(plan, Yearly::Samples)
+        Ok(self
+            .run_plans_keeping(std::slice::from_ref(plan), Yearly::Samples)?
+            .remove(0))
     }
 
     /// [`Engine::run_plan`] without the yearly fan charts (`yearly` is empty, every other
     /// output the same): what the solvers compare, at less cost.
     pub fn run_plan_outcomes(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
-        self.run_plan_keeping(plan, Yearly::Skip)
+        Ok(self
+            .run_plans_outcomes(std::slice::from_ref(plan))?
+            .remove(0))
     }
 
-    fn run_plan_keeping(
+    /// [`Engine::run_plan_outcomes`] of several plans side by side (a solver's candidates):
+    /// one launch on a GPU, in parallel on the CPU. Results in the plans' order.
+    pub fn run_plans_outcomes(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
+    ) -> Result<Vec<PlanResult>, EngineError> {
+        self.run_plans_keeping(plans, Yearly::Skip)
+    }
+
+    fn run_plans_keeping(
+        &self,
+        plans: &[PreparedPlan],
         yearly: Yearly,
-    ) -> Result<PlanResult, EngineError> {
+    ) -> Result<Vec<PlanResult>, EngineError> {
         self.check_cancelled()?;
         let device = self.backend();
         let name = device.info().name;
-        let (samples, backend) = match device.simulate_plan(plan, yearly, &self.watch) {
+        let (samples, backend) = match device.simulate_plans(plans, yearly, &self.watch) {
             Ok(samples) => (samples, name.to_string()),
             Err(BackendError::Unavailable { reason, .. }) => (
-                simulate_plan_on(plan, &self.watch, CpuKernel::widest(), yearly)?,
+                CpuBackend::new().simulate_plans(plans, yearly, &self.watch)?,
                 format!("cpu (plans cannot run on the {name} backend: {reason})"),
             ),
             Err(e) => return Err(e.into()),
         };
-        Ok(build_plan_result(plan, samples, &backend))
+        Ok(plans
+            .iter()
+            .zip(samples)
+            .map(|(plan, samples)| build_plan_result(plan, samples, &backend))
+            .collect())
     }
 
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.

@@ -316,6 +316,7 @@ const MONTH_LOOP_MAIN: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 // `dir/name` whole, into memory.
+static long bytes_read;
 static void* slurp(const char* dir, const char* name) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -323,6 +324,7 @@ static void* slurp(const char* dir, const char* name) {
     if (!f) { perror(path); exit(2); }
     fseek(f, 0, SEEK_END);
     const long bytes = ftell(f);
+    bytes_read = bytes;
     fseek(f, 0, SEEK_SET);
     void* data = malloc(bytes + 16);
     if (fread(data, 1, bytes, f) != (size_t)bytes) { perror(path); exit(2); }
@@ -342,63 +344,67 @@ int main(int argc, char** argv) {
     g.plan_words = (const u32*)slurp(dir, "words");
     g.plan_reals = (const double*)slurp(dir, "reals");
     g.plan_lanes = (const uint4*)slurp(dir, "lanes");
-    const u32 paths = g.plan_words[0];
-    const u32 years = g.plan_words[6];
-    g.plan_money = (double*)calloc(4 * paths + 1, sizeof(double));
-    g.plan_counts = (u32*)calloc(8 * paths + 1, sizeof(u32));
-    g.plan_samples = (u32*)calloc(2 * years * paths + 1, sizeof(u32));
-    for (u32 row = 0; row < paths; row++) {
-        plan_path(g, row, row);
+    const u32 rows = bytes_read / 32;
+    const u32 samples = atoi(argv[2]);
+    g.plan_money = (double*)calloc(4 * rows + 1, sizeof(double));
+    g.plan_counts = (u32*)calloc(8 * rows + 1, sizeof(u32));
+    g.plan_samples = (u32*)calloc(samples + 1, sizeof(u32));
+    for (u32 row = 0; row < rows; row++) {
+        plan_path(g, row, row, g.plan_lanes[2 * row + 1].z);
     }
-    spill(dir, "money", g.plan_money, 4 * paths * sizeof(double));
-    spill(dir, "counts", g.plan_counts, 8 * paths * sizeof(u32));
-    spill(dir, "samples", g.plan_samples, 2 * years * paths * sizeof(u32));
+    spill(dir, "money", g.plan_money, 4 * rows * sizeof(double));
+    spill(dir, "counts", g.plan_counts, 8 * rows * sizeof(u32));
+    spill(dir, "samples", g.plan_samples, samples * sizeof(u32));
     return 0;
 }
 "#;
 
 /// The whole month loop (`plan_path` of shaders/plan.wgsl), generated as C and run on the
-/// host over the packed plan, gives the CPU's bits for every path's outcome and yearly samples
-/// on every case of `plan_cases::month_loop_cases`: what the CUDA plan kernel computes, short
-/// of the device.
+/// host over every case of `plan_cases::month_loop_cases` packed as one batch (as a solver's
+/// plans run on the GPU), gives the CPU's bits for every path's outcome and yearly samples:
+/// what the CUDA plan kernel computes, short of the device.
 #[test]
 fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
     use sextant_engine::backend::{CpuKernel, Watch};
-    use sextant_engine::plan::packed::PackedPlan;
+    use sextant_engine::plan::packed::PackedBatch;
     use sextant_engine::plan::simulate::simulate_plan_on;
     use sextant_engine::plan::Yearly;
     let binary = host_binary("month-loop", PLAN_CUDA, MONTH_LOOP_MAIN);
     let dir = binary.parent().unwrap().to_path_buf();
     let bytes_of = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let (labels, plans): (Vec<String>, Vec<_>) =
+        plan_cases::month_loop_cases(200).into_iter().unzip();
     // What the cases reach: failures, guardrail cuts and raises, goals paid and unpaid, taxes.
     let (mut failed, mut cuts, mut raises, mut unpaid, mut taxed) = (0, 0, 0, 0, 0);
-    for (label, plan) in plan_cases::month_loop_cases(200) {
-        for yearly in [Yearly::Samples, Yearly::Skip] {
-            let packed = PackedPlan::of(&plan, yearly);
-            std::fs::write(dir.join("words"), bytemuck::cast_slice(&packed.words)).unwrap();
-            std::fs::write(dir.join("reals"), bytemuck::cast_slice(&packed.reals)).unwrap();
-            std::fs::write(dir.join("lanes"), bytemuck::cast_slice(&packed.lanes)).unwrap();
-            let ran = Command::new("timeout")
-                .arg("120")
-                .arg(&binary)
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(ran.success(), "{label}: {ran:?}");
-            let money: Vec<f64> = bytes_of("money")
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            let words = |name: &str| -> Vec<u32> {
-                bytes_of(name)
-                    .chunks_exact(4)
-                    .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-                    .collect()
-            };
-            let gpu = packed.samples(&money, &words("counts"), &words("samples"));
+    for yearly in [Yearly::Samples, Yearly::Skip] {
+        let batch = PackedBatch::of(&plans, yearly).unwrap();
+        std::fs::write(dir.join("words"), bytemuck::cast_slice(&batch.words)).unwrap();
+        std::fs::write(dir.join("reals"), bytemuck::cast_slice(&batch.reals)).unwrap();
+        std::fs::write(dir.join("lanes"), bytemuck::cast_slice(&batch.lanes)).unwrap();
+        let ran = Command::new("timeout")
+            .arg("120")
+            .arg(&binary)
+            .arg(&dir)
+            .arg(batch.samples_before(batch.rows()).to_string())
+            .status()
+            .unwrap();
+        assert!(ran.success(), "{yearly:?}: {ran:?}");
+        let money: Vec<f64> = bytes_of("money")
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let words = |name: &str| -> Vec<u32> {
+            bytes_of(name)
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        let gpu = batch.samples(&money, &words("counts"), &words("samples"));
+        assert_eq!(gpu.len(), plans.len());
+        for ((label, plan), gpu) in labels.iter().zip(&plans).zip(&gpu) {
             let cpu =
-                simulate_plan_on(&plan, &Watch::default(), CpuKernel::widest(), yearly).unwrap();
-            plan_cases::assert_same_samples(&format!("{label}, {yearly:?}"), &gpu, &cpu);
+                simulate_plan_on(plan, &Watch::default(), CpuKernel::widest(), yearly).unwrap();
+            plan_cases::assert_same_samples(&format!("{label}, {yearly:?}"), gpu, &cpu);
             for o in &cpu.outcomes {
                 failed += usize::from(o.failed_at.is_some());
                 cuts += usize::from(o.guardrail_cuts > 0);

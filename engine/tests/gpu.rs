@@ -271,28 +271,44 @@ mod wgpu {
         let cpu_run = |plan: &sextant_engine::plan::PreparedPlan, yearly: Yearly| {
             simulate_plan_on(plan, &Watch::default(), CpuKernel::widest(), yearly).unwrap()
         };
-        for (label, plan) in plan_cases::month_loop_cases(200) {
-            let mut still = plan.clone();
-            still.volatility.iter_mut().for_each(|v| *v = 0.0);
+        let (labels, plans): (Vec<String>, Vec<_>) =
+            plan_cases::month_loop_cases(200).into_iter().unzip();
+        let still: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let mut still = plan.clone();
+                still.volatility.iter_mut().for_each(|v| *v = 0.0);
+                still
+            })
+            .collect();
+        // Every case in one batch, as a solver's plans run; whole, and in small slices (a
+        // 64 KiB binding) that cross from one plan to the next.
+        let small = b.clone().with_max_binding(1 << 16);
+        for (backend, slices) in [(&b, "whole"), (&small, "in 64 KiB slices")] {
             for yearly in [Yearly::Samples, Yearly::Skip] {
-                let cpu = cpu_run(&still, yearly);
                 let watch = Watch::default();
-                let gpu = b.simulate_plan(&still, yearly, &watch).unwrap();
-                let label = format!("{label} without volatility, {yearly:?}");
-                plan_cases::assert_same_samples(&label, &gpu, &cpu);
-                let steps: u64 = cpu.outcomes.iter().map(|o| u64::from(o.end_month)).sum();
-                assert_eq!(
-                    watch.done(),
-                    steps,
-                    "{label}: progress counts every path-month"
-                );
+                let gpu = backend.simulate_plans(&still, yearly, &watch).unwrap();
+                let mut steps = 0;
+                for ((label, plan), gpu) in labels.iter().zip(&still).zip(&gpu) {
+                    let cpu = cpu_run(plan, yearly);
+                    let label = format!("{label} without volatility, {yearly:?}, {slices}");
+                    plan_cases::assert_same_samples(&label, gpu, &cpu);
+                    steps += cpu
+                        .outcomes
+                        .iter()
+                        .map(|o| u64::from(o.end_month))
+                        .sum::<u64>();
+                }
+                assert_eq!(watch.done(), steps, "progress counts every path-month");
             }
-            let cpu = cpu_run(&plan, Yearly::Samples);
-            let gpu = b
-                .simulate_plan(&plan, Yearly::Samples, &Watch::default())
-                .unwrap();
+        }
+        let gpu = b
+            .simulate_plans(&plans, Yearly::Samples, &Watch::default())
+            .unwrap();
+        for ((label, plan), gpu) in labels.iter().zip(&plans).zip(&gpu) {
+            let cpu = cpu_run(plan, Yearly::Samples);
             let wealth: f64 = plan.accounts.iter().map(|a| a.balance).sum();
-            assert_near_samples(&label, &gpu, &cpu, wealth, 1e-4, 0.02);
+            assert_near_samples(label, gpu, &cpu, wealth, 1e-4, 0.02);
         }
     }
 
@@ -332,8 +348,12 @@ mod wgpu {
         let watch = sextant_engine::backend::Watch::default();
         watch.cancel();
         assert_eq!(
-            b.simulate_plan(&plan, sextant_engine::plan::Yearly::Skip, &watch)
-                .unwrap_err(),
+            b.simulate_plans(
+                std::slice::from_ref(&plan),
+                sextant_engine::plan::Yearly::Skip,
+                &watch
+            )
+            .unwrap_err(),
             sextant_engine::backend::BackendError::Cancelled
         );
     }

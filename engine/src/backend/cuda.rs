@@ -22,7 +22,7 @@ use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
     Watch,
 };
-use crate::plan::packed::{PackedPlan, COUNTS_PER_PATH, MONEY_PER_PATH};
+use crate::plan::packed::{PackedBatch, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
@@ -257,38 +257,37 @@ impl From<String> for PlanRunError {
 }
 
 impl CudaBackend {
-    /// Every path of `plan` by the plan kernel, in launches of at most [`PLAN_SLICE_ROWS`]
-    /// rows, checking `watch` between them (the WGSL backend's `run_plan`, on CUDA).
-    fn run_plan(
+    /// Every path of every plan of `plans` by the plan kernel, side by side, in launches of
+    /// at most [`PLAN_SLICE_ROWS`] rows, checking `watch` between them (the WGSL backend's
+    /// `run_plans`, on CUDA).
+    fn run_plans(
         &self,
         function: &CudaFunction,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, PlanRunError> {
+    ) -> Result<Vec<PlanSamples>, PlanRunError> {
         let s = &self.inner.stream;
-        let packed = PackedPlan::of(plan, yearly);
-        let years = packed.years;
-        let paths = packed.paths();
-        let words = s.clone_htod(&packed.words).map_err(debug)?;
-        let reals = s.clone_htod(&packed.reals).map_err(debug)?;
-        let lanes = s.clone_htod(packed.lanes.as_flattened()).map_err(debug)?;
-        let mut money = Vec::with_capacity(paths * MONEY_PER_PATH);
-        let mut counts = Vec::with_capacity(paths * COUNTS_PER_PATH);
-        let mut samples = Vec::with_capacity(paths * 2 * years);
-        for first in (0..paths).step_by(PLAN_SLICE_ROWS) {
+        let batch = PackedBatch::of(plans, yearly)?;
+        let rows = batch.rows();
+        let words = s.clone_htod(&batch.words).map_err(debug)?;
+        let reals = s.clone_htod(&batch.reals).map_err(debug)?;
+        let lanes = s.clone_htod(batch.lanes.as_flattened()).map_err(debug)?;
+        let mut money = Vec::with_capacity(rows * MONEY_PER_PATH);
+        let mut counts = Vec::with_capacity(rows * COUNTS_PER_PATH);
+        let mut samples = Vec::with_capacity(batch.samples_before(rows));
+        // A slice's samples stay within an eighth of the device's memory.
+        for slice in batch.slices(PLAN_SLICE_ROWS, self.inner.memory / 32) {
             if watch.is_cancelled() {
                 return Err(PlanRunError::Cancelled);
             }
-            let rows = PLAN_SLICE_ROWS.min(paths - first);
-            let mut money_out = s.alloc_zeros::<f64>(rows * MONEY_PER_PATH).map_err(debug)?;
-            let mut counts_out = s
-                .alloc_zeros::<u32>(rows * COUNTS_PER_PATH)
-                .map_err(debug)?;
-            let mut samples_out = s
-                .alloc_zeros::<u32>((2 * rows * years).max(1))
-                .map_err(debug)?;
-            let (base, count) = (first as u32, rows as u32);
+            let n = slice.len();
+            let first_sample = batch.samples_before(slice.start);
+            let sample_words = batch.samples_before(slice.end) - first_sample;
+            let mut money_out = s.alloc_zeros::<f64>(n * MONEY_PER_PATH).map_err(debug)?;
+            let mut counts_out = s.alloc_zeros::<u32>(n * COUNTS_PER_PATH).map_err(debug)?;
+            let mut samples_out = s.alloc_zeros::<u32>(sample_words.max(1)).map_err(debug)?;
+            let (base, count, samples_base) = (slice.start as u32, n as u32, first_sample as u32);
             let mut launch = s.launch_builder(function);
             launch
                 .arg(&words)
@@ -298,28 +297,24 @@ impl CudaBackend {
                 .arg(&mut counts_out)
                 .arg(&mut samples_out)
                 .arg(&base)
-                .arg(&count);
+                .arg(&count)
+                .arg(&samples_base);
             let config = LaunchConfig {
                 grid_dim: (count.div_ceil(PLAN_BLOCK), 1, 1),
                 block_dim: (PLAN_BLOCK, 1, 1),
                 shared_mem_bytes: 0,
             };
-            // SAFETY: the arguments match plan_paths' signature; the outputs hold `rows` rows
-            // and the inputs every row from `base`.
+            // SAFETY: the arguments match plan_paths' signature; the outputs hold the slice's
+            // rows and samples, the inputs every row.
             unsafe { launch.launch(config) }.map_err(debug)?;
             money.extend(s.clone_dtoh(&money_out).map_err(debug)?);
             counts.extend(s.clone_dtoh(&counts_out).map_err(debug)?);
-            let mut rows_samples = s.clone_dtoh(&samples_out).map_err(debug)?;
-            rows_samples.truncate(2 * rows * years);
-            samples.extend(rows_samples);
-            watch.advance(
-                packed.lanes[first..first + rows]
-                    .iter()
-                    .map(|lane| u64::from(lane[3]))
-                    .sum(),
-            );
+            let mut slice_samples = s.clone_dtoh(&samples_out).map_err(debug)?;
+            slice_samples.truncate(sample_words);
+            samples.extend(slice_samples);
+            watch.advance(batch.path_steps(slice));
         }
-        Ok(packed.samples(&money, &counts, &samples))
+        Ok(batch.samples(&money, &counts, &samples))
     }
 }
 
@@ -485,14 +480,14 @@ impl SimulationBackend for CudaBackend {
         super::CpuBackend::new().terminal_wealth_of(goal)
     }
 
-    fn simulate_plan(
+    fn simulate_plans(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, BackendError> {
+    ) -> Result<Vec<PlanSamples>, BackendError> {
         let function = self.inner.plan.as_ref().map_err(unavailable)?;
-        self.run_plan(function, plan, yearly, watch)
+        self.run_plans(function, plans, yearly, watch)
             .map_err(|e| match e {
                 PlanRunError::Cancelled => BackendError::Cancelled,
                 PlanRunError::Device(reason) => BackendError::Failed {

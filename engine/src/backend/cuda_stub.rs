@@ -48,12 +48,12 @@ impl SimulationBackend for CudaBackend {
     fn terminal_wealth(&self, _: &PreparedGoal) -> Vec<f64> {
         match self.never {}
     }
-    fn simulate_plan(
+    fn simulate_plans(
         &self,
-        _: &PreparedPlan,
+        _: &[PreparedPlan],
         _: Yearly,
         _: &Watch,
-    ) -> Result<PlanSamples, BackendError> {
+    ) -> Result<Vec<PlanSamples>, BackendError> {
         match self.never {}
     }
 }

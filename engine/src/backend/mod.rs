@@ -233,16 +233,18 @@ pub trait SimulationBackend: Send + Sync {
         Ok(summaries)
     }
 
-    /// Every path of a household plan (docs/model.md §5), with its yearly samples or not,
-    /// reporting progress to `watch` and stopping when it is cancelled. A backend without a
-    /// plan kernel (or whose device cannot run it) answers [`BackendError::Unavailable`]
-    /// with the reason, and the engine runs the plan on the CPU, saying so by name.
-    fn simulate_plan(
+    /// Every path of each household plan of `plans` (docs/model.md §5), side by side (a
+    /// solver's plans differ in a claim age or an order; the GPUs run them in one launch),
+    /// with their yearly samples or not, reporting progress to `watch` and stopping when it is
+    /// cancelled. A backend without a plan kernel (or whose device cannot run it) answers
+    /// [`BackendError::Unavailable`] with the reason, and the engine runs the plans on the
+    /// CPU, saying so by name.
+    fn simulate_plans(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, BackendError>;
+    ) -> Result<Vec<PlanSamples>, BackendError>;
 }
 
 /// The devices Sextant can run on: a closed set, chosen once, used everywhere.

@@ -14,7 +14,7 @@ use wgpu::util::DeviceExt;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary, Watch};
-use crate::plan::packed::{PackedPlan, COUNTS_PER_PATH, MONEY_PER_PATH};
+use crate::plan::packed::{PackedBatch, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::prepare::MAX_BRACKETS;
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
@@ -36,18 +36,19 @@ fn plan_source() -> String {
     format!("{}\n{}", super::COMMON_WGSL, super::PLAN_WGSL)
 }
 
-/// The plan kernel's entry point, appended to [`plan_source`]: one thread per row from
-/// `plan_base[0]`, writing its outcome at its place in this slice's outputs.
+/// The plan kernel's entry point, appended to [`plan_source`]: one thread per row of the
+/// slice (`plan_base`: first row, rows, the first row's samples start), writing its outcome at
+/// its place in this slice's outputs.
 const PLAN_ENTRY: &str = r#"
 @group(0) @binding(6) var<storage, read> plan_base: array<u32>;
 
 @compute @workgroup_size(64)
 fn plan_paths(@builtin(global_invocation_id) id: vec3<u32>) {
-    let row = plan_base[0] + id.x;
     if (id.x >= plan_base[1]) {
         return;
     }
-    plan_path(row, id.x);
+    let row = plan_base[0] + id.x;
+    plan_path(row, id.x, plan_lanes[2u * row + 1u].z - plan_base[2]);
 }
 "#;
 
@@ -311,15 +312,16 @@ impl WgpuBackend {
         Ok(values.chunks(4).map(|v| [v[0], v[1], v[2], v[3]]).collect())
     }
 
-    /// Every path of `plan` by the plan kernel (`plan_path` of shaders/plan.wgsl), in slices
-    /// of at most [`PLAN_SLICE_ROWS`] rows that each fit the adapter's bindings, checking
-    /// `watch` between them. Needs SHADER_F64 (money is f64, as on the CPU).
-    fn run_plan(
+    /// Every path of every plan of `plans` by the plan kernel (`plan_path` of
+    /// shaders/plan.wgsl), side by side, in slices of at most [`PLAN_SLICE_ROWS`] rows that
+    /// each fit the adapter's bindings, checking `watch` between them. Needs SHADER_F64
+    /// (money is f64, as on the CPU).
+    fn run_plans(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, BackendError> {
+    ) -> Result<Vec<PlanSamples>, BackendError> {
         let failed = |reason: String| BackendError::Failed {
             kind: BackendKind::Wgpu,
             reason,
@@ -330,28 +332,27 @@ impl WgpuBackend {
             .get_or_init(|| self.build_plan_pipeline())
             .as_ref()
             .map_err(|reason| unavailable(reason.clone()))?;
-        let packed = PackedPlan::of(plan, yearly);
-        let years = packed.years;
-        // A slice's samples (two rows of `years` f32s a path) must fit one binding.
-        let per_row = (8 * years.max(1)).max(8 * MONEY_PER_PATH) as u64;
-        let fit = (self.max_binding() / per_row).max(1) as usize;
-        let slice_rows = PLAN_SLICE_ROWS.min(fit);
-        let words = self.storage(&packed.words, false);
-        let reals = self.storage(&packed.reals, false);
-        let lanes = self.storage(&packed.lanes, false);
-        let paths = packed.paths();
-        let mut money = Vec::with_capacity(paths * MONEY_PER_PATH);
-        let mut counts = Vec::with_capacity(paths * COUNTS_PER_PATH);
-        let mut samples = Vec::with_capacity(paths * 2 * years);
-        for first in (0..paths).step_by(slice_rows) {
+        let batch = PackedBatch::of(plans, yearly).map_err(failed)?;
+        let max_words = (self.max_binding() / 8) as usize;
+        let slices = batch.slices(PLAN_SLICE_ROWS.min(max_words / MONEY_PER_PATH), max_words);
+        let words = self.storage(&batch.words, false);
+        let reals = self.storage(&batch.reals, false);
+        let lanes = self.storage(&batch.lanes, false);
+        let rows = batch.rows();
+        let mut money = Vec::with_capacity(rows * MONEY_PER_PATH);
+        let mut counts = Vec::with_capacity(rows * COUNTS_PER_PATH);
+        let mut samples = Vec::with_capacity(batch.samples_before(rows));
+        for slice in slices {
             if watch.is_cancelled() {
                 return Err(BackendError::Cancelled);
             }
-            let rows = slice_rows.min(paths - first);
-            let base = self.storage(&[first as u32, rows as u32], false);
-            let money_out = self.zeroed(2 * rows * MONEY_PER_PATH, true);
-            let counts_out = self.zeroed(rows * COUNTS_PER_PATH, true);
-            let samples_out = self.zeroed(2 * rows * years, true);
+            let n = slice.len();
+            let first_sample = batch.samples_before(slice.start);
+            let sample_words = batch.samples_before(slice.end) - first_sample;
+            let base = self.storage(&[slice.start as u32, n as u32, first_sample as u32], false);
+            let money_out = self.zeroed(2 * n * MONEY_PER_PATH, true);
+            let counts_out = self.zeroed(n * COUNTS_PER_PATH, true);
+            let samples_out = self.zeroed(sample_words, true);
             let scope = inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("plan"),
@@ -371,7 +372,7 @@ impl WgpuBackend {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups((rows as u32).div_ceil(64), 1, 1);
+                pass.dispatch_workgroups((n as u32).div_ceil(64), 1, 1);
             }
             inner.queue.submit([encoder.finish()]);
             if let Some(e) = pollster::block_on(scope.pop()) {
@@ -380,29 +381,24 @@ impl WgpuBackend {
             let m = self.read(&money_out).map_err(failed)?;
             money.extend(
                 m.chunks_exact(8)
-                    .take(rows * MONEY_PER_PATH)
+                    .take(n * MONEY_PER_PATH)
                     .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
             );
             counts.extend(
                 self.read_u32(&counts_out)
                     .map_err(failed)?
                     .into_iter()
-                    .take(rows * COUNTS_PER_PATH),
+                    .take(n * COUNTS_PER_PATH),
             );
             samples.extend(
                 self.read_u32(&samples_out)
                     .map_err(failed)?
                     .into_iter()
-                    .take(rows * 2 * years),
+                    .take(sample_words),
             );
-            watch.advance(
-                packed.lanes[first..first + rows]
-                    .iter()
-                    .map(|lane| u64::from(lane[3]))
-                    .sum(),
-            );
+            watch.advance(batch.path_steps(slice));
         }
-        Ok(packed.samples(&money, &counts, &samples))
+        Ok(batch.samples(&money, &counts, &samples))
     }
 
     fn build_plan_pipeline(&self) -> Result<wgpu::ComputePipeline, String> {
@@ -894,12 +890,12 @@ impl SimulationBackend for WgpuBackend {
         super::CpuBackend::new().terminal_wealth_of(goal)
     }
 
-    fn simulate_plan(
+    fn simulate_plans(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, BackendError> {
-        self.run_plan(plan, yearly, watch)
+    ) -> Result<Vec<PlanSamples>, BackendError> {
+        self.run_plans(plans, yearly, watch)
     }
 }

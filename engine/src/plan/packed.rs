@@ -3,11 +3,14 @@
 //! CPU's [`PlanSamples`], so that one reduction ([`super::build_plan_result`]) serves every
 //! backend.
 //!
-//! Four buffers go in: `words` (u32: a header of counts and offsets at the `W_*` slots, then
-//! the accounts', flows' and goals' integer fields at fixed places, then the per-month
+//! Per plan ([`PackedPlan`]): `words` (u32: a header of counts and offsets at the `W_*` slots,
+//! then the accounts', flows' and goals' integer fields at fixed places, then the per-month
 //! volatility bits and goal bits), `reals` (f64: the spending rule, the tax schedule, balances
-//! and amounts at the `F_*` slots, then the per-year and per-month tables), and `lanes` (each
-//! path's number and death months, in the order the CPU runs them: by the month they end).
+//! and amounts at the `F_*` slots, then the per-year and per-month tables; the offsets are the
+//! plan's own), and each path's number and death months, in the order the CPU runs them (by
+//! the month they end). A launch takes a [`PackedBatch`]: its plans' buffers end to end, and
+//! two lane entries per row, the path's and where its plan and its samples start, so that
+//! plans with different horizons, rules or claim ages (a solver's) run side by side.
 //! Every table holds the bits the CPU's month loop reads (its [`Layout`], the same
 //! expressions), so the GPU has nothing to recompute. Deaths are drawn here, on the host:
 //! they need f64 `ln` and `exp`, which WGSL lacks, and cost one draw per person per path.
@@ -107,12 +110,119 @@ pub const MONEY_PER_PATH: usize = 4;
 /// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, unused.
 pub const COUNTS_PER_PATH: usize = 8;
 
+/// Plans as one launch reads them.
+#[derive(Debug, Clone)]
+pub struct PackedBatch {
+    pub words: Vec<u32>,
+    pub reals: Vec<f64>,
+    /// Two entries a row: (path, death month of each person, end month), then (the start of
+    /// its plan in `words`, in `reals`, the start of its samples, 0).
+    pub lanes: Vec<[u32; 4]>,
+    /// The plans, in order, each with its rows.
+    pub plans: Vec<PackedPlan>,
+}
+
+impl PackedBatch {
+    /// Pack `plans`, keeping their yearly samples or not. The error names a batch too large
+    /// for the kernel's 32-bit offsets.
+    pub fn of(plans: &[PreparedPlan], yearly: Yearly) -> Result<PackedBatch, String> {
+        let plans: Vec<PackedPlan> = plans.iter().map(|p| PackedPlan::of(p, yearly)).collect();
+        let mut batch = PackedBatch {
+            words: Vec::new(),
+            reals: Vec::new(),
+            lanes: Vec::new(),
+            plans: Vec::new(),
+        };
+        let mut samples = 0u64;
+        for plan in &plans {
+            let at = |n: usize| u32::try_from(n).ok();
+            let (Some(words), Some(reals), Some(start)) = (
+                at(batch.words.len()),
+                at(batch.reals.len()),
+                u32::try_from(samples).ok(),
+            ) else {
+                return Err("the batch's plans exceed the plan kernel's 32-bit offsets".into());
+            };
+            batch.words.extend_from_slice(&plan.words);
+            batch.reals.extend_from_slice(&plan.reals);
+            for (k, lane) in plan.lanes.iter().enumerate() {
+                let row_samples = start as u64 + (2 * plan.years * k) as u64;
+                let row_samples = u32::try_from(row_samples)
+                    .map_err(|_| "the batch's samples exceed the plan kernel's 32-bit offsets")?;
+                batch.lanes.push(*lane);
+                batch.lanes.push([words, reals, row_samples, 0]);
+            }
+            samples += (2 * plan.years * plan.paths()) as u64;
+        }
+        batch.plans = plans;
+        Ok(batch)
+    }
+
+    /// Rows (paths of every plan) the batch runs.
+    pub fn rows(&self) -> usize {
+        self.lanes.len() / 2
+    }
+
+    /// The u32s of samples the rows before `row` write (all of them at `rows()`).
+    pub fn samples_before(&self, row: usize) -> usize {
+        match self.lanes.get(2 * row + 1) {
+            Some(at) => at[2] as usize,
+            None => self.plans.iter().map(|p| 2 * p.years * p.paths()).sum(),
+        }
+    }
+
+    /// Path-steps (months run) of the rows in `rows`.
+    pub fn path_steps(&self, rows: std::ops::Range<usize>) -> u64 {
+        rows.map(|r| u64::from(self.lanes[2 * r][3])).sum()
+    }
+
+    /// The rows in slices of at most `max_rows` rows and `max_samples` u32s of samples each
+    /// (a row's samples never split): what one launch runs.
+    pub fn slices(&self, max_rows: usize, max_samples: usize) -> Vec<std::ops::Range<usize>> {
+        let mut slices = Vec::new();
+        let mut first = 0;
+        while first < self.rows() {
+            let mut end = first + 1;
+            while end < self.rows()
+                && end - first < max_rows
+                && self.samples_before(end + 1) - self.samples_before(first) <= max_samples
+            {
+                end += 1;
+            }
+            slices.push(first..end);
+            first = end;
+        }
+        slices
+    }
+
+    /// The launches' outputs, every row's in order, as each plan's [`PlanSamples`].
+    pub fn samples(&self, money: &[f64], counts: &[u32], samples: &[u32]) -> Vec<PlanSamples> {
+        let mut row = 0;
+        let mut sample = 0;
+        self.plans
+            .iter()
+            .map(|plan| {
+                let rows = plan.paths();
+                let take = 2 * plan.years * rows;
+                let out = plan.samples(
+                    &money[row * MONEY_PER_PATH..(row + rows) * MONEY_PER_PATH],
+                    &counts[row * COUNTS_PER_PATH..(row + rows) * COUNTS_PER_PATH],
+                    &samples[sample..sample + take],
+                );
+                row += rows;
+                sample += take;
+                out
+            })
+            .collect()
+    }
+}
+
 /// A plan as the GPU month loop reads it.
 #[derive(Debug, Clone)]
 pub struct PackedPlan {
     pub words: Vec<u32>,
     pub reals: Vec<f64>,
-    /// Per row (thread): path, death month of each person, end month.
+    /// Per row: path, death month of each person, end month.
     pub lanes: Vec<[u32; 4]>,
     /// Yearly samples per path (0 when skipped).
     pub years: usize,

@@ -2,7 +2,6 @@
 //! withdrawal orders side by side. Every trial runs with the request's seed (common random
 //! numbers), so trials differ only by what the solver changes.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::prepare::{prepare_plan, Order, PreparedPlan, Rule};
@@ -192,24 +191,28 @@ pub fn claiming(engine: &Engine, request: &PlanRequest) -> Result<ClaimingSoluti
             digit += 1;
         }
     }
-    // The combinations side by side, each plan's paths in parallel within.
-    let options: Vec<ClaimingOption> = combinations
-        .into_par_iter()
+    // The combinations side by side (one launch on a GPU).
+    let plans: Vec<PreparedPlan> = combinations
+        .iter()
         .map(|ages| {
             let mut plan = base.clone();
-            for (benefit, &age) in plan.benefits.iter_mut().zip(&ages) {
+            for (benefit, &age) in plan.benefits.iter_mut().zip(ages) {
                 let now = base.people[benefit.person].age_months;
                 *benefit = benefit.claimed_at(age * 12, now);
             }
-            let result = engine.run_plan_outcomes(&plan)?;
-            Ok(ClaimingOption {
-                claim_ages: ages,
-                success_probability: result.success_probability,
-                standard_error: result.standard_error,
-                median_real_estate: median_real_estate(&result),
-            })
+            plan
         })
-        .collect::<Result<_, EngineError>>()?;
+        .collect();
+    let options: Vec<ClaimingOption> = combinations
+        .into_iter()
+        .zip(engine.run_plans_outcomes(&plans)?)
+        .map(|(ages, result)| ClaimingOption {
+            claim_ages: ages,
+            success_probability: result.success_probability,
+            standard_error: result.standard_error,
+            median_real_estate: median_real_estate(&result),
+        })
+        .collect();
     let best = options
         .iter()
         .max_by(|a, b| {
@@ -275,22 +278,26 @@ pub fn withdrawal_orders(
             None => left_out.push(format!("{name}: the plan has no tax schedule")),
         }
     }
-    // The orders side by side, each plan's paths in parallel within.
-    let outcomes = orders
-        .into_par_iter()
-        .map(|(name, order)| {
+    // The orders side by side (one launch on a GPU).
+    let plans: Vec<PreparedPlan> = orders
+        .iter()
+        .map(|&(_, order)| {
             let mut plan = base.clone();
             plan.order = order;
-            let result = engine.run_plan_outcomes(&plan)?;
-            Ok(OrderOutcome {
-                order: name,
-                success_probability: result.success_probability,
-                standard_error: result.standard_error,
-                mean_lifetime_taxes: result.lifetime_taxes.mean,
-                median_real_estate: median_real_estate(&result),
-            })
+            plan
         })
-        .collect::<Result<_, EngineError>>()?;
+        .collect();
+    let outcomes = orders
+        .into_iter()
+        .zip(engine.run_plans_outcomes(&plans)?)
+        .map(|((name, _), result)| OrderOutcome {
+            order: name,
+            success_probability: result.success_probability,
+            standard_error: result.standard_error,
+            mean_lifetime_taxes: result.lifetime_taxes.mean,
+            median_real_estate: median_real_estate(&result),
+        })
+        .collect();
     Ok(OrderComparison {
         orders: outcomes,
         left_out,

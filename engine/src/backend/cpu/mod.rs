@@ -190,13 +190,19 @@ impl SimulationBackend for CpuBackend {
         Ok(summaries)
     }
 
-    fn simulate_plan(
+    fn simulate_plans(
         &self,
-        plan: &PreparedPlan,
+        plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<PlanSamples, BackendError> {
-        let run = || simulate_plan_on(plan, watch, self.kernel, yearly);
+    ) -> Result<Vec<PlanSamples>, BackendError> {
+        // The plans side by side, each plan's paths in parallel within.
+        let run = || {
+            plans
+                .par_iter()
+                .map(|plan| simulate_plan_on(plan, watch, self.kernel, yearly))
+                .collect()
+        };
         match &self.pool {
             Some(pool) => pool.install(run),
             None => run(),
