@@ -319,8 +319,19 @@ fn backends_lists_each_with_its_device_or_why_not() {
     assert_eq!(names, ["cpu", "wgpu", "cuda"]);
     assert_eq!(backends[0]["available"], true);
     assert!(backends[0]["device"].as_str().unwrap().contains("kernel"));
+    assert_eq!(backends[0]["plans"], "kernel ready");
     for gpu in &backends[1..] {
-        if gpu["available"] == false {
+        if gpu["available"] == true {
+            // Lavapipe has f64: the WGSL plan kernel builds there.
+            let plans = gpu["plans"].as_str().unwrap();
+            assert!(
+                plans == "kernel ready" || plans.starts_with("on the CPU: "),
+                "{gpu}"
+            );
+            if gpu["backend"] == "wgpu" {
+                assert_eq!(plans, "kernel ready", "{gpu}");
+            }
+        } else {
             // Why not: not built, no driver, no NVRTC, only a software adapter…
             let reason = gpu["reason"].as_str().unwrap();
             assert!(reason.contains(gpu["backend"].as_str().unwrap()), "{gpu}");

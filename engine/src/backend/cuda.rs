@@ -480,6 +480,10 @@ impl SimulationBackend for CudaBackend {
         super::CpuBackend::new().terminal_wealth_of(goal)
     }
 
+    fn plan_kernel(&self) -> Result<(), String> {
+        self.inner.plan.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
     fn simulate_plans(
         &self,
         plans: &[PreparedPlan],

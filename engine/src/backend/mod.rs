@@ -245,6 +245,11 @@ pub trait SimulationBackend: Send + Sync {
         yearly: Yearly,
         watch: &Watch,
     ) -> Result<Vec<PlanSamples>, BackendError>;
+
+    /// Whether this backend's plan kernel can run here, or why not (what
+    /// [`SimulationBackend::simulate_plans`] would answer as unavailable): for `sextant
+    /// backends`.
+    fn plan_kernel(&self) -> Result<(), String>;
 }
 
 /// The devices Sextant can run on: a closed set, chosen once, used everywhere.
@@ -305,11 +310,11 @@ impl Device {
         }
     }
 
-    /// Every backend kind, with what it would run on or why it cannot run here.
-    pub fn survey() -> Vec<(BackendKind, Result<BackendInfo, BackendError>)> {
+    /// Every backend kind, opened, or why it cannot run here.
+    pub fn survey() -> Vec<(BackendKind, Result<Device, BackendError>)> {
         [BackendKind::Cpu, BackendKind::Wgpu, BackendKind::Cuda]
             .into_iter()
-            .map(|kind| (kind, Device::open(kind).map(|d| d.backend().info())))
+            .map(|kind| (kind, Device::open(kind)))
             .collect()
     }
 

@@ -26,6 +26,10 @@ pub struct BackendStatus {
     pub parallelism: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Whether household plans run on this backend's plan kernel (`"kernel ready"`), or why
+    /// they run on the CPU instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plans: Option<String>,
 }
 
 /// The CUDA driver and NVRTC libraries found.
@@ -49,19 +53,28 @@ pub fn backends_report() -> BackendsReport {
     let backends = Device::survey()
         .into_iter()
         .map(|(kind, probe)| match probe {
-            Ok(info) => BackendStatus {
-                backend: kind.to_string(),
-                available: true,
-                device: Some(info.device),
-                parallelism: Some(info.parallelism),
-                reason: None,
-            },
+            Ok(device) => {
+                let backend = device.backend();
+                let info = backend.info();
+                BackendStatus {
+                    backend: kind.to_string(),
+                    available: true,
+                    device: Some(info.device),
+                    parallelism: Some(info.parallelism),
+                    reason: None,
+                    plans: Some(match backend.plan_kernel() {
+                        Ok(()) => "kernel ready".to_string(),
+                        Err(reason) => format!("on the CPU: {reason}"),
+                    }),
+                }
+            }
             Err(err) => BackendStatus {
                 backend: kind.to_string(),
                 available: false,
                 device: None,
                 parallelism: None,
                 reason: Some(err.to_string()),
+                plans: None,
             },
         })
         .collect();

@@ -890,6 +890,15 @@ impl SimulationBackend for WgpuBackend {
         super::CpuBackend::new().terminal_wealth_of(goal)
     }
 
+    fn plan_kernel(&self) -> Result<(), String> {
+        self.inner
+            .plan
+            .get_or_init(|| self.build_plan_pipeline())
+            .as_ref()
+            .map(|_| ())
+            .map_err(Clone::clone)
+    }
+
     fn simulate_plans(
         &self,
         plans: &[PreparedPlan],

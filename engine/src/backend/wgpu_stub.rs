@@ -39,6 +39,9 @@ impl SimulationBackend for WgpuBackend {
     fn terminal_wealth(&self, _: &PreparedGoal) -> Vec<f64> {
         match self.never {}
     }
+    fn plan_kernel(&self) -> Result<(), String> {
+        match self.never {}
+    }
     fn simulate_plans(
         &self,
         _: &[PreparedPlan],

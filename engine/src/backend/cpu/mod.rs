@@ -190,6 +190,10 @@ impl SimulationBackend for CpuBackend {
         Ok(summaries)
     }
 
+    fn plan_kernel(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     fn simulate_plans(
         &self,
         plans: &[PreparedPlan],
