@@ -216,7 +216,6 @@ fn guardrails(
 @group(0) @binding(4) var<storage, read_write> plan_counts: array<u32>;
 @group(0) @binding(5) var<storage, read_write> plan_samples: array<u32>;
 
-const W_PATHS: u32 = 0u;
 const W_ACCOUNTS: u32 = 1u;
 const W_PEOPLE: u32 = 2u;
 const W_CONTRIBUTIONS: u32 = 3u;

@@ -201,7 +201,7 @@ pub fn wgsl_to_cuda(wgsl: &str, overrides: &[Override]) -> Result<String, String
             out.push('\n');
             continue;
         }
-        let writer = FunctionWriter::new(&module, &info[handle], function, &buffered)
+        let writer = FunctionWriter::new(&module, &info[handle], handle, function, &buffered)
             .map_err(|e| format!("fn {name}: {e}"))?;
         writer
             .write(&mut out)
@@ -403,12 +403,15 @@ struct FunctionWriter<'a> {
     arguments: Vec<String>,
     /// The functions that take the buffers (`sx_g`) as their first argument.
     buffered: &'a HashSet<Handle<naga::Function>>,
+    /// Whether this one does.
+    takes_buffers: bool,
 }
 
 impl<'a> FunctionWriter<'a> {
     fn new(
         module: &'a naga::Module,
         info: &'a naga::valid::FunctionInfo,
+        handle: Handle<naga::Function>,
         function: &'a naga::Function,
         buffered: &'a HashSet<Handle<naga::Function>>,
     ) -> Result<Self, String> {
@@ -509,6 +512,7 @@ impl<'a> FunctionWriter<'a> {
                 .map(|(i, a)| unique(a, i, "a"))
                 .collect(),
             buffered,
+            takes_buffers: buffered.contains(&handle),
         })
     }
 
@@ -540,12 +544,8 @@ impl<'a> FunctionWriter<'a> {
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let uses_buffers = self
-            .module
-            .global_variables
-            .iter()
-            .any(|(g, _)| !self.info[g].is_empty());
-        let arguments: Vec<String> = uses_buffers
+        let arguments: Vec<String> = self
+            .takes_buffers
             .then(|| "const sx_globals& sx_g".to_string())
             .into_iter()
             .chain(arguments)

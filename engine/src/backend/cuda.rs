@@ -1,6 +1,7 @@
-//! The CUDA backend: `kernels/simulate.cu` compiled at run time by NVRTC for the device's own
-//! architecture, launched through cudarc. The host side of the three steps is shared with
-//! wgpu in [`super::gpu`].
+//! The CUDA backend: `kernels/simulate.cu` and the plan kernel (`kernels/plan.cu`) compiled at
+//! run time by NVRTC for the device's own architecture, launched through cudarc. The host side
+//! of the goals' three steps is shared with wgpu in [`super::gpu`], the plans' slices in
+//! [`crate::plan::packed::PackedBatch::run`].
 //!
 //! cudarc panics when it cannot load libcuda, so the driver is probed first and a missing one
 //! is an `Unavailable` error naming the library. NVRTC is found and loaded by
@@ -22,7 +23,7 @@ use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
     Watch,
 };
-use crate::plan::packed::{PackedBatch, COUNTS_PER_PATH, MONEY_PER_PATH};
+use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
@@ -244,18 +245,6 @@ fn debug(e: impl std::fmt::Debug) -> String {
     format!("{e:?}")
 }
 
-/// Why a plan run stopped.
-enum PlanRunError {
-    Cancelled,
-    Device(String),
-}
-
-impl From<String> for PlanRunError {
-    fn from(reason: String) -> Self {
-        PlanRunError::Device(reason)
-    }
-}
-
 impl CudaBackend {
     /// Every path of every plan of `plans` by the plan kernel, side by side, in launches of
     /// at most [`PLAN_SLICE_ROWS`] rows, checking `watch` between them (the WGSL backend's
@@ -266,55 +255,60 @@ impl CudaBackend {
         plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
-    ) -> Result<Vec<PlanSamples>, PlanRunError> {
+    ) -> Result<Vec<PlanSamples>, BackendError> {
+        let failed = |reason: String| BackendError::Failed {
+            kind: BackendKind::Cuda,
+            reason,
+        };
         let s = &self.inner.stream;
-        let batch = PackedBatch::of(plans, yearly)?;
-        let rows = batch.rows();
-        let words = s.clone_htod(&batch.words).map_err(debug)?;
-        let reals = s.clone_htod(&batch.reals).map_err(debug)?;
-        let lanes = s.clone_htod(batch.lanes.as_flattened()).map_err(debug)?;
-        let mut money = Vec::with_capacity(rows * MONEY_PER_PATH);
-        let mut counts = Vec::with_capacity(rows * COUNTS_PER_PATH);
-        let mut samples = Vec::with_capacity(batch.samples_before(rows));
+        let batch = PackedBatch::of(plans, yearly).map_err(failed)?;
+        let upload = || -> Result<_, String> {
+            Ok((
+                s.clone_htod(&batch.words).map_err(debug)?,
+                s.clone_htod(&batch.reals).map_err(debug)?,
+                s.clone_htod(batch.lanes.as_flattened()).map_err(debug)?,
+            ))
+        };
+        let (words, reals, lanes) = upload().map_err(failed)?;
         // A slice's samples stay within an eighth of the device's memory.
-        for slice in batch.slices(PLAN_SLICE_ROWS, self.inner.memory / 32) {
-            if watch.is_cancelled() {
-                return Err(PlanRunError::Cancelled);
-            }
-            let n = slice.len();
-            let first_sample = batch.samples_before(slice.start);
-            let sample_words = batch.samples_before(slice.end) - first_sample;
-            let mut money_out = s.alloc_zeros::<f64>(n * MONEY_PER_PATH).map_err(debug)?;
-            let mut counts_out = s.alloc_zeros::<u32>(n * COUNTS_PER_PATH).map_err(debug)?;
-            let mut samples_out = s.alloc_zeros::<u32>(sample_words.max(1)).map_err(debug)?;
-            let (base, count, samples_base) = (slice.start as u32, n as u32, first_sample as u32);
-            let mut launch = s.launch_builder(function);
-            launch
-                .arg(&words)
-                .arg(&reals)
-                .arg(&lanes)
-                .arg(&mut money_out)
-                .arg(&mut counts_out)
-                .arg(&mut samples_out)
-                .arg(&base)
-                .arg(&count)
-                .arg(&samples_base);
-            let config = LaunchConfig {
-                grid_dim: (count.div_ceil(PLAN_BLOCK), 1, 1),
-                block_dim: (PLAN_BLOCK, 1, 1),
-                shared_mem_bytes: 0,
+        let slices = batch.slices(PLAN_SLICE_ROWS, self.inner.memory / 32);
+        batch.run(slices, watch, |slice| {
+            let run = || -> Result<SliceOutputs, String> {
+                let n = slice.rows.len();
+                let mut money = s.alloc_zeros::<f64>(n * MONEY_PER_PATH).map_err(debug)?;
+                let mut counts = s.alloc_zeros::<u32>(n * COUNTS_PER_PATH).map_err(debug)?;
+                let mut samples = s
+                    .alloc_zeros::<u32>(slice.sample_words.max(1))
+                    .map_err(debug)?;
+                let (base, count) = (slice.rows.start as u32, n as u32);
+                let samples_base = slice.first_sample as u32;
+                let mut launch = s.launch_builder(function);
+                launch
+                    .arg(&words)
+                    .arg(&reals)
+                    .arg(&lanes)
+                    .arg(&mut money)
+                    .arg(&mut counts)
+                    .arg(&mut samples)
+                    .arg(&base)
+                    .arg(&count)
+                    .arg(&samples_base);
+                let config = LaunchConfig {
+                    grid_dim: (count.div_ceil(PLAN_BLOCK), 1, 1),
+                    block_dim: (PLAN_BLOCK, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: the arguments match plan_paths' signature; the outputs hold the
+                // slice's rows and samples, the inputs every row.
+                unsafe { launch.launch(config) }.map_err(debug)?;
+                Ok(SliceOutputs {
+                    money: s.clone_dtoh(&money).map_err(debug)?,
+                    counts: s.clone_dtoh(&counts).map_err(debug)?,
+                    samples: s.clone_dtoh(&samples).map_err(debug)?,
+                })
             };
-            // SAFETY: the arguments match plan_paths' signature; the outputs hold the slice's
-            // rows and samples, the inputs every row.
-            unsafe { launch.launch(config) }.map_err(debug)?;
-            money.extend(s.clone_dtoh(&money_out).map_err(debug)?);
-            counts.extend(s.clone_dtoh(&counts_out).map_err(debug)?);
-            let mut slice_samples = s.clone_dtoh(&samples_out).map_err(debug)?;
-            slice_samples.truncate(sample_words);
-            samples.extend(slice_samples);
-            watch.advance(batch.path_steps(slice));
-        }
-        Ok(batch.samples(&money, &counts, &samples))
+            run().map_err(failed)
+        })
     }
 }
 
@@ -492,12 +486,5 @@ impl SimulationBackend for CudaBackend {
     ) -> Result<Vec<PlanSamples>, BackendError> {
         let function = self.inner.plan.as_ref().map_err(unavailable)?;
         self.run_plans(function, plans, yearly, watch)
-            .map_err(|e| match e {
-                PlanRunError::Cancelled => BackendError::Cancelled,
-                PlanRunError::Device(reason) => BackendError::Failed {
-                    kind: BackendKind::Cuda,
-                    reason,
-                },
-            })
     }
 }

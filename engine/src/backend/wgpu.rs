@@ -1,7 +1,9 @@
 //! The WGSL backend: `shaders/simulate.wgsl` and `shaders/locate.wgsl` run by wgpu on any
-//! Vulkan, Metal or DX12 device (in CI: Mesa's lavapipe). The host side of the three steps is
-//! shared with CUDA in [`super::gpu`]; this module owns the device, the pipelines and the
-//! buffers.
+//! Vulkan, Metal or DX12 device (in CI: Mesa's lavapipe), and the plan kernel
+//! (`shaders/plan.wgsl`, built on first use). The host side of the goals' three steps is
+//! shared with CUDA in [`super::gpu`], the plans' slices in
+//! [`crate::plan::packed::PackedBatch::run`]; this module owns the device, the pipelines and
+//! the buffers.
 //!
 //! The device is asked for the adapter's real limits (lavapipe binds 128 MiB, a discrete GPU
 //! far more), batches are chunked to fit them, and a goal needing more than 65,535 workgroups
@@ -14,7 +16,7 @@ use wgpu::util::DeviceExt;
 
 use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary, Watch};
-use crate::plan::packed::{PackedBatch, COUNTS_PER_PATH, MONEY_PER_PATH};
+use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::prepare::MAX_BRACKETS;
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
@@ -327,32 +329,20 @@ impl WgpuBackend {
             reason,
         };
         let inner = &self.inner;
-        let pipeline = inner
-            .plan
-            .get_or_init(|| self.build_plan_pipeline())
-            .as_ref()
-            .map_err(|reason| unavailable(reason.clone()))?;
+        let pipeline = self.plan_pipeline().map_err(unavailable)?;
         let batch = PackedBatch::of(plans, yearly).map_err(failed)?;
         let max_words = (self.max_binding() / 8) as usize;
         let slices = batch.slices(PLAN_SLICE_ROWS.min(max_words / MONEY_PER_PATH), max_words);
         let words = self.storage(&batch.words, false);
         let reals = self.storage(&batch.reals, false);
         let lanes = self.storage(&batch.lanes, false);
-        let rows = batch.rows();
-        let mut money = Vec::with_capacity(rows * MONEY_PER_PATH);
-        let mut counts = Vec::with_capacity(rows * COUNTS_PER_PATH);
-        let mut samples = Vec::with_capacity(batch.samples_before(rows));
-        for slice in slices {
-            if watch.is_cancelled() {
-                return Err(BackendError::Cancelled);
-            }
-            let n = slice.len();
-            let first_sample = batch.samples_before(slice.start);
-            let sample_words = batch.samples_before(slice.end) - first_sample;
-            let base = self.storage(&[slice.start as u32, n as u32, first_sample as u32], false);
-            let money_out = self.zeroed(2 * n * MONEY_PER_PATH, true);
-            let counts_out = self.zeroed(n * COUNTS_PER_PATH, true);
-            let samples_out = self.zeroed(sample_words, true);
+        batch.run(slices, watch, |slice| {
+            let n = slice.rows.len();
+            let base = [slice.rows.start as u32, n as u32, slice.first_sample as u32];
+            let base = self.storage(&base, false);
+            let money = self.zeroed(2 * n * MONEY_PER_PATH, true);
+            let counts = self.zeroed(n * COUNTS_PER_PATH, true);
+            let samples = self.zeroed(slice.sample_words, true);
             let scope = inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("plan"),
@@ -361,9 +351,9 @@ impl WgpuBackend {
                     entry(0, &words),
                     entry(1, &reals),
                     entry(2, &lanes),
-                    entry(3, &money_out),
-                    entry(4, &counts_out),
-                    entry(5, &samples_out),
+                    entry(3, &money),
+                    entry(4, &counts),
+                    entry(5, &samples),
                     entry(6, &base),
                 ],
             });
@@ -378,27 +368,26 @@ impl WgpuBackend {
             if let Some(e) = pollster::block_on(scope.pop()) {
                 return Err(failed(e.to_string()));
             }
-            let m = self.read(&money_out).map_err(failed)?;
-            money.extend(
-                m.chunks_exact(8)
-                    .take(n * MONEY_PER_PATH)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
-            );
-            counts.extend(
-                self.read_u32(&counts_out)
+            Ok(SliceOutputs {
+                money: self
+                    .read(&money)
                     .map_err(failed)?
-                    .into_iter()
-                    .take(n * COUNTS_PER_PATH),
-            );
-            samples.extend(
-                self.read_u32(&samples_out)
-                    .map_err(failed)?
-                    .into_iter()
-                    .take(sample_words),
-            );
-            watch.advance(batch.path_steps(slice));
-        }
-        Ok(batch.samples(&money, &counts, &samples))
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .collect(),
+                counts: self.read_u32(&counts).map_err(failed)?,
+                samples: self.read_u32(&samples).map_err(failed)?,
+            })
+        })
+    }
+
+    /// The plan kernel, built on first use, or why it cannot be.
+    fn plan_pipeline(&self) -> Result<&wgpu::ComputePipeline, String> {
+        self.inner
+            .plan
+            .get_or_init(|| self.build_plan_pipeline())
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn build_plan_pipeline(&self) -> Result<wgpu::ComputePipeline, String> {
@@ -891,12 +880,7 @@ impl SimulationBackend for WgpuBackend {
     }
 
     fn plan_kernel(&self) -> Result<(), String> {
-        self.inner
-            .plan
-            .get_or_init(|| self.build_plan_pipeline())
-            .as_ref()
-            .map(|_| ())
-            .map_err(Clone::clone)
+        self.plan_pipeline().map(|_| ())
     }
 
     fn simulate_plans(

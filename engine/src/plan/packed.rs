@@ -18,9 +18,12 @@
 //! The slots are declared twice, here and as `const`s in shaders/plan.wgsl; a test reads the
 //! WGSL's values and checks them against these.
 
+use std::ops::Range;
+
 use super::prepare::{Order, PreparedPlan, Rule};
 use super::request::AccountKind;
 use super::simulate::{lanes_by_end, sample_years, Layout, PathOutcome, PlanSamples, Yearly};
+use crate::backend::{BackendError, Watch};
 
 /// The most accounts, flows (contributions, incomes) and goals a plan has (validation's
 /// bounds), and the tax schedule's brackets: the fixed regions' sizes.
@@ -31,8 +34,7 @@ const BRACKETS: u32 = super::prepare::MAX_BRACKETS as u32;
 /// Entries of the VPW table: 1 − (1+r)^−n for n = 0 … 127 years left.
 pub const VPW_YEARS: u32 = 128;
 
-// The header of `words`.
-pub const W_PATHS: u32 = 0;
+// The header of `words` (slot 0 is unused).
 pub const W_ACCOUNTS: u32 = 1;
 pub const W_PEOPLE: u32 = 2;
 pub const W_CONTRIBUTIONS: u32 = 3;
@@ -110,6 +112,26 @@ pub const MONEY_PER_PATH: usize = 4;
 /// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, unused.
 pub const COUNTS_PER_PATH: usize = 8;
 
+/// The rows one launch runs, and where their samples lie among the batch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    pub rows: Range<usize>,
+    /// The u32s of samples the rows before this slice write.
+    pub first_sample: usize,
+    /// The u32s of samples this slice writes.
+    pub sample_words: usize,
+}
+
+/// What one launch gives back for its slice's rows.
+pub struct SliceOutputs {
+    /// [`MONEY_PER_PATH`] f64s a row.
+    pub money: Vec<f64>,
+    /// [`COUNTS_PER_PATH`] u32s a row.
+    pub counts: Vec<u32>,
+    /// The slice's samples, as f32 bits.
+    pub samples: Vec<u32>,
+}
+
 /// Plans as one launch reads them.
 #[derive(Debug, Clone)]
 pub struct PackedBatch {
@@ -172,13 +194,13 @@ impl PackedBatch {
     }
 
     /// Path-steps (months run) of the rows in `rows`.
-    pub fn path_steps(&self, rows: std::ops::Range<usize>) -> u64 {
+    pub fn path_steps(&self, rows: Range<usize>) -> u64 {
         rows.map(|r| u64::from(self.lanes[2 * r][3])).sum()
     }
 
     /// The rows in slices of at most `max_rows` rows and `max_samples` u32s of samples each
     /// (a row's samples never split): what one launch runs.
-    pub fn slices(&self, max_rows: usize, max_samples: usize) -> Vec<std::ops::Range<usize>> {
+    pub fn slices(&self, max_rows: usize, max_samples: usize) -> Vec<Slice> {
         let mut slices = Vec::new();
         let mut first = 0;
         while first < self.rows() {
@@ -189,10 +211,43 @@ impl PackedBatch {
             {
                 end += 1;
             }
-            slices.push(first..end);
+            let first_sample = self.samples_before(first);
+            slices.push(Slice {
+                rows: first..end,
+                first_sample,
+                sample_words: self.samples_before(end) - first_sample,
+            });
             first = end;
         }
         slices
+    }
+
+    /// Every slice of `slices` through `launch` (one GPU launch each), in order, checking
+    /// `watch` before each and counting its path-steps after: each plan's [`PlanSamples`],
+    /// or [`BackendError::Cancelled`], or the launch's error. `launch` may give back longer
+    /// outputs than the slice's (buffers padded to a minimum size); the excess is dropped.
+    pub fn run(
+        &self,
+        slices: Vec<Slice>,
+        watch: &Watch,
+        mut launch: impl FnMut(&Slice) -> Result<SliceOutputs, BackendError>,
+    ) -> Result<Vec<PlanSamples>, BackendError> {
+        let rows = self.rows();
+        let mut money = Vec::with_capacity(rows * MONEY_PER_PATH);
+        let mut counts = Vec::with_capacity(rows * COUNTS_PER_PATH);
+        let mut samples = Vec::with_capacity(self.samples_before(rows));
+        for slice in slices {
+            if watch.is_cancelled() {
+                return Err(BackendError::Cancelled);
+            }
+            let out = launch(&slice)?;
+            let n = slice.rows.len();
+            money.extend_from_slice(&out.money[..n * MONEY_PER_PATH]);
+            counts.extend_from_slice(&out.counts[..n * COUNTS_PER_PATH]);
+            samples.extend_from_slice(&out.samples[..slice.sample_words]);
+            watch.advance(self.path_steps(slice.rows));
+        }
+        Ok(self.samples(&money, &counts, &samples))
     }
 
     /// The launches' outputs, every row's in order, as each plan's [`PlanSamples`].
@@ -244,7 +299,6 @@ impl PackedPlan {
         let mut words = vec![0u32; W_TABLES as usize];
         let mut reals = vec![0f64; F_TABLES as usize];
         let mut put = |slot: u32, value: u32| words[slot as usize] = value;
-        put(W_PATHS, lanes.len() as u32);
         put(W_ACCOUNTS, plan.accounts.len() as u32);
         put(W_PEOPLE, plan.people.len() as u32);
         put(W_CONTRIBUTIONS, plan.contributions.len() as u32);
@@ -477,7 +531,6 @@ mod tests {
     #[test]
     fn the_wgsl_reads_the_slots_this_module_writes() {
         let ours: std::collections::HashMap<&str, u32> = [
-            ("W_PATHS", W_PATHS),
             ("W_ACCOUNTS", W_ACCOUNTS),
             ("W_PEOPLE", W_PEOPLE),
             ("W_CONTRIBUTIONS", W_CONTRIBUTIONS),
