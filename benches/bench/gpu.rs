@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
-use sextant_engine::backend::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, Tally};
+use sextant_engine::backend::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, Select, Tally};
 use sextant_engine::backend::{Detail, SimulationBackend, Summary};
 use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, PreparedGoal};
 
@@ -137,7 +137,9 @@ impl ChunkRun for TimedRun<'_> {
     fn tally(&mut self) -> Result<Tally, String> {
         timed(self.phases, |p| &mut p.tally_ms, || self.run.tally())
     }
+}
 
+impl Select for TimedRun<'_> {
     fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
         timed(
             self.phases,

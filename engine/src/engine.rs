@@ -127,7 +127,7 @@ impl Engine {
     /// that device cannot run plans, on the CPU, and the result's `backend` says why.
     pub fn run_plan(&self, plan: &PreparedPlan) -> Result<PlanResult, EngineError> {
         Ok(self
-            .run_plans_keeping(std::slice::from_ref(plan), Yearly::Samples)?
+            .run_plans_keeping(std::slice::from_ref(plan), Yearly::Percentiles)?
             .remove(0))
     }
 

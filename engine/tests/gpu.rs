@@ -312,6 +312,73 @@ mod wgpu {
         }
     }
 
+    /// The yearly fan charts reduced on the device (`Yearly::Percentiles`: the tally, locate
+    /// and collect passes of shaders/plan_reduce.wgsl over the samples the plan kernel left
+    /// there) are, to the bit, what the host's reduction gives from the same kernel's samples
+    /// (`Yearly::Samples`, `reduce_tables`): on every case with volatility (paths end at
+    /// different months, failed ones hold zeros), as one batch, whole and in 64 KiB slices (a
+    /// plan's samples then lie in several buffers). The plan's whole result is the same too.
+    #[test]
+    fn the_plans_fan_charts_reduced_on_the_device_are_the_hosts() {
+        use sextant_engine::backend::Watch;
+        use sextant_engine::plan::{build_plan_result, reduce_tables, ReducedYear, Yearly};
+        let Some(b) = backend() else { return };
+        // Every number of the years as bits, a column's absence as a marker of its own.
+        let bits = |years: &[ReducedYear]| -> Vec<u64> {
+            let mut out = Vec::new();
+            for year in years {
+                out.push(year.running);
+                for column in [&year.wealth, &year.real_spending] {
+                    match column {
+                        Some(values) => out.extend(values.iter().map(|x| x.to_bits())),
+                        None => out.push(u64::MAX),
+                    }
+                }
+            }
+            out
+        };
+        let (labels, plans): (Vec<String>, Vec<_>) =
+            plan_cases::month_loop_cases(200).into_iter().unzip();
+        let small = b.clone().with_max_binding(1 << 16);
+        let (mut zeros, mut ended) = (false, false);
+        for (backend, slices) in [(&b, "whole"), (&small, "in 64 KiB slices")] {
+            let tables = backend
+                .simulate_plans(&plans, Yearly::Samples, &Watch::default())
+                .unwrap();
+            let reduced = backend
+                .simulate_plans(&plans, Yearly::Percentiles, &Watch::default())
+                .unwrap();
+            for (((label, plan), t), r) in labels.iter().zip(&plans).zip(&tables).zip(&reduced) {
+                let label = format!("{label}, {slices}");
+                assert!(r.wealth.is_empty() && r.years == 0, "{label}: no tables");
+                let host = reduce_tables(t, &plan.percentiles);
+                assert_eq!(r.reduced.len(), t.years, "{label}: a column pair a year");
+                assert_eq!(bits(&r.reduced), bits(&host), "{label}");
+                zeros |= host.iter().any(|y| {
+                    y.wealth
+                        .as_ref()
+                        .is_some_and(|w| w[0] == 0.0 && w[w.len() - 1] > 0.0)
+                });
+                ended |= host.iter().any(|y| 0 < y.running && y.running < plan.paths);
+                let from_tables = build_plan_result(plan, t.clone(), "wgpu");
+                let from_reduced = build_plan_result(plan, r.clone(), "wgpu");
+                assert_eq!(
+                    serde_json::to_string(&from_reduced).unwrap(),
+                    serde_json::to_string(&from_tables).unwrap(),
+                    "{label}: the whole result"
+                );
+            }
+        }
+        assert!(
+            zeros,
+            "some year's lowest percentile is a depleted path's zero"
+        );
+        assert!(
+            ended,
+            "some year has paths that ended before it (NaN skipped)"
+        );
+    }
+
     /// A plan on an engine whose device is the WGSL backend runs there (the result says
     /// `wgpu`) and reports what the CPU engine reports, up to lavapipe's f32 rounding (see
     /// the test above); a cancelled one stops.

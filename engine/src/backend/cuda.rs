@@ -16,7 +16,9 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::Ptx;
 
-use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally, BLOCK};
+use super::gpu::{
+    self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, PlanColumnsRun, Select, Tally, BLOCK,
+};
 use super::nvrtc::{self, Nvrtc};
 use super::nvrtc_search::nvrtc_search;
 use super::{
@@ -128,11 +130,19 @@ struct Inner {
     simulate: CudaFunction,
     locate: CudaFunction,
     probe: CudaFunction,
-    /// The plan kernel, or why it did not compile or load (goals run without it).
-    plan: Result<CudaFunction, String>,
+    /// The plan module's kernels, or why they did not compile or load (goals run without).
+    plan: Result<PlanKernels, String>,
     name: String,
     multiprocessors: usize,
     memory: usize,
+}
+
+/// The plan module (`kernels/plan.cu`): the month loop, and the two passes that reduce a
+/// plan's yearly samples on the device.
+struct PlanKernels {
+    paths: CudaFunction,
+    tally: CudaFunction,
+    collect: CudaFunction,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -182,7 +192,13 @@ impl CudaBackend {
             .map_err(|log| format!("the plan kernel does not compile: {log}"))
             .and_then(|ptx| {
                 ctx.load_module(Ptx::from_src(ptx))
-                    .and_then(|m| m.load_function("plan_paths"))
+                    .and_then(|m| {
+                        Ok(PlanKernels {
+                            paths: m.load_function("plan_paths")?,
+                            tally: m.load_function("plan_tally")?,
+                            collect: m.load_function("plan_collect")?,
+                        })
+                    })
                     .map_err(|e| format!("the plan kernel does not load: {e:?}"))
             });
         let name = ctx.name().map_err(|e| fail("device name", &e))?;
@@ -251,7 +267,7 @@ impl CudaBackend {
     /// `run_plans`, on CUDA).
     fn run_plans(
         &self,
-        function: &CudaFunction,
+        kernels: &PlanKernels,
         plans: &[PreparedPlan],
         yearly: Yearly,
         watch: &Watch,
@@ -272,8 +288,10 @@ impl CudaBackend {
         let (words, reals, lanes) = upload().map_err(failed)?;
         // A slice's samples stay within an eighth of the device's memory.
         let slices = batch.slices(PLAN_SLICE_ROWS, self.inner.memory / 32);
-        batch.run(slices, watch, |slice| {
-            let run = || -> Result<SliceOutputs, String> {
+        // Without tables, each slice's samples stay on the device to be reduced there.
+        let mut kept: Vec<CudaSlice<u32>> = Vec::new();
+        let mut out = batch.run(slices.clone(), watch, |slice| {
+            let mut run = || -> Result<SliceOutputs, String> {
                 let n = slice.rows.len();
                 let mut money = s.alloc_zeros::<f64>(n * MONEY_PER_PATH).map_err(debug)?;
                 let mut counts = s.alloc_zeros::<u32>(n * COUNTS_PER_PATH).map_err(debug)?;
@@ -282,7 +300,7 @@ impl CudaBackend {
                     .map_err(debug)?;
                 let (base, count) = (slice.rows.start as u32, n as u32);
                 let samples_base = slice.first_sample as u32;
-                let mut launch = s.launch_builder(function);
+                let mut launch = s.launch_builder(&kernels.paths);
                 launch
                     .arg(&words)
                     .arg(&reals)
@@ -301,14 +319,168 @@ impl CudaBackend {
                 // SAFETY: the arguments match plan_paths' signature; the outputs hold the
                 // slice's rows and samples, the inputs every row.
                 unsafe { launch.launch(config) }.map_err(debug)?;
+                let samples = if batch.tables {
+                    s.clone_dtoh(&samples).map_err(debug)?
+                } else {
+                    kept.push(samples);
+                    Vec::new()
+                };
                 Ok(SliceOutputs {
                     money: s.clone_dtoh(&money).map_err(debug)?,
                     counts: s.clone_dtoh(&counts).map_err(debug)?,
-                    samples: s.clone_dtoh(&samples).map_err(debug)?,
+                    samples,
                 })
             };
             run().map_err(failed)
-        })
+        })?;
+        if yearly == Yearly::Percentiles {
+            let budget = gpu::collect_budget(ChunkDevice::max_binding(self));
+            for (k, (plan, samples)) in plans.iter().zip(&mut out).enumerate() {
+                let years = batch.plans[k].years;
+                let width = 2 * years as u32;
+                let mut run = CudaPlanColumns {
+                    backend: self,
+                    kernels,
+                    pieces: batch
+                        .pieces(k, &slices)
+                        .into_iter()
+                        .map(|(i, first, count)| (&kept[i], first as u32, count as u32))
+                        .collect(),
+                    width,
+                    wanted_per_column: gpu::plan_wanted_per_column(&plan.percentiles),
+                    hist: s
+                        .alloc_zeros::<u32>((width * gpu::BINS).max(1) as usize)
+                        .map_err(|e| failed(debug(e)))?,
+                };
+                samples.reduced =
+                    gpu::plan_years(&mut run, years, &plan.percentiles, budget).map_err(failed)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The locate step over histograms in `hist`: for each query (offset, rank, bins, 0),
+    /// (bin, count below, bin count, 0).
+    fn locate_in(
+        &self,
+        hist: &CudaSlice<u32>,
+        queries: &[[u32; 4]],
+    ) -> Result<Vec<[u32; 4]>, String> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.inner;
+        let s = &inner.stream;
+        let words: Vec<u32> = queries.iter().flatten().copied().collect();
+        let queries_buffer = s.clone_htod(&words).map_err(debug)?;
+        let mut found = s.alloc_zeros::<u32>(words.len()).map_err(debug)?;
+        let n = queries.len() as u32;
+        let mut launch = s.launch_builder(&inner.locate);
+        launch
+            .arg(hist)
+            .arg(&queries_buffer)
+            .arg(&mut found)
+            .arg(&n);
+        // SAFETY: the arguments match `locate`'s signature; `n` bounds every index.
+        unsafe { launch.launch(LaunchConfig::for_num_elems(n)) }.map_err(debug)?;
+        let out = s.clone_dtoh(&found).map_err(debug)?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+    }
+}
+
+/// One plan's yearly samples in the buffers its launches left on the device, reduced there
+/// (`plan_tally` and `plan_collect` of kernels/plan.cu).
+struct CudaPlanColumns<'a> {
+    backend: &'a CudaBackend,
+    kernels: &'a PlanKernels,
+    /// Each piece: its slice's samples, its first value there, its values (whole rows).
+    pieces: Vec<(&'a CudaSlice<u32>, u32, u32)>,
+    /// Values per row: 2 × years.
+    width: u32,
+    wanted_per_column: u32,
+    /// One histogram of [`gpu::BINS`] per column.
+    hist: CudaSlice<u32>,
+}
+
+impl PlanColumnsRun for CudaPlanColumns<'_> {
+    fn tally(&mut self) -> Result<Vec<u32>, String> {
+        let s = self.backend.inner.stream.clone();
+        let mut counts = s
+            .alloc_zeros::<u32>(self.width.max(1) as usize)
+            .map_err(debug)?;
+        for &(samples, first, count) in &self.pieces {
+            let mut launch = s.launch_builder(&self.kernels.tally);
+            launch
+                .arg(samples)
+                .arg(&first)
+                .arg(&count)
+                .arg(&self.width)
+                .arg(&gpu::BINS)
+                .arg(&gpu::LOG2_LOW)
+                .arg(&gpu::BINS_PER_OCTAVE)
+                .arg(&mut counts)
+                .arg(&mut self.hist);
+            // SAFETY: the arguments match `plan_tally`'s signature; `count` bounds the values
+            // read from `first`, within the slice's samples, and the columns are `width`.
+            unsafe { launch.launch(LaunchConfig::for_num_elems(count)) }.map_err(debug)?;
+        }
+        let mut counts = s.clone_dtoh(&counts).map_err(debug)?;
+        counts.truncate(self.width as usize);
+        Ok(counts)
+    }
+}
+
+impl Select for CudaPlanColumns<'_> {
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        self.backend.locate_in(&self.hist, queries)
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        let s = self.backend.inner.stream.clone();
+        let mut counters = if cursors.is_empty() {
+            s.alloc_zeros::<u32>(1).map_err(debug)?
+        } else {
+            s.clone_htod(cursors).map_err(debug)?
+        };
+        let words: Vec<u32> = wanted.iter().flatten().copied().collect();
+        let wanted = if words.is_empty() {
+            s.alloc_zeros::<u32>(4).map_err(debug)?
+        } else {
+            s.clone_htod(&words).map_err(debug)?
+        };
+        let mut value_buffer = s.alloc_zeros::<u32>(values.max(1)).map_err(debug)?;
+        for &(samples, first, count) in &self.pieces {
+            let mut launch = s.launch_builder(&self.kernels.collect);
+            launch
+                .arg(samples)
+                .arg(&first)
+                .arg(&count)
+                .arg(&self.width)
+                .arg(&gpu::BINS)
+                .arg(&gpu::LOG2_LOW)
+                .arg(&gpu::BINS_PER_OCTAVE)
+                .arg(&mut counters)
+                .arg(&wanted)
+                .arg(&self.wanted_per_column)
+                .arg(&mut value_buffer);
+            // SAFETY: the arguments match `plan_collect`'s signature; the wanted entries are
+            // `width × wanted_per_column`, and a slot's values stop at its end.
+            unsafe { launch.launch(LaunchConfig::for_num_elems(count)) }.map_err(debug)?;
+        }
+        let after = s.clone_dtoh(&counters).map_err(debug)?;
+        let values = s
+            .clone_dtoh(&value_buffer)
+            .map_err(debug)?
+            .into_iter()
+            .take(values)
+            .map(f32::from_bits)
+            .collect();
+        Ok((after, values))
     }
 }
 
@@ -402,27 +574,11 @@ impl ChunkRun for CudaChunk<'_> {
             sums: s.clone_dtoh(&sums).map_err(debug)?,
         })
     }
+}
 
+impl Select for CudaChunk<'_> {
     fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
-        if queries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let inner = &self.backend.inner;
-        let s = &inner.stream;
-        let words: Vec<u32> = queries.iter().flatten().copied().collect();
-        let queries_buffer = s.clone_htod(&words).map_err(debug)?;
-        let mut found = s.alloc_zeros::<u32>(words.len()).map_err(debug)?;
-        let n = queries.len() as u32;
-        let mut launch = s.launch_builder(&inner.locate);
-        launch
-            .arg(&self.hist)
-            .arg(&queries_buffer)
-            .arg(&mut found)
-            .arg(&n);
-        // SAFETY: the arguments match `locate`'s signature; `n` bounds every index.
-        unsafe { launch.launch(LaunchConfig::for_num_elems(n)) }.map_err(debug)?;
-        let out = s.clone_dtoh(&found).map_err(debug)?;
-        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+        self.backend.locate_in(&self.hist, queries)
     }
 
     fn collect(
@@ -484,7 +640,7 @@ impl SimulationBackend for CudaBackend {
         yearly: Yearly,
         watch: &Watch,
     ) -> Result<Vec<PlanSamples>, BackendError> {
-        let function = self.inner.plan.as_ref().map_err(unavailable)?;
-        self.run_plans(function, plans, yearly, watch)
+        let kernels = self.inner.plan.as_ref().map_err(unavailable)?;
+        self.run_plans(kernels, plans, yearly, watch)
     }
 }

@@ -11,10 +11,16 @@
 //!    in those bins; the host sorts each bin's few values and selects exactly.
 //!
 //! Detail::Success runs the tally alone, with the horizon as its one snapshot.
+//!
+//! A plan's yearly fan charts take the same steps 2 and 3 ([`plan_years`]) over the samples
+//! its launches left on the device (the plan kernel is too dear to run twice, so the collect
+//! pass reads them again rather than re-simulating); [`select_columns`] is the host's side of
+//! both.
 
 use rayon::prelude::*;
 
 use crate::backend::{Detail, Snapshot, Summary};
+use crate::plan::ReducedYear;
 use crate::quantile::{interpolate, ranks_of};
 use crate::validate::PreparedGoal;
 
@@ -98,9 +104,9 @@ pub struct Tally {
     pub sums: Vec<f32>,
 }
 
-/// A chunk on the device, between its steps.
-pub trait ChunkRun {
-    fn tally(&mut self) -> Result<Tally, String>;
+/// The two steps after a tally, on the histograms a device holds (goals' chunks and plans'
+/// yearly columns alike).
+pub trait Select {
     /// For each query (histogram offset, rank, bins, 0): (bin, count below, bin count, 0).
     fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String>;
     /// The collect pass: `cursors` start at each slot's first index; returns the cursors after
@@ -111,6 +117,11 @@ pub trait ChunkRun {
         cursors: &[u32],
         values: usize,
     ) -> Result<(Vec<u32>, Vec<f32>), String>;
+}
+
+/// A chunk of goals on the device, between its steps.
+pub trait ChunkRun: Select {
+    fn tally(&mut self) -> Result<Tally, String>;
 }
 
 /// A GPU that runs chunks.
@@ -246,8 +257,7 @@ pub fn simulate(
         let tally = run.tally()?;
         let percentiles = match detail {
             Detail::Full => {
-                // Values per collect pass: what one binding holds, and at most 2^26.
-                let budget = (device.max_binding() / 4).min(1 << 26) as usize;
+                let budget = collect_budget(device.max_binding());
                 select_percentiles(run.as_mut(), &input, goals, &snapshots, budget)?
             }
             Detail::Success => vec![Vec::new(); goals.len()],
@@ -329,93 +339,133 @@ fn select_percentiles(
     snapshots: &[Vec<u32>],
     budget: usize,
 ) -> Result<Vec<GoalPercentiles>, String> {
-    // Queries: for each goal, snapshot and percentile, the two ranks it interpolates.
-    let mut queries = Vec::new();
+    let mut columns = Vec::new();
     for (k, goal) in goals.iter().enumerate() {
         let params = &input.goals[k];
-        for s in 0..snapshots[k].len() {
-            let offset = params.hist_base + s as u32 * BINS;
-            for &p in &goal.percentiles {
-                let (lo, hi, _) = ranks_of(p, goal.paths);
-                queries.push([offset, lo as u32, BINS, 0]);
-                queries.push([offset, hi as u32, BINS, 0]);
-            }
+        for s in 0..snapshots[k].len() as u32 {
+            columns.push(Column {
+                hist: params.hist_base + s * BINS,
+                wanted: params.wanted_base + s * params.wanted_per_snap,
+                n: goal.paths,
+                percentiles: &goal.percentiles,
+            });
+        }
+    }
+    let wanted = columns.iter().map(|c| 2 * c.percentiles.len()).sum();
+    let mut values = select_columns(run, &columns, wanted, 0, budget)?.into_iter();
+    Ok(goals
+        .iter()
+        .zip(snapshots)
+        .map(|(goal, snaps)| {
+            snaps
+                .iter()
+                .map(|_| {
+                    let column = values.next().expect("a column per snapshot");
+                    goal.percentiles.iter().copied().zip(column).collect()
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// One column of values on the device whose percentiles are selected.
+#[derive(Debug, Clone, Copy)]
+pub struct Column<'a> {
+    /// Its histogram's first bin.
+    pub hist: u32,
+    /// Its first wanted-bin entry; two per percentile are reserved from there.
+    pub wanted: u32,
+    /// Its values (none: no percentiles).
+    pub n: u64,
+    pub percentiles: &'a [f64],
+}
+
+/// Steps 2 and 3 for `columns`: each column's percentiles in its order (NumPy's linear
+/// method between exact order statistics of its values), empty where it has no values.
+/// `wanted_len` entries of wanted bins are laid out; bin `zero_bin` holds exact zeros only,
+/// which are read as 0 and never collected (a depleted half of the paths costs nothing).
+fn select_columns<R: Select + ?Sized>(
+    run: &mut R,
+    columns: &[Column],
+    wanted_len: usize,
+    zero_bin: u32,
+    budget: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    // Queries: for each column and percentile, the two ranks it interpolates.
+    let mut queries = Vec::new();
+    for c in columns.iter().filter(|c| c.n > 0) {
+        for &p in c.percentiles {
+            let (lo, hi, _) = ranks_of(p, c.n);
+            queries.push([c.hist, lo as u32, BINS, 0]);
+            queries.push([c.hist, hi as u32, BINS, 0]);
         }
     }
     let found = run.locate(&queries)?;
     if let Some(bad) = found.iter().position(|f| f[0] == NONE) {
         return Err(format!("rank {} beyond its histogram", queries[bad][1]));
     }
-    // Wanted bins: per goal and snapshot the distinct non-zero bins, each with a slot range.
-    let mut wanted = vec![
-        [NONE, 0, 0, 0];
-        goals
-            .iter()
-            .zip(snapshots)
-            .map(|(g, s)| s.len() * 2 * g.percentiles.len())
-            .sum()
-    ];
+    // Wanted bins: per column the distinct bins (but the zero bin), each with a slot range.
+    let mut wanted = vec![[NONE, 0, 0, 0]; wanted_len];
     let mut cursors: Vec<u32> = Vec::new();
     let mut ends: Vec<u32> = Vec::new();
-    // Per query: (first value index, count), or u32::MAX for a zero bin.
+    // Per query: (first value index, count), or u32::MAX for the zero bin.
     let mut slot_of: Vec<(u32, u32)> = Vec::new();
-    // Where each goal's queries, slots and values begin: each is numbered goal by goal, so a
-    // goal's values are one contiguous run.
-    let mut goal_starts: Vec<(usize, usize, u32)> = Vec::with_capacity(goals.len() + 1);
+    // Where each column's queries, slots and values begin: each is numbered column by
+    // column, so a column's values are one contiguous run.
+    let mut starts: Vec<(usize, usize, u32)> = Vec::with_capacity(columns.len() + 1);
     let mut next_value = 0u32;
     let mut q = 0;
-    for (k, goal) in goals.iter().enumerate() {
-        goal_starts.push((q, cursors.len(), next_value));
-        let params = &input.goals[k];
-        for s in 0..snapshots[k].len() {
-            let entries = 2 * goal.percentiles.len();
-            let base = params.wanted_base as usize + s * params.wanted_per_snap as usize;
-            let mut used: Vec<(u32, u32, u32)> = Vec::new(); // (bin, first value, count)
-            for _ in 0..entries {
-                let [bin, _, count, _] = found[q];
-                q += 1;
-                if bin == 0 {
-                    slot_of.push((u32::MAX, 0));
-                    continue;
-                }
-                let place = match used.iter().find(|u| u.0 == bin) {
-                    Some(u) => (u.1, u.2),
-                    None => {
-                        let first = next_value;
-                        wanted[base + used.len()] = [bin, cursors.len() as u32, first + count, 0];
-                        cursors.push(first);
-                        ends.push(first + count);
-                        used.push((bin, first, count));
-                        next_value += count;
-                        (first, count)
-                    }
-                };
-                slot_of.push(place);
+    for c in columns {
+        starts.push((q, cursors.len(), next_value));
+        if c.n == 0 {
+            continue;
+        }
+        let mut used: Vec<(u32, u32, u32)> = Vec::new(); // (bin, first value, count)
+        for _ in 0..2 * c.percentiles.len() {
+            let [bin, _, count, _] = found[q];
+            q += 1;
+            if bin == zero_bin {
+                slot_of.push((u32::MAX, 0));
+                continue;
             }
+            let place = match used.iter().find(|u| u.0 == bin) {
+                Some(u) => (u.1, u.2),
+                None => {
+                    let first = next_value;
+                    wanted[c.wanted as usize + used.len()] =
+                        [bin, cursors.len() as u32, first + count, 0];
+                    cursors.push(first);
+                    ends.push(first + count);
+                    used.push((bin, first, count));
+                    next_value += count;
+                    (first, count)
+                }
+            };
+            slot_of.push(place);
         }
     }
-    goal_starts.push((q, cursors.len(), next_value));
+    starts.push((q, cursors.len(), next_value));
     let mut values = collect_in_passes(run, &wanted, &cursors, &ends, budget)?;
     debug_assert_eq!(values.len(), next_value as usize);
-    // Each goal on its own run of values, goals in parallel: sort each of its bins once
+    // Each column on its own run of values, columns in parallel: sort each of its bins once
     // (equal values are interchangeable, so an unstable sort), then read the order statistics.
     // This is the host's share of a full-results batch, most of it before (benches/RESULTS.md,
     // the H200's phases).
-    let mut pieces = Vec::with_capacity(goals.len());
+    let mut pieces = Vec::with_capacity(columns.len());
     let mut rest = values.as_mut_slice();
-    for k in 0..goals.len() {
-        let length = (goal_starts[k + 1].2 - goal_starts[k].2) as usize;
+    for k in 0..columns.len() {
+        let length = (starts[k + 1].2 - starts[k].2) as usize;
         let (piece, tail) = std::mem::take(&mut rest).split_at_mut(length);
         pieces.push((k, piece));
         rest = tail;
     }
-    let out = pieces
+    Ok(pieces
         .into_par_iter()
         .map(|(k, piece)| {
-            let goal = &goals[k];
-            let (first_query, first_slot, first_value) = goal_starts[k];
+            let c = &columns[k];
+            let (first_query, first_slot, first_value) = starts[k];
             let at = |index: u32| (index - first_value) as usize;
-            for slot in first_slot..goal_starts[k + 1].1 {
+            for slot in first_slot..starts[k + 1].1 {
                 piece[at(cursors[slot])..at(ends[slot])].sort_unstable_by(f32::total_cmp);
             }
             let value = |q: usize, rank: u64| -> f64 {
@@ -426,29 +476,94 @@ fn select_percentiles(
                 let below = u64::from(found[q][1]);
                 f64::from(piece[at(first) + (rank - below) as usize])
             };
-            let mut q = first_query;
-            let mut per_snapshot = Vec::with_capacity(snapshots[k].len());
-            for _ in 0..snapshots[k].len() {
-                let mut row = Vec::with_capacity(goal.percentiles.len());
-                for &p in &goal.percentiles {
-                    let (lo, hi, frac) = ranks_of(p, goal.paths);
-                    let (x_lo, x_hi) = (value(q, lo), value(q + 1, hi));
-                    q += 2;
-                    row.push((p, interpolate(x_lo, x_hi, frac)));
-                }
-                per_snapshot.push(row);
+            if c.n == 0 {
+                return Vec::new();
             }
-            per_snapshot
+            let mut q = first_query;
+            let mut row = Vec::with_capacity(c.percentiles.len());
+            for &p in c.percentiles {
+                let (lo, hi, frac) = ranks_of(p, c.n);
+                row.push(interpolate(value(q, lo), value(q + 1, hi), frac));
+                q += 2;
+            }
+            row
+        })
+        .collect())
+}
+
+/// The bins of the plans' yearly columns: bin 0 holds the values below +0 (−0 and any
+/// negative, collected like the others), bin [`PLAN_ZERO_BIN`] exact +0 (read as 0, never
+/// collected), and bins 2 … [`BINS`] − 1 the positive values in the goals' log2 steps.
+pub const PLAN_ZERO_BIN: u32 = 1;
+
+/// One plan's yearly samples on the device, after its launches (their buffers kept), ready
+/// to be reduced there.
+pub trait PlanColumnsRun: Select {
+    /// Histogram the plan's samples into one histogram per column (2 × years: each year's
+    /// wealth, then each year's real spending), NaN (a path that had ended) skipped: per
+    /// column, its count of values.
+    fn tally(&mut self) -> Result<Vec<u32>, String>;
+}
+
+/// Wanted-bin entries per column of a plan with `percentiles`.
+pub fn plan_wanted_per_column(percentiles: &[f64]) -> u32 {
+    2 * percentiles.len() as u32
+}
+
+/// A plan's fan-chart columns reduced on the device: per year, the paths running and the
+/// percentiles `ps` of their wealth and real spending, the same numbers
+/// [`crate::plan::reduce_tables`] gives from the same samples on the host. `budget`: values
+/// per collect pass.
+pub fn plan_years<R: PlanColumnsRun + ?Sized>(
+    run: &mut R,
+    years: usize,
+    ps: &[f64],
+    budget: usize,
+) -> Result<Vec<ReducedYear>, String> {
+    let counts = run.tally()?;
+    if counts.len() != 2 * years {
+        return Err(format!(
+            "the tally gave {} columns for {years} years",
+            counts.len()
+        ));
+    }
+    let per_column = plan_wanted_per_column(ps);
+    let columns: Vec<Column> = counts
+        .iter()
+        .enumerate()
+        .map(|(j, &n)| Column {
+            hist: j as u32 * BINS,
+            wanted: j as u32 * per_column,
+            n: u64::from(n),
+            percentiles: ps,
         })
         .collect();
-    Ok(out)
+    let wanted = columns.len() * per_column as usize;
+    let mut wealth = select_columns(run, &columns, wanted, PLAN_ZERO_BIN, budget)?;
+    let spending = wealth.split_off(years);
+    Ok(wealth
+        .into_iter()
+        .zip(spending)
+        .enumerate()
+        .map(|(y, (wealth, spending))| ReducedYear {
+            running: u64::from(counts[y]),
+            wealth: (counts[y] > 0).then_some(wealth),
+            real_spending: (counts[years + y] > 0).then_some(spending),
+        })
+        .collect())
+}
+
+/// Values per collect pass on a device whose largest binding is `max_binding` bytes: what
+/// one binding holds, and at most 2^26.
+pub fn collect_budget(max_binding: u64) -> usize {
+    (max_binding / 4).min(1 << 26) as usize
 }
 
 /// The collect step in passes of at most `budget` values, so that device memory stays
 /// bounded whatever the paths: each pass keeps only its slots' bins (the others are NONE).
 /// Returns every slot's values at its global place.
-fn collect_in_passes(
-    run: &mut dyn ChunkRun,
+fn collect_in_passes<R: Select + ?Sized>(
+    run: &mut R,
     wanted: &[[u32; 4]],
     cursors: &[u32],
     ends: &[u32],

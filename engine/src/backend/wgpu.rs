@@ -1,7 +1,8 @@
 //! The WGSL backend: `shaders/simulate.wgsl` and `shaders/locate.wgsl` run by wgpu on any
 //! Vulkan, Metal or DX12 device (in CI: Mesa's lavapipe), and the plan kernel
-//! (`shaders/plan.wgsl`, built on first use). The host side of the goals' three steps is
-//! shared with CUDA in [`super::gpu`], the plans' slices in
+//! (`shaders/plan.wgsl`, built on first use) with the passes that reduce a plan's yearly
+//! samples where they lie (`shaders/plan_reduce.wgsl`). The host side of the goals' three
+//! steps, and of the plans' reduction, is shared with CUDA in [`super::gpu`], the plans' slices in
 //! [`crate::plan::packed::PackedBatch::run`]; this module owns the device, the pipelines and
 //! the buffers.
 //!
@@ -14,7 +15,9 @@ use std::sync::{mpsc, Arc, OnceLock};
 
 use wgpu::util::DeviceExt;
 
-use super::gpu::{self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, Tally};
+use super::gpu::{
+    self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, PlanColumnsRun, Select, Tally,
+};
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary, Watch};
 use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::prepare::MAX_BRACKETS;
@@ -23,6 +26,7 @@ use crate::validate::PreparedGoal;
 
 const SIMULATE_WGSL: &str = include_str!("../../../shaders/simulate.wgsl");
 const LOCATE_WGSL: &str = include_str!("../../../shaders/locate.wgsl");
+const PLAN_REDUCE_WGSL: &str = include_str!("../../../shaders/plan_reduce.wgsl");
 
 /// The simulate kernel with wealth in f64 where the adapter has it, else f32.
 fn simulate_source(double: bool) -> String {
@@ -78,6 +82,11 @@ struct Inner {
     simulate_layout: wgpu::BindGroupLayout,
     locate: wgpu::ComputePipeline,
     locate_layout: wgpu::BindGroupLayout,
+    /// The two passes that reduce a plan's yearly samples on the device
+    /// (`shaders/plan_reduce.wgsl`), on one layout.
+    plan_tally: wgpu::ComputePipeline,
+    plan_collect: wgpu::ComputePipeline,
+    reduce_layout: wgpu::BindGroupLayout,
     /// The plan kernel, built on first use (it needs SHADER_F64), or why it cannot be.
     plan: OnceLock<Result<wgpu::ComputePipeline, String>>,
 }
@@ -187,6 +196,17 @@ impl WgpuBackend {
             label: Some("locate"),
             entries: &[storage(0, true), storage(1, true), storage(2, false)],
         });
+        let reduce_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("plan reduce"),
+            entries: &[
+                uniform,
+                storage(1, true),
+                storage(2, false),
+                storage(3, false),
+                storage(4, true),
+                storage(5, false),
+            ],
+        });
         let pipeline = |source: &str, entry: &str, layout: &wgpu::BindGroupLayout| {
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(entry),
@@ -208,6 +228,8 @@ impl WgpuBackend {
         };
         let simulate = pipeline(&simulate_source(double), "simulate", &simulate_layout);
         let locate = pipeline(LOCATE_WGSL, "locate", &locate_layout);
+        let plan_tally = pipeline(PLAN_REDUCE_WGSL, "plan_tally", &reduce_layout);
+        let plan_collect = pipeline(PLAN_REDUCE_WGSL, "plan_collect", &reduce_layout);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(unavailable(format!(
                 "{}: the kernels do not build: {e}",
@@ -227,6 +249,9 @@ impl WgpuBackend {
                 simulate_layout,
                 locate,
                 locate_layout,
+                plan_tally,
+                plan_collect,
+                reduce_layout,
                 plan: OnceLock::new(),
             }),
         })
@@ -336,7 +361,9 @@ impl WgpuBackend {
         let words = self.storage(&batch.words, false);
         let reals = self.storage(&batch.reals, false);
         let lanes = self.storage(&batch.lanes, false);
-        batch.run(slices, watch, |slice| {
+        // Without tables, each slice's samples stay on the device to be reduced there.
+        let mut kept: Vec<wgpu::Buffer> = Vec::new();
+        let mut out = batch.run(slices.clone(), watch, |slice| {
             let n = slice.rows.len();
             let base = [slice.rows.start as u32, n as u32, slice.first_sample as u32];
             let base = self.storage(&base, false);
@@ -376,9 +403,68 @@ impl WgpuBackend {
                     .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
                     .collect(),
                 counts: self.read_u32(&counts).map_err(failed)?,
-                samples: self.read_u32(&samples).map_err(failed)?,
+                samples: if batch.tables {
+                    self.read_u32(&samples).map_err(failed)?
+                } else {
+                    kept.push(samples);
+                    Vec::new()
+                },
             })
-        })
+        })?;
+        if yearly == Yearly::Percentiles {
+            let budget = gpu::collect_budget(self.max_binding());
+            for (k, (plan, samples)) in plans.iter().zip(&mut out).enumerate() {
+                let years = batch.plans[k].years;
+                let width = 2 * years as u32;
+                let mut run = WgpuPlanColumns {
+                    backend: self,
+                    pieces: batch
+                        .pieces(k, &slices)
+                        .into_iter()
+                        .map(|(i, first, count)| (&kept[i], first as u32, count as u32))
+                        .collect(),
+                    width,
+                    wanted_per_column: gpu::plan_wanted_per_column(&plan.percentiles),
+                    hist: self.zeroed(width as usize * gpu::BINS as usize, false),
+                };
+                samples.reduced =
+                    gpu::plan_years(&mut run, years, &plan.percentiles, budget).map_err(failed)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The locate step over histograms in `hist`: for each query (offset, rank, bins, 0),
+    /// (bin, count below, bin count, 0).
+    fn locate_in(
+        &self,
+        hist: &wgpu::Buffer,
+        queries: &[[u32; 4]],
+    ) -> Result<Vec<[u32; 4]>, String> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.inner;
+        let query_buffer = self.storage(queries, false);
+        let found = self.storage(&vec![[0u32; 4]; queries.len()], true);
+        let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("locate"),
+            layout: &inner.locate_layout,
+            entries: &[entry(0, hist), entry(1, &query_buffer), entry(2, &found)],
+        });
+        let groups = (queries.len() as u32).div_ceil(64);
+        let max_x = inner.limits.max_compute_workgroups_per_dimension.max(1);
+        let (x, y) = (groups.min(max_x), groups.div_ceil(max_x));
+        let mut encoder = inner.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&inner.locate);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        inner.queue.submit([encoder.finish()]);
+        let out = self.read_u32(&found)?;
+        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
     }
 
     /// The plan kernel, built on first use, or why it cannot be.
@@ -791,46 +877,11 @@ impl ChunkRun for WgpuChunk<'_> {
         let sums = b.read_u32(&sums)?.into_iter().map(f32::from_bits).collect();
         Ok(Tally { counts, sums })
     }
+}
 
+impl Select for WgpuChunk<'_> {
     fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
-        if queries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let b = self.backend;
-        let inner = &b.inner;
-        let query_buffer = b.storage(queries, false);
-        let found = b.storage(&vec![[0u32; 4]; queries.len()], true);
-        let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("locate"),
-            layout: &inner.locate_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.hist.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: query_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: found.as_entire_binding(),
-                },
-            ],
-        });
-        let groups = (queries.len() as u32).div_ceil(64);
-        let max_x = inner.limits.max_compute_workgroups_per_dimension.max(1);
-        let (x, y) = (groups.min(max_x), groups.div_ceil(max_x));
-        let mut encoder = inner.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&inner.locate);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(x, y, 1);
-        }
-        inner.queue.submit([encoder.finish()]);
-        let out = b.read_u32(&found)?;
-        Ok(out.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+        self.backend.locate_in(&self.hist, queries)
     }
 
     fn collect(
@@ -846,6 +897,120 @@ impl ChunkRun for WgpuChunk<'_> {
         let value_buffer = b.zeroed(values, true);
         self.dispatch(1, &counts, &sums, &wanted, &value_buffer)?;
         let after = b.read_u32(&counts)?;
+        let values = b
+            .read_u32(&value_buffer)?
+            .into_iter()
+            .take(values)
+            .map(f32::from_bits)
+            .collect();
+        Ok((after, values))
+    }
+}
+
+/// One plan's yearly samples in the buffers its slices left on the device, reduced there
+/// (`shaders/plan_reduce.wgsl`).
+struct WgpuPlanColumns<'a> {
+    backend: &'a WgpuBackend,
+    /// Each piece: its slice's samples, its first value there, its values (whole rows).
+    pieces: Vec<(&'a wgpu::Buffer, u32, u32)>,
+    /// Values per row: 2 × years.
+    width: u32,
+    wanted_per_column: u32,
+    /// One histogram of [`gpu::BINS`] per column.
+    hist: wgpu::Buffer,
+}
+
+impl WgpuPlanColumns<'_> {
+    /// Run `pipeline` (tally or collect) over every piece.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        counters: &wgpu::Buffer,
+        wanted: &wgpu::Buffer,
+        values: &wgpu::Buffer,
+    ) -> Result<(), String> {
+        let b = self.backend;
+        let inner = &b.inner;
+        let max_x = inner.limits.max_compute_workgroups_per_dimension.max(1);
+        let scope = inner.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        for &(samples, first, count) in &self.pieces {
+            let params: [u32; 8] = [
+                first,
+                count,
+                self.width,
+                self.wanted_per_column,
+                gpu::BINS,
+                gpu::LOG2_LOW.to_bits(),
+                gpu::BINS_PER_OCTAVE.to_bits(),
+                0,
+            ];
+            let params = inner
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("plan reduce"),
+                    contents: bytemuck::cast_slice::<u32, u8>(&params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let bind = inner.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("plan reduce"),
+                layout: &inner.reduce_layout,
+                entries: &[
+                    entry(0, &params),
+                    entry(1, samples),
+                    entry(2, counters),
+                    entry(3, &self.hist),
+                    entry(4, wanted),
+                    entry(5, values),
+                ],
+            });
+            let groups = count.div_ceil(64);
+            let (x, y) = (groups.min(max_x), groups.div_ceil(max_x));
+            let mut encoder = inner.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            inner.queue.submit([encoder.finish()]);
+        }
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PlanColumnsRun for WgpuPlanColumns<'_> {
+    fn tally(&mut self) -> Result<Vec<u32>, String> {
+        let b = self.backend;
+        let counts = b.zeroed(self.width as usize, true);
+        let wanted = b.storage::<u32>(&[], false);
+        let values = b.zeroed(0, false);
+        self.dispatch(&b.inner.plan_tally, &counts, &wanted, &values)?;
+        let mut counts = b.read_u32(&counts)?;
+        counts.truncate(self.width as usize);
+        Ok(counts)
+    }
+}
+
+impl Select for WgpuPlanColumns<'_> {
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        self.backend.locate_in(&self.hist, queries)
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        let b = self.backend;
+        let counters = b.storage(cursors, true);
+        let wanted = b.storage(wanted, false);
+        let value_buffer = b.zeroed(values, true);
+        self.dispatch(&b.inner.plan_collect, &counters, &wanted, &value_buffer)?;
+        let after = b.read_u32(&counters)?;
         let values = b
             .read_u32(&value_buffer)?
             .into_iter()

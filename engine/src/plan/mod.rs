@@ -23,5 +23,5 @@ mod tests;
 
 pub use prepare::{prepare_plan, PreparedPlan, MAX_PLAN_PATHS};
 pub use request::PlanRequest;
-pub use result::{build_plan_result, PlanResult};
-pub use simulate::{simulate_plan, PathOutcome, PlanSamples, Yearly};
+pub use result::{build_plan_result, reduce_tables, PlanResult};
+pub use simulate::{simulate_plan, PathOutcome, PlanSamples, ReducedYear, Yearly};

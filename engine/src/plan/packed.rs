@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use super::prepare::{Order, PreparedPlan, Rule};
 use super::request::AccountKind;
-use super::simulate::{lanes_by_end, sample_years, Layout, PathOutcome, PlanSamples, Yearly};
+use super::simulate::{lanes_by_end, Layout, PathOutcome, PlanSamples, Yearly};
 use crate::backend::{BackendError, Watch};
 
 /// The most accounts, flows (contributions, incomes) and goals a plan has (validation's
@@ -142,6 +142,9 @@ pub struct PackedBatch {
     pub lanes: Vec<[u32; 4]>,
     /// The plans, in order, each with its rows.
     pub plans: Vec<PackedPlan>,
+    /// Whether the launches' samples come back as tables ([`Yearly::Samples`]), or stay on
+    /// the device to be reduced there ([`Yearly::Percentiles`]).
+    pub tables: bool,
 }
 
 impl PackedBatch {
@@ -154,6 +157,7 @@ impl PackedBatch {
             reals: Vec::new(),
             lanes: Vec::new(),
             plans: Vec::new(),
+            tables: yearly == Yearly::Samples,
         };
         let mut samples = 0u64;
         for plan in &plans {
@@ -198,6 +202,30 @@ impl PackedBatch {
         rows.map(|r| u64::from(self.lanes[2 * r][3])).sum()
     }
 
+    /// The rows of plan `k`.
+    pub fn plan_rows(&self, k: usize) -> Range<usize> {
+        let start: usize = self.plans[..k].iter().map(PackedPlan::paths).sum();
+        start..start + self.plans[k].paths()
+    }
+
+    /// Where plan `k`'s samples lie among the launches of `slices`: per slice it has rows in,
+    /// (the slice's index, the first u32 of those rows' samples in the slice's samples, the
+    /// u32s), always whole rows, so a sample's column is its place in the piece modulo the
+    /// plan's `2 × years`.
+    pub fn pieces(&self, k: usize, slices: &[Slice]) -> Vec<(usize, usize, usize)> {
+        let rows = self.plan_rows(k);
+        slices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slice)| {
+                let first = rows.start.max(slice.rows.start);
+                let end = rows.end.min(slice.rows.end);
+                let at = self.samples_before(first);
+                (first < end).then(|| (i, at - slice.first_sample, self.samples_before(end) - at))
+            })
+            .collect()
+    }
+
     /// The rows in slices of at most `max_rows` rows and `max_samples` u32s of samples each
     /// (a row's samples never split): what one launch runs.
     pub fn slices(&self, max_rows: usize, max_samples: usize) -> Vec<Slice> {
@@ -226,6 +254,8 @@ impl PackedBatch {
     /// `watch` before each and counting its path-steps after: each plan's [`PlanSamples`],
     /// or [`BackendError::Cancelled`], or the launch's error. `launch` may give back longer
     /// outputs than the slice's (buffers padded to a minimum size); the excess is dropped.
+    /// Without [`PackedBatch::tables`], `launch` keeps the samples on the device and gives
+    /// back none; the plans' `reduced` is then for the backend to fill.
     pub fn run(
         &self,
         slices: Vec<Slice>,
@@ -244,7 +274,9 @@ impl PackedBatch {
             let n = slice.rows.len();
             money.extend_from_slice(&out.money[..n * MONEY_PER_PATH]);
             counts.extend_from_slice(&out.counts[..n * COUNTS_PER_PATH]);
-            samples.extend_from_slice(&out.samples[..slice.sample_words]);
+            if self.tables {
+                samples.extend_from_slice(&out.samples[..slice.sample_words]);
+            }
             watch.advance(self.path_steps(slice.rows));
         }
         Ok(self.samples(&money, &counts, &samples))
@@ -258,7 +290,11 @@ impl PackedBatch {
             .iter()
             .map(|plan| {
                 let rows = plan.paths();
-                let take = 2 * plan.years * rows;
+                let take = if self.tables {
+                    2 * plan.years * rows
+                } else {
+                    0
+                };
                 let out = plan.samples(
                     &money[row * MONEY_PER_PATH..(row + rows) * MONEY_PER_PATH],
                     &counts[row * COUNTS_PER_PATH..(row + rows) * COUNTS_PER_PATH],
@@ -287,10 +323,7 @@ impl PackedPlan {
     /// Pack `plan`, keeping its yearly samples or not.
     pub fn of(plan: &PreparedPlan, yearly: Yearly) -> PackedPlan {
         let layout = Layout::of(plan);
-        let years = match yearly {
-            Yearly::Samples => sample_years(plan),
-            Yearly::Skip => 0,
-        };
+        let years = yearly.years_of(plan);
         let lanes: Vec<[u32; 4]> = lanes_by_end(plan)
             .iter()
             .map(|lane| [lane.path, lane.deaths[0], lane.deaths[1], lane.end])
@@ -421,10 +454,11 @@ impl PackedPlan {
 
     /// The loop's outputs as the CPU gives them: `money` and `counts` hold
     /// [`MONEY_PER_PATH`] and [`COUNTS_PER_PATH`] per row, `samples` two rows of `years` per
-    /// row (wealth, then real spending), as f32 bits.
+    /// row (wealth, then real spending), as f32 bits, or nothing where they stayed on the
+    /// device (the tables are then empty).
     pub fn samples(&self, money: &[f64], counts: &[u32], samples: &[u32]) -> PlanSamples {
         let paths = self.paths();
-        let years = self.years;
+        let years = if samples.is_empty() { 0 } else { self.years };
         let mut outcomes = vec![PathOutcome::default(); paths];
         let mut wealth = Vec::with_capacity(paths * years);
         let mut real_spending = Vec::with_capacity(paths * years);
@@ -455,6 +489,7 @@ impl PackedPlan {
             wealth,
             real_spending,
             row_paths: self.lanes.iter().map(|lane| lane[0]).collect(),
+            reduced: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::prepare::PreparedPlan;
-use super::simulate::PlanSamples;
+use super::simulate::{PlanSamples, ReducedYear};
 use crate::quantile::percentiles_of;
 use crate::result::{Percentiles, ENGINE_VERSION};
 
@@ -148,37 +148,28 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
 
     let mut failure_months: Vec<u32> = outcomes.iter().filter_map(|o| o.failed_at).collect();
     failure_months.sort_unstable();
-    // The years in parallel: two columns of every path each (a strided gather and a
-    // selection), the larger share of a plan's result on many cores.
-    let yearly = (0..samples.years)
-        .into_par_iter()
-        .map(|y| {
+    let reduced = if samples.reduced.is_empty() {
+        reduce_tables(&samples, ps)
+    } else {
+        samples.reduced
+    };
+    let yearly = reduced
+        .into_iter()
+        .enumerate()
+        .map(|(y, year)| {
             let month = 12 * (y as u32 + 1);
-            let column = |table: &[f32]| -> Vec<f64> {
-                table
-                    .chunks(samples.years)
-                    .map(|row| row[y])
-                    .filter(|v| !v.is_nan())
-                    .map(f64::from)
-                    .collect()
-            };
-            let mut wealth = column(&samples.wealth);
-            let mut spending = column(&samples.real_spending);
             let index = plan.index(y as u32 + 1);
-            let running = wealth.len() as f64 / n;
-            let wealth_nominal =
-                (!wealth.is_empty()).then(|| labelled(ps, percentiles_of(&mut wealth, ps)));
-            let wealth_real = wealth_nominal
+            let wealth = year.wealth.map(|w| labelled(ps, w));
+            let wealth_real = wealth
                 .as_ref()
                 .map(|w| Percentiles(w.0.iter().map(|&(p, v)| (p, v / index)).collect()));
             PlanYear {
                 month,
                 age: age0 + f64::from(month) / 12.0,
-                running,
-                wealth: wealth_nominal,
+                running: year.running as f64 / n,
+                wealth,
                 wealth_real,
-                spending_real: (!spending.is_empty())
-                    .then(|| labelled(ps, percentiles_of(&mut spending, ps))),
+                spending_real: year.real_spending.map(|s| labelled(ps, s)),
                 depleted: failure_months.partition_point(|&m| m < month) as f64 / n,
             }
         })
@@ -261,6 +252,33 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
         backend: backend.to_string(),
         engine_version: ENGINE_VERSION.to_string(),
     }
+}
+
+/// Each year's two fan-chart columns of `samples`' tables, over the paths still running
+/// (not NaN), reduced to the percentiles `ps`: what a GPU reduces on the device
+/// ([`super::Yearly::Percentiles`]), here on the host, years in parallel (a strided gather
+/// and a selection each, the larger share of a plan's result on many cores).
+pub fn reduce_tables(samples: &PlanSamples, ps: &[f64]) -> Vec<ReducedYear> {
+    (0..samples.years)
+        .into_par_iter()
+        .map(|y| {
+            let column = |table: &[f32]| -> Vec<f64> {
+                table
+                    .chunks(samples.years)
+                    .map(|row| row[y])
+                    .filter(|v| !v.is_nan())
+                    .map(f64::from)
+                    .collect()
+            };
+            let mut wealth = column(&samples.wealth);
+            let mut spending = column(&samples.real_spending);
+            ReducedYear {
+                running: wealth.len() as u64,
+                wealth: (!wealth.is_empty()).then(|| percentiles_of(&mut wealth, ps)),
+                real_spending: (!spending.is_empty()).then(|| percentiles_of(&mut spending, ps)),
+            }
+        })
+        .collect()
 }
 
 fn labelled(ps: &[f64], values: Vec<f64>) -> Percentiles {

@@ -78,6 +78,21 @@ pub struct PlanSamples {
     pub wealth: Vec<f32>,
     pub real_spending: Vec<f32>,
     pub row_paths: Vec<u32>,
+    /// The fan charts' percentiles of each year, where a GPU reduced the tables on the device
+    /// ([`Yearly::Percentiles`]; the tables are then empty); otherwise empty, and the result
+    /// reduces the tables.
+    pub reduced: Vec<ReducedYear>,
+}
+
+/// One plan year's two fan-chart columns (wealth at its end, its real spending) over the
+/// paths still running then, reduced to the plan's percentiles, in the plan's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReducedYear {
+    /// Paths with a wealth value that year (someone alive).
+    pub running: u64,
+    /// Absent when no path ran.
+    pub wealth: Option<Vec<f64>>,
+    pub real_spending: Option<Vec<f64>>,
 }
 
 /// Run every path of `plan` on the widest CPU kernel, reporting progress to `watch` and
@@ -90,8 +105,23 @@ pub fn simulate_plan(plan: &PreparedPlan, watch: &Watch) -> Result<PlanSamples, 
 /// outcome (what the solvers compare: success, estate, taxes), which costs less.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Yearly {
+    /// Every path's yearly samples, as tables.
     Samples,
+    /// Only the fan charts' percentiles of the samples: a GPU reduces them on the device and
+    /// sends back a few values a year ([`PlanSamples::reduced`]); the CPU keeps the tables,
+    /// which the result reduces to the same numbers.
+    Percentiles,
     Skip,
+}
+
+impl Yearly {
+    /// Yearly samples each path of `plan` writes.
+    pub(crate) fn years_of(self, plan: &PreparedPlan) -> usize {
+        match self {
+            Yearly::Samples | Yearly::Percentiles => sample_years(plan),
+            Yearly::Skip => 0,
+        }
+    }
 }
 
 /// [`simulate_plan`] on a chosen kernel, which must be supported here
@@ -104,10 +134,7 @@ pub fn simulate_plan_on(
     yearly: Yearly,
 ) -> Result<PlanSamples, BackendError> {
     let paths = plan.paths as usize;
-    let years = match yearly {
-        Yearly::Samples => sample_years(plan),
-        Yearly::Skip => 0,
-    };
+    let years = yearly.years_of(plan);
     let layout = Layout::of(plan);
     // Deaths first: a path's end decides its group.
     let lanes = lanes_by_end(plan);
@@ -154,6 +181,7 @@ pub fn simulate_plan_on(
         wealth,
         real_spending,
         row_paths: lanes.iter().map(|lane| lane.path).collect(),
+        reduced: Vec::new(),
     })
 }
 
