@@ -1,8 +1,9 @@
 //! The CUDA kernels' shared arithmetic (Philox, the normals), generated at build time from
 //! `shaders/common.wgsl`, compiled by the host's C++ compiler with kernelgen's shim and run
 //! against the engine's CPU arithmetic: the same bits, word for word and normal for normal.
-//! What CI can check of the generated C without a GPU; the lent GPU's check runs the parity
-//! tests on the device itself.
+//! The plan's month loop (generated from `shaders/plan.wgsl`) and kernels/plan.cu's own
+//! reduction passes run the same way. What CI can check of the CUDA C without a GPU; the lent
+//! GPU's check runs the parity tests on the device itself.
 
 use sextant_engine::backend::{COMMON_CUDA, PLAN_CUDA};
 use sextant_engine::plan::rmd;
@@ -312,7 +313,8 @@ fn hex_f64(text: &str) -> f64 {
     }
 }
 
-const MONTH_LOOP_MAIN: &str = r#"
+/// Reading and writing whole files, for the mains that run kernels over buffers.
+const FILES_C: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 // `dir/name` whole, into memory.
@@ -338,6 +340,9 @@ static void spill(const char* dir, const char* name, const void* data, size_t by
     if (!f || fwrite(data, 1, bytes, f) != bytes) { perror(path); exit(2); }
     fclose(f);
 }
+"#;
+
+const MONTH_LOOP_MAIN: &str = r#"
 int main(int argc, char** argv) {
     const char* dir = argv[1];
     sx_globals g;
@@ -369,7 +374,11 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
     use sextant_engine::plan::packed::PackedBatch;
     use sextant_engine::plan::simulate::simulate_plan_on;
     use sextant_engine::plan::Yearly;
-    let binary = host_binary("month-loop", PLAN_CUDA, MONTH_LOOP_MAIN);
+    let binary = host_binary(
+        "month-loop",
+        PLAN_CUDA,
+        &format!("{FILES_C}{MONTH_LOOP_MAIN}"),
+    );
     let dir = binary.parent().unwrap().to_path_buf();
     let bytes_of = |name: &str| std::fs::read(dir.join(name)).unwrap();
     let (labels, plans): (Vec<String>, Vec<_>) =
@@ -424,4 +433,221 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
     ] {
         assert!(paths > 0, "no path {what}: the cases miss a branch");
     }
+}
+
+/// What lets the host compiler build kernels/plan.cu's own kernels: CUDA's launch indices as
+/// globals that the main sets thread by thread, and `atomicAdd` as the plain add it is when
+/// one thread runs after another.
+const LAUNCH_SHIM: &str = r#"
+#define __global__
+struct sx_dim3 { unsigned x, y, z; };
+static sx_dim3 threadIdx, blockIdx, blockDim;
+inline unsigned atomicAdd(unsigned* at, unsigned value) {
+    const unsigned old = *at;
+    *at = old + value;
+    return old;
+}
+"#;
+
+/// `DIR MODE width wanted_per_column values bins log2_low bins_per_octave (first count)…`:
+/// `plan_tally` (MODE `tally`: writes `counts` and `hist`) or `plan_collect` (MODE `collect`:
+/// reads `wanted` and `cursors`, writes `after` and `values`) over every piece of `samples`,
+/// one thread after another.
+const REDUCE_MAIN: &str = r#"
+int main(int argc, char** argv) {
+    const char* dir = argv[1];
+    const bool tally = strcmp(argv[2], "tally") == 0;
+    const u32 width = atoi(argv[3]);
+    const u32 wanted_per_column = atoi(argv[4]);
+    const u32 values = atoi(argv[5]);
+    const u32 bins = atoi(argv[6]);
+    const float log2_low = atof(argv[7]);
+    const float bins_per_octave = atof(argv[8]);
+    const u32* samples = (const u32*)slurp(dir, "samples");
+    u32* counts = (u32*)calloc(width + 1, sizeof(u32));
+    u32* hist = (u32*)calloc(width * bins + 1, sizeof(u32));
+    u32* cursors = tally ? nullptr : (u32*)slurp(dir, "cursors");
+    const u32 slots = bytes_read / 4;
+    const uint4* wanted = tally ? nullptr : (const uint4*)slurp(dir, "wanted");
+    u32* found = (u32*)calloc(values + 1, sizeof(u32));
+    blockIdx.x = 0;
+    for (int a = 9; a + 1 < argc; a += 2) {
+        const u32 first = atoi(argv[a]);
+        const u32 count = atoi(argv[a + 1]);
+        blockDim.x = count;
+        for (u32 t = 0; t < count; t++) {
+            threadIdx.x = t;
+            if (tally) {
+                plan_tally(samples, first, count, width, bins, log2_low, bins_per_octave, counts,
+                           hist);
+            } else {
+                plan_collect(samples, first, count, width, bins, log2_low, bins_per_octave,
+                             cursors, wanted, wanted_per_column, found);
+            }
+        }
+    }
+    if (tally) {
+        spill(dir, "counts", counts, width * sizeof(u32));
+        spill(dir, "hist", hist, (size_t)width * bins * sizeof(u32));
+    } else {
+        spill(dir, "after", cursors, slots * sizeof(u32));
+        spill(dir, "values", found, values * sizeof(u32));
+    }
+    return 0;
+}
+"#;
+
+/// kernels/plan.cu's two reduction passes, built on the host, as the device that the host
+/// side of the reduction (`gpu::plan_years`) drives; the locate step is the goals' kernel's
+/// scan, here in Rust.
+struct HostColumns {
+    binary: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    /// (first value, values) of each piece of `dir/samples`.
+    pieces: Vec<(u32, u32)>,
+    width: u32,
+    wanted_per_column: u32,
+    hist: Vec<u32>,
+}
+
+impl HostColumns {
+    fn run(&self, mode: &str, values: usize) {
+        use sextant_engine::backend::gpu;
+        let mut command = Command::new("timeout");
+        command
+            .arg("120")
+            .arg(&self.binary)
+            .arg(&self.dir)
+            .arg(mode)
+            .arg(self.width.to_string())
+            .arg(self.wanted_per_column.to_string())
+            .arg(values.to_string())
+            .arg(gpu::BINS.to_string())
+            .arg(gpu::LOG2_LOW.to_string())
+            .arg(gpu::BINS_PER_OCTAVE.to_string());
+        for (first, count) in &self.pieces {
+            command.arg(first.to_string()).arg(count.to_string());
+        }
+        let ran = command.status().unwrap();
+        assert!(ran.success(), "{mode}: {ran:?}");
+    }
+
+    fn words(&self, name: &str) -> Vec<u32> {
+        std::fs::read(self.dir.join(name))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    fn write(&self, name: &str, words: &[u32]) {
+        // One word at least: the main reads every file it names.
+        let words = if words.is_empty() { &[0u32][..] } else { words };
+        std::fs::write(self.dir.join(name), bytemuck::cast_slice(words)).unwrap();
+    }
+}
+
+impl sextant_engine::backend::gpu::PlanColumnsRun for HostColumns {
+    fn tally(&mut self) -> Result<Vec<u32>, String> {
+        self.run("tally", 0);
+        self.hist = self.words("hist");
+        Ok(self.words("counts"))
+    }
+}
+
+impl sextant_engine::backend::gpu::Select for HostColumns {
+    fn locate(&mut self, queries: &[[u32; 4]]) -> Result<Vec<[u32; 4]>, String> {
+        Ok(queries
+            .iter()
+            .map(|&[offset, rank, bins, _]| {
+                let mut below = 0;
+                for b in 0..bins {
+                    let count = self.hist[(offset + b) as usize];
+                    if below + count > rank {
+                        return [b, below, count, 0];
+                    }
+                    below += count;
+                }
+                [u32::MAX, below, 0, 0]
+            })
+            .collect())
+    }
+
+    fn collect(
+        &mut self,
+        wanted: &[[u32; 4]],
+        cursors: &[u32],
+        values: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), String> {
+        self.write("wanted", wanted.as_flattened());
+        self.write("cursors", cursors);
+        self.run("collect", values);
+        let found = self
+            .words("values")
+            .into_iter()
+            .map(f32::from_bits)
+            .collect();
+        Ok((self.words("after"), found))
+    }
+}
+
+/// The CUDA passes that reduce a plan's yearly samples on the device (`plan_tally` and
+/// `plan_collect` of kernels/plan.cu), built on the host and driven by the backends' own host
+/// side (`gpu::plan_years`), give the host reduction's percentiles to the bit on every case of
+/// `plan_cases::month_loop_cases` (the CPU's samples: paths that end early, failed paths'
+/// zeros): over two pieces that start past unrelated values (a plan's rows across two
+/// launches), and in collect passes of at most 256 values (so several).
+#[test]
+fn the_cuda_plan_reduction_on_the_host_gives_the_host_reductions_bits() {
+    use sextant_engine::backend::{gpu, CpuKernel, Watch};
+    use sextant_engine::plan::simulate::simulate_plan_on;
+    use sextant_engine::plan::{reduce_tables, Yearly};
+    let cuda = format!(
+        "{LAUNCH_SHIM}{PLAN_CUDA}\n{}",
+        include_str!("../../kernels/plan.cu")
+    );
+    let binary = host_binary("plan-reduce", &cuda, &format!("{FILES_C}{REDUCE_MAIN}"));
+    let dir = binary.parent().unwrap().to_path_buf();
+    for (label, plan) in plan_cases::month_loop_cases(200) {
+        let cpu = simulate_plan_on(
+            &plan,
+            &Watch::default(),
+            CpuKernel::widest(),
+            Yearly::Samples,
+        )
+        .unwrap();
+        let (years, rows) = (cpu.years, plan.paths as usize);
+        let width = 2 * years;
+        // A row of ones first (no piece covers it), then each row's wealth and spending.
+        let mut samples = vec![1f32.to_bits(); width];
+        for row in 0..rows {
+            let at = row * years..(row + 1) * years;
+            samples.extend(cpu.wealth[at.clone()].iter().map(|x| x.to_bits()));
+            samples.extend(cpu.real_spending[at].iter().map(|x| x.to_bits()));
+        }
+        std::fs::write(dir.join("samples"), bytemuck::cast_slice(&samples)).unwrap();
+        let split = rows / 3;
+        let mut run = HostColumns {
+            binary: binary.clone(),
+            dir: dir.clone(),
+            pieces: vec![
+                (width as u32, (split * width) as u32),
+                (
+                    ((split + 1) * width) as u32,
+                    ((rows - split) * width) as u32,
+                ),
+            ],
+            width: width as u32,
+            wanted_per_column: gpu::plan_wanted_per_column(&plan.percentiles),
+            hist: Vec::new(),
+        };
+        let reduced = gpu::plan_years(&mut run, years, &plan.percentiles, 256).unwrap();
+        let host = reduce_tables(&cpu, &plan.percentiles);
+        assert_eq!(
+            plan_cases::reduced_bits(&reduced),
+            plan_cases::reduced_bits(&host),
+            "{label}"
+        );
+    }
+    remove(&binary);
 }

@@ -321,22 +321,9 @@ mod wgpu {
     #[test]
     fn the_plans_fan_charts_reduced_on_the_device_are_the_hosts() {
         use sextant_engine::backend::Watch;
-        use sextant_engine::plan::{build_plan_result, reduce_tables, ReducedYear, Yearly};
+        use sextant_engine::plan::{build_plan_result, reduce_tables, Yearly};
         let Some(b) = backend() else { return };
-        // Every number of the years as bits, a column's absence as a marker of its own.
-        let bits = |years: &[ReducedYear]| -> Vec<u64> {
-            let mut out = Vec::new();
-            for year in years {
-                out.push(year.running);
-                for column in [&year.wealth, &year.real_spending] {
-                    match column {
-                        Some(values) => out.extend(values.iter().map(|x| x.to_bits())),
-                        None => out.push(u64::MAX),
-                    }
-                }
-            }
-            out
-        };
+        let bits = plan_cases::reduced_bits;
         let (labels, plans): (Vec<String>, Vec<_>) =
             plan_cases::month_loop_cases(200).into_iter().unzip();
         let small = b.clone().with_max_binding(1 << 16);

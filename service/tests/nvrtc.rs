@@ -45,14 +45,17 @@ fn every_kernel_compiles_with_nvrtc_12_and_13_for_sm80_and_sm90() {
                 nvrtc.path().display(),
                 text.len()
             );
-            // The plan kernel: the month loop generated from shaders/plan.wgsl, then
+            // The plan module: the month loop generated from shaders/plan.wgsl, then
             // kernels/plan.cu, with the backend's options.
             let text = compile_cuda_plan_kernel_with(nvrtc, arch)
                 .unwrap_or_else(|log| panic!("NVRTC {major}.{minor} {arch}, plan.cu: {log}"));
-            assert!(
-                text.contains(".entry plan_paths"),
-                "NVRTC {major}.{minor} {arch}: plan_paths missing"
-            );
+            // The month loop, and the two passes that reduce a plan's yearly samples.
+            for kernel in ["plan_paths", "plan_tally", "plan_collect"] {
+                assert!(
+                    text.contains(&format!(".entry {kernel}")),
+                    "NVRTC {major}.{minor} {arch}: {kernel} missing"
+                );
+            }
         }
     }
 }

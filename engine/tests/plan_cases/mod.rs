@@ -279,3 +279,19 @@ pub fn assert_same_samples(
         }
     }
 }
+
+/// Every number of a plan's reduced years as bits (a column's absence as a marker of its own):
+/// what "to the bit" compares between a device's reduction and the host's.
+pub fn reduced_bits(years: &[sextant_engine::plan::ReducedYear]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for year in years {
+        out.push(year.running);
+        for column in [&year.wealth, &year.real_spending] {
+            match column {
+                Some(values) => out.extend(values.iter().map(|x| x.to_bits())),
+                None => out.push(u64::MAX),
+            }
+        }
+    }
+    out
+}
