@@ -98,6 +98,17 @@ pub struct Market {
     #[serde(default)]
     #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
     pub inflation: f64,
+    /// f: the portfolio's annual fee (an expense ratio or an adviser's fee), taken monthly:
+    /// each month's growth G_t becomes G_t · (1 − f)^(1/12) (docs/model.md §4.6). 0 when absent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1.0))]
+    pub fee: f64,
+}
+
+/// Whether an optional rate is its default 0 (left out when writing a document, so that a
+/// document written before the field existed reads back the same).
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// An asset class of a multi-asset portfolio.

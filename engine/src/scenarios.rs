@@ -178,7 +178,7 @@ fn default_step() -> f64 {
 }
 
 /// The inputs a tornado moves when the request names none.
-pub const DEFAULT_INPUTS: [&str; 10] = [
+pub const DEFAULT_INPUTS: [&str; 11] = [
     "goal.initial_wealth",
     "goal.monthly_contribution",
     "goal.contribution_growth",
@@ -188,6 +188,7 @@ pub const DEFAULT_INPUTS: [&str; 10] = [
     "market.expected_return",
     "market.volatility",
     "market.inflation",
+    "market.fee",
     "goal.withdrawal_start_month",
 ];
 

@@ -13,7 +13,7 @@ use crate::request::{Goal, GoalRequest, Market, Options};
 use crate::result::ENGINE_VERSION;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
-/// `{"goal", "frontier", "inflation", "options"}`.
+/// `{"goal", "frontier", "inflation", "fee", "options"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
@@ -23,8 +23,16 @@ pub struct SweepRequest {
     /// Annual inflation, as `market.inflation` of a goal.
     #[serde(default)]
     pub inflation: f64,
+    /// The portfolio's annual fee at every point, as `market.fee` of a goal.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1.0))]
+    pub fee: f64,
     #[serde(default)]
     pub options: Options,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// One frontier point and the goal's outcome there.
@@ -75,6 +83,7 @@ impl SweepRequest {
                 expected_return: Some(mu),
                 volatility: Some(sigma),
                 inflation: self.inflation,
+                fee: self.fee,
                 ..Market::default()
             },
             options: self.options.clone(),
@@ -82,6 +91,7 @@ impl SweepRequest {
     }
 
     pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
+        crate::validate::check_fee("fee", self.fee)?;
         let prepared = self.frontier.prepare("frontier.")?;
         let frontier = prepared.solve()?;
         let rf = prepared.risk_free_rate;

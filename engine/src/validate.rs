@@ -170,17 +170,40 @@ pub(crate) fn market_schedule(
     horizon_field: &str,
 ) -> Result<(Vec<f64>, Vec<f32>), ValidationError> {
     let segments = market_segments(market, horizon, horizon_field)?;
+    let fee = monthly_fee_factor(market.fee)?;
     let mut drift = Vec::with_capacity(horizon as usize);
     let mut volatility = Vec::with_capacity(horizon as usize);
     for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
         let end = segments.get(i + 1).map_or(horizon, |s| s.0);
         let (d, v) = monthly_lognormal(mu, sigma);
+        // The fee folds into the month's deterministic factor: G_t · (1 − f)^(1/12) is
+        // (exp(m/12) · (1 − f)^(1/12)) · exp(s·Z/√12), the same on every backend; without a
+        // fee the factor is exactly 1 and the drift keeps its bits.
+        let d = d * fee;
         for _ in start..end {
             drift.push(d);
             volatility.push(v as f32);
         }
     }
     Ok((drift, volatility))
+}
+
+/// (1 − f)^(1/12) of `market.fee` = f, checked.
+fn monthly_fee_factor(fee: f64) -> Result<f64, ValidationError> {
+    check_fee("market.fee", fee)?;
+    Ok((1.0 - fee).powf(1.0 / 12.0))
+}
+
+/// A fee (`field`) is an annual rate in [0, 1).
+pub(crate) fn check_fee(field: &str, fee: f64) -> Result<(), ValidationError> {
+    if fee.is_finite() && (0.0..1.0).contains(&fee) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be an annual rate of at least 0 and below 1, got {fee}"),
+        ))
+    }
 }
 
 /// The market's piecewise-constant (start month, μ, σ) segments, checked.

@@ -222,3 +222,95 @@ fn a_multi_asset_portfolio_is_its_reduced_lognormal() {
     assert!((multi.success_probability - single.success_probability).abs() <= 1.0 / 20_000.0);
     assert!(close(multi.terminal.mean, single.terminal.mean, 1e-9));
 }
+
+/// `market.fee` (docs/model.md §4.6) with σ = 0 is the deterministic annuity whose monthly
+/// growth is the lognormal's times (1 − f)^(1/12), cash flows and all: to float precision.
+#[test]
+fn zero_volatility_with_a_fee_is_the_annuity_on_the_reduced_growth() {
+    let mut g = goal(150);
+    g.initial_wealth = 20_000.0;
+    g.monthly_contribution = 400.0;
+    g.contribution_months = Some(90);
+    g.monthly_withdrawal = 250.0;
+    g.withdrawal_start_month = Some(100);
+    let mut m = market(0.07, 0.0);
+    m.inflation = 0.02;
+    m.fee = 0.0125;
+    let (drift, _) = monthly_lognormal(0.07, 0.0);
+    let growth = drift * (1.0 - 0.0125f64).powf(1.0 / 12.0);
+    let (path, depleted) = annuity(&g, |_| growth, 0.02);
+    assert_eq!(depleted, None);
+    let result = Engine::default().simulate(&request(g, m, 500, 3)).unwrap();
+    let terminal = path[150];
+    assert!(
+        close(result.terminal.mean, terminal, 1e-12),
+        "{} vs {terminal}",
+        result.terminal.mean
+    );
+    for y in &result.yearly {
+        assert!(
+            close(y.mean, path[y.month as usize], 1e-12),
+            "month {}",
+            y.month
+        );
+    }
+    // A year of constant returns keeps exactly 1 − f of what it would have grown to.
+    let (year, year_fee) = (drift.powi(12), growth.powi(12));
+    assert!(close(year_fee / year, 1.0 - 0.0125, 1e-14));
+}
+
+/// Without cash flows every path's wealth is multiplied by the fee's factor each month, so
+/// with volatility too every percentile of W_T (same seed, same Z) is the fee-less one times
+/// (1 − f)^(T/12), up to the rounding of T products (bound 1e-10 relative); a zero fee is the
+/// fee-less result to the bit.
+#[test]
+fn a_fee_scales_every_path_by_its_compounded_factor() {
+    let mut g = goal(360);
+    g.initial_wealth = 100_000.0;
+    g.target_amount = 250_000.0;
+    let plain = market(0.06, 0.15);
+    let mut with_fee = plain.clone();
+    with_fee.fee = 0.01;
+    let engine = Engine::default();
+    let base = engine
+        .simulate(&request(g.clone(), plain.clone(), 20_000, 11))
+        .unwrap();
+    let feed = engine
+        .simulate(&request(g.clone(), with_fee, 20_000, 11))
+        .unwrap();
+    let factor = 0.99f64.powf(30.0);
+    for ((p, a), (_, b)) in base
+        .terminal
+        .percentiles
+        .0
+        .iter()
+        .zip(&feed.terminal.percentiles.0)
+    {
+        assert!(close(*b, a * factor, 1e-10), "p{p}: {b} vs {a} × {factor}");
+    }
+    assert!(feed.success_probability < base.success_probability);
+    let mut zero = plain;
+    zero.fee = 0.0;
+    let same = engine.simulate(&request(g, zero, 20_000, 11)).unwrap();
+    assert_eq!(
+        serde_json::to_string(&same).unwrap(),
+        serde_json::to_string(&base).unwrap()
+    );
+}
+
+/// A fee outside [0, 1) is refused, naming `market.fee` and the bound; in a sweep too.
+#[test]
+fn a_fee_out_of_bounds_names_its_field() {
+    for fee in [1.0, 1.5, -0.001, f64::INFINITY, f64::NAN] {
+        let mut m = market(0.06, 0.15);
+        m.fee = fee;
+        let err = Engine::default()
+            .simulate(&request(goal(120), m, 100, 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("market.fee") && err.contains("below 1"),
+            "fee {fee}: {err}"
+        );
+    }
+}

@@ -451,3 +451,29 @@ proptest! {
         }
     }
 }
+
+/// A sweep's `fee` reaches every point (docs/model.md §4.6): each point is the single goal
+/// run with the same fee, and no point's success rises over the fee-less sweep (same seed,
+/// same shocks, every path scaled down); a fee out of bounds is refused naming `fee`.
+#[test]
+fn a_sweeps_fee_reaches_every_point() {
+    let engine = Engine::new(Device::auto().device);
+    let plain = sweep_request(6);
+    let mut request = sweep_request(6);
+    request.fee = 0.01;
+    let report = request.run(&engine).unwrap();
+    let without = plain.run(&engine).unwrap();
+    for (point, other) in report.points.iter().zip(&without.points) {
+        let alone =
+            request.goal_request_at(point.portfolio.expected_return, point.portfolio.volatility);
+        assert_eq!(alone.market.fee, 0.01);
+        let alone = engine.simulate(&alone).unwrap();
+        assert_eq!(point.success_probability, alone.success_probability);
+        assert_eq!(point.terminal_mean, alone.terminal.mean);
+        assert!(point.success_probability <= other.success_probability);
+        assert!(point.terminal_mean < other.terminal_mean);
+    }
+    request.fee = 1.0;
+    let err = request.run(&engine).unwrap_err().to_string();
+    assert!(err.starts_with("fee: "), "{err}");
+}

@@ -35,7 +35,7 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
         goal(json!({
             "goal": {"initial_wealth": 800000, "monthly_withdrawal": 5200, "withdrawal_start_month": 0,
                      "horizon_months": 420},
-            "market": {"expected_return": 0.05, "volatility": 0.12, "inflation": 0.03},
+            "market": {"expected_return": 0.05, "volatility": 0.12, "inflation": 0.03, "fee": 0.008},
             "options": {"paths": paths, "seed": 11}
         })),
         goal(json!({

@@ -170,6 +170,7 @@ mod tests {
                 ..Default::default()
             }),
             market: Some(Market {
+                fee: Some(0.0075),
                 weights: vec![0.6, 0.4],
                 correlations: vec![
                     Row {
@@ -192,7 +193,8 @@ mod tests {
             document(&request).unwrap(),
             json!({
                 "goal": {"initial_wealth": 0.0, "horizon_months": 360, "target_amount": 1e6},
-                "market": {"weights": [0.6, 0.4], "correlations": [[1.0, 0.2], [0.2, 1.0]]},
+                "market": {"weights": [0.6, 0.4], "correlations": [[1.0, 0.2], [0.2, 1.0]],
+                           "fee": 0.0075},
                 "options": {"seed": u64::MAX},
             })
         );

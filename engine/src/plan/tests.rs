@@ -646,3 +646,40 @@ fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel_with_or_
         }
     }
 }
+
+/// `market.fee` reaches plans through the same monthly schedule (docs/model.md §4.6): with
+/// σ = 0, a fee f is the fee-less market whose return is (1 + μ)(1 − f) − 1 (the monthly
+/// factors agree to an ulp), so success is the same and the estate and lifetime taxes agree
+/// to 1e-9. (No monotone claim with volatility: under guardrails a fee can raise success,
+/// as lower wealth cuts spending earlier; this couple's plan does at 1.5%.)
+#[test]
+fn a_fee_is_the_market_with_the_reduced_return() {
+    let (mu, f) = (0.06, 0.01);
+    let mut with_fee = couple(4500.0);
+    with_fee["market"] =
+        json!({"expected_return": mu, "volatility": 0.0, "inflation": 0.025, "fee": f});
+    let mut reduced = couple(4500.0);
+    reduced["market"] = json!({"expected_return": (1.0 + mu) * (1.0 - f) - 1.0,
+                               "volatility": 0.0, "inflation": 0.025});
+    let (a, b) = (run(&prepared(with_fee)), run(&prepared(reduced)));
+    assert_eq!(a.success_probability, b.success_probability);
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(y.abs());
+    assert!(
+        close(a.estate.mean, b.estate.mean),
+        "{} vs {}",
+        a.estate.mean,
+        b.estate.mean
+    );
+    assert!(close(a.lifetime_taxes.mean, b.lifetime_taxes.mean));
+    // And the fee costs something: this plan's estate is smaller than without it.
+    let mut plain = couple(4500.0);
+    plain["market"] = json!({"expected_return": mu, "volatility": 0.0, "inflation": 0.025});
+    assert!(run(&prepared(plain)).estate.mean > a.estate.mean);
+}
+
+#[test]
+fn a_plan_fee_out_of_bounds_names_its_field() {
+    let mut plan = couple(4500.0);
+    plan["market"]["fee"] = json!(1.0);
+    assert_eq!(error_field(plan), "market.fee");
+}
