@@ -8,6 +8,8 @@
 #      parity against the CPU on every goal example, then the timing of a batch of 1,000
 #      standard goals × 10,000 paths and of one goal end to end (a software adapter is checked
 #      but never timed as a GPU);
+#   3b. the standard goal under Student-t months beside the lognormal on CUDA (the CPU where
+#      there is no NVIDIA GPU), one process;
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
 #   5. household plans on the machine's CPU cores, beside monteplan on the same Python
@@ -148,6 +150,28 @@ for kind in cuda wgpu cpu; do
     [ "$rc" = 0 ] || status=1
 done
 
+# 3b. Market models (docs/model.md §4) on the best backend: the standard goal under Student-t
+# months beside the lognormal, in one process (the ratio is the figure).
+models_table=""
+models_backend=cpu
+[ "$nvidia" = 1 ] && models_backend=cuda
+step student-t 120 "$scratch/student-t.log" \
+    bash -c '"$0" --backend "$1" --suite engine --student-t 5 --no-numpy --paths 1000000 --repeat 5 --compact >"$2"; rc=$?; cat "$2"; exit $rc' \
+    "$bin" "$models_backend" "$scratch/student-t.json" || status=1
+models_table=$(python3 - "$scratch/student-t.json" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["student_t"]
+print(f"market models on {r['engine']['backend']}, the standard goal ({r['paths']} paths × {r['months']} months), median of 5:")
+print()
+print("| model | path-steps/s | over the lognormal |")
+print("| --- | --- | --- |")
+print(f"| lognormal | {r['engine']['path_steps_per_second']:.3g} | 1 |")
+print(f"| student_t, df {t['model']['df']:g} | {t['engine']['path_steps_per_second']:.3g} | {t['over_lognormal']:.2f} |")
+PY
+)
+[ -n "$models_table" ] || models_table="market models: no report (see student-t.log)"
+
 # The baselines' Python (the machine's own), with the staged wheels.
 python=${SEXTANT_PYTHON:-}
 if [ -z "$python" ]; then
@@ -270,6 +294,7 @@ fi
     printf '%s\n' "${rows[@]}"
     phase_lines=$(grep -h '^\[[a-z]*\] full batch:' "$out"/gpu-*.log 2>/dev/null)
     [ -n "$phase_lines" ] && { echo; echo "Where each GPU's full-results batch spends its time (ms):"; echo "$phase_lines"; }
+    [ -n "$models_table" ] && { echo; echo "$models_table"; }
     [ -n "$service_table" ] && { echo; echo "$service_table"; }
     [ -n "$plan_table" ] && { echo; echo "$plan_table"; }
     [ -n "$ncu_summary" ] && { echo; echo "Nsight Compute, one launch of simulate:"; echo '```'; echo "$ncu_summary"; echo '```'; }

@@ -13,6 +13,12 @@ requests (then an array of results is printed). Memory is O(N): W, the depletion
 one scratch array; each year-end snapshot is reduced (percentiles, mean) as soon as it is taken.
 Conventions where docs/model.md is silent: `terminal.std` is the population standard deviation
 (ddof=0); glide path segment k applies from its start_month until the next segment's.
+
+Section 4 as it lands: `market.fee` (each month's growth times (1 - f)^(1/12)) and the
+Student-t month (`market.model = {"kind": "student_t", "df": nu}`): the lognormal month's mean
+E[G] and standard deviation around Z * sqrt((nu - 2) / V), V from NumPy's own chi-square
+generator, G = max(E[G] * (1 + sd/E[G] * T), 0); `clamped_months` counts the clamped
+path-months.
 """
 import argparse
 import json
@@ -77,6 +83,10 @@ def simulate(req, paths=None, seed=None):
     target = float(goal.get("target_amount", 0.0))
     target_real = bool(goal.get("target_real", True))
     infl = float(market.get("inflation", 0.0))
+    fee_log = math.log1p(-float(market.get("fee", 0.0))) / 12.0
+    model = market.get("model") or {"kind": "lognormal"}
+    student_t = model.get("kind", "lognormal") == "student_t"
+    df = float(model.get("df", 5.0))
     N = int(paths if paths is not None else opts.get("paths", 10000))
     S = int(seed if seed is not None else opts.get("seed", 42))
     pcts = [float(p) for p in opts.get("percentiles", DEFAULT_PERCENTILES)]
@@ -99,16 +109,27 @@ def simulate(req, paths=None, seed=None):
     depleted = np.zeros(N, dtype=bool)
     n_dep = 0
     G = np.empty(N)
+    clamped = 0
     yearly = []
     for t in range(T):
         year = t // 12
         c_t = c * (1.0 + g) ** year if t < c_months else 0.0
         d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
         drift, scale = params_at(t)
-        rng.standard_normal(out=G)
-        G *= scale
-        G += drift
-        np.exp(G, out=G)
+        if student_t:
+            # E[G] and SD[G] / E[G] of the lognormal month, around a unit-variance t shock.
+            mean_g = math.exp(drift + scale * scale / 2.0 + fee_log)
+            relative_sd = math.sqrt(math.expm1(scale * scale))
+            shock = rng.standard_normal(N) * np.sqrt((df - 2.0) / rng.chisquare(df, N))
+            G[:] = 1.0 + relative_sd * shock
+            clamped += int(np.count_nonzero(G <= 0.0))
+            np.maximum(G, 0.0, out=G)
+            G *= mean_g
+        else:
+            rng.standard_normal(out=G)
+            G *= scale
+            G += drift + fee_log
+            np.exp(G, out=G)
         W += c_t - d_t                                   # x = W_t + c_t - d_t
         if d_t > 0.0:
             newly = (W <= 0.0) & ~depleted
@@ -143,6 +164,8 @@ def simulate(req, paths=None, seed=None):
         "seed": S,
         "backend": "numpy",
     }
+    if student_t:
+        result["clamped_months"] = clamped
     result["seconds"] = time.perf_counter() - t0
     return result, N * T
 

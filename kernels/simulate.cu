@@ -29,6 +29,11 @@ struct Goal {
     float initial;
     float target_lo;
     float initial_lo;
+    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1).
+    u32 model;
+    float t_d;
+    float t_c;
+    float t_scale;
 };
 
 // ---- Reductions ----------------------------------------------------------------------------
@@ -90,6 +95,8 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     bool depleted = false;
     u32 snap = 0u;
     float4 normals = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    u32 clamped = 0u;
+    uint4 mixing_block = make_uint4(0u, 0u, 0u, 0u);
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(
@@ -99,7 +106,27 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
         const float4 flows = months[2u * (g.month_base + t)];
         const float4 drift = months[2u * (g.month_base + t) + 1u];
-        const float shock = exp_poly(vols[g.month_base + t] * z);
+        float shock;
+        if (g.model == 1u) {
+            // Months 2k and 2k+1 share their first proposals' block (shaders/common.wgsl).
+            const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
+            if ((t & 1u) == 0u) {
+                mixing_block = student_t_block(path, t, key);
+            }
+            float v = student_t_first(mixing_block, t, g.t_d, g.t_c);
+            if (!(v > 0.0f)) {
+                v = student_t_retry(path, t, key, g.t_d, g.t_c);
+            }
+            const float gross = student_t_gross(z, vols[g.month_base + t], v, g.t_scale);
+            if (gross > 0.0f) {
+                shock = gross;
+            } else {
+                shock = 0.0f;
+                ++clamped;
+            }
+        } else {
+            shock = exp_poly(vols[g.month_base + t] * z);
+        }
         if (depleted) {
             wealth = 0.0;
         } else {
@@ -144,6 +171,9 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         }
     }
     if (tally) {
+        if (active && clamped > 0u) {
+            atomicAdd(&counts[g.counts_base + 1u + g.snaps + g.horizon], clamped);
+        }
         const bool success = active && !depleted && wealth >= target;
         block_count(success, &counts[g.counts_base]);
         const float shortfall =

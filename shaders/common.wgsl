@@ -126,3 +126,72 @@ fn box_muller(x_radius: u32, x_angle: u32) -> vec2<f32> {
 fn normals_of_block(w: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
 }
+
+// ---- The Student-t month (docs/model.md §4.1; engine/src/student_t.rs) ---------------------
+
+// Philox word c2 of the first proposals' blocks, (path, month / 2, 1, 0), and of the retries',
+// (path, month, 2, pair); the retry blocks tried before the draw gives up.
+const MIXING_FIRST: u32 = 1u;
+const MIXING_RETRY: u32 = 2u;
+const MIXING_PAIRS: u32 = 16u;
+
+// One Marsaglia–Tsang proposal: v = (1 + c·x)³ when accepted, else 0.
+fn gamma_proposal(x: f32, u: f32, d: f32, c: f32) -> f32 {
+    let y = 1.0 + c * x;
+    let v = y * y * y;
+    if (!(v > 0.0)) {
+        return 0.0;
+    }
+    if (ln_poly(u) < 0.5 * x * x + d - d * v + d * ln_poly(v)) {
+        return v;
+    }
+    return 0.0;
+}
+
+// The block of months 2k and 2k+1's first proposals: counter (path, month / 2, MIXING_FIRST, 0).
+fn student_t_block(path: u32, month: u32, key: vec2<u32>) -> vec4<u32> {
+    return philox(vec4<u32>(path, month >> 1u, MIXING_FIRST, 0u), key);
+}
+
+// Month `month`'s first proposal from the block of counter (path, month / 2, MIXING_FIRST, 0):
+// an even month takes the block's first proposal, an odd month its second (0 if rejected).
+fn student_t_first(block: vec4<u32>, month: u32, d: f32, c: f32) -> f32 {
+    let x = box_muller(block.x, block.y);
+    if ((month & 1u) == 0u) {
+        return gamma_proposal(x.x, open_unit(block.z), d, c);
+    }
+    return gamma_proposal(x.y, open_unit(block.w), d, c);
+}
+
+// After a rejected first proposal: the first accepted of the blocks of counter
+// (path, month, MIXING_RETRY, pair), two proposals a block; 1 after MIXING_PAIRS blocks.
+fn student_t_retry(path: u32, month: u32, key: vec2<u32>, d: f32, c: f32) -> f32 {
+    for (var pair = 0u; pair < MIXING_PAIRS; pair++) {
+        let w = philox(vec4<u32>(path, month, MIXING_RETRY, pair), key);
+        let x = box_muller(w.x, w.y);
+        let v0 = gamma_proposal(x.x, open_unit(w.z), d, c);
+        let v1 = gamma_proposal(x.y, open_unit(w.w), d, c);
+        if (v0 > 0.0) {
+            return v0;
+        }
+        if (v1 > 0.0) {
+            return v1;
+        }
+    }
+    return 1.0;
+}
+
+// The mixing draw v = V_t / (2d) of (path, month), the definition of engine/src/student_t.rs
+// (the kernels keep the shared block between two months instead of drawing it twice).
+fn student_t_mixing(path: u32, month: u32, key: vec2<u32>, d: f32, c: f32) -> f32 {
+    let v = student_t_first(student_t_block(path, month, key), month, d, c);
+    if (v > 0.0) {
+        return v;
+    }
+    return student_t_retry(path, month, key, d, c);
+}
+
+// 1 + vol·T_t before the clamp at 0, T_t = z·sqrt(scale / v).
+fn student_t_gross(z: f32, vol: f32, v: f32, scale: f32) -> f32 {
+    return 1.0 + vol * (z * sqrt(scale / v));
+}

@@ -6,7 +6,8 @@
 // the wanted order statistics, which the host then selects exactly. Only these summaries are
 // read back, never every path.
 //
-// The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0), and
+// The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0) (and,
+// for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair)), and
 // the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
 // shaders/common.wgsl, which the backend puts before this file.
@@ -57,6 +58,12 @@ struct Goal {
     // What f32 rounding left of the target and the initial wealth (hi + lo is the f64).
     target_lo: f32,
     initial_lo: f32,
+    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1) with Marsaglia–Tsang's d, c
+    // and the shock's scale (ν − 2)/(2d).
+    model: u32,
+    t_d: f32,
+    t_c: f32,
+    t_scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -141,6 +148,8 @@ fn simulate(
     var depleted = false;
     var snap = 0u;
     var normals = vec4<f32>(0.0);
+    var clamped = 0u;
+    var mixing_block = vec4<u32>(0u);
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
@@ -148,7 +157,26 @@ fn simulate(
         let z = normals[t & 3u];
         let flows = months[2u * (g.month_base + t)];
         let drift = months[2u * (g.month_base + t) + 1u];
-        let shock = exp_poly(vols[g.month_base + t] * z);
+        var shock: f32;
+        if (g.model == 1u) {
+            // Months 2k and 2k+1 share their first proposals' block.
+            if ((t & 1u) == 0u) {
+                mixing_block = student_t_block(path, t, key);
+            }
+            var v = student_t_first(mixing_block, t, g.t_d, g.t_c);
+            if (!(v > 0.0)) {
+                v = student_t_retry(path, t, key, g.t_d, g.t_c);
+            }
+            let gross = student_t_gross(z, vols[g.month_base + t], v, g.t_scale);
+            if (gross > 0.0) {
+                shock = gross;
+            } else {
+                shock = 0.0;
+                clamped = clamped + 1u;
+            }
+        } else {
+            shock = exp_poly(vols[g.month_base + t] * z);
+        }
         if (depleted) {
             wealth = real(0.0);
         } else {
@@ -194,6 +222,9 @@ fn simulate(
         }
     }
     if (tally) {
+        if (live && clamped > 0u) {
+            atomicAdd(&counts[g.counts_base + 1u + g.snaps + g.horizon], clamped);
+        }
         let success = live && !depleted && wealth >= target_wealth;
         workgroup_count(lid, success, g.counts_base);
         let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - wealth), live && !success));

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use sextant_engine::request::ReturnModel;
 use sextant_engine::{Engine, GoalRequest};
 
 use crate::BenchArgs;
@@ -24,6 +25,21 @@ pub struct BenchReport {
     pub engine: Timing,
     pub numpy: Option<Timing>,
     /// Engine path-steps/s over NumPy's.
+    pub speedup_over_numpy: Option<f64>,
+    /// The same goal under Student-t months (`--student-t DF`), timed in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student_t: Option<ModelTiming>,
+}
+
+/// A market model's timings beside the lognormal's of the same run.
+#[derive(Serialize)]
+pub struct ModelTiming {
+    pub model: serde_json::Value,
+    pub engine: Timing,
+    pub numpy: Option<Timing>,
+    /// The model's engine path-steps/s over the lognormal's.
+    pub over_lognormal: f64,
+    /// The model's engine path-steps/s over NumPy's of the same model.
     pub speedup_over_numpy: Option<f64>,
 }
 
@@ -55,13 +71,61 @@ pub fn run(
         info.name, info.device, info.parallelism
     );
 
+    let (engine_timing, numpy) = time_both(engine, args, &request, info.name)?;
+    let speedup = numpy
+        .as_ref()
+        .map(|n| engine_timing.path_steps_per_second / n.path_steps_per_second);
+    if let Some(s) = speedup {
+        eprintln!("engine / numpy: {s:.1}×");
+    }
+    let student_t = match args.student_t {
+        None => None,
+        Some(df) => {
+            let mut t = request.clone();
+            t.market.model = ReturnModel::StudentT { df };
+            eprintln!("Student-t months, ν = {df}:");
+            let (timing, numpy) = time_both(engine, args, &t, info.name)?;
+            let over_lognormal = timing.path_steps_per_second / engine_timing.path_steps_per_second;
+            let speedup = numpy
+                .as_ref()
+                .map(|n| timing.path_steps_per_second / n.path_steps_per_second);
+            eprintln!("t / lognormal: {over_lognormal:.2}×");
+            Some(ModelTiming {
+                model: serde_json::to_value(t.market.model)?,
+                engine: timing,
+                numpy,
+                over_lognormal,
+                speedup_over_numpy: speedup,
+            })
+        }
+    };
+    Ok(BenchReport {
+        goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
+        paths: request.options.paths,
+        months,
+        engine: engine_timing,
+        numpy,
+        speedup_over_numpy: speedup,
+        student_t,
+    })
+}
+
+/// The engine's median time on `request` (after a warm-up run), and the NumPy reference's
+/// unless `--no-numpy`.
+fn time_both(
+    engine: &Engine,
+    args: &BenchArgs,
+    request: &GoalRequest,
+    backend: &str,
+) -> Result<(Timing, Option<Timing>)> {
+    let months = request.goal.horizon_months;
     let mut warm = request.clone();
     warm.options.paths = warm.options.paths.min(20_000);
     engine.simulate(&warm)?;
     let mut times = Vec::with_capacity(args.repeat.max(1));
     for _ in 0..args.repeat.max(1) {
         let start = Instant::now();
-        let result = engine.simulate(&request)?;
+        let result = engine.simulate(request)?;
         times.push(start.elapsed().as_secs_f64());
         std::hint::black_box(result);
     }
@@ -69,7 +133,7 @@ pub fn run(
     let seconds = times[times.len() / 2];
     let steps = request.options.paths as f64 * f64::from(months);
     let engine_timing = Timing {
-        backend: info.name.to_string(),
+        backend: backend.to_string(),
         paths: request.options.paths,
         seconds,
         path_steps_per_second: steps / seconds,
@@ -78,32 +142,18 @@ pub fn run(
         "engine: {:.3e} path-steps/s ({seconds:.3} s per run)",
         engine_timing.path_steps_per_second
     );
-
     let numpy = if args.no_numpy {
         None
     } else {
         let numpy_paths = args.numpy_paths.unwrap_or(request.options.paths);
-        let timing = numpy_reference(args, &request, numpy_paths)?;
+        let timing = numpy_reference(args, request, numpy_paths)?;
         eprintln!(
             "numpy:  {:.3e} path-steps/s ({:.3} s per run)",
             timing.path_steps_per_second, timing.seconds
         );
         Some(timing)
     };
-    let speedup = numpy
-        .as_ref()
-        .map(|n| engine_timing.path_steps_per_second / n.path_steps_per_second);
-    if let Some(s) = speedup {
-        eprintln!("engine / numpy: {s:.1}×");
-    }
-    Ok(BenchReport {
-        goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
-        paths: request.options.paths,
-        months,
-        engine: engine_timing,
-        numpy,
-        speedup_over_numpy: speedup,
-    })
+    Ok((engine_timing, numpy))
 }
 
 fn numpy_reference(args: &BenchArgs, request: &GoalRequest, paths: u64) -> Result<Timing> {

@@ -22,12 +22,14 @@ use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, Pre
 
 use crate::engine::STANDARD_GOAL;
 
-/// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio.
-const EXAMPLES: [&str; 4] = [
+/// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio,
+/// and the drawdown under Student-t months (docs/model.md §4.1).
+const EXAMPLES: [&str; 5] = [
     include_str!("../../examples/accumulation-30y.json"),
     include_str!("../../examples/retirement-drawdown.json"),
     include_str!("../../examples/glide-path.json"),
     include_str!("../../examples/multi-asset.json"),
+    include_str!("../../examples/fat-tails.json"),
 ];
 
 /// `sextant-bench --suite gpu`'s settings.

@@ -96,6 +96,10 @@ pub struct BenchArgs {
     /// Skip the NumPy reference.
     #[arg(long)]
     no_numpy: bool,
+    /// The engine suite also times the standard goal under Student-t months of this ν
+    /// (docs/model.md §4.1), beside the lognormal in the same run (and NumPy's t).
+    #[arg(long)]
+    student_t: Option<f64>,
     /// The reference script.
     #[arg(long, default_value = "benches/reference.py")]
     reference: PathBuf,

@@ -46,7 +46,22 @@ fn reference_answers(cases: &str, script: &str) -> (Vec<Value>, Vec<Value>) {
 
 #[test]
 fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
-    let (cases, references) = reference_answers("reference-cases.json", "reference.py");
+    goals_agree_with_the_reference("reference-cases.json");
+}
+
+/// docs/model.md §4 as it lands (fees, the Student-t month: ν from 2.5 to 30, withdrawals,
+/// depletion, glide paths, several assets, clamped months), against the same reference, which
+/// draws its t from NumPy's own normal and chi-square generators.
+#[test]
+fn market_models_agree_with_the_numpy_reference_within_4_standard_errors() {
+    goals_agree_with_the_reference("market-reference-cases.json");
+}
+
+/// Each request of `benches/{cases}` through the engine and `benches/reference.py`: success,
+/// depletion, the terminal mean, the fan chart's depleted fractions and, under a t market, the
+/// clamped share of path-months, each within 4 combined standard errors.
+fn goals_agree_with_the_reference(cases: &str) {
+    let (cases, references) = reference_answers(cases, "reference.py");
 
     let engine = Engine::default();
     for (case, reference) in cases.iter().zip(&references) {
@@ -66,6 +81,20 @@ fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
             4.0,
         );
         let proportion_se = |p: f64| (p * (1.0 - p) / n).sqrt();
+        match (result.clamped_months, reference.get("clamped_months")) {
+            (Some(clamped), Some(reference_clamped)) => {
+                // A proportion of the N·T path-months.
+                let months = n * f64::from(request.goal.horizon_months);
+                let (a, b) = (
+                    clamped as f64 / months,
+                    reference_clamped.as_f64().unwrap() / months,
+                );
+                let se = |q: f64| (q * (1.0 - q) / months).sqrt();
+                within(&format!("{name}: clamped months"), a, b, se(a), se(b), 4.0);
+            }
+            (None, None) => {}
+            (a, b) => panic!("{name}: clamped months {a:?} vs the reference's {b:?}"),
+        }
         let dep_ref = reference["depletion"]["probability"].as_f64().unwrap();
         let dep = result.depletion.probability;
         within(

@@ -224,6 +224,7 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
             median_month: summary.median_depletion_month,
         },
         shortfall: summary.shortfall,
+        clamped_months: goal.student_t.map(|_| summary.clamped_months),
         paths: summary.paths,
         seed: goal.seed,
         backend: backend.to_string(),

@@ -18,6 +18,7 @@ pub mod result;
 pub mod risk;
 pub mod scenarios;
 pub mod solve;
+pub mod student_t;
 pub mod sweep;
 pub mod validate;
 

@@ -68,10 +68,21 @@ pub fn philox_lanes<const L: usize>(
     c1: u32,
     keys: &[[u32; 2]; ROUNDS],
 ) -> [[u32; L]; 4] {
+    philox_lanes_at(c0, [c1, 0, 0], keys)
+}
+
+/// [`philox_lanes`] with counter `(c0[l], c[0], c[1], c[2])`: another stream (c2) of the
+/// same paths.
+#[inline(always)]
+pub fn philox_lanes_at<const L: usize>(
+    c0: &[u32; L],
+    c: [u32; 3],
+    keys: &[[u32; 2]; ROUNDS],
+) -> [[u32; L]; 4] {
     let mut x0 = *c0;
-    let mut x1 = [c1; L];
-    let mut x2 = [0u32; L];
-    let mut x3 = [0u32; L];
+    let mut x1 = [c[0]; L];
+    let mut x2 = [c[1]; L];
+    let mut x3 = [c[2]; L];
     for k in keys {
         for l in 0..L {
             let p0 = u64::from(M0) * u64::from(x0[l]);
@@ -131,13 +142,23 @@ pub mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn philox8(c0: &[u32; 8], c1: u32, keys: &Keys) -> [[u32; 8]; 4] {
+        philox8_at(c0, [c1, 0, 0], keys)
+    }
+
+    /// [`philox8`] with counter `(c0[l], c[0], c[1], c[2])`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn philox8_at(c0: &[u32; 8], c: [u32; 3], keys: &Keys) -> [[u32; 8]; 4] {
         let m0 = _mm256_set1_epi32(M0 as i32);
         let m1 = _mm256_set1_epi32(M1 as i32);
         // SAFETY: an unaligned load of exactly eight u32.
         let mut x0 = unsafe { _mm256_loadu_si256(c0.as_ptr().cast()) };
-        let mut x1 = _mm256_set1_epi32(c1 as i32);
-        let mut x2 = _mm256_setzero_si256();
-        let mut x3 = _mm256_setzero_si256();
+        let mut x1 = _mm256_set1_epi32(c[0] as i32);
+        let mut x2 = _mm256_set1_epi32(c[1] as i32);
+        let mut x3 = _mm256_set1_epi32(c[2] as i32);
         for [k0, k1] in keys.0 {
             let (hi0, lo0) = mulhilo(x0, m0);
             let (hi1, lo1) = mulhilo(x2, m1);
@@ -161,10 +182,24 @@ pub mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2")]
     pub fn philox_eights<const L: usize>(c0: &[u32; L], c1: u32, keys: &Keys) -> [[u32; L]; 4] {
+        philox_eights_at(c0, [c1, 0, 0], keys)
+    }
+
+    /// [`philox_eights`] with counter `(c0[l], c[0], c[1], c[2])`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn philox_eights_at<const L: usize>(
+        c0: &[u32; L],
+        c: [u32; 3],
+        keys: &Keys,
+    ) -> [[u32; L]; 4] {
         let mut out = [[0u32; L]; 4];
         for (half, lanes) in c0.chunks_exact(8).enumerate() {
             let lanes: &[u32; 8] = lanes.try_into().expect("eight lanes");
-            for (o, w) in out.iter_mut().zip(philox8(lanes, c1, keys)) {
+            for (o, w) in out.iter_mut().zip(philox8_at(lanes, c, keys)) {
                 o[half * 8..half * 8 + 8].copy_from_slice(&w);
             }
         }
@@ -219,13 +254,23 @@ pub mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub fn philox16(c0: &[u32; 16], c1: u32, keys: &Keys) -> [[u32; 16]; 4] {
+        philox16_at(c0, [c1, 0, 0], keys)
+    }
+
+    /// [`philox16`] with counter `(c0[l], c[0], c[1], c[2])`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn philox16_at(c0: &[u32; 16], c: [u32; 3], keys: &Keys) -> [[u32; 16]; 4] {
         let m0 = _mm512_set1_epi32(M0 as i32);
         let m1 = _mm512_set1_epi32(M1 as i32);
         // SAFETY: an unaligned load of exactly sixteen u32.
         let mut x0 = unsafe { _mm512_loadu_si512(c0.as_ptr().cast()) };
-        let mut x1 = _mm512_set1_epi32(c1 as i32);
-        let mut x2 = _mm512_setzero_si512();
-        let mut x3 = _mm512_setzero_si512();
+        let mut x1 = _mm512_set1_epi32(c[0] as i32);
+        let mut x2 = _mm512_set1_epi32(c[1] as i32);
+        let mut x3 = _mm512_set1_epi32(c[2] as i32);
         for [k0, k1] in keys.0 {
             let (hi0, lo0) = mulhilo(x0, m0);
             let (hi1, lo1) = mulhilo(x2, m1);
@@ -282,10 +327,13 @@ mod tests {
         let keys = round_keys(key);
         let c0: [u32; 16] = std::array::from_fn(|l| 1_000_000 + l as u32);
         let out = philox_lanes(&c0, 77, &keys);
+        let other_stream = philox_lanes_at(&c0, [77, 1, 5], &keys);
         for l in 0..16 {
             let scalar = philox4x32_10([c0[l], 77, 0, 0], key);
+            let scalar_other = philox4x32_10([c0[l], 77, 1, 5], key);
             for w in 0..4 {
                 assert_eq!(out[w][l], scalar[w], "lane {l} word {w}");
+                assert_eq!(other_stream[w][l], scalar_other[w], "lane {l} word {w}");
             }
         }
     }
@@ -300,10 +348,16 @@ mod tests {
         let c0: [u32; 8] = std::array::from_fn(|l| (u32::MAX - 3).wrapping_add(l as u32));
         // SAFETY: AVX2 is present (checked above).
         let out = unsafe { avx2::philox8(&c0, 12345, &avx2::Keys::new(&round_keys(key))) };
+        // SAFETY: as above.
+        let other = unsafe {
+            avx2::philox_eights_at(&c0, [12345, 1, 2], &avx2::Keys::new(&round_keys(key)))
+        };
         for l in 0..8 {
             let scalar = philox4x32_10([c0[l], 12345, 0, 0], key);
+            let scalar_other = philox4x32_10([c0[l], 12345, 1, 2], key);
             for w in 0..4 {
                 assert_eq!(out[w][l], scalar[w], "lane {l} word {w}");
+                assert_eq!(other[w][l], scalar_other[w], "lane {l} word {w}");
             }
         }
     }
@@ -323,10 +377,16 @@ mod tests {
         let c0: [u32; 16] = std::array::from_fn(|l| (u32::MAX - 7).wrapping_add(l as u32));
         // SAFETY: AVX-512F is present (checked above).
         let out = unsafe { avx512::philox16(&c0, 54321, &avx512::Keys::new(&round_keys(key))) };
+        // SAFETY: as above.
+        let other = unsafe {
+            avx512::philox16_at(&c0, [54321, 1, 9], &avx512::Keys::new(&round_keys(key)))
+        };
         for l in 0..16 {
             let scalar = philox4x32_10([c0[l], 54321, 0, 0], key);
+            let scalar_other = philox4x32_10([c0[l], 54321, 1, 9], key);
             for w in 0..4 {
                 assert_eq!(out[w][l], scalar[w], "lane {l} word {w}");
+                assert_eq!(other[w][l], scalar_other[w], "lane {l} word {w}");
             }
         }
     }

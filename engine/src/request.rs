@@ -103,6 +103,36 @@ pub struct Market {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1.0))]
     pub fee: f64,
+    /// The month's return distribution (docs/model.md §4): §1's lognormal when absent.
+    #[serde(default, skip_serializing_if = "ReturnModel::is_lognormal")]
+    pub model: ReturnModel,
+}
+
+/// `market.model`: the distribution of each month's return (docs/model.md §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReturnModel {
+    /// §1's lognormal month.
+    #[default]
+    Lognormal,
+    /// Fat tails: §1's monthly mean and standard deviation around a Student-t shock with `df`
+    /// degrees of freedom (ν > 2; 5 when absent), one mixing draw a month shared by every
+    /// asset; G_t = max(1 + R_t, 0).
+    StudentT {
+        #[serde(default = "default_df")]
+        #[schemars(range(max = 1e9), extend("exclusiveMinimum" = 2.0))]
+        df: f64,
+    },
+}
+
+impl ReturnModel {
+    pub fn is_lognormal(&self) -> bool {
+        *self == ReturnModel::Lognormal
+    }
+}
+
+fn default_df() -> f64 {
+    crate::student_t::DEFAULT_DF
 }
 
 /// Whether an optional rate is its default 0 (left out when writing a document, so that a

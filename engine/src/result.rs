@@ -28,6 +28,10 @@ pub struct SimulationResult {
     pub depletion: DepletionStats,
     /// Mean of target_T − W_T over failed paths; `null` when no path failed.
     pub shortfall: Option<f64>,
+    /// Under a Student-t `market.model` only: the path-months whose return was clamped at
+    /// −100% (a t shock below −1/σ), over every path and month of the horizon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamped_months: Option<u64>,
     pub paths: u64,
     pub seed: u64,
     pub backend: String,

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, EngineError};
 use crate::frontier::{FrontierError, FrontierRequest, PortfolioReport};
-use crate::request::{Goal, GoalRequest, Market, Options};
+use crate::request::{Goal, GoalRequest, Market, Options, ReturnModel};
 use crate::result::ENGINE_VERSION;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
-/// `{"goal", "frontier", "inflation", "fee", "options"}`.
+/// `{"goal", "frontier", "inflation", "fee", "model", "options"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
@@ -27,6 +27,9 @@ pub struct SweepRequest {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1.0))]
     pub fee: f64,
+    /// The month's return distribution at every point, as `market.model` of a goal.
+    #[serde(default, skip_serializing_if = "ReturnModel::is_lognormal")]
+    pub model: ReturnModel,
     #[serde(default)]
     pub options: Options,
 }
@@ -84,6 +87,7 @@ impl SweepRequest {
                 volatility: Some(sigma),
                 inflation: self.inflation,
                 fee: self.fee,
+                model: self.model,
                 ..Market::default()
             },
             options: self.options.clone(),
@@ -105,7 +109,7 @@ impl SweepRequest {
                 // name the frontier for them.
                 let field = match e.field.as_str() {
                     "market.expected_return" | "market.volatility" => "frontier".to_string(),
-                    other => other.replace("market.inflation", "inflation"),
+                    other => other.strip_prefix("market.").unwrap_or(other).to_string(),
                 };
                 ValidationError::new(
                     field,

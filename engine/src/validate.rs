@@ -7,7 +7,8 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 use thiserror::Error;
 
-use crate::request::{GlideSegment, GoalRequest, Market};
+use crate::request::{GlideSegment, GoalRequest, Market, ReturnModel};
+use crate::student_t::{StudentT, MAX_DF};
 
 /// Longest horizon, in months (100 years).
 pub const MAX_HORIZON_MONTHS: u32 = 1200;
@@ -62,6 +63,9 @@ pub struct PreparedGoal {
     pub seed: u64,
     /// Ascending, distinct, each in [0, 100].
     pub percentiles: Vec<f64>,
+    /// The Student-t month (docs/model.md §4.1), or §1's lognormal when `None`. With it,
+    /// `drift` holds E[G] and `volatility` sqrt(exp(s²/12) − 1) (see [`crate::student_t`]).
+    pub student_t: Option<StudentT>,
 }
 
 impl PreparedGoal {
@@ -124,7 +128,8 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     }
     let percentiles = percentiles(&options.percentiles)?;
 
-    let (drift, volatility) = market_schedule(&request.market, horizon, "goal.horizon_months")?;
+    let (drift, volatility, student_t) =
+        market_schedule(&request.market, horizon, "goal.horizon_months")?;
     let inflation = request.market.inflation;
 
     let mut contribution = Vec::with_capacity(horizon as usize);
@@ -158,19 +163,25 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         paths: options.paths,
         seed: options.seed,
         percentiles,
+        student_t,
     })
 }
 
-/// The market's month-by-month lognormal parameters over `horizon` months: exp(m/12) and
-/// sqrt(s²/12) of the segment in force (docs/model.md §1.2). `horizon_field` names what sets
-/// the horizon, for a glide segment that starts after it.
+/// A market's month-by-month parameters: drift, volatility and the t model's constants.
+pub(crate) type MarketSchedule = (Vec<f64>, Vec<f32>, Option<StudentT>);
+
+/// The market's month-by-month parameters over `horizon` months: exp(m/12) and sqrt(s²/12)
+/// of the segment in force (docs/model.md §1.2), with the fee folded in; under a Student-t
+/// `market.model`, E[G] and sqrt(exp(s²/12) − 1) instead, and the model's constants.
+/// `horizon_field` names what sets the horizon, for a glide segment that starts after it.
 pub(crate) fn market_schedule(
     market: &Market,
     horizon: u32,
     horizon_field: &str,
-) -> Result<(Vec<f64>, Vec<f32>), ValidationError> {
+) -> Result<MarketSchedule, ValidationError> {
     let segments = market_segments(market, horizon, horizon_field)?;
     let fee = monthly_fee_factor(market.fee)?;
+    let student_t = return_model(market.model)?;
     let mut drift = Vec::with_capacity(horizon as usize);
     let mut volatility = Vec::with_capacity(horizon as usize);
     for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
@@ -180,12 +191,35 @@ pub(crate) fn market_schedule(
         // (exp(m/12) · (1 − f)^(1/12)) · exp(s·Z/√12), the same on every backend; without a
         // fee the factor is exactly 1 and the drift keeps its bits.
         let d = d * fee;
+        // Under t, §1's monthly mean E[G] = exp(m/12 + s²/24) and relative SD
+        // sqrt(exp(s²/12) − 1) around the t shock (crate::student_t).
+        let (d, v) = match student_t {
+            None => (d, v),
+            Some(_) => (d * (v * v / 2.0).exp(), (v * v).exp_m1().sqrt()),
+        };
         for _ in start..end {
             drift.push(d);
             volatility.push(v as f32);
         }
     }
-    Ok((drift, volatility))
+    Ok((drift, volatility, student_t))
+}
+
+/// `market.model`'s constants, checked: `None` for §1's lognormal.
+fn return_model(model: ReturnModel) -> Result<Option<StudentT>, ValidationError> {
+    match model {
+        ReturnModel::Lognormal => Ok(None),
+        ReturnModel::StudentT { df } => {
+            if df.is_finite() && df > 2.0 && df <= MAX_DF {
+                Ok(Some(StudentT::new(df)))
+            } else {
+                Err(ValidationError::new(
+                    "market.model.df",
+                    format!("must be above 2 and at most {MAX_DF:e}, got {df}"),
+                ))
+            }
+        }
+    }
 }
 
 /// (1 − f)^(1/12) of `market.fee` = f, checked.

@@ -122,6 +122,79 @@ fn the_generated_cuda_philox_and_normals_are_the_cpus_bits() {
     }
 }
 
+const STUDENT_T_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    unsigned k0, k1, path, month, d, c, scale, z, vol;
+    while (scanf("%u %u %u %u %u %u %u %u %u", &k0, &k1, &path, &month, &d, &c, &scale, &z,
+                 &vol) == 9) {
+        const float v = student_t_mixing(path, month, make_uint2(k0, k1), __uint_as_float(d),
+                                         __uint_as_float(c));
+        const float g = student_t_gross(__uint_as_float(z), __uint_as_float(vol), v,
+                                        __uint_as_float(scale));
+        printf("%u %u\n", __float_as_uint(v), __float_as_uint(g));
+    }
+    return 0;
+}
+"#;
+
+/// The Student-t month of the CUDA kernels (shaders/common.wgsl's `student_t_mixing` and
+/// `student_t_gross`, generated as C and run on the host) is the CPU's to the bit: the mixing
+/// draw of 30,000 (path, month) pairs for ν from 2.05 to 10⁶, rejections and second pairs
+/// included, and the gross return from it.
+#[test]
+fn the_generated_cuda_student_t_month_is_the_cpus_bits() {
+    use sextant_engine::student_t::{gross, mixing_at, StudentT};
+    let binary = host_binary("student-t", COMMON_CUDA, STUDENT_T_MAIN);
+    let mut queries = Vec::new();
+    for (k, df) in [2.05, 3.0, 5.0, 12.5, 1e6].into_iter().enumerate() {
+        let t = StudentT::new(df);
+        for i in 0..6_000u32 {
+            let seed = 1 + k as u64 * 0x9e37_79b9_7f4a_7c15;
+            let z = normal::normal_at(seed, i, i % 5);
+            let vol = 0.01 + 0.002 * (i % 50) as f32;
+            queries.push((seed, i * 7919, i % 1200, t, z, vol));
+        }
+    }
+    let text: String = queries
+        .iter()
+        .map(|(seed, path, month, t, z, vol)| {
+            let key = philox::key_of_seed(*seed);
+            format!(
+                "{} {} {path} {month} {} {} {} {} {}\n",
+                key[0],
+                key[1],
+                t.d.to_bits(),
+                t.c.to_bits(),
+                t.scale.to_bits(),
+                z.to_bits(),
+                vol.to_bits()
+            )
+        })
+        .collect();
+    let output = run_on(&binary, text);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), queries.len());
+    for ((seed, path, month, t, z, vol), line) in queries.iter().zip(&lines) {
+        let got: Vec<u32> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        let v = mixing_at(*seed, *path, *month, t);
+        assert_eq!(
+            got[0],
+            v.to_bits(),
+            "ν {}: mixing of path {path} month {month}",
+            t.df
+        );
+        let g = gross(*z, *vol, v, t.scale);
+        assert_eq!(
+            got[1],
+            g.to_bits(),
+            "ν {}: gross of path {path} month {month}",
+            t.df
+        );
+    }
+}
+
 const TAX_MAIN: &str = r#"
 #include <stdio.h>
 int main() {

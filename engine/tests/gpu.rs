@@ -22,7 +22,9 @@ fn goal(value: serde_json::Value) -> PreparedGoal {
 }
 
 /// Requests covering the model: accumulation with growth and a real target, a drawdown that
-/// depletes, a glide path, a short odd horizon, zero volatility, custom percentiles.
+/// depletes, a glide path, a short odd horizon, zero volatility, custom percentiles, and
+/// Student-t markets (docs/model.md §4.1): fat tails on a saver, and a drawdown at ν = 2.05
+/// and 60% volatility whose months are clamped at −100%.
 fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
     use serde_json::json;
     vec![
@@ -58,6 +60,20 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
                      "target_amount": 16000, "target_real": false},
             "market": {"expected_return": 0.04, "volatility": 0.0},
             "options": {"paths": paths.min(2000), "seed": 1}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 50000, "monthly_contribution": 1000, "horizon_months": 300,
+                     "target_amount": 900000},
+            "market": {"expected_return": 0.07, "volatility": 0.16, "inflation": 0.02,
+                       "model": {"kind": "student_t", "df": 4}},
+            "options": {"paths": paths, "seed": 21}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 600000, "monthly_withdrawal": 3000, "withdrawal_start_month": 0,
+                     "horizon_months": 240},
+            "market": {"expected_return": 0.06, "volatility": 0.6, "fee": 0.01,
+                       "model": {"kind": "student_t", "df": 2.05}},
+            "options": {"paths": paths, "seed": 5}
         })),
     ]
 }
@@ -113,6 +129,12 @@ fn assert_parity(label: &str, gpu: &Summary, cpu: &Summary) {
             );
         }
     }
+    assert!(
+        gpu.clamped_months.abs_diff(cpu.clamped_months) <= slack,
+        "{label}: clamped months {} vs {}",
+        gpu.clamped_months,
+        cpu.clamped_months
+    );
     match (gpu.median_depletion_month, cpu.median_depletion_month) {
         (Some(a), Some(b)) => assert!((a - b).abs() <= 1.0, "{label}: median depletion {a} vs {b}"),
         (a, b) => assert_eq!(a, b, "{label}"),
@@ -421,6 +443,8 @@ mod wgpu {
         for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
             assert_parity(&format!("goal {k}"), g, c);
         }
+        let clamping = cpu.last().unwrap();
+        assert!(clamping.clamped_months > 100, "{}", clamping.clamped_months);
         // Success-only batches agree too.
         let gpu = b.simulate(&goals, Detail::Success).unwrap();
         let cpu = CpuBackend::new().simulate(&goals, Detail::Success).unwrap();

@@ -215,7 +215,7 @@ pub fn summary(operation: Operation, body: &[u8], result: &Value) -> Result<Stri
     Ok(match operation {
         Operation::Simulate => {
             let request: GoalRequest = super::parse(body)?;
-            simulation_summary(request.goal.horizon_months, &read(result)?)
+            simulation_summary(&request, &read(result)?)
         }
         Operation::RequiredContribution | Operation::SustainableWithdrawal => {
             let r: SolveResult = read(result)?;
@@ -456,9 +456,9 @@ fn plan_summary(request: &PlanRequest, result: &PlanResult) -> String {
     )
 }
 
-fn simulation_summary(horizon_months: u32, result: &SimulationResult) -> String {
+fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> String {
     let p = result.success_probability;
-    let months = f64::from(horizon_months);
+    let months = f64::from(request.goal.horizon_months);
     let target = result.target_nominal;
     let mut s = if target > 0.0 {
         format!(
@@ -484,12 +484,48 @@ fn simulation_summary(horizon_months: u32, result: &SimulationResult) -> String 
             s += &format!(" (typically after {})", years(month));
         }
     }
+    if let sextant_engine::request::ReturnModel::StudentT { df } = request.market.model {
+        s += &format!(", with fat-tailed monthly returns (Student-t, {df} degrees of freedom)");
+        if let Some(clamped) = result.clamped_months.filter(|&c| c > 0) {
+            s += &format!(
+                "; {clamped} of the {} simulated months lost everything",
+                result.paths * u64::from(request.goal.horizon_months)
+            );
+        }
+    }
     s + "."
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fat_tailed_simulation_says_so() {
+        let request: GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"initial_wealth": 500000, "monthly_withdrawal": 2500,
+                     "withdrawal_start_month": 0, "horizon_months": 240},
+            "market": {"expected_return": 0.06, "volatility": 0.6,
+                       "model": {"kind": "student_t", "df": 2.5}},
+            "options": {"paths": 2000, "seed": 8}
+        }))
+        .unwrap();
+        let result = sextant_engine::Engine::default()
+            .simulate(&request)
+            .unwrap();
+        let clamped = result.clamped_months.unwrap();
+        assert!(clamped > 0);
+        let text = simulation_summary(&request, &result);
+        assert!(
+            text.contains("fat-tailed monthly returns (Student-t, 2.5 degrees of freedom)")
+                && text.contains(&format!("{clamped} of the 480000 simulated months")),
+            "{text}"
+        );
+        let mut plain = request.clone();
+        plain.market.model = sextant_engine::request::ReturnModel::Lognormal;
+        let result = sextant_engine::Engine::default().simulate(&plain).unwrap();
+        assert!(!simulation_summary(&plain, &result).contains("Student-t"));
+    }
 
     #[test]
     fn money_reads_as_a_planner_writes_it() {

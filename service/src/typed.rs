@@ -171,6 +171,10 @@ mod tests {
             }),
             market: Some(Market {
                 fee: Some(0.0075),
+                model: Some(proto::ReturnModel {
+                    kind: "student_t".into(),
+                    df: Some(4.0),
+                }),
                 weights: vec![0.6, 0.4],
                 correlations: vec![
                     Row {
@@ -194,9 +198,16 @@ mod tests {
             json!({
                 "goal": {"initial_wealth": 0.0, "horizon_months": 360, "target_amount": 1e6},
                 "market": {"weights": [0.6, 0.4], "correlations": [[1.0, 0.2], [0.2, 1.0]],
-                           "fee": 0.0075},
+                           "fee": 0.0075, "model": {"kind": "student_t", "df": 4.0}},
                 "options": {"seed": u64::MAX},
             })
+        );
+        // The engine reads the model from it.
+        let engine: sextant_engine::GoalRequest =
+            serde_json::from_value(document(&request).unwrap()).unwrap();
+        assert_eq!(
+            engine.market.model,
+            sextant_engine::request::ReturnModel::StudentT { df: 4.0 }
         );
     }
 

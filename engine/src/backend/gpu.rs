@@ -35,7 +35,7 @@ pub const BINS_PER_OCTAVE: f32 = 64.0;
 /// An unused wanted-bin entry.
 pub const NONE: u32 = u32::MAX;
 
-/// One goal as the kernels read it (16 words, the WGSL/CUDA `Goal` struct).
+/// One goal as the kernels read it (20 words, the WGSL/CUDA `Goal` struct).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GoalParams {
@@ -55,6 +55,11 @@ pub struct GoalParams {
     pub initial: f32,
     pub target_lo: f32,
     pub initial_lo: f32,
+    /// 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1), with the constants below.
+    pub model: u32,
+    pub t_d: f32,
+    pub t_c: f32,
+    pub t_scale: f32,
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -206,6 +211,10 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             initial: split(goal.initial_wealth).0,
             target_lo: split(goal.target_nominal).1,
             initial_lo: split(goal.initial_wealth).1,
+            model: u32::from(goal.student_t.is_some()),
+            t_d: goal.student_t.map_or(0.0, |t| t.d),
+            t_c: goal.student_t.map_or(0.0, |t| t.c),
+            t_scale: goal.student_t.map_or(0.0, |t| t.scale),
         });
         for t in 0..goal.horizon as usize {
             let (c, d, drift) = (
@@ -217,7 +226,8 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             input.months.push([drift.0, drift.1, 0.0, 0.0]);
             input.vols.push(goal.volatility[t]);
         }
-        counts += 1 + snaps.len() + goal.horizon as usize;
+        // [successes, depleted by each snapshot…, depleted in each month…, clamped months]
+        counts += 1 + snaps.len() + goal.horizon as usize + 1;
         // One row per block, snaps + 1 wide (the snapshots and the shortfall).
         sums += blocks as usize * (snaps.len() + 1);
         if detail == Detail::Full {
@@ -325,6 +335,7 @@ fn summary(
                 percentiles,
             })
             .collect(),
+        clamped_months: u64::from(tally.counts[base + 1 + snaps + goal.horizon as usize]),
     }
 }
 
@@ -631,7 +642,7 @@ mod tests {
 
     #[test]
     fn goal_params_are_sixteen_words() {
-        assert_eq!(std::mem::size_of::<GoalParams>(), 64);
+        assert_eq!(std::mem::size_of::<GoalParams>(), 80);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
 

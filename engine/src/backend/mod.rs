@@ -98,6 +98,9 @@ pub struct Summary {
     pub shortfall: Option<f64>,
     /// The yearly fan chart ending at the horizon ([`Detail::Full`]), or only the horizon.
     pub snapshots: Vec<Snapshot>,
+    /// Path-months whose return a Student-t market clamped at −100% (docs/model.md §4.1),
+    /// over every path and month; 0 for the lognormal.
+    pub clamped_months: u64,
 }
 
 impl Summary {

@@ -651,7 +651,14 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         .unwrap_or(0)
         .min(MAX_HORIZON_MONTHS);
     growth_rate("market.inflation", request.market.inflation)?;
-    let (drift, volatility) = market_schedule(
+    if !request.market.model.is_lognormal() {
+        // The plan kernels draw §1's lognormal month only: refuse rather than run another.
+        return Err(ValidationError::new(
+            "market.model",
+            "plans run the lognormal market (docs/model.md §1) so far; a student_t market runs for goals and sweeps",
+        ));
+    }
+    let (drift, volatility, _) = market_schedule(
         &request.market,
         horizon,
         "the plan's longest lifetime in months",

@@ -13,13 +13,15 @@ use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
+use crate::student_t;
 use crate::validate::PreparedGoal;
 
 /// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]) with `kernel`,
 /// which the CPU must support (every kernel computes the same bits).
 ///
 /// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
-/// (or −1) into `depletion[i]`. Lanes past `count` are simulated and ignored.
+/// (or −1) into `depletion[i]`; returns how many path-months a Student-t market clamped at
+/// −100% (0 for the lognormal). Lanes past `count` are simulated and ignored.
 pub(super) fn simulate_block(
     kernel: CpuKernel,
     goal: &PreparedGoal,
@@ -27,7 +29,7 @@ pub(super) fn simulate_block(
     paths: PathRange,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) {
+) -> u64 {
     let job = BlockJob {
         goal,
         keys: philox::round_keys(philox::key_of_seed(goal.seed)),
@@ -75,8 +77,8 @@ pub(super) struct BlockJob<'a> {
 
 /// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
 #[multiversion(targets("x86_64+sse4.1"))]
-fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
-    simulate_lanes(&PortableLanes(&job.keys), job, snapshots, depletion);
+fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) -> u64 {
+    simulate_lanes(&PortableLanes(&job.keys), job, snapshots, depletion)
 }
 
 /// What differs between the kernels: where a lane group's Philox words come from, and how
@@ -84,6 +86,9 @@ fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mu
 pub(super) trait LaneKernel {
     /// Words of counter `(paths[l], quad, 0, 0)` for each lane.
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4];
+
+    /// Words of counter `(paths[l], c[0], c[1], c[2])` for each lane (another stream).
+    fn words_at(&self, paths: &[u32; LANES], c: [u32; 3]) -> [[u32; LANES]; 4];
 
     /// [`grow`], the month before any withdrawal.
     #[inline(always)]
@@ -99,16 +104,22 @@ impl LaneKernel for PortableLanes<'_> {
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4] {
         philox::philox_lanes(paths, quad, self.0)
     }
+
+    #[inline(always)]
+    fn words_at(&self, paths: &[u32; LANES], c: [u32; 3]) -> [[u32; LANES]; 4] {
+        philox::philox_lanes_at(paths, c, self.0)
+    }
 }
 
-/// The month loop over lane groups, shared by every kernel.
+/// The month loop over lane groups, shared by every kernel; returns the clamped path-months
+/// of the block's `count` paths.
 #[inline(always)]
 pub(super) fn simulate_lanes(
     lanes: &impl LaneKernel,
     job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) {
+) -> u64 {
     let &BlockJob {
         goal,
         months,
@@ -127,16 +138,18 @@ pub(super) fn simulate_lanes(
         .iter()
         .position(|&d| d > 0.0)
         .unwrap_or(horizon);
+    let mut clamped = 0u64;
     for group in (0..count).step_by(LANES) {
         let paths: [u32; LANES] =
             std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
+        let mut clamps = [0u32; LANES];
         let mut next = 0;
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut clamps);
             for g in &growth[..months_left] {
                 if t < first_withdrawal {
                     // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
@@ -161,12 +174,17 @@ pub(super) fn simulate_lanes(
             }
         }
         depletion[group..group + LANES].copy_from_slice(&depleted_at);
+        let valid = LANES.min(count - group);
+        clamped += clamps[..valid].iter().map(|&c| u64::from(c)).sum::<u64>();
     }
+    clamped
 }
 
-/// Quad `q`'s growth shocks exp(vol·Z) for each lane: its four months' factors first,
-/// lane-wise and independent of wealth, so they pipeline ahead of the dependent updates. Only
-/// the first `months_left` are meaningful (`t` is the quad's first month).
+/// Quad `q`'s growth shocks for each lane: exp(vol·Z) of the lognormal, or a Student-t
+/// market's max(1 + vol·T, 0) (counting each lane's clamped months into `clamps`). Its four
+/// months' factors come first, lane-wise and independent of wealth, so they pipeline ahead of
+/// the dependent updates. Only the first `months_left` are meaningful (`t` is the quad's
+/// first month).
 #[inline(always)]
 fn quad_growth(
     lanes: &impl LaneKernel,
@@ -175,6 +193,7 @@ fn quad_growth(
     q: usize,
     t: usize,
     months_left: usize,
+    clamps: &mut [u32; LANES],
 ) -> [[f32; LANES]; 4] {
     let words = lanes.words(paths, q as u32);
     let mut growth = [[0.0f32; LANES]; 4];
@@ -182,8 +201,34 @@ fn quad_growth(
     let [g0, g1, g2, g3] = &mut growth;
     normal::box_muller_lanes(w0, w1, g0, g1);
     normal::box_muller_lanes(w2, w3, g2, g3);
-    for (j, g) in growth.iter_mut().enumerate().take(months_left) {
-        normal::exp_scaled_lanes(goal.volatility[t + j], g);
+    match &goal.student_t {
+        None => {
+            for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+                normal::exp_scaled_lanes(goal.volatility[t + j], g);
+            }
+        }
+        Some(model) => {
+            // Months t, t+1 and t+2, t+3 (t is even) share a block for their first proposals.
+            let pair = |k: usize| {
+                let block = lanes.words_at(paths, [(t / 2 + k) as u32, student_t::FIRST_STREAM, 0]);
+                student_t::first_proposals_lanes(&block, model)
+            };
+            let [a, b] = pair(0);
+            let [c, d] = if months_left > 2 { pair(1) } else { [a, b] };
+            let first = [a, b, c, d];
+            for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+                let month = (t + j) as u32;
+                let v = student_t::mixing_lanes(
+                    first[j],
+                    |pair| lanes.words_at(paths, [month, student_t::RETRY_STREAM, pair]),
+                    model,
+                );
+                let clamped = student_t::shock_lanes(g, &v, goal.volatility[t + j], model);
+                for (c, &hit) in clamps.iter_mut().zip(&clamped) {
+                    *c += u32::from(hit);
+                }
+            }
+        }
     }
     growth
 }
@@ -208,9 +253,11 @@ pub(super) fn affine_lanes(
         let mut w = [goal.initial_wealth; LANES];
         let mut u = [0.0f64; LANES];
         let mut t = 0usize;
+        // The solvers report no clamped months.
+        let mut clamps = [0u32; LANES];
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut clamps);
             for g in &growth[..months_left] {
                 lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
                 lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);

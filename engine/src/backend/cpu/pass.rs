@@ -28,6 +28,8 @@ pub(super) struct MainPass {
     pub(super) everything: Vec<Vec<f64>>,
     /// The bracket tallies, one per (snapshot, percentile), when the plan brackets.
     pub(super) tallies: Vec<BracketTally>,
+    /// Path-months clamped at −100% (a Student-t market).
+    pub(super) clamped: u64,
 }
 
 impl MainPass {
@@ -45,6 +47,7 @@ impl MainPass {
     fn merge(mut self, other: MainPass) -> MainPass {
         self.successes += other.successes;
         self.failed += other.failed;
+        self.clamped += other.clamped;
         add_counts(&mut self.depletion_months, &other.depletion_months);
         add_counts(&mut self.depleted_by, &other.depleted_by);
         for (mine, theirs) in self.everything.iter_mut().zip(other.everything) {
@@ -103,6 +106,7 @@ impl CpuBackend {
                         return (buf, acc);
                     }
                     let count = buf.simulate_block_of(goal, plan, b);
+                    acc.clamped += buf.clamped;
                     watch.advance(count as u64 * u64::from(goal.horizon));
                     let depletion = &buf.depletion[..count];
                     reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
@@ -125,6 +129,7 @@ impl CpuBackend {
                 median_depletion_month: None,
                 shortfall: None,
                 snapshots: Vec::new(),
+                clamped_months: 0,
             };
         }
 
@@ -142,6 +147,7 @@ impl CpuBackend {
             depleted_by,
             mut everything,
             tallies,
+            clamped,
         } = main;
         let percentiles: Vec<Vec<(f64, f64)>> = if plan.percentiles.is_empty() {
             vec![Vec::new(); s]
@@ -175,6 +181,7 @@ impl CpuBackend {
             median_depletion_month: median_of_histogram(&depletion_months),
             shortfall: (failed > 0).then(|| totals[s] / failed as f64),
             snapshots,
+            clamped_months: clamped,
         }
     }
 

@@ -59,6 +59,56 @@ fn the_kernel_draws_the_normals_of_the_reference_definition() {
     }
 }
 
+/// A Student-t goal with clamps: 7 months at σ = 200% and ν = 2.05.
+fn clamping_student_t_goal(paths: u64) -> PreparedGoal {
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"horizon_months": 7, "initial_wealth": 1000},
+        "market": {"expected_return": 0.06, "volatility": 2.0,
+                   "model": {"kind": "student_t", "df": 2.05}},
+        "options": {"paths": paths, "seed": 99}
+    }))
+    .unwrap();
+    prepare(&request).unwrap()
+}
+
+#[test]
+fn the_student_t_kernel_draws_the_reference_definition() {
+    // W_T = W0 · Π drift · max(gross(Z, v), 0) with `normal_at`'s Z and `mixing_at`'s v, and
+    // the clamped months are those whose gross return is ≤ 0.
+    let goal = clamping_student_t_goal(4096);
+    let t = goal.student_t.unwrap();
+    let terminal = CpuBackend::new().terminal_wealth(&goal);
+    let mut clamped = 0u64;
+    for (path, &w) in terminal.iter().enumerate() {
+        let mut expected = 1000.0;
+        for month in 0..7 {
+            let z = normal::normal_at(goal.seed, path as u32, month);
+            let v = crate::student_t::mixing_at(goal.seed, path as u32, month, &t);
+            let g = crate::student_t::gross(z, goal.volatility[month as usize], v, t.scale);
+            clamped += u64::from(g <= 0.0);
+            let shock = if g > 0.0 { g } else { 0.0 };
+            expected *= goal.drift[month as usize] * f64::from(shock);
+        }
+        assert_eq!(w, expected, "path {path}");
+    }
+    assert!(clamped > 0, "the case reaches the clamp");
+    let months = [goal.horizon];
+    let mut counted = 0;
+    for first in (0..4096).step_by(BLOCK_PATHS) {
+        let mut snapshots = vec![0.0; BLOCK_PATHS];
+        let mut depletion = vec![0.0; BLOCK_PATHS];
+        counted += simulate_block(
+            CpuKernel::widest(),
+            &goal,
+            &months,
+            PathRange::contiguous(first, BLOCK_PATHS.min(4096 - first)),
+            &mut snapshots,
+            &mut depletion,
+        );
+    }
+    assert_eq!(counted, clamped);
+}
+
 #[test]
 fn every_kernel_computes_the_same_bits() {
     let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
@@ -74,19 +124,18 @@ fn every_kernel_computes_the_same_bits() {
         step: 3,
         count: 1000,
     };
-    let run = |kernel: CpuKernel| {
+    let run_goal = |kernel: CpuKernel, goal: &PreparedGoal, months: &[u32]| {
         let mut snapshots = vec![0.0; months.len() * BLOCK_PATHS];
         let mut depletion = vec![0.0; BLOCK_PATHS];
-        simulate_block(
-            kernel,
-            &goal,
-            &months,
-            paths,
-            &mut snapshots,
-            &mut depletion,
-        );
-        (snapshots, depletion)
+        let clamped = simulate_block(kernel, goal, months, paths, &mut snapshots, &mut depletion);
+        (snapshots, depletion, clamped)
     };
+    let run = |kernel: CpuKernel| run_goal(kernel, &goal, &months);
+    let t_goal = clamping_student_t_goal(4096 + 3000);
+    let t_months = [3, 7];
+    let t_run = |kernel: CpuKernel| run_goal(kernel, &t_goal, &t_months);
+    let t_portable = t_run(CpuKernel::Portable);
+    assert!(t_portable.2 > 0, "the t case clamps");
     let portable = run(CpuKernel::Portable);
     assert!(
         portable.1[..1000].iter().any(|&d| d >= 0.0),
@@ -118,6 +167,11 @@ fn every_kernel_computes_the_same_bits() {
             continue;
         }
         assert_eq!(run(kernel), portable, "{kernel} block kernel");
+        assert_eq!(
+            t_run(kernel),
+            t_portable,
+            "{kernel} block kernel, Student-t"
+        );
         assert_eq!(affine(kernel), affine_portable, "{kernel} affine kernel");
     }
 }

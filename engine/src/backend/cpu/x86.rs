@@ -11,17 +11,25 @@ use crate::philox;
 
 /// The block kernel with AVX2 Philox; everything else is the portable code, compiled for AVX2.
 #[target_feature(enable = "avx2")]
-pub(super) fn simulate_block_avx2(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+pub(super) fn simulate_block_avx2(
+    job: &BlockJob,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) -> u64 {
     let lanes = Avx2Lanes(philox::avx2::Keys::new(&job.keys));
-    simulate_lanes(&lanes, job, snapshots, depletion);
+    simulate_lanes(&lanes, job, snapshots, depletion)
 }
 
 /// The block kernel with AVX-512 Philox, everything else vectorised by LLVM at sixteen f32
 /// lanes (one lane group per register).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
-pub(super) fn simulate_block_avx512(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) {
+pub(super) fn simulate_block_avx512(
+    job: &BlockJob,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) -> u64 {
     let lanes = Avx512Lanes(philox::avx512::Keys::new(&job.keys));
-    simulate_lanes(&lanes, job, snapshots, depletion);
+    simulate_lanes(&lanes, job, snapshots, depletion)
 }
 
 struct Avx2Lanes(philox::avx2::Keys);
@@ -32,6 +40,12 @@ impl LaneKernel for Avx2Lanes {
         // SAFETY: an `Avx2Lanes` is only built inside the AVX2 kernels, which run only where
         // AVX2 was detected.
         unsafe { philox::avx2::philox_eights(paths, quad, &self.0) }
+    }
+
+    #[inline(always)]
+    fn words_at(&self, paths: &[u32; LANES], c: [u32; 3]) -> [[u32; LANES]; 4] {
+        // SAFETY: as above.
+        unsafe { philox::avx2::philox_eights_at(paths, c, &self.0) }
     }
 
     #[inline(always)]
@@ -69,6 +83,12 @@ impl LaneKernel for Avx512Lanes {
         // SAFETY: an `Avx512Lanes` is only built inside the AVX-512 kernels, which run only
         // where AVX-512 was detected.
         unsafe { philox::avx512::philox16(paths, quad, &self.0) }
+    }
+
+    #[inline(always)]
+    fn words_at(&self, paths: &[u32; LANES], c: [u32; 3]) -> [[u32; LANES]; 4] {
+        // SAFETY: as above.
+        unsafe { philox::avx512::philox16_at(paths, c, &self.0) }
     }
 
     #[inline(always)]
