@@ -5,8 +5,9 @@
 //! What this module owns: the prepared constants ([`StudentT`]), the χ² draw (Marsaglia and
 //! Tsang's gamma method, 2000) and the month's gross return, as the scalar definition every
 //! backend reproduces and as the CPU kernel's lane-wise form. The WGSL and CUDA kernels run the
-//! same steps from `shaders/common.wgsl` (`student_t_mixing`, `student_t_gross`), in `f32`
-//! with the same polynomial `ln`, so the CPU and the generated CUDA C agree to the bit.
+//! same steps from `shaders/common.wgsl` (`student_t_block`, `student_t_first`,
+//! `student_t_retry`, `student_t_gross`; `student_t_mixing` is the scalar definition there), in
+//! `f32` with the same polynomial `ln`, so the CPU and the generated CUDA C agree to the bit.
 //!
 //! The numbers: Z_t is §1's normal (counter (path, ⌊t/4⌋, 0, 0)), unchanged, so the lognormal
 //! model's numbers do not move. The mixing draws take their own Philox streams. A block's four
@@ -18,7 +19,7 @@
 //! accepted proposal is V_t/(2d); with ν > 2 (shape ν/2 > 1) each is accepted with
 //! probability above 0.95 (0.986 at ν = 5), so a month costs half a block almost always.
 //! After [`MIXING_PAIRS`] rejected retry blocks (probability below 10⁻⁴⁰) the draw takes
-//! V_t = 2d, its mode region, so that no input can loop forever.
+//! V_t = 2d (ν − 2/3, next to its mean ν), so that no input can loop forever.
 //!
 //! How the month reaches the kernels: μ_m = E[G] − 1 and σ_m = SD[G] of §1's month are
 //! E[G] = exp(m/12 + s²/24) and σ_m = E[G]·sqrt(exp(s²/12) − 1), so
@@ -84,23 +85,10 @@ pub fn gamma_proposal(x: f32, u: f32, d: f32, c: f32) -> f32 {
     }
 }
 
-/// The first accepted proposal of a Philox block's two (0 when both are rejected).
+/// A Philox block's two proposals (0 where rejected): the first and second month's of a
+/// first block (path, k, [`FIRST_STREAM`], 0), or the two tries of a retry block.
 #[inline(always)]
-fn proposal_of_block(words: [u32; 4], t: &StudentT) -> f32 {
-    let (x0, x1) = box_muller(words[0], words[1]);
-    let v0 = gamma_proposal(x0, open_unit(words[2]), t.d, t.c);
-    let v1 = gamma_proposal(x1, open_unit(words[3]), t.d, t.c);
-    if v0 > 0.0 {
-        v0
-    } else {
-        v1
-    }
-}
-
-/// The first proposals of months 2k and 2k+1 from the block of counter
-/// (path, k, [`FIRST_STREAM`], 0).
-#[inline(always)]
-fn first_proposals(words: [u32; 4], t: &StudentT) -> (f32, f32) {
+fn proposals_of_block(words: [u32; 4], t: &StudentT) -> (f32, f32) {
     let (x0, x1) = box_muller(words[0], words[1]);
     (
         gamma_proposal(x0, open_unit(words[2]), t.d, t.c),
@@ -108,12 +96,23 @@ fn first_proposals(words: [u32; 4], t: &StudentT) -> (f32, f32) {
     )
 }
 
+/// The first accepted proposal of a retry block's two (0 when both are rejected).
+#[inline(always)]
+fn proposal_of_block(words: [u32; 4], t: &StudentT) -> f32 {
+    let (v0, v1) = proposals_of_block(words, t);
+    if v0 > 0.0 {
+        v0
+    } else {
+        v1
+    }
+}
+
 /// The mixing draw v = V_t/(2d) of (seed, path, month): the scalar definition every backend
 /// reproduces.
 pub fn mixing_at(seed: u64, path: u32, month: u32, t: &StudentT) -> f32 {
     let key = crate::philox::key_of_seed(seed);
     let block = crate::philox::philox4x32_10([path, month / 2, FIRST_STREAM, 0], key);
-    let (even, odd) = first_proposals(block, t);
+    let (even, odd) = proposals_of_block(block, t);
     let first = if month.is_multiple_of(2) { even } else { odd };
     if first > 0.0 {
         return first;
@@ -201,12 +200,14 @@ pub fn shock_lanes<const L: usize>(
 mod tests {
     use super::*;
 
-    /// The lane form is the scalar definition, lane by lane.
+    /// The lane form is the scalar definition, lane by lane, over 200 months of 16 paths:
+    /// retries (a rejected first proposal) included.
     #[test]
     fn the_lanes_are_the_scalar_draws() {
         let t = StudentT::new(4.5);
         let seed = 77;
-        for month in [0u32, 1, 13, 400, 1199] {
+        let mut retried = 0;
+        for month in (0u32..199).chain([1199]) {
             let paths: [u32; 16] = std::array::from_fn(|l| 1000 + 37 * l as u32);
             let block = |c: [u32; 3]| {
                 let mut out = [[0u32; 16]; 4];
@@ -222,6 +223,10 @@ mod tests {
                 out
             };
             let first = first_proposals_lanes(&block([month / 2, FIRST_STREAM, 0]), &t);
+            retried += first[(month % 2) as usize]
+                .iter()
+                .filter(|&&v| v == 0.0)
+                .count();
             let v = mixing_lanes(
                 first[(month % 2) as usize],
                 |pair| block([month, RETRY_STREAM, pair]),
@@ -231,6 +236,7 @@ mod tests {
                 assert_eq!(v[l].to_bits(), mixing_at(seed, p, month, &t).to_bits());
             }
         }
+        assert!(retried > 0, "some lane retries");
     }
 
     /// V = 2d·v is χ²_ν: its mean ν and variance 2ν within 4 standard errors, over 200,000

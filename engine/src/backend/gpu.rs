@@ -641,7 +641,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_params_are_sixteen_words() {
+    fn goal_params_are_twenty_words() {
         assert_eq!(std::mem::size_of::<GoalParams>(), 80);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
