@@ -18,7 +18,11 @@ Section 4 as it lands: `market.fee` (each month's growth times (1 - f)^(1/12)) a
 Student-t month (`market.model = {"kind": "student_t", "df": nu}`): the lognormal month's mean
 E[G] and standard deviation around Z * sqrt((nu - 2) / V), V from NumPy's own chi-square
 generator, G = max(E[G] * (1 + sd/E[G] * T), 0); `clamped_months` counts the clamped
-path-months.
+path-months. Regime switching (`{"kind": "regime", "regimes", "transition", "initial"}`):
+each regime's market is the market with the mu and sigma (the portfolio's or its assets') the
+regime names; month 0's regime is drawn from the stationary distribution (the eigenvector of
+P' for eigenvalue 1) or is the given index, month t's from the row of month t - 1's regime,
+with NumPy's uniforms; the month is that regime's lognormal.
 """
 import argparse
 import json
@@ -66,6 +70,17 @@ def monthly_params(mu, sigma):
     return m / 12.0, math.sqrt(s2 / 12.0)
 
 
+def regime_market(market, regime):
+    """The market of one regime: the market with the mu and sigma the regime names."""
+    m = dict(market)
+    for key in ("expected_return", "volatility"):
+        if key in regime:
+            m[key] = regime[key]
+    if "assets" in regime:
+        m["assets"] = [dict(a, **changes) for a, changes in zip(market["assets"], regime["assets"])]
+    return m
+
+
 def pct_dict(values, pcts):
     qs = np.percentile(values, pcts)
     return {f"p{float(p):g}": float(q) for p, q in zip(pcts, qs)}
@@ -92,15 +107,22 @@ def simulate(req, paths=None, seed=None):
     pcts = [float(p) for p in opts.get("percentiles", DEFAULT_PERCENTILES)]
     target_T = target * (1.0 + infl) ** (T / 12.0) if target_real else target
 
-    segs = segments(market)
-    seg_params = [(start, *monthly_params(mu, sigma)) for start, mu, sigma in segs]
+    regime = model.get("kind") == "regime"
+    markets = [regime_market(market, r) for r in model["regimes"]] if regime else [market]
+    schedules = []
+    for m in markets:
+        seg_params = [(start, *monthly_params(mu, sigma)) for start, mu, sigma in segments(m)]
+        schedule = []
+        for t in range(T):
+            drift, scale = seg_params[0][1:]
+            for start, a, b in seg_params:
+                if start <= t:
+                    drift, scale = a, b
+            schedule.append((drift, scale))
+        schedules.append(schedule)
 
     def params_at(t):
-        drift, scale = seg_params[0][1:]
-        for start, a, b in seg_params:
-            if start <= t:
-                drift, scale = a, b
-        return drift, scale
+        return schedules[0][t]
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(S)
@@ -111,12 +133,34 @@ def simulate(req, paths=None, seed=None):
     G = np.empty(N)
     clamped = 0
     yearly = []
+    if regime:
+        P = np.asarray(model["transition"], dtype=float)
+        cumulative = np.cumsum(P, axis=1)
+        K = len(P)
+        initial = model.get("initial", "stationary")
+        if initial == "stationary":
+            values, vectors = np.linalg.eig(P.T)
+            pi = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+            pi = np.abs(pi) / np.abs(pi).sum()
+            state = rng.choice(K, size=N, p=pi)
+        else:
+            state = np.full(N, int(initial))
+        drift_of = np.array([[sch[t][0] for t in range(T)] for sch in schedules])
+        scale_of = np.array([[sch[t][1] for t in range(T)] for sch in schedules])
     for t in range(T):
         year = t // 12
         c_t = c * (1.0 + g) ** year if t < c_months else 0.0
         d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
         drift, scale = params_at(t)
-        if student_t:
+        if regime:
+            if t > 0:
+                u = rng.random(N)
+                state = np.minimum((u[:, None] >= cumulative[state]).sum(axis=1), K - 1)
+            rng.standard_normal(out=G)
+            G *= scale_of[state, t]
+            G += drift_of[state, t] + fee_log
+            np.exp(G, out=G)
+        elif student_t:
             # E[G] and SD[G] / E[G] of the lognormal month, around a unit-variance t shock.
             mean_g = math.exp(drift + scale * scale / 2.0 + fee_log)
             relative_sd = math.sqrt(math.expm1(scale * scale))

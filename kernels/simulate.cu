@@ -29,11 +29,16 @@ struct Goal {
     float initial;
     float target_lo;
     float initial_lo;
-    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1).
+    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1); 2: regimes (§4.2).
     u32 model;
     float t_d;
     float t_c;
     float t_scale;
+    // K, and where the chain's thresholds sit in `vols` (shaders/simulate.wgsl).
+    u32 regimes;
+    u32 regime_table;
+    u32 pad0;
+    u32 pad1;
 };
 
 // ---- Reductions ----------------------------------------------------------------------------
@@ -97,6 +102,8 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     float4 normals = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     u32 clamped = 0u;
     uint4 mixing_block = make_uint4(0u, 0u, 0u, 0u);
+    u32 regime = 0u;
+    uint4 regime_words = make_uint4(0u, 0u, 0u, 0u);
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(
@@ -104,8 +111,26 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         }
         const u32 lane = t & 3u;
         const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
-        const float4 flows = months[2u * (g.month_base + t)];
-        const float4 drift = months[2u * (g.month_base + t) + 1u];
+        u32 m = g.month_base + t;
+        if (g.model == 2u) {
+            // Month 0 draws from row 0, month t from the row of month t − 1's regime.
+            if ((t & 3u) == 0u) {
+                regime_words = regime_block(path, t, make_uint2(g.seed_lo, g.seed_hi));
+            }
+            const float u = regime_uniform(regime_words, t);
+            const u32 width = g.regimes - 1u;
+            const u32 row = g.regime_table + (t == 0u ? 0u : 1u + regime) * width;
+            regime = 0u;
+            for (u32 j = 0u; j < width; ++j) {
+                if (u >= vols[row + j]) {
+                    ++regime;
+                }
+            }
+            m = g.month_base + regime * g.horizon + t;
+        }
+        const float4 flows = months[2u * m];
+        const float4 drift = months[2u * m + 1u];
+        const float vol = vols[m];
         float shock;
         if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block (shaders/common.wgsl).
@@ -117,7 +142,7 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
             if (!(v > 0.0f)) {
                 v = student_t_retry(path, t, key, g.t_d, g.t_c);
             }
-            const float gross = student_t_gross(z, vols[g.month_base + t], v, g.t_scale);
+            const float gross = student_t_gross(z, vol, v, g.t_scale);
             if (gross > 0.0f) {
                 shock = gross;
             } else {
@@ -125,7 +150,7 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
                 ++clamped;
             }
         } else {
-            shock = exp_poly(vols[g.month_base + t] * z);
+            shock = exp_poly(vol * z);
         }
         if (depleted) {
             wealth = 0.0;

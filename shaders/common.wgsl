@@ -195,3 +195,30 @@ fn student_t_mixing(path: u32, month: u32, key: vec2<u32>, d: f32, c: f32) -> f3
 fn student_t_gross(z: f32, vol: f32, v: f32, scale: f32) -> f32 {
     return 1.0 + vol * (z * sqrt(scale / v));
 }
+
+// ---- Regime switching (docs/model.md §4.2; engine/src/regime.rs) --------------------------
+
+// Philox word c2 of the regime uniforms' blocks, (path, month / 4, 3, 0).
+const REGIME_STREAM: u32 = 3u;
+
+// The block of months 4q … 4q + 3's regime uniforms.
+fn regime_block(path: u32, month: u32, key: vec2<u32>) -> vec4<u32> {
+    return philox(vec4<u32>(path, month >> 2u, REGIME_STREAM, 0u), key);
+}
+
+// Month `month`'s uniform from its block: the word's top 24 bits, an integer that f32 holds
+// exactly, compared with the chain's thresholds (integers up to 2^24, exact too).
+fn regime_uniform(block: vec4<u32>, month: u32) -> f32 {
+    let lane = month & 3u;
+    var word = block.x;
+    if (lane == 1u) {
+        word = block.y;
+    }
+    if (lane == 2u) {
+        word = block.z;
+    }
+    if (lane == 3u) {
+        word = block.w;
+    }
+    return f32(word >> 8u);
+}

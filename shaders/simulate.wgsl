@@ -7,7 +7,8 @@
 // read back, never every path.
 //
 // The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0) (and,
-// for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair)), and
+// for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair);
+// for a regime market's uniforms, (path, month / 4, 3, 0)), and
 // the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
 // shaders/common.wgsl, which the backend puts before this file.
@@ -59,11 +60,17 @@ struct Goal {
     target_lo: f32,
     initial_lo: f32,
     // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1) with Marsaglia–Tsang's d, c
-    // and the shock's scale (ν − 2)/(2d).
+    // and the shock's scale (ν − 2)/(2d); 2: regime switching (§4.2).
     model: u32,
     t_d: f32,
     t_c: f32,
     t_scale: f32,
+    // Regime switching: K, and where the chain's K + 1 rows of K − 1 thresholds sit in `vols`.
+    // Regime k's months sit at month_base + k·horizon.
+    regimes: u32,
+    regime_table: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -71,6 +78,7 @@ struct Goal {
 // Two entries per month, each amount as an f32 pair (hi, lo) whose sum is the f64:
 // (contribution hi, lo, withdrawal hi, lo), (drift hi, lo, 0, 0) with drift = exp(m/12).
 @group(0) @binding(2) var<storage, read> months: array<vec4<f32>>;
+// One volatility per month; after a regime goal's months, its chain's thresholds.
 @group(0) @binding(3) var<storage, read> vols: array<f32>;
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> sums: array<f32>;
@@ -150,13 +158,33 @@ fn simulate(
     var normals = vec4<f32>(0.0);
     var clamped = 0u;
     var mixing_block = vec4<u32>(0u);
+    var regime = 0u;
+    var regime_words = vec4<u32>(0u);
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
         }
         let z = normals[t & 3u];
-        let flows = months[2u * (g.month_base + t)];
-        let drift = months[2u * (g.month_base + t) + 1u];
+        var m = g.month_base + t;
+        if (g.model == 2u) {
+            // Month 0 draws from row 0, month t from the row of month t − 1's regime.
+            if ((t & 3u) == 0u) {
+                regime_words = regime_block(path, t, key);
+            }
+            let u = regime_uniform(regime_words, t);
+            let width = g.regimes - 1u;
+            let row = g.regime_table + select(1u + regime, 0u, t == 0u) * width;
+            regime = 0u;
+            for (var j = 0u; j < width; j++) {
+                if (u >= vols[row + j]) {
+                    regime = regime + 1u;
+                }
+            }
+            m = g.month_base + regime * g.horizon + t;
+        }
+        let flows = months[2u * m];
+        let drift = months[2u * m + 1u];
+        let vol = vols[m];
         var shock: f32;
         if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block.
@@ -167,7 +195,7 @@ fn simulate(
             if (!(v > 0.0)) {
                 v = student_t_retry(path, t, key, g.t_d, g.t_c);
             }
-            let gross = student_t_gross(z, vols[g.month_base + t], v, g.t_scale);
+            let gross = student_t_gross(z, vol, v, g.t_scale);
             if (gross > 0.0) {
                 shock = gross;
             } else {
@@ -175,7 +203,7 @@ fn simulate(
                 clamped = clamped + 1u;
             }
         } else {
-            shock = exp_poly(vols[g.month_base + t] * z);
+            shock = exp_poly(vol * z);
         }
         if (depleted) {
             wealth = real(0.0);

@@ -29,7 +29,15 @@ pub struct BenchReport {
     /// The same goal under Student-t months (`--student-t DF`), timed in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub student_t: Option<ModelTiming>,
+    /// The same goal in a two-regime market (`--regimes`), timed in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regimes: Option<ModelTiming>,
 }
+
+/// `--regimes`' chain: calm (the standard goal's own market) and a crisis.
+const BENCH_REGIMES: &str = r#"{"kind": "regime",
+    "regimes": [{"name": "calm"}, {"name": "crisis", "expected_return": -0.1, "volatility": 0.35}],
+    "transition": [[0.97, 0.03], [0.15, 0.85]]}"#;
 
 /// A market model's timings beside the lognormal's of the same run.
 #[derive(Serialize)]
@@ -41,6 +49,22 @@ pub struct ModelTiming {
     pub over_lognormal: f64,
     /// The model's engine path-steps/s over NumPy's of the same model.
     pub speedup_over_numpy: Option<f64>,
+    /// A peer planner's generator of the same model, timed in the same run, where one exists
+    /// outside its plans (regimes: `benches/monteplan_regimes.py`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerTiming>,
+}
+
+/// A peer's timing and the engine's lead over it.
+#[derive(Serialize)]
+pub struct PeerTiming {
+    /// What was timed, e.g. monteplan 0.6.0's `RegimeSwitchingReturns.sample` (returns only).
+    pub what: String,
+    pub paths: u64,
+    pub seconds: f64,
+    pub path_steps_per_second: f64,
+    /// The engine's path-steps/s (a whole goal) over the peer's.
+    pub engine_over_peer: f64,
 }
 
 #[derive(Serialize)]
@@ -78,26 +102,54 @@ pub fn run(
     if let Some(s) = speedup {
         eprintln!("engine / numpy: {s:.1}×");
     }
-    let student_t = match args.student_t {
-        None => None,
-        Some(df) => {
-            let mut t = request.clone();
-            t.market.model = ReturnModel::StudentT { df };
-            eprintln!("Student-t months, ν = {df}:");
-            let (timing, numpy) = time_both(engine, args, &t, info.name)?;
-            let over_lognormal = timing.path_steps_per_second / engine_timing.path_steps_per_second;
-            let speedup = numpy
-                .as_ref()
-                .map(|n| timing.path_steps_per_second / n.path_steps_per_second);
-            eprintln!("t / lognormal: {over_lognormal:.2}×");
-            Some(ModelTiming {
-                model: serde_json::to_value(t.market.model)?,
-                engine: timing,
-                numpy,
-                over_lognormal,
-                speedup_over_numpy: speedup,
-            })
+    // Each model on the same goal, beside the lognormal's timing of this run.
+    let time_model = |model: ReturnModel, label: &str| -> Result<ModelTiming> {
+        let mut request = request.clone();
+        request.market.model = model;
+        eprintln!("{label}:");
+        let (timing, numpy) = time_both(engine, args, &request, info.name)?;
+        let over_lognormal = timing.path_steps_per_second / engine_timing.path_steps_per_second;
+        let speedup = numpy
+            .as_ref()
+            .map(|n| timing.path_steps_per_second / n.path_steps_per_second);
+        eprintln!("{label} / lognormal: {over_lognormal:.2}×");
+        Ok(ModelTiming {
+            model: serde_json::to_value(&request.market.model)?,
+            engine: timing,
+            numpy,
+            over_lognormal,
+            speedup_over_numpy: speedup,
+            peer: None,
+        })
+    };
+    let student_t = args
+        .student_t
+        .map(|df| {
+            time_model(
+                ReturnModel::StudentT { df },
+                &format!("Student-t months, ν = {df}"),
+            )
+        })
+        .transpose()?;
+    let regimes = if args.regimes {
+        let model = serde_json::from_str(BENCH_REGIMES).context("the bench's regimes")?;
+        let mut timing = time_model(model, "regimes (calm, crisis)")?;
+        if !args.no_numpy {
+            let paths = args.numpy_paths.unwrap_or(request.options.paths);
+            let peer = monteplan_regimes(args, paths, months)?;
+            let lead = timing.engine.path_steps_per_second / peer.path_steps_per_second;
+            eprintln!(
+                "monteplan's regime returns: {:.3e} path-steps/s; the engine's goal {lead:.0}× that",
+                peer.path_steps_per_second
+            );
+            timing.peer = Some(PeerTiming {
+                engine_over_peer: lead,
+                ..peer
+            });
         }
+        Some(timing)
+    } else {
+        None
     };
     Ok(BenchReport {
         goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
@@ -107,6 +159,7 @@ pub fn run(
         numpy,
         speedup_over_numpy: speedup,
         student_t,
+        regimes,
     })
 }
 
@@ -154,6 +207,45 @@ fn time_both(
         Some(timing)
     };
     Ok((engine_timing, numpy))
+}
+
+/// monteplan's regime-switching return generator on the bench's chain
+/// (`benches/monteplan_regimes.py`): `paths` × `months`, median of 3.
+fn monteplan_regimes(args: &BenchArgs, paths: u64, months: u32) -> Result<PeerTiming> {
+    let output = Command::new(&args.python)
+        .arg("benches/monteplan_regimes.py")
+        .args([
+            "--paths",
+            &paths.to_string(),
+            "--months",
+            &months.to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {} benches/monteplan_regimes.py", args.python))?;
+    if !output.status.success() {
+        bail!(
+            "monteplan's regime generator failed ({}); pip install -r benches/requirements-bench.txt",
+            output.status
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("monteplan_regimes.py's JSON")?;
+    let number = |key: &str| {
+        report[key]
+            .as_f64()
+            .with_context(|| format!("monteplan_regimes.py reported no {key}"))
+    };
+    Ok(PeerTiming {
+        what: format!(
+            "monteplan {}: RegimeSwitchingReturns.sample (returns only)",
+            report["monteplan_version"].as_str().unwrap_or("?")
+        ),
+        paths,
+        seconds: number("seconds")?,
+        path_steps_per_second: number("path_steps_per_second")?,
+        engine_over_peer: 0.0,
+    })
 }
 
 fn numpy_reference(args: &BenchArgs, request: &GoalRequest, paths: u64) -> Result<Timing> {

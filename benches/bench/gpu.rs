@@ -23,13 +23,14 @@ use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, Pre
 use crate::engine::STANDARD_GOAL;
 
 /// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio,
-/// and the drawdown under Student-t months (docs/model.md §4.1).
-const EXAMPLES: [&str; 5] = [
+/// the drawdown under Student-t months (docs/model.md §4.1) and under regimes (§4.2).
+const EXAMPLES: [&str; 6] = [
     include_str!("../../examples/accumulation-30y.json"),
     include_str!("../../examples/retirement-drawdown.json"),
     include_str!("../../examples/glide-path.json"),
     include_str!("../../examples/multi-asset.json"),
     include_str!("../../examples/fat-tails.json"),
+    include_str!("../../examples/regimes.json"),
 ];
 
 /// `sextant-bench --suite gpu`'s settings.

@@ -100,6 +100,11 @@ pub struct BenchArgs {
     /// (docs/model.md §4.1), beside the lognormal in the same run (and NumPy's t).
     #[arg(long)]
     student_t: Option<f64>,
+    /// The engine suite also times the standard goal in a two-regime market (docs/model.md
+    /// §4.2: calm, the goal's own market, and a crisis at −10% ± 35%, leaving calm 3% of
+    /// months and crisis 15%), beside the lognormal in the same run (and NumPy's).
+    #[arg(long)]
+    regimes: bool,
     /// The reference script.
     #[arg(long, default_value = "benches/reference.py")]
     reference: PathBuf,

@@ -13,6 +13,7 @@ pub mod philox;
 pub mod plan;
 pub mod portfolio;
 pub mod quantile;
+pub mod regime;
 pub mod request;
 pub mod result;
 pub mod risk;

@@ -156,6 +156,14 @@ pub fn exp_scaled_lanes<const L: usize>(scale: f32, x: &mut [f32; L]) {
     }
 }
 
+/// `x[l] ← exp(scale[l] · x[l])` over lanes: [`exp_scaled_lanes`] with a scale per lane.
+#[inline(always)]
+pub fn exp_scaled_each<const L: usize>(scale: &[f32; L], x: &mut [f32; L]) {
+    for (v, &s) in x.iter_mut().zip(scale) {
+        *v = exp(s * *v);
+    }
+}
+
 /// The same transform in `f64` with the standard library's functions: the accuracy reference
 /// for tests and for the GPU backends' parity checks.
 pub fn box_muller_f64(x_radius: u32, x_angle: u32) -> (f64, f64) {

@@ -108,8 +108,8 @@ pub struct Market {
     pub model: ReturnModel,
 }
 
-/// `market.model`: the distribution of each month's return (docs/model.md §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+/// `market.model`: the distribution of each month's return (docs/model.md §4.1, §4.2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReturnModel {
     /// §1's lognormal month.
@@ -123,6 +123,71 @@ pub enum ReturnModel {
         #[schemars(range(max = 1e9), extend("exclusiveMinimum" = 2.0))]
         df: f64,
     },
+    /// Markov regime switching: each month is §1's lognormal with the parameters of the regime
+    /// in force, and the regime follows a Markov chain with monthly `transition` probabilities.
+    Regime {
+        /// 1 … 8 regimes; each overrides the market's μ and σ (or its assets') that it names.
+        regimes: Vec<Regime>,
+        /// Monthly transition probabilities: `transition[i][j]` is P(regime j next month |
+        /// regime i now); each row sums to 1.
+        transition: Vec<Vec<f64>>,
+        /// The regime of month 0: drawn from the chain's stationary distribution
+        /// (`"stationary"`, the default) or the given index.
+        #[serde(default)]
+        initial: RegimeStart,
+    },
+}
+
+/// One regime of a `regime` market model: a name and what differs from the market. A field
+/// left out keeps the market's value, so regimes that override nothing are §1's market.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Regime {
+    pub name: String,
+    /// μ of the portfolio in this regime (a market given as `expected_return` + `volatility`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
+    pub expected_return: Option<f64>,
+    /// σ of the portfolio in this regime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub volatility: Option<f64>,
+    /// Per asset of `market.assets`, in its order: this regime's μ and σ of that asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<RegimeAsset>>,
+}
+
+/// An asset's parameters in one regime; a field left out keeps the asset's own.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeAsset {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
+    pub expected_return: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub volatility: Option<f64>,
+}
+
+/// The regime of month 0: `"stationary"` or a regime's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RegimeStart {
+    Index(u32),
+    Named(RegimeStartName),
+}
+
+/// The one named start, `"stationary"`: drawn from the chain's stationary distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegimeStartName {
+    Stationary,
+}
+
+impl Default for RegimeStart {
+    fn default() -> Self {
+        RegimeStart::Named(RegimeStartName::Stationary)
+    }
 }
 
 impl ReturnModel {

@@ -87,7 +87,7 @@ impl SweepRequest {
                 volatility: Some(sigma),
                 inflation: self.inflation,
                 fee: self.fee,
-                model: self.model,
+                model: self.model.clone(),
                 ..Market::default()
             },
             options: self.options.clone(),
@@ -96,6 +96,15 @@ impl SweepRequest {
 
     pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
         crate::validate::check_fee("fee", self.fee)?;
+        if matches!(self.model, ReturnModel::Regime { .. }) {
+            // Each point reaches the engine as one μ and σ; a regime's per-asset returns
+            // would need the point's weights. Refuse rather than run another model.
+            return Err(ValidationError::new(
+                "model",
+                "a regime market runs for goals; sweeps take the lognormal or student_t model so far",
+            )
+            .into());
+        }
         let prepared = self.frontier.prepare("frontier.")?;
         let frontier = prepared.solve()?;
         let rf = prepared.risk_free_rate;

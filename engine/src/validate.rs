@@ -7,7 +7,10 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 use thiserror::Error;
 
-use crate::request::{GlideSegment, GoalRequest, Market, ReturnModel};
+use crate::regime::{RegimeChain, MAX_REGIMES, ROW_SUM_TOLERANCE};
+use crate::request::{
+    GlideSegment, GoalRequest, Market, Regime, RegimeStart, RegimeStartName, ReturnModel,
+};
 use crate::student_t::{StudentT, MAX_DF};
 
 /// Longest horizon, in months (100 years).
@@ -53,9 +56,10 @@ pub struct PreparedGoal {
     pub contribution: Vec<f64>,
     /// d_t for t = 0 … T−1 (nominal).
     pub withdrawal: Vec<f64>,
-    /// exp(m/12) of the segment in force at month t.
+    /// exp(m/12) of the segment in force at month t; under regimes, regime k's month t at
+    /// k·T + t.
     pub drift: Vec<f64>,
-    /// sqrt(s²/12) of the segment in force at month t.
+    /// sqrt(s²/12) of the segment in force at month t, laid out as `drift`.
     pub volatility: Vec<f32>,
     /// target_T, nominal.
     pub target_nominal: f64,
@@ -66,6 +70,8 @@ pub struct PreparedGoal {
     /// The Student-t month (docs/model.md §4.1), or §1's lognormal when `None`. With it,
     /// `drift` holds E[G] and `volatility` sqrt(exp(s²/12) − 1) (see [`crate::student_t`]).
     pub student_t: Option<StudentT>,
+    /// The regime chain (docs/model.md §4.2), when the market switches regimes.
+    pub regimes: Option<RegimeChain>,
 }
 
 impl PreparedGoal {
@@ -128,8 +134,12 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     }
     let percentiles = percentiles(&options.percentiles)?;
 
-    let (drift, volatility, student_t) =
-        market_schedule(&request.market, horizon, "goal.horizon_months")?;
+    let MarketSchedule {
+        drift,
+        volatility,
+        student_t,
+        regimes,
+    } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
     let inflation = request.market.inflation;
 
     let mut contribution = Vec::with_capacity(horizon as usize);
@@ -164,62 +174,237 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         seed: options.seed,
         percentiles,
         student_t,
+        regimes,
     })
 }
 
-/// A market's month-by-month parameters: drift, volatility and the t model's constants.
-pub(crate) type MarketSchedule = (Vec<f64>, Vec<f32>, Option<StudentT>);
+/// A market's month-by-month parameters (docs/model.md §1.2, §4): what the kernels read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MarketSchedule {
+    /// exp(m/12) (with the fee) of month t; under regimes, regime k's months from k·horizon.
+    pub(crate) drift: Vec<f64>,
+    /// sqrt(s²/12) of month t, laid out as `drift`.
+    pub(crate) volatility: Vec<f32>,
+    pub(crate) student_t: Option<StudentT>,
+    pub(crate) regimes: Option<RegimeChain>,
+}
 
 /// The market's month-by-month parameters over `horizon` months: exp(m/12) and sqrt(s²/12)
 /// of the segment in force (docs/model.md §1.2), with the fee folded in; under a Student-t
-/// `market.model`, E[G] and sqrt(exp(s²/12) − 1) instead, and the model's constants.
-/// `horizon_field` names what sets the horizon, for a glide segment that starts after it.
+/// `market.model`, E[G] and sqrt(exp(s²/12) − 1) instead, and the model's constants; under
+/// regimes, one such schedule per regime and the chain. `horizon_field` names what sets the
+/// horizon, for a glide segment that starts after it.
 pub(crate) fn market_schedule(
     market: &Market,
     horizon: u32,
     horizon_field: &str,
 ) -> Result<MarketSchedule, ValidationError> {
-    let segments = market_segments(market, horizon, horizon_field)?;
     let fee = monthly_fee_factor(market.fee)?;
-    let student_t = return_model(market.model)?;
-    let mut drift = Vec::with_capacity(horizon as usize);
-    let mut volatility = Vec::with_capacity(horizon as usize);
-    for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
-        let end = segments.get(i + 1).map_or(horizon, |s| s.0);
-        let (d, v) = monthly_lognormal(mu, sigma);
-        // The fee folds into the month's deterministic factor: G_t · (1 − f)^(1/12) is
-        // (exp(m/12) · (1 − f)^(1/12)) · exp(s·Z/√12), the same on every backend; without a
-        // fee the factor is exactly 1 and the drift keeps its bits.
-        let d = d * fee;
-        // Under t, §1's monthly mean E[G] = exp(m/12 + s²/24) and relative SD
-        // sqrt(exp(s²/12) − 1) around the t shock (crate::student_t).
-        let (d, v) = match student_t {
-            None => (d, v),
-            Some(_) => (d * (v * v / 2.0).exp(), (v * v).exp_m1().sqrt()),
-        };
-        for _ in start..end {
-            drift.push(d);
-            volatility.push(v as f32);
+    let mut schedule = MarketSchedule {
+        drift: Vec::with_capacity(horizon as usize),
+        volatility: Vec::with_capacity(horizon as usize),
+        student_t: None,
+        regimes: None,
+    };
+    match &market.model {
+        ReturnModel::Lognormal => {
+            let segments = market_segments(market, horizon, horizon_field)?;
+            schedule.push_segments(&segments, horizon, fee);
+        }
+        &ReturnModel::StudentT { df } => {
+            let segments = market_segments(market, horizon, horizon_field)?;
+            schedule.student_t = Some(student_t_of(df)?);
+            schedule.push_segments(&segments, horizon, fee);
+        }
+        ReturnModel::Regime {
+            regimes,
+            transition,
+            initial,
+        } => {
+            let chain = regime_chain(regimes, transition, *initial)?;
+            for (k, regime) in regimes.iter().enumerate() {
+                let in_regime = regime_market(market, regime, k)?;
+                let segments = market_segments(&in_regime, horizon, horizon_field)?;
+                schedule.push_segments(&segments, horizon, fee);
+            }
+            schedule.regimes = Some(chain);
         }
     }
-    Ok((drift, volatility, student_t))
+    Ok(schedule)
 }
 
-/// `market.model`'s constants, checked: `None` for §1's lognormal.
-fn return_model(model: ReturnModel) -> Result<Option<StudentT>, ValidationError> {
-    match model {
-        ReturnModel::Lognormal => Ok(None),
-        ReturnModel::StudentT { df } => {
-            if df.is_finite() && df > 2.0 && df <= MAX_DF {
-                Ok(Some(StudentT::new(df)))
-            } else {
-                Err(ValidationError::new(
-                    "market.model.df",
-                    format!("must be above 2 and at most {MAX_DF:e}, got {df}"),
-                ))
+impl MarketSchedule {
+    /// Append `horizon` months of `segments` (start month, μ, σ).
+    fn push_segments(&mut self, segments: &[(u32, f64, f64)], horizon: u32, fee: f64) {
+        for (i, &(start, mu, sigma)) in segments.iter().enumerate() {
+            let end = segments.get(i + 1).map_or(horizon, |s| s.0);
+            let (d, v) = monthly_lognormal(mu, sigma);
+            // The fee folds into the month's deterministic factor: G_t · (1 − f)^(1/12) is
+            // (exp(m/12) · (1 − f)^(1/12)) · exp(s·Z/√12), the same on every backend; without
+            // a fee the factor is exactly 1 and the drift keeps its bits.
+            let d = d * fee;
+            // Under t, §1's monthly mean E[G] = exp(m/12 + s²/24) and relative SD
+            // sqrt(exp(s²/12) − 1) around the t shock (crate::student_t).
+            let (d, v) = match self.student_t {
+                None => (d, v),
+                Some(_) => (d * (v * v / 2.0).exp(), (v * v).exp_m1().sqrt()),
+            };
+            for _ in start..end {
+                self.drift.push(d);
+                self.volatility.push(v as f32);
             }
         }
     }
+}
+
+/// A Student-t `market.model`'s constants, checked.
+fn student_t_of(df: f64) -> Result<StudentT, ValidationError> {
+    if df.is_finite() && df > 2.0 && df <= MAX_DF {
+        Ok(StudentT::new(df))
+    } else {
+        Err(ValidationError::new(
+            "market.model.df",
+            format!("must be above 2 and at most {MAX_DF:e}, got {df}"),
+        ))
+    }
+}
+
+/// A regime `market.model`'s chain, checked: 1 … [`MAX_REGIMES`] named regimes, a K × K
+/// transition matrix of probabilities whose rows sum to 1, and a start the chain can take.
+fn regime_chain(
+    regimes: &[Regime],
+    transition: &[Vec<f64>],
+    initial: RegimeStart,
+) -> Result<RegimeChain, ValidationError> {
+    let k = regimes.len();
+    if !(1..=MAX_REGIMES).contains(&k) {
+        return Err(ValidationError::new(
+            "market.model.regimes",
+            format!("must have between 1 and {MAX_REGIMES} regimes, got {k}"),
+        ));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(k);
+    for (i, regime) in regimes.iter().enumerate() {
+        let name = regime.name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(ValidationError::new(
+                format!("market.model.regimes[{i}].name"),
+                "must be 1 to 64 characters",
+            ));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(ValidationError::new(
+                format!("market.model.regimes[{i}].name"),
+                format!("must be unique, but {name:?} is used twice"),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    if transition.len() != k {
+        return Err(ValidationError::new(
+            "market.model.transition",
+            format!(
+                "must have one row per regime ({k}), got {}",
+                transition.len()
+            ),
+        ));
+    }
+    for (i, row) in transition.iter().enumerate() {
+        if row.len() != k {
+            return Err(ValidationError::new(
+                format!("market.model.transition[{i}]"),
+                format!(
+                    "must have one probability per regime ({k}), got {}",
+                    row.len()
+                ),
+            ));
+        }
+        for (j, &p) in row.iter().enumerate() {
+            if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+                return Err(ValidationError::new(
+                    format!("market.model.transition[{i}][{j}]"),
+                    format!("must be a probability in [0, 1], got {p}"),
+                ));
+            }
+        }
+        let sum: f64 = row.iter().sum();
+        if (sum - 1.0).abs() > ROW_SUM_TOLERANCE {
+            return Err(ValidationError::new(
+                format!("market.model.transition[{i}]"),
+                format!("must sum to 1 within {ROW_SUM_TOLERANCE:e}, got {sum}"),
+            ));
+        }
+    }
+    let start = match initial {
+        RegimeStart::Index(index) if index as usize >= k => {
+            return Err(ValidationError::new(
+                "market.model.initial",
+                format!("must be \"stationary\" or a regime's index below {k}, got {index}"),
+            ))
+        }
+        RegimeStart::Index(index) => Some(index as usize),
+        RegimeStart::Named(RegimeStartName::Stationary) => None,
+    };
+    RegimeChain::new(names, transition, start).ok_or_else(|| {
+        ValidationError::new(
+            "market.model.initial",
+            "\"stationary\" needs a chain with one stationary distribution, but this one has several (it has more than one closed set of regimes); give the starting regime's index",
+        )
+    })
+}
+
+/// The market of regime `k`: the market with the μ and σ (its own or its assets') that the
+/// regime overrides, each checked under the regime's field name.
+fn regime_market(market: &Market, regime: &Regime, k: usize) -> Result<Market, ValidationError> {
+    let at = |name: &str| format!("market.model.regimes[{k}].{name}");
+    let mut in_regime = market.clone();
+    in_regime.model = ReturnModel::Lognormal;
+    let portfolio_level = regime.expected_return.is_some() || regime.volatility.is_some();
+    if portfolio_level && (market.assets.is_some() || market.glide_path.is_some()) {
+        return Err(ValidationError::new(
+            at(if regime.expected_return.is_some() {
+                "expected_return"
+            } else {
+                "volatility"
+            }),
+            "cannot be combined with market.assets or market.glide_path: give the regime's assets' values in `assets`",
+        ));
+    }
+    if let Some(mu) = regime.expected_return {
+        expected_return(&at("expected_return"), mu)?;
+        in_regime.expected_return = Some(mu);
+    }
+    if let Some(sigma) = regime.volatility {
+        volatility(&at("volatility"), sigma)?;
+        in_regime.volatility = Some(sigma);
+    }
+    if let Some(overrides) = &regime.assets {
+        let assets = in_regime
+            .assets
+            .as_mut()
+            .ok_or_else(|| ValidationError::new(at("assets"), "needs market.assets"))?;
+        if overrides.len() != assets.len() {
+            return Err(ValidationError::new(
+                at("assets"),
+                format!(
+                    "must have one entry per market.assets ({}), got {}",
+                    assets.len(),
+                    overrides.len()
+                ),
+            ));
+        }
+        for (i, (asset, change)) in assets.iter_mut().zip(overrides).enumerate() {
+            if let Some(mu) = change.expected_return {
+                expected_return(&at(&format!("assets[{i}].expected_return")), mu)?;
+                asset.expected_return = mu;
+            }
+            if let Some(sigma) = change.volatility {
+                volatility(&at(&format!("assets[{i}].volatility")), sigma)?;
+                asset.volatility = sigma;
+            }
+        }
+    }
+    Ok(in_regime)
 }
 
 /// (1 − f)^(1/12) of `market.fee` = f, checked.

@@ -195,6 +195,56 @@ fn the_generated_cuda_student_t_month_is_the_cpus_bits() {
     }
 }
 
+const REGIME_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    unsigned k0, k1, path, month;
+    while (scanf("%u %u %u %u", &k0, &k1, &path, &month) == 4) {
+        const float u = regime_uniform(regime_block(path, month, make_uint2(k0, k1)), month);
+        printf("%u\n", __float_as_uint(u));
+    }
+    return 0;
+}
+"#;
+
+/// The regime uniform of the CUDA kernels (shaders/common.wgsl's `regime_block` and
+/// `regime_uniform`, generated as C and run on the host) is the CPU's: the top 24 bits of the
+/// word of counter (path, ⌊t/4⌋, 3, 0) that `regime::regime_word` draws, as an exact `f32`,
+/// for every month of a quad.
+#[test]
+fn the_generated_cuda_regime_uniform_is_the_cpus() {
+    use sextant_engine::regime::regime_word;
+    let binary = host_binary("regime", COMMON_CUDA, REGIME_MAIN);
+    let queries: Vec<(u64, u32, u32)> = (0..20_000u32)
+        .map(|i| {
+            (
+                3 + u64::from(i % 7) * 0x1234_5678_9abc,
+                i * 104_729,
+                i % 1200,
+            )
+        })
+        .collect();
+    let text: String = queries
+        .iter()
+        .map(|(seed, path, month)| {
+            let key = philox::key_of_seed(*seed);
+            format!("{} {} {path} {month}\n", key[0], key[1])
+        })
+        .collect();
+    let output = run_on(&binary, text);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), queries.len());
+    for ((seed, path, month), line) in queries.iter().zip(&lines) {
+        let expected = (regime_word(*seed, *path, *month) >> 8) as f32;
+        assert_eq!(
+            line.parse::<u32>().unwrap(),
+            expected.to_bits(),
+            "path {path} month {month}"
+        );
+    }
+}
+
 const TAX_MAIN: &str = r#"
 #include <stdio.h>
 int main() {

@@ -24,7 +24,9 @@ fn goal(value: serde_json::Value) -> PreparedGoal {
 /// Requests covering the model: accumulation with growth and a real target, a drawdown that
 /// depletes, a glide path, a short odd horizon, zero volatility, custom percentiles, and
 /// Student-t markets (docs/model.md §4.1): fat tails on a saver, and a drawdown at ν = 2.05
-/// and 60% volatility whose months are clamped at −100%.
+/// and 60% volatility whose months are clamped at −100%; regime markets (§4.2): three
+/// portfolio regimes on an odd horizon with a late withdrawal start, and two regimes of
+/// per-asset returns under a glide path started in the second.
 fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
     use serde_json::json;
     vec![
@@ -74,6 +76,31 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
             "market": {"expected_return": 0.06, "volatility": 0.6, "fee": 0.01,
                        "model": {"kind": "student_t", "df": 2.05}},
             "options": {"paths": paths, "seed": 5}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 700000, "monthly_withdrawal": 3800, "withdrawal_start_month": 6,
+                     "horizon_months": 301},
+            "market": {"expected_return": 0.07, "volatility": 0.14, "inflation": 0.025,
+                       "model": {"kind": "regime",
+                                 "regimes": [{"name": "calm"},
+                                             {"name": "crisis", "expected_return": -0.15, "volatility": 0.35},
+                                             {"name": "recovery", "expected_return": 0.2, "volatility": 0.2}],
+                                 "transition": [[0.97, 0.03, 0.0], [0.0, 0.85, 0.15], [0.1, 0.0, 0.9]]}},
+            "options": {"paths": paths, "seed": 31}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 30000, "monthly_contribution": 800, "horizon_months": 240,
+                     "target_amount": 400000},
+            "market": {"assets": [{"name": "stocks", "expected_return": 0.08, "volatility": 0.17},
+                                  {"name": "bonds", "expected_return": 0.035, "volatility": 0.06}],
+                       "glide_path": [{"start_month": 0, "weights": [0.9, 0.1]},
+                                      {"start_month": 120, "weights": [0.5, 0.5]}],
+                       "model": {"kind": "regime", "initial": 1,
+                                 "regimes": [{"name": "bull"},
+                                             {"name": "bear", "assets": [
+                                                 {"expected_return": -0.2, "volatility": 0.3}, {}]}],
+                                 "transition": [[0.98, 0.02], [0.08, 0.92]]}},
+            "options": {"paths": paths, "seed": 32}
         })),
     ]
 }
@@ -443,7 +470,8 @@ mod wgpu {
         for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
             assert_parity(&format!("goal {k}"), g, c);
         }
-        let clamping = cpu.last().unwrap();
+        // The ν = 2.05 drawdown (the seventh goal) clamps.
+        let clamping = &cpu[6];
         assert!(clamping.clamped_months > 100, "{}", clamping.clamped_months);
         // Success-only batches agree too.
         let gpu = b.simulate(&goals, Detail::Success).unwrap();

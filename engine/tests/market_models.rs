@@ -1,7 +1,9 @@
 //! The market models of docs/model.md §4 through the engine: the Student-t month's moments
 //! (mean and variance are §1's, kurtosis the t's), its limit ν → ∞ (the lognormal's mean and
-//! variance), the lognormal's bits untouched, the model reaching sweeps, and bad input refused
-//! by name. Every statistical bound is 4 standard errors with a fixed seed.
+//! variance), the lognormal's bits untouched, the model reaching sweeps; regime switching's
+//! month as the mixture of its regimes, regimes that change nothing giving the lognormal's
+//! bits; and bad input refused by name. Every statistical bound is 4 standard errors with a
+//! fixed seed.
 
 use serde_json::{json, Value};
 use sextant_engine::backend::{CpuBackend, SimulationBackend};
@@ -221,9 +223,296 @@ fn a_plan_refuses_a_model_its_kernels_lack_by_name() {
     );
     let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(prepare_plan(&serde_json::from_value::<PlanRequest>(plan.clone()).unwrap()).is_ok());
-    plan["market"]["model"] = json!({"kind": "student_t", "df": 5});
+    let mut t_plan = plan.clone();
+    t_plan["market"]["model"] = json!({"kind": "student_t", "df": 5});
+    let t_plan: PlanRequest = serde_json::from_value(t_plan).unwrap();
+    let err = prepare_plan(&t_plan).unwrap_err();
+    assert_eq!(err.field, "market.model");
+    assert!(err.problem.contains("student_t"), "{}", err.problem);
+    plan["market"]["model"] = json!({"kind": "regime", "regimes": [{"name": "one"}],
+                                     "transition": [[1]]});
     let plan: PlanRequest = serde_json::from_value(plan).unwrap();
     let err = prepare_plan(&plan).unwrap_err();
     assert_eq!(err.field, "market.model");
-    assert!(err.problem.contains("student_t"), "{}", err.problem);
+    assert!(err.problem.contains("regime"), "{}", err.problem);
+}
+
+/// A two-regime market: a calm one (the market's μ, σ) and a crisis.
+fn two_regimes(initial: Value) -> Value {
+    json!({"expected_return": 0.08, "volatility": 0.12,
+           "model": {"kind": "regime", "initial": initial,
+                     "regimes": [{"name": "calm"},
+                                 {"name": "crisis", "expected_return": -0.1, "volatility": 0.35}],
+                     "transition": [[0.97, 0.03], [0.15, 0.85]]}})
+}
+
+#[test]
+fn a_regime_month_is_the_mixture_of_its_regimes() {
+    // Month 0's regime is drawn from the start: with "stationary", calm with π = 0.15/0.18
+    // and crisis with 0.03/0.18, so G's mean and variance are the mixture's; started in the
+    // crisis, they are the crisis's own.
+    let calm = lognormal_month(0.08, 0.12);
+    let crisis = lognormal_month(-0.1, 0.35);
+    let pi = [0.15 / 0.18, 0.03 / 0.18];
+    let mean = pi[0] * calm.0 + pi[1] * crisis.0;
+    let second = pi[0] * (calm.1 + calm.0 * calm.0) + pi[1] * (crisis.1 + crisis.0 * crisis.0);
+    let g = monthly_returns(two_regimes(json!("stationary")), 1_000_000, 41);
+    let [m, v, _] = moments(&g);
+    assert_within("mean", m, mean);
+    assert_within("variance", v, second - mean * mean);
+    let g = monthly_returns(two_regimes(json!(1)), 400_000, 42);
+    let [m, v, _] = moments(&g);
+    assert_within("crisis mean", m, crisis.0);
+    assert_within("crisis variance", v, crisis.1);
+}
+
+#[test]
+fn regimes_that_change_nothing_are_the_lognormal_to_the_bit() {
+    // The shocks keep their stream and every regime's schedule is the market's, so the
+    // regime draws change no number: a portfolio market, and assets under a glide path.
+    let engine = Engine::default();
+    let goal = json!({"initial_wealth": 400000, "monthly_contribution": 500,
+                      "monthly_withdrawal": 2600, "withdrawal_start_month": 60,
+                      "horizon_months": 300, "target_amount": 100000});
+    let chain = json!({"transition": [[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]});
+    let markets = [
+        (
+            json!({"expected_return": 0.06, "volatility": 0.15, "inflation": 0.02, "fee": 0.004}),
+            json!([{"name": "a"}, {"name": "b", "expected_return": 0.06}, {"name": "c", "volatility": 0.15}]),
+        ),
+        (
+            json!({"assets": [{"name": "stocks", "expected_return": 0.08, "volatility": 0.18},
+                              {"name": "bonds", "expected_return": 0.035, "volatility": 0.06}],
+                   "correlations": [[1, 0.2], [0.2, 1]],
+                   "glide_path": [{"start_month": 0, "weights": [0.8, 0.2]},
+                                  {"start_month": 100, "weights": [0.4, 0.6]}]}),
+            json!([{"name": "a"}, {"name": "b", "assets": [{"volatility": 0.18}, {}]},
+                   {"name": "c", "assets": [{}, {"expected_return": 0.035}]}]),
+        ),
+    ];
+    for (market, regimes) in markets {
+        let plain = request(json!({"goal": goal, "market": market,
+                                   "options": {"paths": 20000, "seed": 9}}));
+        let mut switching = plain.clone();
+        let mut model = chain.clone();
+        model["kind"] = json!("regime");
+        model["regimes"] = regimes;
+        switching.market.model = serde_json::from_value(model).unwrap();
+        let a = engine.simulate(&plain).unwrap();
+        let b = engine.simulate(&switching).unwrap();
+        assert!(a.depletion.probability > 0.0 && a.success_probability > 0.0);
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_crisis_regime_lowers_success_and_the_solvers_run_under_regimes() {
+    let engine = Engine::default();
+    let base = json!({
+        "goal": {"initial_wealth": 600000, "monthly_withdrawal": 3200, "withdrawal_start_month": 0,
+                 "horizon_months": 360},
+        "market": {"expected_return": 0.08, "volatility": 0.12},
+        "options": {"paths": 20000, "seed": 12}
+    });
+    let calm = engine.simulate(&request(base.clone())).unwrap();
+    let mut switching = base;
+    switching["market"] = two_regimes(json!("stationary"));
+    let switching = engine.simulate(&request(switching)).unwrap();
+    // Binomial SEs of two 20,000-path estimates: a gap of many of them.
+    let se = (calm.standard_error.powi(2) + switching.standard_error.powi(2)).sqrt();
+    assert!(
+        calm.success_probability - switching.success_probability > 8.0 * se,
+        "{} vs {}",
+        calm.success_probability,
+        switching.success_probability
+    );
+    // The affine solver path (no withdrawals) under regimes: the contribution it finds meets
+    // the threshold when simulated.
+    let saver = request(json!({
+        "goal": {"initial_wealth": 10000, "horizon_months": 240, "target_amount": 500000,
+                 "success_threshold": 0.8},
+        "market": two_regimes(json!("stationary")),
+        "options": {"paths": 20000, "seed": 4}
+    }));
+    let solved = sextant_engine::solve::required_contribution(&engine, &saver).unwrap();
+    assert_eq!(solved.method, sextant_engine::solve::Method::BreakEven);
+    let value = solved.value.unwrap();
+    let mut check = saver.clone();
+    check.goal.monthly_contribution = value;
+    let p = engine.simulate(&check).unwrap().success_probability;
+    assert!(p >= 0.8 && p == solved.success_probability, "{value} → {p}");
+    check.goal.monthly_contribution = value - 0.01;
+    let below = engine.simulate(&check).unwrap().success_probability;
+    assert!(below < 0.8, "a cent less still succeeds: {below}");
+}
+
+#[test]
+fn a_bad_regime_market_is_refused_by_name() {
+    let market = |model: Value, extra: Value| {
+        let mut m = json!({"expected_return": 0.05, "volatility": 0.1, "model": model});
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                m[k] = v;
+            }
+        }
+        m
+    };
+    let try_market = |m: Value| {
+        serde_json::from_value::<GoalRequest>(json!({"goal": {"horizon_months": 12}, "market": m}))
+            .map_err(|e| e.to_string())
+            .and_then(|r| prepare(&r).map(|_| ()).map_err(|e| e.to_string()))
+    };
+    let two = |transition: Value, initial: Value| {
+        json!({"kind": "regime", "initial": initial, "transition": transition,
+               "regimes": [{"name": "up"}, {"name": "down", "expected_return": -0.2}]})
+    };
+    let ok = [[0.9, 0.1], [0.2, 0.8]];
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            market(
+                json!({"kind": "regime", "regimes": [], "transition": []}),
+                json!(null),
+            ),
+            "market.model.regimes: must have between 1 and 8",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": (0..9).map(|i| json!({"name": format!("r{i}")})).collect::<Vec<_>>(),
+                       "transition": vec![vec![1.0 / 9.0; 9]; 9]}),
+                json!(null),
+            ),
+            "market.model.regimes: must have between 1 and 8",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": "x"}, {"name": "x"}],
+                       "transition": ok}),
+                json!(null),
+            ),
+            "market.model.regimes[1].name: must be unique",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": " "}], "transition": [[1]]}),
+                json!(null),
+            ),
+            "market.model.regimes[0].name: must be 1 to 64",
+        ),
+        (
+            market(two(json!([[0.9, 0.1]]), json!(0)), json!(null)),
+            "market.model.transition: must have one row per regime (2), got 1",
+        ),
+        (
+            market(two(json!([[0.9, 0.1], [1.0]]), json!(0)), json!(null)),
+            "market.model.transition[1]: must have one probability per regime",
+        ),
+        (
+            market(two(json!([[1.1, -0.1], [0.5, 0.5]]), json!(0)), json!(null)),
+            "market.model.transition[0][0]: must be a probability in [0, 1], got 1.1",
+        ),
+        (
+            market(two(json!([[0.9, 0.2], [0.5, 0.5]]), json!(0)), json!(null)),
+            "market.model.transition[0]: must sum to 1",
+        ),
+        (
+            market(two(json!(ok), json!(2)), json!(null)),
+            "market.model.initial: must be \"stationary\" or a regime's index below 2, got 2",
+        ),
+        (
+            market(
+                two(json!([[1, 0], [0, 1]]), json!("stationary")),
+                json!(null),
+            ),
+            "market.model.initial: \"stationary\" needs a chain with one stationary distribution",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": "a", "volatility": -0.1}],
+                       "transition": [[1]]}),
+                json!(null),
+            ),
+            "market.model.regimes[0].volatility",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": "a", "expected_return": -1.5}],
+                       "transition": [[1]]}),
+                json!(null),
+            ),
+            "market.model.regimes[0].expected_return",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": "a", "assets": [{}]}],
+                       "transition": [[1]]}),
+                json!(null),
+            ),
+            "market.model.regimes[0].assets: needs market.assets",
+        ),
+        (
+            json!({"assets": [{"name": "s", "expected_return": 0.07, "volatility": 0.15}], "weights": [1],
+                "model": {"kind": "regime", "regimes": [{"name": "a", "expected_return": 0.1}],
+                          "transition": [[1]]}}),
+            "market.model.regimes[0].expected_return: cannot be combined with market.assets",
+        ),
+        (
+            json!({"assets": [{"name": "s", "expected_return": 0.07, "volatility": 0.15}], "weights": [1],
+                "model": {"kind": "regime", "regimes": [{"name": "a", "assets": [{}, {}]}],
+                          "transition": [[1]]}}),
+            "market.model.regimes[0].assets: must have one entry per market.assets (1), got 2",
+        ),
+        (
+            json!({"assets": [{"name": "s", "expected_return": 0.07, "volatility": 0.15}], "weights": [1],
+                "model": {"kind": "regime", "regimes": [{"name": "a", "assets": [{"volatility": 11}]}],
+                          "transition": [[1]]}}),
+            "market.model.regimes[0].assets[0].volatility",
+        ),
+        (
+            json!({"model": {"kind": "regime", "regimes": [{"name": "a", "volatility": 0.1}],
+                          "transition": [[1]]}}),
+            "market.expected_return: is required",
+        ),
+        (
+            market(
+                json!({"kind": "regime", "regimes": [{"name": "a", "mu": 0.1}], "transition": [[1]]}),
+                json!(null),
+            ),
+            "mu",
+        ),
+    ];
+    for (m, expected) in cases {
+        let err = try_market(m.clone()).unwrap_err();
+        assert!(err.contains(expected), "{m}: {err}");
+    }
+    // A periodic chain has one stationary distribution; a fixed start needs none.
+    assert!(try_market(market(
+        two(json!([[0, 1], [1, 0]]), json!("stationary")),
+        json!(null)
+    ))
+    .is_ok());
+    assert!(try_market(market(two(json!([[1, 0], [0, 1]]), json!(1)), json!(null))).is_ok());
+    // Only the portfolio's own μ and σ may be left to the regimes.
+    assert!(try_market(json!({"model": {"kind": "regime",
+        "regimes": [{"name": "a", "expected_return": 0.1, "volatility": 0.1}], "transition": [[1]]}})).is_ok());
+}
+
+#[test]
+fn a_sweep_refuses_regimes_by_name() {
+    use sextant_engine::sweep::SweepRequest;
+    let sweep: SweepRequest = serde_json::from_value(json!({
+        "goal": {"initial_wealth": 100000, "horizon_months": 120, "target_amount": 200000},
+        "frontier": {"assets": [{"name": "stocks", "expected_return": 0.08, "volatility": 0.18},
+                                {"name": "bonds", "expected_return": 0.035, "volatility": 0.06}],
+                     "points": 3},
+        "model": {"kind": "regime", "regimes": [{"name": "one"}], "transition": [[1]]}
+    }))
+    .unwrap();
+    let err = sweep.run(&Engine::default()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("model: a regime market runs for goals"),
+        "{err}"
+    );
 }

@@ -400,3 +400,88 @@ fn correlations_without_assets_are_refused_beside_a_glide_path() {
     without.market.correlations = None;
     assert!(prepare(&without).is_ok());
 }
+
+/// Regime markets (docs/model.md §4.2) of any shape: 0 … 9 regimes, rows that are
+/// probabilities (normalised) three times in four and any numbers otherwise, any start, and
+/// overrides plausible or not. Each case is simulated or refused naming a `market.` field, never
+/// a panic; both happen (a fixed seed, 300 cases).
+#[test]
+fn any_regime_market_is_simulated_or_refused_by_name() {
+    use proptest::test_runner::{Config, TestRunner};
+    use sextant_engine::request::{Regime, RegimeStart, ReturnModel};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let row = |k: usize| {
+        prop_oneof![
+            3 => proptest::collection::vec(0.0..1.0f64, k).prop_map(|r| {
+                let sum: f64 = r.iter().sum();
+                if sum > 0.0 { r.iter().map(|p| p / sum).collect() } else { r }
+            }),
+            1 => proptest::collection::vec(any_number(), 0..=k + 1),
+        ]
+    };
+    let strategy = (0usize..=9).prop_flat_map(move |k| {
+        (
+            proptest::collection::vec(row(k), k..=k + 1),
+            proptest::collection::vec(
+                (
+                    prop_oneof![3 => Just(None), 1 => (-0.5..0.5f64).prop_map(Some), 1 => any_number().prop_map(Some)],
+                    prop_oneof![3 => Just(None), 1 => (0.0..0.6f64).prop_map(Some), 1 => any_number().prop_map(Some)],
+                ),
+                k,
+            ),
+            prop_oneof![3 => Just(None), 1 => (0u32..12).prop_map(Some)],
+        )
+    });
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 300,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    runner
+        .run(&strategy, |(transition, overrides, start)| {
+            let regimes = overrides
+                .iter()
+                .enumerate()
+                .map(|(i, &(mu, sigma))| Regime {
+                    name: format!("r{i}"),
+                    expected_return: mu,
+                    volatility: sigma,
+                    assets: None,
+                })
+                .collect();
+            let mut m = market(0.06, 0.15);
+            m.model = ReturnModel::Regime {
+                regimes,
+                transition,
+                initial: start.map_or(RegimeStart::default(), RegimeStart::Index),
+            };
+            let mut g = goal(60);
+            g.initial_wealth = 100_000.0;
+            g.monthly_withdrawal = 1_500.0;
+            g.withdrawal_start_month = Some(0);
+            let r = request(g, m, 300, 5);
+            match prepare(&r) {
+                Ok(_) => {
+                    let result = Engine::default().simulate(&r).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&result.success_probability));
+                    simulated.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    prop_assert!(e.field.starts_with("market."), "unnamed field in {e}");
+                    prop_assert!(!e.problem.is_empty());
+                    refused.fetch_add(1, Relaxed);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
+    eprintln!("300 regime markets: {simulated} simulated, {refused} refused");
+    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+}

@@ -998,7 +998,7 @@ async fn start_job(
             &caller.owner,
         )
         .await?;
-    run_job(state, &id, JobWork::Goal(goal))?;
+    run_job(state, &id, JobWork::Goal(Box::new(goal)))?;
     Ok(id)
 }
 
@@ -1056,7 +1056,7 @@ fn report_progress(
 
 /// What a stored job runs.
 enum JobWork {
-    Goal(PreparedGoal),
+    Goal(Box<PreparedGoal>),
     Plan(Box<plan::PreparedPlan>),
 }
 
@@ -1085,7 +1085,7 @@ fn run_job(state: &AppState, id: &str, work: JobWork) -> Result<(), ApiError> {
     let (progress, mut fractions) = tokio::sync::mpsc::unbounded_channel();
     let pending: BoxFuture<'static, Result<Value, ApiError>> = match work {
         JobWork::Goal(goal) => {
-            let simulated = simulation(state, goal, Some(progress))?;
+            let simulated = simulation(state, *goal, Some(progress))?;
             async move { to_json(&simulated.await?) }.boxed()
         }
         JobWork::Plan(plan) => plan_job(state, *plan, progress),
@@ -1196,7 +1196,7 @@ async fn resume_job(state: &AppState, record: sextant_store::simulations::Simula
             .map_err(|e| e.to_string())
             .and_then(|r| {
                 checked_goal(state, &r)
-                    .map(JobWork::Goal)
+                    .map(|goal| JobWork::Goal(Box::new(goal)))
                     .map_err(|e| e.message())
             })
     };

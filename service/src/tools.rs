@@ -7,6 +7,7 @@ use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
 use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
+use sextant_engine::request::ReturnModel;
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
@@ -484,12 +485,23 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             s += &format!(" (typically after {})", years(month));
         }
     }
-    if let sextant_engine::request::ReturnModel::StudentT { df } = request.market.model {
-        s += &format!(", with fat-tailed monthly returns (Student-t, {df} degrees of freedom)");
-        if let Some(clamped) = result.clamped_months.filter(|&c| c > 0) {
+    match &request.market.model {
+        ReturnModel::Lognormal => {}
+        ReturnModel::StudentT { df } => {
+            s += &format!(", with fat-tailed monthly returns (Student-t, {df} degrees of freedom)");
+            if let Some(clamped) = result.clamped_months.filter(|&c| c > 0) {
+                s += &format!(
+                    "; {clamped} of the {} simulated months lost everything",
+                    result.paths * u64::from(request.goal.horizon_months)
+                );
+            }
+        }
+        ReturnModel::Regime { regimes, .. } => {
+            let names: Vec<&str> = regimes.iter().map(|r| r.name.as_str()).collect();
             s += &format!(
-                "; {clamped} of the {} simulated months lost everything",
-                result.paths * u64::from(request.goal.horizon_months)
+                ", with markets switching between {} regimes ({})",
+                regimes.len(),
+                names.join(", ")
             );
         }
     }
@@ -522,9 +534,25 @@ mod tests {
             "{text}"
         );
         let mut plain = request.clone();
-        plain.market.model = sextant_engine::request::ReturnModel::Lognormal;
+        plain.market.model = ReturnModel::Lognormal;
         let result = sextant_engine::Engine::default().simulate(&plain).unwrap();
         assert!(!simulation_summary(&plain, &result).contains("Student-t"));
+    }
+
+    #[test]
+    fn a_regime_simulation_names_its_regimes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/regimes.json");
+        let mut request: GoalRequest =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        request.options.paths = 2000;
+        let result = sextant_engine::Engine::default()
+            .simulate(&request)
+            .unwrap();
+        let text = simulation_summary(&request, &result);
+        assert!(
+            text.contains("with markets switching between 2 regimes (normal, bear)"),
+            "{text}"
+        );
     }
 
     #[test]

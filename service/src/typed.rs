@@ -174,6 +174,7 @@ mod tests {
                 model: Some(proto::ReturnModel {
                     kind: "student_t".into(),
                     df: Some(4.0),
+                    ..Default::default()
                 }),
                 weights: vec![0.6, 0.4],
                 correlations: vec![
@@ -209,6 +210,75 @@ mod tests {
             engine.market.model,
             sextant_engine::request::ReturnModel::StudentT { df: 4.0 }
         );
+    }
+
+    #[test]
+    fn a_regime_market_message_is_its_json_document() {
+        let market = Market {
+            expected_return: Some(0.07),
+            volatility: Some(0.15),
+            model: Some(proto::ReturnModel {
+                kind: "regime".into(),
+                regimes: vec![
+                    proto::Regime {
+                        name: "calm".into(),
+                        ..Default::default()
+                    },
+                    proto::Regime {
+                        name: "crisis".into(),
+                        expected_return: Some(-0.1),
+                        volatility: Some(0.35),
+                        ..Default::default()
+                    },
+                ],
+                transition: vec![
+                    Row {
+                        values: vec![0.97, 0.03],
+                    },
+                    Row {
+                        values: vec![0.15, 0.85],
+                    },
+                ],
+                initial: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let request = GoalRequest {
+            goal: Some(Goal {
+                horizon_months: Some(12),
+                ..Default::default()
+            }),
+            market: Some(market),
+            options: None,
+        };
+        let engine: sextant_engine::GoalRequest =
+            serde_json::from_value(document(&request).unwrap()).unwrap();
+        let expected: sextant_engine::request::ReturnModel = serde_json::from_value(json!({
+            "kind": "regime", "initial": 1,
+            "regimes": [{"name": "calm"},
+                        {"name": "crisis", "expected_return": -0.1, "volatility": 0.35}],
+            "transition": [[0.97, 0.03], [0.15, 0.85]]
+        }))
+        .unwrap();
+        assert_eq!(engine.market.model, expected);
+        // Unset, the start is the stationary distribution.
+        let mut stationary = request.clone();
+        stationary
+            .market
+            .as_mut()
+            .unwrap()
+            .model
+            .as_mut()
+            .unwrap()
+            .initial = None;
+        let engine: sextant_engine::GoalRequest =
+            serde_json::from_value(document(&stationary).unwrap()).unwrap();
+        let sextant_engine::request::ReturnModel::Regime { initial, .. } = engine.market.model
+        else {
+            panic!("not a regime model")
+        };
+        assert_eq!(initial, sextant_engine::request::RegimeStart::default());
     }
 
     #[test]

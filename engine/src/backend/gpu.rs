@@ -35,7 +35,7 @@ pub const BINS_PER_OCTAVE: f32 = 64.0;
 /// An unused wanted-bin entry.
 pub const NONE: u32 = u32::MAX;
 
-/// One goal as the kernels read it (20 words, the WGSL/CUDA `Goal` struct).
+/// One goal as the kernels read it (24 words, the WGSL/CUDA `Goal` struct).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GoalParams {
@@ -55,11 +55,17 @@ pub struct GoalParams {
     pub initial: f32,
     pub target_lo: f32,
     pub initial_lo: f32,
-    /// 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1), with the constants below.
+    /// 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1), with the constants below;
+    /// 2: regime switching (§4.2).
     pub model: u32,
     pub t_d: f32,
     pub t_c: f32,
     pub t_scale: f32,
+    /// K regimes; regime k's months sit at `month_base + k·horizon`.
+    pub regimes: u32,
+    /// Where the chain's K + 1 rows of K − 1 thresholds sit in `vols`.
+    pub regime_table: u32,
+    pub pad: [u32; 2],
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -158,7 +164,7 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
             0
         };
         let s = goal.paths.div_ceil(u64::from(BLOCK)) * (snaps + 1) * 4;
-        let m = u64::from(goal.horizon) * 32;
+        let m = schedule_entries(goal) as u64 * 32;
         let over = hist + h > budget || sums + s > budget || months + m > budget;
         if i > start && (over || i - start == 65_535) {
             out.push(start..i);
@@ -173,6 +179,12 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
         out.push(start..batch.len());
     }
     out
+}
+
+/// Entries a goal takes in `vols` (and pairs in `months`): its months, once per regime, and
+/// its chain's thresholds.
+fn schedule_entries(goal: &PreparedGoal) -> usize {
+    goal.drift.len() + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
 }
 
 /// An f64 as two f32 whose sum is it to about 1e-15 (the kernels add them in f64).
@@ -211,20 +223,37 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             initial: split(goal.initial_wealth).0,
             target_lo: split(goal.target_nominal).1,
             initial_lo: split(goal.initial_wealth).1,
-            model: u32::from(goal.student_t.is_some()),
+            model: match (&goal.student_t, &goal.regimes) {
+                (Some(_), _) => 1,
+                (None, Some(_)) => 2,
+                (None, None) => 0,
+            },
             t_d: goal.student_t.map_or(0.0, |t| t.d),
             t_c: goal.student_t.map_or(0.0, |t| t.c),
             t_scale: goal.student_t.map_or(0.0, |t| t.scale),
+            regimes: goal.regimes.as_ref().map_or(1, |c| c.count() as u32),
+            regime_table: (input.vols.len() + goal.drift.len()) as u32,
+            pad: [0; 2],
         });
-        for t in 0..goal.horizon as usize {
+        let horizon = goal.horizon as usize;
+        // Regime k's months at k·horizon (the flows repeat: every regime's month has them).
+        for (i, (&drift, &vol)) in goal.drift.iter().zip(&goal.volatility).enumerate() {
+            let t = i % horizon;
             let (c, d, drift) = (
                 split(goal.contribution[t]),
                 split(goal.withdrawal[t]),
-                split(goal.drift[t]),
+                split(drift),
             );
             input.months.push([c.0, c.1, d.0, d.1]);
             input.months.push([drift.0, drift.1, 0.0, 0.0]);
-            input.vols.push(goal.volatility[t]);
+            input.vols.push(vol);
+        }
+        // The chain's thresholds: integers below 2^24, exact in f32. `months` keeps step
+        // with `vols` (one entry pair per entry), so that month_base indexes both.
+        for &theta in goal.regimes.iter().flat_map(|c| &c.thresholds) {
+            input.months.push([0.0; 4]);
+            input.months.push([0.0; 4]);
+            input.vols.push(theta as f32);
         }
         // [successes, depleted by each snapshot…, depleted in each month…, clamped months]
         counts += 1 + snaps.len() + goal.horizon as usize + 1;
@@ -641,8 +670,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_params_are_twenty_words() {
-        assert_eq!(std::mem::size_of::<GoalParams>(), 80);
+    fn goal_params_are_twenty_four_words() {
+        assert_eq!(std::mem::size_of::<GoalParams>(), 96);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
 

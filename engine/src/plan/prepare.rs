@@ -655,10 +655,10 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         // The plan kernels draw §1's lognormal month only: refuse rather than run another.
         return Err(ValidationError::new(
             "market.model",
-            "plans run the lognormal market (docs/model.md §1) so far; a student_t market runs for goals and sweeps",
+            "plans run the lognormal market (docs/model.md §1) so far; student_t and regime markets run for goals",
         ));
     }
-    let (drift, volatility, _) = market_schedule(
+    let schedule = market_schedule(
         &request.market,
         horizon,
         "the plan's longest lifetime in months",
@@ -685,8 +685,8 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         flexible_reserve_years: reserve,
         success_threshold: threshold,
         horizon,
-        drift,
-        volatility,
+        drift: schedule.drift,
+        volatility: schedule.volatility,
         inflation: request.market.inflation,
         paths: options.paths,
         seed: options.seed,

@@ -13,6 +13,7 @@ use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
+use crate::regime::{self, RegimeChain};
 use crate::student_t;
 use crate::validate::PreparedGoal;
 
@@ -93,7 +94,7 @@ pub(super) trait LaneKernel {
     /// [`grow`], the month before any withdrawal.
     #[inline(always)]
     fn grow(&self, wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drift: f64) {
-        grow(wealth, shock, contribution, drift);
+        grow(wealth, shock, contribution, |_| drift);
     }
 }
 
@@ -144,26 +145,31 @@ pub(super) fn simulate_lanes(
             std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
-        let mut clamps = [0u32; LANES];
+        let mut lane_state = LaneState::default();
         let mut next = 0;
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut clamps);
-            for g in &growth[..months_left] {
-                if t < first_withdrawal {
-                    // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
-                    lanes.grow(&mut wealth, g, goal.contribution[t], goal.drift[t]);
-                } else {
-                    step(
-                        &mut wealth,
-                        &mut depleted_at,
-                        g,
-                        t,
-                        goal.contribution[t],
-                        goal.withdrawal[t],
-                        goal.drift[t],
-                    );
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
+            for (j, g) in growth[..months_left].iter().enumerate() {
+                let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
+                match goal.regimes {
+                    None if t < first_withdrawal => {
+                        // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
+                        lanes.grow(&mut wealth, g, c, goal.drift[t]);
+                    }
+                    None => {
+                        let drift = goal.drift[t];
+                        step(&mut wealth, &mut depleted_at, g, t, c, d, |_| drift);
+                    }
+                    Some(ref chain) => {
+                        let drift = lane_state.drifts(goal, chain, j, t);
+                        if t < first_withdrawal {
+                            grow(&mut wealth, g, c, |l| drift[l]);
+                        } else {
+                            step(&mut wealth, &mut depleted_at, g, t, c, d, |l| drift[l]);
+                        }
+                    }
                 }
                 t += 1;
                 if next < months.len() && months[next] as usize == t {
@@ -175,16 +181,41 @@ pub(super) fn simulate_lanes(
         }
         depletion[group..group + LANES].copy_from_slice(&depleted_at);
         let valid = LANES.min(count - group);
-        clamped += clamps[..valid].iter().map(|&c| u64::from(c)).sum::<u64>();
+        clamped += lane_state.clamps[..valid]
+            .iter()
+            .map(|&c| u64::from(c))
+            .sum::<u64>();
     }
     clamped
 }
 
-/// Quad `q`'s growth shocks for each lane: exp(vol·Z) of the lognormal, or a Student-t
-/// market's max(1 + vol·T, 0) (counting each lane's clamped months into `clamps`). Its four
-/// months' factors come first, lane-wise and independent of wealth, so they pipeline ahead of
-/// the dependent updates. Only the first `months_left` are meaningful (`t` is the quad's
-/// first month).
+/// What a lane group carries from month to month besides its wealth: each lane's clamped
+/// months (Student-t), its regime, and the regimes of the quad's four months.
+#[derive(Default)]
+struct LaneState {
+    clamps: [u32; LANES],
+    regime: [u32; LANES],
+    month_regimes: [[u32; LANES]; 4],
+}
+
+impl LaneState {
+    /// Each lane's drift in the quad's month `j` (month `t`) under `chain`.
+    #[inline(always)]
+    fn drifts(&self, goal: &PreparedGoal, chain: &RegimeChain, j: usize, t: usize) -> [f64; LANES] {
+        let horizon = goal.horizon as usize;
+        RegimeChain::select_lanes(
+            &self.month_regimes[j],
+            |k| goal.drift[k * horizon + t],
+            chain.count(),
+        )
+    }
+}
+
+/// Quad `q`'s growth shocks for each lane: exp(vol·Z) of the lognormal (with the vol of each
+/// lane's regime under regimes, which this steps), or a Student-t market's max(1 + vol·T, 0)
+/// (counting each lane's clamped months). Its four months' factors come first, lane-wise and
+/// independent of wealth, so they pipeline ahead of the dependent updates. Only the first
+/// `months_left` are meaningful (`t` is the quad's first month).
 #[inline(always)]
 fn quad_growth(
     lanes: &impl LaneKernel,
@@ -193,7 +224,7 @@ fn quad_growth(
     q: usize,
     t: usize,
     months_left: usize,
-    clamps: &mut [u32; LANES],
+    state: &mut LaneState,
 ) -> [[f32; LANES]; 4] {
     let words = lanes.words(paths, q as u32);
     let mut growth = [[0.0f32; LANES]; 4];
@@ -201,13 +232,28 @@ fn quad_growth(
     let [g0, g1, g2, g3] = &mut growth;
     normal::box_muller_lanes(w0, w1, g0, g1);
     normal::box_muller_lanes(w2, w3, g2, g3);
-    match &goal.student_t {
-        None => {
+    match (&goal.student_t, &goal.regimes) {
+        (None, None) => {
             for (j, g) in growth.iter_mut().enumerate().take(months_left) {
                 normal::exp_scaled_lanes(goal.volatility[t + j], g);
             }
         }
-        Some(model) => {
+        (None, Some(chain)) => {
+            // Months t … t+3 (t = 4q) take their uniforms from one block.
+            let uniforms = lanes.words_at(paths, [q as u32, regime::REGIME_STREAM, 0]);
+            let horizon = goal.horizon as usize;
+            for (j, g) in growth.iter_mut().enumerate().take(months_left) {
+                chain.step_lanes(t + j == 0, &uniforms[j], &mut state.regime);
+                state.month_regimes[j] = state.regime;
+                let vols = RegimeChain::select_lanes(
+                    &state.regime,
+                    |k| goal.volatility[k * horizon + t + j],
+                    chain.count(),
+                );
+                normal::exp_scaled_each(&vols, g);
+            }
+        }
+        (Some(model), _) => {
             // Months t, t+1 and t+2, t+3 (t is even) share a block for their first proposals.
             let pair = |k: usize| {
                 let block = lanes.words_at(paths, [(t / 2 + k) as u32, student_t::FIRST_STREAM, 0]);
@@ -224,7 +270,7 @@ fn quad_growth(
                     model,
                 );
                 let clamped = student_t::shock_lanes(g, &v, goal.volatility[t + j], model);
-                for (c, &hit) in clamps.iter_mut().zip(&clamped) {
+                for (c, &hit) in state.clamps.iter_mut().zip(&clamped) {
                     *c += u32::from(hit);
                 }
             }
@@ -254,13 +300,19 @@ pub(super) fn affine_lanes(
         let mut u = [0.0f64; LANES];
         let mut t = 0usize;
         // The solvers report no clamped months.
-        let mut clamps = [0u32; LANES];
+        let mut lane_state = LaneState::default();
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut clamps);
-            for g in &growth[..months_left] {
-                lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
-                lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
+            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
+            for (j, g) in growth[..months_left].iter().enumerate() {
+                if let Some(chain) = &goal.regimes {
+                    let drift = lane_state.drifts(goal, chain, j, t);
+                    grow(&mut w, g, goal.contribution[t], |l| drift[l]);
+                    grow(&mut u, g, job.unit[t], |l| drift[l]);
+                } else {
+                    lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
+                    lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
+                }
                 t += 1;
             }
         }
@@ -286,15 +338,21 @@ pub(super) fn affine_block_portable(job: &AffineJob, wealth: &mut [f64], per_uni
 
 /// One month before any withdrawal, when no path can be depleted: W ← (W + c)·G, the same
 /// arithmetic as [`step`] takes on a live path with d = 0.
+/// `drift(l)` is lane l's drift (the month's, or its regime's).
 #[inline(always)]
-fn grow(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64, drift: f64) {
+fn grow(
+    wealth: &mut [f64; LANES],
+    shock: &[f32; LANES],
+    contribution: f64,
+    drift: impl Fn(usize) -> f64,
+) {
     for l in 0..LANES {
-        let growth = drift * f64::from(shock[l]);
+        let growth = drift(l) * f64::from(shock[l]);
         wealth[l] = (wealth[l] + contribution) * growth;
     }
 }
 
-/// One month of docs/model.md §1 for a lane group, given each lane's exp(vol·Z).
+/// One month of docs/model.md §1 for a lane group, given each lane's exp(vol·Z) and drift.
 #[inline(always)]
 fn step(
     wealth: &mut [f64; LANES],
@@ -303,12 +361,12 @@ fn step(
     t: usize,
     contribution: f64,
     withdrawal: f64,
-    drift: f64,
+    drift: impl Fn(usize) -> f64,
 ) {
     let month = t as f64;
     let withdrawing = withdrawal > 0.0;
     for l in 0..LANES {
-        let growth = drift * f64::from(shock[l]);
+        let growth = drift(l) * f64::from(shock[l]);
         let x = wealth[l] + contribution - withdrawal;
         let dead = depleted_at[l] >= 0.0;
         let newly = !dead & withdrawing & (x <= 0.0);

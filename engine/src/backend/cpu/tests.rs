@@ -109,6 +109,50 @@ fn the_student_t_kernel_draws_the_reference_definition() {
     assert_eq!(counted, clamped);
 }
 
+/// A goal of `goal` in a market of three regimes (docs/model.md §4.2), 3,000 paths.
+fn regime_goal(goal: serde_json::Value) -> PreparedGoal {
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": goal,
+        "market": {"expected_return": 0.06, "volatility": 0.3, "inflation": 0.02,
+                   "model": {"kind": "regime",
+                             "regimes": [{"name": "a"},
+                                         {"name": "b", "expected_return": -0.3, "volatility": 0.5},
+                                         {"name": "c", "volatility": 0.05}],
+                             "transition": [[0.8, 0.15, 0.05], [0.3, 0.4, 0.3], [0.0, 0.5, 0.5]]}},
+        "options": {"paths": 3000, "seed": 77}
+    }))
+    .unwrap();
+    prepare(&request).unwrap()
+}
+
+fn json_withdrawal() -> serde_json::Value {
+    serde_json::json!({"initial_wealth": 1000, "monthly_contribution": 50, "monthly_withdrawal": 80,
+                       "withdrawal_start_month": 20, "horizon_months": 75})
+}
+
+#[test]
+fn the_regime_kernel_draws_the_reference_definition() {
+    // W_T = W0 · Π drift[s_t·T + t] · exp(vol[s_t·T + t] · Z_t) with the regimes s_t of
+    // `regime::regimes_at` and the normals of `normal::normal_at`.
+    let goal = regime_goal(serde_json::json!({"initial_wealth": 1000, "horizon_months": 29}));
+    let chain = goal.regimes.clone().unwrap();
+    let terminal = CpuBackend::new().terminal_wealth(&goal);
+    let mut visited = [false; 3];
+    for (path, &w) in terminal.iter().enumerate().take(500) {
+        let regimes = crate::regime::regimes_at(goal.seed, path as u32, 29, &chain);
+        let mut expected = 1000.0;
+        for (month, &s) in regimes.iter().enumerate() {
+            visited[s as usize] = true;
+            let at = s as usize * 29 + month;
+            let z = normal::normal_at(goal.seed, path as u32, month as u32);
+            let shock = normal::exp(goal.volatility[at] * z);
+            expected *= goal.drift[at] * f64::from(shock);
+        }
+        assert_eq!(w, expected, "path {path}");
+    }
+    assert_eq!(visited, [true; 3], "every regime is visited");
+}
+
 #[test]
 fn every_kernel_computes_the_same_bits() {
     let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
@@ -131,6 +175,9 @@ fn every_kernel_computes_the_same_bits() {
         (snapshots, depletion, clamped)
     };
     let run = |kernel: CpuKernel| run_goal(kernel, &goal, &months);
+    let drawdown = regime_goal(json_withdrawal());
+    let regime_months = drawdown.yearly_months();
+    let regime_run = |kernel: CpuKernel| run_goal(kernel, &drawdown, &regime_months);
     let t_goal = clamping_student_t_goal(4096 + 3000);
     let t_months = [3, 7];
     let t_run = |kernel: CpuKernel| run_goal(kernel, &t_goal, &t_months);
@@ -156,6 +203,24 @@ fn every_kernel_computes_the_same_bits() {
             .affine_terminal(&saver, &unit)
     };
     let affine_portable = affine(CpuKernel::Portable);
+    let regime_saver = regime_goal(serde_json::json!({
+        "initial_wealth": 1000, "monthly_contribution": 50, "horizon_months": 75}));
+    let regime_affine = |kernel: CpuKernel| {
+        CpuBackend::new()
+            .with_kernel(kernel)
+            .unwrap()
+            .affine_terminal(&regime_saver, &unit)
+    };
+    let regime_affine_portable = regime_affine(CpuKernel::Portable);
+    // The affine pass's W_T is the main kernel's.
+    assert_eq!(
+        regime_affine_portable.0,
+        CpuBackend::new()
+            .with_kernel(CpuKernel::Portable)
+            .unwrap()
+            .terminal_wealth(&regime_saver)
+    );
+    let regime_portable = regime_run(CpuKernel::Portable);
     for kernel in CpuKernel::ALL {
         if !kernel.is_supported() {
             // Said where it shows: the harness captures eprintln!, not stderr itself.
@@ -173,6 +238,16 @@ fn every_kernel_computes_the_same_bits() {
             "{kernel} block kernel, Student-t"
         );
         assert_eq!(affine(kernel), affine_portable, "{kernel} affine kernel");
+        assert_eq!(
+            regime_run(kernel),
+            regime_portable,
+            "{kernel} block kernel, regimes"
+        );
+        assert_eq!(
+            regime_affine(kernel),
+            regime_affine_portable,
+            "{kernel} affine kernel, regimes"
+        );
     }
 }
 
