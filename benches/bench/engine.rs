@@ -136,16 +136,12 @@ pub fn run(
         let mut timing = time_model(model, "regimes (calm, crisis)")?;
         if !args.no_numpy {
             let paths = args.numpy_paths.unwrap_or(request.options.paths);
-            let peer = monteplan_regimes(args, paths, months)?;
-            let lead = timing.engine.path_steps_per_second / peer.path_steps_per_second;
+            let peer = monteplan_regimes(args, paths, months, &timing.engine)?;
             eprintln!(
-                "monteplan's regime returns: {:.3e} path-steps/s; the engine's goal {lead:.0}× that",
-                peer.path_steps_per_second
+                "monteplan's regime returns: {:.3e} path-steps/s; the engine's goal {:.0}× that",
+                peer.path_steps_per_second, peer.engine_over_peer
             );
-            timing.peer = Some(PeerTiming {
-                engine_over_peer: lead,
-                ..peer
-            });
+            timing.peer = Some(peer);
         }
         Some(timing)
     } else {
@@ -210,32 +206,32 @@ fn time_both(
 }
 
 /// monteplan's regime-switching return generator on the bench's chain
-/// (`benches/monteplan_regimes.py`): `paths` × `months`, median of 3.
-fn monteplan_regimes(args: &BenchArgs, paths: u64, months: u32) -> Result<PeerTiming> {
-    let output = Command::new(&args.python)
-        .arg("benches/monteplan_regimes.py")
-        .args([
+/// (`benches/monteplan_regimes.py`): `paths` × `months`, median of 3, beside `engine`'s timing.
+fn monteplan_regimes(
+    args: &BenchArgs,
+    paths: u64,
+    months: u32,
+    engine: &Timing,
+) -> Result<PeerTiming> {
+    let script = "benches/monteplan_regimes.py";
+    let report = python_json(
+        args,
+        &[
+            script,
             "--paths",
             &paths.to_string(),
             "--months",
             &months.to_string(),
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("starting {} benches/monteplan_regimes.py", args.python))?;
-    if !output.status.success() {
-        bail!(
-            "monteplan's regime generator failed ({}); pip install -r benches/requirements-bench.txt",
-            output.status
-        );
-    }
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("monteplan_regimes.py's JSON")?;
+        ],
+        None,
+    )
+    .context("monteplan's regime generator (pip install -r benches/requirements-bench.txt)")?;
     let number = |key: &str| {
         report[key]
             .as_f64()
-            .with_context(|| format!("monteplan_regimes.py reported no {key}"))
+            .with_context(|| format!("{script} reported no {key}"))
     };
+    let path_steps_per_second = number("path_steps_per_second")?;
     Ok(PeerTiming {
         what: format!(
             "monteplan {}: RegimeSwitchingReturns.sample (returns only)",
@@ -243,36 +239,51 @@ fn monteplan_regimes(args: &BenchArgs, paths: u64, months: u32) -> Result<PeerTi
         ),
         paths,
         seconds: number("seconds")?,
-        path_steps_per_second: number("path_steps_per_second")?,
-        engine_over_peer: 0.0,
+        path_steps_per_second,
+        engine_over_peer: engine.path_steps_per_second / path_steps_per_second,
     })
 }
 
-fn numpy_reference(args: &BenchArgs, request: &GoalRequest, paths: u64) -> Result<Timing> {
+/// Run `args.python` with `arguments` (and `stdin`, when given) and read the JSON object it
+/// prints.
+fn python_json(
+    args: &BenchArgs,
+    arguments: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<serde_json::Value> {
     let mut child = Command::new(&args.python)
-        .arg(&args.reference)
-        .arg("-")
-        .arg("--paths")
-        .arg(paths.to_string())
+        .args(arguments)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("starting {} {}", args.python, args.reference.display()))?;
-    child
-        .stdin
-        .take()
-        .context("the reference's stdin")?
-        .write_all(serde_json::to_string(request)?.as_bytes())?;
+        .with_context(|| format!("starting {} {}", args.python, arguments.join(" ")))?;
+    let mut input = child.stdin.take().context("the child's stdin")?;
+    if let Some(bytes) = stdin {
+        input.write_all(bytes)?;
+    }
+    drop(input);
     let output = child.wait_with_output()?;
     if !output.status.success() {
         bail!(
-            "the NumPy reference failed ({}); is numpy installed? (pip install numpy)",
+            "{} {} failed ({})",
+            args.python,
+            arguments.join(" "),
             output.status
         );
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("the reference's JSON")?;
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("the JSON of {}", arguments.join(" ")))
+}
+
+fn numpy_reference(args: &BenchArgs, request: &GoalRequest, paths: u64) -> Result<Timing> {
+    let reference = args.reference.to_string_lossy();
+    let report = python_json(
+        args,
+        &[&reference, "-", "--paths", &paths.to_string()],
+        Some(serde_json::to_string(request)?.as_bytes()),
+    )
+    .context("the NumPy reference (is numpy installed? pip install numpy)")?;
     let seconds = report["seconds"]
         .as_f64()
         .context("the reference reported no seconds")?;

@@ -2,8 +2,8 @@
 //! parameters of the regime in force, and the regime follows a Markov chain, one uniform a
 //! month.
 //!
-//! What this module owns: the prepared chain ([`RegimeChain`]: its threshold table and its
-//! stationary distribution), the step from one regime to the next, and the scalar definition of
+//! What this module owns: the prepared chain ([`RegimeChain`]: its threshold table, with the
+//! stationary distribution's row when the chain starts there), the step from one regime to the next, and the scalar definition of
 //! a path's regimes ([`regimes_at`]) that every backend reproduces. The prepared goal holds one
 //! month-by-month schedule (drift, volatility) per regime; the kernels pick the month's entry
 //! by the regime in force, so the wealth update is §1's.
@@ -39,8 +39,6 @@ pub struct RegimeChain {
     /// K + 1 rows of K − 1 thresholds (in units of 2⁻²⁴): row 0 draws month 0's regime, row
     /// 1 + i the regime after regime i.
     pub thresholds: Vec<u32>,
-    /// The chain's stationary distribution, where it has a unique one.
-    pub stationary: Option<Vec<f64>>,
 }
 
 impl RegimeChain {
@@ -50,22 +48,16 @@ impl RegimeChain {
     /// distribution.
     pub fn new(names: Vec<String>, transition: &[Vec<f64>], start: Option<usize>) -> Option<Self> {
         let k = names.len();
-        let stationary = stationary_distribution(transition);
-        let first: Vec<u32> = match start {
+        let mut thresholds: Vec<u32> = match start {
             Some(index) => (0..k - 1)
                 .map(|j| if j < index { 0 } else { THRESHOLD_ONE })
                 .collect(),
-            None => thresholds_of(stationary.as_ref()?),
+            None => thresholds_of(&stationary_distribution(transition)?),
         };
-        let mut thresholds = first;
         for row in transition {
             thresholds.extend(thresholds_of(row));
         }
-        Some(RegimeChain {
-            names,
-            thresholds,
-            stationary,
-        })
+        Some(RegimeChain { names, thresholds })
     }
 
     /// K.
@@ -280,7 +272,7 @@ mod tests {
             vec![0.20, 0.20, 0.60],
         ];
         let chain = RegimeChain::new(names(3), &transition, None).unwrap();
-        let pi = chain.stationary.clone().unwrap();
+        let pi = stationary_distribution(&transition).unwrap();
         let (paths, horizon) = (20_000u32, 120u32);
         let mut shares: Vec<Vec<f64>> =
             (0..3).map(|_| Vec::with_capacity(paths as usize)).collect();

@@ -351,15 +351,7 @@ fn a_crisis_regime_lowers_success_and_the_solvers_run_under_regimes() {
 
 #[test]
 fn a_bad_regime_market_is_refused_by_name() {
-    let market = |model: Value, extra: Value| {
-        let mut m = json!({"expected_return": 0.05, "volatility": 0.1, "model": model});
-        if let Value::Object(extra) = extra {
-            for (k, v) in extra {
-                m[k] = v;
-            }
-        }
-        m
-    };
+    let market = |model: Value| json!({"expected_return": 0.05, "volatility": 0.1, "model": model});
     let try_market = |m: Value| {
         serde_json::from_value::<GoalRequest>(json!({"goal": {"horizon_months": 12}, "market": m}))
             .map_err(|e| e.to_string())
@@ -372,17 +364,13 @@ fn a_bad_regime_market_is_refused_by_name() {
     let ok = [[0.9, 0.1], [0.2, 0.8]];
     let cases: Vec<(Value, &str)> = vec![
         (
-            market(
-                json!({"kind": "regime", "regimes": [], "transition": []}),
-                json!(null),
-            ),
+            market(json!({"kind": "regime", "regimes": [], "transition": []})),
             "market.model.regimes: must have between 1 and 8",
         ),
         (
             market(
                 json!({"kind": "regime", "regimes": (0..9).map(|i| json!({"name": format!("r{i}")})).collect::<Vec<_>>(),
                        "transition": vec![vec![1.0 / 9.0; 9]; 9]}),
-                json!(null),
             ),
             "market.model.regimes: must have between 1 and 8",
         ),
@@ -390,49 +378,41 @@ fn a_bad_regime_market_is_refused_by_name() {
             market(
                 json!({"kind": "regime", "regimes": [{"name": "x"}, {"name": "x"}],
                        "transition": ok}),
-                json!(null),
             ),
             "market.model.regimes[1].name: must be unique",
         ),
         (
-            market(
-                json!({"kind": "regime", "regimes": [{"name": " "}], "transition": [[1]]}),
-                json!(null),
-            ),
+            market(json!({"kind": "regime", "regimes": [{"name": " "}], "transition": [[1]]})),
             "market.model.regimes[0].name: must be 1 to 64",
         ),
         (
-            market(two(json!([[0.9, 0.1]]), json!(0)), json!(null)),
+            market(two(json!([[0.9, 0.1]]), json!(0))),
             "market.model.transition: must have one row per regime (2), got 1",
         ),
         (
-            market(two(json!([[0.9, 0.1], [1.0]]), json!(0)), json!(null)),
+            market(two(json!([[0.9, 0.1], [1.0]]), json!(0))),
             "market.model.transition[1]: must have one probability per regime",
         ),
         (
-            market(two(json!([[1.1, -0.1], [0.5, 0.5]]), json!(0)), json!(null)),
+            market(two(json!([[1.1, -0.1], [0.5, 0.5]]), json!(0))),
             "market.model.transition[0][0]: must be a probability in [0, 1], got 1.1",
         ),
         (
-            market(two(json!([[0.9, 0.2], [0.5, 0.5]]), json!(0)), json!(null)),
+            market(two(json!([[0.9, 0.2], [0.5, 0.5]]), json!(0))),
             "market.model.transition[0]: must sum to 1",
         ),
         (
-            market(two(json!(ok), json!(2)), json!(null)),
+            market(two(json!(ok), json!(2))),
             "market.model.initial: must be \"stationary\" or a regime's index below 2, got 2",
         ),
         (
-            market(
-                two(json!([[1, 0], [0, 1]]), json!("stationary")),
-                json!(null),
-            ),
+            market(two(json!([[1, 0], [0, 1]]), json!("stationary"))),
             "market.model.initial: \"stationary\" needs a chain with one stationary distribution",
         ),
         (
             market(
                 json!({"kind": "regime", "regimes": [{"name": "a", "volatility": -0.1}],
                        "transition": [[1]]}),
-                json!(null),
             ),
             "market.model.regimes[0].volatility",
         ),
@@ -440,7 +420,6 @@ fn a_bad_regime_market_is_refused_by_name() {
             market(
                 json!({"kind": "regime", "regimes": [{"name": "a", "expected_return": -1.5}],
                        "transition": [[1]]}),
-                json!(null),
             ),
             "market.model.regimes[0].expected_return",
         ),
@@ -448,7 +427,6 @@ fn a_bad_regime_market_is_refused_by_name() {
             market(
                 json!({"kind": "regime", "regimes": [{"name": "a", "assets": [{}]}],
                        "transition": [[1]]}),
-                json!(null),
             ),
             "market.model.regimes[0].assets: needs market.assets",
         ),
@@ -478,7 +456,6 @@ fn a_bad_regime_market_is_refused_by_name() {
         (
             market(
                 json!({"kind": "regime", "regimes": [{"name": "a", "mu": 0.1}], "transition": [[1]]}),
-                json!(null),
             ),
             "mu",
         ),
@@ -488,12 +465,8 @@ fn a_bad_regime_market_is_refused_by_name() {
         assert!(err.contains(expected), "{m}: {err}");
     }
     // A periodic chain has one stationary distribution; a fixed start needs none.
-    assert!(try_market(market(
-        two(json!([[0, 1], [1, 0]]), json!("stationary")),
-        json!(null)
-    ))
-    .is_ok());
-    assert!(try_market(market(two(json!([[1, 0], [0, 1]]), json!(1)), json!(null))).is_ok());
+    assert!(try_market(market(two(json!([[0, 1], [1, 0]]), json!("stationary")))).is_ok());
+    assert!(try_market(market(two(json!([[1, 0], [0, 1]]), json!(1)))).is_ok());
     // Only the portfolio's own μ and σ may be left to the regimes.
     assert!(try_market(json!({"model": {"kind": "regime",
         "regimes": [{"name": "a", "expected_return": 0.1, "volatility": 0.1}], "transition": [[1]]}})).is_ok());

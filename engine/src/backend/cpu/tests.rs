@@ -125,7 +125,8 @@ fn regime_goal(goal: serde_json::Value) -> PreparedGoal {
     prepare(&request).unwrap()
 }
 
-fn json_withdrawal() -> serde_json::Value {
+/// 75 months: contributions, then withdrawals from month 20 that deplete some paths.
+fn drawdown_goal() -> serde_json::Value {
     serde_json::json!({"initial_wealth": 1000, "monthly_contribution": 50, "monthly_withdrawal": 80,
                        "withdrawal_start_month": 20, "horizon_months": 75})
 }
@@ -175,7 +176,7 @@ fn every_kernel_computes_the_same_bits() {
         (snapshots, depletion, clamped)
     };
     let run = |kernel: CpuKernel| run_goal(kernel, &goal, &months);
-    let drawdown = regime_goal(json_withdrawal());
+    let drawdown = regime_goal(drawdown_goal());
     let regime_months = drawdown.yearly_months();
     let regime_run = |kernel: CpuKernel| run_goal(kernel, &drawdown, &regime_months);
     let t_goal = clamping_student_t_goal(4096 + 3000);
