@@ -22,7 +22,13 @@ path-months. Regime switching (`{"kind": "regime", "regimes", "transition", "ini
 each regime's market is the market with the mu and sigma (the portfolio's or its assets') the
 regime names; month 0's regime is drawn from the stationary distribution (the eigenvector of
 P' for eigenvalue 1) or is the given index, month t's from the row of month t - 1's regime,
-with NumPy's uniforms; the month is that regime's lognormal.
+with NumPy's uniforms; the month is that regime's lognormal. AR(1) inflation
+(`market.inflation = {"kind": "ar1", "mean", "volatility", "half_life_years", "initial",
+"correlation"}`): the annual rate pi_{t+1} = theta + phi (pi_t - theta) + sigma sqrt(1 - phi^2)
+(rho Z_t + sqrt(1 - rho^2) Z'_t), phi = 2^(-1/(12h)), Z_t the month's market normal and Z'_t
+another NumPy normal; the index I_{t+1} = I_t (1 + max(pi_t, -0.5))^(1/12) month by month in
+float64; month t withdraws d I_{12 floor(t/12)}; a real target succeeds when W_T / I_T reaches
+it; `real_terminal` reports the mean and standard deviation of W_T / I_T.
 """
 import argparse
 import json
@@ -97,7 +103,9 @@ def simulate(req, paths=None, seed=None):
     d_start = int(goal.get("withdrawal_start_month", T))
     target = float(goal.get("target_amount", 0.0))
     target_real = bool(goal.get("target_real", True))
-    infl = float(market.get("inflation", 0.0))
+    inflation = market.get("inflation", 0.0)
+    ar1 = isinstance(inflation, dict)
+    infl = float(inflation["mean"] if ar1 else inflation)
     fee_log = math.log1p(-float(market.get("fee", 0.0))) / 12.0
     model = market.get("model") or {"kind": "lognormal"}
     student_t = model.get("kind", "lognormal") == "student_t"
@@ -133,6 +141,14 @@ def simulate(req, paths=None, seed=None):
     G = np.empty(N)
     clamped = 0
     yearly = []
+    if ar1:
+        theta = float(inflation["mean"])
+        phi = 2.0 ** (-1.0 / (12.0 * float(inflation.get("half_life_years", 1.5))))
+        innovation = float(inflation["volatility"]) * math.sqrt(1.0 - phi * phi)
+        rho = float(inflation.get("correlation", 0.0))
+        rate = np.full(N, float(inflation.get("initial", theta)))
+        index = np.ones(N)
+        year_index = np.ones(N)
     if regime:
         P = np.asarray(model["transition"], dtype=float)
         cumulative = np.cumsum(P, axis=1)
@@ -150,13 +166,17 @@ def simulate(req, paths=None, seed=None):
     for t in range(T):
         year = t // 12
         c_t = c * (1.0 + g) ** year if t < c_months else 0.0
-        d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
+        if ar1:
+            d_t = d * year_index if t >= d_start else 0.0
+        else:
+            d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
         drift, scale = params_at(t)
         if regime:
             if t > 0:
                 u = rng.random(N)
                 state = np.minimum((u[:, None] >= cumulative[state]).sum(axis=1), K - 1)
             rng.standard_normal(out=G)
+            Z = G.copy() if ar1 else None
             G *= scale_of[state, t]
             G += drift_of[state, t] + fee_log
             np.exp(G, out=G)
@@ -164,18 +184,20 @@ def simulate(req, paths=None, seed=None):
             # E[G] and SD[G] / E[G] of the lognormal month, around a unit-variance t shock.
             mean_g = math.exp(drift + scale * scale / 2.0 + fee_log)
             relative_sd = math.sqrt(math.expm1(scale * scale))
-            shock = rng.standard_normal(N) * np.sqrt((df - 2.0) / rng.chisquare(df, N))
+            Z = rng.standard_normal(N)
+            shock = Z * np.sqrt((df - 2.0) / rng.chisquare(df, N))
             G[:] = 1.0 + relative_sd * shock
             clamped += int(np.count_nonzero(G <= 0.0))
             np.maximum(G, 0.0, out=G)
             G *= mean_g
         else:
             rng.standard_normal(out=G)
+            Z = G.copy() if ar1 else None
             G *= scale
             G += drift + fee_log
             np.exp(G, out=G)
         W += c_t - d_t                                   # x = W_t + c_t - d_t
-        if d_t > 0.0:
+        if d > 0.0 and t >= d_start:
             newly = (W <= 0.0) & ~depleted
             k = int(np.count_nonzero(newly))
             if k:
@@ -186,14 +208,22 @@ def simulate(req, paths=None, seed=None):
         if n_dep:
             W[depleted] = 0.0                            # depleted paths stay at 0
         m = t + 1
+        if ar1:
+            index *= np.maximum(1.0 + rate, 0.5) ** (1.0 / 12.0)
+            own = rng.standard_normal(N)
+            rate = theta + phi * (rate - theta) + innovation * (rho * Z + math.sqrt(1.0 - rho * rho) * own)
+            if m % 12 == 0:
+                year_index = index.copy()
         if m % 12 == 0 or m == T:
             yearly.append({"month": m, "percentiles": pct_dict(W, pcts),
                            "mean": float(W.mean()), "depleted": n_dep / N})
 
-    success = ~depleted & (W >= target_T)
+    # A real target under AR(1) inflation: W_T / I_T against the target in today's money.
+    measured, goal_T = (W / index, target) if ar1 and target_real else (W, target_T)
+    success = ~depleted & (measured >= goal_T)
     p = float(np.count_nonzero(success)) / N
     failed = ~success
-    shortfall = float(np.mean(target_T - W[failed])) if failed.any() else None
+    shortfall = float(np.mean(goal_T - measured[failed])) if failed.any() else None
     median_month = float(np.median(dep_month[depleted])) if n_dep else None
     result = {
         "success_probability": p,
@@ -210,6 +240,9 @@ def simulate(req, paths=None, seed=None):
     }
     if student_t:
         result["clamped_months"] = clamped
+    if ar1:
+        real = W / index
+        result["real_terminal"] = {"mean": float(real.mean()), "std": float(real.std())}
     result["seconds"] = time.perf_counter() - t0
     return result, N * T
 

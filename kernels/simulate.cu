@@ -37,8 +37,10 @@ struct Goal {
     // K, and where the chain's thresholds sit in `vols` (shaders/simulate.wgsl).
     u32 regimes;
     u32 regime_table;
-    u32 pad0;
-    u32 pad1;
+    // Stochastic inflation (§4.4): its six constants' place in `vols`, or NONE; then the
+    // snapshots come twice, W_s and the real W_s / I_s. target_real: success compares W_T / I_T.
+    u32 inflation_table;
+    u32 target_real;
 };
 
 // ---- Reductions ----------------------------------------------------------------------------
@@ -79,6 +81,36 @@ __device__ __forceinline__ u32 bin_of(float w, u32 bins, float log2_low, float b
     return (u32)fminf(fmaxf(position, 0.0f), (float)(bins - 2u)) + 1u;
 }
 
+// One snapshot column's value: the block's sum, depleted count and histogram (mode 0), or
+// the collection of the values in its wanted bins (mode 1). Every thread calls it.
+__device__ __forceinline__ void record(const Goal& g, bool tally, u32 block, bool active,
+                                       bool depleted, u32 snap, float value, u32 bins,
+                                       float log2_low, float bins_per_octave, float* scratch,
+                                       u32* counts, float* sums, u32* hist,
+                                       const uint4* wanted, float* values) {
+    const u32 bin = bin_of(value, bins, log2_low, bins_per_octave);
+    if (tally) {
+        const float total = block_sum(active ? value : 0.0f, scratch);
+        if (threadIdx.x == 0u) {
+            sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+        }
+        block_count(active && depleted, &counts[g.counts_base + 1u + snap]);
+        if (active && g.wanted_per_snap > 0u) {
+            atomicAdd(&hist[g.hist_base + snap * bins + bin], 1u);
+        }
+    } else if (active) {
+        for (u32 k = 0u; k < g.wanted_per_snap; ++k) {
+            const uint4 want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
+            if (want.x == bin) {
+                const u32 slot = atomicAdd(&counts[want.y], 1u);
+                if (slot < want.z) {
+                    values[slot] = value;
+                }
+            }
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(256) simulate(
     u32 mode, u32 bins, u32 block_base, float log2_low, float bins_per_octave,
     const Goal* __restrict__ goals, const float4* __restrict__ months,
@@ -104,10 +136,21 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     uint4 mixing_block = make_uint4(0u, 0u, 0u, 0u);
     u32 regime = 0u;
     uint4 regime_words = make_uint4(0u, 0u, 0u, 0u);
+    // Stochastic inflation: the rate, this year's product of max(1 + π, 0.5), the index at the
+    // year's start and at the last year end or horizon (shaders/simulate.wgsl).
+    const bool ar1 = g.inflation_table != NONE;
+    double rate = ar1 ? (double)vols[g.inflation_table + 3u] : 0.0;
+    double year_product = 1.0;
+    double year_index = 1.0;
+    double index = 1.0;
+    float4 own = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(
                 philox(make_uint4(path, t >> 2, 0u, 0u), make_uint2(g.seed_lo, g.seed_hi)));
+            if (ar1) {
+                own = inflation_normals(path, t, make_uint2(g.seed_lo, g.seed_hi));
+            }
         }
         const u32 lane = t & 3u;
         const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
@@ -155,7 +198,7 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         if (depleted) {
             wealth = 0.0;
         } else {
-            const double withdrawal = (double)flows.z + (double)flows.w;
+            const double withdrawal = ((double)flows.z + (double)flows.w) * year_index;
             const double x = wealth + ((double)flows.x + (double)flows.y) - withdrawal;
             if (flows.z > 0.0f && x <= 0.0) {
                 depleted = true;
@@ -168,29 +211,32 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
             }
         }
         const u32 month = t + 1u;
+        if (ar1) {
+            // π_{t+1} from ε_t = ρ·Z_t + sqrt(1 − ρ²)·Z'_t; the index at a year end or the
+            // horizon (engine/src/inflation.rs).
+            const u32 it = g.inflation_table;
+            const double mean = (double)vols[it];
+            year_product = year_product * fmax(1.0 + rate, 0.5);
+            const float z_own = lane == 0u ? own.x : lane == 1u ? own.y : lane == 2u ? own.z : own.w;
+            const double epsilon = (double)vols[it + 4u] * (double)z + (double)vols[it + 5u] * (double)z_own;
+            rate = mean + (double)vols[it + 1u] * (rate - mean) + (double)vols[it + 2u] * epsilon;
+            if (month % 12u == 0u || month == g.horizon) {
+                const float product = (float)fmin(year_product, 3.40282347e38);
+                index = year_index * (double)index_factor(product);
+                if (month % 12u == 0u) {
+                    year_index = index;
+                    year_product = 1.0;
+                }
+            }
+        }
         const bool at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
         if (at_snapshot) {
-            const float value = (float)wealth;
-            const u32 bin = bin_of(value, bins, log2_low, bins_per_octave);
-            if (tally) {
-                const float total = block_sum(active ? value : 0.0f, scratch);
-                if (lid == 0u) {
-                    sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
-                }
-                block_count(active && depleted, &counts[g.counts_base + 1u + snap]);
-                if (active && g.wanted_per_snap > 0u) {
-                    atomicAdd(&hist[g.hist_base + snap * bins + bin], 1u);
-                }
-            } else if (active) {
-                for (u32 k = 0u; k < g.wanted_per_snap; ++k) {
-                    const uint4 want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
-                    if (want.x == bin) {
-                        const u32 slot = atomicAdd(&counts[want.y], 1u);
-                        if (slot < want.z) {
-                            values[slot] = value;
-                        }
-                    }
-                }
+            record(g, tally, block, active, depleted, snap, (float)wealth, bins, log2_low,
+                   bins_per_octave, scratch, counts, sums, hist, wanted, values);
+            if (ar1) {
+                record(g, tally, block, active, depleted, snap + g.snaps / 2u,
+                       (float)(wealth / index), bins, log2_low, bins_per_octave, scratch, counts,
+                       sums, hist, wanted, values);
             }
             ++snap;
         }
@@ -199,10 +245,12 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         if (active && clamped > 0u) {
             atomicAdd(&counts[g.counts_base + 1u + g.snaps + g.horizon], clamped);
         }
-        const bool success = active && !depleted && wealth >= target;
+        // A real target under stochastic inflation: the real W_T / I_T against it.
+        const double measured = g.target_real == 1u ? wealth / index : wealth;
+        const bool success = active && !depleted && measured >= target;
         block_count(success, &counts[g.counts_base]);
         const float shortfall =
-            block_sum(active && !success ? (float)(target - wealth) : 0.0f, scratch);
+            block_sum(active && !success ? (float)(target - measured) : 0.0f, scratch);
         if (lid == 0u) {
             sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
         }

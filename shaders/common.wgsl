@@ -222,3 +222,19 @@ fn regime_uniform(block: vec4<u32>, month: u32) -> f32 {
     }
     return f32(word >> 8u);
 }
+
+// ---- Stochastic inflation (docs/model.md §4.4; engine/src/inflation.rs) ---------------------
+
+// Philox word c2 of the inflation normals' blocks, (path, month / 4, 4, 0).
+const INFLATION_STREAM: u32 = 4u;
+
+// The own normals Z' of months 4q … 4q + 3, laid out as the shocks'.
+fn inflation_normals(path: u32, month: u32, key: vec2<u32>) -> vec4<f32> {
+    return normals_of_block(philox(vec4<u32>(path, month >> 2u, INFLATION_STREAM, 0u), key));
+}
+
+// The index's factor over a year (or part of one): the twelfth root of the product of its
+// months' max(1 + π, 0.5), in f32.
+fn index_factor(product: f32) -> f32 {
+    return exp_poly(ln_poly(product) / 12.0);
+}

@@ -8,7 +8,8 @@
 //
 // The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0) (and,
 // for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair);
-// for a regime market's uniforms, (path, month / 4, 3, 0)), and
+// for a regime market's uniforms, (path, month / 4, 3, 0); for stochastic inflation's own
+// normals, (path, month / 4, 4, 0)), and
 // the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
 // shaders/common.wgsl, which the backend puts before this file.
@@ -69,8 +70,12 @@ struct Goal {
     // Regime k's months sit at month_base + k·horizon.
     regimes: u32,
     regime_table: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // Stochastic inflation (§4.4): where its six constants sit in `vols` (θ, φ, the
+    // innovation's scale, π_0, ρ, sqrt(1 − ρ²)), or NONE. The snapshots then come twice, W_s
+    // and the real W_s / I_s (snaps counts both).
+    inflation_table: u32,
+    // 1: success compares the real W_T / I_T with the target; 0: W_T.
+    target_real: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -125,6 +130,33 @@ fn workgroup_count(lid: u32, flag: bool, index: u32) {
     }
 }
 
+// One snapshot column's value: the workgroup's sum, depleted count and histogram (mode 0),
+// or the collection of the values in its wanted bins (mode 1). Every invocation calls it.
+fn record(lid: u32, g: Goal, block: u32, live: bool, depleted: bool, snap: u32, value: f32) {
+    // One bin per value, computed once, so both modes see the same bin.
+    let bin = bin_of(value);
+    if (params.mode == 0u) {
+        let total = workgroup_sum(lid, select(0.0, value, live));
+        if (lid == 0u) {
+            sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+        }
+        workgroup_count(lid, live && depleted, g.counts_base + 1u + snap);
+        if (live && g.wanted_per_snap > 0u) {
+            atomicAdd(&hist[g.hist_base + snap * params.bins + bin], 1u);
+        }
+    } else if (live) {
+        for (var k = 0u; k < g.wanted_per_snap; k++) {
+            let want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
+            if (want.x == bin) {
+                let slot = atomicAdd(&counts[want.y], 1u);
+                if (slot < want.z) {
+                    values[slot] = value;
+                }
+            }
+        }
+    }
+}
+
 fn bin_of(w: f32) -> u32 {
     if (w <= 0.0) {
         return 0u;
@@ -160,9 +192,24 @@ fn simulate(
     var mixing_block = vec4<u32>(0u);
     var regime = 0u;
     var regime_words = vec4<u32>(0u);
+    // Stochastic inflation: the rate π_t, the product of this year's max(1 + π, 0.5), the
+    // index at the year's start (it scales the year's withdrawals) and at the last year end or
+    // horizon; 1 throughout under a deterministic rate.
+    let ar1 = g.inflation_table != NONE;
+    var rate = real(0.0);
+    var year_product = real(1.0);
+    var year_index = real(1.0);
+    var index = real(1.0);
+    var own = vec4<f32>(0.0);
+    if (ar1) {
+        rate = real(vols[g.inflation_table + 3u]);
+    }
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
             normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+            if (ar1) {
+                own = inflation_normals(path, t, key);
+            }
         }
         let z = normals[t & 3u];
         var m = g.month_base + t;
@@ -208,7 +255,7 @@ fn simulate(
         if (depleted) {
             wealth = real(0.0);
         } else {
-            let withdrawal = real(flows.z) + real(flows.w);
+            let withdrawal = (real(flows.z) + real(flows.w)) * year_index;
             let x = wealth + (real(flows.x) + real(flows.y)) - withdrawal;
             if (flows.z > 0.0 && x <= real(0.0)) {
                 depleted = true;
@@ -221,30 +268,28 @@ fn simulate(
             }
         }
         let month = t + 1u;
+        if (ar1) {
+            // π_{t+1} from ε_t = ρ·Z_t + sqrt(1 − ρ²)·Z'_t; the index at a year end or the
+            // horizon (engine/src/inflation.rs).
+            let it = g.inflation_table;
+            let mean = real(vols[it]);
+            year_product = year_product * max(real(1.0) + rate, real(0.5));
+            let epsilon = real(vols[it + 4u]) * real(z) + real(vols[it + 5u]) * real(own[t & 3u]);
+            rate = mean + real(vols[it + 1u]) * (rate - mean) + real(vols[it + 2u]) * epsilon;
+            if (month % 12u == 0u || month == g.horizon) {
+                let product = f32(min(year_product, real(3.40282347e38)));
+                index = year_index * real(index_factor(product));
+                if (month % 12u == 0u) {
+                    year_index = index;
+                    year_product = real(1.0);
+                }
+            }
+        }
         let at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
         if (at_snapshot) {
-            // One bin per value, computed once, so both modes see the same bin.
-            let value = f32(wealth);
-            let bin = bin_of(value);
-            if (tally) {
-                let total = workgroup_sum(lid, select(0.0, value, live));
-                if (lid == 0u) {
-                    sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
-                }
-                workgroup_count(lid, live && depleted, g.counts_base + 1u + snap);
-                if (live && g.wanted_per_snap > 0u) {
-                    atomicAdd(&hist[g.hist_base + snap * params.bins + bin], 1u);
-                }
-            } else if (live) {
-                for (var k = 0u; k < g.wanted_per_snap; k++) {
-                    let want = wanted[g.wanted_base + snap * g.wanted_per_snap + k];
-                    if (want.x == bin) {
-                        let slot = atomicAdd(&counts[want.y], 1u);
-                        if (slot < want.z) {
-                            values[slot] = value;
-                        }
-                    }
-                }
+            record(lid, g, block, live, depleted, snap, f32(wealth));
+            if (ar1) {
+                record(lid, g, block, live, depleted, snap + g.snaps / 2u, f32(wealth / index));
             }
             snap = snap + 1u;
         }
@@ -253,9 +298,11 @@ fn simulate(
         if (live && clamped > 0u) {
             atomicAdd(&counts[g.counts_base + 1u + g.snaps + g.horizon], clamped);
         }
-        let success = live && !depleted && wealth >= target_wealth;
+        // A real target under stochastic inflation: the real W_T / I_T against it.
+        let measured = select(wealth, wealth / index, g.target_real == 1u);
+        let success = live && !depleted && measured >= target_wealth;
         workgroup_count(lid, success, g.counts_base);
-        let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - wealth), live && !success));
+        let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - measured), live && !success));
         if (lid == 0u) {
             sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
         }

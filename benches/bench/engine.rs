@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use sextant_engine::request::ReturnModel;
+use sextant_engine::request::{Inflation, ReturnModel};
 use sextant_engine::{Engine, GoalRequest};
 
 use crate::BenchArgs;
@@ -32,12 +32,19 @@ pub struct BenchReport {
     /// The same goal in a two-regime market (`--regimes`), timed in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regimes: Option<ModelTiming>,
+    /// The same goal under AR(1) inflation (`--inflation`), timed in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inflation: Option<ModelTiming>,
 }
 
 /// `--regimes`' chain: calm (the standard goal's own market) and a crisis.
 const BENCH_REGIMES: &str = r#"{"kind": "regime",
     "regimes": [{"name": "calm"}, {"name": "crisis", "expected_return": -0.1, "volatility": 0.35}],
     "transition": [[0.97, 0.03], [0.15, 0.85]]}"#;
+
+/// `--inflation`'s model: a 2.5% mean, 1.5% uncertain, shocks against markets.
+const BENCH_INFLATION: &str = r#"{"kind": "ar1", "mean": 0.025, "volatility": 0.015,
+    "correlation": -0.2}"#;
 
 /// A market model's timings beside the lognormal's of the same run.
 #[derive(Serialize)]
@@ -103,9 +110,9 @@ pub fn run(
         eprintln!("engine / numpy: {s:.1}×");
     }
     // Each model on the same goal, beside the lognormal's timing of this run.
-    let time_model = |model: ReturnModel, label: &str| -> Result<ModelTiming> {
+    let time_market = |label: &str, model: serde_json::Value, set: &dyn Fn(&mut GoalRequest)| {
         let mut request = request.clone();
-        request.market.model = model;
+        set(&mut request);
         eprintln!("{label}:");
         let (timing, numpy) = time_both(engine, args, &request, info.name)?;
         let over_lognormal = timing.path_steps_per_second / engine_timing.path_steps_per_second;
@@ -113,14 +120,18 @@ pub fn run(
             .as_ref()
             .map(|n| timing.path_steps_per_second / n.path_steps_per_second);
         eprintln!("{label} / lognormal: {over_lognormal:.2}×");
-        Ok(ModelTiming {
-            model: serde_json::to_value(&request.market.model)?,
+        Ok::<_, anyhow::Error>(ModelTiming {
+            model,
             engine: timing,
             numpy,
             over_lognormal,
             speedup_over_numpy: speedup,
             peer: None,
         })
+    };
+    let time_model = |model: ReturnModel, label: &str| {
+        let json = serde_json::to_value(&model)?;
+        time_market(label, json, &|r| r.market.model = model.clone())
     };
     let student_t = args
         .student_t
@@ -147,6 +158,16 @@ pub fn run(
     } else {
         None
     };
+    let inflation = if args.inflation {
+        let model: Inflation =
+            serde_json::from_str(BENCH_INFLATION).context("the bench's inflation")?;
+        let json = serde_json::to_value(model)?;
+        Some(time_market("AR(1) inflation", json, &|r| {
+            r.market.inflation = model
+        })?)
+    } else {
+        None
+    };
     Ok(BenchReport {
         goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
         paths: request.options.paths,
@@ -156,6 +177,7 @@ pub fn run(
         speedup_over_numpy: speedup,
         student_t,
         regimes,
+        inflation,
     })
 }
 

@@ -23,14 +23,16 @@ use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, Pre
 use crate::engine::STANDARD_GOAL;
 
 /// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio,
-/// the drawdown under Student-t months (docs/model.md §4.1) and under regimes (§4.2).
-const EXAMPLES: [&str; 6] = [
+/// the drawdown under Student-t months (docs/model.md §4.1), under regimes (§4.2) and under
+/// AR(1) inflation (§4.4).
+const EXAMPLES: [&str; 7] = [
     include_str!("../../examples/accumulation-30y.json"),
     include_str!("../../examples/retirement-drawdown.json"),
     include_str!("../../examples/glide-path.json"),
     include_str!("../../examples/multi-asset.json"),
     include_str!("../../examples/fat-tails.json"),
     include_str!("../../examples/regimes.json"),
+    include_str!("../../examples/inflation.json"),
 ];
 
 /// `sextant-bench --suite gpu`'s settings.

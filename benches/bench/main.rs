@@ -105,6 +105,11 @@ pub struct BenchArgs {
     /// months and crisis 15%), beside the lognormal in the same run (and NumPy's).
     #[arg(long)]
     regimes: bool,
+    /// The engine suite also times the standard goal under AR(1) inflation (docs/model.md
+    /// §4.4: 2.5% ± 1.5%, correlation −0.2 with the market), beside the lognormal in the same
+    /// run (and NumPy's).
+    #[arg(long)]
+    inflation: bool,
     /// The reference script.
     #[arg(long, default_value = "benches/reference.py")]
     reference: PathBuf,

@@ -119,6 +119,9 @@ fn every_example_simulates() {
         "retirement-drawdown",
         "glide-path",
         "multi-asset",
+        "fat-tails",
+        "regimes",
+        "inflation",
     ] {
         let path = format!("examples/{example}.json");
         let result = json(&sextant(

@@ -50,8 +50,9 @@ fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
 }
 
 /// docs/model.md §4 as it lands (fees, the Student-t month: ν from 2.5 to 30, withdrawals,
-/// depletion, glide paths, several assets, clamped months), against the same reference, which
-/// draws its t from NumPy's own normal and chi-square generators.
+/// depletion, glide paths, several assets, clamped months; regimes; AR(1) inflation with its
+/// index month by month in f64 and the real terminal mean), against the same reference, which
+/// draws from NumPy's own normal, chi-square and uniform generators.
 #[test]
 fn market_models_agree_with_the_numpy_reference_within_4_standard_errors() {
     goals_agree_with_the_reference("market-reference-cases.json");
@@ -114,6 +115,22 @@ fn goals_agree_with_the_reference(cases: &str) {
             sd / n.sqrt(),
             4.0,
         );
+        match (&result.real, reference.get("real_terminal")) {
+            (Some(real), Some(reference_real)) => {
+                // Under AR(1) inflation: the mean of W_T / I_T.
+                let sd = reference_real["std"].as_f64().unwrap();
+                within(
+                    &format!("{name}: real terminal mean"),
+                    real.terminal.mean,
+                    reference_real["mean"].as_f64().unwrap(),
+                    sd / n.sqrt(),
+                    sd / n.sqrt(),
+                    4.0,
+                );
+            }
+            (None, None) => {}
+            (a, b) => panic!("{name}: real wealth {a:?} vs the reference's {b:?}"),
+        }
         let target = reference["target_nominal"].as_f64().unwrap();
         assert!(
             (result.target_nominal - target).abs() <= 1e-9 * target.max(1.0),

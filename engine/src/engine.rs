@@ -11,7 +11,8 @@ use crate::backend::{BackendError, CpuBackend, Detail, Device, SimulationBackend
 use crate::plan::{build_plan_result, prepare_plan, PlanRequest, PlanResult, PreparedPlan, Yearly};
 use crate::request::GoalRequest;
 use crate::result::{
-    DepletionStats, Percentiles, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
+    DepletionStats, Percentiles, RealWealth, RealYearlyStats, SimulationResult, TerminalStats,
+    YearlyStats, ENGINE_VERSION,
 };
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
@@ -200,7 +201,30 @@ pub fn prepare_all(
 pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> SimulationResult {
     let n = summary.paths as f64;
     let p = summary.success_probability();
-    let terminal = summary.terminal().clone();
+    let mut nominal = summary.snapshots;
+    // Under stochastic inflation the second half of the snapshots is real wealth.
+    let real = goal.inflation.map(|_| {
+        let real = nominal.split_off(nominal.len() / 2);
+        let last = real.last().expect("a summary always holds the horizon");
+        RealWealth {
+            terminal: TerminalStats {
+                mean: last.mean,
+                percentiles: Percentiles(last.percentiles.clone()),
+            },
+            yearly: real
+                .into_iter()
+                .map(|s| RealYearlyStats {
+                    month: s.month,
+                    percentiles: Percentiles(s.percentiles),
+                    mean: s.mean,
+                })
+                .collect(),
+        }
+    });
+    let terminal = nominal
+        .last()
+        .expect("a summary always holds the horizon")
+        .clone();
     SimulationResult {
         success_probability: p,
         standard_error: (p * (1.0 - p) / n).sqrt(),
@@ -209,8 +233,7 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
             mean: terminal.mean,
             percentiles: Percentiles(terminal.percentiles),
         },
-        yearly: summary
-            .snapshots
+        yearly: nominal
             .into_iter()
             .map(|s| YearlyStats {
                 month: s.month,
@@ -224,6 +247,7 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
             median_month: summary.median_depletion_month,
         },
         shortfall: summary.shortfall,
+        real,
         clamped_months: goal.student_t.map(|_| summary.clamped_months),
         paths: summary.paths,
         seed: goal.seed,

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod budget;
 pub mod engine;
 pub mod frontier;
+pub mod inflation;
 pub mod normal;
 pub mod philox;
 pub mod plan;

@@ -6,7 +6,10 @@
 //! the field and the bound it broke. Unknown fields are refused so that a typo is an error
 //! rather than a silently ignored input.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The seed used when a request gives none: results are reproducible by default.
 pub const DEFAULT_SEED: u64 = 42;
@@ -94,10 +97,10 @@ pub struct Market {
     /// Piecewise-constant allocation over time; the first segment starts at month 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glide_path: Option<Vec<GlideSegment>>,
-    /// i: annual inflation, deterministic.
+    /// Annual inflation: a rate i (deterministic, §1), or a stochastic model of the rate
+    /// (`{"kind": "ar1", …}`, docs/model.md §4.4). 0 when absent.
     #[serde(default)]
-    #[schemars(range(max = 10.0), extend("exclusiveMinimum" = -1.0))]
-    pub inflation: f64,
+    pub inflation: Inflation,
     /// f: the portfolio's annual fee (an expense ratio or an adviser's fee), taken monthly:
     /// each month's growth G_t becomes G_t · (1 − f)^(1/12) (docs/model.md §4.6). 0 when absent.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -136,6 +139,107 @@ pub enum ReturnModel {
         #[serde(default)]
         initial: RegimeStart,
     },
+}
+
+/// `market.inflation`: a deterministic annual rate (§1), or a stochastic model of the rate
+/// (§4.4). Written as a number or as an object with a `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Inflation {
+    /// i: the same annual rate every year, in (−1, 10].
+    Rate(f64),
+    /// A stochastic annual rate.
+    Model(InflationModel),
+}
+
+/// A stochastic model of the annual inflation rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InflationModel {
+    /// AR(1): π_{t+1} = θ + φ(π_t − θ) + σ·sqrt(1 − φ²)·ε_t monthly, φ = 2^(−1/(12h)), with
+    /// ε_t correlated `correlation` with the month's market shock (docs/model.md §4.4).
+    Ar1 {
+        /// θ, the long-run annual rate.
+        #[schemars(range(max = 1.0), extend("exclusiveMinimum" = -0.5))]
+        mean: f64,
+        /// σ, the stationary standard deviation of the annual rate.
+        #[schemars(range(min = 0.0, max = 0.25))]
+        volatility: f64,
+        /// h, the half-life of a deviation from the mean, in years (1.5 when absent).
+        #[serde(default = "default_half_life")]
+        #[schemars(range(max = 100.0), extend("exclusiveMinimum" = 0.0))]
+        half_life_years: f64,
+        /// π_0, the rate of the first month (the mean when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(max = 1.0), extend("exclusiveMinimum" = -0.5))]
+        initial: Option<f64>,
+        /// ρ, the correlation of the rate's shock with the market's (0 when absent).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        #[schemars(range(min = -1.0, max = 1.0))]
+        correlation: f64,
+    },
+}
+
+fn default_half_life() -> f64 {
+    1.5
+}
+
+impl Default for Inflation {
+    fn default() -> Self {
+        Inflation::Rate(0.0)
+    }
+}
+
+impl From<f64> for Inflation {
+    fn from(rate: f64) -> Self {
+        Inflation::Rate(rate)
+    }
+}
+
+impl Inflation {
+    /// The deterministic rate, or `None` under a stochastic model.
+    pub fn rate(&self) -> Option<f64> {
+        match *self {
+            Inflation::Rate(rate) => Some(rate),
+            Inflation::Model(_) => None,
+        }
+    }
+
+    /// The long-run annual rate: the rate itself, or a model's mean.
+    pub fn mean(&self) -> f64 {
+        match *self {
+            Inflation::Rate(rate) => rate,
+            Inflation::Model(InflationModel::Ar1 { mean, .. }) => mean,
+        }
+    }
+}
+
+/// A number is a rate; an object is a model, read with the model's own errors (an unknown
+/// `kind` or field is named), which an untagged enum would reduce to "no variant matched".
+impl<'de> Deserialize<'de> for Inflation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InflationVisitor;
+        impl<'de> Visitor<'de> for InflationVisitor {
+            type Value = Inflation;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an annual rate, or a model such as {\"kind\": \"ar1\", \"mean\": 0.025, \"volatility\": 0.015}")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Inflation, E> {
+                Ok(Inflation::Rate(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Inflation, E> {
+                Ok(Inflation::Rate(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Inflation, E> {
+                Ok(Inflation::Rate(v as f64))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Inflation, A::Error> {
+                InflationModel::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Inflation::Model)
+            }
+        }
+        deserializer.deserialize_any(InflationVisitor)
+    }
 }
 
 /// One regime of a `regime` market model: a name and what differs from the market. A field

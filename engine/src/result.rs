@@ -26,8 +26,13 @@ pub struct SimulationResult {
     /// The fan chart: one entry at each year end (month 12, 24, …) and at the horizon.
     pub yearly: Vec<YearlyStats>,
     pub depletion: DepletionStats,
-    /// Mean of target_T − W_T over failed paths; `null` when no path failed.
+    /// Mean of target_T − W_T over failed paths; `null` when no path failed. Under stochastic
+    /// inflation with a real target, in today's money: the mean of target − W_T / I_T.
     pub shortfall: Option<f64>,
+    /// Under stochastic inflation (docs/model.md §4.4) only: wealth in today's money, W_s / I_s
+    /// with each path's own price index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealWealth>,
     /// Under a Student-t `market.model` only: the path-months whose return was clamped at
     /// −100% (a t shock below −1/σ), over every path and month of the horizon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +60,24 @@ pub struct YearlyStats {
     pub mean: f64,
     /// Fraction of paths depleted by this month.
     pub depleted: f64,
+}
+
+/// Wealth in today's money under stochastic inflation: the terminal W_T / I_T and a fan chart
+/// at the same months as the nominal one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealWealth {
+    pub terminal: TerminalStats,
+    pub yearly: Vec<RealYearlyStats>,
+}
+
+/// One point of the real fan chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealYearlyStats {
+    /// Months elapsed: 12, 24, …, and the horizon.
+    pub month: u32,
+    pub percentiles: Percentiles,
+    /// Mean of W_s / I_s.
+    pub mean: f64,
 }
 
 /// How often and when the money runs out.

@@ -173,7 +173,7 @@ pub fn score_accumulation(
     unit_request.goal.initial_wealth = 0.0;
     let unit = with_contribution(&unit_request, 1.0)?.contribution;
     let (wealth, per_unit) = cpu.affine_terminal(&goal, &unit);
-    let target = goal.target_nominal;
+    let target = goal.success_target();
     let successes = wealth.iter().filter(|&&w| w >= target).count() as u64;
     let needed = successes_needed(request.goal.success_threshold, goal.paths);
     let required_contribution = if needed == 0 {
@@ -229,7 +229,7 @@ fn break_even(
     let mut unit_request = request.clone();
     unit_request.goal.initial_wealth = 0.0;
     let per_unit = engine.terminal_wealth(&with_contribution(&unit_request, 1.0)?)?;
-    let target = base.target_nominal;
+    let target = base.success_target();
     let mut break_even: Vec<f64> = without
         .iter()
         .zip(&per_unit)

@@ -85,7 +85,7 @@ impl SweepRequest {
             market: Market {
                 expected_return: Some(mu),
                 volatility: Some(sigma),
-                inflation: self.inflation,
+                inflation: self.inflation.into(),
                 fee: self.fee,
                 model: self.model.clone(),
                 ..Market::default()

@@ -7,9 +7,11 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 use thiserror::Error;
 
+use crate::inflation::{self, Ar1Inflation};
 use crate::regime::{RegimeChain, MAX_REGIMES, ROW_SUM_TOLERANCE};
 use crate::request::{
-    GlideSegment, GoalRequest, Market, Regime, RegimeStart, RegimeStartName, ReturnModel,
+    GlideSegment, GoalRequest, Inflation, InflationModel, Market, Regime, RegimeStart,
+    RegimeStartName, ReturnModel,
 };
 use crate::student_t::{StudentT, MAX_DF};
 
@@ -54,15 +56,20 @@ pub struct PreparedGoal {
     pub initial_wealth: f64,
     /// c_t for t = 0 … T−1.
     pub contribution: Vec<f64>,
-    /// d_t for t = 0 … T−1 (nominal).
+    /// d_t for t = 0 … T−1: nominal under a deterministic rate; under stochastic inflation the
+    /// amount in today's money, which each path scales by its index I_{12⌊t/12⌋}.
     pub withdrawal: Vec<f64>,
     /// exp(m/12) of the segment in force at month t; under regimes, regime k's month t at
     /// k·T + t.
     pub drift: Vec<f64>,
     /// sqrt(s²/12) of the segment in force at month t, laid out as `drift`.
     pub volatility: Vec<f32>,
-    /// target_T, nominal.
+    /// target_T, nominal; under stochastic inflation with a real target, the target at the
+    /// mean rate (for reference: each path's success is counted on `target_real`).
     pub target_nominal: f64,
+    /// Under stochastic inflation with a real target: the target in today's money, which a
+    /// path's real terminal wealth W_T / I_T must reach (docs/model.md §4.4).
+    pub target_real: Option<f64>,
     pub paths: u64,
     pub seed: u64,
     /// Ascending, distinct, each in [0, 100].
@@ -72,6 +79,8 @@ pub struct PreparedGoal {
     pub student_t: Option<StudentT>,
     /// The regime chain (docs/model.md §4.2), when the market switches regimes.
     pub regimes: Option<RegimeChain>,
+    /// Stochastic inflation (docs/model.md §4.4), or `None` for a deterministic rate.
+    pub inflation: Option<Ar1Inflation>,
 }
 
 impl PreparedGoal {
@@ -87,6 +96,34 @@ impl PreparedGoal {
     /// Path-steps this goal costs: paths × months.
     pub fn path_steps(&self) -> u64 {
         self.paths * u64::from(self.horizon)
+    }
+
+    /// The columns a backend snapshots for the snapshot `months`: W_s at each, and under
+    /// stochastic inflation the same months again for the real W_s / I_s (every backend lays
+    /// its snapshots out so; the last column is then the real terminal wealth).
+    pub fn snapshot_columns(&self, months: Vec<u32>) -> Vec<u32> {
+        if self.inflation.is_some() {
+            let mut columns = months.clone();
+            columns.extend(months);
+            columns
+        } else {
+            months
+        }
+    }
+
+    /// Which of `columns` snapshot columns success is counted on: the nominal W_T, or the
+    /// real W_T / I_T when a stochastic index scales a real target.
+    pub fn success_column(&self, columns: usize) -> usize {
+        if self.inflation.is_some() && self.target_real.is_none() {
+            columns / 2 - 1
+        } else {
+            columns - 1
+        }
+    }
+
+    /// What the success column must reach: `target_real` or `target_nominal`.
+    pub fn success_target(&self) -> f64 {
+        self.target_real.unwrap_or(self.target_nominal)
     }
 }
 
@@ -114,7 +151,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
     amount("goal.monthly_withdrawal", goal.monthly_withdrawal)?;
     amount("goal.target_amount", goal.target_amount)?;
     growth_rate("goal.contribution_growth", goal.contribution_growth)?;
-    growth_rate("market.inflation", request.market.inflation)?;
+    let stochastic_inflation = inflation_model(&request.market.inflation)?;
     let contribution_months = goal.contribution_months.unwrap_or(horizon);
     month_within("goal.contribution_months", contribution_months, horizon)?;
     let withdrawal_start = goal.withdrawal_start_month.unwrap_or(horizon);
@@ -140,7 +177,11 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         student_t,
         regimes,
     } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
-    let inflation = request.market.inflation;
+    // Under stochastic inflation each path indexes the withdrawals itself.
+    let inflation = match stochastic_inflation {
+        Some(_) => 0.0,
+        None => request.market.inflation.mean(),
+    };
 
     let mut contribution = Vec::with_capacity(horizon as usize);
     let mut withdrawal = Vec::with_capacity(horizon as usize);
@@ -158,10 +199,13 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         });
     }
     let target_nominal = if goal.target_real {
-        goal.target_amount * (1.0 + inflation).powf(f64::from(horizon) / 12.0)
+        let mean = request.market.inflation.mean();
+        goal.target_amount * (1.0 + mean).powf(f64::from(horizon) / 12.0)
     } else {
         goal.target_amount
     };
+    let target_real =
+        (goal.target_real && stochastic_inflation.is_some()).then_some(goal.target_amount);
     Ok(PreparedGoal {
         horizon,
         initial_wealth: goal.initial_wealth,
@@ -170,12 +214,81 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         drift,
         volatility,
         target_nominal,
+        target_real,
         paths: options.paths,
         seed: options.seed,
         percentiles,
         student_t,
         regimes,
+        inflation: stochastic_inflation,
     })
+}
+
+/// `market.inflation` checked: `None` for a deterministic rate in (−1, 10], or the AR(1)
+/// model's kernel constants (docs/model.md §4.4), each field within its bound.
+pub(crate) fn inflation_model(
+    inflation: &Inflation,
+) -> Result<Option<Ar1Inflation>, ValidationError> {
+    let InflationModel::Ar1 {
+        mean,
+        volatility,
+        half_life_years,
+        initial,
+        correlation,
+    } = match *inflation {
+        Inflation::Rate(rate) => return growth_rate("market.inflation", rate).map(|()| None),
+        Inflation::Model(model) => model,
+    };
+    let rate = |field: &str, value: f64| {
+        if value.is_finite() && value > inflation::MIN_RATE && value <= inflation::MAX_RATE {
+            Ok(())
+        } else {
+            Err(ValidationError::new(
+                format!("market.inflation.{field}"),
+                format!(
+                    "must be in ({}, {}], got {value}",
+                    inflation::MIN_RATE,
+                    inflation::MAX_RATE
+                ),
+            ))
+        }
+    };
+    rate("mean", mean)?;
+    rate("initial", initial.unwrap_or(mean))?;
+    if !(volatility.is_finite() && (0.0..=inflation::MAX_VOLATILITY).contains(&volatility)) {
+        return Err(ValidationError::new(
+            "market.inflation.volatility",
+            format!(
+                "must be in [0, {}], got {volatility}",
+                inflation::MAX_VOLATILITY
+            ),
+        ));
+    }
+    if !(half_life_years.is_finite()
+        && half_life_years > 0.0
+        && half_life_years <= inflation::MAX_HALF_LIFE_YEARS)
+    {
+        return Err(ValidationError::new(
+            "market.inflation.half_life_years",
+            format!(
+                "must be in (0, {}], got {half_life_years}",
+                inflation::MAX_HALF_LIFE_YEARS
+            ),
+        ));
+    }
+    if !(correlation.is_finite() && (-1.0..=1.0).contains(&correlation)) {
+        return Err(ValidationError::new(
+            "market.inflation.correlation",
+            format!("must be in [-1, 1], got {correlation}"),
+        ));
+    }
+    Ok(Some(Ar1Inflation::new(
+        mean,
+        volatility,
+        half_life_years,
+        initial.unwrap_or(mean),
+        correlation,
+    )))
 }
 
 /// A market's month-by-month parameters (docs/model.md §1.2, §4): what the kernels read.
@@ -207,13 +320,12 @@ pub(crate) fn market_schedule(
         regimes: None,
     };
     match &market.model {
-        ReturnModel::Lognormal => {
+        model @ (ReturnModel::Lognormal | ReturnModel::StudentT { .. }) => {
             let segments = market_segments(market, horizon, horizon_field)?;
-            schedule.push_segments(&segments, horizon, fee);
-        }
-        &ReturnModel::StudentT { df } => {
-            let segments = market_segments(market, horizon, horizon_field)?;
-            schedule.student_t = Some(student_t_of(df)?);
+            if let &ReturnModel::StudentT { df } = model {
+                // Before the months: the t month changes what each segment's month holds.
+                schedule.student_t = Some(student_t_of(df)?);
+            }
             schedule.push_segments(&segments, horizon, fee);
         }
         ReturnModel::Regime {

@@ -60,7 +60,7 @@ fn zero_volatility_is_the_deterministic_annuity() {
     g.withdrawal_start_month = Some(110);
     g.target_amount = 50_000.0;
     let mut m = market(0.06, 0.0);
-    m.inflation = 0.02;
+    m.inflation = 0.02.into();
     let (drift, _) = monthly_lognormal(0.06, 0.0);
     let (path, depleted) = annuity(&g, |_| drift, 0.02);
     assert_eq!(depleted, None);
@@ -101,7 +101,7 @@ fn zero_volatility_depletes_at_the_month_the_money_runs_out() {
     g.monthly_withdrawal = 1_000.0;
     g.withdrawal_start_month = Some(0);
     let mut m = market(0.03, 0.0);
-    m.inflation = 0.03;
+    m.inflation = 0.03.into();
     let (drift, _) = monthly_lognormal(0.03, 0.0);
     let (_, depleted) = annuity(&g, |_| drift, 0.03);
     let month = depleted.expect("the money runs out within 20 years");
@@ -234,7 +234,7 @@ fn zero_volatility_with_a_fee_is_the_annuity_on_the_reduced_growth() {
     g.monthly_withdrawal = 250.0;
     g.withdrawal_start_month = Some(100);
     let mut m = market(0.07, 0.0);
-    m.inflation = 0.02;
+    m.inflation = 0.02.into();
     m.fee = 0.0125;
     let (drift, _) = monthly_lognormal(0.07, 0.0);
     let growth = drift * (1.0 - 0.0125f64).powf(1.0 / 12.0);

@@ -18,7 +18,7 @@ fn drawdown(paths: u64) -> GoalRequest {
     g.withdrawal_start_month = Some(30);
     g.target_amount = 50_000.0;
     let mut m = market(0.05, 0.2);
-    m.inflation = 0.03;
+    m.inflation = 0.03.into();
     let mut r = request(g, m, paths, 77);
     r.options.percentiles = vec![0.0, 2.5, 10.0, 50.0, 97.5, 100.0];
     r

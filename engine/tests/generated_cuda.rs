@@ -245,6 +245,65 @@ fn the_generated_cuda_regime_uniform_is_the_cpus() {
     }
 }
 
+const INFLATION_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    unsigned k0, k1, path, month, product_bits;
+    while (scanf("%u %u %u %u %u", &k0, &k1, &path, &month, &product_bits) == 5) {
+        const float4 own = inflation_normals(path, month, make_uint2(k0, k1));
+        const unsigned lane = month & 3u;
+        const float z = lane == 0u ? own.x : lane == 1u ? own.y : lane == 2u ? own.z : own.w;
+        const float f = index_factor(__uint_as_float(product_bits));
+        printf("%u %u\n", __float_as_uint(z), __float_as_uint(f));
+    }
+    return 0;
+}
+"#;
+
+/// Stochastic inflation's own normal Z'_t and the index's yearly twelfth root in the CUDA
+/// kernels (shaders/common.wgsl's `inflation_normals` and `index_factor`, generated as C and
+/// run on the host) are the CPU's bits: `inflation::own_normal_at` (counter (path, ⌊t/4⌋, 4,
+/// 0)) and `inflation::index_factor` over products from 0.5¹² (the least a year allows) to 300.
+#[test]
+fn the_generated_cuda_inflation_normals_and_index_are_the_cpus() {
+    use sextant_engine::inflation::{index_factor, own_normal_at};
+    let binary = host_binary("inflation", COMMON_CUDA, INFLATION_MAIN);
+    let queries: Vec<(u64, u32, u32, f32)> = (0..20_000u32)
+        .map(|i| {
+            let product = 0.5f64.powi(12) * 1.0007f64.powi(i as i32);
+            (
+                9 + u64::from(i % 5) * 0x0f0f_1234_5678,
+                i * 7_919,
+                i % 1200,
+                product.min(f64::from(f32::MAX)) as f32,
+            )
+        })
+        .collect();
+    let text: String = queries
+        .iter()
+        .map(|(seed, path, month, product)| {
+            let key = philox::key_of_seed(*seed);
+            format!(
+                "{} {} {path} {month} {}\n",
+                key[0],
+                key[1],
+                product.to_bits()
+            )
+        })
+        .collect();
+    let output = run_on(&binary, text);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), queries.len());
+    for ((seed, path, month, product), line) in queries.iter().zip(&lines) {
+        let words: Vec<u32> = line.split(' ').map(|w| w.parse().unwrap()).collect();
+        let z = own_normal_at(*seed, *path, *month);
+        assert_eq!(words[0], z.to_bits(), "path {path} month {month}");
+        let f = index_factor(f64::from(*product)) as f32;
+        assert_eq!(words[1], f.to_bits(), "product {product}");
+    }
+}
+
 const TAX_MAIN: &str = r#"
 #include <stdio.h>
 int main() {

@@ -26,7 +26,9 @@ fn goal(value: serde_json::Value) -> PreparedGoal {
 /// Student-t markets (docs/model.md §4.1): fat tails on a saver, and a drawdown at ν = 2.05
 /// and 60% volatility whose months are clamped at −100%; regime markets (§4.2): three
 /// portfolio regimes on an odd horizon with a late withdrawal start, and two regimes of
-/// per-asset returns under a glide path started in the second.
+/// per-asset returns under a glide path started in the second; stochastic inflation (§4.4):
+/// a saver with a real target, and a drawdown whose withdrawals follow the index under fat
+/// tails.
 fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
     use serde_json::json;
     vec![
@@ -101,6 +103,23 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
                                                  {"expected_return": -0.2, "volatility": 0.3}, {}]}],
                                  "transition": [[0.98, 0.02], [0.08, 0.92]]}},
             "options": {"paths": paths, "seed": 32}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 20000, "monthly_contribution": 700, "horizon_months": 365,
+                     "target_amount": 300000, "target_real": true},
+            "market": {"expected_return": 0.065, "volatility": 0.14,
+                       "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.015,
+                                     "correlation": 0.3}},
+            "options": {"paths": paths, "seed": 33}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 500000, "monthly_withdrawal": 1000,
+                     "withdrawal_start_month": 0, "horizon_months": 300},
+            "market": {"expected_return": 0.06, "volatility": 0.12,
+                       "inflation": {"kind": "ar1", "mean": 0.03, "volatility": 0.02,
+                                     "half_life_years": 3, "initial": 0.07, "correlation": -0.2},
+                       "model": {"kind": "student_t", "df": 6}},
+            "options": {"paths": paths, "seed": 34}
         })),
     ]
 }

@@ -2,7 +2,8 @@
 //! (mean and variance are §1's, kurtosis the t's), its limit ν → ∞ (the lognormal's mean and
 //! variance), the lognormal's bits untouched, the model reaching sweeps; regime switching's
 //! month as the mixture of its regimes, regimes that change nothing giving the lognormal's
-//! bits; and bad input refused by name. Every statistical bound is 4 standard errors with a
+//! bits; AR(1) inflation without volatility as deterministic inflation, its real fan chart
+//! and real targets through the solvers; and bad input refused by name. Every statistical bound is 4 standard errors with a
 //! fixed seed.
 
 use serde_json::{json, Value};
@@ -337,16 +338,7 @@ fn a_crisis_regime_lowers_success_and_the_solvers_run_under_regimes() {
         "market": two_regimes(json!("stationary")),
         "options": {"paths": 20000, "seed": 4}
     }));
-    let solved = sextant_engine::solve::required_contribution(&engine, &saver).unwrap();
-    assert_eq!(solved.method, sextant_engine::solve::Method::BreakEven);
-    let value = solved.value.unwrap();
-    let mut check = saver.clone();
-    check.goal.monthly_contribution = value;
-    let p = engine.simulate(&check).unwrap().success_probability;
-    assert!(p >= 0.8 && p == solved.success_probability, "{value} → {p}");
-    check.goal.monthly_contribution = value - 0.01;
-    let below = engine.simulate(&check).unwrap().success_probability;
-    assert!(below < 0.8, "a cent less still succeeds: {below}");
+    assert_break_even_meets_to_the_cent(&engine, &saver);
 }
 
 #[test]
@@ -488,4 +480,206 @@ fn a_sweep_refuses_regimes_by_name() {
         err.starts_with("model: a regime market runs for goals"),
         "{err}"
     );
+}
+
+/// A drawdown with a real target under `inflation` (a rate or a model).
+fn indexed_drawdown(inflation: Value) -> GoalRequest {
+    request(json!({
+        "goal": {"initial_wealth": 700000, "monthly_withdrawal": 3000, "withdrawal_start_month": 0,
+                 "horizon_months": 300, "target_amount": 100000, "target_real": true},
+        "market": {"expected_return": 0.06, "volatility": 0.12, "inflation": inflation},
+        "options": {"paths": 20000, "seed": 21}
+    }))
+}
+
+#[test]
+fn ar1_inflation_without_volatility_is_deterministic_inflation() {
+    // σ_π = 0 and π_0 = θ: the index is (1 + θ)^years up to f32's rounding of each year's
+    // twelfth root (about 1e-7 a year, docs/model.md §4.4). Each withdrawal moves by that
+    // fraction of itself, so a figure moves by at most 1e-5 of the larger of itself and the
+    // starting wealth (the sum of 300 withdrawals' errors is far below it), and success and
+    // depletion differ only on paths that close to a boundary (at most 5 of 20,000 allowed).
+    let engine = Engine::default();
+    let fixed = engine.simulate(&indexed_drawdown(json!(0.03))).unwrap();
+    let ar1 = engine
+        .simulate(&indexed_drawdown(
+            json!({"kind": "ar1", "mean": 0.03, "volatility": 0.0, "correlation": 0.7}),
+        ))
+        .unwrap();
+    assert!(fixed.real.is_none());
+    let paths = fixed.paths as f64;
+    let count = |p: f64| (p * paths).round();
+    assert!((count(fixed.success_probability) - count(ar1.success_probability)).abs() <= 5.0);
+    assert!((count(fixed.depletion.probability) - count(ar1.depletion.probability)).abs() <= 5.0);
+    assert!(fixed.depletion.probability > 0.05, "the drawdown depletes");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(700_000.0);
+    let real = ar1
+        .real
+        .as_ref()
+        .expect("stochastic inflation reports real wealth");
+    for ((nominal, other), real) in fixed.yearly.iter().zip(&ar1.yearly).zip(&real.yearly) {
+        assert_eq!(nominal.month, real.month);
+        let index = 1.03f64.powf(f64::from(nominal.month) / 12.0);
+        for ((p, v), (_, w)) in nominal.percentiles.0.iter().zip(&other.percentiles.0) {
+            assert!(close(*v, *w), "month {} p{p}: {v} vs {w}", nominal.month);
+            let r = real.percentiles.get(*p).unwrap();
+            assert!(
+                close(v / index, r),
+                "month {} real p{p}: {} vs {r}",
+                nominal.month,
+                v / index
+            );
+        }
+        assert!(
+            close(nominal.mean / index, real.mean),
+            "month {}",
+            nominal.month
+        );
+    }
+}
+
+#[test]
+fn the_index_follows_the_rates_decay_from_its_start() {
+    // Without volatility the rate decays deterministically, π_t = θ + φ^t (π_0 − θ), so
+    // I_T = Π (1 + π_t)^(1/12) in closed form, and the real terminal mean is the nominal one
+    // divided by it (within the f32 rounding of the yearly roots, 1e-5).
+    let (theta, start, half_life): (f64, f64, f64) = (0.025, 0.09, 2.0);
+    let goal = request(json!({
+        "goal": {"initial_wealth": 100000, "horizon_months": 127},
+        "market": {"expected_return": 0.06, "volatility": 0.15,
+                   "inflation": {"kind": "ar1", "mean": theta, "volatility": 0.0,
+                                 "half_life_years": half_life, "initial": start}},
+        "options": {"paths": 4000, "seed": 8}
+    }));
+    let result = Engine::default().simulate(&goal).unwrap();
+    // The constants as the kernels hold them (f32), the arithmetic in f64.
+    let (theta32, start32) = (f64::from(theta as f32), f64::from(start as f32));
+    let phi = f64::from(2f64.powf(-1.0 / (12.0 * half_life)) as f32);
+    let mut rate = start32;
+    let mut index = 1.0f64;
+    for _ in 0..127 {
+        index *= (1.0 + rate).powf(1.0 / 12.0);
+        rate = theta32 + phi * (rate - theta32);
+    }
+    let real = result.real.unwrap();
+    let expected = result.terminal.mean / index;
+    assert!(
+        (real.terminal.mean / expected - 1.0).abs() < 1e-5,
+        "{} vs {expected}",
+        real.terminal.mean
+    );
+    // Against (1 + θ)^(T/12) the early high inflation shows: more than 2% apart.
+    let at_mean = result.terminal.mean / (1.0 + theta).powf(127.0 / 12.0);
+    assert!(
+        at_mean / real.terminal.mean > 1.02,
+        "{at_mean} vs {}",
+        real.terminal.mean
+    );
+}
+
+#[test]
+fn the_solvers_meet_a_real_target_under_stochastic_inflation() {
+    // The break-even solver compares W_T / I_T per path with the target in today's money: the
+    // contribution it finds meets the threshold when simulated, a cent less does not.
+    let engine = Engine::default();
+    let saver = request(json!({
+        "goal": {"initial_wealth": 10000, "horizon_months": 240, "target_amount": 300000,
+                 "target_real": true, "success_threshold": 0.8},
+        "market": {"expected_return": 0.06, "volatility": 0.12,
+                   "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.02,
+                                 "correlation": 0.2}},
+        "options": {"paths": 20000, "seed": 4}
+    }));
+    assert_break_even_meets_to_the_cent(&engine, &saver);
+}
+
+#[test]
+fn a_bad_inflation_model_is_refused_by_name() {
+    let base = || {
+        json!({
+            "goal": {"initial_wealth": 1000, "horizon_months": 12},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+        })
+    };
+    let ar1 = |extra: Value| {
+        let mut model = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.01});
+        for (k, v) in extra.as_object().unwrap() {
+            model[k] = v.clone();
+        }
+        model
+    };
+    let cases = [
+        (ar1(json!({"mean": -0.6})), "market.inflation.mean"),
+        (ar1(json!({"mean": 1.5})), "market.inflation.mean"),
+        (
+            ar1(json!({"volatility": -0.01})),
+            "market.inflation.volatility",
+        ),
+        (
+            ar1(json!({"volatility": 0.3})),
+            "market.inflation.volatility",
+        ),
+        (
+            ar1(json!({"half_life_years": 0})),
+            "market.inflation.half_life_years",
+        ),
+        (
+            ar1(json!({"half_life_years": 101})),
+            "market.inflation.half_life_years",
+        ),
+        (ar1(json!({"initial": -0.5})), "market.inflation.initial"),
+        (
+            ar1(json!({"correlation": 1.01})),
+            "market.inflation.correlation",
+        ),
+        (json!(-1.0), "market.inflation"),
+    ];
+    for (inflation, field) in cases {
+        let mut value = base();
+        value["market"]["inflation"] = inflation.clone();
+        let err = prepare(&request(value)).unwrap_err();
+        assert_eq!(err.field, field, "{inflation}: {err}");
+        assert!(err.problem.contains("must be"), "{err}");
+    }
+    // A typo or an unknown kind is a read error that names it, not "no variant matched".
+    for (inflation, words) in [
+        (ar1(json!({"half_life": 2})), "half_life"),
+        (json!({"kind": "garch", "mean": 0.03}), "garch"),
+        (json!("3%"), "annual rate"),
+    ] {
+        let mut value = base();
+        value["market"]["inflation"] = inflation;
+        let err = serde_json::from_value::<GoalRequest>(value).unwrap_err();
+        assert!(err.to_string().contains(words), "{err}");
+    }
+}
+
+#[test]
+fn a_plan_refuses_stochastic_inflation_by_name() {
+    use sextant_engine::plan::{prepare_plan, PlanRequest};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/plan-single-retiree.json"
+    );
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    plan["market"]["inflation"] = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.01});
+    let plan: PlanRequest = serde_json::from_value(plan).unwrap();
+    let err = prepare_plan(&plan).unwrap_err();
+    assert_eq!(err.field, "market.inflation");
+    assert!(err.problem.contains("ar1"), "{}", err.problem);
+}
+
+/// The affine break-even solver on `saver` (threshold 0.8): the contribution it finds meets the
+/// threshold when simulated, with the success it reported, and a cent less does not.
+fn assert_break_even_meets_to_the_cent(engine: &Engine, saver: &GoalRequest) {
+    let solved = sextant_engine::solve::required_contribution(engine, saver).unwrap();
+    assert_eq!(solved.method, sextant_engine::solve::Method::BreakEven);
+    let value = solved.value.unwrap();
+    let mut check = saver.clone();
+    check.goal.monthly_contribution = value;
+    let p = engine.simulate(&check).unwrap().success_probability;
+    assert!(p >= 0.8 && p == solved.success_probability, "{value} → {p}");
+    check.goal.monthly_contribution = value - 0.01;
+    let below = engine.simulate(&check).unwrap().success_probability;
+    assert!(below < 0.8, "a cent less still succeeds: {below}");
 }

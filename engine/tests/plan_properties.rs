@@ -168,7 +168,7 @@ proptest! {
             7 => plan.flexible_reserve_years = value,
             8 => plan.success_threshold = value,
             9 => request.market.volatility = Some(value),
-            10 => request.market.inflation = value,
+            10 => request.market.inflation = value.into(),
             _ => {
                 if let Some(tax) = plan.tax.as_mut() {
                     tax.brackets[1].rate = value;

@@ -39,7 +39,7 @@ fn valid_request() -> impl Strategy<Value = GoalRequest> {
                 goal.target_real = real;
                 goal.success_threshold = thr;
                 let mut m = market(mu, sigma);
-                m.inflation = infl;
+                m.inflation = infl.into();
                 request(goal, m, paths, seed)
             },
         )
@@ -128,6 +128,18 @@ proptest! {
 }
 
 /// Any number at all, valid or not.
+/// A runner of `cases` cases from a fixed seed: the same cases every run.
+fn fixed_runner(cases: u32) -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    )
+}
+
 fn any_number() -> impl Strategy<Value = f64> {
     prop_oneof![
         any::<f64>(),
@@ -146,7 +158,6 @@ fn any_number() -> impl Strategy<Value = f64> {
 /// the cases exercised is counted, printed, and each kind must occur.
 #[test]
 fn no_input_panics_and_every_error_names_a_field() {
-    use proptest::test_runner::{Config, TestRunner};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::Mutex;
 
@@ -174,15 +185,7 @@ fn no_input_panics_and_every_error_names_a_field() {
         ],
     );
     // A fixed seed: the same 400 cases every run.
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 400,
-            ..Config::default()
-        },
-        proptest::test_runner::TestRng::deterministic_rng(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-        ),
-    );
+    let mut runner = fixed_runner(400);
     runner
         .run(
             &strategy,
@@ -219,7 +222,7 @@ fn no_input_panics_and_every_error_names_a_field() {
                     ]),
                     weights: Some(weights),
                     correlations: Some(vec![vec![1.0, correlation], vec![correlation, 1.0]]),
-                    inflation: nums[8],
+                    inflation: nums[8].into(),
                     ..Market::default()
                 };
                 let mut r = request(g, m, paths, 1);
@@ -313,7 +316,7 @@ fn each_bound_of_model_md_is_refused_by_name() {
         ),
         (
             "market.inflation",
-            Box::new(|r| r.market.inflation = f64::NAN),
+            Box::new(|r| r.market.inflation = f64::NAN.into()),
         ),
         ("options.paths", Box::new(|r| r.options.paths = 0)),
         ("options.paths", Box::new(|r| r.options.paths = 10_000_001)),
@@ -407,7 +410,6 @@ fn correlations_without_assets_are_refused_beside_a_glide_path() {
 /// a panic; both happen (a fixed seed, 300 cases).
 #[test]
 fn any_regime_market_is_simulated_or_refused_by_name() {
-    use proptest::test_runner::{Config, TestRunner};
     use sextant_engine::request::{Regime, RegimeStart, ReturnModel};
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -434,15 +436,7 @@ fn any_regime_market_is_simulated_or_refused_by_name() {
             prop_oneof![3 => Just(None), 1 => (0u32..12).prop_map(Some)],
         )
     });
-    let mut runner = TestRunner::new_with_rng(
-        Config {
-            cases: 300,
-            ..Config::default()
-        },
-        proptest::test_runner::TestRng::deterministic_rng(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-        ),
-    );
+    let mut runner = fixed_runner(300);
     runner
         .run(&strategy, |(transition, overrides, start)| {
             let regimes = overrides
@@ -483,5 +477,69 @@ fn any_regime_market_is_simulated_or_refused_by_name() {
         .unwrap();
     let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
     eprintln!("300 regime markets: {simulated} simulated, {refused} refused");
+    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+}
+
+/// Any AR(1) inflation model (numbers in and out of bounds, NaN, infinities) on an indexed
+/// drawdown with a real target: a result whose probabilities are probabilities and whose real
+/// wealth is finite, or an error naming a field of `market.inflation`.
+#[test]
+fn any_inflation_model_is_simulated_or_refused_by_name() {
+    use sextant_engine::request::{Inflation, InflationModel};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let plausible = |lo: f64, hi: f64| prop_oneof![3 => lo..hi, 1 => any_number()];
+    let strategy = (
+        plausible(-0.4, 0.9),
+        plausible(0.0, 0.25),
+        plausible(0.05, 100.0),
+        prop_oneof![2 => Just(None), 1 => plausible(-0.4, 0.9).prop_map(Some)],
+        plausible(-1.0, 1.0),
+    );
+    let mut runner = fixed_runner(300);
+    runner
+        .run(
+            &strategy,
+            |(mean, volatility, half_life_years, initial, correlation)| {
+                let mut m = market(0.06, 0.15);
+                m.inflation = Inflation::Model(InflationModel::Ar1 {
+                    mean,
+                    volatility,
+                    half_life_years,
+                    initial,
+                    correlation,
+                });
+                let mut g = goal(60);
+                g.initial_wealth = 100_000.0;
+                g.monthly_withdrawal = 1_500.0;
+                g.withdrawal_start_month = Some(0);
+                g.target_amount = 20_000.0;
+                let r = request(g, m, 300, 5);
+                match prepare(&r) {
+                    Ok(_) => {
+                        let result = Engine::default().simulate(&r).unwrap();
+                        prop_assert!((0.0..=1.0).contains(&result.success_probability));
+                        let real = result
+                            .real
+                            .expect("stochastic inflation reports real wealth");
+                        prop_assert!(real.terminal.mean.is_finite() && real.terminal.mean >= 0.0);
+                        simulated.fetch_add(1, Relaxed);
+                    }
+                    Err(e) => {
+                        prop_assert!(
+                            e.field.starts_with("market.inflation."),
+                            "unnamed field in {e}"
+                        );
+                        prop_assert!(!e.problem.is_empty());
+                        refused.fetch_add(1, Relaxed);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
+    eprintln!("300 inflation models: {simulated} simulated, {refused} refused");
     assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
 }

@@ -7,7 +7,7 @@ use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
 use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
-use sextant_engine::request::ReturnModel;
+use sextant_engine::request::{Inflation, InflationModel, ReturnModel};
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
@@ -194,6 +194,11 @@ pub fn money(x: f64) -> String {
 
 fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
+}
+
+/// An annual rate to a tenth of a percent (inflation's 2.5% is not 2% or 3%).
+fn rate(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
 }
 
 fn years(months: f64) -> String {
@@ -461,7 +466,16 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
     let p = result.success_probability;
     let months = f64::from(request.goal.horizon_months);
     let target = result.target_nominal;
-    let mut s = if target > 0.0 {
+    // Under stochastic inflation a real target has no one nominal amount: say it in today's.
+    let real_target = result.real.is_some() && request.goal.target_real;
+    let mut s = if real_target && target > 0.0 {
+        format!(
+            "{} chance of reaching {} in today's money in {}",
+            pct(p),
+            money(request.goal.target_amount),
+            years(months)
+        )
+    } else if target > 0.0 {
         format!(
             "{} chance of reaching {} in {}",
             pct(p),
@@ -505,6 +519,23 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             );
         }
     }
+    if let Inflation::Model(InflationModel::Ar1 {
+        mean, volatility, ..
+    }) = request.market.inflation
+    {
+        s += &format!(
+            ", with inflation averaging {} a year and uncertain by {}",
+            rate(mean),
+            rate(volatility)
+        );
+        if let Some(m) = result
+            .real
+            .as_ref()
+            .and_then(|r| r.terminal.percentiles.get(50.0))
+        {
+            s += &format!("; median wealth then {} in today's money", money(m));
+        }
+    }
     s + "."
 }
 
@@ -537,6 +568,31 @@ mod tests {
         plain.market.model = ReturnModel::Lognormal;
         let result = sextant_engine::Engine::default().simulate(&plain).unwrap();
         assert!(!simulation_summary(&plain, &result).contains("Student-t"));
+    }
+
+    #[test]
+    fn a_simulation_under_stochastic_inflation_says_so_in_todays_money() {
+        let request: GoalRequest = serde_json::from_value(json!({
+            "goal": {"initial_wealth": 50000, "monthly_contribution": 1000, "horizon_months": 240,
+                     "target_amount": 400000, "target_real": true},
+            "market": {"expected_return": 0.06, "volatility": 0.12,
+                       "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.015}},
+            "options": {"paths": 2000}
+        }))
+        .unwrap();
+        let result = sextant_engine::Engine::default()
+            .simulate(&request)
+            .unwrap();
+        let text = simulation_summary(&request, &result);
+        assert!(
+            text.contains("chance of reaching $400,000 in today's money in 20 years"),
+            "{text}"
+        );
+        assert!(
+            text.contains("with inflation averaging 2.5% a year and uncertain by 1.5%"),
+            "{text}"
+        );
+        assert!(text.contains("in today's money."), "{text}");
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! goes down the same path as an HTTP body, so a bad field gets the same error naming the same
 //! field. A result document becomes its message in one serde pass (the derive `build.rs` adds),
 //! refusing a field the `.proto` does not declare (a result that drifted from the `.proto`
-//! fails loudly, in the tests, not silently on a client). Three shapes differ from JSON, as the
+//! fails loudly, in the tests, not silently on a client). Four shapes differ from JSON, as the
 //! `.proto`'s header says: a bare list (a matrix's rows, a withdrawal order's kinds) is a
 //! message with one `repeated values` field, a choice of shapes (a spending rule's word or
-//! object) is a message whose fields are one `oneof either`, both written here as JSON writes
-//! them; and a what-if patch is a partial message whose unset fields are left out (which is
+//! object) is a message whose fields are one `oneof either`, a number's later object form is
+//! a sibling `<field>_model` (`inflation_model`), all written here as JSON writes them; and a
+//! what-if patch is a partial message whose unset fields are left out (which is
 //! what a merge patch of the set fields means).
 
 use std::sync::LazyLock;
@@ -147,6 +148,18 @@ fn json_shapes(value: &mut Value, desc: &MessageDescriptor) {
             _ => json_shapes(v, &inner),
         }
     }
+    // A number field's object form, added beside it as `<field>_model`, is written as the
+    // field itself; with both set the `_model` key stays, and the validator names it.
+    for field in desc.fields() {
+        let Some(number) = field.name().strip_suffix("_model") else {
+            continue;
+        };
+        if desc.get_field_by_name(number).is_some() && !object.contains_key(number) {
+            if let Some(model) = object.remove(field.name()) {
+                object.insert(number.to_string(), model);
+            }
+        }
+    }
     if is_either(desc) {
         if let Some(chosen) = object.values_mut().next().map(Value::take) {
             *value = chosen;
@@ -279,6 +292,51 @@ mod tests {
             panic!("not a regime model")
         };
         assert_eq!(initial, sextant_engine::request::RegimeStart::default());
+    }
+
+    #[test]
+    fn inflation_model_is_the_object_form_of_inflation_and_real_wealth_travels_back() {
+        let request = GoalRequest {
+            goal: Some(Goal {
+                initial_wealth: Some(100000.0),
+                horizon_months: Some(24),
+                target_amount: Some(90000.0),
+                ..Default::default()
+            }),
+            market: Some(Market {
+                expected_return: Some(0.05),
+                volatility: Some(0.1),
+                inflation_model: Some(proto::InflationModel {
+                    kind: "ar1".into(),
+                    mean: Some(0.03),
+                    volatility: Some(0.02),
+                    correlation: Some(-0.3),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            options: None,
+        };
+        let written = document(&request).unwrap();
+        assert_eq!(
+            written["market"]["inflation"],
+            json!({"kind": "ar1", "mean": 0.03, "volatility": 0.02, "correlation": -0.3})
+        );
+        let engine: sextant_engine::GoalRequest = serde_json::from_value(written).unwrap();
+        let result = sextant_engine::Engine::default().simulate(&engine).unwrap();
+        let typed: SimulationResult = message(serde_json::to_value(&result).unwrap()).unwrap();
+        let real = typed.real.expect("the real fan chart travels");
+        assert_eq!(real.yearly.len(), 2);
+        assert_eq!(
+            real.terminal.unwrap().mean,
+            result.real.unwrap().terminal.mean
+        );
+        // Both forms at once: the `_model` key stays, and reading the document names it.
+        let mut both = request.clone();
+        both.market.as_mut().unwrap().inflation = Some(0.02);
+        let err = serde_json::from_value::<sextant_engine::GoalRequest>(document(&both).unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("inflation_model"), "{err}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl StoredGoal {
             market: Market {
                 expected_return: Some(self.expected_return),
                 volatility: Some(self.volatility),
-                inflation: self.inflation,
+                inflation: self.inflation.into(),
                 ..Market::default()
             },
             options: Options {

@@ -327,7 +327,7 @@ fn synthetic_plan(rng: &mut StdRng) -> PlanRequest {
         market: Market {
             expected_return: Some(expected_return),
             volatility: Some(volatility),
-            inflation: 0.025,
+            inflation: 0.025.into(),
             ..Market::default()
         },
         options: Options::default(),

@@ -65,7 +65,12 @@ pub struct GoalParams {
     pub regimes: u32,
     /// Where the chain's K + 1 rows of K − 1 thresholds sit in `vols`.
     pub regime_table: u32,
-    pub pad: [u32; 2],
+    /// Where stochastic inflation's six constants sit in `vols` (θ, φ, the innovation's scale,
+    /// π_0, ρ, sqrt(1 − ρ²): docs/model.md §4.4), or [`NONE`] under a deterministic rate.
+    pub inflation_table: u32,
+    /// 1 when success compares the real W_T / I_T with `target` (a real target under
+    /// stochastic inflation), 0 when it compares W_T.
+    pub target_real: u32,
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -143,11 +148,12 @@ pub trait ChunkDevice {
 }
 
 /// The horizons of the snapshots a goal reports.
+/// Under stochastic inflation the months come twice: W_s, then the real W_s / I_s.
 fn snapshot_months(goal: &PreparedGoal, detail: Detail) -> Vec<u32> {
-    match detail {
+    goal.snapshot_columns(match detail {
         Detail::Full => goal.yearly_months(),
         Detail::Success => vec![goal.horizon],
-    }
+    })
 }
 
 /// Split a batch into chunks whose buffers fit `max_binding` bytes and 65,535 goals.
@@ -181,11 +187,16 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
     out
 }
 
-/// Entries a goal takes in `vols` (and pairs in `months`): its months, once per regime, and
-/// its chain's thresholds.
+/// Entries a goal takes in `vols` (and pairs in `months`): its months, once per regime, its
+/// chain's thresholds and its inflation model's constants.
 fn schedule_entries(goal: &PreparedGoal) -> usize {
-    goal.drift.len() + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
+    goal.drift.len()
+        + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
+        + goal.inflation.map_or(0, |_| INFLATION_CONSTANTS)
 }
+
+/// Constants of stochastic inflation in `vols`.
+const INFLATION_CONSTANTS: usize = 6;
 
 /// An f64 as two f32 whose sum is it to about 1e-15 (the kernels add them in f64).
 fn split(x: f64) -> (f32, f32) {
@@ -219,9 +230,9 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             hist_base: hist as u32,
             wanted_base: wanted as u32,
             wanted_per_snap,
-            target: split(goal.target_nominal).0,
+            target: split(goal.success_target()).0,
             initial: split(goal.initial_wealth).0,
-            target_lo: split(goal.target_nominal).1,
+            target_lo: split(goal.success_target()).1,
             initial_lo: split(goal.initial_wealth).1,
             model: match (&goal.student_t, &goal.regimes) {
                 (Some(_), _) => 1,
@@ -233,7 +244,11 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             t_scale: goal.student_t.map_or(0.0, |t| t.scale),
             regimes: goal.regimes.as_ref().map_or(1, |c| c.count() as u32),
             regime_table: (input.vols.len() + goal.drift.len()) as u32,
-            pad: [0; 2],
+            inflation_table: match goal.inflation {
+                Some(_) => (input.vols.len() + schedule_entries(goal) - INFLATION_CONSTANTS) as u32,
+                None => NONE,
+            },
+            target_real: u32::from(goal.target_real.is_some()),
         });
         let horizon = goal.horizon as usize;
         // Regime k's months at k·horizon (the flows repeat: every regime's month has them).
@@ -254,6 +269,17 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             input.months.push([0.0; 4]);
             input.months.push([0.0; 4]);
             input.vols.push(theta as f32);
+        }
+        if let Some(model) = goal.inflation {
+            input.vols.extend([
+                model.mean,
+                model.persistence,
+                model.innovation,
+                model.initial,
+                model.shock_weight,
+                model.own_weight,
+            ]);
+            input.months.extend([[0.0; 4]; 2 * INFLATION_CONSTANTS]);
         }
         // [successes, depleted by each snapshot…, depleted in each month…, clamped months]
         counts += 1 + snaps.len() + goal.horizon as usize + 1;

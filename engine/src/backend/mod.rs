@@ -215,7 +215,9 @@ pub trait SimulationBackend: Send + Sync {
         detail: Detail,
     ) -> Result<Vec<Summary>, BackendError>;
 
-    /// W_T of every path of `goal`, in path order (the solvers' per-path break-even).
+    /// W_T of every path of `goal`, in path order (the solvers' per-path break-even); the real
+    /// W_T / I_T when a stochastic index scales a real target (what success compares with
+    /// [`PreparedGoal::success_target`]).
     fn terminal_wealth(&self, goal: &PreparedGoal) -> Vec<f64>;
 
     /// [`SimulationBackend::simulate`], reporting progress to `watch` and stopping early with

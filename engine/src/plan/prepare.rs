@@ -650,7 +650,15 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         .max()
         .unwrap_or(0)
         .min(MAX_HORIZON_MONTHS);
-    growth_rate("market.inflation", request.market.inflation)?;
+    // The plan kernels index by a deterministic rate only: refuse a model rather than run
+    // another.
+    let inflation = request.market.inflation.rate().ok_or_else(|| {
+        ValidationError::new(
+            "market.inflation",
+            "plans take an annual rate (docs/model.md §1) so far; stochastic inflation (ar1) runs for goals",
+        )
+    })?;
+    growth_rate("market.inflation", inflation)?;
     if !request.market.model.is_lognormal() {
         // The plan kernels draw §1's lognormal month only: refuse rather than run another.
         return Err(ValidationError::new(
@@ -687,7 +695,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         horizon,
         drift: schedule.drift,
         volatility: schedule.volatility,
-        inflation: request.market.inflation,
+        inflation,
         paths: options.paths,
         seed: options.seed,
         percentiles,

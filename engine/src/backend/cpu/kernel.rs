@@ -11,6 +11,7 @@ use multiversion::multiversion;
 #[cfg(target_arch = "x86_64")]
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
+use crate::inflation::{IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
@@ -139,13 +140,19 @@ pub(super) fn simulate_lanes(
         .iter()
         .position(|&d| d > 0.0)
         .unwrap_or(horizon);
+    // Under stochastic inflation `months` lists the snapshot months twice: W_s, then W_s / I_s.
+    let nominal = if goal.inflation.is_some() {
+        months.len() / 2
+    } else {
+        months.len()
+    };
     let mut clamped = 0u64;
     for group in (0..count).step_by(LANES) {
         let paths: [u32; LANES] =
             std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
-        let mut lane_state = LaneState::default();
+        let mut lane_state = LaneState::new(goal);
         let mut next = 0;
         let mut t = 0usize;
         for q in 0..quads {
@@ -153,28 +160,48 @@ pub(super) fn simulate_lanes(
             let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
-                match goal.regimes {
-                    None if t < first_withdrawal => {
+                match (&goal.regimes, &lane_state.index) {
+                    (None, None) if t < first_withdrawal => {
                         // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
                         lanes.grow(&mut wealth, g, c, goal.drift[t]);
                     }
-                    None => {
+                    (None, None) => {
                         let drift = goal.drift[t];
-                        step(&mut wealth, &mut depleted_at, g, t, c, d, |_| drift);
+                        step(&mut wealth, &mut depleted_at, g, t, c, (d, |_| d), |_| {
+                            drift
+                        });
                     }
-                    Some(ref chain) => {
-                        let drift = lane_state.drifts(goal, chain, j, t);
+                    (regimes, index) => {
+                        let drift = match regimes {
+                            Some(chain) => lane_state.drifts(goal, chain, j, t),
+                            None => [goal.drift[t]; LANES],
+                        };
                         if t < first_withdrawal {
                             grow(&mut wealth, g, c, |l| drift[l]);
                         } else {
-                            step(&mut wealth, &mut depleted_at, g, t, c, d, |l| drift[l]);
+                            // d in today's money, scaled by each path's index of the year.
+                            let indexed =
+                                |l: usize| index.as_ref().map_or(d, |x| d * x.year_index[l]);
+                            step(&mut wealth, &mut depleted_at, g, t, c, (d, indexed), |l| {
+                                drift[l]
+                            });
                         }
                     }
                 }
+                lane_state.advance_index(goal, j, t);
                 t += 1;
-                if next < months.len() && months[next] as usize == t {
+                if next < nominal && months[next] as usize == t {
                     let at = next * BLOCK_PATHS + group;
                     snapshots[at..at + LANES].copy_from_slice(&wealth);
+                    if let Some(index) = &lane_state.index {
+                        let at = (next + nominal) * BLOCK_PATHS + group;
+                        for (real, (&w, &i)) in snapshots[at..at + LANES]
+                            .iter_mut()
+                            .zip(wealth.iter().zip(&index.index))
+                        {
+                            *real = w / i;
+                        }
+                    }
                     next += 1;
                 }
             }
@@ -190,15 +217,43 @@ pub(super) fn simulate_lanes(
 }
 
 /// What a lane group carries from month to month besides its wealth: each lane's clamped
-/// months (Student-t), its regime, and the regimes of the quad's four months.
-#[derive(Default)]
+/// months (Student-t), its regime, and the regimes of the quad's four months; under
+/// stochastic inflation its rate and index, and the quad's market and own normals.
 struct LaneState {
     clamps: [u32; LANES],
     regime: [u32; LANES],
     month_regimes: [[u32; LANES]; 4],
+    index: Option<IndexLanes<LANES>>,
+    shocks: [[f32; LANES]; 4],
+    own: [[f32; LANES]; 4],
 }
 
 impl LaneState {
+    fn new(goal: &PreparedGoal) -> Self {
+        LaneState {
+            clamps: [0; LANES],
+            regime: [0; LANES],
+            month_regimes: [[0; LANES]; 4],
+            index: goal.inflation.as_ref().map(IndexLanes::new),
+            shocks: [[0.0; LANES]; 4],
+            own: [[0.0; LANES]; 4],
+        }
+    }
+
+    /// Under stochastic inflation, step each lane's rate past the quad's month `j` (month `t`),
+    /// and take its index at a year end or the horizon (docs/model.md §4.4).
+    #[inline(always)]
+    fn advance_index(&mut self, goal: &PreparedGoal, j: usize, t: usize) {
+        if let (Some(index), Some(model)) = (&mut self.index, &goal.inflation) {
+            index.advance(model, &self.shocks[j], &self.own[j]);
+            let month = t + 1;
+            let year_end = month.is_multiple_of(12);
+            if year_end || month == goal.horizon as usize {
+                index.close(year_end);
+            }
+        }
+    }
+
     /// Each lane's drift in the quad's month `j` (month `t`) under `chain`.
     #[inline(always)]
     fn drifts(&self, goal: &PreparedGoal, chain: &RegimeChain, j: usize, t: usize) -> [f64; LANES] {
@@ -232,6 +287,14 @@ fn quad_growth(
     let [g0, g1, g2, g3] = &mut growth;
     normal::box_muller_lanes(w0, w1, g0, g1);
     normal::box_muller_lanes(w2, w3, g2, g3);
+    if goal.inflation.is_some() {
+        // The market's normals Z_t (before they become shocks) and the model's own Z'_t.
+        state.shocks = growth;
+        let [w0, w1, w2, w3] = lanes.words_at(paths, [q as u32, INFLATION_STREAM, 0]);
+        let [o0, o1, o2, o3] = &mut state.own;
+        normal::box_muller_lanes(&w0, &w1, o0, o1);
+        normal::box_muller_lanes(&w2, &w3, o2, o3);
+    }
     match (&goal.student_t, &goal.regimes) {
         (None, None) => {
             for (j, g) in growth.iter_mut().enumerate().take(months_left) {
@@ -300,7 +363,7 @@ pub(super) fn affine_lanes(
         let mut u = [0.0f64; LANES];
         let mut t = 0usize;
         // The solvers report no clamped months.
-        let mut lane_state = LaneState::default();
+        let mut lane_state = LaneState::new(goal);
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
             let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
@@ -313,7 +376,15 @@ pub(super) fn affine_lanes(
                     lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
                     lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
                 }
+                lane_state.advance_index(goal, j, t);
                 t += 1;
+            }
+        }
+        if let (Some(index), Some(_)) = (&lane_state.index, goal.target_real) {
+            // A real target: both tracks in today's money, W_T / I_T (affine in k still).
+            for l in 0..LANES {
+                w[l] /= index.index[l];
+                u[l] /= index.index[l];
             }
         }
         wealth[group..group + LANES].copy_from_slice(&w);
@@ -353,6 +424,8 @@ fn grow(
 }
 
 /// One month of docs/model.md §1 for a lane group, given each lane's exp(vol·Z) and drift.
+/// `withdrawal` is the month's d (whether it withdraws at all) and each lane's amount (d, or
+/// d scaled by the lane's index under stochastic inflation).
 #[inline(always)]
 fn step(
     wealth: &mut [f64; LANES],
@@ -360,14 +433,15 @@ fn step(
     shock: &[f32; LANES],
     t: usize,
     contribution: f64,
-    withdrawal: f64,
+    withdrawal: (f64, impl Fn(usize) -> f64),
     drift: impl Fn(usize) -> f64,
 ) {
     let month = t as f64;
-    let withdrawing = withdrawal > 0.0;
+    let (base, amount) = withdrawal;
+    let withdrawing = base > 0.0;
     for l in 0..LANES {
         let growth = drift(l) * f64::from(shock[l]);
-        let x = wealth[l] + contribution - withdrawal;
+        let x = wealth[l] + contribution - amount(l);
         let dead = depleted_at[l] >= 0.0;
         let newly = !dead & withdrawing & (x <= 0.0);
         depleted_at[l] = if newly { month } else { depleted_at[l] };

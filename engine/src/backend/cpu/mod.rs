@@ -242,14 +242,15 @@ impl CpuBackend {
     /// [`SimulationBackend::terminal_wealth`].
     pub fn terminal_wealth_of(&self, goal: &PreparedGoal) -> Vec<f64> {
         self.install(|| {
-            let months = [goal.horizon];
+            let months = goal.snapshot_columns(vec![goal.horizon]);
+            let column = goal.success_column(months.len()) * BLOCK_PATHS;
             let n = goal.paths as usize;
             let mut out = vec![0.0; n];
             out.par_chunks_mut(BLOCK_PATHS)
                 .enumerate()
                 .with_min_len(self.chunk_blocks)
                 .for_each_init(
-                    || BlockBuffers::new(1),
+                    || BlockBuffers::new(months.len()),
                     |buf, (b, dest)| {
                         let paths = PathRange::contiguous(b * BLOCK_PATHS, dest.len());
                         simulate_block(
@@ -260,7 +261,7 @@ impl CpuBackend {
                             &mut buf.snapshots,
                             &mut buf.depletion,
                         );
-                        dest.copy_from_slice(&buf.snapshots[..dest.len()]);
+                        dest.copy_from_slice(&buf.snapshots[column..column + dest.len()]);
                     },
                 );
             out

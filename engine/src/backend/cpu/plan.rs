@@ -46,7 +46,7 @@ impl Plan {
         };
         Plan {
             blocks: (goal.paths as usize).div_ceil(BLOCK_PATHS),
-            months,
+            months: goal.snapshot_columns(months),
             percentiles,
             stride,
             kernel,

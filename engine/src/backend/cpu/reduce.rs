@@ -103,8 +103,9 @@ pub(super) fn reduce_block(
             all.extend_from_slice(column);
         }
     }
-    let terminal = &snapshots[(s - 1) * BLOCK_PATHS..(s - 1) * BLOCK_PATHS + count];
-    let target = goal.target_nominal;
+    let at = goal.success_column(s) * BLOCK_PATHS;
+    let terminal = &snapshots[at..at + count];
+    let target = goal.success_target();
     let mut shortfall = 0.0;
     for (&w, &d) in terminal.iter().zip(depletion) {
         if d >= 0.0 {

@@ -154,6 +154,60 @@ fn the_regime_kernel_draws_the_reference_definition() {
     assert_eq!(visited, [true; 3], "every regime is visited");
 }
 
+/// A drawdown under AR(1) inflation correlated with the market, over `target_real` or not.
+fn inflation_goal(target_real: bool, horizon: u32) -> PreparedGoal {
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"initial_wealth": 4000, "monthly_contribution": 100, "monthly_withdrawal": 200,
+                 "withdrawal_start_month": 5, "horizon_months": horizon,
+                 "target_amount": 5000, "target_real": target_real},
+        "market": {"expected_return": 0.05, "volatility": 0.15,
+                   "inflation": {"kind": "ar1", "mean": 0.03, "volatility": 0.04,
+                                 "half_life_years": 2, "initial": 0.06, "correlation": -0.3}},
+        "options": {"paths": 3000, "seed": 5}
+    }))
+    .unwrap();
+    prepare(&request).unwrap()
+}
+
+#[test]
+fn the_inflation_kernel_draws_the_reference_definition() {
+    // Month t withdraws d·I_{12⌊t/12⌋} with the index of `inflation::kernel_index_path` (the
+    // market's Z_t and the model's own Z'_t), the wealth step of §1 otherwise; terminal wealth
+    // is W_T (a nominal target) or W_T / I_T (a real one), to the bit.
+    use crate::inflation::kernel_index_path;
+    let horizon = 41;
+    for target_real in [false, true] {
+        let goal = inflation_goal(target_real, horizon);
+        let model = goal.inflation.unwrap();
+        assert_eq!(goal.target_real.is_some(), target_real);
+        let terminal = CpuBackend::new().terminal_wealth(&goal);
+        let mut depleted = 0;
+        for (path, &w) in terminal.iter().enumerate().take(400) {
+            let (index, year_start) = kernel_index_path(&model, goal.seed, path as u32, horizon);
+            let mut expected = 4000.0f64;
+            let mut dead = false;
+            for t in 0..horizon as usize {
+                let z = normal::normal_at(goal.seed, path as u32, t as u32);
+                let growth = goal.drift[t] * f64::from(normal::exp(goal.volatility[t] * z));
+                let d = goal.withdrawal[t];
+                let x = expected + goal.contribution[t] - d * year_start[t / 12];
+                if dead || (d > 0.0 && x <= 0.0) {
+                    dead = true;
+                    expected = 0.0;
+                } else {
+                    expected = x * growth;
+                }
+            }
+            depleted += usize::from(dead);
+            if target_real {
+                expected /= index[horizon as usize];
+            }
+            assert_eq!(w, expected, "path {path}, real target {target_real}");
+        }
+        assert!(depleted > 0, "some paths deplete");
+    }
+}
+
 #[test]
 fn every_kernel_computes_the_same_bits() {
     let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
@@ -222,6 +276,27 @@ fn every_kernel_computes_the_same_bits() {
             .terminal_wealth(&regime_saver)
     );
     let regime_portable = regime_run(CpuKernel::Portable);
+    let inflation = inflation_goal(true, 75);
+    let inflation_months = inflation.snapshot_columns(inflation.yearly_months());
+    let inflation_run = |kernel: CpuKernel| run_goal(kernel, &inflation, &inflation_months);
+    let inflation_portable = inflation_run(CpuKernel::Portable);
+    let mut inflation_saver = inflation_goal(true, 75);
+    inflation_saver.withdrawal.fill(0.0);
+    let inflation_affine = |kernel: CpuKernel| {
+        CpuBackend::new()
+            .with_kernel(kernel)
+            .unwrap()
+            .affine_terminal(&inflation_saver, &unit)
+    };
+    let inflation_affine_portable = inflation_affine(CpuKernel::Portable);
+    // The affine pass's real W_T / I_T is the main kernel's.
+    assert_eq!(
+        inflation_affine_portable.0,
+        CpuBackend::new()
+            .with_kernel(CpuKernel::Portable)
+            .unwrap()
+            .terminal_wealth(&inflation_saver)
+    );
     for kernel in CpuKernel::ALL {
         if !kernel.is_supported() {
             // Said where it shows: the harness captures eprintln!, not stderr itself.
@@ -248,6 +323,16 @@ fn every_kernel_computes_the_same_bits() {
             regime_affine(kernel),
             regime_affine_portable,
             "{kernel} affine kernel, regimes"
+        );
+        assert_eq!(
+            inflation_run(kernel),
+            inflation_portable,
+            "{kernel} block kernel, inflation"
+        );
+        assert_eq!(
+            inflation_affine(kernel),
+            inflation_affine_portable,
+            "{kernel} affine kernel, inflation"
         );
     }
 }
