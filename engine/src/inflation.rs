@@ -13,8 +13,8 @@
 //! - The constants θ, φ, σ_π·sqrt(1 − φ²), π_0, ρ and sqrt(1 − ρ²) are rounded to f32 (like
 //!   §1.2's volatility) and the rate is carried in f64 from them.
 //! - The index is not advanced month by month, which would cost a `pow` a month: the kernels
-//!   multiply P ← P·max(1 + π_t, 0) and, at each year end (and at a snapshot or the horizon),
-//!   take I = I_year·F(P) with F(P) = exp(ln(P)/12) in f32 by `normal.rs`'s polynomials, then
+//!   multiply P ← P·max(1 + π_t, 0.5) and, at each year end and at the horizon, take
+//!   I = I_year·F(P) with F(P) = exp(ln(P)/12) in f32 by `normal.rs`'s polynomials, then
 //!   start the next year from I_year = I, P = 1. The
 //!   product of the year's twelfth roots is the twelfth root of the product, so this is the
 //!   index of the definition up to f32 rounding of F (tested within 1e-6 a year).
@@ -34,7 +34,7 @@ pub const INFLATION_STREAM: u32 = 4;
 pub const MAX_VOLATILITY: f64 = 0.25;
 /// Largest half-life accepted, in years.
 pub const MAX_HALF_LIFE_YEARS: f64 = 100.0;
-/// Bound on |θ| and |π_0|: annual rates in (−0.5, 1].
+/// Bounds of θ and π_0: annual rates in (`MIN_RATE`, `MAX_RATE`].
 pub const MIN_RATE: f64 = -0.5;
 pub const MAX_RATE: f64 = 1.0;
 
@@ -115,7 +115,7 @@ pub struct IndexLanes<const L: usize> {
     pub product: [f64; L],
     /// I at the last year end: the index that scales this year's withdrawals.
     pub year_index: [f64; L],
-    /// I at the last snapshot or year end.
+    /// I at the last year end or the horizon.
     pub index: [f64; L],
 }
 
@@ -138,8 +138,8 @@ impl<const L: usize> IndexLanes<L> {
         }
     }
 
-    /// I at the end of the month just stepped (a snapshot or year end); at a year end the
-    /// next year starts from it.
+    /// I at the end of the month just stepped (the kernels take it at a year end and at the
+    /// horizon); at a year end the next year starts from it.
     #[inline(always)]
     pub fn close(&mut self, year_end: bool) {
         for l in 0..L {
@@ -152,9 +152,9 @@ impl<const L: usize> IndexLanes<L> {
     }
 }
 
-/// The kernels' index at every month-end s = 1 … `horizon` where they take it (year ends and
-/// `snapshots`), for one path: `(s, I_s)` pairs, and the year-start indices I_{12y}. The
-/// definition the kernels are tested against.
+/// One path's index as the kernels compute it: I_s at every month end s = 0 … `horizon` (the
+/// kernels take it at year ends and the horizon, where these are theirs), and the year-start
+/// indices I_{12y}. The definition the kernels are tested against.
 pub fn kernel_index_path(
     model: &Ar1Inflation,
     seed: u64,

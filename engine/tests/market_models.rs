@@ -218,11 +218,7 @@ fn a_bad_model_is_refused_by_name() {
 #[test]
 fn a_plan_refuses_a_model_its_kernels_lack_by_name() {
     use sextant_engine::plan::{prepare_plan, PlanRequest};
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/plan-single-retiree.json"
-    );
-    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut plan = single_retiree_plan();
     assert!(prepare_plan(&serde_json::from_value::<PlanRequest>(plan.clone()).unwrap()).is_ok());
     let mut t_plan = plan.clone();
     t_plan["market"]["model"] = json!({"kind": "student_t", "df": 5});
@@ -657,11 +653,7 @@ fn a_bad_inflation_model_is_refused_by_name() {
 #[test]
 fn a_plan_refuses_stochastic_inflation_by_name() {
     use sextant_engine::plan::{prepare_plan, PlanRequest};
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/plan-single-retiree.json"
-    );
-    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut plan = single_retiree_plan();
     plan["market"]["inflation"] = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.01});
     let plan: PlanRequest = serde_json::from_value(plan).unwrap();
     let err = prepare_plan(&plan).unwrap_err();
@@ -682,4 +674,13 @@ fn assert_break_even_meets_to_the_cent(engine: &Engine, saver: &GoalRequest) {
     check.goal.monthly_contribution = value - 0.01;
     let below = engine.simulate(&check).unwrap().success_probability;
     assert!(below < 0.8, "a cent less still succeeds: {below}");
+}
+
+/// `examples/plan-single-retiree.json`, as a document to change.
+fn single_retiree_plan() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/plan-single-retiree.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -180,11 +180,19 @@ pub(super) fn simulate_lanes(
                             grow(&mut wealth, g, c, |l| drift[l]);
                         } else {
                             // d in today's money, scaled by each path's index of the year.
-                            let indexed =
-                                |l: usize| index.as_ref().map_or(d, |x| d * x.year_index[l]);
-                            step(&mut wealth, &mut depleted_at, g, t, c, (d, indexed), |l| {
-                                drift[l]
-                            });
+                            let amount: [f64; LANES] = match index {
+                                Some(x) => std::array::from_fn(|l| d * x.year_index[l]),
+                                None => [d; LANES],
+                            };
+                            step(
+                                &mut wealth,
+                                &mut depleted_at,
+                                g,
+                                t,
+                                c,
+                                (d, |l| amount[l]),
+                                |l| drift[l],
+                            );
                         }
                     }
                 }

@@ -251,29 +251,20 @@ fn every_kernel_computes_the_same_bits() {
     .unwrap();
     let saver = prepare(&no_withdrawal).unwrap();
     let unit = vec![1.0; saver.horizon as usize];
-    let affine = |kernel: CpuKernel| {
-        CpuBackend::new()
-            .with_kernel(kernel)
-            .unwrap()
-            .affine_terminal(&saver, &unit)
-    };
+    // The backend on one kernel; its affine pass of a goal at the unit schedule.
+    let on = |kernel: CpuKernel| CpuBackend::new().with_kernel(kernel).unwrap();
+    let affine_of =
+        |kernel: CpuKernel, goal: &PreparedGoal| on(kernel).affine_terminal(goal, &unit);
+    let affine = |kernel: CpuKernel| affine_of(kernel, &saver);
     let affine_portable = affine(CpuKernel::Portable);
     let regime_saver = regime_goal(serde_json::json!({
         "initial_wealth": 1000, "monthly_contribution": 50, "horizon_months": 75}));
-    let regime_affine = |kernel: CpuKernel| {
-        CpuBackend::new()
-            .with_kernel(kernel)
-            .unwrap()
-            .affine_terminal(&regime_saver, &unit)
-    };
+    let regime_affine = |kernel: CpuKernel| affine_of(kernel, &regime_saver);
     let regime_affine_portable = regime_affine(CpuKernel::Portable);
     // The affine pass's W_T is the main kernel's.
     assert_eq!(
         regime_affine_portable.0,
-        CpuBackend::new()
-            .with_kernel(CpuKernel::Portable)
-            .unwrap()
-            .terminal_wealth(&regime_saver)
+        on(CpuKernel::Portable).terminal_wealth(&regime_saver)
     );
     let regime_portable = regime_run(CpuKernel::Portable);
     let inflation = inflation_goal(true, 75);
@@ -282,20 +273,12 @@ fn every_kernel_computes_the_same_bits() {
     let inflation_portable = inflation_run(CpuKernel::Portable);
     let mut inflation_saver = inflation_goal(true, 75);
     inflation_saver.withdrawal.fill(0.0);
-    let inflation_affine = |kernel: CpuKernel| {
-        CpuBackend::new()
-            .with_kernel(kernel)
-            .unwrap()
-            .affine_terminal(&inflation_saver, &unit)
-    };
+    let inflation_affine = |kernel: CpuKernel| affine_of(kernel, &inflation_saver);
     let inflation_affine_portable = inflation_affine(CpuKernel::Portable);
     // The affine pass's real W_T / I_T is the main kernel's.
     assert_eq!(
         inflation_affine_portable.0,
-        CpuBackend::new()
-            .with_kernel(CpuKernel::Portable)
-            .unwrap()
-            .terminal_wealth(&inflation_saver)
+        on(CpuKernel::Portable).terminal_wealth(&inflation_saver)
     );
     for kernel in CpuKernel::ALL {
         if !kernel.is_supported() {
