@@ -29,6 +29,23 @@ with NumPy's uniforms; the month is that regime's lognormal. AR(1) inflation
 another NumPy normal; the index I_{t+1} = I_t (1 + max(pi_t, -0.5))^(1/12) month by month in
 float64; month t withdraws d I_{12 floor(t/12)}; a real target succeeds when W_T / I_T reaches
 it; `real_terminal` reports the mean and standard deviation of W_T / I_T.
+
+Bootstrap from history (`{"kind": "bootstrap", "history": {"assets", "months": [{"returns",
+"inflation"?}]}, "block_months": b, "method": "circular" | "stationary"}`, b 60 and "circular"
+when absent; only an inline history, not a stored one's name): each path replays rows of the
+N-month history. Circular: month t belongs to block floor(t / b), each block starts at a row s
+drawn uniformly from [0, N) (NumPy's `integers`), and month t takes row (s + t mod b) mod N.
+Stationary (Politis and Romano): month 0 takes a uniform row; each later month, with
+probability 1/b (a NumPy uniform below 1/b), a new uniform row, else the previous row + 1 mod N.
+The month's growth is (1 + sum_k w_k r_k(row)) (1 - f)^(1/12), w the market's `weights` (the
+history's asset order) or the glide segment's in force, [1] for a one-asset history without
+weights; `expected_return` and `volatility` play no part. With an inflation column, the index is
+I_0 = 1, I_{t+1} = I_t (1 + pi_row(t)) (the monthly rate of the month's own row), used as the
+AR(1) index is (withdrawals, real target, `real_terminal`); `market.inflation` is then ignored
+(the engine refuses it); `target_nominal` is the target at the history's geometric mean rate,
+target (1 + i)^(T/12) with 1 + i = exp(12 mean ln(1 + pi)), for reference only. Without one,
+`market.inflation` applies as for the lognormal (an AR(1) only with correlation 0, as there is
+no market normal to correlate with).
 """
 import argparse
 import json
@@ -87,6 +104,39 @@ def regime_market(market, regime):
     return m
 
 
+def bootstrap_table(market, model, T):
+    """(portfolio returns per weight set (S, N), segment index per month (T,), inflation (N,) or None)."""
+    history = model["history"]
+    if not isinstance(history, dict):
+        raise ValueError("market.model.history: the reference takes an inline history only")
+    K = len(history["assets"])
+    months = history["months"]
+    R = np.array([m["returns"] for m in months], dtype=float)
+    if R.ndim != 2 or R.shape[1] != K or len(months) == 0:
+        raise ValueError("market.model.history.months: one return per asset in every month")
+    has_infl = ["inflation" in m for m in months]
+    if any(has_infl) and not all(has_infl):
+        raise ValueError("market.model.history.months: inflation in every month or in none")
+    pi = np.array([m["inflation"] for m in months], dtype=float) if all(has_infl) else None
+    glide = market.get("glide_path")
+    if glide:
+        glide = sorted(glide, key=lambda seg: seg["start_month"])
+        weight_sets = [seg["weights"] for seg in glide]
+        starts = [int(seg["start_month"]) for seg in glide]
+    else:
+        weight_sets = [market["weights"] if "weights" in market else ([1.0] if K == 1 else None)]
+        if weight_sets[0] is None:
+            raise ValueError("market.weights: needed for a history of more than one asset")
+        starts = [0]
+    W = np.array(weight_sets, dtype=float)
+    if W.shape[1] != K:
+        raise ValueError("market.weights: one weight per history asset")
+    seg_of = np.zeros(T, dtype=np.int64)
+    for k, start in enumerate(starts):
+        seg_of[start:] = k
+    return R @ W.T, seg_of, pi
+
+
 def pct_dict(values, pcts):
     qs = np.percentile(values, pcts)
     return {f"p{float(p):g}": float(q) for p, q in zip(pcts, qs)}
@@ -109,6 +159,7 @@ def simulate(req, paths=None, seed=None):
     fee_log = math.log1p(-float(market.get("fee", 0.0))) / 12.0
     model = market.get("model") or {"kind": "lognormal"}
     student_t = model.get("kind", "lognormal") == "student_t"
+    bootstrap = model.get("kind") == "bootstrap"
     df = float(model.get("df", 5.0))
     N = int(paths if paths is not None else opts.get("paths", 10000))
     S = int(seed if seed is not None else opts.get("seed", 42))
@@ -117,6 +168,26 @@ def simulate(req, paths=None, seed=None):
 
     regime = model.get("kind") == "regime"
     markets = [regime_market(market, r) for r in model["regimes"]] if regime else [market]
+    hist_infl = False
+    if bootstrap:
+        block = int(model.get("block_months", 60))
+        method = model.get("method", "circular")
+        if method not in ("circular", "stationary"):
+            raise ValueError(f"market.model.method: circular or stationary, got {method}")
+        port_returns, seg_of, hist_pi = bootstrap_table(market, model, T)
+        n_rows = port_returns.shape[0]
+        if not 1 <= block <= n_rows:
+            raise ValueError("market.model.block_months: must be in [1, history months]")
+        growth_of = (1.0 + port_returns) * math.exp(fee_log)     # (rows, segments)
+        hist_infl = hist_pi is not None
+        if hist_infl:                                            # the column replaces market.inflation
+            ar1 = False
+            infl = math.expm1(12.0 * float(np.log1p(hist_pi).mean()))   # geometric, annual
+            target_T = target * (1.0 + infl) ** (T / 12.0) if target_real else target
+        elif ar1 and float(inflation.get("correlation", 0.0)) != 0.0:
+            raise ValueError("market.inflation.correlation: must be 0 under a bootstrap (no market normal)")
+        markets = []                                             # no lognormal schedule
+    indexed = ar1 or hist_infl
     schedules = []
     for m in markets:
         seg_params = [(start, *monthly_params(mu, sigma)) for start, mu, sigma in segments(m)]
@@ -130,7 +201,7 @@ def simulate(req, paths=None, seed=None):
         schedules.append(schedule)
 
     def params_at(t):
-        return schedules[0][t]
+        return schedules[0][t] if schedules else (None, None)
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(S)
@@ -147,8 +218,12 @@ def simulate(req, paths=None, seed=None):
         innovation = float(inflation["volatility"]) * math.sqrt(1.0 - phi * phi)
         rho = float(inflation.get("correlation", 0.0))
         rate = np.full(N, float(inflation.get("initial", theta)))
+    if indexed:
         index = np.ones(N)
         year_index = np.ones(N)
+    if bootstrap:
+        row = np.zeros(N, dtype=np.int64)
+        start_row = np.zeros(N, dtype=np.int64)
     if regime:
         P = np.asarray(model["transition"], dtype=float)
         cumulative = np.cumsum(P, axis=1)
@@ -166,12 +241,25 @@ def simulate(req, paths=None, seed=None):
     for t in range(T):
         year = t // 12
         c_t = c * (1.0 + g) ** year if t < c_months else 0.0
-        if ar1:
+        if indexed:
             d_t = d * year_index if t >= d_start else 0.0
         else:
             d_t = d * (1.0 + infl) ** year if t >= d_start else 0.0
         drift, scale = params_at(t)
-        if regime:
+        if bootstrap:
+            if method == "circular":
+                if t % block == 0:
+                    start_row = rng.integers(0, n_rows, size=N)
+                row = (start_row + t % block) % n_rows
+            elif t == 0:
+                row = rng.integers(0, n_rows, size=N)
+            else:
+                jump = rng.random(N) < 1.0 / block
+                fresh = rng.integers(0, n_rows, size=N)
+                row = np.where(jump, fresh, (row + 1) % n_rows)
+            G[:] = growth_of[row, seg_of[t]]
+            Z = np.zeros(N) if ar1 else None                     # correlation 0: Z unused
+        elif regime:
             if t > 0:
                 u = rng.random(N)
                 state = np.minimum((u[:, None] >= cumulative[state]).sum(axis=1), K - 1)
@@ -208,18 +296,20 @@ def simulate(req, paths=None, seed=None):
         if n_dep:
             W[depleted] = 0.0                            # depleted paths stay at 0
         m = t + 1
+        if hist_infl:
+            index *= 1.0 + hist_pi[row]                          # the month's own row
         if ar1:
             index *= np.maximum(1.0 + rate, 0.5) ** (1.0 / 12.0)
             own = rng.standard_normal(N)
             rate = theta + phi * (rate - theta) + innovation * (rho * Z + math.sqrt(1.0 - rho * rho) * own)
-            if m % 12 == 0:
-                year_index = index.copy()
+        if indexed and m % 12 == 0:
+            year_index = index.copy()
         if m % 12 == 0 or m == T:
             yearly.append({"month": m, "percentiles": pct_dict(W, pcts),
                            "mean": float(W.mean()), "depleted": n_dep / N})
 
-    # A real target under AR(1) inflation: W_T / I_T against the target in today's money.
-    measured, goal_T = (W / index, target) if ar1 and target_real else (W, target_T)
+    # A real target under AR(1) or a history's inflation: W_T / I_T against the target in today's money.
+    measured, goal_T = (W / index, target) if indexed and target_real else (W, target_T)
     success = ~depleted & (measured >= goal_T)
     p = float(np.count_nonzero(success)) / N
     failed = ~success
@@ -240,7 +330,7 @@ def simulate(req, paths=None, seed=None):
     }
     if student_t:
         result["clamped_months"] = clamped
-    if ar1:
+    if indexed:
         real = W / index
         result["real_terminal"] = {"mean": float(real.mean()), "std": float(real.std())}
     result["seconds"] = time.perf_counter() - t0

@@ -29,7 +29,8 @@ struct Goal {
     float initial;
     float target_lo;
     float initial_lo;
-    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1); 2: regimes (§4.2).
+    // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1); 2: regimes (§4.2); 3, 4: a
+    // bootstrap in circular or stationary blocks (§4.3).
     u32 model;
     float t_d;
     float t_c;
@@ -41,7 +42,19 @@ struct Goal {
     // snapshots come twice, W_s and the real W_s / I_s. target_real: success compares W_T / I_T.
     u32 inflation_table;
     u32 target_real;
+    // A bootstrap: N, b, the table's start in `months`, the inflation column's first entry or
+    // NONE (shaders/simulate.wgsl).
+    u32 bootstrap_rows;
+    u32 bootstrap_block;
+    u32 bootstrap_table;
+    u32 bootstrap_inflation;
 };
+
+// Entry `e` of a bootstrap's table at `base` (shaders/simulate.wgsl).
+__device__ __forceinline__ double table_entry(const float4* months, u32 base, u32 e) {
+    const float4 pair = months[base + (e >> 1)];
+    return (e & 1u) == 0u ? (double)pair.x + (double)pair.y : (double)pair.z + (double)pair.w;
+}
 
 // ---- Reductions ----------------------------------------------------------------------------
 
@@ -144,10 +157,26 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     double year_index = 1.0;
     double index = 1.0;
     float4 own = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    // A bootstrap: the month's history row, the quad's start words and draws, the month's
+    // inflation factor (shaders/simulate.wgsl).
+    const bool bootstrap = g.model >= 3u;
+    const bool history_index = bootstrap && g.bootstrap_inflation != NONE;
+    const bool stochastic = ar1 || history_index;
+    u32 row = 0u;
+    uint4 starts = make_uint4(0u, 0u, 0u, 0u);
+    uint4 draws = make_uint4(0u, 0u, 0u, 0u);
+    double price = 1.0;
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
-            normals = normals_of_block(
-                philox(make_uint4(path, t >> 2, 0u, 0u), make_uint2(g.seed_lo, g.seed_hi)));
+            const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
+            if (bootstrap) {
+                starts = bootstrap_words(path, t, key, 0u);
+                if (g.model == 4u) {
+                    draws = bootstrap_words(path, t, key, 1u);
+                }
+            } else {
+                normals = normals_of_block(philox(make_uint4(path, t >> 2, 0u, 0u), key));
+            }
             if (ar1) {
                 own = inflation_normals(path, t, make_uint2(g.seed_lo, g.seed_hi));
             }
@@ -174,8 +203,16 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         const float4 flows = months[2u * m];
         const float4 drift = months[2u * m + 1u];
         const float vol = vols[m];
-        float shock;
-        if (g.model == 1u) {
+        float shock = 0.0f;
+        double factor;
+        if (bootstrap) {
+            row = bootstrap_row(row, t, sx_at(starts, lane), sx_at(draws, lane), g.bootstrap_rows,
+                                g.bootstrap_block, g.model == 4u);
+            factor = table_entry(months, g.bootstrap_table, (u32)vol + row);
+            if (history_index) {
+                price = table_entry(months, g.bootstrap_table, g.bootstrap_inflation + row);
+            }
+        } else if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block (shaders/common.wgsl).
             const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
             if ((t & 1u) == 0u) {
@@ -195,6 +232,9 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         } else {
             shock = exp_poly(vol * z);
         }
+        if (!bootstrap) {
+            factor = (double)shock;
+        }
         if (depleted) {
             wealth = 0.0;
         } else {
@@ -207,7 +247,7 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
             } else {
-                wealth = x * (((double)drift.x + (double)drift.y) * (double)shock);
+                wealth = x * (((double)drift.x + (double)drift.y) * factor);
             }
         }
         const u32 month = t + 1u;
@@ -228,12 +268,18 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
                     year_product = 1.0;
                 }
             }
+        } else if (history_index) {
+            // I ← I·(1 + π) monthly (engine/src/inflation.rs, IndexLanes::advance_by).
+            index = index * price;
+            if (month % 12u == 0u) {
+                year_index = index;
+            }
         }
         const bool at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
         if (at_snapshot) {
             record(g, tally, block, active, depleted, snap, (float)wealth, bins, log2_low,
                    bins_per_octave, scratch, counts, sums, hist, wanted, values);
-            if (ar1) {
+            if (stochastic) {
                 record(g, tally, block, active, depleted, snap + g.snaps / 2u,
                        (float)(wealth / index), bins, log2_low, bins_per_octave, scratch, counts,
                        sums, hist, wanted, values);

@@ -238,3 +238,30 @@ fn inflation_normals(path: u32, month: u32, key: vec2<u32>) -> vec4<f32> {
 fn index_factor(product: f32) -> f32 {
     return exp_poly(ln_poly(product) / 12.0);
 }
+
+// ---- Bootstrap from a history (docs/model.md §4.3; engine/src/bootstrap.rs) -----------------
+
+// Philox word c2 of the bootstrap's blocks: (path, month / 4, 5, 0) for block starts and
+// (path, month / 4, 5, 1) for stationary blocks' continuation draws.
+const BOOTSTRAP_STREAM: u32 = 5u;
+
+// The words of months 4q … 4q + 3: their block starts (`which` 0) or continuation draws (1).
+fn bootstrap_words(path: u32, month: u32, key: vec2<u32>, which: u32) -> vec4<u32> {
+    return philox(vec4<u32>(path, month >> 2u, BOOTSTRAP_STREAM, which), key);
+}
+
+// Month `month`'s history row of `rows`, from last month's `previous`, the month's start word
+// and continuation draw: a block starts at months 0, b, 2b, … (circular) or at month 0 and
+// where ⌊draw·b/2³²⌋ is 0 (stationary), at row ⌊start·rows/2³²⌋; otherwise the next row,
+// wrapping.
+fn bootstrap_row(previous: u32, month: u32, start: u32, draw: u32, rows: u32, block: u32, stationary: bool) -> u32 {
+    var begins = (month % block) == 0u;
+    if (stationary) {
+        begins = month == 0u || mulhilo(draw, block).x == 0u;
+    }
+    if (begins) {
+        return mulhilo(start, rows).x;
+    }
+    let next = previous + 1u;
+    return select(next, 0u, next == rows);
+}

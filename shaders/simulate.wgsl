@@ -9,7 +9,8 @@
 // The numbers: Philox4x32-10 keyed by the goal's seed, counter (path, month / 4, 0, 0) (and,
 // for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair);
 // for a regime market's uniforms, (path, month / 4, 3, 0); for stochastic inflation's own
-// normals, (path, month / 4, 4, 0)), and
+// normals, (path, month / 4, 4, 0); for a bootstrap's block starts and draws, (path, month / 4,
+// 5, 0 and 1), with no market normals drawn), and
 // the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
 // shaders/common.wgsl, which the backend puts before this file.
@@ -61,7 +62,8 @@ struct Goal {
     target_lo: f32,
     initial_lo: f32,
     // 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1) with Marsaglia–Tsang's d, c
-    // and the shock's scale (ν − 2)/(2d); 2: regime switching (§4.2).
+    // and the shock's scale (ν − 2)/(2d); 2: regime switching (§4.2); 3, 4: a bootstrap from a
+    // history (§4.3) in circular or stationary blocks.
     model: u32,
     t_d: f32,
     t_c: f32,
@@ -76,6 +78,14 @@ struct Goal {
     inflation_table: u32,
     // 1: success compares the real W_T / I_T with the target; 0: W_T.
     target_real: u32,
+    // A bootstrap: the history's months N and the block length b; where its table starts in
+    // `months` (entry e is the f32 pair at months[table + e / 2], .xy for even e, .zw for
+    // odd), each month's segment's first entry sitting in `vols` as a float; and the entry of
+    // the inflation column's first row in the table, or NONE.
+    bootstrap_rows: u32,
+    bootstrap_block: u32,
+    bootstrap_table: u32,
+    bootstrap_inflation: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -83,7 +93,8 @@ struct Goal {
 // Two entries per month, each amount as an f32 pair (hi, lo) whose sum is the f64:
 // (contribution hi, lo, withdrawal hi, lo), (drift hi, lo, 0, 0) with drift = exp(m/12).
 @group(0) @binding(2) var<storage, read> months: array<vec4<f32>>;
-// One volatility per month; after a regime goal's months, its chain's thresholds.
+// One volatility per month (a bootstrap's: its segment's first table entry); after a regime
+// goal's months, its chain's thresholds.
 @group(0) @binding(3) var<storage, read> vols: array<f32>;
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> sums: array<f32>;
@@ -157,6 +168,15 @@ fn record(lid: u32, g: Goal, block: u32, live: bool, depleted: bool, snap: u32, 
     }
 }
 
+// Entry `e` of a bootstrap's table at `base` (see Goal), as the f64 (or f32) its pair sums to.
+fn table_entry(base: u32, e: u32) -> real {
+    let pair = months[base + (e >> 1u)];
+    if ((e & 1u) == 0u) {
+        return real(pair.x) + real(pair.y);
+    }
+    return real(pair.z) + real(pair.w);
+}
+
 fn bin_of(w: f32) -> u32 {
     if (w <= 0.0) {
         return 0u;
@@ -204,9 +224,25 @@ fn simulate(
     if (ar1) {
         rate = real(vols[g.inflation_table + 3u]);
     }
+    // A bootstrap: the month's history row, the quad's start words and draws, the month's
+    // growth and (history inflation) its factor 1 + π; the index moves every month then.
+    let bootstrap = g.model >= 3u;
+    let history_index = bootstrap && g.bootstrap_inflation != NONE;
+    let stochastic = ar1 || history_index;
+    var row = 0u;
+    var starts = vec4<u32>(0u);
+    var draws = vec4<u32>(0u);
+    var price = real(1.0);
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
-            normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+            if (bootstrap) {
+                starts = bootstrap_words(path, t, key, 0u);
+                if (g.model == 4u) {
+                    draws = bootstrap_words(path, t, key, 1u);
+                }
+            } else {
+                normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+            }
             if (ar1) {
                 own = inflation_normals(path, t, key);
             }
@@ -233,7 +269,14 @@ fn simulate(
         let drift = months[2u * m + 1u];
         let vol = vols[m];
         var shock: f32;
-        if (g.model == 1u) {
+        var factor: real;
+        if (bootstrap) {
+            row = bootstrap_row(row, t, starts[t & 3u], draws[t & 3u], g.bootstrap_rows, g.bootstrap_block, g.model == 4u);
+            factor = table_entry(g.bootstrap_table, u32(vol) + row);
+            if (history_index) {
+                price = table_entry(g.bootstrap_table, g.bootstrap_inflation + row);
+            }
+        } else if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block.
             if ((t & 1u) == 0u) {
                 mixing_block = student_t_block(path, t, key);
@@ -252,6 +295,9 @@ fn simulate(
         } else {
             shock = exp_poly(vol * z);
         }
+        if (!bootstrap) {
+            factor = real(shock);
+        }
         if (depleted) {
             wealth = real(0.0);
         } else {
@@ -264,7 +310,7 @@ fn simulate(
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
             } else {
-                wealth = x * ((real(drift.x) + real(drift.y)) * real(shock));
+                wealth = x * ((real(drift.x) + real(drift.y)) * factor);
             }
         }
         let month = t + 1u;
@@ -284,11 +330,17 @@ fn simulate(
                     year_product = real(1.0);
                 }
             }
+        } else if (history_index) {
+            // I ← I·(1 + π) monthly (engine/src/inflation.rs, IndexLanes::advance_by).
+            index = index * price;
+            if (month % 12u == 0u) {
+                year_index = index;
+            }
         }
         let at_snapshot = month == g.horizon || (g.yearly == 1u && month % 12u == 0u);
         if (at_snapshot) {
             record(lid, g, block, live, depleted, snap, f32(wealth));
-            if (ar1) {
+            if (stochastic) {
                 record(lid, g, block, live, depleted, snap + g.snaps / 2u, f32(wealth / index));
             }
             snap = snap + 1u;

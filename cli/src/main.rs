@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use sextant_engine::frontier::{FrontierError, FrontierRequest, FrontierRequestError};
+use sextant_engine::history::History;
 use sextant_engine::plan::solve as plan_solve;
 use sextant_engine::risk::RiskRequest;
 use sextant_engine::scenarios::{self, SensitivityRequest, WhatIfRequest};
@@ -129,6 +130,15 @@ enum Command {
         #[command(subcommand)]
         action: GoalsAction,
     },
+    /// Named histories of monthly returns that bootstrap markets resample (docs/model.md §4.3):
+    /// `import FILE --name NAME` (CSV with a header of asset names and an optional `inflation`
+    /// column, or JSON `{"assets", "months"}`), `list`. A request naming one
+    /// (`"history": "NAME"`) reads it from the same database, as the service does for its
+    /// caller (`--owner`, or `SEXTANT_OWNER`; `anonymous` is a service's without keys).
+    Histories {
+        #[command(subcommand)]
+        action: HistoriesAction,
+    },
     /// Stored household plans for the nightly re-score: `import FILE` (JSON lines), `generate N`
     /// (realistic synthetic households).
     Plans {
@@ -151,6 +161,31 @@ enum GoalsAction {
         /// The date their horizons count from, YYYY-MM-DD (default today).
         #[arg(long)]
         as_of: Option<String>,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum HistoriesAction {
+    /// Check and store a history under a name (a stored history is never replaced).
+    Import {
+        /// A CSV file (`.csv`), or a JSON history; - for standard input (JSON).
+        input: PathBuf,
+        /// 1 to 64 letters, digits, `-`, `_` or `.`.
+        #[arg(long)]
+        name: String,
+        /// Whose history it is: the owner a service caller has (`key:NAME`, `jwt:SUB`, or
+        /// `anonymous` without keys).
+        #[arg(long, env = "SEXTANT_OWNER", default_value = "anonymous")]
+        owner: String,
+        #[command(flatten)]
+        database: store::DatabaseArgs,
+    },
+    /// The owner's histories: name, assets, months, whether they carry inflation.
+    List {
+        #[arg(long, env = "SEXTANT_OWNER", default_value = "anonymous")]
+        owner: String,
         #[command(flatten)]
         database: store::DatabaseArgs,
     },
@@ -294,13 +329,13 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Simulate { input } => {
             let text = input::read_source(input)?;
             if text.trim_start().starts_with('[') {
-                let mut requests: Vec<GoalRequest> = input::parse(&text)?;
+                let mut requests: Vec<GoalRequest> = parse_request(&text)?;
                 for r in &mut requests {
                     cli.apply_overrides(&mut r.options);
                 }
                 print(cli, &engine()?.simulate_batch(&requests)?)
             } else {
-                let mut request: GoalRequest = input::parse(&text)?;
+                let mut request: GoalRequest = parse_request(&text)?;
                 cli.apply_overrides(&mut request.options);
                 let result = engine()?.simulate(&request)?;
                 cli.draw(&result, charts::fan_chart)?;
@@ -348,17 +383,17 @@ fn run(cli: &Cli) -> Result<()> {
                         (input, solve::sustainable_withdrawal)
                     }
                 };
-            let mut request: GoalRequest = input::parse(&input::read_source(input)?)?;
+            let mut request: GoalRequest = read_request(input)?;
             cli.apply_overrides(&mut request.options);
             print(cli, &solver(&engine()?, &request)?)
         }
         Command::WhatIf { input } => {
-            let mut request: WhatIfRequest = input::parse(&input::read_source(input)?)?;
+            let mut request: WhatIfRequest = read_request(input)?;
             cli.apply_overrides(&mut request.options);
             print(cli, &scenarios::what_if(&engine()?, &request)?)
         }
         Command::Sensitivity { input } => {
-            let mut request: SensitivityRequest = input::parse(&input::read_source(input)?)?;
+            let mut request: SensitivityRequest = read_request(input)?;
             cli.apply_overrides(&mut request.options);
             print(cli, &scenarios::sensitivity(&engine()?, &request)?)
         }
@@ -403,6 +438,10 @@ fn run(cli: &Cli) -> Result<()> {
         } => {
             sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
             runtime()?.block_on(generate_goals(cli, *n, as_of.as_deref(), database))
+        }
+        Command::Histories { action } => {
+            sextant_service::init_logs(sextant_service::LogFormat::Text, "warn");
+            runtime()?.block_on(histories(cli, action))
         }
         Command::Plans {
             action: PlansAction::Import { input, database },
@@ -462,6 +501,81 @@ fn run_bench(cli: &Cli, args: &[std::ffi::OsString]) -> Result<()> {
         std::process::exit(status.code().unwrap_or(1));
     }
     Ok(())
+}
+
+/// `sextant histories import|list`.
+async fn histories(cli: &Cli, action: &HistoriesAction) -> Result<()> {
+    match action {
+        HistoriesAction::Import {
+            input,
+            name,
+            owner,
+            database,
+        } => {
+            let text = input::read_source(input)?;
+            let csv = input
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let history = if csv {
+                History::from_csv(&text)?
+            } else {
+                let history: History = input::parse(&text)?;
+                history.check("history")?;
+                history
+            };
+            sextant_engine::history::check_name(name)?;
+            let store = store::Store::open(database).await?;
+            if !store.insert_history(owner, name, &history).await? {
+                anyhow::bail!(
+                    "{owner} has a history named {name:?} already: a stored history is never                      replaced, so import this one under another name"
+                );
+            }
+            print(
+                cli,
+                &serde_json::json!({
+                    "name": name,
+                    "owner": owner,
+                    "assets": history.assets,
+                    "months": history.months.len(),
+                    "inflation": history.has_inflation(),
+                }),
+            )
+        }
+        HistoriesAction::List { owner, database } => {
+            let store = store::Store::open(database).await?;
+            print(
+                cli,
+                &serde_json::json!({"histories": store.list_histories(owner).await?}),
+            )
+        }
+    }
+}
+
+/// Read a goal request (or a what-if, a sensitivity) from `source`; see [`parse_request`].
+fn read_request<T: serde::de::DeserializeOwned>(source: &std::path::Path) -> Result<T> {
+    parse_request(&input::read_source(source)?)
+}
+
+/// Parse a goal request (or a list of them, a what-if, a sensitivity); the stored histories it
+/// names come from the database of `DATABASE_URL` (or the default SQLite file), as
+/// `SEXTANT_OWNER`'s (default `anonymous`, a service's caller without keys).
+fn parse_request<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    if !text.contains("bootstrap") {
+        return Ok(input::parse(text)?);
+    }
+    let mut document: serde_json::Value = input::parse(text)?;
+    if store::histories::names_a_history(&document) {
+        let database = store::DatabaseArgs {
+            database_url: std::env::var("DATABASE_URL").ok(),
+            ..store::DatabaseArgs::default()
+        };
+        let owner = std::env::var("SEXTANT_OWNER").unwrap_or_else(|_| "anonymous".into());
+        runtime()?.block_on(async {
+            let store = store::Store::open(&database).await?;
+            store::histories::resolve_histories(&store, &owner, &mut document).await
+        })?;
+    }
+    Ok(input::parse_value(document)?)
 }
 
 /// `sextant goals generate N`.
@@ -660,6 +774,10 @@ fn is_bad_request(err: &anyhow::Error) -> bool {
             Some(rescore::RescoreError::Invalid { .. })
         )
         || err.downcast_ref::<ValidationError>().is_some()
+        || matches!(
+            err.downcast_ref::<store::histories::ResolveError>(),
+            Some(store::histories::ResolveError::Unknown { .. })
+        )
         || matches!(
             err.downcast_ref::<EngineError>(),
             Some(EngineError::Invalid(_))

@@ -202,8 +202,8 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
     let n = summary.paths as f64;
     let p = summary.success_probability();
     let mut nominal = summary.snapshots;
-    // Under stochastic inflation the second half of the snapshots is real wealth.
-    let real = goal.inflation.map(|_| {
+    // Under a stochastic index the second half of the snapshots is real wealth.
+    let real = goal.stochastic_index().then(|| {
         let real = nominal.split_off(nominal.len() / 2);
         let last = real.last().expect("a summary always holds the horizon");
         RealWealth {

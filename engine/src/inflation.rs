@@ -129,6 +129,28 @@ impl<const L: usize> IndexLanes<L> {
         }
     }
 
+    /// An index that a history's inflation drives (docs/model.md §4.3): 1 at month 0.
+    pub fn unit() -> Self {
+        IndexLanes {
+            rate: [0.0; L],
+            product: [1.0; L],
+            year_index: [1.0; L],
+            index: [1.0; L],
+        }
+    }
+
+    /// A month of a history's inflation: I ← I·(1 + π) in each lane (`factors` = 1 + π), the
+    /// next year's withdrawals' index at a year end.
+    #[inline(always)]
+    pub fn advance_by(&mut self, factors: &[f64; L], year_end: bool) {
+        for l in 0..L {
+            self.index[l] *= factors[l];
+        }
+        if year_end {
+            self.year_index = self.index;
+        }
+    }
+
     /// The month's step: fold (1 + π_t) into the product, then π_{t+1}.
     #[inline(always)]
     pub fn advance(&mut self, model: &Ar1Inflation, z: &[f32; L], z_own: &[f32; L]) {

@@ -5,9 +5,11 @@
 //! a batch on a [`Device`] → [`backend::Summary`] → [`SimulationResult`].
 
 pub mod backend;
+pub mod bootstrap;
 pub mod budget;
 pub mod engine;
 pub mod frontier;
+pub mod history;
 pub mod inflation;
 pub mod normal;
 pub mod philox;

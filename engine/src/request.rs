@@ -11,6 +11,8 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::history::History;
+
 /// The seed used when a request gives none: results are reproducible by default.
 pub const DEFAULT_SEED: u64 = 42;
 /// Paths simulated when a request gives no `options.paths`.
@@ -111,7 +113,7 @@ pub struct Market {
     pub model: ReturnModel,
 }
 
-/// `market.model`: the distribution of each month's return (docs/model.md §4.1, §4.2).
+/// `market.model`: the distribution of each month's return (docs/model.md §4.1–§4.3).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReturnModel {
@@ -139,6 +141,71 @@ pub enum ReturnModel {
         #[serde(default)]
         initial: RegimeStart,
     },
+    /// Bootstrap from a history (docs/model.md §4.3): each month's returns are a month of the
+    /// history, drawn in blocks; the portfolio's return is `market.weights` (or a glide
+    /// path's) over the history's assets, in its order.
+    Bootstrap {
+        /// A stored history's name, or the history itself.
+        history: HistorySource,
+        /// b: the length of a block (circular), or its mean length (stationary); 60 when
+        /// absent, at most the history's months.
+        #[serde(default = "default_block_months")]
+        #[schemars(range(min = 1))]
+        block_months: u32,
+        /// How blocks are drawn: `"circular"` (the default) or `"stationary"`.
+        #[serde(default)]
+        method: BlockMethod,
+    },
+}
+
+/// How a bootstrap draws its blocks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockMethod {
+    /// Blocks of exactly b months, each from a uniform random month, wrapping at the end.
+    #[default]
+    Circular,
+    /// Politis–Romano: each month continues the block with probability 1 − 1/b, else starts
+    /// one at a uniform random month.
+    Stationary,
+}
+
+/// `market.model.history`: a stored history's name, or a history inline.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum HistorySource {
+    /// The name a history was stored under (`POST /v1/histories`, `sextant histories import`).
+    Named(String),
+    /// The history itself.
+    Inline(History),
+}
+
+/// A string is a name; an object is a history, read with its own errors (an unknown field is
+/// named), which an untagged enum would reduce to "no variant matched".
+impl<'de> Deserialize<'de> for HistorySource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        impl<'de> Visitor<'de> for SourceVisitor {
+            type Value = HistorySource;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a stored history's name, or {\"assets\": [...], \"months\": [...]}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HistorySource, E> {
+                Ok(HistorySource::Named(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HistorySource, A::Error> {
+                History::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(HistorySource::Inline)
+            }
+        }
+        deserializer.deserialize_any(SourceVisitor)
+    }
+}
+
+fn default_block_months() -> u32 {
+    crate::bootstrap::DEFAULT_BLOCK_MONTHS
 }
 
 /// `market.inflation`: a deterministic annual rate (§1), or a stochastic model of the rate

@@ -96,12 +96,15 @@ impl SweepRequest {
 
     pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
         crate::validate::check_fee("fee", self.fee)?;
-        if matches!(self.model, ReturnModel::Regime { .. }) {
-            // Each point reaches the engine as one μ and σ; a regime's per-asset returns
-            // would need the point's weights. Refuse rather than run another model.
+        if matches!(
+            self.model,
+            ReturnModel::Regime { .. } | ReturnModel::Bootstrap { .. }
+        ) {
+            // Each point reaches the engine as one μ and σ; a regime's per-asset returns, or a
+            // history's, would need the point's weights. Refuse rather than run another model.
             return Err(ValidationError::new(
                 "model",
-                "a regime market runs for goals; sweeps take the lognormal or student_t model so far",
+                "regime and bootstrap markets run for goals; sweeps take the lognormal or student_t model so far",
             )
             .into());
         }

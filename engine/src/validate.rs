@@ -7,11 +7,13 @@
 use nalgebra::{DMatrix, SymmetricEigen};
 use thiserror::Error;
 
+use crate::bootstrap::{self, Bootstrap};
+use crate::history::History;
 use crate::inflation::{self, Ar1Inflation};
 use crate::regime::{RegimeChain, MAX_REGIMES, ROW_SUM_TOLERANCE};
 use crate::request::{
-    GlideSegment, GoalRequest, Inflation, InflationModel, Market, Regime, RegimeStart,
-    RegimeStartName, ReturnModel,
+    GlideSegment, GoalRequest, HistorySource, Inflation, InflationModel, Market, Regime,
+    RegimeStart, RegimeStartName, ReturnModel,
 };
 use crate::student_t::{StudentT, MAX_DF};
 
@@ -79,8 +81,12 @@ pub struct PreparedGoal {
     pub student_t: Option<StudentT>,
     /// The regime chain (docs/model.md §4.2), when the market switches regimes.
     pub regimes: Option<RegimeChain>,
-    /// Stochastic inflation (docs/model.md §4.4), or `None` for a deterministic rate.
+    /// Stochastic inflation (docs/model.md §4.4), or `None` for a deterministic rate (or a
+    /// history's inflation).
     pub inflation: Option<Ar1Inflation>,
+    /// The bootstrap from a history (docs/model.md §4.3). With it `drift` holds the fee's
+    /// factor alone; when its history carries inflation, that drives the price index.
+    pub bootstrap: Option<Bootstrap>,
 }
 
 impl PreparedGoal {
@@ -98,11 +104,21 @@ impl PreparedGoal {
         self.paths * u64::from(self.horizon)
     }
 
-    /// The columns a backend snapshots for the snapshot `months`: W_s at each, and under
-    /// stochastic inflation the same months again for the real W_s / I_s (every backend lays
+    /// Whether each path carries its own price index: AR(1) inflation (docs/model.md §4.4) or
+    /// a history's inflation (§4.3).
+    pub fn stochastic_index(&self) -> bool {
+        self.inflation.is_some()
+            || self
+                .bootstrap
+                .as_ref()
+                .is_some_and(|b| b.inflation.is_some())
+    }
+
+    /// The columns a backend snapshots for the snapshot `months`: W_s at each, and under a
+    /// stochastic index the same months again for the real W_s / I_s (every backend lays
     /// its snapshots out so; the last column is then the real terminal wealth).
     pub fn snapshot_columns(&self, months: Vec<u32>) -> Vec<u32> {
-        if self.inflation.is_some() {
+        if self.stochastic_index() {
             let mut columns = months.clone();
             columns.extend(months);
             columns
@@ -114,7 +130,7 @@ impl PreparedGoal {
     /// Which of `columns` snapshot columns success is counted on: the nominal W_T, or the
     /// real W_T / I_T when a stochastic index scales a real target.
     pub fn success_column(&self, columns: usize) -> usize {
-        if self.inflation.is_some() && self.target_real.is_none() {
+        if self.stochastic_index() && self.target_real.is_none() {
             columns / 2 - 1
         } else {
             columns - 1
@@ -176,11 +192,39 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         volatility,
         student_t,
         regimes,
+        bootstrap,
     } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
-    // Under stochastic inflation each path indexes the withdrawals itself.
-    let inflation = match stochastic_inflation {
-        Some(_) => 0.0,
+    let history_inflation = bootstrap.as_ref().and_then(|b| b.inflation.as_deref());
+    if history_inflation.is_some() && request.market.inflation != Inflation::Rate(0.0) {
+        return Err(ValidationError::new(
+            "market.inflation",
+            "the history carries its own inflation, which drives the price index (docs/model.md §4.3): leave market.inflation out",
+        ));
+    }
+    if let (Some(_), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
+        (&bootstrap, request.market.inflation)
+    {
+        if correlation != 0.0 {
+            return Err(ValidationError::new(
+                "market.inflation.correlation",
+                format!("must be 0 under a bootstrap market, which draws no normal shock to correlate with, got {correlation}"),
+            ));
+        }
+    }
+    // The long-run annual rate: the model's mean, or the history's average (geometric).
+    let mean_inflation = match history_inflation {
+        Some(factors) => {
+            let log_mean = factors.iter().map(|f| f.ln()).sum::<f64>() / factors.len() as f64;
+            (12.0 * log_mean).exp() - 1.0
+        }
         None => request.market.inflation.mean(),
+    };
+    let stochastic_index = stochastic_inflation.is_some() || history_inflation.is_some();
+    // Under a stochastic index each path indexes the withdrawals itself.
+    let inflation = if stochastic_index {
+        0.0
+    } else {
+        mean_inflation
     };
 
     let mut contribution = Vec::with_capacity(horizon as usize);
@@ -199,13 +243,11 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         });
     }
     let target_nominal = if goal.target_real {
-        let mean = request.market.inflation.mean();
-        goal.target_amount * (1.0 + mean).powf(f64::from(horizon) / 12.0)
+        goal.target_amount * (1.0 + mean_inflation).powf(f64::from(horizon) / 12.0)
     } else {
         goal.target_amount
     };
-    let target_real =
-        (goal.target_real && stochastic_inflation.is_some()).then_some(goal.target_amount);
+    let target_real = (goal.target_real && stochastic_index).then_some(goal.target_amount);
     Ok(PreparedGoal {
         horizon,
         initial_wealth: goal.initial_wealth,
@@ -221,6 +263,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         student_t,
         regimes,
         inflation: stochastic_inflation,
+        bootstrap,
     })
 }
 
@@ -300,6 +343,7 @@ pub(crate) struct MarketSchedule {
     pub(crate) volatility: Vec<f32>,
     pub(crate) student_t: Option<StudentT>,
     pub(crate) regimes: Option<RegimeChain>,
+    pub(crate) bootstrap: Option<Bootstrap>,
 }
 
 /// The market's month-by-month parameters over `horizon` months: exp(m/12) and sqrt(s²/12)
@@ -318,6 +362,7 @@ pub(crate) fn market_schedule(
         volatility: Vec::with_capacity(horizon as usize),
         student_t: None,
         regimes: None,
+        bootstrap: None,
     };
     match &market.model {
         model @ (ReturnModel::Lognormal | ReturnModel::StudentT { .. }) => {
@@ -341,8 +386,131 @@ pub(crate) fn market_schedule(
             }
             schedule.regimes = Some(chain);
         }
+        ReturnModel::Bootstrap {
+            history,
+            block_months,
+            method,
+        } => {
+            let history = match history {
+                HistorySource::Inline(history) => history,
+                HistorySource::Named(name) => {
+                    return Err(ValidationError::new(
+                        "market.model.history",
+                        format!(
+                            "names the stored history {name:?}, which the service resolves \
+                             (POST /v1/histories); here, give the history itself"
+                        ),
+                    ))
+                }
+            };
+            history.check("market.model.history")?;
+            let rows = history.months.len();
+            if !(1..=rows).contains(&(*block_months as usize)) {
+                return Err(ValidationError::new(
+                    "market.model.block_months",
+                    format!(
+                        "must be between 1 and the history's months ({rows}), got {block_months}"
+                    ),
+                ));
+            }
+            let segments = bootstrap_segments(market, history, horizon, horizon_field)?;
+            let entries = (segments.len() + 1) * rows;
+            if entries > bootstrap::MAX_TABLE_ENTRIES {
+                return Err(ValidationError::new(
+                    "market.glide_path",
+                    format!(
+                        "(segments + 1) × the history's months must be at most {}, got {entries}",
+                        bootstrap::MAX_TABLE_ENTRIES
+                    ),
+                ));
+            }
+            // The month's growth is the fee's factor times the history's (crate::bootstrap).
+            schedule.drift = vec![fee; horizon as usize];
+            schedule.volatility = vec![0.0; horizon as usize];
+            schedule.bootstrap = Some(Bootstrap::new(
+                history,
+                &segments,
+                horizon,
+                *block_months,
+                *method,
+            ));
+        }
     }
     Ok(schedule)
+}
+
+/// A bootstrap market's weight segments (start month, weights in the history's asset order):
+/// `market.weights`, a glide path's `weights`, or all in the one asset of a one-asset history.
+/// The history names the assets, so `market.assets` and `market.correlations` would go unused:
+/// they are refused; `expected_return` and `volatility` are ignored (docs/model.md §4.3).
+fn bootstrap_segments(
+    market: &Market,
+    history: &History,
+    horizon: u32,
+    horizon_field: &str,
+) -> Result<Vec<(u32, Vec<f64>)>, ValidationError> {
+    let n = history.assets.len();
+    for (field, present) in [
+        ("market.assets", market.assets.is_some()),
+        ("market.correlations", market.correlations.is_some()),
+    ] {
+        if present {
+            return Err(ValidationError::new(
+                field,
+                "a bootstrap market's assets and their dependence are its history's: leave this out and give market.weights in the history's asset order",
+            ));
+        }
+    }
+    if let Some(glide) = &market.glide_path {
+        if market.weights.is_some() {
+            return Err(ValidationError::new(
+                "market.weights",
+                "cannot be combined with market.glide_path (give it in each segment)",
+            ));
+        }
+        if glide.is_empty() {
+            return Err(ValidationError::new(
+                "market.glide_path",
+                "must have at least one segment",
+            ));
+        }
+        let mut out: Vec<(u32, Vec<f64>)> = Vec::with_capacity(glide.len());
+        for (i, segment) in glide.iter().enumerate() {
+            let at = |name: &str| format!("market.glide_path[{i}].{name}");
+            let previous = out.last().map(|s| s.0);
+            check_segment_start(i, segment.start_month, previous, horizon, horizon_field)?;
+            if segment.expected_return.is_some() || segment.volatility.is_some() {
+                return Err(ValidationError::new(
+                    at(if segment.expected_return.is_some() {
+                        "expected_return"
+                    } else {
+                        "volatility"
+                    }),
+                    "a bootstrap market's returns are its history's: give the segment's weights",
+                ));
+            }
+            let weights = segment.weights.as_ref().ok_or_else(|| {
+                ValidationError::new(at("weights"), "is required under a bootstrap market")
+            })?;
+            check_weights(weights, n, &at("weights"))?;
+            out.push((segment.start_month, weights.clone()));
+        }
+        return Ok(out);
+    }
+    match &market.weights {
+        Some(weights) => {
+            check_weights(weights, n, "market.weights")?;
+            Ok(vec![(0, weights.clone())])
+        }
+        None if n == 1 => Ok(vec![(0, vec![1.0])]),
+        None => Err(ValidationError::new(
+            "market.weights",
+            format!(
+                "is required with a history of {n} assets: one weight each, in its order ({})",
+                history.assets.join(", ")
+            ),
+        )),
+    }
 }
 
 impl MarketSchedule {
@@ -630,26 +798,8 @@ fn glide_segments(
     for (i, segment) in glide.iter().enumerate() {
         let at = |name: &str| format!("market.glide_path[{i}].{name}");
         let start = segment.start_month;
-        if i == 0 && start != 0 {
-            return Err(ValidationError::new(
-                at("start_month"),
-                format!("the first segment must start at month 0, got {start}"),
-            ));
-        }
-        if let Some(&(previous, _, _)) = out.last() {
-            if start <= previous {
-                return Err(ValidationError::new(
-                    at("start_month"),
-                    format!("segments must be in increasing order of start_month: {start} follows {previous}"),
-                ));
-            }
-        }
-        if start >= horizon && i > 0 {
-            return Err(ValidationError::new(
-                at("start_month"),
-                format!("must be below {horizon_field} ({horizon}), got {start}"),
-            ));
-        }
+        let previous = out.last().map(|s: &(u32, f64, f64)| s.0);
+        check_segment_start(i, start, previous, horizon, horizon_field)?;
         let (mu, sigma) = match (
             &segment.weights,
             segment.expected_return,
@@ -689,6 +839,39 @@ fn glide_segments(
     Ok(out)
 }
 
+/// Glide segment `i`'s start month: the first at month 0, each after `previous`, all before
+/// the horizon.
+fn check_segment_start(
+    i: usize,
+    start: u32,
+    previous: Option<u32>,
+    horizon: u32,
+    horizon_field: &str,
+) -> Result<(), ValidationError> {
+    let field = format!("market.glide_path[{i}].start_month");
+    if i == 0 && start != 0 {
+        return Err(ValidationError::new(
+            field,
+            format!("the first segment must start at month 0, got {start}"),
+        ));
+    }
+    if let Some(previous) = previous {
+        if start <= previous {
+            return Err(ValidationError::new(
+                field,
+                format!("segments must be in increasing order of start_month: {start} follows {previous}"),
+            ));
+        }
+    }
+    if start >= horizon && i > 0 {
+        return Err(ValidationError::new(
+            field,
+            format!("must be below {horizon_field} ({horizon}), got {start}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Asset classes whose returns, volatilities and correlations passed their checks.
 struct CheckedAssets {
     mu: Vec<f64>,
@@ -699,36 +882,41 @@ struct CheckedAssets {
 impl CheckedAssets {
     /// μ = wᵀμₖ, σ = sqrt(wᵀ D R D w) for long-only weights summing to 1.
     fn portfolio(&self, weights: &[f64], field: &str) -> Result<(f64, f64), ValidationError> {
-        let n = self.mu.len();
-        if weights.len() != n {
-            return Err(ValidationError::new(
-                field,
-                format!(
-                    "must have one weight per asset ({n}), got {}",
-                    weights.len()
-                ),
-            ));
-        }
-        for (i, &w) in weights.iter().enumerate() {
-            if !w.is_finite() || w < 0.0 {
-                return Err(ValidationError::new(
-                    format!("{field}[{i}]"),
-                    format!("must be a finite weight ≥ 0 (long-only), got {w}"),
-                ));
-            }
-        }
-        let sum: f64 = weights.iter().sum();
-        if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
-            return Err(ValidationError::new(
-                field,
-                format!("must sum to 1 within {WEIGHT_SUM_TOLERANCE:e}, got {sum}"),
-            ));
-        }
+        check_weights(weights, self.mu.len(), field)?;
         let w = nalgebra::DVector::from_column_slice(weights);
         let mu = self.mu.iter().zip(weights).map(|(m, w)| m * w).sum();
         let variance = (w.transpose() * &self.covariance * &w)[(0, 0)].max(0.0);
         Ok((mu, variance.sqrt()))
     }
+}
+
+/// Long-only weights (`field`) over `n` assets, summing to 1.
+fn check_weights(weights: &[f64], n: usize, field: &str) -> Result<(), ValidationError> {
+    if weights.len() != n {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must have one weight per asset ({n}), got {}",
+                weights.len()
+            ),
+        ));
+    }
+    for (i, &w) in weights.iter().enumerate() {
+        if !w.is_finite() || w < 0.0 {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                format!("must be a finite weight ≥ 0 (long-only), got {w}"),
+            ));
+        }
+    }
+    let sum: f64 = weights.iter().sum();
+    if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
+        return Err(ValidationError::new(
+            field,
+            format!("must sum to 1 within {WEIGHT_SUM_TOLERANCE:e}, got {sum}"),
+        ));
+    }
+    Ok(())
 }
 
 fn checked_assets(market: &Market, n: usize) -> Result<CheckedAssets, ValidationError> {

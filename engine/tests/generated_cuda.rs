@@ -304,6 +304,81 @@ fn the_generated_cuda_inflation_normals_and_index_are_the_cpus() {
     }
 }
 
+const BOOTSTRAP_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    unsigned k0, k1, path, horizon, rows, block, stationary;
+    while (scanf("%u %u %u %u %u %u %u", &k0, &k1, &path, &horizon, &rows, &block, &stationary) == 7) {
+        const uint2 key = make_uint2(k0, k1);
+        u32 row = 0u;
+        uint4 starts = make_uint4(0u, 0u, 0u, 0u);
+        uint4 draws = make_uint4(0u, 0u, 0u, 0u);
+        for (u32 t = 0u; t < horizon; ++t) {
+            if ((t & 3u) == 0u) {
+                starts = bootstrap_words(path, t, key, 0u);
+                draws = bootstrap_words(path, t, key, 1u);
+            }
+            row = bootstrap_row(row, t, sx_at(starts, t & 3u), sx_at(draws, t & 3u), rows, block,
+                                stationary != 0u);
+            printf(t + 1u == horizon ? "%u\n" : "%u ", row);
+        }
+    }
+    return 0;
+}
+"#;
+
+/// A bootstrap's history rows in the CUDA kernels (shaders/common.wgsl's `bootstrap_words` and
+/// `bootstrap_row`, generated as C and run on the host) are `bootstrap::rows_at`'s, month by
+/// month, for circular and stationary blocks of several lengths (1 included) and histories
+/// of 1 to 6000 months.
+#[test]
+fn the_generated_cuda_bootstrap_rows_are_the_cpus() {
+    use sextant_engine::bootstrap::{rows_at, Bootstrap};
+    let binary = host_binary("bootstrap", COMMON_CUDA, BOOTSTRAP_MAIN);
+    let cases: Vec<(u64, u32, Bootstrap)> = (0..600u32)
+        .map(|i| {
+            let rows = [1, 2, 17, 240, 1873, 6000][i as usize % 6];
+            let block = [1, 3, 12, 60][i as usize % 4].min(rows);
+            let bootstrap = Bootstrap {
+                rows,
+                block,
+                stationary: i % 2 == 1,
+                growth: Vec::new(),
+                month_table: Vec::new(),
+                inflation: None,
+            };
+            (
+                7 + u64::from(i % 3) * 0x5eed_0000_1234,
+                i * 31_337,
+                bootstrap,
+            )
+        })
+        .collect();
+    let horizon = 130;
+    let text: String = cases
+        .iter()
+        .map(|(seed, path, b)| {
+            let key = philox::key_of_seed(*seed);
+            format!(
+                "{} {} {path} {horizon} {} {} {}\n",
+                key[0],
+                key[1],
+                b.rows,
+                b.block,
+                u32::from(b.stationary)
+            )
+        })
+        .collect();
+    let output = run_on(&binary, text);
+    remove(&binary);
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), cases.len());
+    for ((seed, path, b), line) in cases.iter().zip(&lines) {
+        let rows: Vec<u32> = line.split(' ').map(|w| w.parse().unwrap()).collect();
+        assert_eq!(rows, rows_at(b, *seed, *path, horizon), "{b:?} path {path}");
+    }
+}
+
 const TAX_MAIN: &str = r#"
 #include <stdio.h>
 int main() {

@@ -28,7 +28,8 @@ fn goal(value: serde_json::Value) -> PreparedGoal {
 /// portfolio regimes on an odd horizon with a late withdrawal start, and two regimes of
 /// per-asset returns under a glide path started in the second; stochastic inflation (§4.4):
 /// a saver with a real target, and a drawdown whose withdrawals follow the index under fat
-/// tails.
+/// tails; bootstraps (§4.3): stationary blocks with the history's inflation, and circular
+/// blocks over a glide path with a fee and AR(1) inflation.
 fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
     use serde_json::json;
     vec![
@@ -121,7 +122,48 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
                        "model": {"kind": "student_t", "df": 6}},
             "options": {"paths": paths, "seed": 34}
         })),
+        // Bootstrap from a history (§4.3): stationary blocks with the history's inflation
+        // indexing withdrawals and a real target; circular blocks over a glide path with a
+        // fee and AR(1) inflation (ρ = 0).
+        goal(json!({
+            "goal": {"initial_wealth": 400000, "monthly_withdrawal": 1600,
+                     "withdrawal_start_month": 24, "horizon_months": 300,
+                     "target_amount": 100000, "target_real": true},
+            "market": {"weights": [0.6, 0.4],
+                       "model": {"kind": "bootstrap", "history": history(true),
+                                 "block_months": 12, "method": "stationary"}},
+            "options": {"paths": paths, "seed": 35}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 10000, "monthly_contribution": 400, "horizon_months": 250,
+                     "target_amount": 150000},
+            "market": {"fee": 0.005,
+                       "glide_path": [{"start_month": 0, "weights": [0.9, 0.1]},
+                                      {"start_month": 120, "weights": [0.4, 0.6]}],
+                       "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.01},
+                       "model": {"kind": "bootstrap", "history": history(false),
+                                 "block_months": 36}},
+            "options": {"paths": paths, "seed": 36}
+        })),
     ]
+}
+
+/// A synthetic two-asset history of 150 months (with monthly inflation or not).
+fn history(inflation: bool) -> serde_json::Value {
+    use serde_json::json;
+    let months: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            let x = f64::from(i);
+            let mut month = json!({
+                "returns": [0.045 * (x * 1.3).sin() + 0.006, 0.012 * (x * 0.7).cos() + 0.003]
+            });
+            if inflation {
+                month["inflation"] = json!(0.0025 + 0.002 * (x * 0.21).sin());
+            }
+            month
+        })
+        .collect();
+    json!({"assets": ["stocks", "bonds"], "months": months})
 }
 
 fn relative(a: f64, b: f64) -> f64 {

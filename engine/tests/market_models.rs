@@ -3,7 +3,9 @@
 //! variance), the lognormal's bits untouched, the model reaching sweeps; regime switching's
 //! month as the mixture of its regimes, regimes that change nothing giving the lognormal's
 //! bits; AR(1) inflation without volatility as deterministic inflation, its real fan chart
-//! and real targets through the solvers; and bad input refused by name. Every statistical bound is 4 standard errors with a
+//! and real targets through the solvers; the bootstrap's closed forms (a history of one
+//! repeated month), its months in proportion, its block lengths, real targets through the
+//! solvers; and bad input refused by name. Every statistical bound is 4 standard errors with a
 //! fixed seed.
 
 use serde_json::{json, Value};
@@ -473,7 +475,7 @@ fn a_sweep_refuses_regimes_by_name() {
     .unwrap();
     let err = sweep.run(&Engine::default()).unwrap_err().to_string();
     assert!(
-        err.starts_with("model: a regime market runs for goals"),
+        err.starts_with("model: regime and bootstrap markets run for goals"),
         "{err}"
     );
 }
@@ -683,4 +685,291 @@ fn single_retiree_plan() -> Value {
         "/../examples/plan-single-retiree.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A history of `months` months, each with the same returns (and inflation, when given).
+fn repeated_history(returns: &[f64], inflation: Option<f64>, months: usize) -> Value {
+    let mut month = json!({"returns": returns});
+    if let Some(x) = inflation {
+        month["inflation"] = json!(x);
+    }
+    json!({"assets": (0..returns.len()).map(|k| format!("a{k}")).collect::<Vec<_>>(),
+           "months": vec![month; months]})
+}
+
+#[test]
+fn a_history_of_one_repeated_month_gives_the_deterministic_compound_result() {
+    // Every path's every month is the same month, whatever the blocks: W_T is §1's cash-flow
+    // recursion with G = (1 + Σ w r)·(1 − f)^(1/12), the same on every path. Withdrawals are
+    // indexed by the history's inflation, (1 + π)^(12⌊t/12⌋), and the real W_T is W_T/(1 + π)^T.
+    let (r, pi, fee): ([f64; 2], f64, f64) = ([0.011, 0.002], 0.0025, 0.006);
+    let weights = [0.65, 0.35];
+    let g = (1.0 + weights[0] * r[0] + weights[1] * r[1]) * (1.0f64 - fee).powf(1.0 / 12.0);
+    let horizon = 97;
+    let mut expected = 150_000.0f64;
+    for t in 0..horizon {
+        let d = if t >= 10 {
+            700.0 * (1.0 + pi).powi(12 * (t / 12))
+        } else {
+            0.0
+        };
+        expected = (expected + 200.0 - d) * g;
+    }
+    for (method, block) in [("circular", 7), ("stationary", 3)] {
+        let result = Engine::default()
+            .simulate(&request(json!({
+                "goal": {"initial_wealth": 150000, "monthly_contribution": 200,
+                         "monthly_withdrawal": 700, "withdrawal_start_month": 10,
+                         "horizon_months": horizon, "target_amount": 100000},
+                "market": {"weights": weights, "fee": fee,
+                           "model": {"kind": "bootstrap", "method": method, "block_months": block,
+                                     "history": repeated_history(&r, Some(pi), 40)}},
+                "options": {"paths": 500, "seed": 3}
+            })))
+            .unwrap();
+        let terminal = &result.terminal.percentiles.0;
+        for &(p, w) in terminal {
+            // The kernels' growth is the f64 of an (hi, lo) f32 pair: within 1e-12 a month.
+            assert!(
+                (w / expected - 1.0).abs() < 1e-10,
+                "{method} p{p}: {w} vs {expected}"
+            );
+        }
+        let real = result
+            .real
+            .expect("the history's inflation gives real wealth");
+        let real_expected = expected / (1.0 + pi).powi(horizon as i32);
+        assert!(
+            (real.terminal.mean / real_expected - 1.0).abs() < 1e-10,
+            "{method}: real {} vs {real_expected}",
+            real.terminal.mean
+        );
+        // A real target (the default) succeeds on W_T / I_T: every path or none.
+        let succeeds = real_expected >= 100_000.0;
+        assert_eq!(result.success_probability, f64::from(u8::from(succeeds)));
+        // The nominal reference target is the target at the history's average inflation.
+        let nominal = 100_000.0 * (1.0 + pi).powf(f64::from(horizon));
+        assert!((result.target_nominal / nominal - 1.0).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn a_bootstrap_draws_the_historys_months_in_proportion() {
+    // A two-month history, +10% and −5%: each month of a one-month goal is one of them, each
+    // with probability 1/2 (block starts are uniform), within 4 binomial SE.
+    let history = json!({"assets": ["x"], "months": [{"returns": [0.10]}, {"returns": [-0.05]}]});
+    let paths = 40_000u64;
+    let g = monthly_returns(
+        json!({"model": {"kind": "bootstrap", "history": history, "block_months": 1}}),
+        paths,
+        9,
+    );
+    let up = g.iter().filter(|&&x| (x - 1.10).abs() < 1e-9).count();
+    let down = g.iter().filter(|&&x| (x - 0.95).abs() < 1e-9).count();
+    assert_eq!(
+        up + down,
+        paths as usize,
+        "every month is one of the history's"
+    );
+    let se = (paths as f64 * 0.25).sqrt();
+    assert!(
+        (up as f64 - paths as f64 / 2.0).abs() < 4.0 * se,
+        "{up} of {paths}"
+    );
+}
+
+#[test]
+fn stationary_block_lengths_are_geometric_with_mean_b() {
+    // A history whose months are 0, 1, 2, … (as tiny returns r_i = i·1e-6 of one asset): two
+    // consecutive months of a path are in one block when the second row follows the first.
+    // For stationary blocks of mean b the chance is (1 − 1/b) plus the 1/(b·N) of a fresh
+    // start landing there; for circular blocks it is 1 except at multiples of b.
+    let n = 50;
+    let months: Vec<Value> = (0..n)
+        .map(|i| json!({"returns": [f64::from(i) * 1e-6]}))
+        .collect();
+    let history = json!({"assets": ["x"], "months": months});
+    let goal = prepare(&request(json!({
+        "goal": {"initial_wealth": 1, "horizon_months": 2},
+        "market": {"model": {"kind": "bootstrap", "history": history, "block_months": 8,
+                             "method": "stationary"}},
+        "options": {"paths": 50_000, "seed": 12}
+    })))
+    .unwrap();
+    let boot = goal.bootstrap.clone().unwrap();
+    let mut continued = 0u64;
+    for path in 0..50_000u32 {
+        let rows = sextant_engine::bootstrap::rows_at(&boot, goal.seed, path, 2);
+        continued += u64::from(rows[1] == (rows[0] + 1) % n);
+    }
+    let p = (1.0 - 1.0 / 8.0) + 1.0 / (8.0 * f64::from(n));
+    let se = (50_000.0 * p * (1.0 - p)).sqrt();
+    assert!(
+        (continued as f64 - 50_000.0 * p).abs() < 4.0 * se,
+        "{continued} of 50000 continue, expected {:.0} ± {se:.0}",
+        50_000.0 * p
+    );
+}
+
+#[test]
+fn the_solvers_meet_a_real_target_under_a_bootstrap_with_history_inflation() {
+    let engine = Engine::default();
+    let history = json!({"assets": ["stocks", "bonds"], "months": (0..120).map(|i| {
+        let x = f64::from(i);
+        json!({"returns": [0.04 * (x * 1.1).sin() + 0.006, 0.01 * (x * 0.3).cos() + 0.003],
+               "inflation": 0.002 + 0.002 * (x * 0.17).sin()})
+    }).collect::<Vec<_>>()});
+    let saver = request(json!({
+        "goal": {"initial_wealth": 10000, "horizon_months": 240, "target_amount": 250000,
+                 "target_real": true, "success_threshold": 0.8},
+        "market": {"weights": [0.7, 0.3],
+                   "model": {"kind": "bootstrap", "history": history, "block_months": 24,
+                             "method": "stationary"}},
+        "options": {"paths": 20000, "seed": 4}
+    }));
+    assert_break_even_meets_to_the_cent(&engine, &saver);
+}
+
+#[test]
+fn a_bad_bootstrap_market_is_refused_by_name() {
+    let two = repeated_history(&[0.01, 0.002], None, 72);
+    let base = |market: Value| {
+        json!({
+            "goal": {"initial_wealth": 1000, "horizon_months": 36},
+            "market": market,
+        })
+    };
+    let model = |extra: Value| {
+        let mut m = json!({"kind": "bootstrap", "history": two.clone()});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        m
+    };
+    let cases = [
+        (
+            json!({"model": model(json!({}))}),
+            "market.weights",
+            "2 assets",
+        ),
+        (
+            json!({"weights": [0.5, 0.6], "model": model(json!({}))}),
+            "market.weights",
+            "sum to 1",
+        ),
+        (
+            json!({"weights": [1.0], "model": model(json!({}))}),
+            "market.weights",
+            "one weight per asset (2)",
+        ),
+        (
+            json!({"weights": [0.5, 0.5], "model": model(json!({"block_months": 73}))}),
+            "market.model.block_months",
+            "between 1 and the history's months (72)",
+        ),
+        (
+            json!({"weights": [0.5, 0.5], "model": model(json!({"block_months": 0}))}),
+            "market.model.block_months",
+            "between 1",
+        ),
+        (
+            json!({"weights": [0.5, 0.5], "assets": [], "model": model(json!({}))}),
+            "market.assets",
+            "history's",
+        ),
+        (
+            json!({"weights": [0.5, 0.5], "correlations": [[1, 0], [0, 1]],
+                   "model": model(json!({}))}),
+            "market.correlations",
+            "history's",
+        ),
+        (
+            json!({"glide_path": [{"start_month": 0, "weights": [0.5, 0.5]},
+                                  {"start_month": 12, "expected_return": 0.05, "volatility": 0.1}],
+                   "model": model(json!({}))}),
+            "market.glide_path[1].expected_return",
+            "history's",
+        ),
+        (
+            json!({"glide_path": [{"start_month": 0, "weights": [0.5, 0.5]},
+                                  {"start_month": 0, "weights": [0.5, 0.5]}],
+                   "model": model(json!({}))}),
+            "market.glide_path[1].start_month",
+            "increasing",
+        ),
+        (
+            json!({"weights": [0.5, 0.5], "model": model(json!({"history": "us-1926"}))}),
+            "market.model.history",
+            "stored history \"us-1926\"",
+        ),
+        (
+            json!({"weights": [1.0], "inflation": 0.02,
+                   "model": model(json!({"history": repeated_history(&[0.01], Some(0.002), 72)}))}),
+            "market.inflation",
+            "its own inflation",
+        ),
+        (
+            json!({"weights": [0.5, 0.5],
+                   "inflation": {"kind": "ar1", "mean": 0.02, "volatility": 0.01, "correlation": 0.3},
+                   "model": model(json!({}))}),
+            "market.inflation.correlation",
+            "must be 0",
+        ),
+        (
+            json!({"model": model(json!({"block_months": 1,
+                "history": {"assets": ["a"], "months": [{"returns": [-1.0]}]}}))}),
+            "market.model.history.months[0].returns[0]",
+            "above -100%",
+        ),
+        (
+            json!({"model": model(json!({"block_months": 1, "history": {"assets": ["a"], "months": [
+                {"returns": [0.01], "inflation": 0.001}, {"returns": [0.01]}]}}))}),
+            "market.model.history.months[1].inflation",
+            "or none does",
+        ),
+        (
+            json!({"model": model(json!({"block_months": 1, "history": {"assets": ["a", "b"], "months": [
+                {"returns": [0.01]}]}}))}),
+            "market.model.history.months[0].returns",
+            "one return per asset (2)",
+        ),
+    ];
+    for (market, field, words) in cases {
+        let err = prepare(&request(base(market.clone()))).unwrap_err();
+        assert_eq!(err.field, field, "{market}: {err}");
+        assert!(err.problem.contains(words), "{market}: {err}");
+    }
+    // A typo or an unknown method is a read error that names it.
+    for (extra, words) in [
+        (json!({"block": 12}), "block"),
+        (json!({"method": "moving"}), "moving"),
+        (json!({"history": 3}), "stored history's name"),
+    ] {
+        let value = base(json!({"weights": [0.5, 0.5], "model": model(extra)}));
+        let err = serde_json::from_value::<GoalRequest>(value).unwrap_err();
+        assert!(err.to_string().contains(words), "{err}");
+    }
+}
+
+#[test]
+fn plans_and_sweeps_refuse_a_bootstrap_by_name() {
+    use sextant_engine::plan::{prepare_plan, PlanRequest};
+    let history = repeated_history(&[0.01], None, 60);
+    let mut plan = single_retiree_plan();
+    plan["market"]["model"] = json!({"kind": "bootstrap", "history": history});
+    let plan: PlanRequest = serde_json::from_value(plan).unwrap();
+    let err = prepare_plan(&plan).unwrap_err();
+    assert_eq!(err.field, "market.model");
+    assert!(err.problem.contains("bootstrap"), "{}", err.problem);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sweep.json");
+    let mut sweep: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    sweep["model"] = json!({"kind": "bootstrap", "history": history});
+    let sweep: sextant_engine::sweep::SweepRequest = serde_json::from_value(sweep).unwrap();
+    match sweep.run(&Engine::default()) {
+        Err(sextant_engine::sweep::SweepError::Invalid(e)) => {
+            assert_eq!(e.field, "model");
+            assert!(e.problem.contains("bootstrap"), "{e}");
+        }
+        other => panic!("a sweep ran a bootstrap: {other:?}"),
+    }
 }

@@ -543,3 +543,87 @@ fn any_inflation_model_is_simulated_or_refused_by_name() {
     eprintln!("300 inflation models: {simulated} simulated, {refused} refused");
     assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
 }
+
+/// Any bootstrap market (docs/model.md §4.3): histories of 1 … 3 assets and 0 … 80 months with
+/// returns in and out of bounds (NaN, infinities, −100%), inflation on some months, block
+/// lengths 0 … 100, either method, weights of any length: a result whose probabilities are
+/// probabilities and whose wealth is finite, or an error naming a field of `market`.
+#[test]
+fn any_bootstrap_market_is_simulated_or_refused_by_name() {
+    use sextant_engine::history::{History, HistoryMonth};
+    use sextant_engine::request::{BlockMethod, HistorySource, ReturnModel};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    // Mostly plausible: a bad value, a month without the others' inflation, weights of the
+    // wrong length are each rare enough that most histories pass and each kind of refusal occurs.
+    let value = || prop_oneof![400 => -0.2..0.3f64, 1 => any_number()];
+    let inflation = || prop_oneof![60 => Just(false), 1 => Just(true)];
+    let month = (1usize..4, any::<bool>()).prop_flat_map(move |(assets, with_inflation)| {
+        proptest::collection::vec(
+            (
+                proptest::collection::vec(value(), assets),
+                inflation().prop_map(move |flip| (with_inflation != flip).then_some(0.002)),
+            ),
+            0..80,
+        )
+    });
+    let strategy = (
+        month,
+        prop_oneof![1 => 0u32..3, 6 => 1u32..30, 1 => 30u32..100],
+        any::<bool>(),
+        prop_oneof![6 => Just(None), 1 => proptest::collection::vec(0.0..1.0f64, 0..4).prop_map(Some)],
+    );
+    let mut runner = fixed_runner(300);
+    runner
+        .run(&strategy, |(months, block_months, stationary, weights)| {
+            let assets = months.first().map_or(1, |m| m.0.len());
+            let history = History {
+                assets: (0..assets).map(|k| format!("a{k}")).collect(),
+                months: months
+                    .iter()
+                    .map(|(returns, inflation)| HistoryMonth {
+                        returns: returns.clone(),
+                        inflation: *inflation,
+                    })
+                    .collect(),
+            };
+            let mut m = Market {
+                weights: weights
+                    .or_else(|| (assets > 1).then(|| vec![1.0 / assets as f64; assets])),
+                ..Market::default()
+            };
+            m.model = ReturnModel::Bootstrap {
+                history: HistorySource::Inline(history),
+                block_months,
+                method: if stationary {
+                    BlockMethod::Stationary
+                } else {
+                    BlockMethod::Circular
+                },
+            };
+            let mut g = goal(60);
+            g.initial_wealth = 100_000.0;
+            g.monthly_withdrawal = 1_500.0;
+            g.withdrawal_start_month = Some(0);
+            let r = request(g, m, 200, 5);
+            match prepare(&r) {
+                Ok(_) => {
+                    let result = Engine::default().simulate(&r).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&result.success_probability));
+                    prop_assert!(result.terminal.mean.is_finite() && result.terminal.mean >= 0.0);
+                    simulated.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    prop_assert!(e.field.starts_with("market."), "unnamed field in {e}");
+                    prop_assert!(!e.problem.is_empty());
+                    refused.fetch_add(1, Relaxed);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
+    eprintln!("300 bootstrap markets: {simulated} simulated, {refused} refused");
+    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+}

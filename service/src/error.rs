@@ -24,6 +24,8 @@ pub enum ApiError {
     NotFound(String),
     /// An admin's operation asked for by another caller (403).
     Forbidden(String),
+    /// The name is taken: a stored history is never replaced (409).
+    Conflict(String),
     /// A body over `--max-body-bytes` (413).
     TooLarge { limit: usize },
     /// The queue is full: try again after the given seconds (429).
@@ -59,6 +61,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } | ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge { .. } => "too_large",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::RateLimited => "rate_limited",
@@ -103,6 +107,7 @@ impl ApiError {
                 format!("the body is over {limit} bytes (--max-body-bytes)")
             }
             ApiError::Forbidden(message)
+            | ApiError::Conflict(message)
             | ApiError::Unavailable(message)
             | ApiError::Internal(message) => message.clone(),
         }
@@ -125,6 +130,7 @@ impl ApiError {
             ApiError::Unauthorized => Code::Unauthenticated,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::Forbidden(_) => Code::PermissionDenied,
+            ApiError::Conflict(_) => Code::AlreadyExists,
             ApiError::TooLarge { .. } => Code::OutOfRange,
             ApiError::Overloaded { .. } | ApiError::RateLimited => Code::ResourceExhausted,
             ApiError::Timeout => Code::DeadlineExceeded,
@@ -137,6 +143,7 @@ impl ApiError {
         match self {
             ApiError::Malformed { field, .. } | ApiError::Invalid { field, .. } => Some(field),
             ApiError::TooLarge { .. } => Some("request"),
+            ApiError::Conflict(_) => Some("name"),
             _ => None,
         }
     }
@@ -238,6 +245,19 @@ impl From<sextant_store::StoreError> for ApiError {
     fn from(e: sextant_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage failed");
         ApiError::Unavailable(format!("storage is unavailable: {e}"))
+    }
+}
+
+impl From<sextant_store::histories::ResolveError> for ApiError {
+    fn from(e: sextant_store::histories::ResolveError) -> Self {
+        use sextant_store::histories::ResolveError;
+        match e {
+            ResolveError::Unknown { field, problem } => ApiError::Invalid {
+                field,
+                message: problem,
+            },
+            ResolveError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -79,9 +79,9 @@ impl GrpcService {
         M: prost::Message + prost::Name,
         T: serde::de::DeserializeOwned + prost::Name,
     {
-        self.authorise(&request)?;
+        let caller = self.authorise(&request)?;
         let document = typed::document(request.get_ref())?;
-        answer(call(&self.state, operation, Input::Document(document)).await?)
+        answer(call(&self.state, &caller, operation, Input::Document(document)).await?)
     }
 }
 
@@ -274,12 +274,12 @@ impl Sextant for GrpcService {
     }
 
     async fn run_tool(&self, r: Request<pb::RunToolRequest>) -> Answer<pb::ToolResult> {
-        self.authorise(&r)?;
+        let caller = self.authorise(&r)?;
         let document = typed::document(r.get_ref())?;
         let mut arguments = document.get("arguments").cloned().unwrap_or_default();
         typed::whole_numbers(&mut arguments);
         let body = serde_json::to_vec(&arguments).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let result = super::tool_result(&self.state, &r.get_ref().name, &body).await?;
+        let result = super::tool_result(&self.state, &caller, &r.get_ref().name, &body).await?;
         Ok(Response::new(typed::dynamic_message(result)?))
     }
 }

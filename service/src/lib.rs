@@ -20,6 +20,7 @@ pub mod charts;
 mod engine_args;
 mod error;
 mod grpc;
+mod histories;
 pub mod input;
 mod jobs;
 mod json_key;
@@ -538,9 +539,11 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
             router.route(
                 operation.path(),
                 post(
-                    move |State(state): State<AppState>, body: Bytes| async move {
+                    move |State(state): State<AppState>,
+                          Extension(caller): Extension<Caller>,
+                          body: Bytes| async move {
                         Ok::<_, ApiError>(
-                            Json(call(&state, operation, Input::Body(&body)).await?)
+                            Json(call(&state, &caller, operation, Input::Body(&body)).await?)
                                 .into_response(),
                         )
                     },
@@ -558,6 +561,11 @@ fn router(state: AppState, args: &ServeArgs) -> Router {
         )
         .merge(job_routes(JobKind::Goal))
         .merge(job_routes(JobKind::Plan))
+        .route(
+            "/v1/histories",
+            post(histories::create).get(histories::list),
+        )
+        .route("/v1/histories/{name}", get(histories::get))
         .route("/v1/rescore-runs", post(create_rescore_run))
         .route("/v1/rescore-runs/{id}", get(get_rescore_run))
         .route("/v1/tools", get(list_tools))
@@ -682,12 +690,30 @@ enum Input<'a> {
 }
 
 impl Input<'_> {
-    fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
-        match self {
-            Input::Body(body) => parse(body),
-            Input::Document(document) => Ok(crate::input::parse_value(document)?),
-        }
+    /// The request, with the stored histories it names resolved from `caller`'s
+    /// (docs/model.md §4.3).
+    async fn read<T: DeserializeOwned>(
+        self,
+        state: &AppState,
+        caller: &Caller,
+    ) -> Result<T, ApiError> {
+        let mut document = match self {
+            // Most bodies name no history: they are read straight into the request.
+            Input::Body(body) if !mentions_bootstrap(body) => return parse(body),
+            Input::Body(body) => {
+                let _: crate::input::NoRepeatedKeys = parse(body)?;
+                parse::<Value>(body)?
+            }
+            Input::Document(document) => document,
+        };
+        histories::resolve(state, caller, &mut document).await?;
+        Ok(crate::input::parse_value(document)?)
     }
+}
+
+/// Whether a body could name a stored history (a bootstrap market): the fast path's test.
+fn mentions_bootstrap(body: &[u8]) -> bool {
+    body.windows(b"bootstrap".len()).any(|w| w == b"bootstrap")
 }
 
 /// A path parameter (`{id}`, `{name}`); one that is not UTF-8 is a 400 naming it, in the
@@ -830,7 +856,7 @@ async fn create_simulation(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (request, asynchronous) = simulation_request(&body)?;
+    let (request, asynchronous) = simulation_request(&state, &caller, &body).await?;
     if !asynchronous {
         // Validated and counted before the cache: a lower budget is not bypassed by an answer
         // cached (perhaps by another replica) under a higher one.
@@ -856,7 +882,7 @@ async fn create_plan(
 ) -> Result<Response, ApiError> {
     let (document, asynchronous) = without_async_flag(&body)?;
     if !asynchronous {
-        let answer = call(&state, Operation::Plan, Input::Document(document)).await?;
+        let answer = call(&state, &caller, Operation::Plan, Input::Document(document)).await?;
         return Ok(Json(answer).into_response());
     }
     let request: PlanRequest = crate::input::parse_value(document)?;
@@ -941,9 +967,15 @@ async fn plan_uncached(state: &AppState, request: PlanRequest) -> Result<Value, 
     run_plan_operation(state, request, checked, PlanOperation::Simulate).await
 }
 
-/// A simulation body, and whether `options.async` asked for a job.
-fn simulation_request(body: &[u8]) -> Result<(GoalRequest, bool), ApiError> {
-    let (value, asynchronous) = without_async_flag(body)?;
+/// A simulation body (its named histories resolved), and whether `options.async` asked for a
+/// job.
+async fn simulation_request(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<(GoalRequest, bool), ApiError> {
+    let (mut value, asynchronous) = without_async_flag(body)?;
+    histories::resolve(state, caller, &mut value).await?;
     Ok((crate::input::parse_value(value)?, asynchronous))
 }
 
@@ -972,7 +1004,7 @@ fn without_async_flag(body: &[u8]) -> Result<(Value, bool), ApiError> {
 
 /// A job for a simulation body whatever its `options.async` (the gRPC stream's path).
 async fn create_job(state: &AppState, body: &[u8], caller: &Caller) -> Result<String, ApiError> {
-    let (request, _) = simulation_request(body)?;
+    let (request, _) = simulation_request(state, caller, body).await?;
     start_job(state, &request, caller).await
 }
 
@@ -1386,16 +1418,21 @@ impl Operation {
 
 /// Run `operation` on a request body (synchronously for simulations), answering from the
 /// cache when the same request was answered before.
-async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Result<Value, ApiError> {
+async fn call(
+    state: &AppState,
+    caller: &Caller,
+    operation: Operation,
+    input: Input<'_>,
+) -> Result<Value, ApiError> {
     match operation {
         Operation::Simulate => {
-            let r: GoalRequest = input.parse()?;
+            let r: GoalRequest = input.read(state, caller).await?;
             checked_goal(state, &r)?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(state, &key, simulate_uncached(state, &r)).await
         }
         Operation::RequiredContribution => {
-            let r: GoalRequest = input.parse()?;
+            let r: GoalRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1408,7 +1445,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::SustainableWithdrawal => {
-            let r: GoalRequest = input.parse()?;
+            let r: GoalRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::solver(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1421,7 +1458,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::WhatIf => {
-            let r: WhatIfRequest = input.parse()?;
+            let r: WhatIfRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::what_if(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1432,7 +1469,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::Sensitivity => {
-            let r: SensitivityRequest = input.parse()?;
+            let r: SensitivityRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::sensitivity(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1445,7 +1482,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::Frontier => {
-            let r: FrontierRequest = input.parse()?;
+            let r: FrontierRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::frontier(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1456,7 +1493,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::Sweep => {
-            let r: SweepRequest = input.parse()?;
+            let r: SweepRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::sweep(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1467,7 +1504,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
             .await
         }
         Operation::Risk => {
-            let r: RiskRequest = input.parse()?;
+            let r: RiskRequest = input.read(state, caller).await?;
             let steps = admit(state, budget::risk(&r))?;
             let key = cache::key(&format!("{operation:?}"), &r);
             cached(
@@ -1481,7 +1518,7 @@ async fn call(state: &AppState, operation: Operation, input: Input<'_>) -> Resul
         | Operation::PlanSpending
         | Operation::PlanClaiming
         | Operation::PlanWithdrawalOrders => {
-            let r: PlanRequest = input.parse()?;
+            let r: PlanRequest = input.read(state, caller).await?;
             let what = operation
                 .plan_operation()
                 .ok_or_else(|| ApiError::Internal(format!("{operation:?} is not a plan")))?;
@@ -1537,16 +1574,22 @@ async fn list_tools(
 /// `POST /v1/tools/{name}`: run one tool; the full result and a plain-language summary.
 async fn run_tool(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    Ok(Json(tool_result(&state, &name, &body).await?).into_response())
+    Ok(Json(tool_result(&state, &caller, &name, &body).await?).into_response())
 }
 
 /// `{"tool", "summary", "result"}` of one tool run.
-async fn tool_result(state: &AppState, name: &str, body: &[u8]) -> Result<Value, ApiError> {
+async fn tool_result(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let tool = tools::find(name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
-    let result = call(state, tool.operation, Input::Body(body)).await?;
+    let result = call(state, caller, tool.operation, Input::Body(body)).await?;
     let summary = tools::summary(tool.operation, body, &result)?;
     Ok(serde_json::json!({"tool": name, "summary": summary, "result": result}))
 }

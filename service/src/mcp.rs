@@ -126,7 +126,7 @@ impl ServerHandler for SextantMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.caller(&context)?;
+        let caller = self.caller(&context)?;
         let name = request.name.to_string();
         let Some(tool) = tools::find(&name) else {
             return Err(ErrorData::invalid_params(format!("no tool {name:?}"), None));
@@ -138,7 +138,7 @@ impl ServerHandler for SextantMcp {
         // sent `notifications/cancelled`: dropping the call cancels its work, as a gone HTTP
         // caller's is.
         let answer = tokio::select! {
-            answer = super::tool_result(&self.state, tool.name, &body) => answer,
+            answer = super::tool_result(&self.state, &caller, tool.name, &body) => answer,
             () = context.ct.cancelled() => {
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }

@@ -7,7 +7,7 @@ use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
 use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
-use sextant_engine::request::{Inflation, InflationModel, ReturnModel};
+use sextant_engine::request::{BlockMethod, HistorySource, Inflation, InflationModel, ReturnModel};
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
@@ -518,16 +518,38 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
                 names.join(", ")
             );
         }
+        ReturnModel::Bootstrap {
+            history,
+            block_months,
+            method,
+        } => {
+            let source = match history {
+                HistorySource::Named(name) => format!("the history {name:?}"),
+                HistorySource::Inline(h) => format!("a {}-month history", h.months.len()),
+            };
+            let blocks = match method {
+                BlockMethod::Circular => format!("blocks of {block_months} months"),
+                BlockMethod::Stationary => format!("blocks of {block_months} months on average"),
+            };
+            s += &format!(", with returns resampled from {source} in {blocks}");
+        }
     }
-    if let Inflation::Model(InflationModel::Ar1 {
-        mean, volatility, ..
-    }) = request.market.inflation
-    {
-        s += &format!(
+    let stochastic_rate = match request.market.inflation {
+        Inflation::Model(InflationModel::Ar1 {
+            mean, volatility, ..
+        }) => Some(format!(
             ", with inflation averaging {} a year and uncertain by {}",
             rate(mean),
             rate(volatility)
-        );
+        )),
+        // A real wealth without a model: the history's own inflation.
+        Inflation::Rate(_) if result.real.is_some() => {
+            Some(" and the history's inflation".to_string())
+        }
+        Inflation::Rate(_) => None,
+    };
+    if let Some(inflation) = stochastic_rate {
+        s += &inflation;
         if let Some(m) = result
             .real
             .as_ref()

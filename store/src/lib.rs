@@ -8,6 +8,7 @@
 //! meet a database that went away is retried with backoff ([`Store::retry`]).
 
 pub mod goals;
+pub mod histories;
 pub mod plans;
 pub mod rescore_runs;
 pub mod simulations;

@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use crate::backend::{Detail, Snapshot, Summary};
+use crate::bootstrap::Bootstrap;
 use crate::plan::ReducedYear;
 use crate::quantile::{interpolate, ranks_of};
 use crate::validate::PreparedGoal;
@@ -56,7 +57,8 @@ pub struct GoalParams {
     pub target_lo: f32,
     pub initial_lo: f32,
     /// 0: §1's lognormal month; 1: Student-t (docs/model.md §4.1), with the constants below;
-    /// 2: regime switching (§4.2).
+    /// 2: regime switching (§4.2); 3, 4: a bootstrap from a history (§4.3) in circular or
+    /// stationary blocks.
     pub model: u32,
     pub t_d: f32,
     pub t_c: f32,
@@ -71,6 +73,16 @@ pub struct GoalParams {
     /// 1 when success compares the real W_T / I_T with `target` (a real target under
     /// stochastic inflation), 0 when it compares W_T.
     pub target_real: u32,
+    /// A bootstrap's history months N (0 without one).
+    pub bootstrap_rows: u32,
+    /// Its block length b.
+    pub bootstrap_block: u32,
+    /// Where its table starts in `months`: entry e is the f32 pair (hi, lo) at
+    /// `months[bootstrap_table + e / 2]`, `.xy` for even e, `.zw` for odd; month t's entry in
+    /// `vols` holds its segment's first entry, as a float (exact: tables hold under 2²⁴).
+    pub bootstrap_table: u32,
+    /// The table entry of the inflation column's first row, or [`NONE`].
+    pub bootstrap_inflation: u32,
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -193,6 +205,13 @@ fn schedule_entries(goal: &PreparedGoal) -> usize {
     goal.drift.len()
         + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
         + goal.inflation.map_or(0, |_| INFLATION_CONSTANTS)
+        + goal.bootstrap.as_ref().map_or(0, bootstrap_slots)
+}
+
+/// Entries a bootstrap's table takes in `vols` (each with its pair of `months` entries, which
+/// hold four of the table's f32 pairs).
+fn bootstrap_slots(bootstrap: &Bootstrap) -> usize {
+    bootstrap.table_entries().div_ceil(4)
 }
 
 /// Constants of stochastic inflation in `vols`.
@@ -234,10 +253,11 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             initial: split(goal.initial_wealth).0,
             target_lo: split(goal.success_target()).1,
             initial_lo: split(goal.initial_wealth).1,
-            model: match (&goal.student_t, &goal.regimes) {
-                (Some(_), _) => 1,
-                (None, Some(_)) => 2,
-                (None, None) => 0,
+            model: match (&goal.student_t, &goal.regimes, &goal.bootstrap) {
+                (Some(_), _, _) => 1,
+                (None, Some(_), _) => 2,
+                (None, None, Some(b)) => 3 + u32::from(b.stationary),
+                (None, None, None) => 0,
             },
             t_d: goal.student_t.map_or(0.0, |t| t.d),
             t_c: goal.student_t.map_or(0.0, |t| t.c),
@@ -249,11 +269,31 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
                 None => NONE,
             },
             target_real: u32::from(goal.target_real.is_some()),
+            bootstrap_rows: goal.bootstrap.as_ref().map_or(0, |b| b.rows),
+            bootstrap_block: goal.bootstrap.as_ref().map_or(0, |b| b.block),
+            bootstrap_table: 2
+                * (input.vols.len()
+                    + goal.drift.len()
+                    + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len()))
+                    as u32,
+            bootstrap_inflation: match &goal.bootstrap {
+                Some(Bootstrap {
+                    growth,
+                    inflation: Some(_),
+                    ..
+                }) => growth.len() as u32,
+                _ => NONE,
+            },
         });
         let horizon = goal.horizon as usize;
         // Regime k's months at k·horizon (the flows repeat: every regime's month has them).
         for (i, (&drift, &vol)) in goal.drift.iter().zip(&goal.volatility).enumerate() {
             let t = i % horizon;
+            // A bootstrap's month holds its segment's first table entry in place of a vol.
+            let vol = match &goal.bootstrap {
+                Some(b) => b.month_table[t] as f32,
+                None => vol,
+            };
             let (c, d, drift) = (
                 split(goal.contribution[t]),
                 split(goal.withdrawal[t]),
@@ -269,6 +309,22 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             input.months.push([0.0; 4]);
             input.months.push([0.0; 4]);
             input.vols.push(theta as f32);
+        }
+        if let Some(b) = &goal.bootstrap {
+            // Four f32 pairs per slot: growth g_s(row) for every segment, then 1 + π(row).
+            let entries: Vec<f64> = b
+                .growth
+                .iter()
+                .chain(b.inflation.iter().flatten())
+                .copied()
+                .collect();
+            for chunk in entries.chunks(4) {
+                let pair = |k: usize| chunk.get(k).map_or((0.0, 0.0), |&x| split(x));
+                let [a, b, c, d] = [pair(0), pair(1), pair(2), pair(3)];
+                input.months.push([a.0, a.1, b.0, b.1]);
+                input.months.push([c.0, c.1, d.0, d.1]);
+                input.vols.push(0.0);
+            }
         }
         if let Some(model) = goal.inflation {
             input.vols.extend([
@@ -697,7 +753,7 @@ mod tests {
 
     #[test]
     fn goal_params_are_twenty_four_words() {
-        assert_eq!(std::mem::size_of::<GoalParams>(), 96);
+        assert_eq!(std::mem::size_of::<GoalParams>(), 112);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
 

@@ -663,7 +663,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         // The plan kernels draw §1's lognormal month only: refuse rather than run another.
         return Err(ValidationError::new(
             "market.model",
-            "plans run the lognormal market (docs/model.md §1) so far; student_t and regime markets run for goals",
+            "plans run the lognormal market (docs/model.md §1) so far; student_t, regime and bootstrap markets run for goals",
         ));
     }
     let schedule = market_schedule(

@@ -11,6 +11,7 @@ use multiversion::multiversion;
 #[cfg(target_arch = "x86_64")]
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
+use crate::bootstrap::{self, BOOTSTRAP_STREAM};
 use crate::inflation::{IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
@@ -140,12 +141,14 @@ pub(super) fn simulate_lanes(
         .iter()
         .position(|&d| d > 0.0)
         .unwrap_or(horizon);
-    // Under stochastic inflation `months` lists the snapshot months twice: W_s, then W_s / I_s.
-    let nominal = if goal.inflation.is_some() {
+    // Under a stochastic index `months` lists the snapshot months twice: W_s, then W_s / I_s.
+    let nominal = if goal.stochastic_index() {
         months.len() / 2
     } else {
         months.len()
     };
+    // Regimes, a bootstrap and a stochastic index give each lane its own drift or amount.
+    let per_lane = goal.regimes.is_some() || goal.bootstrap.is_some() || goal.stochastic_index();
     let mut clamped = 0u64;
     for group in (0..count).step_by(LANES) {
         let paths: [u32; LANES] =
@@ -160,22 +163,19 @@ pub(super) fn simulate_lanes(
             let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
-                match (&goal.regimes, &lane_state.index) {
-                    (None, None) if t < first_withdrawal => {
+                match &lane_state.index {
+                    _ if !per_lane && t < first_withdrawal => {
                         // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
                         lanes.grow(&mut wealth, g, c, goal.drift[t]);
                     }
-                    (None, None) => {
+                    _ if !per_lane => {
                         let drift = goal.drift[t];
                         step(&mut wealth, &mut depleted_at, g, t, c, (d, |_| d), |_| {
                             drift
                         });
                     }
-                    (regimes, index) => {
-                        let drift = match regimes {
-                            Some(chain) => lane_state.drifts(goal, chain, j, t),
-                            None => [goal.drift[t]; LANES],
-                        };
+                    index => {
+                        let drift = lane_state.drifts(goal, j, t);
                         if t < first_withdrawal {
                             grow(&mut wealth, g, c, |l| drift[l]);
                         } else {
@@ -225,12 +225,16 @@ pub(super) fn simulate_lanes(
 }
 
 /// What a lane group carries from month to month besides its wealth: each lane's clamped
-/// months (Student-t), its regime, and the regimes of the quad's four months; under
-/// stochastic inflation its rate and index, and the quad's market and own normals.
+/// months (Student-t), its regime, and the regimes of the quad's four months; under a
+/// bootstrap its history row and the quad's months' growth and inflation factors; under a
+/// stochastic index its rate and index, and the quad's market and own normals.
 struct LaneState {
     clamps: [u32; LANES],
     regime: [u32; LANES],
     month_regimes: [[u32; LANES]; 4],
+    row: [u32; LANES],
+    gross: [[f64; LANES]; 4],
+    prices: [[f64; LANES]; 4],
     index: Option<IndexLanes<LANES>>,
     shocks: [[f32; LANES]; 4],
     own: [[f32; LANES]; 4],
@@ -242,35 +246,55 @@ impl LaneState {
             clamps: [0; LANES],
             regime: [0; LANES],
             month_regimes: [[0; LANES]; 4],
-            index: goal.inflation.as_ref().map(IndexLanes::new),
+            row: [0; LANES],
+            gross: [[1.0; LANES]; 4],
+            prices: [[1.0; LANES]; 4],
+            index: match &goal.inflation {
+                Some(model) => Some(IndexLanes::new(model)),
+                None => goal.stochastic_index().then(IndexLanes::unit),
+            },
             shocks: [[0.0; LANES]; 4],
             own: [[0.0; LANES]; 4],
         }
     }
 
-    /// Under stochastic inflation, step each lane's rate past the quad's month `j` (month `t`),
-    /// and take its index at a year end or the horizon (docs/model.md §4.4).
+    /// Under a stochastic index, step each lane's index past the quad's month `j` (month
+    /// `t`): AR(1)'s rate, with the index taken at a year end or the horizon (docs/model.md
+    /// §4.4), or the month's history inflation (§4.3).
     #[inline(always)]
     fn advance_index(&mut self, goal: &PreparedGoal, j: usize, t: usize) {
-        if let (Some(index), Some(model)) = (&mut self.index, &goal.inflation) {
-            index.advance(model, &self.shocks[j], &self.own[j]);
-            let month = t + 1;
-            let year_end = month.is_multiple_of(12);
-            if year_end || month == goal.horizon as usize {
-                index.close(year_end);
+        let Some(index) = &mut self.index else {
+            return;
+        };
+        let month = t + 1;
+        let year_end = month.is_multiple_of(12);
+        match &goal.inflation {
+            Some(model) => {
+                index.advance(model, &self.shocks[j], &self.own[j]);
+                if year_end || month == goal.horizon as usize {
+                    index.close(year_end);
+                }
             }
+            None => index.advance_by(&self.prices[j], year_end),
         }
     }
 
-    /// Each lane's drift in the quad's month `j` (month `t`) under `chain`.
+    /// Each lane's drift in the quad's month `j` (month `t`): its regime's, or the fee's
+    /// factor times its history month's growth, or the month's.
     #[inline(always)]
-    fn drifts(&self, goal: &PreparedGoal, chain: &RegimeChain, j: usize, t: usize) -> [f64; LANES] {
-        let horizon = goal.horizon as usize;
-        RegimeChain::select_lanes(
-            &self.month_regimes[j],
-            |k| goal.drift[k * horizon + t],
-            chain.count(),
-        )
+    fn drifts(&self, goal: &PreparedGoal, j: usize, t: usize) -> [f64; LANES] {
+        if let Some(chain) = &goal.regimes {
+            let horizon = goal.horizon as usize;
+            RegimeChain::select_lanes(
+                &self.month_regimes[j],
+                |k| goal.drift[k * horizon + t],
+                chain.count(),
+            )
+        } else if goal.bootstrap.is_some() {
+            std::array::from_fn(|l| goal.drift[t] * self.gross[j][l])
+        } else {
+            [goal.drift[t]; LANES]
+        }
     }
 }
 
@@ -289,6 +313,16 @@ fn quad_growth(
     months_left: usize,
     state: &mut LaneState,
 ) -> [[f32; LANES]; 4] {
+    if let Some(boot) = &goal.bootstrap {
+        bootstrap_quad(lanes, boot, paths, q, t, months_left, state);
+        if goal.inflation.is_some() {
+            // AR(1) with ρ = 0 (validate.rs): no market normal is drawn.
+            state.shocks = [[0.0; LANES]; 4];
+            own_normals(lanes, paths, q, state);
+        }
+        // The month's growth is all in its drift (LaneState::drifts).
+        return [[1.0; LANES]; 4];
+    }
     let words = lanes.words(paths, q as u32);
     let mut growth = [[0.0f32; LANES]; 4];
     let [w0, w1, w2, w3] = &words;
@@ -298,10 +332,7 @@ fn quad_growth(
     if goal.inflation.is_some() {
         // The market's normals Z_t (before they become shocks) and the model's own Z'_t.
         state.shocks = growth;
-        let [w0, w1, w2, w3] = lanes.words_at(paths, [q as u32, INFLATION_STREAM, 0]);
-        let [o0, o1, o2, o3] = &mut state.own;
-        normal::box_muller_lanes(&w0, &w1, o0, o1);
-        normal::box_muller_lanes(&w2, &w3, o2, o3);
+        own_normals(lanes, paths, q, state);
     }
     match (&goal.student_t, &goal.regimes) {
         (None, None) => {
@@ -350,6 +381,48 @@ fn quad_growth(
     growth
 }
 
+/// The AR(1) model's own normals Z' of quad `q`'s months, into `state.own`.
+#[inline(always)]
+fn own_normals(lanes: &impl LaneKernel, paths: &[u32; LANES], q: usize, state: &mut LaneState) {
+    let [w0, w1, w2, w3] = lanes.words_at(paths, [q as u32, INFLATION_STREAM, 0]);
+    let [o0, o1, o2, o3] = &mut state.own;
+    normal::box_muller_lanes(&w0, &w1, o0, o1);
+    normal::box_muller_lanes(&w2, &w3, o2, o3);
+}
+
+/// Quad `q`'s history rows under a bootstrap (crate::bootstrap), and each month's growth
+/// g_s(row) and inflation factor 1 + π(row) into `state`.
+#[inline(always)]
+fn bootstrap_quad(
+    lanes: &impl LaneKernel,
+    boot: &bootstrap::Bootstrap,
+    paths: &[u32; LANES],
+    q: usize,
+    t: usize,
+    months_left: usize,
+    state: &mut LaneState,
+) {
+    let starts = lanes.words_at(paths, [q as u32, BOOTSTRAP_STREAM, 0]);
+    let draws = if boot.stationary {
+        lanes.words_at(paths, [q as u32, BOOTSTRAP_STREAM, 1])
+    } else {
+        [[0; LANES]; 4]
+    };
+    for j in 0..months_left {
+        let month = t + j;
+        let table = &boot.growth[boot.month_table[month] as usize..];
+        for l in 0..LANES {
+            let row =
+                bootstrap::next_row(boot, state.row[l], month as u32, starts[j][l], draws[j][l]);
+            state.row[l] = row;
+            state.gross[j][l] = table[row as usize];
+        }
+        if let Some(factors) = &boot.inflation {
+            state.prices[j] = std::array::from_fn(|l| factors[state.row[l] as usize]);
+        }
+    }
+}
+
 /// The affine pass of a goal without withdrawals: for each path, terminal wealth W_T at the
 /// goal's own contributions and B_T, the terminal wealth of contributing `unit[t]` from
 /// nothing. No path can deplete, so W_T is affine in the contribution scale k:
@@ -376,8 +449,8 @@ pub(super) fn affine_lanes(
             let months_left = (horizon - t).min(4);
             let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
-                if let Some(chain) = &goal.regimes {
-                    let drift = lane_state.drifts(goal, chain, j, t);
+                if goal.regimes.is_some() || goal.bootstrap.is_some() {
+                    let drift = lane_state.drifts(goal, j, t);
                     grow(&mut w, g, goal.contribution[t], |l| drift[l]);
                     grow(&mut u, g, job.unit[t], |l| drift[l]);
                 } else {

@@ -208,6 +208,109 @@ fn the_inflation_kernel_draws_the_reference_definition() {
     }
 }
 
+/// A small two-asset history (with inflation or not) for bootstrap tests: 17 months of
+/// varied returns, so blocks wrap and the portfolio's weights matter.
+pub(crate) fn small_history(inflation: bool) -> serde_json::Value {
+    let months: Vec<serde_json::Value> = (0..17)
+        .map(|i| {
+            let x = f64::from(i);
+            let mut month = serde_json::json!({
+                "returns": [0.04 * (x * 1.7).sin() + 0.005, 0.01 * (x * 0.9).cos() + 0.002]
+            });
+            if inflation {
+                month["inflation"] = serde_json::json!(0.002 + 0.003 * (x * 0.5).sin());
+            }
+            month
+        })
+        .collect();
+    serde_json::json!({"assets": ["stocks", "bonds"], "months": months})
+}
+
+/// A drawdown under a bootstrap of [`small_history`]: stationary blocks or circular ones over
+/// a two-segment glide path, the history's inflation or none, a real target or a nominal one.
+fn bootstrap_goal(
+    stationary: bool,
+    inflation: bool,
+    target_real: bool,
+    horizon: u32,
+) -> PreparedGoal {
+    let mut market = serde_json::json!({
+        "model": {"kind": "bootstrap", "history": small_history(inflation),
+                  "block_months": if stationary { 4 } else { 5 },
+                  "method": if stationary { "stationary" } else { "circular" }},
+        "fee": 0.01
+    });
+    if stationary {
+        market["weights"] = serde_json::json!([0.7, 0.3]);
+    } else {
+        market["glide_path"] = serde_json::json!([
+            {"start_month": 0, "weights": [0.9, 0.1]},
+            {"start_month": 30, "weights": [0.2, 0.8]}
+        ]);
+    }
+    let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+        "goal": {"initial_wealth": 3000, "monthly_contribution": 60, "monthly_withdrawal": 140,
+                 "withdrawal_start_month": 6, "horizon_months": horizon,
+                 "target_amount": 2000, "target_real": target_real},
+        "market": market,
+        "options": {"paths": 3000, "seed": 11}
+    }))
+    .unwrap();
+    prepare(&request).unwrap()
+}
+
+#[test]
+fn the_bootstrap_kernel_draws_the_reference_definition() {
+    // Month t grows by the fee's factor times g_s(row_t) with the rows of
+    // `bootstrap::rows_at`; the history's inflation moves the index month by month, month t
+    // withdraws d·I_{12⌊t/12⌋}, and a real target compares W_T / I_T: to the bit.
+    use crate::bootstrap::rows_at;
+    let horizon = 53;
+    for (stationary, inflation, target_real) in [
+        (true, true, true),
+        (false, true, false),
+        (false, false, true),
+    ] {
+        let goal = bootstrap_goal(stationary, inflation, target_real, horizon);
+        let boot = goal.bootstrap.clone().unwrap();
+        assert_eq!(goal.stochastic_index(), inflation);
+        assert_eq!(goal.target_real.is_some(), inflation && target_real);
+        let terminal = CpuBackend::new().terminal_wealth(&goal);
+        let mut depleted = 0;
+        for (path, &w) in terminal.iter().enumerate().take(500) {
+            let rows = rows_at(&boot, goal.seed, path as u32, horizon);
+            let (mut expected, mut index, mut year_index) = (3000.0f64, 1.0f64, 1.0f64);
+            let mut dead = false;
+            for t in 0..horizon as usize {
+                let row = rows[t] as usize;
+                let growth = goal.drift[t] * boot.growth[boot.month_table[t] as usize + row];
+                let x = expected + goal.contribution[t] - goal.withdrawal[t] * year_index;
+                if dead || (goal.withdrawal[t] > 0.0 && x <= 0.0) {
+                    dead = true;
+                    expected = 0.0;
+                } else {
+                    expected = x * growth;
+                }
+                if let Some(factors) = &boot.inflation {
+                    index *= factors[row];
+                    if (t + 1) % 12 == 0 {
+                        year_index = index;
+                    }
+                }
+            }
+            depleted += usize::from(dead);
+            if goal.target_real.is_some() {
+                expected /= index;
+            }
+            assert_eq!(
+                w, expected,
+                "path {path}, case {stationary} {inflation} {target_real}"
+            );
+        }
+        assert!(depleted > 0, "some paths deplete");
+    }
+}
+
 #[test]
 fn every_kernel_computes_the_same_bits() {
     let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
@@ -280,6 +383,19 @@ fn every_kernel_computes_the_same_bits() {
         inflation_affine_portable.0,
         on(CpuKernel::Portable).terminal_wealth(&inflation_saver)
     );
+    let bootstrap = bootstrap_goal(true, true, true, 75);
+    let bootstrap_months = bootstrap.snapshot_columns(bootstrap.yearly_months());
+    let bootstrap_run = |kernel: CpuKernel| run_goal(kernel, &bootstrap, &bootstrap_months);
+    let bootstrap_portable = bootstrap_run(CpuKernel::Portable);
+    let mut bootstrap_saver = bootstrap_goal(false, true, true, 75);
+    bootstrap_saver.withdrawal.fill(0.0);
+    let bootstrap_affine = |kernel: CpuKernel| affine_of(kernel, &bootstrap_saver);
+    let bootstrap_affine_portable = bootstrap_affine(CpuKernel::Portable);
+    // The affine pass's real W_T / I_T is the main kernel's.
+    assert_eq!(
+        bootstrap_affine_portable.0,
+        on(CpuKernel::Portable).terminal_wealth(&bootstrap_saver)
+    );
     for kernel in CpuKernel::ALL {
         if !kernel.is_supported() {
             // Said where it shows: the harness captures eprintln!, not stderr itself.
@@ -316,6 +432,16 @@ fn every_kernel_computes_the_same_bits() {
             inflation_affine(kernel),
             inflation_affine_portable,
             "{kernel} affine kernel, inflation"
+        );
+        assert_eq!(
+            bootstrap_run(kernel),
+            bootstrap_portable,
+            "{kernel} block kernel, bootstrap"
+        );
+        assert_eq!(
+            bootstrap_affine(kernel),
+            bootstrap_affine_portable,
+            "{kernel} affine kernel, bootstrap"
         );
     }
 }
