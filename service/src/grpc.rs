@@ -273,6 +273,45 @@ impl Sextant for GrpcService {
         ))?))
     }
 
+    async fn create_history(&self, r: Request<pb::HistoryUpload>) -> Answer<pb::HistoryCreated> {
+        let caller = self.authorise(&r)?;
+        let upload = r.get_ref();
+        let history = if upload.csv.is_empty() {
+            let document = typed::document(upload)?;
+            let history: sextant_engine::history::History =
+                crate::input::parse_value(document.get("history").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| ApiError::Malformed {
+                        field: format!("history.{}", e.field).replace("history.request", "history"),
+                        message: e.problem,
+                    })?;
+            history.check("history").map_err(ApiError::from)?;
+            history
+        } else {
+            if upload.history.is_some() {
+                return Err(ApiError::Malformed {
+                    field: "csv".into(),
+                    message: "give the history or its CSV text, not both".into(),
+                }
+                .into());
+            }
+            sextant_engine::history::History::from_csv(&upload.csv).map_err(ApiError::from)?
+        };
+        answer(super::histories::store(&self.state, &caller, &upload.name, &history).await?)
+    }
+
+    async fn list_histories(
+        &self,
+        r: Request<pb::ListHistoriesRequest>,
+    ) -> Answer<pb::HistoryList> {
+        let caller = self.authorise(&r)?;
+        answer(super::histories::listing(&self.state, &caller).await?)
+    }
+
+    async fn get_history(&self, r: Request<pb::HistoryName>) -> Answer<pb::NamedHistory> {
+        let caller = self.authorise(&r)?;
+        answer(super::histories::named(&self.state, &caller, &r.get_ref().name).await?)
+    }
+
     async fn run_tool(&self, r: Request<pb::RunToolRequest>) -> Answer<pb::ToolResult> {
         let caller = self.authorise(&r)?;
         let document = typed::document(r.get_ref())?;

@@ -62,10 +62,22 @@ pub(crate) async fn create(
         upload.history.check("history")?;
         (upload.name, upload.history)
     };
-    history::check_name(&name)?;
+    let created = store(&state, &caller, &name, &history).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Store `caller`'s checked `history` as `name`: what was stored, or a conflict when the name
+/// is taken (HTTP's and gRPC's `CreateHistory`).
+pub(crate) async fn store(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    history: &History,
+) -> Result<Value, ApiError> {
+    history::check_name(name)?;
     if !state
         .store
-        .insert_history(&caller.owner, &name, &history)
+        .insert_history(&caller.owner, name, history)
         .await?
     {
         return Err(ApiError::Conflict(format!(
@@ -73,14 +85,13 @@ pub(crate) async fn create(
              (requests that name it keep their meaning), so store this one under another name"
         )));
     }
-    let summary = json!({
+    Ok(json!({
         "name": name,
         "assets": history.assets,
         "months": history.months.len(),
         "inflation": history.has_inflation(),
-        "links": {"self": format!("/v1/histories/{name}")},
-    });
-    Ok((StatusCode::CREATED, Json(summary)).into_response())
+        "self": format!("/v1/histories/{name}"),
+    }))
 }
 
 /// `GET /v1/histories`: the caller's histories, by name.
@@ -88,8 +99,13 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(listing(&state, &caller).await?).into_response())
+}
+
+/// `{"histories": [...]}` of `caller`.
+pub(crate) async fn listing(state: &AppState, caller: &Caller) -> Result<Value, ApiError> {
     let histories = state.store.list_histories(&caller.owner).await?;
-    Ok(Json(json!({ "histories": histories })).into_response())
+    Ok(json!({ "histories": histories }))
 }
 
 /// `GET /v1/histories/{name}`: one of the caller's histories (another caller's is not found).
@@ -98,12 +114,21 @@ pub(crate) async fn get(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> Result<Response, ApiError> {
+    Ok(Json(named(&state, &caller, &name).await?).into_response())
+}
+
+/// `{"name", "history"}` of `caller`'s `name`, or not found.
+pub(crate) async fn named(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<Value, ApiError> {
     let history = state
         .store
-        .history(&caller.owner, &name)
+        .history(&caller.owner, name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("history {name:?}")))?;
-    Ok(Json(json!({ "name": name, "history": history })).into_response())
+    Ok(json!({ "name": name, "history": history }))
 }
 
 /// Replace the named histories of a request document by the caller's stored ones; a name the

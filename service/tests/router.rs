@@ -238,3 +238,214 @@ async fn a_job_is_read_back_by_its_caller_and_not_found_by_another() {
     let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/simulations"))).await;
     assert_eq!(listed["simulations"], json!([]), "{listed}");
 }
+
+/// `request` with `Authorization: Bearer key`.
+fn as_caller(key: &str, request: Request<Body>) -> Request<Body> {
+    let (mut parts, body) = request.into_parts();
+    let bearer = format!("Bearer {key}").parse().unwrap();
+    parts.headers.insert(header::AUTHORIZATION, bearer);
+    Request::from_parts(parts, body)
+}
+
+/// `examples/bootstrap.json` with `history` in place of its inline history, 2,000 paths.
+fn bootstrap_goal(history: Value) -> Value {
+    let mut request = example("bootstrap.json");
+    request["market"]["model"]["history"] = history;
+    request["options"]["paths"] = json!(2000);
+    request
+}
+
+#[tokio::test]
+async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_only() {
+    let app = app(&["--api-key", "alice-key", "--api-key", "bob-key"]).await;
+    let csv = std::fs::read_to_string(repo().join("examples/history-synthetic.csv")).unwrap();
+    let csv_post = |name: &str| {
+        Request::post(format!("/v1/histories?name={name}"))
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::from(csv.clone()))
+            .unwrap()
+    };
+    // The CSV form: 600 months of two assets with inflation.
+    let (status, _, stored) = send(&app, as_caller("alice-key", csv_post("synthetic"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["assets"], json!(["stocks", "bonds"]));
+    assert_eq!(stored["months"], 600);
+    assert_eq!(stored["inflation"], true);
+    // A name is its caller's for good: storing it again is a conflict, the first kept.
+    let (status, _, error) = send(&app, as_caller("alice-key", csv_post("synthetic"))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"]["field"], "name");
+    // The JSON form, read back as it was stored.
+    let inline = example("bootstrap.json")["market"]["model"]["history"].clone();
+    let upload = json!({"name": "inline-copy", "history": inline});
+    let (status, _, _) = send(
+        &app,
+        as_caller("alice-key", post("/v1/histories", upload.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, read) = send(
+        &app,
+        as_caller("alice-key", get("/v1/histories/inline-copy")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["history"], inline);
+    let (_, _, listed) = send(&app, as_caller("alice-key", get("/v1/histories"))).await;
+    let names: Vec<&str> = listed["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["inline-copy", "synthetic"], "{listed}");
+
+    // A request naming the history computes what the same request with it inline does.
+    let (status, _, named) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post(
+                "/v1/simulations",
+                bootstrap_goal(json!("inline-copy")).to_string(),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{named}");
+    let (_, _, inlined) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post(
+                "/v1/simulations",
+                bootstrap_goal(inline.clone()).to_string(),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(named["success_probability"], inlined["success_probability"]);
+    assert_eq!(named["terminal"], inlined["terminal"]);
+    assert!(
+        named["real"]["terminal"]["mean"].as_f64().unwrap() > 0.0,
+        "{named}"
+    );
+    // The solvers and the tools resolve it too; the summary names the history.
+    let (status, _, solved) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post(
+                "/v1/solve/sustainable-withdrawal",
+                bootstrap_goal(json!("synthetic")).to_string(),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{solved}");
+    let (status, _, tool) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post(
+                "/v1/tools/simulate_goal",
+                bootstrap_goal(json!("synthetic")).to_string(),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tool}");
+    let summary = tool["summary"].as_str().unwrap();
+    assert!(
+        summary
+            .contains("resampled from the history \"synthetic\" in blocks of 60 months on average")
+            && summary.contains("the history's inflation")
+            && summary.contains("in today's money"),
+        "{summary}"
+    );
+    // An asynchronous job stores the request with its history inline: it replays alone.
+    let mut job_request = bootstrap_goal(json!("synthetic"));
+    job_request["options"]["async"] = json!(true);
+    let (status, _, job) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post("/v1/simulations", job_request.to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+
+    // Another caller sees none of them, and cannot name them.
+    let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/histories"))).await;
+    assert_eq!(listed["histories"], json!([]), "{listed}");
+    let (status, _, _) = send(&app, as_caller("bob-key", get("/v1/histories/synthetic"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, error) = send(
+        &app,
+        as_caller(
+            "bob-key",
+            post(
+                "/v1/simulations",
+                bootstrap_goal(json!("synthetic")).to_string(),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["field"], "market.model.history");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"synthetic\""),
+        "{error}"
+    );
+    // Bob may store his own under the same name.
+    let (status, _, _) = send(&app, as_caller("bob-key", csv_post("synthetic"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_bad_history_is_refused_naming_its_line_or_field() {
+    let app = app(&[]).await;
+    let csv = |name: &str, text: &str| {
+        Request::post(format!("/v1/histories?name={name}"))
+            .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+            .body(Body::from(text.to_string()))
+            .unwrap()
+    };
+    for (request, status, field) in [
+        (csv("h", "stocks,bonds\n0.01,0.02\n0.01,oops\n"), StatusCode::UNPROCESSABLE_ENTITY, "csv line 3, column \"bonds\""),
+        (csv("h", "stocks\n-1.5\n"), StatusCode::UNPROCESSABLE_ENTITY, "history.months[0].returns[0]"),
+        (csv("a%20b", "stocks\n0.01\n"), StatusCode::UNPROCESSABLE_ENTITY, "name"),
+        (
+            Request::post("/v1/histories")
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from("stocks\n0.01\n"))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "name",
+        ),
+        (
+            post("/v1/histories", json!({"name": "h", "history": {"assets": ["a"], "months": [{"returns": [0.01], "inflaton": 0.1}]}}).to_string()),
+            StatusCode::BAD_REQUEST,
+            "history.months[0]",
+        ),
+        (
+            post("/v1/histories", json!({"name": "h", "history": {"assets": ["a", "a"], "months": [{"returns": [0.01, 0.0]}]}}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "history.assets[1]",
+        ),
+    ] {
+        let (got, _, error) = send(&app, request).await;
+        assert_eq!(got, status, "{error}");
+        assert!(
+            error["error"]["field"].as_str().unwrap().starts_with(field),
+            "{field}: {error}"
+        );
+    }
+    // Nothing was stored.
+    let (_, _, listed) = send(&app, get("/v1/histories")).await;
+    assert_eq!(listed["histories"], json!([]));
+}
