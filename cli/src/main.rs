@@ -527,7 +527,7 @@ async fn histories(cli: &Cli, action: &HistoriesAction) -> Result<()> {
             let store = store::Store::open(database).await?;
             if !store.insert_history(owner, name, &history).await? {
                 anyhow::bail!(
-                    "{owner} has a history named {name:?} already: a stored history is never                      replaced, so import this one under another name"
+                    "{owner} has a history named {name:?} already: a stored history is never replaced, so import this one under another name"
                 );
             }
             print(

@@ -122,6 +122,7 @@ fn every_example_simulates() {
         "fat-tails",
         "regimes",
         "inflation",
+        "bootstrap",
     ] {
         let path = format!("examples/{example}.json");
         let result = json(&sextant(

@@ -1584,3 +1584,104 @@ fn a_cached_answer_does_not_bypass_a_lower_budget() {
     });
     let _ = redis.child.kill();
 }
+
+#[test]
+fn histories_are_imported_listed_and_named_by_cli_requests_on_both_databases() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let csv = repo.join("examples/history-synthetic.csv");
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("examples/bootstrap.json")).unwrap(),
+    )
+    .unwrap();
+    for kind in BOTH {
+        let db = Db::new(kind);
+        let out = run_ok(
+            sextant(&db)
+                .args(["histories", "import"])
+                .arg(&csv)
+                .args(["--name", "synthetic"]),
+        );
+        let stored = json_of(&out);
+        assert_eq!(stored["months"], 600, "{kind:?}");
+        assert_eq!(stored["inflation"], true);
+        assert_eq!(stored["owner"], "anonymous");
+        // The JSON form, under another owner.
+        let json_file = temp_path("history.json");
+        std::fs::write(
+            &json_file,
+            example["market"]["model"]["history"].to_string(),
+        )
+        .unwrap();
+        run_ok(
+            sextant(&db)
+                .args(["histories", "import"])
+                .arg(&json_file)
+                .args(["--name", "inline", "--owner", "key:alice"]),
+        );
+        // A name is never stored twice; the first stays.
+        let out = sextant(&db)
+            .args(["histories", "import"])
+            .arg(&csv)
+            .args(["--name", "synthetic"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{kind:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("never replaced"));
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM histories"), 2);
+        let listed = json_of(&run_ok(sextant(&db).args(["histories", "list"])));
+        assert_eq!(listed["histories"].as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed["histories"][0]["name"], "synthetic");
+        assert_eq!(
+            listed["histories"][0]["assets"],
+            serde_json::json!(["stocks", "bonds"])
+        );
+        // A bad CSV names its line and column, exits 2, and stores nothing.
+        let bad = temp_path("bad.csv");
+        std::fs::write(&bad, "stocks,bonds\n0.01,0.02\n0.01,x\n").unwrap();
+        let out = sextant(&db)
+            .args(["histories", "import"])
+            .arg(&bad)
+            .args(["--name", "bad"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("csv line 3, column \"bonds\""), "{stderr}");
+        // A request naming the history reads it from the same database: the numbers of the
+        // same request with the history inline (whose months are the CSV's).
+        let mut named = example.clone();
+        named["market"]["model"]["history"] = serde_json::json!("synthetic");
+        named["options"]["paths"] = serde_json::json!(2000);
+        let mut inline = example.clone();
+        inline["options"]["paths"] = serde_json::json!(2000);
+        let run = |request: &Value, owner: Option<&str>| {
+            let file = temp_path("request.json");
+            std::fs::write(&file, request.to_string()).unwrap();
+            let mut command = sextant(&db);
+            command.args(["--backend", "cpu", "simulate"]).arg(&file);
+            if let Some(owner) = owner {
+                command.env("SEXTANT_OWNER", owner);
+            }
+            let out = command.output().unwrap();
+            let _ = std::fs::remove_file(&file);
+            out
+        };
+        let by_name = json_of(&run(&named, None));
+        let by_value = json_of(&run(&inline, None));
+        assert_eq!(
+            by_name["success_probability"],
+            by_value["success_probability"]
+        );
+        assert_eq!(by_name["real"], by_value["real"]);
+        // Another owner has no history of that name: exit 2 naming the field.
+        let out = run(&named, Some("key:alice"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("market.model.history: no stored history is named \"synthetic\""),
+            "{stderr}"
+        );
+        let _ = std::fs::remove_file(&json_file);
+        let _ = std::fs::remove_file(&bad);
+    }
+}

@@ -32,7 +32,7 @@ pub struct Route {
 
 /// Every route the router serves (a test checks the router against this list), with its gRPC
 /// twins (a test checks the `.proto` service against it, and the tools' operations).
-pub const ROUTES: [Route; 30] = [
+pub const ROUTES: [Route; 33] = [
     Route {
         method: "post",
         path: "/v1/simulations",
@@ -87,6 +87,33 @@ pub const ROUTES: [Route; 30] = [
         request: None,
         response: Some("ReplayResult"),
         grpc: &["Replay"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/histories",
+        id: "createHistory",
+        summary: "Store a history of monthly returns under a name (JSON, or CSV with ?name=); 201, 409 when the name is taken",
+        request: Some("HistoryUpload"),
+        response: Some("HistoryCreated"),
+        grpc: &["CreateHistory"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/histories",
+        id: "listHistories",
+        summary: "The caller's histories: names, assets, months, inflation",
+        request: None,
+        response: Some("HistoryList"),
+        grpc: &["ListHistories"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/histories/{name}",
+        id: "getHistory",
+        summary: "One of the caller's histories",
+        request: None,
+        response: Some("NamedHistory"),
+        grpc: &["GetHistory"],
     },
     Route {
         method: "post",
@@ -439,6 +466,7 @@ pub fn document() -> Value {
     add_schema::<RiskRequest>(&mut schemas, "RiskRequest");
     add_schema::<PlanRequest>(&mut schemas, "PlanRequest");
     add_schema::<crate::rescore::RunSpec>(&mut schemas, "RunSpec");
+    add_schema::<crate::histories::HistoryUpload>(&mut schemas, "HistoryUpload");
     schemas.insert(
         "Error".into(),
         json!({"type": "object", "required": ["error"], "properties": {"error": {
@@ -532,6 +560,18 @@ pub fn document() -> Value {
             operation["responses"]["202"] = json!({"description": "Job accepted (options.async)",
                 "content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/SimulationJob"}}}});
+        }
+        if id == "createHistory" {
+            // A 201; the body may also be the CSV form, the name then in the query.
+            let responses = operation["responses"].as_object_mut().expect("object");
+            let created = responses.remove("200").unwrap_or_default();
+            responses.insert("201".into(), created);
+            responses.insert("409".into(), error("The caller has a history of that name"));
+            operation["requestBody"]["content"]["text/csv"] = json!({"schema": {
+                "type": "string",
+                "description": "A header of asset names, an optional `inflation` column and a leading `month` or `date` label column; one row per month of simple returns (docs/model.md §4.3)"}});
+            operation["parameters"] = json!([{"name": "name", "in": "query", "required": false,
+                "schema": {"type": "string"}, "description": "The history's name, with a CSV body"}]);
         }
         if id == "createRescoreRun" {
             // Its answer is the 202, not a 200.

@@ -375,12 +375,9 @@ mod tests {
         let typed: proto::SimulationRecord = message(record.clone()).unwrap();
         assert_eq!(typed.self_link.as_deref(), Some("/v1/x"));
         assert_eq!(typed, dynamic_message(record).unwrap());
-        let request = json!({"market": {"correlations": [[1.0, 0.2], [0.2, 1.0]]}});
-        let typed: GoalRequest = message(request.clone()).unwrap();
-        assert_eq!(
-            typed.market.as_ref().unwrap().correlations[1].values,
-            [0.2, 1.0]
-        );
+        let request = json!({"correlations": [[1.0, 0.2], [0.2, 1.0]]});
+        let typed: proto::RiskRequest = message(request.clone()).unwrap();
+        assert_eq!(typed.correlations[1].values, [0.2, 1.0]);
         assert_eq!(document(&typed).unwrap(), request);
     }
 
