@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use sextant_engine::request::{Inflation, ReturnModel};
-use sextant_engine::{Engine, GoalRequest};
+use sextant_engine::history::History;
+use sextant_engine::request::{BlockMethod, HistorySource, Inflation, ReturnModel};
+use sextant_engine::{Engine, GoalRequest, Market};
 
 use crate::BenchArgs;
 
@@ -35,6 +36,13 @@ pub struct BenchReport {
     /// The same goal under AR(1) inflation (`--inflation`), timed in the same run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inflation: Option<ModelTiming>,
+    /// The same goal bootstrapped from the synthetic history (`--bootstrap`), timed in the
+    /// same run: with the history's inflation (a price index per path, real fan chart), and
+    /// without its inflation column (§1's deterministic rate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<ModelTiming>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_without_inflation: Option<ModelTiming>,
 }
 
 /// `--regimes`' chain: calm (the standard goal's own market) and a crisis.
@@ -45,6 +53,9 @@ const BENCH_REGIMES: &str = r#"{"kind": "regime",
 /// `--inflation`'s model: a 2.5% mean, 1.5% uncertain, shocks against markets.
 const BENCH_INFLATION: &str = r#"{"kind": "ar1", "mean": 0.025, "volatility": 0.015,
     "correlation": -0.2}"#;
+
+/// `--bootstrap`'s history: the synthetic one the examples ship (benches/make_history.py).
+const BENCH_HISTORY: &str = include_str!("../../examples/history-synthetic.csv");
 
 /// A market model's timings beside the lognormal's of the same run.
 #[derive(Serialize)]
@@ -168,6 +179,48 @@ pub fn run(
     } else {
         None
     };
+    let (bootstrap, bootstrap_without_inflation) = if args.bootstrap {
+        let history = History::from_csv(BENCH_HISTORY).context("the bench's history")?;
+        let time_history = |history: History, label: &str, described: &str| {
+            // Without the history's inflation the goal keeps its own deterministic rate.
+            let keeps_rate = !history.has_inflation();
+            let model = ReturnModel::Bootstrap {
+                history: HistorySource::Inline(history),
+                block_months: 60,
+                method: BlockMethod::Stationary,
+            };
+            // Described, not inlined: the report names the history rather than printing it.
+            let json = serde_json::json!({"kind": "bootstrap", "history": described,
+                "block_months": 60, "method": "stationary", "weights": [0.6, 0.4]});
+            time_market(label, json, &|r| {
+                let inflation = r.market.inflation;
+                r.market = Market {
+                    weights: Some(vec![0.6, 0.4]),
+                    model: model.clone(),
+                    ..Market::default()
+                };
+                if keeps_rate {
+                    r.market.inflation = inflation;
+                }
+            })
+        };
+        let mut nominal = history.clone();
+        nominal.months.iter_mut().for_each(|m| m.inflation = None);
+        (
+            Some(time_history(
+                history,
+                "bootstrap (stationary, 60 months)",
+                "examples/history-synthetic.csv (600 months, with inflation)",
+            )?),
+            Some(time_history(
+                nominal,
+                "bootstrap without the history's inflation",
+                "examples/history-synthetic.csv without its inflation column",
+            )?),
+        )
+    } else {
+        (None, None)
+    };
     Ok(BenchReport {
         goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
         paths: request.options.paths,
@@ -178,6 +231,8 @@ pub fn run(
         student_t,
         regimes,
         inflation,
+        bootstrap,
+        bootstrap_without_inflation,
     })
 }
 

@@ -23,9 +23,9 @@ use sextant_engine::{validate, BackendKind, CpuBackend, Device, GoalRequest, Pre
 use crate::engine::STANDARD_GOAL;
 
 /// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio,
-/// the drawdown under Student-t months (docs/model.md §4.1), under regimes (§4.2) and under
-/// AR(1) inflation (§4.4).
-const EXAMPLES: [&str; 7] = [
+/// the drawdown under Student-t months (docs/model.md §4.1), under regimes (§4.2), under
+/// AR(1) inflation (§4.4) and bootstrapped from the synthetic history (§4.3).
+const EXAMPLES: [&str; 8] = [
     include_str!("../../examples/accumulation-30y.json"),
     include_str!("../../examples/retirement-drawdown.json"),
     include_str!("../../examples/glide-path.json"),
@@ -33,6 +33,7 @@ const EXAMPLES: [&str; 7] = [
     include_str!("../../examples/fat-tails.json"),
     include_str!("../../examples/regimes.json"),
     include_str!("../../examples/inflation.json"),
+    include_str!("../../examples/bootstrap.json"),
 ];
 
 /// `sextant-bench --suite gpu`'s settings.

@@ -110,6 +110,11 @@ pub struct BenchArgs {
     /// run (and NumPy's).
     #[arg(long)]
     inflation: bool,
+    /// The engine suite also times the standard goal bootstrapped from the synthetic history
+    /// (docs/model.md §4.3: examples/history-synthetic.csv, 60/40, stationary blocks of 60
+    /// months, the history's inflation), beside the lognormal in the same run (and NumPy's).
+    #[arg(long)]
+    bootstrap: bool,
     /// The reference script.
     #[arg(long, default_value = "benches/reference.py")]
     reference: PathBuf,

@@ -155,7 +155,7 @@ async fn grpc_load(
     // used), or one connection a client (as the HTTP clients' pool has).
     let shared = endpoint.connect().await?;
     let request: service::proto::GoalRequest =
-        service::typed_message(serde_json::from_str(&body(paths)?)?)
+        service::typed_dynamic_message(serde_json::from_str(&body(paths)?)?)
             .map_err(|e| anyhow::anyhow!(e.message()))?;
     closed_loop(name, clients, seconds, |end| {
         let channel = if one_connection {
