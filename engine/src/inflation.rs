@@ -143,8 +143,8 @@ impl<const L: usize> IndexLanes<L> {
     /// next year's withdrawals' index at a year end.
     #[inline(always)]
     pub fn advance_by(&mut self, factors: &[f64; L], year_end: bool) {
-        for l in 0..L {
-            self.index[l] *= factors[l];
+        for (index, factor) in self.index.iter_mut().zip(factors) {
+            *index *= factor;
         }
         if year_end {
             self.year_index = self.index;

@@ -738,7 +738,7 @@ fn a_history_of_one_repeated_month_gives_the_deterministic_compound_result() {
         let real = result
             .real
             .expect("the history's inflation gives real wealth");
-        let real_expected = expected / (1.0 + pi).powi(horizon as i32);
+        let real_expected = expected / (1.0 + pi).powi(horizon);
         assert!(
             (real.terminal.mean / real_expected - 1.0).abs() < 1e-10,
             "{method}: real {} vs {real_expected}",

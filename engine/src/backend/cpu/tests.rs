@@ -281,8 +281,8 @@ fn the_bootstrap_kernel_draws_the_reference_definition() {
             let rows = rows_at(&boot, goal.seed, path as u32, horizon);
             let (mut expected, mut index, mut year_index) = (3000.0f64, 1.0f64, 1.0f64);
             let mut dead = false;
-            for t in 0..horizon as usize {
-                let row = rows[t] as usize;
+            for (t, &row) in rows.iter().enumerate() {
+                let row = row as usize;
                 let growth = goal.drift[t] * boot.growth[boot.month_table[t] as usize + row];
                 let x = expected + goal.contribution[t] - goal.withdrawal[t] * year_index;
                 if dead || (goal.withdrawal[t] > 0.0 && x <= 0.0) {
