@@ -363,6 +363,21 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
             && summary.contains("in today's money"),
         "{summary}"
     );
+    // A what-if names one history in its base and another in a variant's patch (which leaves
+    // the model's kind out): the variant computes what a request naming it directly does.
+    let mut what_if = bootstrap_goal(json!("synthetic"));
+    what_if["variants"] = json!([{"name": "the other history",
+                                  "market": {"model": {"history": "inline-copy"}}}]);
+    let (status, _, scenarios) = send(
+        &app,
+        as_caller("alice-key", post("/v1/what-if", what_if.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{scenarios}");
+    assert_eq!(
+        scenarios["variants"][0]["result"]["success_probability"], named["success_probability"],
+        "{scenarios}"
+    );
     // An asynchronous job stores the request with its history inline: it replays alone.
     let mut job_request = bootstrap_goal(json!("synthetic"));
     job_request["options"]["async"] = json!(true);

@@ -119,9 +119,9 @@ impl Store {
     }
 }
 
-/// Replace every named history of a request document (any object with `"kind": "bootstrap"`
-/// whose `history` is a string: a goal's market, a what-if's base and variants) by `owner`'s
-/// stored history of that name.
+/// Replace every named history of a request document (any object whose `history` is a string
+/// and whose `kind`, if it has one, is `"bootstrap"`: a goal's market model, a what-if's base
+/// and its variants' patches) by `owner`'s stored history of that name.
 pub async fn resolve_histories(
     store: &Store,
     owner: &str,
@@ -162,9 +162,11 @@ pub fn names_a_history(document: &Value) -> bool {
 fn named_histories(value: &Value, pointer: String, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
-            if map.get("kind").and_then(Value::as_str) == Some("bootstrap")
-                && map.get("history").is_some_and(Value::is_string)
-            {
+            // A bootstrap model, or a what-if's patch of one (which may leave its kind out).
+            let bootstrap = map
+                .get("kind")
+                .is_none_or(|kind| kind.as_str() == Some("bootstrap"));
+            if bootstrap && map.get("history").is_some_and(Value::is_string) {
                 let at = format!("{pointer}/history");
                 out.push((at.clone(), field_of(&at)));
             }
@@ -209,7 +211,8 @@ mod tests {
             "base": {"market": {"model": {"kind": "bootstrap", "history": "us"}}},
             "variants": [
                 {"market": {"model": {"kind": "bootstrap", "history": {"assets": ["a"], "months": []}}}},
-                {"market": {"model": {"kind": "bootstrap", "history": "world"}}}
+                {"market": {"model": {"kind": "bootstrap", "history": "world"}}},
+                {"market": {"model": {"history": "patched"}}}
             ],
             "other": {"kind": "regime", "history": "not a bootstrap"}
         });
@@ -226,6 +229,10 @@ mod tests {
                 (
                     "/variants/1/market/model/history".to_string(),
                     "variants[1].market.model.history".to_string()
+                ),
+                (
+                    "/variants/2/market/model/history".to_string(),
+                    "variants[2].market.model.history".to_string()
                 ),
             ]
         );
