@@ -26,8 +26,9 @@ Outputs (overwritten):
   header; asset columns, an optional `inflation` column, an optional leading `month` or `date`
   label column; one row per month);
 * examples/history-synthetic.md: the companion note saying the data are synthetic;
-* examples/bootstrap.json: a retirement drawdown goal with the whole history inline (the CLI
-  takes inline histories only), 60/40, stationary blocks of 60 months.
+* examples/bootstrap.json: a retirement drawdown goal with the whole history inline (so it runs
+  without a stored history; `sextant histories import` stores the CSV under a name a request
+  can give instead), 60/40, stationary blocks of 60 months.
 With --cases it also (re)writes the bootstrap cases of benches/market-reference-cases.json (those
 named "bootstrap: ..."; the other cases are kept as they are): four goals over the CSV's first
 240 months inline (the fourth over the stocks column alone, without inflation), 100,000 paths.
