@@ -276,16 +276,13 @@ impl Sextant for GrpcService {
     async fn create_history(&self, r: Request<pb::HistoryUpload>) -> Answer<pb::HistoryCreated> {
         let caller = self.authorise(&r)?;
         let upload = r.get_ref();
-        let history = if upload.csv.is_empty() {
-            let document = typed::document(upload)?;
-            let history: sextant_engine::history::History =
-                crate::input::parse_value(document.get("history").cloned().unwrap_or(Value::Null))
-                    .map_err(|e| ApiError::Malformed {
-                        field: format!("history.{}", e.field).replace("history.request", "history"),
-                        message: e.problem,
-                    })?;
-            history.check("history").map_err(ApiError::from)?;
-            history
+        let (name, history) = if upload.csv.is_empty() {
+            let mut document = typed::document(upload)?;
+            if let Some(fields) = document.as_object_mut() {
+                fields.remove("csv");
+            }
+            let upload = crate::input::parse_value(document).map_err(ApiError::from)?;
+            super::histories::checked_upload(upload)?
         } else {
             if upload.history.is_some() {
                 return Err(ApiError::Malformed {
@@ -294,9 +291,11 @@ impl Sextant for GrpcService {
                 }
                 .into());
             }
-            sextant_engine::history::History::from_csv(&upload.csv).map_err(ApiError::from)?
+            let history =
+                sextant_engine::history::History::from_csv(&upload.csv).map_err(ApiError::from)?;
+            (upload.name.clone(), history)
         };
-        answer(super::histories::store(&self.state, &caller, &upload.name, &history).await?)
+        answer(super::histories::store(&self.state, &caller, &name, &history).await?)
     }
 
     async fn list_histories(

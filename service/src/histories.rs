@@ -17,7 +17,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sextant_engine::history::{self, History};
-use sextant_store::histories::{names_a_history, resolve_histories};
+use sextant_store::histories::resolve_histories;
 
 use crate::auth::Caller;
 use crate::{ApiError, AppState, PathParam};
@@ -58,12 +58,17 @@ pub(crate) async fn create(
         })?;
         (name, History::from_csv(text)?)
     } else {
-        let upload: HistoryUpload = crate::parse(&body)?;
-        upload.history.check("history")?;
-        (upload.name, upload.history)
+        checked_upload(crate::parse(&body)?)?
     };
     let created = store(&state, &caller, &name, &history).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The JSON form of an upload (HTTP's body, gRPC's typed message as its document), checked:
+/// errors name `history.months[i].returns[k]` and the like.
+pub(crate) fn checked_upload(upload: HistoryUpload) -> Result<(String, History), ApiError> {
+    upload.history.check("history")?;
+    Ok((upload.name, upload.history))
 }
 
 /// Store `caller`'s checked `history` as `name`: what was stored, or a conflict when the name
@@ -138,8 +143,6 @@ pub(crate) async fn resolve(
     caller: &Caller,
     document: &mut Value,
 ) -> Result<(), ApiError> {
-    if names_a_history(document) {
-        resolve_histories(&state.store, &caller.owner, document).await?;
-    }
-    Ok(())
+    // One walk of the document: without a named history it changes nothing.
+    Ok(resolve_histories(&state.store, &caller.owner, document).await?)
 }

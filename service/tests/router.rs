@@ -390,6 +390,22 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let path = job["self"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        let (_, _, record) = send(&app, as_caller("alice-key", get(&path))).await;
+        if record["status"] == "complete" {
+            break;
+        }
+        assert_ne!(record["status"], "failed", "{record}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A replay runs the stored request as it is, resolving no names: it holds the history.
+    let replay = Request::post(format!("{path}/replay"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, replayed) = send(&app, as_caller("alice-key", replay)).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["identical"], true, "{replayed}");
 
     // Another caller sees none of them, and cannot name them.
     let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/histories"))).await;

@@ -752,7 +752,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_params_are_twenty_four_words() {
+    fn goal_params_are_twenty_eight_words() {
         assert_eq!(std::mem::size_of::<GoalParams>(), 112);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }

@@ -163,37 +163,33 @@ pub(super) fn simulate_lanes(
             let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
-                match &lane_state.index {
-                    _ if !per_lane && t < first_withdrawal => {
-                        // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
-                        lanes.grow(&mut wealth, g, c, goal.drift[t]);
-                    }
-                    _ if !per_lane => {
-                        let drift = goal.drift[t];
-                        step(&mut wealth, &mut depleted_at, g, t, c, (d, |_| d), |_| {
-                            drift
-                        });
-                    }
-                    index => {
-                        let drift = lane_state.drifts(goal, j, t);
-                        if t < first_withdrawal {
-                            grow(&mut wealth, g, c, |l| drift[l]);
-                        } else {
-                            // d in today's money, scaled by each path's index of the year.
-                            let amount: [f64; LANES] = match index {
-                                Some(x) => std::array::from_fn(|l| d * x.year_index[l]),
-                                None => [d; LANES],
-                            };
-                            step(
-                                &mut wealth,
-                                &mut depleted_at,
-                                g,
-                                t,
-                                c,
-                                (d, |l| amount[l]),
-                                |l| drift[l],
-                            );
-                        }
+                if !per_lane && t < first_withdrawal {
+                    // No withdrawal yet, so no path can be depleted: W ← (W + c)·G.
+                    lanes.grow(&mut wealth, g, c, goal.drift[t]);
+                } else if !per_lane {
+                    let drift = goal.drift[t];
+                    step(&mut wealth, &mut depleted_at, g, t, c, (d, |_| d), |_| {
+                        drift
+                    });
+                } else {
+                    let drift = lane_state.drifts(goal, j, t);
+                    if t < first_withdrawal {
+                        grow(&mut wealth, g, c, |l| drift[l]);
+                    } else {
+                        // d in today's money, scaled by each path's index of the year.
+                        let amount: [f64; LANES] = match &lane_state.index {
+                            Some(x) => std::array::from_fn(|l| d * x.year_index[l]),
+                            None => [d; LANES],
+                        };
+                        step(
+                            &mut wealth,
+                            &mut depleted_at,
+                            g,
+                            t,
+                            c,
+                            (d, |l| amount[l]),
+                            |l| drift[l],
+                        );
                     }
                 }
                 lane_state.advance_index(goal, j, t);
@@ -316,8 +312,8 @@ fn quad_growth(
     if let Some(boot) = &goal.bootstrap {
         bootstrap_quad(lanes, boot, paths, q, t, months_left, state);
         if goal.inflation.is_some() {
-            // AR(1) with ρ = 0 (validate.rs): no market normal is drawn.
-            state.shocks = [[0.0; LANES]; 4];
+            // AR(1) with ρ = 0 (validate.rs): no market normal is drawn, so `state.shocks`
+            // keeps the zeros it started with.
             own_normals(lanes, paths, q, state);
         }
         // The month's growth is all in its drift (LaneState::drifts).
