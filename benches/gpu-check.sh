@@ -8,9 +8,10 @@
 #      parity against the CPU on every goal example, then the timing of a batch of 1,000
 #      standard goals × 10,000 paths and of one goal end to end (a software adapter is checked
 #      but never timed as a GPU);
-#   3b. the standard goal under Student-t months, in two regimes, under AR(1) inflation and
-#      bootstrapped from a history beside the lognormal on CUDA (the CPU where there is no
-#      NVIDIA GPU), one process;
+#   3b. the standard goal under Student-t months, in two regimes, under AR(1) inflation,
+#      bootstrapped from a history and in five assets (per-asset paths under annual
+#      rebalancing run on the CPU, by name) beside the lognormal on CUDA (the CPU where there
+#      is no NVIDIA GPU), one process;
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
 #   5. household plans on the machine's CPU cores, beside monteplan on the same Python
@@ -152,13 +153,14 @@ for kind in cuda wgpu cpu; do
 done
 
 # 3b. Market models (docs/model.md §4) on the best backend: the standard goal under Student-t
-# months, in two regimes, under AR(1) inflation and bootstrapped from the synthetic history
-# beside the lognormal, in one process (the ratios are the figures).
+# months, in two regimes, under AR(1) inflation, bootstrapped from the synthetic history and in
+# five assets (one portfolio, and per asset under annual rebalancing: CPU-only so far, which
+# the row names) beside the lognormal, in one process (the ratios are the figures).
 models_table=""
 models_backend=cpu
 [ "$nvidia" = 1 ] && models_backend=cuda
 step market-models 120 "$scratch/market-models.log" \
-    bash -c '"$0" --backend "$1" --suite engine --student-t 5 --regimes --inflation --bootstrap --no-numpy --paths 1000000 --repeat 5 --compact >"$2"; rc=$?; cat "$2"; exit $rc' \
+    bash -c '"$0" --backend "$1" --suite engine --student-t 5 --regimes --inflation --bootstrap --per-asset --no-numpy --paths 1000000 --repeat 5 --compact >"$2"; rc=$?; cat "$2"; exit $rc' \
     "$bin" "$models_backend" "$scratch/market-models.json" || status=1
 models_table=$(python3 - "$scratch/market-models.json" <<'PY' 2>/dev/null
 import json, sys
@@ -179,6 +181,10 @@ b = r["bootstrap"]
 print(f"| bootstrap ({b['model']['method']}, {b['model']['block_months']} months) | {b['engine']['path_steps_per_second']:.3g} | {b['over_lognormal']:.2f} |")
 b = r["bootstrap_without_inflation"]
 print(f"| bootstrap, no history inflation | {b['engine']['path_steps_per_second']:.3g} | {b['over_lognormal']:.2f} |")
+a = r["five_assets_monthly"]
+print(f"| five assets, monthly (one portfolio) | {a['engine']['path_steps_per_second']:.3g} | {a['over_lognormal']:.2f} |")
+a = r["five_assets_annual"]
+print(f"| five assets, per-asset, annual (ran on {a['engine']['backend']}) | {a['engine']['path_steps_per_second']:.3g} | {a['over_lognormal']:.2f} |")
 PY
 )
 [ -n "$models_table" ] || models_table="market models: no report (see market-models.log)"

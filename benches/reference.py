@@ -46,6 +46,28 @@ AR(1) index is (withdrawals, real target, `real_terminal`); `market.inflation` i
 target (1 + i)^(T/12) with 1 + i = exp(12 mean ln(1 + pi)), for reference only. Without one,
 `market.inflation` applies as for the lognormal (an AR(1) only with correlation 0, as there is
 no market normal to correlate with).
+
+Per-asset paths and rebalancing (§4.5; `market.rebalancing` = "monthly" | "annual" | "none" |
+{"kind": "monthly" | "annual" | "none"} | {"kind": "band", "band": b}, 0 < b < 1): "monthly",
+or no field, is §1's reduction of the assets to one lognormal portfolio, unchanged. Any other
+form simulates each asset: it needs `market.assets` with `market.weights`, or with a glide
+path whose segments give `weights` (w(t) the weights in force at month t), and the lognormal
+model (a ValueError naming `market.rebalancing` otherwise); an AR(1) inflation only with
+correlation 0, deterministic inflation as in §1. Asset k's month is
+G_k = exp(m_k + s_k Y_k + ln(1 - f)/12), (m_k, s_k) = `monthly_params(mu_k, sigma_k)`,
+Y = L Z with Z NumPy's `standard_normal((N, K))` (one normal per asset, drawn each month
+before the AR(1)'s own normal) and L the lower Cholesky factor of `market.correlations`
+(identity when absent; 1e-12 added to the diagonal when only semi-definite). Holdings h (N x K)
+start at W0 w(0). Month t: W = sum_k h_k, x = W + c_t - d_t with c_t, d_t and depletion
+exactly as §1 (a depleted path holds 0 forever); on a live path, net = c_t - d_t is invested at
+w(t) when net >= 0, else taken pro rata to the holdings (h *= x / W). Then, on live paths with
+x > 0: "annual" rebalances when t > 0 and t % 12 == 0, a band when some |h_k / x - w_k(t)| > b,
+"none" never; a rebalance adds sum_k |x w_k(t) - h_k| / (2x) to the path's turnover, 1 to its
+count, and sets h = x w(t). Then h_k *= G_k, and W_{t+1} = sum_k h_k feeds the snapshots,
+terminal statistics, success and depletion as for every other model. The result gains
+`rebalancing`: {"mean_rebalances", "std_rebalances", "mean_turnover", "std_turnover"}, the
+mean and population standard deviation over paths of the count and of the summed one-sided
+turnover (fractions of the portfolio, over the whole horizon); monthly rebalancing adds no key.
 """
 import argparse
 import json
@@ -137,6 +159,65 @@ def bootstrap_table(market, model, T):
     return R @ W.T, seg_of, pi
 
 
+def rebalancing_mode(market):
+    """(mode, band) of `market.rebalancing`: mode "monthly" (the one-lognormal reduction),
+    "annual", "none" or "band"."""
+    spec = market.get("rebalancing")
+    if spec is None:
+        return "monthly", None
+    kind = spec.get("kind") if isinstance(spec, dict) else spec
+    if kind in ("monthly", "annual", "none"):
+        if isinstance(spec, dict) and set(spec) != {"kind"}:
+            raise ValueError(f"market.rebalancing: unexpected fields beside kind {kind!r}")
+        return kind, None
+    if kind == "band" and isinstance(spec, dict):
+        band = spec.get("band")
+        if not isinstance(band, (int, float)) or isinstance(band, bool) or not 0.0 < band < 1.0:
+            raise ValueError(f"market.rebalancing.band: must be in (0, 1), got {band}")
+        return "band", float(band)
+    raise ValueError('market.rebalancing: "monthly", "annual", "none" or '
+                     f'{{"kind": "band", "band": b}}, got {spec!r}')
+
+
+def per_asset_setup(market, T):
+    """(monthly drift (K,), monthly scale (K,), Cholesky factor L (K, K), weight sets (S, K),
+    weight set index per month (T,)) of per-asset paths."""
+    assets = market.get("assets")
+    glide = market.get("glide_path")
+    if not assets:
+        raise ValueError("market.rebalancing: per-asset paths need market.assets")
+    K = len(assets)
+    if glide:
+        glide = sorted(glide, key=lambda seg: seg["start_month"])
+        if not all("weights" in seg for seg in glide):
+            raise ValueError("market.rebalancing: per-asset paths need a glide path of weights")
+        weight_sets = [seg["weights"] for seg in glide]
+        starts = [int(seg["start_month"]) for seg in glide]
+    elif "weights" in market:
+        weight_sets, starts = [market["weights"]], [0]
+    else:
+        raise ValueError("market.rebalancing: per-asset paths need market.weights or a glide path")
+    Wts = np.array(weight_sets, dtype=float)
+    if Wts.ndim != 2 or Wts.shape[1] != K:
+        raise ValueError("market.weights: one weight per asset")
+    params = [monthly_params(float(a["expected_return"]), float(a["volatility"])) for a in assets]
+    drift = np.array([p[0] for p in params])
+    scale = np.array([p[1] for p in params])
+    corr = market.get("correlations")
+    R = np.eye(K) if corr is None else np.asarray(corr, dtype=float)
+    try:
+        L = np.linalg.cholesky(R)
+    except np.linalg.LinAlgError:                        # semi-definite: nudge the diagonal
+        try:
+            L = np.linalg.cholesky(R + 1e-12 * np.eye(K))
+        except np.linalg.LinAlgError:
+            raise ValueError("market.correlations: not positive semi-definite") from None
+    seg_of = np.zeros(T, dtype=np.int64)
+    for k, start in enumerate(starts):
+        seg_of[start:] = k
+    return drift, scale, L, Wts, seg_of
+
+
 def pct_dict(values, pcts):
     qs = np.percentile(values, pcts)
     return {f"p{float(p):g}": float(q) for p, q in zip(pcts, qs)}
@@ -187,6 +268,17 @@ def simulate(req, paths=None, seed=None):
         elif ar1 and float(inflation.get("correlation", 0.0)) != 0.0:
             raise ValueError("market.inflation.correlation: must be 0 under a bootstrap (no market normal)")
         markets = []                                             # no lognormal schedule
+    mode, band = rebalancing_mode(market)
+    per_asset = mode != "monthly"
+    if per_asset:
+        if model.get("kind", "lognormal") != "lognormal":
+            raise ValueError("market.rebalancing: per-asset paths run under the lognormal model only")
+        if ar1 and float(inflation.get("correlation", 0.0)) != 0.0:
+            raise ValueError("market.inflation.correlation: must be 0 with per-asset paths")
+        a_drift, a_scale, chol, a_weights, a_seg = per_asset_setup(market, T)
+        a_bias = a_drift + fee_log                               # (K,) per-asset log drift
+        n_assets = len(a_drift)
+        markets = []                                             # no portfolio schedule
     indexed = ar1 or hist_infl
     schedules = []
     for m in markets:
@@ -224,6 +316,11 @@ def simulate(req, paths=None, seed=None):
     if bootstrap:
         row = np.zeros(N, dtype=np.int64)
         start_row = np.zeros(N, dtype=np.int64)
+    if per_asset:
+        h = np.outer(np.full(N, W0), a_weights[a_seg[0]])     # holdings (N, K)
+        W = h.sum(axis=1)
+        n_rebalances = np.zeros(N, dtype=np.int64)
+        turnover = np.zeros(N)
     if regime:
         P = np.asarray(model["transition"], dtype=float)
         cumulative = np.cumsum(P, axis=1)
@@ -278,23 +375,62 @@ def simulate(req, paths=None, seed=None):
             clamped += int(np.count_nonzero(G <= 0.0))
             np.maximum(G, 0.0, out=G)
             G *= mean_g
+        elif per_asset:
+            GA = rng.standard_normal((N, n_assets)) @ chol.T    # Y = L Z, row by row
+            GA *= a_scale
+            GA += a_bias
+            np.exp(GA, out=GA)
+            Z = np.zeros(N) if ar1 else None                     # correlation 0: Z unused
         else:
             rng.standard_normal(out=G)
             Z = G.copy() if ar1 else None
             G *= scale
             G += drift + fee_log
             np.exp(G, out=G)
-        W += c_t - d_t                                   # x = W_t + c_t - d_t
+        if per_asset:
+            x = W + (c_t - d_t)                          # W = sum_k h_k
+        else:
+            W += c_t - d_t                               # x = W_t + c_t - d_t
+            x = W
         if d > 0.0 and t >= d_start:
-            newly = (W <= 0.0) & ~depleted
+            newly = (x <= 0.0) & ~depleted
             k = int(np.count_nonzero(newly))
             if k:
                 dep_month[newly] = t
                 depleted |= newly
                 n_dep += k
-        W *= G                                           # W_{t+1} = x * G_t
-        if n_dep:
-            W[depleted] = 0.0                            # depleted paths stay at 0
+        if per_asset:
+            wt = a_weights[a_seg[t]]
+            live = ~depleted
+            net = np.broadcast_to(c_t - d_t, (N,))
+            into = live & (net >= 0.0)                   # invested at the target weights
+            if into.any():
+                h[into] += net[into, None] * wt
+            out = live & (net < 0.0)                     # taken pro rata (W > 0 here: x > 0)
+            if out.any():
+                h[out] *= (x[out] / W[out])[:, None]
+            due = None
+            if mode == "annual" and t > 0 and t % 12 == 0:
+                due = live & (x > 0.0)
+            elif mode == "band":
+                held = live & (x > 0.0)
+                drift_off = np.abs(h[held] / x[held, None] - wt).max(axis=1)
+                due = np.zeros(N, dtype=bool)
+                due[held] = drift_off > band
+            if due is not None and due.any():
+                xr = x[due]
+                rebalanced = xr[:, None] * wt
+                turnover[due] += np.abs(rebalanced - h[due]).sum(axis=1) / (2.0 * xr)
+                n_rebalances[due] += 1
+                h[due] = rebalanced
+            h *= GA                                      # each asset's month
+            if n_dep:
+                h[depleted] = 0.0                        # depleted paths hold 0
+            W = h.sum(axis=1)                            # W_{t+1}
+        else:
+            W *= G                                       # W_{t+1} = x * G_t
+            if n_dep:
+                W[depleted] = 0.0                        # depleted paths stay at 0
         m = t + 1
         if hist_infl:
             index *= 1.0 + hist_pi[row]                          # the month's own row
@@ -333,6 +469,10 @@ def simulate(req, paths=None, seed=None):
     if indexed:
         real = W / index
         result["real_terminal"] = {"mean": float(real.mean()), "std": float(real.std())}
+    if per_asset:
+        result["rebalancing"] = {
+            "mean_rebalances": float(n_rebalances.mean()), "std_rebalances": float(n_rebalances.std()),
+            "mean_turnover": float(turnover.mean()), "std_turnover": float(turnover.std())}
     result["seconds"] = time.perf_counter() - t0
     return result, N * T
 

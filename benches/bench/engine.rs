@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use sextant_engine::history::History;
-use sextant_engine::request::{BlockMethod, HistorySource, Inflation, ReturnModel};
+use sextant_engine::request::{BlockMethod, HistorySource, Inflation, Rebalancing, ReturnModel};
 use sextant_engine::{Engine, GoalRequest, Market};
 
 use crate::BenchArgs;
@@ -43,7 +43,32 @@ pub struct BenchReport {
     pub bootstrap: Option<ModelTiming>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap_without_inflation: Option<ModelTiming>,
+    /// The same goal in five assets (`--per-asset`), timed in the same run: rebalanced
+    /// monthly (one portfolio) and per asset under annual rebalancing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub five_assets_monthly: Option<ModelTiming>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub five_assets_annual: Option<ModelTiming>,
 }
+
+/// `--per-asset`'s market: five correlated asset classes, the standard goal's inflation kept.
+const BENCH_FIVE_ASSETS: &str = r#"{
+    "assets": [
+        {"name": "US stocks", "expected_return": 0.075, "volatility": 0.16},
+        {"name": "international stocks", "expected_return": 0.08, "volatility": 0.19},
+        {"name": "bonds", "expected_return": 0.035, "volatility": 0.06},
+        {"name": "real estate", "expected_return": 0.065, "volatility": 0.18},
+        {"name": "cash", "expected_return": 0.02, "volatility": 0.01}
+    ],
+    "weights": [0.35, 0.2, 0.3, 0.1, 0.05],
+    "correlations": [
+        [1.0, 0.75, 0.1, 0.6, 0.0],
+        [0.75, 1.0, 0.1, 0.55, 0.0],
+        [0.1, 0.1, 1.0, 0.2, 0.1],
+        [0.6, 0.55, 0.2, 1.0, 0.0],
+        [0.0, 0.0, 0.1, 0.0, 1.0]
+    ]
+}"#;
 
 /// `--regimes`' chain: calm (the standard goal's own market) and a crisis.
 const BENCH_REGIMES: &str = r#"{"kind": "regime",
@@ -113,7 +138,7 @@ pub fn run(
         info.name, info.device, info.parallelism
     );
 
-    let (engine_timing, numpy) = time_both(engine, args, &request, info.name)?;
+    let (engine_timing, numpy) = time_both(engine, args, &request)?;
     let speedup = numpy
         .as_ref()
         .map(|n| engine_timing.path_steps_per_second / n.path_steps_per_second);
@@ -125,7 +150,7 @@ pub fn run(
         let mut request = request.clone();
         set(&mut request);
         eprintln!("{label}:");
-        let (timing, numpy) = time_both(engine, args, &request, info.name)?;
+        let (timing, numpy) = time_both(engine, args, &request)?;
         let over_lognormal = timing.path_steps_per_second / engine_timing.path_steps_per_second;
         let speedup = numpy
             .as_ref()
@@ -221,6 +246,33 @@ pub fn run(
     } else {
         (None, None)
     };
+    let (five_assets_monthly, five_assets_annual) = if args.per_asset {
+        let market: Market =
+            serde_json::from_str(BENCH_FIVE_ASSETS).context("the bench's five assets")?;
+        let time_rule = |rebalancing: Rebalancing, label: &str| {
+            let mut json = serde_json::from_str::<serde_json::Value>(BENCH_FIVE_ASSETS)?;
+            json["rebalancing"] = serde_json::to_value(rebalancing)?;
+            time_market(label, json, &|r| {
+                r.market = Market {
+                    inflation: r.market.inflation,
+                    rebalancing,
+                    ..market.clone()
+                };
+            })
+        };
+        (
+            Some(time_rule(
+                Rebalancing::Monthly,
+                "five assets rebalanced monthly (one portfolio)",
+            )?),
+            Some(time_rule(
+                Rebalancing::Annual,
+                "five assets, per-asset paths, annual rebalancing",
+            )?),
+        )
+    } else {
+        (None, None)
+    };
     Ok(BenchReport {
         goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
         paths: request.options.paths,
@@ -233,6 +285,8 @@ pub fn run(
         inflation,
         bootstrap,
         bootstrap_without_inflation,
+        five_assets_monthly,
+        five_assets_annual,
     })
 }
 
@@ -242,12 +296,13 @@ fn time_both(
     engine: &Engine,
     args: &BenchArgs,
     request: &GoalRequest,
-    backend: &str,
 ) -> Result<(Timing, Option<Timing>)> {
     let months = request.goal.horizon_months;
     let mut warm = request.clone();
     warm.options.paths = warm.options.paths.min(20_000);
-    engine.simulate(&warm)?;
+    // The backend that ran it, as the result names it (an engine on a GPU runs per-asset
+    // goals on the CPU and says so).
+    let backend = engine.simulate(&warm)?.backend;
     let mut times = Vec::with_capacity(args.repeat.max(1));
     for _ in 0..args.repeat.max(1) {
         let start = Instant::now();
@@ -259,7 +314,7 @@ fn time_both(
     let seconds = times[times.len() / 2];
     let steps = request.options.paths as f64 * f64::from(months);
     let engine_timing = Timing {
-        backend: backend.to_string(),
+        backend,
         paths: request.options.paths,
         seconds,
         path_steps_per_second: steps / seconds,

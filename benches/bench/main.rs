@@ -115,6 +115,11 @@ pub struct BenchArgs {
     /// months, the history's inflation), beside the lognormal in the same run (and NumPy's).
     #[arg(long)]
     bootstrap: bool,
+    /// The engine suite also times the standard goal held in five correlated assets
+    /// (docs/model.md §4.5): rebalanced monthly (§1's one portfolio) and each asset simulated
+    /// under annual rebalancing, beside the lognormal in the same run (and NumPy's).
+    #[arg(long)]
+    per_asset: bool,
     /// The reference script.
     #[arg(long, default_value = "benches/reference.py")]
     reference: PathBuf,

@@ -51,8 +51,9 @@ fn engine_agrees_with_the_numpy_reference_within_4_standard_errors() {
 
 /// docs/model.md §4 as it lands (fees, the Student-t month: ν from 2.5 to 30, withdrawals,
 /// depletion, glide paths, several assets, clamped months; regimes; AR(1) inflation with its
-/// index month by month in f64 and the real terminal mean), against the same reference, which
-/// draws from NumPy's own normal, chi-square and uniform generators.
+/// index month by month in f64 and the real terminal mean; bootstraps; per-asset paths under
+/// annual, band and no rebalancing with their rebalances and turnover), against the same
+/// reference, which draws from NumPy's own normal, chi-square and uniform generators.
 #[test]
 fn market_models_agree_with_the_numpy_reference_within_4_standard_errors() {
     goals_agree_with_the_reference("market-reference-cases.json");
@@ -130,6 +131,37 @@ fn goals_agree_with_the_reference(cases: &str) {
             }
             (None, None) => {}
             (a, b) => panic!("{name}: real wealth {a:?} vs the reference's {b:?}"),
+        }
+        match (&result.rebalancing, reference.get("rebalancing")) {
+            (Some(ours), Some(theirs)) => {
+                // Per-asset paths: the means per path of the rebalances and the turnover.
+                for (what, value, mean, sd) in [
+                    (
+                        "rebalances",
+                        ours.mean_rebalances,
+                        "mean_rebalances",
+                        "std_rebalances",
+                    ),
+                    (
+                        "turnover",
+                        ours.mean_turnover,
+                        "mean_turnover",
+                        "std_turnover",
+                    ),
+                ] {
+                    let sd = theirs[sd].as_f64().unwrap();
+                    within(
+                        &format!("{name}: {what}"),
+                        value,
+                        theirs[mean].as_f64().unwrap(),
+                        sd / n.sqrt(),
+                        sd / n.sqrt(),
+                        4.0,
+                    );
+                }
+            }
+            (None, None) => {}
+            (a, b) => panic!("{name}: rebalancing {a:?} vs the reference's {b:?}"),
         }
         let target = reference["target_nominal"].as_f64().unwrap();
         assert!(

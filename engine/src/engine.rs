@@ -11,8 +11,8 @@ use crate::backend::{BackendError, CpuBackend, Detail, Device, SimulationBackend
 use crate::plan::{build_plan_result, prepare_plan, PlanRequest, PlanResult, PreparedPlan, Yearly};
 use crate::request::GoalRequest;
 use crate::result::{
-    DepletionStats, Percentiles, RealWealth, RealYearlyStats, SimulationResult, TerminalStats,
-    YearlyStats, ENGINE_VERSION,
+    DepletionStats, Percentiles, RealWealth, RealYearlyStats, RebalancingStats, SimulationResult,
+    TerminalStats, YearlyStats, ENGINE_VERSION,
 };
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
@@ -101,21 +101,80 @@ impl Engine {
         goals: &[PreparedGoal],
         watch: &Watch,
     ) -> Result<Vec<SimulationResult>, EngineError> {
-        let backend = self.backend();
-        let name = backend.info().name;
-        let summaries = backend.simulate_watched(goals, Detail::Full, watch)?;
+        let summaries = self.simulate_routed(goals, Detail::Full, watch)?;
         Ok(goals
             .iter()
             .zip(summaries)
-            .map(|(goal, summary)| build_result(goal, summary, name))
+            .map(|(goal, (summary, backend))| build_result(goal, summary, &backend))
             .collect())
     }
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
         Ok(self
-            .backend()
-            .simulate_watched(goals, Detail::Success, &self.watch)?)
+            .simulate_routed(goals, Detail::Success, &self.watch)?
+            .into_iter()
+            .map(|(summary, _)| summary)
+            .collect())
+    }
+
+    /// Why this engine's device cannot run `goal`, when it cannot: per-asset paths
+    /// (docs/model.md §4.5) have a CPU kernel only so far.
+    fn cannot_run(&self, goal: &PreparedGoal) -> Option<String> {
+        let assets = goal.asset_paths.as_ref()?;
+        if matches!(self.device, Device::Cpu(_)) {
+            return None;
+        }
+        Some(format!(
+            "cpu (per-asset paths, market.rebalancing {:?}, have no {} kernel yet)",
+            assets.rule.name(),
+            self.backend().info().name
+        ))
+    }
+
+    /// Each goal's summary and the backend that ran it: the device's, except for goals it
+    /// cannot run ([`Engine::cannot_run`]), which run on the CPU and say so by name.
+    fn simulate_routed(
+        &self,
+        goals: &[PreparedGoal],
+        detail: Detail,
+        watch: &Watch,
+    ) -> Result<Vec<(Summary, String)>, EngineError> {
+        let backend = self.backend();
+        let name = backend.info().name;
+        let elsewhere: Vec<Option<String>> = goals.iter().map(|g| self.cannot_run(g)).collect();
+        if elsewhere.iter().all(Option::is_none) {
+            let summaries = backend.simulate_watched(goals, detail, watch)?;
+            return Ok(summaries
+                .into_iter()
+                .map(|s| (s, name.to_string()))
+                .collect());
+        }
+        let (on_cpu, on_device): (Vec<usize>, Vec<usize>) =
+            (0..goals.len()).partition(|&i| elsewhere[i].is_some());
+        let pick = |indices: &[usize]| -> Vec<PreparedGoal> {
+            indices.iter().map(|&i| goals[i].clone()).collect()
+        };
+        let mut cpu = CpuBackend::new()
+            .simulate_watched(&pick(&on_cpu), detail, watch)?
+            .into_iter();
+        let mut device = if on_device.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            backend
+                .simulate_watched(&pick(&on_device), detail, watch)?
+                .into_iter()
+        };
+        Ok(elsewhere
+            .into_iter()
+            .map(|why| match why {
+                Some(backend) => (cpu.next().expect("one summary per goal"), backend),
+                None => (
+                    device.next().expect("one summary per goal"),
+                    name.to_string(),
+                ),
+            })
+            .collect())
     }
 
     /// The household plan of one request (docs/model.md §5).
@@ -175,7 +234,10 @@ impl Engine {
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.
     pub fn terminal_wealth(&self, goal: &PreparedGoal) -> Result<Vec<f64>, EngineError> {
         self.check_cancelled()?;
-        let wealth = self.backend().terminal_wealth(goal);
+        let wealth = match self.cannot_run(goal) {
+            Some(_) => CpuBackend::new().terminal_wealth(goal),
+            None => self.backend().terminal_wealth(goal),
+        };
         self.watch.advance(goal.path_steps());
         self.check_cancelled()?;
         Ok(wealth)
@@ -249,6 +311,15 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
         shortfall: summary.shortfall,
         real,
         clamped_months: goal.student_t.map(|_| summary.clamped_months),
+        rebalancing: goal.asset_paths.as_ref().map(|assets| {
+            let per_path = summary.turnover / n;
+            RebalancingStats {
+                rule: assets.rule.name().to_string(),
+                mean_rebalances: summary.rebalances as f64 / n,
+                mean_turnover: per_path,
+                mean_annual_turnover: per_path / (f64::from(goal.horizon) / 12.0),
+            }
+        }),
         paths: summary.paths,
         seed: goal.seed,
         backend: backend.to_string(),

@@ -16,6 +16,7 @@ pub mod philox;
 pub mod plan;
 pub mod portfolio;
 pub mod quantile;
+pub mod rebalance;
 pub mod regime;
 pub mod request;
 pub mod result;

@@ -111,6 +111,105 @@ pub struct Market {
     /// The month's return distribution (docs/model.md §4): §1's lognormal when absent.
     #[serde(default, skip_serializing_if = "ReturnModel::is_lognormal")]
     pub model: ReturnModel,
+    /// How the assets are brought back to their weights (docs/model.md §4.5): `"monthly"`
+    /// (the default: §1's one lognormal portfolio), `"annual"`, `"none"` or
+    /// `{"kind": "band", "band": b}`; other than monthly, each asset is simulated.
+    #[serde(default, skip_serializing_if = "Rebalancing::is_monthly")]
+    #[schemars(with = "RebalancingSchema")]
+    pub rebalancing: Rebalancing,
+}
+
+/// `market.rebalancing`: when a multi-asset portfolio's holdings, which drift with their own
+/// returns, are traded back to the target weights (docs/model.md §4.5). Written as a word
+/// (`"annual"`) or an object with a `kind` (`{"kind": "band", "band": 0.05}`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rebalancing {
+    /// Every month, which §1's reduction to one lognormal portfolio computes exactly.
+    #[default]
+    Monthly,
+    /// At the start of months 12, 24, …
+    Annual,
+    /// In any month where some asset's weight is more than `band` (absolute) from its target.
+    Band {
+        #[schemars(range(max = 1.0), extend("exclusiveMinimum" = 0.0))]
+        band: f64,
+    },
+    /// Never: the holdings drift; contributions buy at the target weights.
+    None,
+}
+
+impl Rebalancing {
+    pub fn is_monthly(&self) -> bool {
+        *self == Rebalancing::Monthly
+    }
+}
+
+/// What `market.rebalancing` may be written as, for its JSON schema: a word, or a rule object.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum RebalancingSchema {
+    Word(RebalancingWord),
+    Rule(Rebalancing),
+}
+
+/// A rule without parameters, as a word.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum RebalancingWord {
+    Monthly,
+    Annual,
+    None,
+}
+
+/// The object form of `market.rebalancing`, read with its own errors (an unknown `kind` or
+/// field is named).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RebalancingObject {
+    Monthly,
+    Annual,
+    Band { band: f64 },
+    None,
+}
+
+/// A word is a rule without parameters; an object is any rule, as for `market.inflation`.
+impl<'de> Deserialize<'de> for Rebalancing {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RebalancingVisitor;
+        impl<'de> Visitor<'de> for RebalancingVisitor {
+            type Value = Rebalancing;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "\"monthly\", \"annual\", \"none\" or {\"kind\": \"band\", \"band\": 0.05}",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Rebalancing, E> {
+                match v {
+                    "monthly" => Ok(Rebalancing::Monthly),
+                    "annual" => Ok(Rebalancing::Annual),
+                    "none" => Ok(Rebalancing::None),
+                    "band" => Err(E::custom(
+                        "a band rule needs its width: {\"kind\": \"band\", \"band\": 0.05}",
+                    )),
+                    other => Err(E::unknown_variant(other, &["monthly", "annual", "none"])),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Rebalancing, A::Error> {
+                let object =
+                    RebalancingObject::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(match object {
+                    RebalancingObject::Monthly => Rebalancing::Monthly,
+                    RebalancingObject::Annual => Rebalancing::Annual,
+                    RebalancingObject::Band { band } => Rebalancing::Band { band },
+                    RebalancingObject::None => Rebalancing::None,
+                })
+            }
+        }
+        deserializer.deserialize_any(RebalancingVisitor)
+    }
 }
 
 /// `market.model`: the distribution of each month's return (docs/model.md §4.1–§4.3).

@@ -37,6 +37,10 @@ pub struct SimulationResult {
     /// −100% (a t shock below −1/σ), over every path and month of the horizon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clamped_months: Option<u64>,
+    /// Under per-asset paths (`market.rebalancing` other than monthly, docs/model.md §4.5)
+    /// only: how often and how much the portfolio was traded back to its weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalancing: Option<RebalancingStats>,
     pub paths: u64,
     pub seed: u64,
     pub backend: String,
@@ -60,6 +64,21 @@ pub struct YearlyStats {
     pub mean: f64,
     /// Fraction of paths depleted by this month.
     pub depleted: f64,
+}
+
+/// Rebalancing under per-asset paths, per path on average over the horizon (a depleted path
+/// counts until its depletion).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RebalancingStats {
+    /// The rule: `annual`, `band` or `none`.
+    pub rule: String,
+    /// Rebalances per path.
+    pub mean_rebalances: f64,
+    /// Turnover per path: Σ over its rebalances of the one-sided trade Σ_k |x·w_k − h_k| / 2
+    /// as a fraction of the portfolio x then.
+    pub mean_turnover: f64,
+    /// `mean_turnover` per year of the horizon.
+    pub mean_annual_turnover: f64,
 }
 
 /// Wealth in today's money under stochastic inflation: the terminal W_T / I_T and a fan chart

@@ -9,8 +9,9 @@
 //! * Required contribution without withdrawals: W_T on each path is affine in c,
 //!   W_T = A + c·B, so each path's break-even c is one division and the answer is an order
 //!   statistic of those — one pass, exact. Answers are rounded up to the cent and checked.
-//! * Otherwise (withdrawals can deplete a path, which breaks the affinity): bisection on the
-//!   cent, keeping the bracket (fails, meets) of whole cents.
+//! * Otherwise (withdrawals can deplete a path, and a band rebalancing rule trades on the
+//!   weights, either of which breaks the affinity): bisection on the cent, keeping the
+//!   bracket (fails, meets) of whole cents.
 
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +70,9 @@ pub fn required_contribution(
         )
         .into());
     }
-    let (value, method) = if has_withdrawals {
+    // A band rule trades on the weights, so W_T is not affine in c there: search instead.
+    let affine = base.asset_paths.as_ref().is_none_or(|a| a.rule.is_affine());
+    let (value, method) = if has_withdrawals || !affine {
         (
             bisect_cents(engine, &with, needed, Direction::Increasing, 0)?,
             Method::Bisection,
@@ -169,6 +172,16 @@ pub fn score_accumulation(
         ));
     }
     let goal = prepare(request)?;
+    if goal
+        .asset_paths
+        .as_ref()
+        .is_some_and(|a| !a.rule.is_affine())
+    {
+        return Err(ValidationError::new(
+            "market.rebalancing",
+            "a band rule trades on the weights, so terminal wealth is not affine in the contribution: score this goal by simulation (the required-contribution solver bisects it)",
+        ));
+    }
     let mut unit_request = request.clone();
     unit_request.goal.initial_wealth = 0.0;
     let unit = with_contribution(&unit_request, 1.0)?.contribution;

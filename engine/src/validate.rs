@@ -10,10 +10,11 @@ use thiserror::Error;
 use crate::bootstrap::{self, Bootstrap};
 use crate::history::History;
 use crate::inflation::{self, Ar1Inflation};
+use crate::rebalance::{self, AssetPaths, MAX_ASSET_PATHS};
 use crate::regime::{RegimeChain, MAX_REGIMES, ROW_SUM_TOLERANCE};
 use crate::request::{
-    GlideSegment, GoalRequest, HistorySource, Inflation, InflationModel, Market, Regime,
-    RegimeStart, RegimeStartName, ReturnModel,
+    GlideSegment, GoalRequest, HistorySource, Inflation, InflationModel, Market, Rebalancing,
+    Regime, RegimeStart, RegimeStartName, ReturnModel,
 };
 use crate::student_t::{StudentT, MAX_DF};
 
@@ -87,6 +88,10 @@ pub struct PreparedGoal {
     /// The bootstrap from a history (docs/model.md §4.3). With it `drift` holds the fee's
     /// factor alone; when its history carries inflation, that drives the price index.
     pub bootstrap: Option<Bootstrap>,
+    /// Per-asset paths (docs/model.md §4.5), when `market.rebalancing` is other than monthly.
+    /// `drift` and `volatility` then still hold the portfolio's monthly reduction, which only
+    /// the per-asset kernels' absence would read: a backend without them must refuse the goal.
+    pub asset_paths: Option<AssetPaths>,
 }
 
 impl PreparedGoal {
@@ -193,6 +198,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         student_t,
         regimes,
         bootstrap,
+        asset_paths,
     } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
     let history_inflation = bootstrap.as_ref().and_then(|b| b.inflation.as_deref());
     if history_inflation.is_some() && request.market.inflation != Inflation::Rate(0.0) {
@@ -208,6 +214,19 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
             return Err(ValidationError::new(
                 "market.inflation.correlation",
                 format!("must be 0 under a bootstrap market, which draws no normal shock to correlate with, got {correlation}"),
+            ));
+        }
+    }
+    if let (Some(assets), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
+        (&asset_paths, request.market.inflation)
+    {
+        if correlation != 0.0 {
+            return Err(ValidationError::new(
+                "market.inflation.correlation",
+                format!(
+                    "must be 0 with per-asset paths (market.rebalancing {:?}), which have one shock per asset and no portfolio shock to correlate with, got {correlation}",
+                    assets.rule.name()
+                ),
             ));
         }
     }
@@ -264,6 +283,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         regimes,
         inflation: stochastic_inflation,
         bootstrap,
+        asset_paths,
     })
 }
 
@@ -344,6 +364,8 @@ pub(crate) struct MarketSchedule {
     pub(crate) student_t: Option<StudentT>,
     pub(crate) regimes: Option<RegimeChain>,
     pub(crate) bootstrap: Option<Bootstrap>,
+    /// Per-asset paths, when `market.rebalancing` is other than monthly.
+    pub(crate) asset_paths: Option<AssetPaths>,
 }
 
 /// The market's month-by-month parameters over `horizon` months: exp(m/12) and sqrt(s²/12)
@@ -363,7 +385,14 @@ pub(crate) fn market_schedule(
         student_t: None,
         regimes: None,
         bootstrap: None,
+        asset_paths: None,
     };
+    if !market.rebalancing.is_monthly() && !market.model.is_lognormal() {
+        return Err(ValidationError::new(
+            "market.rebalancing",
+            "per-asset paths run under the lognormal market model so far: leave market.rebalancing out (monthly) under student_t, regime and bootstrap markets",
+        ));
+    }
     match &market.model {
         model @ (ReturnModel::Lognormal | ReturnModel::StudentT { .. }) => {
             let segments = market_segments(market, horizon, horizon_field)?;
@@ -372,6 +401,7 @@ pub(crate) fn market_schedule(
                 schedule.student_t = Some(student_t_of(df)?);
             }
             schedule.push_segments(&segments, horizon, fee);
+            schedule.asset_paths = asset_paths(market, horizon, fee)?;
         }
         ReturnModel::Regime {
             regimes,
@@ -437,6 +467,107 @@ pub(crate) fn market_schedule(
         }
     }
     Ok(schedule)
+}
+
+/// Per-asset paths of a lognormal market whose `market.rebalancing` is other than monthly
+/// (docs/model.md §4.5), or `None` under monthly rebalancing. `market_segments` has checked
+/// the assets, weights, correlations and glide path by then; what is left is what per-asset
+/// paths add: the assets themselves (a μ/σ portfolio or glide segment has none to simulate),
+/// at most [`MAX_ASSET_PATHS`] of them, and the band.
+fn asset_paths(
+    market: &Market,
+    horizon: u32,
+    fee: f64,
+) -> Result<Option<AssetPaths>, ValidationError> {
+    let rule = match market.rebalancing {
+        Rebalancing::Monthly => return Ok(None),
+        Rebalancing::Annual => rebalance::Rule::Annual,
+        Rebalancing::None => rebalance::Rule::None,
+        Rebalancing::Band { band } => {
+            if !(band.is_finite() && band > 0.0 && band < 1.0) {
+                return Err(ValidationError::new(
+                    "market.rebalancing.band",
+                    format!("must be in (0, 1) (an absolute drift of a weight), got {band}"),
+                ));
+            }
+            rebalance::Rule::Band(band)
+        }
+    };
+    let assets = market.assets.as_deref().ok_or_else(|| {
+        ValidationError::new(
+            "market.rebalancing",
+            format!(
+                "{:?} rebalancing simulates each asset: it needs market.assets with market.weights (or glide segments with weights)",
+                rule.name()
+            ),
+        )
+    })?;
+    let n = assets.len();
+    if n > MAX_ASSET_PATHS {
+        return Err(ValidationError::new(
+            "market.assets",
+            format!(
+                "per-asset paths (market.rebalancing {:?}) take at most {MAX_ASSET_PATHS} assets, got {n}",
+                rule.name()
+            ),
+        ));
+    }
+    // Weight segments (start month, weights), checked by market_segments already.
+    let segments: Vec<(u32, &[f64])> = match (&market.glide_path, &market.weights) {
+        (Some(glide), _) => glide
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| {
+                segment
+                    .weights
+                    .as_deref()
+                    .map(|w| (segment.start_month, w))
+                    .ok_or_else(|| {
+                        ValidationError::new(
+                            format!("market.glide_path[{i}].weights"),
+                            format!(
+                                "is required under market.rebalancing {:?}: per-asset paths hold each asset, so every segment gives weights, not a μ and σ",
+                                rule.name()
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        (None, Some(weights)) => vec![(0, weights.as_slice())],
+        (None, None) => unreachable!("market_segments requires weights with assets"),
+    };
+    let mut weights = Vec::with_capacity(horizon as usize * n);
+    for (i, &(start, w)) in segments.iter().enumerate() {
+        let end = segments.get(i + 1).map_or(horizon, |s| s.0);
+        for _ in start..end {
+            weights.extend_from_slice(w);
+        }
+    }
+    let correlations: Vec<f64> = match &market.correlations {
+        Some(rows) => rows.iter().flatten().copied().collect(),
+        None => DMatrix::<f64>::identity(n, n)
+            .transpose()
+            .as_slice()
+            .to_vec(),
+    };
+    let (drift, volatility) = assets
+        .iter()
+        .map(|a| {
+            let (d, v) = monthly_lognormal(a.expected_return, a.volatility);
+            (d * fee, v as f32)
+        })
+        .unzip();
+    Ok(Some(AssetPaths {
+        rule,
+        count: n,
+        drift,
+        volatility,
+        cholesky: rebalance::cholesky(&correlations, n)
+            .into_iter()
+            .map(|x| x as f32)
+            .collect(),
+        weights,
+    }))
 }
 
 /// A bootstrap market's weight segments (start month, weights in the history's asset order):

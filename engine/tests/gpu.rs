@@ -522,6 +522,35 @@ mod wgpu {
         );
     }
 
+    /// Per-asset paths have no WGSL kernel yet: an engine on wgpu runs those goals on the CPU
+    /// and names it in their `backend`, with the CPU's very numbers, while the batch's other
+    /// goals stay on the GPU.
+    #[test]
+    fn an_engine_on_wgpu_runs_per_asset_goals_on_the_cpu_by_name() {
+        use sextant_engine::backend::Device;
+        use sextant_engine::Engine;
+        let Some(b) = backend() else { return };
+        let mut per_asset: sextant_engine::GoalRequest =
+            serde_json::from_str(include_str!("../../examples/rebalancing.json")).unwrap();
+        per_asset.options.paths = 2_000;
+        let mut monthly = per_asset.clone();
+        monthly.market.rebalancing = sextant_engine::request::Rebalancing::Monthly;
+        let on_gpu = Engine::new(Device::Wgpu(b))
+            .simulate_batch(&[per_asset.clone(), monthly])
+            .unwrap();
+        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
+            .simulate(&per_asset)
+            .unwrap();
+        assert_eq!(
+            on_gpu[0].backend,
+            "cpu (per-asset paths, market.rebalancing \"annual\", have no wgpu kernel yet)"
+        );
+        assert_eq!(on_gpu[1].backend, "wgpu");
+        let mut same = on_gpu[0].clone();
+        same.backend = on_cpu.backend.clone();
+        assert_eq!(same, on_cpu);
+    }
+
     #[test]
     fn full_results_match_the_cpu_backend() {
         let Some(b) = backend() else { return };

@@ -140,6 +140,32 @@ fn fixed_runner(cases: u32) -> proptest::test_runner::TestRunner {
     )
 }
 
+/// Run `cases` cases of `strategy` (from a fixed seed) through `case`, which answers whether a
+/// case was simulated (`true`) or refused by name (`false`): both must occur, so the inputs
+/// reach both sides.
+fn simulated_or_refused<S: Strategy>(
+    what: &str,
+    cases: u32,
+    strategy: S,
+    case: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    fixed_runner(cases)
+        .run(&strategy, |value| {
+            let counter = if case(value)? { &simulated } else { &refused };
+            counter.fetch_add(1, Relaxed);
+            Ok(())
+        })
+        .unwrap();
+    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
+    eprintln!("{cases} {what}: {simulated} simulated, {refused} refused");
+    assert!(
+        simulated > 0 && refused > 0,
+        "{what}: {simulated} / {refused}"
+    );
+}
+
 fn any_number() -> impl Strategy<Value = f64> {
     prop_oneof![
         any::<f64>(),
@@ -411,9 +437,7 @@ fn correlations_without_assets_are_refused_beside_a_glide_path() {
 #[test]
 fn any_regime_market_is_simulated_or_refused_by_name() {
     use sextant_engine::request::{Regime, RegimeStart, ReturnModel};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let row = |k: usize| {
         prop_oneof![
             3 => proptest::collection::vec(0.0..1.0f64, k).prop_map(|r| {
@@ -436,9 +460,11 @@ fn any_regime_market_is_simulated_or_refused_by_name() {
             prop_oneof![3 => Just(None), 1 => (0u32..12).prop_map(Some)],
         )
     });
-    let mut runner = fixed_runner(300);
-    runner
-        .run(&strategy, |(transition, overrides, start)| {
+    simulated_or_refused(
+        "regime markets",
+        300,
+        strategy,
+        |(transition, overrides, start)| {
             let regimes = overrides
                 .iter()
                 .enumerate()
@@ -464,20 +490,16 @@ fn any_regime_market_is_simulated_or_refused_by_name() {
                 Ok(_) => {
                     let result = Engine::default().simulate(&r).unwrap();
                     prop_assert!((0.0..=1.0).contains(&result.success_probability));
-                    simulated.fetch_add(1, Relaxed);
+                    Ok(true)
                 }
                 Err(e) => {
                     prop_assert!(e.field.starts_with("market."), "unnamed field in {e}");
                     prop_assert!(!e.problem.is_empty());
-                    refused.fetch_add(1, Relaxed);
+                    Ok(false)
                 }
             }
-            Ok(())
-        })
-        .unwrap();
-    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
-    eprintln!("300 regime markets: {simulated} simulated, {refused} refused");
-    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+        },
+    );
 }
 
 /// Any AR(1) inflation model (numbers in and out of bounds, NaN, infinities) on an indexed
@@ -486,9 +508,6 @@ fn any_regime_market_is_simulated_or_refused_by_name() {
 #[test]
 fn any_inflation_model_is_simulated_or_refused_by_name() {
     use sextant_engine::request::{Inflation, InflationModel};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let plausible = |lo: f64, hi: f64| prop_oneof![3 => lo..hi, 1 => any_number()];
     let strategy = (
         plausible(-0.4, 0.9),
@@ -497,51 +516,46 @@ fn any_inflation_model_is_simulated_or_refused_by_name() {
         prop_oneof![2 => Just(None), 1 => plausible(-0.4, 0.9).prop_map(Some)],
         plausible(-1.0, 1.0),
     );
-    let mut runner = fixed_runner(300);
-    runner
-        .run(
-            &strategy,
-            |(mean, volatility, half_life_years, initial, correlation)| {
-                let mut m = market(0.06, 0.15);
-                m.inflation = Inflation::Model(InflationModel::Ar1 {
-                    mean,
-                    volatility,
-                    half_life_years,
-                    initial,
-                    correlation,
-                });
-                let mut g = goal(60);
-                g.initial_wealth = 100_000.0;
-                g.monthly_withdrawal = 1_500.0;
-                g.withdrawal_start_month = Some(0);
-                g.target_amount = 20_000.0;
-                let r = request(g, m, 300, 5);
-                match prepare(&r) {
-                    Ok(_) => {
-                        let result = Engine::default().simulate(&r).unwrap();
-                        prop_assert!((0.0..=1.0).contains(&result.success_probability));
-                        let real = result
-                            .real
-                            .expect("stochastic inflation reports real wealth");
-                        prop_assert!(real.terminal.mean.is_finite() && real.terminal.mean >= 0.0);
-                        simulated.fetch_add(1, Relaxed);
-                    }
-                    Err(e) => {
-                        prop_assert!(
-                            e.field.starts_with("market.inflation."),
-                            "unnamed field in {e}"
-                        );
-                        prop_assert!(!e.problem.is_empty());
-                        refused.fetch_add(1, Relaxed);
-                    }
+    simulated_or_refused(
+        "inflation models",
+        300,
+        strategy,
+        |(mean, volatility, half_life_years, initial, correlation)| {
+            let mut m = market(0.06, 0.15);
+            m.inflation = Inflation::Model(InflationModel::Ar1 {
+                mean,
+                volatility,
+                half_life_years,
+                initial,
+                correlation,
+            });
+            let mut g = goal(60);
+            g.initial_wealth = 100_000.0;
+            g.monthly_withdrawal = 1_500.0;
+            g.withdrawal_start_month = Some(0);
+            g.target_amount = 20_000.0;
+            let r = request(g, m, 300, 5);
+            match prepare(&r) {
+                Ok(_) => {
+                    let result = Engine::default().simulate(&r).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&result.success_probability));
+                    let real = result
+                        .real
+                        .expect("stochastic inflation reports real wealth");
+                    prop_assert!(real.terminal.mean.is_finite() && real.terminal.mean >= 0.0);
+                    Ok(true)
                 }
-                Ok(())
-            },
-        )
-        .unwrap();
-    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
-    eprintln!("300 inflation models: {simulated} simulated, {refused} refused");
-    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+                Err(e) => {
+                    prop_assert!(
+                        e.field.starts_with("market.inflation."),
+                        "unnamed field in {e}"
+                    );
+                    prop_assert!(!e.problem.is_empty());
+                    Ok(false)
+                }
+            }
+        },
+    );
 }
 
 /// Any bootstrap market (docs/model.md §4.3): histories of 1 … 3 assets and 0 … 80 months with
@@ -552,9 +566,7 @@ fn any_inflation_model_is_simulated_or_refused_by_name() {
 fn any_bootstrap_market_is_simulated_or_refused_by_name() {
     use sextant_engine::history::{History, HistoryMonth};
     use sextant_engine::request::{BlockMethod, HistorySource, ReturnModel};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-    let (simulated, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
     // Mostly plausible: a bad value, a month without the others' inflation, weights of the
     // wrong length are each rare enough that most histories pass and each kind of refusal occurs.
     let value = || prop_oneof![400 => -0.2..0.3f64, 1 => any_number()];
@@ -574,9 +586,11 @@ fn any_bootstrap_market_is_simulated_or_refused_by_name() {
         any::<bool>(),
         prop_oneof![6 => Just(None), 1 => proptest::collection::vec(0.0..1.0f64, 0..4).prop_map(Some)],
     );
-    let mut runner = fixed_runner(300);
-    runner
-        .run(&strategy, |(months, block_months, stationary, weights)| {
+    simulated_or_refused(
+        "bootstrap markets",
+        300,
+        strategy,
+        |(months, block_months, stationary, weights)| {
             let assets = months.first().map_or(1, |m| m.0.len());
             let history = History {
                 assets: (0..assets).map(|k| format!("a{k}")).collect(),
@@ -612,18 +626,93 @@ fn any_bootstrap_market_is_simulated_or_refused_by_name() {
                     let result = Engine::default().simulate(&r).unwrap();
                     prop_assert!((0.0..=1.0).contains(&result.success_probability));
                     prop_assert!(result.terminal.mean.is_finite() && result.terminal.mean >= 0.0);
-                    simulated.fetch_add(1, Relaxed);
+                    Ok(true)
                 }
                 Err(e) => {
                     prop_assert!(e.field.starts_with("market."), "unnamed field in {e}");
                     prop_assert!(!e.problem.is_empty());
-                    refused.fetch_add(1, Relaxed);
+                    Ok(false)
                 }
             }
-            Ok(())
-        })
-        .unwrap();
-    let (simulated, refused) = (simulated.into_inner(), refused.into_inner());
-    eprintln!("300 bootstrap markets: {simulated} simulated, {refused} refused");
-    assert!(simulated > 0 && refused > 0, "{simulated} / {refused}");
+        },
+    );
+}
+
+/// Any per-asset market (docs/model.md §4.5): 0 … 18 assets with returns and volatilities in
+/// and out of bounds, correlations of ±0.3 or none, weights of any length, any rule with a
+/// band in and out of (0, 1): a result whose probabilities are probabilities, whose wealth is
+/// finite and whose rebalancing figures are counts and fractions, or an error naming a field
+/// of `market`.
+#[test]
+fn any_per_asset_market_is_simulated_or_refused_by_name() {
+    use sextant_engine::request::Rebalancing;
+
+    let value = |lo: f64, hi: f64| prop_oneof![40 => lo..hi, 1 => any_number()];
+    let strategy = (
+        proptest::collection::vec((value(-0.1, 0.15), value(0.0, 0.4)), 0..19),
+        prop_oneof![1 => Just(None), 3 => (-0.3..0.3f64).prop_map(Some)],
+        prop_oneof![8 => Just(None), 1 => proptest::collection::vec(0.0..1.0f64, 0..5).prop_map(Some)],
+        prop_oneof![
+            Just(Rebalancing::Annual),
+            Just(Rebalancing::None),
+            value(0.0, 0.3).prop_map(|band| Rebalancing::Band { band }),
+        ],
+    );
+    simulated_or_refused(
+        "per-asset markets",
+        200,
+        strategy,
+        |(assets, correlation, weights, rebalancing)| {
+            let n = assets.len();
+            let m = Market {
+                assets: Some(
+                    assets
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &(expected_return, volatility))| Asset {
+                            name: format!("a{k}"),
+                            expected_return,
+                            volatility,
+                        })
+                        .collect(),
+                ),
+                weights: Some(weights.unwrap_or_else(|| vec![1.0 / n.max(1) as f64; n])),
+                correlations: correlation.map(|rho| {
+                    (0..n)
+                        .map(|i| {
+                            (0..n)
+                                .map(|j| if i == j { 1.0 } else { rho / n as f64 })
+                                .collect()
+                        })
+                        .collect()
+                }),
+                rebalancing,
+                ..Market::default()
+            };
+            let mut g = goal(60);
+            g.initial_wealth = 100_000.0;
+            g.monthly_contribution = 300.0;
+            g.monthly_withdrawal = 1_500.0;
+            g.withdrawal_start_month = Some(24);
+            let r = request(g, m, 200, 5);
+            match prepare(&r) {
+                Ok(_) => {
+                    let result = Engine::default().simulate(&r).unwrap();
+                    prop_assert!((0.0..=1.0).contains(&result.success_probability));
+                    prop_assert!(result.terminal.mean.is_finite() && result.terminal.mean >= 0.0);
+                    let stats = result
+                        .rebalancing
+                        .expect("per-asset paths report rebalancing");
+                    prop_assert!((0.0..=60.0).contains(&stats.mean_rebalances));
+                    prop_assert!(stats.mean_turnover.is_finite() && stats.mean_turnover >= 0.0);
+                    Ok(true)
+                }
+                Err(e) => {
+                    prop_assert!(e.field.starts_with("market."), "unnamed field in {e}");
+                    prop_assert!(!e.problem.is_empty());
+                    Ok(false)
+                }
+            }
+        },
+    );
 }

@@ -7,7 +7,9 @@ use schemars::{schema_for, JsonSchema};
 use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
 use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
-use sextant_engine::request::{BlockMethod, HistorySource, Inflation, InflationModel, ReturnModel};
+use sextant_engine::request::{
+    BlockMethod, HistorySource, Inflation, InflationModel, Rebalancing, ReturnModel,
+};
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
@@ -533,6 +535,25 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             };
             s += &format!(", with returns resampled from {source} in {blocks}");
         }
+    }
+    if let Some(r) = &result.rebalancing {
+        let assets = request.market.assets.as_ref().map_or(0, Vec::len);
+        s += &match request.market.rebalancing {
+            Rebalancing::Band { band } => format!(
+                ", holding {assets} assets that drift with their own returns and are rebalanced when a weight strays {} from its target ({:.1} times, trading {} of the portfolio a year on average)",
+                rate(band),
+                r.mean_rebalances,
+                rate(r.mean_annual_turnover)
+            ),
+            Rebalancing::None => format!(
+                ", holding {assets} assets that drift with their own returns and are never rebalanced"
+            ),
+            _ => format!(
+                ", holding {assets} assets rebalanced once a year ({:.1} times, trading {} of the portfolio a year on average)",
+                r.mean_rebalances,
+                rate(r.mean_annual_turnover)
+            ),
+        };
     }
     let stochastic_rate = match request.market.inflation {
         Inflation::Model(InflationModel::Ar1 {

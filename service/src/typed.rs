@@ -340,6 +340,65 @@ mod tests {
     }
 
     #[test]
+    fn a_rebalancing_rule_is_its_word_or_object_and_its_statistics_travel_back() {
+        let market = |rebalancing: proto::rebalancing::Either| Market {
+            assets: vec![
+                proto::Asset {
+                    name: "stocks".into(),
+                    expected_return: Some(0.07),
+                    volatility: Some(0.16),
+                },
+                proto::Asset {
+                    name: "bonds".into(),
+                    expected_return: Some(0.03),
+                    volatility: Some(0.05),
+                },
+            ],
+            weights: vec![0.6, 0.4],
+            rebalancing: Some(proto::Rebalancing {
+                either: Some(rebalancing),
+            }),
+            ..Default::default()
+        };
+        let request = |market: Market| GoalRequest {
+            goal: Some(Goal {
+                initial_wealth: Some(100000.0),
+                horizon_months: Some(36),
+                ..Default::default()
+            }),
+            market: Some(market),
+            options: None,
+        };
+        let word = document(&request(market(proto::rebalancing::Either::Word(
+            "annual".into(),
+        ))))
+        .unwrap();
+        assert_eq!(word["market"]["rebalancing"], json!("annual"));
+        let band = document(&request(market(proto::rebalancing::Either::Rule(
+            proto::RebalancingRule {
+                kind: "band".into(),
+                band: Some(0.05),
+            },
+        ))))
+        .unwrap();
+        assert_eq!(
+            band["market"]["rebalancing"],
+            json!({"kind": "band", "band": 0.05})
+        );
+        let engine: sextant_engine::GoalRequest = serde_json::from_value(band).unwrap();
+        let result = sextant_engine::Engine::default().simulate(&engine).unwrap();
+        let typed: SimulationResult = message(serde_json::to_value(&result).unwrap()).unwrap();
+        let stats = typed
+            .rebalancing
+            .expect("the rebalancing statistics travel");
+        assert_eq!(stats.rule, "band");
+        assert_eq!(
+            stats.mean_turnover,
+            result.rebalancing.unwrap().mean_turnover
+        );
+    }
+
+    #[test]
     fn a_result_document_is_its_message_and_an_undeclared_field_is_refused() {
         let document = json!({
             "success_probability": 0.8, "standard_error": 0.004, "target_nominal": 2e6,

@@ -480,3 +480,56 @@ async fn a_bad_history_is_refused_naming_its_line_or_field() {
     let (_, _, listed) = send(&app, get("/v1/histories")).await;
     assert_eq!(listed["histories"], json!([]));
 }
+
+/// Per-asset paths (docs/model.md §4.5) over HTTP: the simulation reports its rebalancing as the
+/// engine computes it, a what-if compares rules side by side, and the tool's summary says how
+/// the portfolio was held.
+#[tokio::test]
+async fn rebalancing_rules_are_simulated_compared_and_summarised() {
+    let app = app(&[]).await;
+    let mut request = example("rebalancing.json");
+    request["options"]["paths"] = json!(3000);
+    let (status, _, body) = send(&app, post("/v1/simulations", request.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let goal: GoalRequest = serde_json::from_value(request.clone()).unwrap();
+    let direct = Engine::new(Device::Cpu(CpuBackend::new()))
+        .simulate(&goal)
+        .unwrap();
+    assert_eq!(
+        body["rebalancing"],
+        serde_json::to_value(&direct.rebalancing).unwrap()
+    );
+    assert_eq!(body["rebalancing"]["rule"], "annual");
+    // What-if: the same goal never rebalanced, and rebalanced monthly (one portfolio).
+    let mut what_if = request.clone();
+    what_if["variants"] = json!([{"name": "never", "market": {"rebalancing": "none"}},
+                                 {"name": "monthly", "market": {"rebalancing": null}}]);
+    let (status, _, body) = send(&app, post("/v1/what-if", what_if.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let results = body["variants"].as_array().unwrap();
+    assert_eq!(results[0]["result"]["rebalancing"]["mean_rebalances"], 0.0);
+    assert!(results[1]["result"].get("rebalancing").is_none(), "{body}");
+    let (status, _, tool) = send(
+        &app,
+        post(
+            "/v1/tools/simulate_goal",
+            example("rebalancing.json").to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tool}");
+    let summary = tool["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("holding 2 assets rebalanced once a year (26.2 times, trading 2.6% of the portfolio a year on average)"),
+        "{summary}"
+    );
+    // A band out of bounds is refused naming the field.
+    let mut bad = example("rebalancing.json");
+    bad["market"]["rebalancing"] = json!({"kind": "band", "band": 2});
+    let (status, _, body) = send(&app, post("/v1/simulations", bad.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().contains("market.rebalancing.band"),
+        "{body}"
+    );
+}

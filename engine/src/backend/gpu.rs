@@ -447,6 +447,9 @@ fn summary(
             })
             .collect(),
         clamped_months: u64::from(tally.counts[base + 1 + snaps + goal.horizon as usize]),
+        // Per-asset goals never reach a GPU kernel (crate::engine routes them to the CPU).
+        rebalances: 0,
+        turnover: 0.0,
     }
 }
 

@@ -101,6 +101,10 @@ pub struct Summary {
     /// Path-months whose return a Student-t market clamped at −100% (docs/model.md §4.1),
     /// over every path and month; 0 for the lognormal.
     pub clamped_months: u64,
+    /// Under per-asset paths (docs/model.md §4.5): rebalances over every path; 0 otherwise.
+    pub rebalances: u64,
+    /// Under per-asset paths: the turnover of every rebalance of every path, summed.
+    pub turnover: f64,
 }
 
 impl Summary {

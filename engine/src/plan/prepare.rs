@@ -666,6 +666,13 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
             "plans run the lognormal market (docs/model.md §1) so far; student_t, regime and bootstrap markets run for goals",
         ));
     }
+    if !request.market.rebalancing.is_monthly() {
+        // The plan kernels hold one portfolio per account: refuse rather than run another.
+        return Err(ValidationError::new(
+            "market.rebalancing",
+            "plans rebalance monthly (docs/model.md §1's portfolio) so far; per-asset paths with annual, band or no rebalancing run for goals",
+        ));
+    }
     let schedule = market_schedule(
         &request.market,
         horizon,

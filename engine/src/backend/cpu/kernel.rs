@@ -8,6 +8,7 @@
 
 use multiversion::multiversion;
 
+use super::assets::simulate_asset_lanes;
 #[cfg(target_arch = "x86_64")]
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
@@ -23,8 +24,8 @@ use crate::validate::PreparedGoal;
 /// which the CPU must support (every kernel computes the same bits).
 ///
 /// Writes W at each of `months` into `snapshots[k * BLOCK_PATHS + i]` and the depletion month
-/// (or −1) into `depletion[i]`; returns how many path-months a Student-t market clamped at
-/// −100% (0 for the lognormal). Lanes past `count` are simulated and ignored.
+/// (or −1) into `depletion[i]`; returns the block's [`BlockCounts`]. Lanes past `count` are
+/// simulated and ignored.
 pub(super) fn simulate_block(
     kernel: CpuKernel,
     goal: &PreparedGoal,
@@ -32,7 +33,7 @@ pub(super) fn simulate_block(
     paths: PathRange,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) -> u64 {
+) -> BlockCounts {
     let job = BlockJob {
         goal,
         keys: philox::round_keys(philox::key_of_seed(goal.seed)),
@@ -69,6 +70,16 @@ impl PathRange {
     }
 }
 
+/// What a block counts besides its snapshots, over its `count` paths: path-months a Student-t
+/// market clamped at −100%, and under per-asset paths the rebalances and their turnover
+/// (summed over the block's paths in order).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct BlockCounts {
+    pub(super) clamped: u64,
+    pub(super) rebalances: u64,
+    pub(super) turnover: f64,
+}
+
 /// One block's work: which goal, its Philox round keys, the months to snapshot, and which
 /// paths.
 pub(super) struct BlockJob<'a> {
@@ -80,7 +91,11 @@ pub(super) struct BlockJob<'a> {
 
 /// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
 #[multiversion(targets("x86_64+sse4.1"))]
-fn simulate_block_portable(job: &BlockJob, snapshots: &mut [f64], depletion: &mut [f64]) -> u64 {
+fn simulate_block_portable(
+    job: &BlockJob,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) -> BlockCounts {
     simulate_lanes(&PortableLanes(&job.keys), job, snapshots, depletion)
 }
 
@@ -114,15 +129,18 @@ impl LaneKernel for PortableLanes<'_> {
     }
 }
 
-/// The month loop over lane groups, shared by every kernel; returns the clamped path-months
-/// of the block's `count` paths.
+/// The month loop over lane groups, shared by every kernel (per-asset paths have their own,
+/// [`simulate_asset_lanes`]); returns the block's counts.
 #[inline(always)]
 pub(super) fn simulate_lanes(
     lanes: &impl LaneKernel,
     job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) -> u64 {
+) -> BlockCounts {
+    if let Some(assets) = &job.goal.asset_paths {
+        return simulate_asset_lanes(lanes, job, assets, snapshots, depletion);
+    }
     let &BlockJob {
         goal,
         months,
@@ -195,17 +213,12 @@ pub(super) fn simulate_lanes(
                 lane_state.advance_index(goal, j, t);
                 t += 1;
                 if next < nominal && months[next] as usize == t {
-                    let at = next * BLOCK_PATHS + group;
-                    snapshots[at..at + LANES].copy_from_slice(&wealth);
-                    if let Some(index) = &lane_state.index {
-                        let at = (next + nominal) * BLOCK_PATHS + group;
-                        for (real, (&w, &i)) in snapshots[at..at + LANES]
-                            .iter_mut()
-                            .zip(wealth.iter().zip(&index.index))
-                        {
-                            *real = w / i;
-                        }
-                    }
+                    let columns = SnapshotColumns {
+                        next,
+                        nominal,
+                        group,
+                    };
+                    store_snapshot(snapshots, columns, &wealth, lane_state.index.as_ref());
                     next += 1;
                 }
             }
@@ -217,27 +230,61 @@ pub(super) fn simulate_lanes(
             .map(|&c| u64::from(c))
             .sum::<u64>();
     }
-    clamped
+    BlockCounts {
+        clamped,
+        ..BlockCounts::default()
+    }
+}
+
+/// Where a lane group's snapshot goes: snapshot `next` of the `nominal` ones, lanes from
+/// `group` (real values, under a stochastic index, `nominal` columns further on).
+#[derive(Clone, Copy)]
+pub(super) struct SnapshotColumns {
+    pub(super) next: usize,
+    pub(super) nominal: usize,
+    pub(super) group: usize,
+}
+
+/// A lane group's wealth into its snapshot column and, under a stochastic index, W / I into
+/// the real one.
+#[inline(always)]
+pub(super) fn store_snapshot(
+    snapshots: &mut [f64],
+    at: SnapshotColumns,
+    wealth: &[f64; LANES],
+    index: Option<&IndexLanes<LANES>>,
+) {
+    let first = at.next * BLOCK_PATHS + at.group;
+    snapshots[first..first + LANES].copy_from_slice(wealth);
+    if let Some(index) = index {
+        let first = (at.next + at.nominal) * BLOCK_PATHS + at.group;
+        for (real, (&w, &i)) in snapshots[first..first + LANES]
+            .iter_mut()
+            .zip(wealth.iter().zip(&index.index))
+        {
+            *real = w / i;
+        }
+    }
 }
 
 /// What a lane group carries from month to month besides its wealth: each lane's clamped
 /// months (Student-t), its regime, and the regimes of the quad's four months; under a
 /// bootstrap its history row and the quad's months' growth and inflation factors; under a
 /// stochastic index its rate and index, and the quad's market and own normals.
-struct LaneState {
+pub(super) struct LaneState {
     clamps: [u32; LANES],
     regime: [u32; LANES],
     month_regimes: [[u32; LANES]; 4],
     row: [u32; LANES],
     gross: [[f64; LANES]; 4],
     prices: [[f64; LANES]; 4],
-    index: Option<IndexLanes<LANES>>,
+    pub(super) index: Option<IndexLanes<LANES>>,
     shocks: [[f32; LANES]; 4],
     own: [[f32; LANES]; 4],
 }
 
 impl LaneState {
-    fn new(goal: &PreparedGoal) -> Self {
+    pub(super) fn new(goal: &PreparedGoal) -> Self {
         LaneState {
             clamps: [0; LANES],
             regime: [0; LANES],
@@ -258,7 +305,7 @@ impl LaneState {
     /// `t`): AR(1)'s rate, with the index taken at a year end or the horizon (docs/model.md
     /// §4.4), or the month's history inflation (§4.3).
     #[inline(always)]
-    fn advance_index(&mut self, goal: &PreparedGoal, j: usize, t: usize) {
+    pub(super) fn advance_index(&mut self, goal: &PreparedGoal, j: usize, t: usize) {
         let Some(index) = &mut self.index else {
             return;
         };
@@ -379,7 +426,12 @@ fn quad_growth(
 
 /// The AR(1) model's own normals Z' of quad `q`'s months, into `state.own`.
 #[inline(always)]
-fn own_normals(lanes: &impl LaneKernel, paths: &[u32; LANES], q: usize, state: &mut LaneState) {
+pub(super) fn own_normals(
+    lanes: &impl LaneKernel,
+    paths: &[u32; LANES],
+    q: usize,
+    state: &mut LaneState,
+) {
     let [w0, w1, w2, w3] = lanes.words_at(paths, [q as u32, INFLATION_STREAM, 0]);
     let [o0, o1, o2, o3] = &mut state.own;
     normal::box_muller_lanes(&w0, &w1, o0, o1);

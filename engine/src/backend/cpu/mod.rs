@@ -28,6 +28,7 @@
 //! with AVX2 and AVX-512 intrinsics. This file holds the backend, its kernel choice and the
 //! constants they share.
 
+mod assets;
 mod kernel;
 mod pass;
 mod plan;
@@ -278,6 +279,18 @@ impl CpuBackend {
             goal.withdrawal.iter().all(|&d| d == 0.0) && unit.len() == goal.horizon as usize,
             "the affine pass needs a goal without withdrawals and a unit schedule per month"
         );
+        if goal.asset_paths.is_some() {
+            // Per-asset paths have no affine kernel: the goal, and its unit schedule from
+            // nothing, each simulated (under a calendar rule W_T is affine in the
+            // contributions, so these are the same two tracks).
+            let mut from_nothing = goal.clone();
+            from_nothing.initial_wealth = 0.0;
+            from_nothing.contribution = unit.to_vec();
+            return (
+                self.terminal_wealth_of(goal),
+                self.terminal_wealth_of(&from_nothing),
+            );
+        }
         let keys = philox::round_keys(philox::key_of_seed(goal.seed));
         let n = goal.paths as usize;
         let blocks = n.div_ceil(BLOCK_PATHS);

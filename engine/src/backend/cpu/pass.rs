@@ -30,6 +30,8 @@ pub(super) struct MainPass {
     pub(super) tallies: Vec<BracketTally>,
     /// Path-months clamped at −100% (a Student-t market).
     pub(super) clamped: u64,
+    /// Rebalances over every path (per-asset paths).
+    pub(super) rebalances: u64,
 }
 
 impl MainPass {
@@ -48,6 +50,7 @@ impl MainPass {
         self.successes += other.successes;
         self.failed += other.failed;
         self.clamped += other.clamped;
+        self.rebalances += other.rebalances;
         add_counts(&mut self.depletion_months, &other.depletion_months);
         add_counts(&mut self.depleted_by, &other.depleted_by);
         for (mine, theirs) in self.everything.iter_mut().zip(other.everything) {
@@ -88,10 +91,10 @@ impl CpuBackend {
         };
         let brackets: Vec<Bracket> = pending.iter().map(|&(_, _, b)| b).collect();
 
-        // Per block: one sum per snapshot, then the shortfall sum.
-        let mut block_sums = vec![0.0; plan.blocks * (s + 1)];
+        // Per block: one sum per snapshot, then the shortfall sum and the turnover sum.
+        let mut block_sums = vec![0.0; plan.blocks * (s + 2)];
         let main = block_sums
-            .par_chunks_mut(s + 1)
+            .par_chunks_mut(s + 2)
             .enumerate()
             .with_min_len(self.chunk_blocks)
             .fold(
@@ -106,7 +109,9 @@ impl CpuBackend {
                         return (buf, acc);
                     }
                     let count = buf.simulate_block_of(goal, plan, b);
-                    acc.clamped += buf.clamped;
+                    acc.clamped += buf.counts.clamped;
+                    acc.rebalances += buf.counts.rebalances;
+                    sums[s + 1] = buf.counts.turnover;
                     watch.advance(count as u64 * u64::from(goal.horizon));
                     let depletion = &buf.depletion[..count];
                     reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
@@ -130,12 +135,14 @@ impl CpuBackend {
                 shortfall: None,
                 snapshots: Vec::new(),
                 clamped_months: 0,
+                rebalances: 0,
+                turnover: 0.0,
             };
         }
 
         // Floating sums over blocks, in block order.
-        let mut totals = vec![0.0; s + 1];
-        for sums in block_sums.chunks(s + 1) {
+        let mut totals = vec![0.0; s + 2];
+        for sums in block_sums.chunks(s + 2) {
             for (t, x) in totals.iter_mut().zip(sums) {
                 *t += x;
             }
@@ -148,6 +155,7 @@ impl CpuBackend {
             mut everything,
             tallies,
             clamped,
+            rebalances,
         } = main;
         let percentiles: Vec<Vec<(f64, f64)>> = if plan.percentiles.is_empty() {
             vec![Vec::new(); s]
@@ -182,6 +190,8 @@ impl CpuBackend {
             shortfall: (failed > 0).then(|| totals[s] / failed as f64),
             snapshots,
             clamped_months: clamped,
+            rebalances,
+            turnover: totals[s + 1],
         }
     }
 

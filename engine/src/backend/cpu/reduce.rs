@@ -5,7 +5,7 @@
 
 use multiversion::multiversion;
 
-use super::kernel::{simulate_block, PathRange};
+use super::kernel::{simulate_block, BlockCounts, PathRange};
 use super::pass::{MainPass, Pending};
 use super::plan::Plan;
 use super::{BLOCK_PATHS, NOT_DEPLETED};
@@ -37,8 +37,8 @@ pub(crate) fn median_of_histogram(histogram: &[u64]) -> Option<f64> {
 pub(super) struct BlockBuffers {
     pub(super) snapshots: Vec<f64>,
     pub(super) depletion: Vec<f64>,
-    /// Path-months the last block clamped at −100% (a Student-t market).
-    pub(super) clamped: u64,
+    /// What the last block counted (clamped months, rebalances, turnover).
+    pub(super) counts: BlockCounts,
 }
 
 impl BlockBuffers {
@@ -46,7 +46,7 @@ impl BlockBuffers {
         BlockBuffers {
             snapshots: vec![0.0; snapshot_count * BLOCK_PATHS],
             depletion: vec![NOT_DEPLETED; BLOCK_PATHS],
-            clamped: 0,
+            counts: BlockCounts::default(),
         }
     }
 
@@ -61,7 +61,7 @@ impl BlockBuffers {
         let first = b * BLOCK_PATHS;
         let count = BLOCK_PATHS.min(goal.paths as usize - first);
         let paths = PathRange::contiguous(first, count);
-        self.clamped = simulate_block(
+        self.counts = simulate_block(
             plan.kernel,
             goal,
             &plan.months,

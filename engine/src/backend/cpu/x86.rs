@@ -5,7 +5,7 @@
 //! [`grow`](super::kernel::grow)'s operations in its order, so the bits match the portable
 //! kernel; callers must have detected the features (`CpuKernel::is_supported`).
 
-use super::kernel::{affine_lanes, simulate_lanes, AffineJob, BlockJob, LaneKernel};
+use super::kernel::{affine_lanes, simulate_lanes, AffineJob, BlockCounts, BlockJob, LaneKernel};
 use super::LANES;
 use crate::philox;
 
@@ -15,7 +15,7 @@ pub(super) fn simulate_block_avx2(
     job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) -> u64 {
+) -> BlockCounts {
     let lanes = Avx2Lanes(philox::avx2::Keys::new(&job.keys));
     simulate_lanes(&lanes, job, snapshots, depletion)
 }
@@ -27,7 +27,7 @@ pub(super) fn simulate_block_avx512(
     job: &BlockJob,
     snapshots: &mut [f64],
     depletion: &mut [f64],
-) -> u64 {
+) -> BlockCounts {
     let lanes = Avx512Lanes(philox::avx512::Keys::new(&job.keys));
     simulate_lanes(&lanes, job, snapshots, depletion)
 }

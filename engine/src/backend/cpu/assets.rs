@@ -1,0 +1,218 @@
+//! The block kernel's month loop for per-asset paths (docs/model.md §4.5,
+//! [`crate::rebalance`]): each lane group holds every asset's holdings, draws one normal per
+//! asset and month from the shocks' stream (asset in c3), correlates them, and trades back to
+//! the target weights as the goal's rule says. It computes [`crate::rebalance::simulate_path`]'s
+//! operations in its order, lane by lane, so every instruction set gives that definition's
+//! bits; loops run over lanes innermost, so LLVM vectorises the arithmetic.
+
+use super::kernel::{
+    own_normals, store_snapshot, BlockCounts, BlockJob, LaneKernel, LaneState, PathRange,
+    SnapshotColumns,
+};
+use super::{LANES, NOT_DEPLETED};
+use crate::normal;
+use crate::rebalance::{AssetPaths, Rule};
+
+/// Simulate the job's paths with per-asset holdings; as `simulate_lanes` for the other
+/// models, plus each path's rebalances and turnover (summed over the block's paths in order).
+#[inline(always)]
+pub(super) fn simulate_asset_lanes(
+    lanes: &impl LaneKernel,
+    job: &BlockJob,
+    assets: &AssetPaths,
+    snapshots: &mut [f64],
+    depletion: &mut [f64],
+) -> BlockCounts {
+    let &BlockJob {
+        goal,
+        months,
+        paths:
+            PathRange {
+                first,
+                step: path_step,
+                count,
+            },
+        ..
+    } = job;
+    let horizon = goal.horizon as usize;
+    let k = assets.count;
+    let nominal = if goal.stochastic_index() {
+        months.len() / 2
+    } else {
+        months.len()
+    };
+    let mut counts = BlockCounts::default();
+    // Per asset: the holdings, the quad's four months of normals, and one month's growth.
+    let mut holdings = vec![[0.0f64; LANES]; k];
+    let mut normals = vec![[[0.0f32; LANES]; 4]; k];
+    let mut growth = vec![[0.0f64; LANES]; k];
+    for group in (0..count).step_by(LANES) {
+        let paths: [u32; LANES] =
+            std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
+        for (h, &w) in holdings.iter_mut().zip(assets.weights_at(0)) {
+            *h = [goal.initial_wealth * w; LANES];
+        }
+        let mut depleted_at = [NOT_DEPLETED; LANES];
+        let mut rebalances = [0u32; LANES];
+        let mut turnover = [0.0f64; LANES];
+        let mut lane_state = LaneState::new(goal);
+        let mut next = 0;
+        for t in 0..horizon {
+            let j = t % 4;
+            if j == 0 {
+                let q = (t / 4) as u32;
+                for (a, quad) in normals.iter_mut().enumerate() {
+                    let [w0, w1, w2, w3] = lanes.words_at(&paths, [q, 0, a as u32]);
+                    let [z0, z1, z2, z3] = quad;
+                    normal::box_muller_lanes(&w0, &w1, z0, z1);
+                    normal::box_muller_lanes(&w2, &w3, z2, z3);
+                }
+                if goal.inflation.is_some() {
+                    // AR(1) with ρ = 0 (validate.rs): `lane_state.shocks` stays zero.
+                    own_normals(lanes, &paths, t / 4, &mut lane_state);
+                }
+            }
+            month_growth(assets, &normals, j, &mut growth);
+            let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
+            let amount: [f64; LANES] = match &lane_state.index {
+                Some(x) => std::array::from_fn(|l| d * x.year_index[l]),
+                None => [d; LANES],
+            };
+            let target = assets.weights_at(t);
+            let mut wealth = holdings[0];
+            for h in &holdings[1..] {
+                for l in 0..LANES {
+                    wealth[l] += h[l];
+                }
+            }
+            let mut x = [0.0f64; LANES];
+            let mut live = [false; LANES];
+            let mut buys = [false; LANES];
+            let mut scale = [0.0f64; LANES];
+            let mut net = [0.0f64; LANES];
+            for l in 0..LANES {
+                x[l] = wealth[l] + c - amount[l];
+                let dead = depleted_at[l] >= 0.0;
+                let newly = !dead & (d > 0.0) & (x[l] <= 0.0);
+                depleted_at[l] = if newly { t as f64 } else { depleted_at[l] };
+                live[l] = !(dead | newly);
+                net[l] = c - amount[l];
+                buys[l] = net[l] >= 0.0;
+                scale[l] = x[l] / wealth[l];
+            }
+            for (h, &w) in holdings.iter_mut().zip(target) {
+                for l in 0..LANES {
+                    let flowed = if buys[l] {
+                        h[l] + net[l] * w
+                    } else {
+                        h[l] * scale[l]
+                    };
+                    h[l] = if live[l] { flowed } else { 0.0 };
+                }
+            }
+            let mut rebalance = [false; LANES];
+            match assets.rule {
+                Rule::Annual => {
+                    if t > 0 && t % 12 == 0 {
+                        for l in 0..LANES {
+                            rebalance[l] = live[l] & (x[l] > 0.0);
+                        }
+                    }
+                }
+                Rule::Band(band) => {
+                    for (h, &w) in holdings.iter().zip(target) {
+                        for l in 0..LANES {
+                            rebalance[l] |= (h[l] / x[l] - w).abs() > band;
+                        }
+                    }
+                    for l in 0..LANES {
+                        rebalance[l] &= live[l] & (x[l] > 0.0);
+                    }
+                }
+                Rule::None => {}
+            }
+            if rebalance.iter().any(|&r| r) {
+                let mut traded = [0.0f64; LANES];
+                for (h, &w) in holdings.iter().zip(target) {
+                    for l in 0..LANES {
+                        traded[l] += (x[l] * w - h[l]).abs();
+                    }
+                }
+                for l in 0..LANES {
+                    if rebalance[l] {
+                        turnover[l] += traded[l] / (2.0 * x[l]);
+                        rebalances[l] += 1;
+                    }
+                }
+                for (h, &w) in holdings.iter_mut().zip(target) {
+                    for l in 0..LANES {
+                        h[l] = if rebalance[l] { x[l] * w } else { h[l] };
+                    }
+                }
+            }
+            for (h, g) in holdings.iter_mut().zip(&growth) {
+                for l in 0..LANES {
+                    h[l] *= g[l];
+                }
+            }
+            lane_state.advance_index(goal, j, t);
+            if next < nominal && months[next] as usize == t + 1 {
+                let mut wealth = holdings[0];
+                for h in &holdings[1..] {
+                    for l in 0..LANES {
+                        wealth[l] += h[l];
+                    }
+                }
+                let columns = SnapshotColumns {
+                    next,
+                    nominal,
+                    group,
+                };
+                store_snapshot(snapshots, columns, &wealth, lane_state.index.as_ref());
+                next += 1;
+            }
+        }
+        depletion[group..group + LANES].copy_from_slice(&depleted_at);
+        let valid = LANES.min(count - group);
+        counts.rebalances += rebalances[..valid]
+            .iter()
+            .map(|&r| u64::from(r))
+            .sum::<u64>();
+        for &x in &turnover[..valid] {
+            counts.turnover += x;
+        }
+    }
+    counts
+}
+
+/// Month `j` of the quad: each asset's growth G_k = drift_k · exp(s_k · Σ_{i≤k} L_ki Z_i)
+/// ([`AssetPaths::growth`]'s operations, lane-wise).
+#[inline(always)]
+fn month_growth(
+    assets: &AssetPaths,
+    normals: &[[[f32; LANES]; 4]],
+    j: usize,
+    growth: &mut [[f64; LANES]],
+) {
+    let k = assets.count;
+    for (i, g) in growth.iter_mut().enumerate() {
+        let row = &assets.cholesky[i * k..i * k + k];
+        let mut y = [0.0f32; LANES];
+        for l in 0..LANES {
+            y[l] = row[0] * normals[0][j][l];
+        }
+        for (c, quad) in row.iter().zip(normals).take(i + 1).skip(1) {
+            for l in 0..LANES {
+                y[l] += c * quad[j][l];
+            }
+        }
+        normal::exp_scaled_lanes(assets.volatility[i], &mut y);
+        // Into a local array first, so the conversion and product vectorise.
+        let drift = assets.drift[i];
+        let mut out = [0.0f64; LANES];
+        for l in 0..LANES {
+            out[l] = drift * f64::from(y[l]);
+        }
+        *g = out;
+    }
+}
