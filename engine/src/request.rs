@@ -149,7 +149,7 @@ impl Rebalancing {
 #[derive(schemars::JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
-enum RebalancingSchema {
+pub(crate) enum RebalancingSchema {
     Word(RebalancingWord),
     Rule(Rebalancing),
 }
@@ -158,7 +158,7 @@ enum RebalancingSchema {
 #[derive(schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
-enum RebalancingWord {
+pub(crate) enum RebalancingWord {
     Monthly,
     Annual,
     None,

@@ -2,18 +2,26 @@
 //! points, in one batched engine call with common random numbers (one seed: every point sees
 //! the same normals), so differences between points are the allocation's, not the sampling's.
 //!
-//! Each point's portfolio reaches the engine as its μ and σ (docs/model.md §1's single-portfolio
-//! market), so a point's numbers are exactly those of a single-goal run with that μ, σ and seed.
+//! Under the lognormal and Student-t months rebalanced monthly, each point's portfolio reaches
+//! the engine as its μ and σ (docs/model.md §1's single-portfolio market), so a point's numbers
+//! are exactly those of a single-goal run with that μ, σ and seed. A regime market (whose
+//! regimes may move each asset), a bootstrap (whose history holds the frontier's assets) and
+//! per-asset paths (`rebalancing` other than monthly) need the point's weights instead: the
+//! point then reaches the engine as the frontier's assets, their correlations and the point's
+//! weights ([`SweepRequest::goal_request_for`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, EngineError};
-use crate::frontier::{FrontierError, FrontierRequest, PortfolioReport};
-use crate::request::{Goal, GoalRequest, Market, Options, ReturnModel};
+use crate::frontier::{FrontierError, FrontierRequest, Portfolio, PortfolioReport};
+use crate::portfolio;
+use crate::request::{
+    Asset, Goal, GoalRequest, HistorySource, Market, Options, Rebalancing, ReturnModel,
+};
 use crate::result::ENGINE_VERSION;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
-/// `{"goal", "frontier", "inflation", "fee", "model", "options"}`.
+/// `{"goal", "frontier", "inflation", "fee", "model", "rebalancing", "options"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
@@ -30,6 +38,10 @@ pub struct SweepRequest {
     /// The month's return distribution at every point, as `market.model` of a goal.
     #[serde(default, skip_serializing_if = "ReturnModel::is_lognormal")]
     pub model: ReturnModel,
+    /// How each point's assets are rebalanced, as `market.rebalancing` of a goal.
+    #[serde(default, skip_serializing_if = "Rebalancing::is_monthly")]
+    #[schemars(with = "crate::request::RebalancingSchema")]
+    pub rebalancing: Rebalancing,
     #[serde(default)]
     pub options: Options,
 }
@@ -94,34 +106,111 @@ impl SweepRequest {
         }
     }
 
-    pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
-        crate::validate::check_fee("fee", self.fee)?;
-        if matches!(
+    /// Whether a point must reach the engine by its weights over the frontier's assets rather
+    /// than as one μ and σ: under regimes, a bootstrap or per-asset paths.
+    fn by_weights(&self) -> bool {
+        matches!(
             self.model,
             ReturnModel::Regime { .. } | ReturnModel::Bootstrap { .. }
-        ) {
-            // Each point reaches the engine as one μ and σ; a regime's per-asset returns, or a
-            // history's, would need the point's weights. Refuse rather than run another model.
-            return Err(ValidationError::new(
-                "model",
-                "regime and bootstrap markets run for goals; sweeps take the lognormal or student_t model so far",
-            )
-            .into());
+        ) || !self.rebalancing.is_monthly()
+    }
+
+    /// The goal request the sweep runs at frontier point `point` of the checked frontier
+    /// `market`: [`SweepRequest::goal_request_at`] its μ and σ, or, where the model needs the
+    /// point's weights ([`SweepRequest::by_weights`]), the frontier's assets (σ_k and the
+    /// correlations from its covariance; a bootstrap's assets are its history's) with the
+    /// point's weights: what a caller would send to simulate that point alone.
+    pub fn goal_request_for(&self, point: &Portfolio, market: &portfolio::Market) -> GoalRequest {
+        let mut request = self.goal_request_at(point.expected_return, point.volatility);
+        if !self.by_weights() {
+            return request;
         }
+        let n = market.len();
+        let sd: Vec<f64> = (0..n)
+            .map(|k| market.covariance[k * n + k].max(0.0).sqrt())
+            .collect();
+        let bootstrap = matches!(self.model, ReturnModel::Bootstrap { .. });
+        request.market.expected_return = None;
+        request.market.volatility = None;
+        request.market.weights = Some(point.weights.clone());
+        request.market.rebalancing = self.rebalancing;
+        if !bootstrap {
+            request.market.assets = Some(
+                market
+                    .names
+                    .iter()
+                    .zip(&market.expected_returns)
+                    .zip(&sd)
+                    .map(|((name, &expected_return), &volatility)| Asset {
+                        name: name.clone(),
+                        expected_return,
+                        volatility,
+                    })
+                    .collect(),
+            );
+            request.market.correlations = Some(
+                (0..n)
+                    .map(|i| {
+                        (0..n)
+                            .map(|j| {
+                                let scale = sd[i] * sd[j];
+                                if i == j {
+                                    1.0
+                                } else if scale > 0.0 {
+                                    (market.covariance[i * n + j] / scale).clamp(-1.0, 1.0)
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            );
+        }
+        request
+    }
+
+    pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
+        crate::validate::check_fee("fee", self.fee)?;
         let prepared = self.frontier.prepare("frontier.")?;
+        if let ReturnModel::Bootstrap {
+            history: HistorySource::Inline(history),
+            ..
+        } = &self.model
+        {
+            // The points' weights are over the frontier's assets: the history must hold them.
+            if history.assets != prepared.market.names {
+                return Err(ValidationError::new(
+                    "model.history",
+                    format!(
+                        "its assets ({}) must be the frontier's ({}), in that order: each point's weights apply to the history's returns",
+                        history.assets.join(", "),
+                        prepared.market.names.join(", ")
+                    ),
+                )
+                .into());
+            }
+        }
         let frontier = prepared.solve()?;
         let rf = prepared.risk_free_rate;
         let portfolios = frontier.points(prepared.points);
         let goals: Vec<PreparedGoal> = portfolios
             .iter()
-            .map(|p| prepare(&self.goal_request_at(p.expected_return, p.volatility)))
+            .map(|p| prepare(&self.goal_request_for(p, &prepared.market)))
             .collect::<Result<_, _>>()
             .map_err(|e| {
-                // The point's μ and σ come from the frontier, not from fields of the request:
-                // name the frontier for them.
-                let field = match e.field.as_str() {
-                    "market.expected_return" | "market.volatility" => "frontier".to_string(),
-                    other => other.strip_prefix("market.").unwrap_or(other).to_string(),
+                // The point's μ and σ, assets, correlations and weights come from the
+                // frontier, not from fields of the request: name the frontier for them.
+                let from_frontier = ["market.expected_return", "market.volatility"]
+                    .contains(&e.field.as_str())
+                    || ["market.assets", "market.weights", "market.correlations"]
+                        .iter()
+                        .any(|f| e.field.starts_with(f));
+                let field = if from_frontier {
+                    "frontier".to_string()
+                } else {
+                    let field = e.field.as_str();
+                    field.strip_prefix("market.").unwrap_or(field).to_string()
                 };
                 ValidationError::new(
                     field,

@@ -5,7 +5,8 @@
 //! bits; AR(1) inflation without volatility as deterministic inflation, its real fan chart
 //! and real targets through the solvers; the bootstrap's closed forms (a history of one
 //! repeated month), its months in proportion, its block lengths, real targets through the
-//! solvers; and bad input refused by name. Every statistical bound is 4 standard errors with a
+//! solvers; sweeps under regimes, a bootstrap and per-asset paths at each point's weights; and
+//! bad input refused by name. Every statistical bound is 4 standard errors with a
 //! fixed seed.
 
 use serde_json::{json, Value};
@@ -462,22 +463,64 @@ fn a_bad_regime_market_is_refused_by_name() {
         "regimes": [{"name": "a", "expected_return": 0.1, "volatility": 0.1}], "transition": [[1]]}})).is_ok());
 }
 
-#[test]
-fn a_sweep_refuses_regimes_by_name() {
-    use sextant_engine::sweep::SweepRequest;
-    let sweep: SweepRequest = serde_json::from_value(json!({
-        "goal": {"initial_wealth": 100000, "horizon_months": 120, "target_amount": 200000},
+/// Every point of a sweep under `model` and `rebalancing` (a regime market, a bootstrap, or
+/// per-asset paths) is the single goal the sweep says it runs there: the frontier's assets with
+/// the point's weights (`goal_request_for`), to the bit.
+fn assert_sweep_points_are_their_goals(sweep: &sextant_engine::sweep::SweepRequest) {
+    let engine = Engine::default();
+    let report = sweep.run(&engine).unwrap();
+    let prepared = sweep.frontier.prepare("frontier.").unwrap();
+    let portfolios = prepared.solve().unwrap().points(prepared.points);
+    assert_eq!(portfolios.len(), report.points.len());
+    let mut successes = Vec::new();
+    for (point, portfolio) in report.points.iter().zip(&portfolios) {
+        let alone = sweep.goal_request_for(portfolio, &prepared.market);
+        assert_eq!(alone.market.weights.as_ref(), Some(&portfolio.weights));
+        assert_eq!(alone.market.model, sweep.model);
+        let alone = engine.simulate(&alone).unwrap();
+        assert_eq!(point.success_probability, alone.success_probability);
+        assert_eq!(point.terminal_mean, alone.terminal.mean);
+        successes.push(point.success_probability);
+    }
+    // The points differ: the allocation matters.
+    assert!(
+        successes.iter().any(|&p| p != successes[0]),
+        "{successes:?}"
+    );
+}
+
+fn sweep_of(extra: Value) -> sextant_engine::sweep::SweepRequest {
+    let mut sweep = json!({
+        "goal": {"initial_wealth": 100000, "monthly_contribution": 800, "horizon_months": 180,
+                 "target_amount": 350000},
         "frontier": {"assets": [{"name": "stocks", "expected_return": 0.08, "volatility": 0.18},
                                 {"name": "bonds", "expected_return": 0.035, "volatility": 0.06}],
-                     "points": 3},
-        "model": {"kind": "regime", "regimes": [{"name": "one"}], "transition": [[1]]}
-    }))
-    .unwrap();
-    let err = sweep.run(&Engine::default()).unwrap_err().to_string();
-    assert!(
-        err.starts_with("model: regime and bootstrap markets run for goals"),
-        "{err}"
-    );
+                     "correlations": [[1, 0.2], [0.2, 1]], "points": 4},
+        "options": {"paths": 3000, "seed": 17}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        sweep[k] = v.clone();
+    }
+    serde_json::from_value(sweep).unwrap()
+}
+
+#[test]
+fn a_sweep_runs_regimes_and_per_asset_paths_at_each_points_weights() {
+    // A crisis regime that moves each asset its own way: it needs the point's weights.
+    assert_sweep_points_are_their_goals(&sweep_of(json!({
+        "model": {"kind": "regime",
+                  "regimes": [{"name": "calm"},
+                              {"name": "crisis", "assets": [
+                                  {"expected_return": -0.2, "volatility": 0.35},
+                                  {"expected_return": 0.04, "volatility": 0.05}]}],
+                  "transition": [[0.97, 0.03], [0.2, 0.8]]}
+    })));
+    assert_sweep_points_are_their_goals(&sweep_of(json!({"rebalancing": "annual"})));
+    // Per-asset paths under Student-t months are refused by name, as for a goal.
+    let err = sweep_of(json!({"rebalancing": "none", "model": {"kind": "student_t", "df": 5}}))
+        .run(&Engine::default())
+        .unwrap_err();
+    assert!(err.to_string().starts_with("rebalancing: "), "{err}");
 }
 
 /// A drawdown with a real target under `inflation` (a rate or a model).
@@ -952,7 +995,7 @@ fn a_bad_bootstrap_market_is_refused_by_name() {
 }
 
 #[test]
-fn plans_and_sweeps_refuse_a_bootstrap_by_name() {
+fn plans_refuse_a_bootstrap_and_sweeps_run_one_over_the_frontiers_assets() {
     use sextant_engine::plan::{prepare_plan, PlanRequest};
     let history = repeated_history(&[0.01], None, 60);
     let mut plan = single_retiree_plan();
@@ -961,15 +1004,24 @@ fn plans_and_sweeps_refuse_a_bootstrap_by_name() {
     let err = prepare_plan(&plan).unwrap_err();
     assert_eq!(err.field, "market.model");
     assert!(err.problem.contains("bootstrap"), "{}", err.problem);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sweep.json");
-    let mut sweep: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    sweep["model"] = json!({"kind": "bootstrap", "history": history});
-    let sweep: sextant_engine::sweep::SweepRequest = serde_json::from_value(sweep).unwrap();
-    match sweep.run(&Engine::default()) {
-        Err(sextant_engine::sweep::SweepError::Invalid(e)) => {
-            assert_eq!(e.field, "model");
-            assert!(e.problem.contains("bootstrap"), "{e}");
-        }
-        other => panic!("a sweep ran a bootstrap: {other:?}"),
-    }
+    // A history of the frontier's two assets, in its order: each point weights its returns.
+    let months: Vec<Value> = (0..120)
+        .map(|t| {
+            let stocks = if t % 7 == 0 { -0.06 } else { 0.012 };
+            json!({"returns": [stocks, 0.003]})
+        })
+        .collect();
+    let two = json!({"assets": ["stocks", "bonds"], "months": months});
+    assert_sweep_points_are_their_goals(&sweep_of(json!({
+        "model": {"kind": "bootstrap", "history": two, "block_months": 12}
+    })));
+    // A history of other assets is refused naming both lists.
+    let err = sweep_of(json!({"model": {"kind": "bootstrap", "history": history}}))
+        .run(&Engine::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("model.history: its assets (a0) must be the frontier's (stocks, bonds)"),
+        "{err}"
+    );
 }
