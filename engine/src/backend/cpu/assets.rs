@@ -6,8 +6,7 @@
 //! bits; loops run over lanes innermost, so LLVM vectorises the arithmetic.
 
 use super::kernel::{
-    own_normals, store_snapshot, BlockCounts, BlockJob, LaneKernel, LaneState, PathRange,
-    SnapshotColumns,
+    own_normals, store_snapshot, BlockCounts, BlockJob, LaneKernel, LaneState, SnapshotColumns,
 };
 use super::{LANES, NOT_DEPLETED};
 use crate::normal;
@@ -23,32 +22,17 @@ pub(super) fn simulate_asset_lanes(
     snapshots: &mut [f64],
     depletion: &mut [f64],
 ) -> BlockCounts {
-    let &BlockJob {
-        goal,
-        months,
-        paths:
-            PathRange {
-                first,
-                step: path_step,
-                count,
-            },
-        ..
-    } = job;
+    let (goal, months, count) = (job.goal, job.months, job.paths.count);
     let horizon = goal.horizon as usize;
     let k = assets.count;
-    let nominal = if goal.stochastic_index() {
-        months.len() / 2
-    } else {
-        months.len()
-    };
+    let nominal = job.nominal_columns();
     let mut counts = BlockCounts::default();
     // Per asset: the holdings, the quad's four months of normals, and one month's growth.
     let mut holdings = vec![[0.0f64; LANES]; k];
     let mut normals = vec![[[0.0f32; LANES]; 4]; k];
     let mut growth = vec![[0.0f64; LANES]; k];
     for group in (0..count).step_by(LANES) {
-        let paths: [u32; LANES] =
-            std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
+        let paths = job.lane_paths(group);
         for (h, &w) in holdings.iter_mut().zip(assets.weights_at(0)) {
             *h = [goal.initial_wealth * w; LANES];
         }

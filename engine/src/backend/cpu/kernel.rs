@@ -89,6 +89,25 @@ pub(super) struct BlockJob<'a> {
     pub(super) paths: PathRange,
 }
 
+impl BlockJob<'_> {
+    /// The paths of the lane group starting at the block's `group`-th path.
+    #[inline(always)]
+    pub(super) fn lane_paths(&self, group: usize) -> [u32; LANES] {
+        let PathRange { first, step, .. } = self.paths;
+        std::array::from_fn(|l| (first + (group + l) * step as usize) as u32)
+    }
+
+    /// The nominal snapshot columns: under a stochastic index `months` lists the snapshot
+    /// months twice, W_s and then W_s / I_s.
+    pub(super) fn nominal_columns(&self) -> usize {
+        if self.goal.stochastic_index() {
+            self.months.len() / 2
+        } else {
+            self.months.len()
+        }
+    }
+}
+
 /// The block kernel in portable Rust, vectorised by LLVM: SSE4.1 when the CPU has it.
 #[multiversion(targets("x86_64+sse4.1"))]
 fn simulate_block_portable(
@@ -141,17 +160,7 @@ pub(super) fn simulate_lanes(
     if let Some(assets) = &job.goal.asset_paths {
         return simulate_asset_lanes(lanes, job, assets, snapshots, depletion);
     }
-    let &BlockJob {
-        goal,
-        months,
-        paths:
-            PathRange {
-                first,
-                step: path_step,
-                count,
-            },
-        ..
-    } = job;
+    let (goal, months, count) = (job.goal, job.months, job.paths.count);
     let horizon = goal.horizon as usize;
     let quads = horizon.div_ceil(4);
     let first_withdrawal = goal
@@ -159,18 +168,12 @@ pub(super) fn simulate_lanes(
         .iter()
         .position(|&d| d > 0.0)
         .unwrap_or(horizon);
-    // Under a stochastic index `months` lists the snapshot months twice: W_s, then W_s / I_s.
-    let nominal = if goal.stochastic_index() {
-        months.len() / 2
-    } else {
-        months.len()
-    };
+    let nominal = job.nominal_columns();
     // Regimes, a bootstrap and a stochastic index give each lane its own drift or amount.
     let per_lane = goal.regimes.is_some() || goal.bootstrap.is_some() || goal.stochastic_index();
     let mut clamped = 0u64;
     for group in (0..count).step_by(LANES) {
-        let paths: [u32; LANES] =
-            std::array::from_fn(|l| (first + (group + l) * path_step as usize) as u32);
+        let paths = job.lane_paths(group);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
         let mut lane_state = LaneState::new(goal);
