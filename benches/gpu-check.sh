@@ -9,9 +9,9 @@
 #      standard goals × 10,000 paths and of one goal end to end (a software adapter is checked
 #      but never timed as a GPU);
 #   3b. the standard goal under Student-t months, in two regimes, under AR(1) inflation,
-#      bootstrapped from a history and in five assets (per-asset paths under annual
-#      rebalancing run on the CPU, by name) beside the lognormal on CUDA (the CPU where there
-#      is no NVIDIA GPU), one process;
+#      bootstrapped from a history and in five assets (one portfolio, and per-asset paths
+#      under annual rebalancing) beside the lognormal on CUDA (the CPU where there is no
+#      NVIDIA GPU), one process;
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
 #   5. household plans on the machine's CPU cores, beside monteplan on the same Python
@@ -154,8 +154,8 @@ done
 
 # 3b. Market models (docs/model.md §4) on the best backend: the standard goal under Student-t
 # months, in two regimes, under AR(1) inflation, bootstrapped from the synthetic history and in
-# five assets (one portfolio, and per asset under annual rebalancing: CPU-only so far, which
-# the row names) beside the lognormal, in one process (the ratios are the figures).
+# five assets (one portfolio, and per asset under annual rebalancing; the row names the
+# backend that ran it) beside the lognormal, in one process (the ratios are the figures).
 models_table=""
 models_backend=cpu
 [ "$nvidia" = 1 ] && models_backend=cuda

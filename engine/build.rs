@@ -1,7 +1,9 @@
 //! The CUDA kernels' shared arithmetic, generated from the WGSL by sextant-kernelgen:
-//! `shaders/common.wgsl` → `$OUT_DIR/common.cu`, which the CUDA backend puts before
-//! `kernels/simulate.cu`; `shaders/common.wgsl` + `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the
-//! plan kernel's month loop, which `kernels/plan.cu` follows with its entry point. A WGSL
+//! `shaders/common.wgsl` → `$OUT_DIR/common.cu` (Philox and the normals, which the tests run
+//! on the host); `shaders/common.wgsl` + `shaders/assets.wgsl` → `$OUT_DIR/assets.cu` (with
+//! `real` = f64), which the CUDA backend puts before `kernels/simulate.cu`;
+//! `shaders/common.wgsl` + `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the plan kernel's month
+//! loop, which `kernels/plan.cu` follows with its entry point. A WGSL
 //! function outside the generator's subset fails the build here, with its name.
 
 use sextant_kernelgen::{wgsl_to_cuda, Override};
@@ -18,13 +20,21 @@ fn main() {
         cuda: MULHILO,
     }];
     // `shaders/X.wgsl` (after the files before it) → `$OUT_DIR/X.cu`.
-    generate("common", &["common"], &mulhilo);
-    generate("plan", &["common", "plan"], &mulhilo);
+    generate("common", "", &["common"], &mulhilo);
+    // The goal kernel's wealth is f64 in CUDA (the WGSL backend's `real` follows the adapter).
+    generate(
+        "assets",
+        "alias real = f64;\n",
+        &["common", "assets"],
+        &mulhilo,
+    );
+    generate("plan", "", &["common", "plan"], &mulhilo);
 }
 
-fn generate(name: &str, files: &[&str], overrides: &[Override]) {
+/// `prefix` (declarations the host puts first), then `files`, as CUDA C in `$OUT_DIR/name.cu`.
+fn generate(name: &str, prefix: &str, files: &[&str], overrides: &[Override]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut wgsl = String::new();
+    let mut wgsl = String::from(prefix);
     for file in files {
         let source = root.join(format!("shaders/{file}.wgsl"));
         println!("cargo::rerun-if-changed={}", source.display());

@@ -4,10 +4,11 @@
 // histograms and the collected bins go back to the host. Wealth is carried in double, as on
 // the CPU.
 //
-// Philox and the normals are not here: they are shaders/common.wgsl, translated to C at build
-// time by sextant-kernelgen and put before this file (with Philox's products on the
-// hardware's `__umulhi`). That C also defines `u32` (NVRTC has no standard headers) and the
-// vector operators.
+// Philox, the normals and the per-asset month are not here: they are shaders/common.wgsl and
+// shaders/assets.wgsl, translated to C at build time by sextant-kernelgen and put before this
+// file (with Philox's products on the hardware's `__umulhi`). That C also defines `u32` (NVRTC
+// has no standard headers), the vector operators, and `sx_globals`, the buffers
+// (`months`, `vols`) its functions read.
 
 #define BLOCK 256u
 #define NONE 0xffffffffu
@@ -48,12 +49,18 @@ struct Goal {
     u32 bootstrap_block;
     u32 bootstrap_table;
     u32 bootstrap_inflation;
+    // Per-asset paths (§4.5; shaders/assets.wgsl): K assets (0: one portfolio), the rule, and
+    // where the asset table's f64 pairs and f32s start in `months`.
+    u32 assets;
+    u32 asset_rule;
+    u32 asset_table;
+    u32 asset_floats;
 };
 
-// Entry `e` of a bootstrap's table at `base` (shaders/simulate.wgsl).
-__device__ __forceinline__ double table_entry(const float4* months, u32 base, u32 e) {
-    const float4 pair = months[base + (e >> 1)];
-    return (e & 1u) == 0u ? (double)pair.x + (double)pair.y : (double)pair.z + (double)pair.w;
+// Values per block in `sums`: each snapshot, the shortfall, and under per-asset paths the
+// rebalances and turnover.
+__device__ __forceinline__ u32 sums_width(const Goal& g) {
+    return g.snaps + (g.assets > 0u ? 3u : 1u);
 }
 
 // ---- Reductions ----------------------------------------------------------------------------
@@ -105,7 +112,7 @@ __device__ __forceinline__ void record(const Goal& g, bool tally, u32 block, boo
     if (tally) {
         const float total = block_sum(active ? value : 0.0f, scratch);
         if (threadIdx.x == 0u) {
-            sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+            sums[g.sums_base + block * sums_width(g) + snap] = total;
         }
         block_count(active && depleted, &counts[g.counts_base + 1u + snap]);
         if (active && g.wanted_per_snap > 0u) {
@@ -166,6 +173,20 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     uint4 starts = make_uint4(0u, 0u, 0u, 0u);
     uint4 draws = make_uint4(0u, 0u, 0u, 0u);
     double price = 1.0;
+    // The buffers the generated functions read (table_entry, the per-asset month).
+    sx_globals sx;
+    sx.months = months;
+    sx.vols = vols;
+    // Per-asset paths: each asset's holdings and the quad's normals; the path's rebalances and
+    // turnover. W is then the holdings' sum.
+    const bool per_asset = g.assets > 0u;
+    sx_array_double_16 holdings;
+    sx_array_float4_16 asset_z;
+    u32 rebalances = 0u;
+    double turnover = 0.0;
+    if (per_asset) {
+        wealth = asset_start(sx, holdings, g.assets, g.asset_table, wealth);
+    }
     for (u32 t = 0u; t < g.horizon; ++t) {
         if ((t & 3u) == 0u) {
             const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
@@ -174,6 +195,10 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
                 if (g.model == 4u) {
                     draws = bootstrap_words(path, t, key, 1u);
                 }
+            } else if (per_asset) {
+                // Asset 0's normals are §1's Z (the AR(1) index's ρ·Z is 0 here: ρ = 0).
+                asset_normals(asset_z, path, t, key, g.assets);
+                normals = asset_z.v[0];
             } else {
                 normals = normals_of_block(philox(make_uint4(path, t >> 2, 0u, 0u), key));
             }
@@ -208,9 +233,9 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         if (bootstrap) {
             row = bootstrap_row(row, t, sx_at(starts, lane), sx_at(draws, lane), g.bootstrap_rows,
                                 g.bootstrap_block, g.model == 4u);
-            factor = table_entry(months, g.bootstrap_table, (u32)vol + row);
+            factor = table_entry(sx, g.bootstrap_table, (u32)vol + row);
             if (history_index) {
-                price = table_entry(months, g.bootstrap_table, g.bootstrap_inflation + row);
+                price = table_entry(sx, g.bootstrap_table, g.bootstrap_inflation + row);
             }
         } else if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block (shaders/common.wgsl).
@@ -246,6 +271,13 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
                 if (tally && active) {
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
+            } else if (per_asset) {
+                const double net = ((double)flows.x + (double)flows.y) - withdrawal;
+                const AssetMonth step = asset_month(sx, holdings, asset_z, g.assets, g.asset_rule,
+                                                    g.asset_table, g.asset_floats, t, x, wealth, net);
+                wealth = step.wealth;
+                rebalances += step.rebalanced;
+                turnover += step.turnover;
             } else {
                 wealth = x * (((double)drift.x + (double)drift.y) * factor);
             }
@@ -298,7 +330,16 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         const float shortfall =
             block_sum(active && !success ? (float)(target - measured) : 0.0f, scratch);
         if (lid == 0u) {
-            sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
+            sums[g.sums_base + block * sums_width(g) + g.snaps] = shortfall;
+        }
+        if (per_asset) {
+            // Whole counts below 2^24 a block: exact in float.
+            const float rebalanced = block_sum(active ? (float)rebalances : 0.0f, scratch);
+            const float traded = block_sum(active ? (float)turnover : 0.0f, scratch);
+            if (lid == 0u) {
+                sums[g.sums_base + block * sums_width(g) + g.snaps + 1u] = rebalanced;
+                sums[g.sums_base + block * sums_width(g) + g.snaps + 2u] = traded;
+            }
         }
     }
 }

@@ -10,8 +10,8 @@
 // for a Student-t market's mixing draws, (path, month / 2, 1, 0) and (path, month, 2, pair);
 // for a regime market's uniforms, (path, month / 4, 3, 0); for stochastic inflation's own
 // normals, (path, month / 4, 4, 0); for a bootstrap's block starts and draws, (path, month / 4,
-// 5, 0 and 1), with no market normals drawn), and
-// the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
+// 5, 0 and 1), with no market normals drawn; under per-asset paths, asset k's normals at
+// (path, month / 4, 0, k), shaders/assets.wgsl), and the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
 // shaders/common.wgsl, which the backend puts before this file.
 //
@@ -48,8 +48,8 @@ struct Goal {
     snaps: u32,
     // counts: [successes, depleted at each snapshot…, paths depleted in month t…]
     counts_base: u32,
-    // sums (from sums_base): per block, a row of snaps + 1: each snapshot's sum and the
-    // shortfall over failed paths.
+    // sums (from sums_base): per block, a row (`sums_width`): each snapshot's sum, the
+    // shortfall over failed paths and, under per-asset paths, the rebalances and turnover.
     sums_base: u32,
     // histograms: snaps × bins.
     hist_base: u32,
@@ -86,16 +86,22 @@ struct Goal {
     bootstrap_block: u32,
     bootstrap_table: u32,
     bootstrap_inflation: u32,
+    // Per-asset paths (§4.5; shaders/assets.wgsl): K assets (0: one portfolio), the rule
+    // (0 annual, 1 band, 2 none), and where the asset table's f64 pairs and f32s start in
+    // `months`.
+    assets: u32,
+    asset_rule: u32,
+    asset_table: u32,
+    asset_floats: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> goals: array<Goal>;
-// Two entries per month, each amount as an f32 pair (hi, lo) whose sum is the f64:
-// (contribution hi, lo, withdrawal hi, lo), (drift hi, lo, 0, 0) with drift = exp(m/12).
-@group(0) @binding(2) var<storage, read> months: array<vec4<f32>>;
-// One volatility per month (a bootstrap's: its segment's first table entry); after a regime
-// goal's months, its chain's thresholds.
-@group(0) @binding(3) var<storage, read> vols: array<f32>;
+// Bindings 2 and 3 are declared in shaders/assets.wgsl (its functions read them), which
+// comes before this file. `months`: two entries per month, each amount as an f32 pair (hi, lo)
+// whose sum is the f64: (contribution hi, lo, withdrawal hi, lo), (drift hi, lo, 0, 0) with
+// drift = exp(m/12); then each goal's tables. `vols`: one volatility per month (a bootstrap's:
+// its segment's first table entry); after a regime goal's months, its chain's thresholds.
 @group(0) @binding(4) var<storage, read_write> counts: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(6) var<storage, read_write> hist: array<atomic<u32>>;
@@ -149,7 +155,7 @@ fn record(lid: u32, g: Goal, block: u32, live: bool, depleted: bool, snap: u32, 
     if (params.mode == 0u) {
         let total = workgroup_sum(lid, select(0.0, value, live));
         if (lid == 0u) {
-            sums[g.sums_base + block * (g.snaps + 1u) + snap] = total;
+            sums[g.sums_base + block * sums_width(g) + snap] = total;
         }
         workgroup_count(lid, live && depleted, g.counts_base + 1u + snap);
         if (live && g.wanted_per_snap > 0u) {
@@ -168,13 +174,10 @@ fn record(lid: u32, g: Goal, block: u32, live: bool, depleted: bool, snap: u32, 
     }
 }
 
-// Entry `e` of a bootstrap's table at `base` (see Goal), as the f64 (or f32) its pair sums to.
-fn table_entry(base: u32, e: u32) -> real {
-    let pair = months[base + (e >> 1u)];
-    if ((e & 1u) == 0u) {
-        return real(pair.x) + real(pair.y);
-    }
-    return real(pair.z) + real(pair.w);
+// Values per block in `sums`: each snapshot, the shortfall, and under per-asset paths the
+// rebalances and turnover.
+fn sums_width(g: Goal) -> u32 {
+    return g.snaps + select(1u, 3u, g.assets > 0u);
 }
 
 fn bin_of(w: f32) -> u32 {
@@ -233,6 +236,16 @@ fn simulate(
     var starts = vec4<u32>(0u);
     var draws = vec4<u32>(0u);
     var price = real(1.0);
+    // Per-asset paths: each asset's holdings and normals for the quad; the path's rebalances
+    // and turnover. W is then the holdings' sum.
+    let per_asset = g.assets > 0u;
+    var holdings: array<real, MAX_ASSETS>;
+    var asset_z: array<vec4<f32>, MAX_ASSETS>;
+    var rebalances = 0u;
+    var turnover = real(0.0);
+    if (per_asset) {
+        wealth = asset_start(&holdings, g.assets, g.asset_table, wealth);
+    }
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
             if (bootstrap) {
@@ -240,6 +253,10 @@ fn simulate(
                 if (g.model == 4u) {
                     draws = bootstrap_words(path, t, key, 1u);
                 }
+            } else if (per_asset) {
+                // Asset 0's normals are §1's Z (the AR(1) index's ρ·Z is 0 here: ρ = 0).
+                asset_normals(&asset_z, path, t, key, g.assets);
+                normals = asset_z[0];
             } else {
                 normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
             }
@@ -309,6 +326,12 @@ fn simulate(
                 if (tally && live) {
                     atomicAdd(&counts[g.counts_base + 1u + g.snaps + t], 1u);
                 }
+            } else if (per_asset) {
+                let net = (real(flows.x) + real(flows.y)) - withdrawal;
+                let step = asset_month(&holdings, &asset_z, g.assets, g.asset_rule, g.asset_table, g.asset_floats, t, x, wealth, net);
+                wealth = step.wealth;
+                rebalances = rebalances + step.rebalanced;
+                turnover = turnover + step.turnover;
             } else {
                 wealth = x * ((real(drift.x) + real(drift.y)) * factor);
             }
@@ -356,7 +379,16 @@ fn simulate(
         workgroup_count(lid, success, g.counts_base);
         let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - measured), live && !success));
         if (lid == 0u) {
-            sums[g.sums_base + block * (g.snaps + 1u) + g.snaps] = shortfall;
+            sums[g.sums_base + block * sums_width(g) + g.snaps] = shortfall;
+        }
+        if (per_asset) {
+            // Whole counts below 2^24 a workgroup: exact in f32.
+            let rebalanced = workgroup_sum(lid, select(0.0, f32(rebalances), live));
+            let traded = workgroup_sum(lid, select(0.0, f32(turnover), live));
+            if (lid == 0u) {
+                sums[g.sums_base + block * sums_width(g) + g.snaps + 1u] = rebalanced;
+                sums[g.sums_base + block * sums_width(g) + g.snaps + 2u] = traded;
+            }
         }
     }
 }

@@ -24,8 +24,9 @@ use crate::engine::STANDARD_GOAL;
 
 /// Every goal example: an accumulation, a drawdown that depletes, a glide path, a portfolio,
 /// the drawdown under Student-t months (docs/model.md §4.1), under regimes (§4.2), under
-/// AR(1) inflation (§4.4) and bootstrapped from the synthetic history (§4.3).
-const EXAMPLES: [&str; 8] = [
+/// AR(1) inflation (§4.4), bootstrapped from the synthetic history (§4.3), and in two assets
+/// rebalanced once a year (per-asset paths, §4.5).
+const EXAMPLES: [&str; 9] = [
     include_str!("../../examples/accumulation-30y.json"),
     include_str!("../../examples/retirement-drawdown.json"),
     include_str!("../../examples/glide-path.json"),
@@ -34,6 +35,7 @@ const EXAMPLES: [&str; 8] = [
     include_str!("../../examples/regimes.json"),
     include_str!("../../examples/inflation.json"),
     include_str!("../../examples/bootstrap.json"),
+    include_str!("../../examples/rebalancing.json"),
 ];
 
 /// `sextant-bench --suite gpu`'s settings.
@@ -209,6 +211,9 @@ pub struct Parity {
     pub max_success_difference: f64,
     pub max_relative_difference: f64,
     pub max_depletion_difference: u64,
+    /// Per-asset paths: rebalances over every path (within the depletions' slack; turnover
+    /// counts in the relative difference).
+    pub max_rebalances_difference: u64,
 }
 
 #[derive(Serialize, Default)]
@@ -259,6 +264,12 @@ fn parity(gpu: &[Summary], cpu: &[Summary], paths: u64) -> Parity {
         let dd = g.depleted.abs_diff(c.depleted);
         p.max_depletion_difference = p.max_depletion_difference.max(dd);
         passed &= dd <= slack;
+        let dr = g.rebalances.abs_diff(c.rebalances);
+        p.max_rebalances_difference = p.max_rebalances_difference.max(dr);
+        passed &= dr <= slack;
+        let dt = relative(g.turnover, c.turnover);
+        p.max_relative_difference = p.max_relative_difference.max(dt);
+        passed &= dt <= 1e-4;
         for (gs, cs) in g.snapshots.iter().zip(&c.snapshots) {
             let mut worst = relative(gs.mean, cs.mean);
             for (a, b) in gs.percentiles.iter().zip(&cs.percentiles) {

@@ -101,80 +101,21 @@ impl Engine {
         goals: &[PreparedGoal],
         watch: &Watch,
     ) -> Result<Vec<SimulationResult>, EngineError> {
-        let summaries = self.simulate_routed(goals, Detail::Full, watch)?;
+        let backend = self.backend();
+        let summaries = backend.simulate_watched(goals, Detail::Full, watch)?;
+        let name = backend.info().name;
         Ok(goals
             .iter()
             .zip(summaries)
-            .map(|(goal, (summary, backend))| build_result(goal, summary, &backend))
+            .map(|(goal, summary)| build_result(goal, summary, name))
             .collect())
     }
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
         Ok(self
-            .simulate_routed(goals, Detail::Success, &self.watch)?
-            .into_iter()
-            .map(|(summary, _)| summary)
-            .collect())
-    }
-
-    /// Why this engine's device cannot run `goal`, when it cannot: per-asset paths
-    /// (docs/model.md §4.5) have a CPU kernel only so far.
-    fn cannot_run(&self, goal: &PreparedGoal) -> Option<String> {
-        let assets = goal.asset_paths.as_ref()?;
-        if matches!(self.device, Device::Cpu(_)) {
-            return None;
-        }
-        Some(format!(
-            "cpu (per-asset paths, market.rebalancing {:?}, have no {} kernel yet)",
-            assets.rule.name(),
-            self.backend().info().name
-        ))
-    }
-
-    /// Each goal's summary and the backend that ran it: the device's, except for goals it
-    /// cannot run ([`Engine::cannot_run`]), which run on the CPU and say so by name.
-    fn simulate_routed(
-        &self,
-        goals: &[PreparedGoal],
-        detail: Detail,
-        watch: &Watch,
-    ) -> Result<Vec<(Summary, String)>, EngineError> {
-        let backend = self.backend();
-        let name = backend.info().name;
-        let elsewhere: Vec<Option<String>> = goals.iter().map(|g| self.cannot_run(g)).collect();
-        if elsewhere.iter().all(Option::is_none) {
-            let summaries = backend.simulate_watched(goals, detail, watch)?;
-            return Ok(summaries
-                .into_iter()
-                .map(|s| (s, name.to_string()))
-                .collect());
-        }
-        let (on_cpu, on_device): (Vec<usize>, Vec<usize>) =
-            (0..goals.len()).partition(|&i| elsewhere[i].is_some());
-        let pick = |indices: &[usize]| -> Vec<PreparedGoal> {
-            indices.iter().map(|&i| goals[i].clone()).collect()
-        };
-        let mut cpu = CpuBackend::new()
-            .simulate_watched(&pick(&on_cpu), detail, watch)?
-            .into_iter();
-        let mut device = if on_device.is_empty() {
-            Vec::new().into_iter()
-        } else {
-            backend
-                .simulate_watched(&pick(&on_device), detail, watch)?
-                .into_iter()
-        };
-        Ok(elsewhere
-            .into_iter()
-            .map(|why| match why {
-                Some(backend) => (cpu.next().expect("one summary per goal"), backend),
-                None => (
-                    device.next().expect("one summary per goal"),
-                    name.to_string(),
-                ),
-            })
-            .collect())
+            .backend()
+            .simulate_watched(goals, Detail::Success, &self.watch)?)
     }
 
     /// The household plan of one request (docs/model.md §5).
@@ -234,10 +175,7 @@ impl Engine {
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.
     pub fn terminal_wealth(&self, goal: &PreparedGoal) -> Result<Vec<f64>, EngineError> {
         self.check_cancelled()?;
-        let wealth = match self.cannot_run(goal) {
-            Some(_) => CpuBackend::new().terminal_wealth(goal),
-            None => self.backend().terminal_wealth(goal),
-        };
+        let wealth = self.backend().terminal_wealth(goal);
         self.watch.advance(goal.path_steps());
         self.check_cancelled()?;
         Ok(wealth)

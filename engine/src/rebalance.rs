@@ -22,7 +22,8 @@ use crate::normal;
 use crate::philox;
 use crate::validate::PreparedGoal;
 
-/// Most assets a per-asset goal may simulate (the GPU kernels will keep them in registers).
+/// Most assets a per-asset goal may simulate (the GPU kernels keep each path's holdings and
+/// normals in fixed arrays of this size, `MAX_ASSETS` in `shaders/assets.wgsl`).
 pub const MAX_ASSET_PATHS: usize = 16;
 
 /// When the holdings are traded back to the target weights.

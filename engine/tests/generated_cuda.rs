@@ -908,3 +908,192 @@ fn the_cuda_plan_reduction_on_the_host_gives_the_host_reductions_bits() {
     }
     remove(&binary);
 }
+
+const ASSET_PATHS_MAIN: &str = r#"
+// argv: dir count rule horizon paths seed_lo seed_hi floats. `table`: the asset table's
+// entries; `flows`: W_0, then (c_t, d_t) per month. Writes `out`: per path, W after each month,
+// then the depletion month (−1: none), the rebalances and the turnover.
+int main(int argc, char** argv) {
+    const char* dir = argv[1];
+    const u32 count = atoi(argv[2]), rule = atoi(argv[3]), horizon = atoi(argv[4]);
+    const u32 paths = atoi(argv[5]), floats = atoi(argv[8]);
+    const uint2 key = make_uint2(strtoul(argv[6], 0, 10), strtoul(argv[7], 0, 10));
+    sx_globals g;
+    g.months = (const float4*)slurp(dir, "table");
+    g.vols = 0;
+    const double* flows = (const double*)slurp(dir, "flows");
+    const u32 width = horizon + 3;
+    double* out = (double*)calloc((size_t)paths * width, sizeof(double));
+    for (u32 path = 0; path < paths; path++) {
+        double* row = out + (size_t)path * width;
+        sx_array_double_16 holdings;
+        sx_array_float4_16 normals;
+        double wealth = asset_start(g, holdings, count, 0u, flows[0]);
+        double depleted_at = -1.0, turnover = 0.0;
+        u32 rebalances = 0;
+        for (u32 t = 0; t < horizon; t++) {
+            if ((t & 3u) == 0u) {
+                asset_normals(normals, path, t, key, count);
+            }
+            const double c = flows[1 + 2 * t], d = flows[2 + 2 * t];
+            if (depleted_at >= 0.0) {
+                wealth = 0.0;
+            } else {
+                const double x = wealth + c - d;
+                if (d > 0.0 && x <= 0.0) {
+                    depleted_at = t;
+                    wealth = 0.0;
+                } else {
+                    const AssetMonth m = asset_month(g, holdings, normals, count, rule, 0u, floats,
+                                                     t, x, wealth, c - d);
+                    wealth = m.wealth;
+                    rebalances += m.rebalanced;
+                    turnover += m.turnover;
+                }
+            }
+            row[t] = wealth;
+        }
+        row[horizon] = depleted_at;
+        row[horizon + 1] = rebalances;
+        row[horizon + 2] = turnover;
+    }
+    spill(dir, "out", out, (size_t)paths * width * sizeof(double));
+    return 0;
+}
+"#;
+
+/// A per-asset goal of `n` assets (correlations 0.3^|i−j|, a glide path from stocks to
+/// bonds, a fee, contributions then withdrawals that deplete some paths) under `rebalancing`.
+fn asset_goal(
+    n: usize,
+    rebalancing: serde_json::Value,
+    paths: u64,
+) -> sextant_engine::PreparedGoal {
+    use serde_json::json;
+    let assets: Vec<_> = (0..n)
+        .map(|i| {
+            let x = i as f64 / n as f64;
+            json!({"name": format!("a{i}"), "expected_return": 0.09 - 0.06 * x,
+                   "volatility": 0.38 - 0.3 * x})
+        })
+        .collect();
+    let correlations: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| 0.3f64.powi((i as i32 - j as i32).abs()))
+                .collect()
+        })
+        .collect();
+    let tilt = |early: bool| -> Vec<f64> {
+        let raw: Vec<f64> = (0..n)
+            .map(|i| {
+                if early {
+                    (n - i) as f64
+                } else {
+                    (i + 1) as f64
+                }
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        raw.iter().map(|w| w / total).collect()
+    };
+    let request: sextant_engine::GoalRequest = serde_json::from_value(json!({
+        "goal": {"initial_wealth": 5000, "monthly_contribution": 90, "contribution_months": 30,
+                 "monthly_withdrawal": 160, "withdrawal_start_month": 30, "horizon_months": 75},
+        "market": {
+            "assets": assets, "correlations": correlations,
+            "glide_path": [{"start_month": 0, "weights": tilt(true)},
+                           {"start_month": 40, "weights": tilt(false)}],
+            "fee": 0.01, "inflation": 0.02, "rebalancing": rebalancing
+        },
+        "options": {"paths": paths, "seed": 21}
+    }))
+    .unwrap();
+    sextant_engine::validate::prepare(&request).unwrap()
+}
+
+/// The per-asset month (`shaders/assets.wgsl`: the holdings' start, the assets' normals, the
+/// flows, each rule's trades and the correlated growth), generated as C and run on the host,
+/// gives `rebalance::simulate_path`'s bits: W after every month, the depletion month, the
+/// rebalances and the turnover of every path, under each rule, for 3 and 16 assets. The
+/// goal's drifts, weights and band are first made what the kernels' f32 pairs sum to.
+#[test]
+fn the_generated_cuda_per_asset_month_is_the_definitions_bits() {
+    use sextant_engine::backend::gpu::{split, AssetTable};
+    use sextant_engine::backend::ASSETS_CUDA;
+    use sextant_engine::rebalance::{simulate_path, Rule};
+    let binary = host_binary(
+        "assets",
+        ASSETS_CUDA,
+        &format!("{FILES_C}{ASSET_PATHS_MAIN}"),
+    );
+    let dir = binary.parent().unwrap().to_path_buf();
+    let paired = |x: f64| {
+        let (hi, lo) = split(x);
+        f64::from(hi) + f64::from(lo)
+    };
+    let (mut depleted, mut rebalanced) = (0, 0);
+    for (n, rule) in [
+        (3, serde_json::json!("annual")),
+        (3, serde_json::json!({"kind": "band", "band": 0.04})),
+        (3, serde_json::json!("none")),
+        (16, serde_json::json!({"kind": "band", "band": 0.02})),
+    ] {
+        let paths = 300u32;
+        let mut goal = asset_goal(n, rule.clone(), u64::from(paths));
+        let assets = goal.asset_paths.as_mut().unwrap();
+        for x in assets.drift.iter_mut().chain(assets.weights.iter_mut()) {
+            *x = paired(*x);
+        }
+        if let Rule::Band(b) = assets.rule {
+            assets.rule = Rule::Band(paired(b));
+        }
+        let assets = goal.asset_paths.clone().unwrap();
+        let table = AssetTable::of(&assets);
+        std::fs::write(dir.join("table"), bytemuck::cast_slice(&table.entries)).unwrap();
+        let mut flows = vec![goal.initial_wealth];
+        for t in 0..goal.horizon as usize {
+            flows.extend([goal.contribution[t], goal.withdrawal[t]]);
+        }
+        std::fs::write(dir.join("flows"), bytemuck::cast_slice(&flows)).unwrap();
+        let code = match assets.rule {
+            Rule::Annual => 0,
+            Rule::Band(_) => 1,
+            Rule::None => 2,
+        };
+        let ran = Command::new("timeout")
+            .arg("120")
+            .arg(&binary)
+            .arg(&dir)
+            .args([n, code, goal.horizon as usize, paths as usize].map(|v| v.to_string()))
+            .args([goal.seed as u32, (goal.seed >> 32) as u32].map(|v| v.to_string()))
+            .arg(table.floats.to_string())
+            .status()
+            .unwrap();
+        assert!(ran.success(), "{rule}: {ran:?}");
+        let out: Vec<f64> = std::fs::read(dir.join("out"))
+            .unwrap()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let width = goal.horizon as usize + 3;
+        for path in 0..paths {
+            let row = &out[path as usize * width..(path as usize + 1) * width];
+            let want = simulate_path(&goal, path);
+            let label = format!("{n} assets, {rule}, path {path}");
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&row[..width - 3]), bits(&want.wealth), "{label}: W");
+            let depleted_at = want.depleted_at.map_or(-1.0, f64::from);
+            assert_eq!(row[width - 3], depleted_at, "{label}: depletion");
+            assert_eq!(row[width - 2], f64::from(want.rebalances), "{label}");
+            assert_eq!(row[width - 1].to_bits(), want.turnover.to_bits(), "{label}");
+            depleted += usize::from(want.depleted_at.is_some());
+            rebalanced += usize::from(want.rebalances > 0);
+        }
+    }
+    remove(&binary);
+    assert!(
+        depleted > 0 && rebalanced > 0,
+        "{depleted} depleted, {rebalanced} rebalanced"
+    );
+}

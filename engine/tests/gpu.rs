@@ -29,7 +29,10 @@ fn goal(value: serde_json::Value) -> PreparedGoal {
 /// per-asset returns under a glide path started in the second; stochastic inflation (§4.4):
 /// a saver with a real target, and a drawdown whose withdrawals follow the index under fat
 /// tails; bootstraps (§4.3): stationary blocks with the history's inflation, and circular
-/// blocks over a glide path with a fee and AR(1) inflation.
+/// blocks over a glide path with a fee and AR(1) inflation; per-asset paths (§4.5): three
+/// assets rebalanced yearly over a glide path with a fee and AR(1) inflation (ρ = 0) and a
+/// real target, two assets in a 5% band on a drawdown that depletes, and five assets never
+/// rebalanced on a short odd horizon.
 fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
     use serde_json::json;
     vec![
@@ -145,6 +148,45 @@ fn parity_goals(paths: u64) -> Vec<PreparedGoal> {
                                  "block_months": 36}},
             "options": {"paths": paths, "seed": 36}
         })),
+        goal(json!({
+            "goal": {"initial_wealth": 30000, "monthly_contribution": 800, "horizon_months": 240,
+                     "target_amount": 350000, "target_real": true},
+            "market": {"assets": [
+                           {"name": "stocks", "expected_return": 0.08, "volatility": 0.17},
+                           {"name": "bonds", "expected_return": 0.035, "volatility": 0.06},
+                           {"name": "gold", "expected_return": 0.04, "volatility": 0.22}],
+                       "correlations": [[1, 0.2, -0.1], [0.2, 1, 0.3], [-0.1, 0.3, 1]],
+                       "glide_path": [{"start_month": 0, "weights": [0.7, 0.2, 0.1]},
+                                      {"start_month": 150, "weights": [0.4, 0.5, 0.1]}],
+                       "fee": 0.004,
+                       "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.01},
+                       "rebalancing": "annual"},
+            "options": {"paths": paths, "seed": 37}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 600000, "monthly_withdrawal": 3600,
+                     "withdrawal_start_month": 0, "horizon_months": 360},
+            "market": {"assets": [
+                           {"name": "stocks", "expected_return": 0.07, "volatility": 0.18},
+                           {"name": "bonds", "expected_return": 0.03, "volatility": 0.05}],
+                       "weights": [0.6, 0.4], "correlations": [[1, 0.1], [0.1, 1]],
+                       "inflation": 0.025,
+                       "rebalancing": {"kind": "band", "band": 0.05}},
+            "options": {"paths": paths, "seed": 38}
+        })),
+        goal(json!({
+            "goal": {"initial_wealth": 10000, "monthly_contribution": 250, "horizon_months": 37,
+                     "target_amount": 20000},
+            "market": {"assets": [
+                           {"name": "a", "expected_return": 0.09, "volatility": 0.3},
+                           {"name": "b", "expected_return": 0.07, "volatility": 0.2},
+                           {"name": "c", "expected_return": 0.05, "volatility": 0.12},
+                           {"name": "d", "expected_return": 0.03, "volatility": 0.05},
+                           {"name": "e", "expected_return": 0.02, "volatility": 0.01}],
+                       "weights": [0.3, 0.25, 0.2, 0.15, 0.1],
+                       "rebalancing": "none"},
+            "options": {"paths": paths, "seed": 39, "percentiles": [5, 50, 95]}
+        })),
     ]
 }
 
@@ -222,6 +264,19 @@ fn assert_parity(label: &str, gpu: &Summary, cpu: &Summary) {
         "{label}: clamped months {} vs {}",
         gpu.clamped_months,
         cpu.clamped_months
+    );
+    // Per-asset paths: a band's rebalances can flip with the last digit of a weight.
+    assert!(
+        gpu.rebalances.abs_diff(cpu.rebalances) <= slack,
+        "{label}: rebalances {} vs {}",
+        gpu.rebalances,
+        cpu.rebalances
+    );
+    assert!(
+        relative(gpu.turnover, cpu.turnover) <= 1e-4,
+        "{label}: turnover {} vs {}",
+        gpu.turnover,
+        cpu.turnover
     );
     match (gpu.median_depletion_month, cpu.median_depletion_month) {
         (Some(a), Some(b)) => assert!((a - b).abs() <= 1.0, "{label}: median depletion {a} vs {b}"),
@@ -522,33 +577,35 @@ mod wgpu {
         );
     }
 
-    /// Per-asset paths have no WGSL kernel yet: an engine on wgpu runs those goals on the CPU
-    /// and names it in their `backend`, with the CPU's very numbers, while the batch's other
-    /// goals stay on the GPU.
+    /// Per-asset paths run on the WGSL kernel: an engine on wgpu names itself for them, and
+    /// their rebalancing statistics are the CPU's within the parity bounds.
     #[test]
-    fn an_engine_on_wgpu_runs_per_asset_goals_on_the_cpu_by_name() {
+    fn an_engine_on_wgpu_runs_per_asset_goals_there() {
         use sextant_engine::backend::Device;
         use sextant_engine::Engine;
         let Some(b) = backend() else { return };
         let mut per_asset: sextant_engine::GoalRequest =
             serde_json::from_str(include_str!("../../examples/rebalancing.json")).unwrap();
         per_asset.options.paths = 2_000;
-        let mut monthly = per_asset.clone();
-        monthly.market.rebalancing = sextant_engine::request::Rebalancing::Monthly;
-        let on_gpu = Engine::new(Device::Wgpu(b))
-            .simulate_batch(&[per_asset.clone(), monthly])
-            .unwrap();
+        let on_gpu = Engine::new(Device::Wgpu(b)).simulate(&per_asset).unwrap();
         let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
             .simulate(&per_asset)
             .unwrap();
-        assert_eq!(
-            on_gpu[0].backend,
-            "cpu (per-asset paths, market.rebalancing \"annual\", have no wgpu kernel yet)"
+        assert_eq!(on_gpu.backend, "wgpu");
+        let (g, c) = (
+            on_gpu.rebalancing.as_ref().unwrap(),
+            on_cpu.rebalancing.as_ref().unwrap(),
         );
-        assert_eq!(on_gpu[1].backend, "wgpu");
-        let mut same = on_gpu[0].clone();
-        same.backend = on_cpu.backend.clone();
-        assert_eq!(same, on_cpu);
+        assert_eq!(g.rule, c.rule);
+        assert!(
+            (g.mean_rebalances - c.mean_rebalances).abs() <= 1e-3,
+            "{g:?} vs {c:?}"
+        );
+        assert!(
+            relative(g.mean_turnover, c.mean_turnover) <= 1e-4,
+            "{g:?} vs {c:?}"
+        );
+        assert!((on_gpu.success_probability - on_cpu.success_probability).abs() <= 1e-3);
     }
 
     #[test]
@@ -560,9 +617,14 @@ mod wgpu {
         for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
             assert_parity(&format!("goal {k}"), g, c);
         }
-        // The ν = 2.05 drawdown (the seventh goal) clamps.
+        // The ν = 2.05 drawdown (the seventh goal) clamps; the per-asset goals (the last
+        // three) rebalance, all but the one that never does, and the band's drawdown depletes.
         let clamping = &cpu[6];
         assert!(clamping.clamped_months > 100, "{}", clamping.clamped_months);
+        let n = goals.len();
+        assert!(cpu[n - 3].rebalances > 0 && cpu[n - 2].rebalances > 0);
+        assert_eq!(cpu[n - 1].rebalances, 0);
+        assert!(cpu[n - 2].depleted > 0, "{}", cpu[n - 2].depleted);
         // Success-only batches agree too.
         let gpu = b.simulate(&goals, Detail::Success).unwrap();
         let cpu = CpuBackend::new().simulate(&goals, Detail::Success).unwrap();

@@ -29,10 +29,11 @@ use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
-/// The kernels' source, compiled by NVRTC: the shared arithmetic generated from
-/// `shaders/common.wgsl` ([`super::COMMON_CUDA`]), then `kernels/simulate.cu`.
+/// The kernels' source, compiled by NVRTC: the shared arithmetic and the per-asset month
+/// generated from `shaders/common.wgsl` and `shaders/assets.wgsl` ([`super::ASSETS_CUDA`]),
+/// then `kernels/simulate.cu`.
 pub const KERNELS: &str = concat!(
-    include_str!(concat!(env!("OUT_DIR"), "/common.cu")),
+    include_str!(concat!(env!("OUT_DIR"), "/assets.cu")),
     "\n#line 1 \"kernels/simulate.cu\"\n",
     include_str!("../../../kernels/simulate.cu")
 );

@@ -23,6 +23,7 @@ use crate::backend::{Detail, Snapshot, Summary};
 use crate::bootstrap::Bootstrap;
 use crate::plan::ReducedYear;
 use crate::quantile::{interpolate, ranks_of};
+use crate::rebalance::{AssetPaths, Rule};
 use crate::validate::PreparedGoal;
 
 /// Paths per workgroup (thread block).
@@ -36,7 +37,7 @@ pub const BINS_PER_OCTAVE: f32 = 64.0;
 /// An unused wanted-bin entry.
 pub const NONE: u32 = u32::MAX;
 
-/// One goal as the kernels read it (24 words, the WGSL/CUDA `Goal` struct).
+/// One goal as the kernels read it (32 words, the WGSL/CUDA `Goal` struct).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GoalParams {
@@ -83,6 +84,17 @@ pub struct GoalParams {
     pub bootstrap_table: u32,
     /// The table entry of the inflation column's first row, or [`NONE`].
     pub bootstrap_inflation: u32,
+    /// Per-asset paths (docs/model.md §4.5, `shaders/assets.wgsl`): K assets, or 0 for §1's
+    /// one portfolio.
+    pub assets: u32,
+    /// 0: annual; 1: band; 2: none.
+    pub asset_rule: u32,
+    /// Where the asset table's f64 pairs start in `months`: each asset's drift, the band, then
+    /// the weights month by month (entry e at `months[asset_table + e / 2]`, as a bootstrap's).
+    pub asset_table: u32,
+    /// Where its f32s start in `months` (four an entry): each asset's volatility, then the
+    /// Cholesky factor row-major.
+    pub asset_floats: u32,
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -181,7 +193,7 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
         } else {
             0
         };
-        let s = goal.paths.div_ceil(u64::from(BLOCK)) * (snaps + 1) * 4;
+        let s = goal.paths.div_ceil(u64::from(BLOCK)) * sums_width(goal, snaps as usize) as u64 * 4;
         let m = schedule_entries(goal) as u64 * 32;
         let over = hist + h > budget || sums + s > budget || months + m > budget;
         if i > start && (over || i - start == 65_535) {
@@ -200,12 +212,77 @@ fn chunks(batch: &[PreparedGoal], detail: Detail, max_binding: u64) -> Vec<std::
 }
 
 /// Entries a goal takes in `vols` (and pairs in `months`): its months, once per regime, its
-/// chain's thresholds and its inflation model's constants.
+/// chain's thresholds, its bootstrap's or assets' table and its inflation model's constants.
 fn schedule_entries(goal: &PreparedGoal) -> usize {
     goal.drift.len()
         + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
         + goal.inflation.map_or(0, |_| INFLATION_CONSTANTS)
         + goal.bootstrap.as_ref().map_or(0, bootstrap_slots)
+        + goal
+            .asset_paths
+            .as_ref()
+            .map_or(0, |a| asset_entries(a).div_ceil(2))
+}
+
+/// Values per block in the sums: each snapshot, the shortfall, and under per-asset paths the
+/// rebalances and turnover (the kernels' `sums_width`).
+fn sums_width(goal: &PreparedGoal, snaps: usize) -> usize {
+    snaps + if goal.asset_paths.is_some() { 3 } else { 1 }
+}
+
+/// A per-asset goal's table as `shaders/assets.wgsl` reads it from `months`: the f64 pairs
+/// (each asset's drift, the band, the T × K weights) two to an entry, then from entry
+/// `floats` the f32s (each asset's volatility, the Cholesky factor) four to an entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetTable {
+    pub entries: Vec<[f32; 4]>,
+    pub floats: u32,
+}
+
+impl AssetTable {
+    pub fn of(assets: &AssetPaths) -> Self {
+        let mut entries: Vec<[f32; 4]> = asset_pairs(assets)
+            .chunks(2)
+            .map(|c| {
+                let (a, b) = (split(c[0]), c.get(1).map_or((0.0, 0.0), |&x| split(x)));
+                [a.0, a.1, b.0, b.1]
+            })
+            .collect();
+        let floats = entries.len() as u32;
+        entries.extend(asset_floats(assets).chunks(4).map(|c| {
+            let mut quad = [0.0f32; 4];
+            quad[..c.len()].copy_from_slice(c);
+            quad
+        }));
+        debug_assert_eq!(entries.len(), asset_entries(assets));
+        AssetTable { entries, floats }
+    }
+}
+
+/// The f64 pairs of an asset table (each asset's drift, the band, the T × K weights).
+fn asset_pairs(assets: &AssetPaths) -> Vec<f64> {
+    let band = match assets.rule {
+        Rule::Band(b) => b,
+        Rule::Annual | Rule::None => 0.0,
+    };
+    let mut pairs = assets.drift.clone();
+    pairs.push(band);
+    pairs.extend_from_slice(&assets.weights);
+    pairs
+}
+
+/// The f32s of an asset table (each asset's volatility, the Cholesky factor).
+fn asset_floats(assets: &AssetPaths) -> Vec<f32> {
+    let mut floats = assets.volatility.clone();
+    floats.extend_from_slice(&assets.cholesky);
+    floats
+}
+
+/// `months` entries an asset table takes: two pairs or four f32s an entry.
+fn asset_entries(assets: &AssetPaths) -> usize {
+    let pairs = assets.count + 1 + assets.weights.len();
+    let floats = assets.count + assets.cholesky.len();
+    pairs.div_ceil(2) + floats.div_ceil(4)
 }
 
 /// Entries a bootstrap's table takes in `vols` (each with its pair of `months` entries, which
@@ -218,7 +295,7 @@ fn bootstrap_slots(bootstrap: &Bootstrap) -> usize {
 const INFLATION_CONSTANTS: usize = 6;
 
 /// An f64 as two f32 whose sum is it to about 1e-15 (the kernels add them in f64).
-fn split(x: f64) -> (f32, f32) {
+pub fn split(x: f64) -> (f32, f32) {
     let hi = x as f32;
     (hi, (x - f64::from(hi)) as f32)
 }
@@ -236,6 +313,13 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             Detail::Success => 0,
         };
         let seed = goal.seed;
+        let table = goal.asset_paths.as_ref().map(AssetTable::of);
+        // The asset table follows the months, the chain's thresholds and a bootstrap's table.
+        let asset_table = 2
+            * (input.vols.len()
+                + goal.drift.len()
+                + goal.regimes.as_ref().map_or(0, |c| c.thresholds.len())
+                + goal.bootstrap.as_ref().map_or(0, bootstrap_slots)) as u32;
         input.goals.push(GoalParams {
             paths: goal.paths as u32,
             horizon: goal.horizon,
@@ -284,6 +368,14 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
                 }) => growth.len() as u32,
                 _ => NONE,
             },
+            assets: goal.asset_paths.as_ref().map_or(0, |a| a.count as u32),
+            asset_rule: match goal.asset_paths.as_ref().map(|a| a.rule) {
+                Some(Rule::Band(_)) => 1,
+                Some(Rule::None) => 2,
+                Some(Rule::Annual) | None => 0,
+            },
+            asset_table,
+            asset_floats: asset_table + table.as_ref().map_or(0, |t| t.floats),
         });
         let horizon = goal.horizon as usize;
         // Regime k's months at k·horizon (the flows repeat: every regime's month has them).
@@ -326,6 +418,16 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
                 input.vols.push(0.0);
             }
         }
+        if let Some(AssetTable { mut entries, .. }) = table {
+            // `vols` keeps step (one slot per two entries): the table may end on an unused one.
+            if entries.len() % 2 == 1 {
+                entries.push([0.0; 4]);
+            }
+            input
+                .vols
+                .extend(std::iter::repeat_n(0.0, entries.len() / 2));
+            input.months.extend(entries);
+        }
         if let Some(model) = goal.inflation {
             input.vols.extend([
                 model.mean,
@@ -339,8 +441,8 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
         }
         // [successes, depleted by each snapshot…, depleted in each month…, clamped months]
         counts += 1 + snaps.len() + goal.horizon as usize + 1;
-        // One row per block, snaps + 1 wide (the snapshots and the shortfall).
-        sums += blocks as usize * (snaps.len() + 1);
+        // One row per block: the snapshots, the shortfall (and rebalances and turnover).
+        sums += blocks as usize * sums_width(goal, snaps.len());
         if detail == Detail::Full {
             hist += snaps.len() * BINS as usize;
         }
@@ -413,7 +515,7 @@ fn summary(
         .map(|&c| u64::from(c))
         .collect();
     let blocks = goal.paths.div_ceil(u64::from(BLOCK)) as usize;
-    let width = snaps + 1;
+    let width = sums_width(goal, snaps);
     let row = |b: usize| {
         let start = params.sums_base as usize + b * width;
         &tally.sums[start..start + width]
@@ -447,9 +549,17 @@ fn summary(
             })
             .collect(),
         clamped_months: u64::from(tally.counts[base + 1 + snaps + goal.horizon as usize]),
-        // Per-asset goals never reach a GPU kernel (crate::engine routes them to the CPU).
-        rebalances: 0,
-        turnover: 0.0,
+        // Per-asset paths: whole counts in f32 sums per block (exact below 2^24).
+        rebalances: if goal.asset_paths.is_some() {
+            totals[snaps + 1] as u64
+        } else {
+            0
+        },
+        turnover: if goal.asset_paths.is_some() {
+            totals[snaps + 2]
+        } else {
+            0.0
+        },
     }
 }
 
@@ -755,8 +865,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_params_are_twenty_eight_words() {
-        assert_eq!(std::mem::size_of::<GoalParams>(), 112);
+    fn goal_params_are_thirty_two_words() {
+        assert_eq!(std::mem::size_of::<GoalParams>(), 128);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
 

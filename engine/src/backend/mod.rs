@@ -32,6 +32,15 @@ pub const COMMON_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/common.cu"
 /// The same arithmetic as WGSL, which the WGSL backend puts before its kernels.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 
+/// The per-asset month (docs/model.md §4.5) and the tables' readers, generated from
+/// `shaders/common.wgsl` followed by `shaders/assets.wgsl` (wealth in f64): what the CUDA
+/// backend compiles before `kernels/simulate.cu`; the tests run it on the host against
+/// [`crate::rebalance::simulate_path`].
+pub const ASSETS_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/assets.cu"));
+
+/// The same as WGSL, which the WGSL goal kernel puts between [`COMMON_WGSL`] and its own.
+pub const ASSETS_WGSL: &str = include_str!("../../../shaders/assets.wgsl");
+
 /// A household plan's arithmetic and month loop (the tax, the RMDs, the spending rules,
 /// `plan_path`), generated like [`COMMON_CUDA`] from `shaders/common.wgsl` followed by
 /// `shaders/plan.wgsl`: what the CUDA plan kernel (`kernels/plan.cu`) follows; the tests also

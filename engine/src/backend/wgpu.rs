@@ -32,8 +32,9 @@ const PLAN_REDUCE_WGSL: &str = include_str!("../../../shaders/plan_reduce.wgsl")
 fn simulate_source(double: bool) -> String {
     let real = if double { "f64" } else { "f32" };
     format!(
-        "alias real = {real};\n{}\n{SIMULATE_WGSL}",
-        super::COMMON_WGSL
+        "alias real = {real};\n{}\n{}\n{SIMULATE_WGSL}",
+        super::COMMON_WGSL,
+        super::ASSETS_WGSL
     )
 }
 
