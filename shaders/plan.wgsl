@@ -241,6 +241,19 @@ const W_BENEFIT_AT: u32 = 24u;
 const W_DRIFT_AT: u32 = 25u;
 const W_VOLATILITY_AT: u32 = 26u;
 const W_GOALS_DUE_AT: u32 = 27u;
+const W_MARKET: u32 = 28u;
+// The market's block, from plan_words[W_MARKET] (packed.rs says what each holds).
+const M_MODEL: u32 = 0u;
+const M_HORIZON: u32 = 1u;
+const M_T_D: u32 = 2u;
+const M_T_C: u32 = 3u;
+const M_T_SCALE: u32 = 4u;
+const M_REGIMES: u32 = 5u;
+const M_THRESHOLDS_AT: u32 = 6u;
+const M_ROWS: u32 = 7u;
+const M_BLOCK: u32 = 8u;
+const M_MONTH_TABLE_AT: u32 = 9u;
+const M_GROWTH_AT: u32 = 10u;
 const W_KIND: u32 = 32u;
 const W_OWNER: u32 = 48u;
 const W_SEQUENCE: u32 = 64u;
@@ -302,6 +315,87 @@ struct House {
     // Last year's tax, due in this year's first month, and every year's tax so far.
     tax_due: f64,
     taxes: f64,
+}
+
+// What a path's market carries from month to month (docs/model.md §1, §4): the quad's
+// normals, a Student-t market's first-proposal block, the regime and the quad's regime
+// uniforms, a bootstrap's history row and the quad's block starts and draws.
+struct PlanMarket {
+    normals: vec4<f32>,
+    mixing: vec4<u32>,
+    regime: u32,
+    regime_words: vec4<u32>,
+    row: u32,
+    starts: vec4<u32>,
+    draws: vec4<u32>,
+}
+
+// Month t's growth of every account: the goals' month of the plan's market
+// (shaders/simulate.wgsl, engine/src/backend/cpu/kernel.rs's quad_growth and drifts), drift
+// times shock with the same draws and operations: §1's exp(vol·Z); a Student-t market's
+// max(1 + vol·T, 0); under regimes, the month's regime's drift and vol; under a bootstrap, the
+// fee's factor times the history month's growth.
+fn plan_market_growth(h: ptr<function, House>, m: ptr<function, PlanMarket>, path: u32, t: u32, key: vec2<u32>) -> f64 {
+    let at = plan_word(h, W_MARKET);
+    let model = plan_word(h, at + M_MODEL);
+    let bootstrap = model >= 3u;
+    let lane = t & 3u;
+    if (lane == 0u) {
+        if (bootstrap) {
+            (*m).starts = bootstrap_words(path, t, key, 0u);
+            if (model == 4u) {
+                (*m).draws = bootstrap_words(path, t, key, 1u);
+            }
+        } else {
+            (*m).normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+        }
+        if (model == 2u) {
+            (*m).regime_words = regime_block(path, t, key);
+        }
+    }
+    var month = t;
+    if (model == 2u) {
+        // Month 0 draws from row 0, month t from the row of month t − 1's regime.
+        let u = regime_uniform((*m).regime_words, t);
+        let width = plan_word(h, at + M_REGIMES) - 1u;
+        let row = plan_word(h, at + M_THRESHOLDS_AT) + select(1u + (*m).regime, 0u, t == 0u) * width;
+        var regime = 0u;
+        for (var j = 0u; j < width; j++) {
+            if (u >= bitcast<f32>(plan_word(h, row + j))) {
+                regime = regime + 1u;
+            }
+        }
+        (*m).regime = regime;
+        month = regime * plan_word(h, at + M_HORIZON) + t;
+    }
+    let drift = plan_real(h, plan_word(h, W_DRIFT_AT) + month);
+    if (bootstrap) {
+        (*m).row = bootstrap_row((*m).row, t, (*m).starts[lane], (*m).draws[lane], plan_word(h, at + M_ROWS), plan_word(h, at + M_BLOCK), model == 4u);
+        let segment = plan_word(h, plan_word(h, at + M_MONTH_TABLE_AT) + t);
+        let gross = plan_real(h, plan_word(h, at + M_GROWTH_AT) + segment + (*m).row);
+        return (drift * gross) * f64(1.0);
+    }
+    let vol = bitcast<f32>(plan_word(h, plan_word(h, W_VOLATILITY_AT) + month));
+    let z = (*m).normals[lane];
+    if (model == 1u) {
+        let d = bitcast<f32>(plan_word(h, at + M_T_D));
+        let c = bitcast<f32>(plan_word(h, at + M_T_C));
+        // Months 2k and 2k+1 share their first proposals' block.
+        if ((t & 1u) == 0u) {
+            (*m).mixing = student_t_block(path, t, key);
+        }
+        var v = student_t_first((*m).mixing, t, d, c);
+        if (!(v > 0.0)) {
+            v = student_t_retry(path, t, key, d, c);
+        }
+        let gross = student_t_gross(z, vol, v, bitcast<f32>(plan_word(h, at + M_T_SCALE)));
+        var shock = 0.0;
+        if (gross > 0.0) {
+            shock = gross;
+        }
+        return drift * f64(shock);
+    }
+    return drift * f64(exp_poly(vol * z));
 }
 
 // Slot `slot` of this path's plan.
@@ -533,7 +627,8 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     var spent_this_year = f64(0.0);
     var index = f64(1.0);
     var previous_index = f64(1.0);
-    var normals = vec4<f32>(0.0);
+    let none = vec4<u32>(0u);
+    var market = PlanMarket(vec4<f32>(0.0), none, 0u, none, 0u, none, none);
 
     for (var t = 0u; t < end; t++) {
         let year = t / 12u;
@@ -549,9 +644,6 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
                 plan_samples[samples_at + years + year - 1u] = bitcast<u32>(f32(spent_this_year / previous_index));
             }
             spent_this_year = f64(0.0);
-        }
-        if ((t & 3u) == 0u) {
-            normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
         }
 
         // Who is alive this month, and what the household spends on.
@@ -751,9 +843,8 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
             spent_this_year = spent_this_year + paid_spending;
         }
 
-        // Growth: §1's arithmetic on every account.
-        let shock = exp_poly(bitcast<f32>(plan_word(&house, plan_word(&house, W_VOLATILITY_AT) + t)) * normals[t & 3u]);
-        let growth = plan_real(&house, plan_word(&house, W_DRIFT_AT) + t) * f64(shock);
+        // Growth: the market's month on every account.
+        let growth = plan_market_growth(&house, &market, path, t, key);
         year_growth = year_growth * growth;
         for (var a = 0u; a < accounts; a++) {
             house.balance[a] = house.balance[a] * growth;

@@ -89,12 +89,47 @@ pub struct PreparedGoal {
     /// factor alone; when its history carries inflation, that drives the price index.
     pub bootstrap: Option<Bootstrap>,
     /// Per-asset paths (docs/model.md §4.5), when `market.rebalancing` is other than monthly.
-    /// `drift` and `volatility` then still hold the portfolio's monthly reduction, which only
-    /// the per-asset kernels' absence would read: a backend without them must refuse the goal.
+    /// `drift` and `volatility` then still hold the portfolio's monthly reduction, which the
+    /// per-asset kernels do not read (every backend has one).
     pub asset_paths: Option<AssetPaths>,
 }
 
+/// What a month loop reads of its market (docs/model.md §1.2, §4): a goal's
+/// ([`PreparedGoal::market`]) or a plan's (`crate::plan::PreparedPlan::market`), so that one
+/// CPU path computes every model's months for both.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MarketView<'a> {
+    pub(crate) horizon: u32,
+    /// As [`PreparedGoal::drift`] (regime k's months from k·horizon).
+    pub(crate) drift: &'a [f64],
+    pub(crate) volatility: &'a [f32],
+    pub(crate) student_t: Option<StudentT>,
+    pub(crate) regimes: Option<&'a RegimeChain>,
+    pub(crate) inflation: Option<Ar1Inflation>,
+    pub(crate) bootstrap: Option<&'a Bootstrap>,
+}
+
+impl MarketView<'_> {
+    /// Whether each path carries its own price index (as [`PreparedGoal::stochastic_index`]).
+    pub(crate) fn stochastic_index(&self) -> bool {
+        self.inflation.is_some() || self.bootstrap.is_some_and(|b| b.inflation.is_some())
+    }
+}
+
 impl PreparedGoal {
+    /// The market its month loop reads.
+    pub(crate) fn market(&self) -> MarketView<'_> {
+        MarketView {
+            horizon: self.horizon,
+            drift: &self.drift,
+            volatility: &self.volatility,
+            student_t: self.student_t,
+            regimes: self.regimes.as_ref(),
+            inflation: self.inflation,
+            bootstrap: self.bootstrap.as_ref(),
+        }
+    }
+
     /// Months at which the fan chart is reported: 12, 24, … and T.
     pub fn yearly_months(&self) -> Vec<u32> {
         let mut months: Vec<u32> = (1..=self.horizon / 12).map(|y| y * 12).collect();

@@ -12,7 +12,7 @@
 use serde_json::{json, Value};
 use sextant_engine::backend::{CpuBackend, SimulationBackend};
 use sextant_engine::validate::prepare;
-use sextant_engine::{Engine, GoalRequest};
+use sextant_engine::{Device, Engine, GoalRequest};
 
 fn request(value: Value) -> GoalRequest {
     serde_json::from_value(value).unwrap()
@@ -219,22 +219,127 @@ fn a_bad_model_is_refused_by_name() {
 }
 
 #[test]
-fn a_plan_refuses_a_model_its_kernels_lack_by_name() {
+fn a_plan_takes_every_return_model_and_refuses_what_its_index_cannot_follow_by_name() {
     use sextant_engine::plan::{prepare_plan, PlanRequest};
-    let mut plan = single_retiree_plan();
-    assert!(prepare_plan(&serde_json::from_value::<PlanRequest>(plan.clone()).unwrap()).is_ok());
-    let mut t_plan = plan.clone();
-    t_plan["market"]["model"] = json!({"kind": "student_t", "df": 5});
-    let t_plan: PlanRequest = serde_json::from_value(t_plan).unwrap();
-    let err = prepare_plan(&t_plan).unwrap_err();
-    assert_eq!(err.field, "market.model");
-    assert!(err.problem.contains("student_t"), "{}", err.problem);
-    plan["market"]["model"] = json!({"kind": "regime", "regimes": [{"name": "one"}],
-                                     "transition": [[1]]});
-    let plan: PlanRequest = serde_json::from_value(plan).unwrap();
-    let err = prepare_plan(&plan).unwrap_err();
-    assert_eq!(err.field, "market.model");
-    assert!(err.problem.contains("regime"), "{}", err.problem);
+    let plan = single_retiree_plan();
+    let with_market = |market: Value| {
+        let mut plan = plan.clone();
+        plan["market"] = market;
+        prepare_plan(&serde_json::from_value::<PlanRequest>(plan).unwrap())
+    };
+    for model in [
+        json!({"kind": "student_t", "df": 5}),
+        json!({"kind": "regime", "regimes": [{"name": "one"}], "transition": [[1]]}),
+    ] {
+        let market = json!({"expected_return": 0.06, "volatility": 0.12, "model": model});
+        assert!(with_market(market).is_ok(), "{model}");
+    }
+    let history = repeated_history(&[0.01, 0.002], None, 24);
+    let boot = json!({"weights": [0.6, 0.4],
+                      "model": {"kind": "bootstrap", "history": history, "block_months": 12}});
+    assert!(with_market(boot).is_ok());
+    // The plan's price index is market.inflation's rate: a history's inflation or AR(1)
+    // would index nothing the plan computes.
+    let history = repeated_history(&[0.01, 0.002], Some(0.002), 24);
+    let err = with_market(json!({"weights": [0.6, 0.4],
+                                 "model": {"kind": "bootstrap", "history": history,
+                                           "block_months": 12}}))
+    .unwrap_err();
+    assert_eq!(err.field, "market.model.history");
+    assert!(err.problem.contains("inflation"), "{}", err.problem);
+    let err = with_market(json!({"expected_return": 0.06, "volatility": 0.12,
+                                 "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.01}}))
+    .unwrap_err();
+    assert_eq!(err.field, "market.inflation");
+}
+
+/// The couple's plan under `market` with `paths` paths, on the CPU.
+fn couple_under(market: Value, paths: u64) -> sextant_engine::PlanResult {
+    use sextant_engine::plan::PlanRequest;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plan-couple.json");
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    plan["market"] = market;
+    plan["options"]["paths"] = json!(paths);
+    let request: PlanRequest = serde_json::from_value(plan).unwrap();
+    Engine::new(Device::Cpu(CpuBackend::new()))
+        .plan(&request)
+        .unwrap()
+}
+
+#[test]
+fn a_plan_in_identical_regimes_is_the_lognormal_plan_to_the_bit() {
+    // The regimes' uniforms have their own stream (c2 = 3) and every regime the market's μ
+    // and σ: each path draws §1's shocks and the same month's drift and vol whatever its
+    // regime, so the whole result is the lognormal plan's. (A lean, volatile market, so that
+    // some paths fail.)
+    let market = json!({"expected_return": 0.02, "volatility": 0.3, "inflation": 0.03});
+    let mut regimes = market.clone();
+    regimes["model"] = json!({"kind": "regime",
+                              "regimes": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+                              "transition": [[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]]});
+    let lognormal = couple_under(market, 4000);
+    let switching = couple_under(regimes, 4000);
+    assert!(lognormal.success_probability > 0.1 && lognormal.success_probability < 0.99);
+    assert_eq!(switching, lognormal);
+}
+
+#[test]
+fn a_plan_under_student_t_with_huge_df_is_the_lognormal_plan_within_its_error() {
+    // ν = 10⁶: the t month is a normal month with the lognormal's first two moments, drawn
+    // from the same Z. Success within 4 standard errors (of independent runs: conservative for
+    // these common numbers); the median estate within 1%.
+    let market = json!({"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025});
+    let mut fat = market.clone();
+    fat["model"] = json!({"kind": "student_t", "df": 1e6});
+    let (lognormal, t) = (couple_under(market, 20_000), couple_under(fat, 20_000));
+    let p = lognormal.success_probability;
+    let se = (p * (1.0 - p) / 20_000.0).sqrt() * 2f64.sqrt();
+    assert!(
+        (t.success_probability - p).abs() <= 4.0 * se,
+        "{} vs {p} (4 SE = {})",
+        t.success_probability,
+        4.0 * se
+    );
+    let median = |r: &sextant_engine::PlanResult| r.estate.percentiles.get(50.0).unwrap();
+    assert!(
+        (median(&t) / median(&lognormal) - 1.0).abs() < 0.01,
+        "median estate {} vs {}",
+        median(&t),
+        median(&lognormal)
+    );
+    // At ν = 3 the tails cost the plan something.
+    let mut fatter = json!({"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025});
+    fatter["model"] = json!({"kind": "student_t", "df": 3});
+    let fatter = couple_under(fatter, 20_000);
+    assert_ne!(fatter.success_probability, p);
+}
+
+#[test]
+fn a_plan_bootstrapped_from_one_repeated_month_is_the_deterministic_plan() {
+    // Every path's every month is the same month: the plan is the lognormal plan at zero
+    // volatility whose month grows by the same factor, 1 + Σ w r (no fee). Its estate is the
+    // same on every path, and that plan's within rounding.
+    let (r, weights) = ([0.006, 0.002], [0.6, 0.4]);
+    let g = 1.0 + weights[0] * r[0] + weights[1] * r[1];
+    let history = repeated_history(&r, None, 36);
+    let boot = couple_under(
+        json!({"weights": weights, "inflation": 0.025,
+               "model": {"kind": "bootstrap", "history": history, "block_months": 12,
+                         "method": "stationary"}}),
+        500,
+    );
+    let annual = g.powi(12) - 1.0;
+    let flat = couple_under(
+        json!({"expected_return": annual, "volatility": 0.0, "inflation": 0.025}),
+        500,
+    );
+    // Deaths still differ by path: compare the estate's percentiles, each within 1e-9.
+    let (a, b) = (&boot.estate.percentiles.0, &flat.estate.percentiles.0);
+    assert_eq!(a.len(), b.len());
+    for (&(p, x), &(_, y)) in a.iter().zip(b) {
+        assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "p{p}: {x} vs {y}");
+    }
+    assert_eq!(boot.success_probability, flat.success_probability);
 }
 
 /// A two-regime market: a calm one (the market's μ, σ) and a crisis.
@@ -995,15 +1100,8 @@ fn a_bad_bootstrap_market_is_refused_by_name() {
 }
 
 #[test]
-fn plans_refuse_a_bootstrap_and_sweeps_run_one_over_the_frontiers_assets() {
-    use sextant_engine::plan::{prepare_plan, PlanRequest};
+fn sweeps_run_a_bootstrap_over_the_frontiers_assets() {
     let history = repeated_history(&[0.01], None, 60);
-    let mut plan = single_retiree_plan();
-    plan["market"]["model"] = json!({"kind": "bootstrap", "history": history});
-    let plan: PlanRequest = serde_json::from_value(plan).unwrap();
-    let err = prepare_plan(&plan).unwrap_err();
-    assert_eq!(err.field, "market.model");
-    assert!(err.problem.contains("bootstrap"), "{}", err.problem);
     // A history of the frontier's two assets, in its order: each point weights its returns.
     let months: Vec<Value> = (0..120)
         .map(|t| {

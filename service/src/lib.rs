@@ -880,11 +880,13 @@ async fn create_plan(
     Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (document, asynchronous) = without_async_flag(&body)?;
+    let (mut document, asynchronous) = without_async_flag(&body)?;
     if !asynchronous {
         let answer = call(&state, &caller, Operation::Plan, Input::Document(document)).await?;
         return Ok(Json(answer).into_response());
     }
+    // A bootstrap market may name a stored history (docs/model.md §4.3).
+    histories::resolve(&state, &caller, &mut document).await?;
     let request: PlanRequest = crate::input::parse_value(document)?;
     let id = start_plan_job(&state, &request, &caller).await?;
     Ok((
@@ -900,7 +902,8 @@ async fn create_plan_job(
     body: &[u8],
     caller: &Caller,
 ) -> Result<String, ApiError> {
-    let (document, _) = without_async_flag(body)?;
+    let (mut document, _) = without_async_flag(body)?;
+    histories::resolve(state, caller, &mut document).await?;
     let request: PlanRequest = crate::input::parse_value(document)?;
     start_plan_job(state, &request, caller).await
 }

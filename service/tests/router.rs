@@ -407,6 +407,76 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     assert_eq!(status, StatusCode::OK, "{replayed}");
     assert_eq!(replayed["identical"], true, "{replayed}");
 
+    // Plans bootstrap from a named history too, synchronously and as jobs, once it carries no
+    // inflation (a plan's index is market.inflation's rate); one that does is refused by name.
+    let mut plain = inline.clone();
+    for month in plain["months"].as_array_mut().unwrap() {
+        month.as_object_mut().unwrap().remove("inflation");
+    }
+    let upload = json!({"name": "plain", "history": plain});
+    let (status, _, _) = send(
+        &app,
+        as_caller("alice-key", post("/v1/histories", upload.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let plan_of = |history: Value| {
+        let mut plan = example("plan-couple.json");
+        plan["market"] = json!({"weights": [0.6, 0.4], "inflation": 0.025,
+                                "model": {"kind": "bootstrap", "history": history,
+                                          "block_months": 24}});
+        plan["options"]["paths"] = json!(1000);
+        plan
+    };
+    let (status, _, named_plan) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post("/v1/plans", plan_of(json!("plain")).to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{named_plan}");
+    let (_, _, inlined_plan) = send(
+        &app,
+        as_caller("alice-key", post("/v1/plans", plan_of(plain).to_string())),
+    )
+    .await;
+    assert_eq!(named_plan["estate"], inlined_plan["estate"]);
+    let mut plan_job = plan_of(json!("plain"));
+    plan_job["options"]["async"] = json!(true);
+    let (status, _, job) = send(
+        &app,
+        as_caller("alice-key", post("/v1/plans", plan_job.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let plan_path = job["self"].as_str().unwrap().to_string();
+    let mut finished = Value::Null;
+    for _ in 0..600 {
+        let (_, _, record) = send(&app, as_caller("alice-key", get(&plan_path))).await;
+        assert_ne!(record["status"], "failed", "{record}");
+        if record["status"] == "complete" {
+            finished = record;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        finished["result"]["estate"], named_plan["estate"],
+        "{finished}"
+    );
+    let (status, _, error) = send(
+        &app,
+        as_caller(
+            "alice-key",
+            post("/v1/plans", plan_of(json!("synthetic")).to_string()),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["field"], "market.model.history");
+
     // Another caller sees none of them, and cannot name them.
     let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/histories"))).await;
     assert_eq!(listed["histories"], json!([]), "{listed}");

@@ -60,6 +60,8 @@ pub const W_BENEFIT_AT: u32 = 24;
 pub const W_DRIFT_AT: u32 = 25;
 pub const W_VOLATILITY_AT: u32 = 26;
 pub const W_GOALS_DUE_AT: u32 = 27;
+/// Where the market's block (the `M_*` slots from there) starts in `words`.
+pub const W_MARKET: u32 = 28;
 // The fixed regions of `words`.
 pub const W_KIND: u32 = 32;
 pub const W_OWNER: u32 = W_KIND + ACCOUNTS;
@@ -76,6 +78,26 @@ pub const W_INCOME_TAXABLE: u32 = W_INCOME_END + FLOWS;
 pub const W_GOAL_MONTH: u32 = W_INCOME_TAXABLE + FLOWS;
 pub const W_GOAL_ESSENTIAL: u32 = W_GOAL_MONTH + GOALS;
 pub const W_TABLES: u32 = W_GOAL_ESSENTIAL + GOALS;
+
+// The market's block in `words` (docs/model.md §4; the goal kernel's codes and tables): the
+// model (0 lognormal, 1 Student-t, 2 regimes, 3 and 4 a bootstrap in circular or stationary
+// blocks), the plan's horizon (regime k's months sit at k·horizon in the drift and
+// volatility tables), the t's d, c and scale as f32 bits, the regimes K and where the chain's
+// K + 1 rows of K − 1 thresholds sit in `words` (as f32 bits), and a bootstrap's N, b, where
+// each month's segment start sits in `words` and where the growth table sits in `reals`.
+pub const M_MODEL: u32 = 0;
+pub const M_HORIZON: u32 = 1;
+pub const M_T_D: u32 = 2;
+pub const M_T_C: u32 = 3;
+pub const M_T_SCALE: u32 = 4;
+pub const M_REGIMES: u32 = 5;
+pub const M_THRESHOLDS_AT: u32 = 6;
+pub const M_ROWS: u32 = 7;
+pub const M_BLOCK: u32 = 8;
+pub const M_MONTH_TABLE_AT: u32 = 9;
+pub const M_GROWTH_AT: u32 = 10;
+/// Words the market's block takes.
+const MARKET_WORDS: usize = 11;
 
 // The scalars of `reals`.
 pub const F_ESSENTIAL: u32 = 0;
@@ -439,6 +461,7 @@ impl PackedPlan {
         words[W_GOALS_DUE_AT as usize] = words.len() as u32;
         // At most 32 goals: their bits fit a u32.
         words.extend(layout.goals_due.iter().map(|&bits| bits as u32));
+        pack_market(plan, &mut words, &mut reals);
         PackedPlan {
             words,
             reals,
@@ -540,6 +563,46 @@ pub fn rule_fields(rule: &Rule) -> (u32, [f64; 9]) {
     }
 }
 
+/// The market's block (the `M_*` slots) and its tables, at the end of `words` and `reals`.
+fn pack_market(plan: &PreparedPlan, words: &mut Vec<u32>, reals: &mut Vec<f64>) {
+    let at = words.len();
+    words[W_MARKET as usize] = at as u32;
+    words.resize(at + MARKET_WORDS, 0);
+    let slot = |m: u32| at + m as usize;
+    words[slot(M_HORIZON)] = plan.horizon;
+    words[slot(M_REGIMES)] = 1;
+    words[slot(M_MODEL)] = match (&plan.student_t, &plan.regimes, &plan.bootstrap) {
+        (Some(_), _, _) => 1,
+        (None, Some(_), _) => 2,
+        (None, None, Some(b)) => 3 + u32::from(b.stationary),
+        (None, None, None) => 0,
+    };
+    if let Some(t) = &plan.student_t {
+        words[slot(M_T_D)] = t.d.to_bits();
+        words[slot(M_T_C)] = t.c.to_bits();
+        words[slot(M_T_SCALE)] = t.scale.to_bits();
+    }
+    if let Some(chain) = &plan.regimes {
+        words[slot(M_REGIMES)] = chain.count() as u32;
+        words[slot(M_THRESHOLDS_AT)] = words.len() as u32;
+        // Integers below 2^24: exact as f32, compared with the uniform as the goals' kernel does.
+        words.extend(
+            chain
+                .thresholds
+                .iter()
+                .map(|&theta| (theta as f32).to_bits()),
+        );
+    }
+    if let Some(b) = &plan.bootstrap {
+        words[slot(M_ROWS)] = b.rows;
+        words[slot(M_BLOCK)] = b.block;
+        words[slot(M_MONTH_TABLE_AT)] = words.len() as u32;
+        words.extend_from_slice(&b.month_table);
+        words[slot(M_GROWTH_AT)] = reals.len() as u32;
+        reals.extend_from_slice(&b.growth);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,7 +614,7 @@ mod tests {
             .filter_map(|line| {
                 let rest = line.strip_prefix("const ")?;
                 let (name, value) = rest.split_once(": u32 = ")?;
-                if !(name.starts_with("W_") || name.starts_with("F_")) {
+                if !["W_", "F_", "M_"].iter().any(|p| name.starts_with(p)) {
                     return None;
                 }
                 let value = value.trim_end_matches(';').trim_end_matches('u');
@@ -591,6 +654,18 @@ mod tests {
             ("W_DRIFT_AT", W_DRIFT_AT),
             ("W_VOLATILITY_AT", W_VOLATILITY_AT),
             ("W_GOALS_DUE_AT", W_GOALS_DUE_AT),
+            ("W_MARKET", W_MARKET),
+            ("M_MODEL", M_MODEL),
+            ("M_HORIZON", M_HORIZON),
+            ("M_T_D", M_T_D),
+            ("M_T_C", M_T_C),
+            ("M_T_SCALE", M_T_SCALE),
+            ("M_REGIMES", M_REGIMES),
+            ("M_THRESHOLDS_AT", M_THRESHOLDS_AT),
+            ("M_ROWS", M_ROWS),
+            ("M_BLOCK", M_BLOCK),
+            ("M_MONTH_TABLE_AT", M_MONTH_TABLE_AT),
+            ("M_GROWTH_AT", M_GROWTH_AT),
             ("W_KIND", W_KIND),
             ("W_OWNER", W_OWNER),
             ("W_SEQUENCE", W_SEQUENCE),

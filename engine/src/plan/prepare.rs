@@ -11,8 +11,12 @@ use super::request::{
 };
 use super::social_security::claiming_factor;
 use super::tax::{bracket_top, Bracket};
+use crate::bootstrap::Bootstrap;
+use crate::regime::RegimeChain;
+use crate::student_t::StudentT;
 use crate::validate::{
-    amount, growth_rate, market_schedule, percentiles, ValidationError, MAX_HORIZON_MONTHS,
+    amount, growth_rate, market_schedule, percentiles, MarketView, ValidationError,
+    MAX_HORIZON_MONTHS,
 };
 
 /// Most paths one plan may ask for: a plan keeps two yearly figures per path for its fan
@@ -177,9 +181,18 @@ pub struct PreparedPlan {
     pub success_threshold: f64,
     /// The longest a path can run: until the last person can be alive, at most 1200 months.
     pub horizon: u32,
-    /// exp(m/12) and sqrt(s²/12) for months 0 … horizon−1.
+    /// exp(m/12) and sqrt(s²/12) for months 0 … horizon−1, as a goal's
+    /// ([`crate::PreparedGoal::drift`]: under regimes regime k's months from k·horizon; under
+    /// a Student-t market E[G] and the t's scale; under a bootstrap the fee's factor alone).
     pub drift: Vec<f64>,
     pub volatility: Vec<f32>,
+    /// The Student-t month (docs/model.md §4.1), as a goal's.
+    pub student_t: Option<StudentT>,
+    /// The regime chain (§4.2), as a goal's.
+    pub regimes: Option<RegimeChain>,
+    /// The bootstrap from a history (§4.3), as a goal's; its history carries no inflation
+    /// (plans index by `inflation`).
+    pub bootstrap: Option<Bootstrap>,
     /// Annual inflation: money is indexed by I_y = (1+i)^y in plan year y.
     pub inflation: f64,
     pub paths: u64,
@@ -188,6 +201,19 @@ pub struct PreparedPlan {
 }
 
 impl PreparedPlan {
+    /// The market its month loop reads (the goals' CPU path: `crate::backend::cpu`).
+    pub(crate) fn market(&self) -> MarketView<'_> {
+        MarketView {
+            horizon: self.horizon,
+            drift: &self.drift,
+            volatility: &self.volatility,
+            student_t: self.student_t,
+            regimes: self.regimes.as_ref(),
+            inflation: None,
+            bootstrap: self.bootstrap.as_ref(),
+        }
+    }
+
     /// The price index of plan year `year`.
     pub fn index(&self, year: u32) -> f64 {
         (1.0 + self.inflation).powi(year as i32)
@@ -659,13 +685,6 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         )
     })?;
     growth_rate("market.inflation", inflation)?;
-    if !request.market.model.is_lognormal() {
-        // The plan kernels draw §1's lognormal month only: refuse rather than run another.
-        return Err(ValidationError::new(
-            "market.model",
-            "plans run the lognormal market (docs/model.md §1) so far; student_t, regime and bootstrap markets run for goals",
-        ));
-    }
     if !request.market.rebalancing.is_monthly() {
         // The plan kernels hold one portfolio per account: refuse rather than run another.
         return Err(ValidationError::new(
@@ -678,6 +697,17 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         horizon,
         "the plan's longest lifetime in months",
     )?;
+    if schedule
+        .bootstrap
+        .as_ref()
+        .is_some_and(|b| b.inflation.is_some())
+    {
+        // The plan's index is the deterministic rate's (taxes, spending, benefits follow it).
+        return Err(ValidationError::new(
+            "market.model.history",
+            "carries inflation, which plans cannot follow yet: their price index is market.inflation's rate (docs/model.md §5); give the history without its inflation column",
+        ));
+    }
 
     Ok(PreparedPlan {
         people,
@@ -702,6 +732,9 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         horizon,
         drift: schedule.drift,
         volatility: schedule.volatility,
+        student_t: schedule.student_t,
+        regimes: schedule.regimes,
+        bootstrap: schedule.bootstrap,
         inflation,
         paths: options.paths,
         seed: options.seed,

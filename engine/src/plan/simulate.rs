@@ -26,15 +26,18 @@ use super::prepare::{Order, PreparedPlan, Rule};
 use super::request::{AccountKind, DEFAULT_ORDER};
 use super::rmd;
 use super::tax::year_tax;
+#[cfg(target_arch = "x86_64")]
+use crate::backend::cpu::{Avx2Lanes, Avx512Lanes};
+use crate::backend::cpu::{LaneKernel, MarketLanes, PortableLanes};
 use crate::backend::{BackendError, CpuKernel, Watch};
-use crate::normal;
 use crate::philox;
 
 /// Paths per unit of parallel work (and between checks for cancellation).
 const CHUNK_PATHS: usize = 512;
 
-/// Paths per lane group: eight f64 lanes fill one AVX-512 register or two AVX2 ones.
-const LANES: usize = 16;
+/// Paths per lane group: the goals' ([`crate::backend::cpu::LANES`]), whose market months
+/// the plans' loop shares.
+use crate::backend::cpu::LANES;
 
 /// A lane's `failed_at` while its path has not failed.
 const NEVER: u32 = u32::MAX;
@@ -196,14 +199,14 @@ pub fn run_path(
     let years = sample_years(plan);
     let mut outcome = [PathOutcome::default()];
     let keys = philox::round_keys(philox::key_of_seed(plan.seed));
-    run_group::<1>(
+    run_group(
         plan,
         &Layout::of(plan),
         &[Lane::of(plan, path)],
         &mut outcome,
         &mut wealth[..years],
         &mut real_spending[..years],
-        |paths, quad| philox::philox_lanes(paths, quad, &keys),
+        &PortableLanes(&keys),
     );
     outcome[0]
 }
@@ -391,15 +394,8 @@ fn run_group_portable(
     real_spending: &mut [f32],
 ) {
     let keys = philox::round_keys(philox::key_of_seed(plan.seed));
-    run_group::<LANES>(
-        plan,
-        layout,
-        group,
-        outcomes,
-        wealth,
-        real_spending,
-        |paths, quad| philox::philox_lanes(paths, quad, &keys),
-    );
+    let lanes = PortableLanes(&keys);
+    run_group(plan, layout, group, outcomes, wealth, real_spending, &lanes);
 }
 
 /// The group loop compiled for AVX2, Philox in AVX2 intrinsics: the same operations, so the
@@ -415,15 +411,15 @@ fn run_group_avx2(
     real_spending: &mut [f32],
 ) {
     let keys = philox::avx2::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
-    run_group::<LANES>(
+    // Its Philox inlines into this function, which has AVX2.
+    run_group(
         plan,
         layout,
         group,
         outcomes,
         wealth,
         real_spending,
-        // The closure inherits the function's AVX2: a safe call.
-        |paths, quad| philox::avx2::philox_eights(paths, quad, &keys),
+        &Avx2Lanes(keys),
     );
 }
 
@@ -440,17 +436,15 @@ fn run_group_avx512(
     real_spending: &mut [f32],
 ) {
     let keys = philox::avx512::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
-    run_group::<LANES>(
+    // Its Philox inlines into this function, which has AVX-512.
+    run_group(
         plan,
         layout,
         group,
         outcomes,
         wealth,
         real_spending,
-        |paths, quad| {
-            // The closure inherits the function's AVX-512: a safe call.
-            philox::avx512::philox16(paths, quad, &keys)
-        },
+        &Avx512Lanes(keys),
     );
 }
 
@@ -462,18 +456,19 @@ fn any<const L: usize>(mask: &[bool; L]) -> bool {
 
 /// The paths of `group` (1 ≤ len ≤ L) month by month. Lanes past the group's length repeat its
 /// last path and are discarded. `outcomes` gets one entry per path; `wealth` and
-/// `real_spending` one row of yearly samples per path. `words(paths, q)` gives each lane's
-/// Philox words of counter (path, q, 0, 0).
+/// `real_spending` one row of yearly samples per path. `lanes` gives each lane's Philox words;
+/// the market's months are the goals' ([`MarketLanes`]), every model's.
 #[inline(always)]
-fn run_group<const L: usize>(
+fn run_group(
     plan: &PreparedPlan,
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
     wealth: &mut [f32],
     real_spending: &mut [f32],
-    words: impl Fn(&[u32; L], u32) -> [[u32; L]; 4],
+    lanes: &impl LaneKernel,
 ) {
+    const L: usize = LANES;
     let count = group.len();
     debug_assert!((1..=L).contains(&count));
     // Years per row of the samples: none when they are skipped.
@@ -488,7 +483,7 @@ fn run_group<const L: usize>(
 
     let mut house = Household::<L>::new(plan, layout);
     let mut state = Paths::<L>::new();
-    let mut shocks = [[0f32; L]; 4];
+    let mut market = MarketLanes::new(plan.market());
     let mut index = 1.0f64;
     let mut previous_index = 1.0f64;
     // Whether some lane owes last year's tax this month.
@@ -533,10 +528,7 @@ fn run_group<const L: usize>(
             state.spent_this_year = [0.0; L];
         }
         if t % 4 == 0 {
-            let [w0, w1, w2, w3] = words(&paths, t / 4);
-            let [z0, z1, z2, z3] = &mut shocks;
-            normal::box_muller_lanes(&w0, &w1, z0, z1);
-            normal::box_muller_lanes(&w2, &w3, z2, z3);
+            market.quad(lanes, &paths, t);
         }
 
         // Deaths: who is alive this month, and what the household spends on.
@@ -808,13 +800,9 @@ fn run_group<const L: usize>(
             }
         }
 
-        // Growth: §1's arithmetic on every account.
-        let mut shock = shocks[(t % 4) as usize];
-        normal::exp_scaled_lanes(plan.volatility[t as usize], &mut shock);
-        let drift = plan.drift[t as usize];
-        let mut growth = [0.0f64; L];
+        // Growth: the market's month (a goal's, docs/model.md §1, §4) on every account.
+        let growth = market.growth(t);
         for l in 0..L {
-            growth[l] = drift * f64::from(shock[l]);
             state.year_growth[l] *= growth[l];
         }
         house.grow(&growth);

@@ -224,7 +224,63 @@ pub fn month_loop_cases(paths: u64) -> Vec<(String, PreparedPlan)> {
     let mut untaxed = pre_retiree;
     untaxed.tax = None;
     cases.push(("the pre-retiree without tax".into(), untaxed));
+    for (label, market) in market_models() {
+        let mut request: serde_json::Value =
+            serde_json::from_str(include_str!("../../../examples/plan-couple.json")).unwrap();
+        request["market"] = market;
+        request["options"]["paths"] = paths.into();
+        let plan = prepare_plan(&serde_json::from_value(request).unwrap()).unwrap();
+        cases.push((format!("the couple {label}"), plan));
+    }
     cases
+}
+
+/// Markets of docs/model.md §4 for the couple: Student-t months at 4 degrees of freedom (and
+/// at 2.05 with 60% volatility, whose months clamp at −100%), three regimes from the chain's
+/// stationary start, and stationary blocks of the synthetic history (without its inflation,
+/// which plans refuse) over a glide path.
+pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let mut history: serde_json::Value =
+        serde_json::from_str(include_str!("../../../examples/bootstrap.json")).unwrap();
+    let mut history = history["market"]["model"]["history"].take();
+    for month in history["months"].as_array_mut().unwrap() {
+        month.as_object_mut().unwrap().remove("inflation");
+    }
+    vec![
+        (
+            "under Student-t months (df 4)",
+            json!({"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025,
+                   "model": {"kind": "student_t", "df": 4}}),
+        ),
+        (
+            "under Student-t months that clamp (df 2.05, volatility 0.6)",
+            json!({"expected_return": 0.06, "volatility": 0.6, "inflation": 0.025,
+                   "model": {"kind": "student_t", "df": 2.05}}),
+        ),
+        (
+            "in three regimes",
+            json!({"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025,
+                   "model": {"kind": "regime", "initial": "stationary",
+                             "regimes": [{"name": "calm"},
+                                         {"name": "crisis", "expected_return": -0.2, "volatility": 0.3},
+                                         {"name": "recovery", "expected_return": 0.15, "volatility": 0.2}],
+                             "transition": [[0.97, 0.03, 0.0], [0.0, 0.85, 0.15], [0.1, 0.0, 0.9]]}}),
+        ),
+        (
+            "bootstrapped in stationary blocks over a glide path",
+            json!({"inflation": 0.025, "fee": 0.003,
+                   "glide_path": [{"start_month": 0, "weights": [0.7, 0.3]},
+                                  {"start_month": 120, "weights": [0.4, 0.6]}],
+                   "model": {"kind": "bootstrap", "history": history,
+                             "block_months": 24, "method": "stationary"}}),
+        ),
+        (
+            "bootstrapped in circular blocks",
+            json!({"inflation": 0.02, "weights": [0.6, 0.4],
+                   "model": {"kind": "bootstrap", "history": history, "block_months": 60}}),
+        ),
+    ]
 }
 
 /// A path outcome's bits, for comparisons that tell −0 from 0 and show every field.

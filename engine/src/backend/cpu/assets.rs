@@ -23,6 +23,7 @@ pub(super) fn simulate_asset_lanes(
     depletion: &mut [f64],
 ) -> BlockCounts {
     let (goal, months, count) = (job.goal, job.months, job.paths.count);
+    let market = goal.market();
     let horizon = goal.horizon as usize;
     let k = assets.count;
     let nominal = job.nominal_columns();
@@ -39,7 +40,7 @@ pub(super) fn simulate_asset_lanes(
         let mut depleted_at = [NOT_DEPLETED; LANES];
         let mut rebalances = [0u32; LANES];
         let mut turnover = [0.0f64; LANES];
-        let mut lane_state = LaneState::new(goal);
+        let mut lane_state = LaneState::new(&market);
         let mut next = 0;
         for t in 0..horizon {
             let j = t % 4;
@@ -139,7 +140,7 @@ pub(super) fn simulate_asset_lanes(
                     h[l] *= g[l];
                 }
             }
-            lane_state.advance_index(goal, j, t);
+            lane_state.advance_index(&market, j, t);
             if next < nominal && months[next] as usize == t + 1 {
                 let mut wealth = holdings[0];
                 for h in &holdings[1..] {

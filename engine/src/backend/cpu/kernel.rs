@@ -18,7 +18,7 @@ use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
 use crate::student_t;
-use crate::validate::PreparedGoal;
+use crate::validate::{MarketView, PreparedGoal};
 
 /// Simulate paths `first .. first + count` of `goal` (count ≤ [`BLOCK_PATHS`]) with `kernel`,
 /// which the CPU must support (every kernel computes the same bits).
@@ -120,7 +120,7 @@ fn simulate_block_portable(
 
 /// What differs between the kernels: where a lane group's Philox words come from, and how
 /// its wealth grows (the same arithmetic in every kernel).
-pub(super) trait LaneKernel {
+pub(crate) trait LaneKernel {
     /// Words of counter `(paths[l], quad, 0, 0)` for each lane.
     fn words(&self, paths: &[u32; LANES], quad: u32) -> [[u32; LANES]; 4];
 
@@ -134,7 +134,8 @@ pub(super) trait LaneKernel {
     }
 }
 
-struct PortableLanes<'a>(&'a [[u32; 2]; ROUNDS]);
+/// Philox in portable Rust (vectorised by LLVM), from the round keys.
+pub(crate) struct PortableLanes<'a>(pub(crate) &'a [[u32; 2]; ROUNDS]);
 
 impl LaneKernel for PortableLanes<'_> {
     #[inline(always)]
@@ -161,6 +162,7 @@ pub(super) fn simulate_lanes(
         return simulate_asset_lanes(lanes, job, assets, snapshots, depletion);
     }
     let (goal, months, count) = (job.goal, job.months, job.paths.count);
+    let market = goal.market();
     let horizon = goal.horizon as usize;
     let quads = horizon.div_ceil(4);
     let first_withdrawal = goal
@@ -176,12 +178,12 @@ pub(super) fn simulate_lanes(
         let paths = job.lane_paths(group);
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
-        let mut lane_state = LaneState::new(goal);
+        let mut lane_state = LaneState::new(&market);
         let mut next = 0;
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
+            let growth = quad_growth(lanes, &market, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
                 if !per_lane && t < first_withdrawal {
@@ -193,7 +195,7 @@ pub(super) fn simulate_lanes(
                         drift
                     });
                 } else {
-                    let drift = lane_state.drifts(goal, j, t);
+                    let drift = lane_state.drifts(&market, j, t);
                     if t < first_withdrawal {
                         grow(&mut wealth, g, c, |l| drift[l]);
                     } else {
@@ -213,7 +215,7 @@ pub(super) fn simulate_lanes(
                         );
                     }
                 }
-                lane_state.advance_index(goal, j, t);
+                lane_state.advance_index(&market, j, t);
                 t += 1;
                 if next < nominal && months[next] as usize == t {
                     let columns = SnapshotColumns {
@@ -287,7 +289,7 @@ pub(super) struct LaneState {
 }
 
 impl LaneState {
-    pub(super) fn new(goal: &PreparedGoal) -> Self {
+    pub(super) fn new(market: &MarketView) -> Self {
         LaneState {
             clamps: [0; LANES],
             regime: [0; LANES],
@@ -295,9 +297,9 @@ impl LaneState {
             row: [0; LANES],
             gross: [[1.0; LANES]; 4],
             prices: [[1.0; LANES]; 4],
-            index: match &goal.inflation {
+            index: match &market.inflation {
                 Some(model) => Some(IndexLanes::new(model)),
-                None => goal.stochastic_index().then(IndexLanes::unit),
+                None => market.stochastic_index().then(IndexLanes::unit),
             },
             shocks: [[0.0; LANES]; 4],
             own: [[0.0; LANES]; 4],
@@ -308,16 +310,16 @@ impl LaneState {
     /// `t`): AR(1)'s rate, with the index taken at a year end or the horizon (docs/model.md
     /// §4.4), or the month's history inflation (§4.3).
     #[inline(always)]
-    pub(super) fn advance_index(&mut self, goal: &PreparedGoal, j: usize, t: usize) {
+    pub(super) fn advance_index(&mut self, market: &MarketView, j: usize, t: usize) {
         let Some(index) = &mut self.index else {
             return;
         };
         let month = t + 1;
         let year_end = month.is_multiple_of(12);
-        match &goal.inflation {
+        match &market.inflation {
             Some(model) => {
                 index.advance(model, &self.shocks[j], &self.own[j]);
-                if year_end || month == goal.horizon as usize {
+                if year_end || month == market.horizon as usize {
                     index.close(year_end);
                 }
             }
@@ -328,18 +330,18 @@ impl LaneState {
     /// Each lane's drift in the quad's month `j` (month `t`): its regime's, or the fee's
     /// factor times its history month's growth, or the month's.
     #[inline(always)]
-    fn drifts(&self, goal: &PreparedGoal, j: usize, t: usize) -> [f64; LANES] {
-        if let Some(chain) = &goal.regimes {
-            let horizon = goal.horizon as usize;
+    fn drifts(&self, market: &MarketView, j: usize, t: usize) -> [f64; LANES] {
+        if let Some(chain) = &market.regimes {
+            let horizon = market.horizon as usize;
             RegimeChain::select_lanes(
                 &self.month_regimes[j],
-                |k| goal.drift[k * horizon + t],
+                |k| market.drift[k * horizon + t],
                 chain.count(),
             )
-        } else if goal.bootstrap.is_some() {
-            std::array::from_fn(|l| goal.drift[t] * self.gross[j][l])
+        } else if market.bootstrap.is_some() {
+            std::array::from_fn(|l| market.drift[t] * self.gross[j][l])
         } else {
-            [goal.drift[t]; LANES]
+            [market.drift[t]; LANES]
         }
     }
 }
@@ -352,16 +354,16 @@ impl LaneState {
 #[inline(always)]
 fn quad_growth(
     lanes: &impl LaneKernel,
-    goal: &PreparedGoal,
+    market: &MarketView,
     paths: &[u32; LANES],
     q: usize,
     t: usize,
     months_left: usize,
     state: &mut LaneState,
 ) -> [[f32; LANES]; 4] {
-    if let Some(boot) = &goal.bootstrap {
+    if let Some(boot) = &market.bootstrap {
         bootstrap_quad(lanes, boot, paths, q, t, months_left, state);
-        if goal.inflation.is_some() {
+        if market.inflation.is_some() {
             // AR(1) with ρ = 0 (validate.rs): no market normal is drawn, so `state.shocks`
             // keeps the zeros it started with.
             own_normals(lanes, paths, q, state);
@@ -375,27 +377,27 @@ fn quad_growth(
     let [g0, g1, g2, g3] = &mut growth;
     normal::box_muller_lanes(w0, w1, g0, g1);
     normal::box_muller_lanes(w2, w3, g2, g3);
-    if goal.inflation.is_some() {
+    if market.inflation.is_some() {
         // The market's normals Z_t (before they become shocks) and the model's own Z'_t.
         state.shocks = growth;
         own_normals(lanes, paths, q, state);
     }
-    match (&goal.student_t, &goal.regimes) {
+    match (&market.student_t, &market.regimes) {
         (None, None) => {
             for (j, g) in growth.iter_mut().enumerate().take(months_left) {
-                normal::exp_scaled_lanes(goal.volatility[t + j], g);
+                normal::exp_scaled_lanes(market.volatility[t + j], g);
             }
         }
         (None, Some(chain)) => {
             // Months t … t+3 (t = 4q) take their uniforms from one block.
             let uniforms = lanes.words_at(paths, [q as u32, regime::REGIME_STREAM, 0]);
-            let horizon = goal.horizon as usize;
+            let horizon = market.horizon as usize;
             for (j, g) in growth.iter_mut().enumerate().take(months_left) {
                 chain.step_lanes(t + j == 0, &uniforms[j], &mut state.regime);
                 state.month_regimes[j] = state.regime;
                 let vols = RegimeChain::select_lanes(
                     &state.regime,
-                    |k| goal.volatility[k * horizon + t + j],
+                    |k| market.volatility[k * horizon + t + j],
                     chain.count(),
                 );
                 normal::exp_scaled_each(&vols, g);
@@ -417,7 +419,7 @@ fn quad_growth(
                     |pair| lanes.words_at(paths, [month, student_t::RETRY_STREAM, pair]),
                     model,
                 );
-                let clamped = student_t::shock_lanes(g, &v, goal.volatility[t + j], model);
+                let clamped = student_t::shock_lanes(g, &v, market.volatility[t + j], model);
                 for (c, &hit) in state.clamps.iter_mut().zip(&clamped) {
                     *c += u32::from(hit);
                 }
@@ -425,6 +427,51 @@ fn quad_growth(
         }
     }
     growth
+}
+
+/// A lane group's market months for a household plan's loop (`crate::plan::simulate`):
+/// the goals' [`quad_growth`] and [`LaneState`] over the plan's market, so that every model
+/// draws the same numbers, with the same arithmetic, for plans as for goals. The plan's
+/// growth of month t is drift·shock, lane by lane, as a goal's.
+pub(crate) struct MarketLanes<'a> {
+    market: MarketView<'a>,
+    state: LaneState,
+    shocks: [[f32; LANES]; 4],
+}
+
+impl<'a> MarketLanes<'a> {
+    pub(crate) fn new(market: MarketView<'a>) -> Self {
+        MarketLanes {
+            state: LaneState::new(&market),
+            market,
+            shocks: [[0.0; LANES]; 4],
+        }
+    }
+
+    /// Draw the quad of months from `t` (a multiple of 4, below the market's horizon).
+    #[inline(always)]
+    pub(crate) fn quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
+        let t = t as usize;
+        let months_left = (self.market.horizon as usize - t).min(4);
+        let market = self.market;
+        self.shocks = quad_growth(
+            lanes,
+            &market,
+            paths,
+            t / 4,
+            t,
+            months_left,
+            &mut self.state,
+        );
+    }
+
+    /// Each lane's growth of month `t` (of the quad drawn last): its drift times its shock.
+    #[inline(always)]
+    pub(crate) fn growth(&self, t: u32) -> [f64; LANES] {
+        let (j, t) = ((t % 4) as usize, t as usize);
+        let drift = self.state.drifts(&self.market, j, t);
+        std::array::from_fn(|l| drift[l] * f64::from(self.shocks[j][l]))
+    }
 }
 
 /// The AR(1) model's own normals Z' of quad `q`'s months, into `state.own`.
@@ -487,6 +534,7 @@ pub(super) fn affine_lanes(
     per_unit: &mut [f64],
 ) {
     let goal = job.goal;
+    let market = goal.market();
     let horizon = goal.horizon as usize;
     let quads = horizon.div_ceil(4);
     for group in (0..job.count).step_by(LANES) {
@@ -495,20 +543,20 @@ pub(super) fn affine_lanes(
         let mut u = [0.0f64; LANES];
         let mut t = 0usize;
         // The solvers report no clamped months.
-        let mut lane_state = LaneState::new(goal);
+        let mut lane_state = LaneState::new(&market);
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, goal, &paths, q, t, months_left, &mut lane_state);
+            let growth = quad_growth(lanes, &market, &paths, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 if goal.regimes.is_some() || goal.bootstrap.is_some() {
-                    let drift = lane_state.drifts(goal, j, t);
+                    let drift = lane_state.drifts(&market, j, t);
                     grow(&mut w, g, goal.contribution[t], |l| drift[l]);
                     grow(&mut u, g, job.unit[t], |l| drift[l]);
                 } else {
                     lanes.grow(&mut w, g, goal.contribution[t], goal.drift[t]);
                     lanes.grow(&mut u, g, job.unit[t], goal.drift[t]);
                 }
-                lane_state.advance_index(goal, j, t);
+                lane_state.advance_index(&market, j, t);
                 t += 1;
             }
         }

@@ -51,7 +51,10 @@ use reduce::BlockBuffers;
 #[cfg(target_arch = "x86_64")]
 use x86::{affine_block_avx2, affine_block_avx512};
 
+pub(crate) use kernel::{LaneKernel, MarketLanes, PortableLanes};
 pub(crate) use reduce::median_of_histogram;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx2Lanes, Avx512Lanes};
 
 /// Paths per block: the unit of work and of floating-point summation.
 pub const BLOCK_PATHS: usize = 1024;

@@ -32,7 +32,7 @@ pub(super) fn simulate_block_avx512(
     simulate_lanes(&lanes, job, snapshots, depletion)
 }
 
-struct Avx2Lanes(philox::avx2::Keys);
+pub(crate) struct Avx2Lanes(pub(crate) philox::avx2::Keys);
 
 impl LaneKernel for Avx2Lanes {
     #[inline(always)]
@@ -75,7 +75,7 @@ fn grow_avx2(wealth: &mut [f64; LANES], shock: &[f32; LANES], contribution: f64,
     }
 }
 
-struct Avx512Lanes(philox::avx512::Keys);
+pub(crate) struct Avx512Lanes(pub(crate) philox::avx512::Keys);
 
 impl LaneKernel for Avx512Lanes {
     #[inline(always)]
