@@ -17,7 +17,8 @@
 #   5. household plans on the machine's CPU cores, beside monteplan on the same Python
 #      (`sextant-bench --suite plan`), then on the GPU kernels: CUDA where there is an NVIDIA
 #      GPU, and wgpu (on a software adapter: checked, not timed as a GPU), each with the
-#      couple's whole result checked against the CPU's bits;
+#      couple's whole result checked against the CPU's bits, also under Student-t months,
+#      regimes and a bootstrap (each model's plan kernel);
 #   6. where Nsight Compute runs (`ncu`, Firecracker machines), one launch of the CUDA `simulate`
 #      kernel profiled: speed of light, occupancy, launch statistics (clocks left alone);
 #   7. the tables, last, in Markdown, also written to $OUT/tables.md.
@@ -252,9 +253,18 @@ if m:
     print(f"| monteplan {m.get('monteplan_version', '?')} on its default plan (NumPy {m.get('numpy_version', '?')}) | {m['paths']} | {m['seconds'] * 1e3:.1f} | {m['path_steps_per_second']:.3g} | {m['success_probability']:.4f} |")
 print(row(r["couple"]))
 print(row(r["couple_claiming"]))
+for m in r.get("couple_models", []):
+    print(row(m["timed"])[:-1] + f" ({m['over_lognormal']:.2f}x the lognormal) |")
+st = r.get("student_t")
+if st:
+    print(row(st["sextant"]))
+    m = st["monteplan"]
+    print(f"| monteplan {m.get('monteplan_version', '?')} on its default plan, Student-t (df {m.get('degrees_of_freedom')}) | {m['paths']} | {m['seconds'] * 1e3:.1f} | {m['path_steps_per_second']:.3g} | {m['success_probability']:.4f} |")
 if r.get("speedup_over_monteplan"):
     print()
     print(f"sextant / monteplan: {r['speedup_over_monteplan']:.1f}x path-steps/s")
+if st and st.get("speedup_over_monteplan"):
+    print(f"sextant / monteplan under Student-t returns: {st['speedup_over_monteplan']:.1f}x path-steps/s")
 PY
 )
     [ -n "$plan_table" ] || plan_table="plans: no report (see plan-bench.log)"
@@ -276,9 +286,15 @@ b = sys.argv[2]
 parity = r.get("parity_with_cpu") or "not checked"
 for t in (r["monteplan_default"], r["couple"], r["couple_claiming"]):
     print(f"| {r['backend']} | {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} | {parity} |")
+# The couple under each market model (docs/model.md §4), each with its own check.
+models = r.get("couple_models", [])
+for m in models:
+    t = m["timed"]
+    print(f"| {r['backend']} | {t['what']} | {r['paths']} | {t['seconds'] * 1e3:.1f} | {t['path_steps_per_second']:.3g} | {t['success_probability']:.4f} | {m.get('parity_with_cpu') or 'not checked'} |")
 # CUDA compiles with --fmad=false: the CPU's bits. A Vulkan compiler may contract the f32
 # shocks' multiply-adds, so wgpu's column shows the first difference, not a failure.
-if r["backend"] != b or (b == "cuda" and parity != "bit-identical"):
+exact = all(m.get("parity_with_cpu") == "bit-identical" for m in models)
+if r["backend"] != b or (b == "cuda" and (parity != "bit-identical" or not exact)):
     sys.exit(1)
 PY
         ) || { status=1; notes+=("plans on $b: not on the device, or (CUDA) not the CPU's bits (see plan-$b.log)"); }

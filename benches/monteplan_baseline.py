@@ -22,7 +22,12 @@ fraction of paths whose total wealth stays above zero at every month-end from th
 of retirement (age 65) to the horizon (age 95).
 
 ``--sextant-market`` prints instead the single-portfolio Sextant market that matches
-monteplan's default market (see below) and exits.
+monteplan's default market (see below) and exits. ``--student-t DF`` runs the same plan with
+monteplan's Student-t return model at DF degrees of freedom (``return_model="student_t"``):
+the peer of Sextant's plan under ``{"kind": "student_t", "df": DF}``, for speed. The two
+models differ: monteplan scales a multivariate t by the normal's covariance (its monthly
+variance is DF/(DF-2) times the normal's), Sextant keeps the lognormal's monthly mean and
+variance (docs/model.md 4.1), so their success probabilities are not comparable.
 
 Usage::
 
@@ -137,6 +142,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--student-t",
+        type=float,
+        default=None,
+        metavar="DF",
+        help="monteplan's Student-t return model at DF degrees of freedom",
+    )
+    parser.add_argument(
         "--sextant-market",
         action="store_true",
         help="print the matching single-portfolio Sextant market and exit",
@@ -155,6 +167,10 @@ def main() -> int:
     from monteplan import SimulationConfig, simulate
 
     plan, market, policies = _default_configs()
+    if args.student_t is not None:
+        market = market.model_copy(
+            update={"return_model": "student_t", "degrees_of_freedom": args.student_t}
+        )
     sim_config = SimulationConfig(n_paths=args.paths, seed=args.seed)
 
     times = []
@@ -179,6 +195,8 @@ def main() -> int:
             "wealth > 0 at every month-end from retirement (65) to the horizon (95)"
         ),
         "seed": args.seed,
+        "return_model": market.return_model,
+        "degrees_of_freedom": market.degrees_of_freedom,
         "numpy_version": np.__version__,
         "cpu_count": os.cpu_count(),
         "plan": (

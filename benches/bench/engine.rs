@@ -82,6 +82,15 @@ const BENCH_INFLATION: &str = r#"{"kind": "ar1", "mean": 0.025, "volatility": 0.
 /// `--bootstrap`'s history: the synthetic one the examples ship (benches/make_history.py).
 const BENCH_HISTORY: &str = include_str!("../../examples/history-synthetic.csv");
 
+/// The benches' history (examples/history-synthetic.csv), with or without its inflation.
+pub fn bench_history(inflation: bool) -> Result<History> {
+    let mut history = History::from_csv(BENCH_HISTORY).context("the bench's history")?;
+    if !inflation {
+        history.months.iter_mut().for_each(|m| m.inflation = None);
+    }
+    Ok(history)
+}
+
 /// A market model's timings beside the lognormal's of the same run.
 #[derive(Serialize)]
 pub struct ModelTiming {
@@ -205,7 +214,7 @@ pub fn run(
         None
     };
     let (bootstrap, bootstrap_without_inflation) = if args.bootstrap {
-        let history = History::from_csv(BENCH_HISTORY).context("the bench's history")?;
+        let history = bench_history(true)?;
         let time_history = |history: History, label: &str, described: &str| {
             // Without the history's inflation the goal keeps its own deterministic rate.
             let keeps_rate = !history.has_inflation();
@@ -229,8 +238,7 @@ pub fn run(
                 }
             })
         };
-        let mut nominal = history.clone();
-        nominal.months.iter_mut().for_each(|m| m.inflation = None);
+        let nominal = bench_history(false)?;
         (
             Some(time_history(
                 history,

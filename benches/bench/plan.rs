@@ -45,9 +45,64 @@ pub struct PlanReport {
     pub monteplan: Option<serde_json::Value>,
     /// Sextant's path-steps/s over monteplan's on the same plan.
     pub speedup_over_monteplan: Option<f64>,
+    /// With monteplan: both on its default plan under Student-t returns at 5 degrees of
+    /// freedom (each planner's own t model: docs/model.md §4.1 keeps the lognormal's
+    /// variance, monteplan scales the normal's covariance), and Sextant's speed over its.
+    pub student_t: Option<PeerModel>,
     pub couple: Timed,
     /// The claiming solver on the couple: every pair of claim ages 62 … 70.
     pub couple_claiming: Timed,
+    /// The couple under each market model of docs/model.md §4 that plans take, beside its
+    /// lognormal run above.
+    pub couple_models: Vec<ModelTimed>,
+}
+
+/// One market model on monteplan's default plan in both planners.
+#[derive(Serialize)]
+pub struct PeerModel {
+    pub sextant: Timed,
+    pub monteplan: serde_json::Value,
+    pub speedup_over_monteplan: Option<f64>,
+}
+
+/// The couple under one market model.
+#[derive(Serialize)]
+pub struct ModelTimed {
+    /// The model as described (a history by its file, not inlined).
+    pub model: serde_json::Value,
+    pub timed: Timed,
+    /// Its path-steps/s over the lognormal couple's, same run.
+    pub over_lognormal: f64,
+    /// Off the CPU: "bit-identical" to the CPU's whole result, or the first difference.
+    pub parity_with_cpu: Option<String>,
+}
+
+/// The models of the couple's rows: Student-t months, two regimes, stationary blocks of the
+/// synthetic history (without its inflation: a plan's index is the rate's).
+/// Each row's name, its model and the model as the report describes it.
+fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Value)>> {
+    use serde_json::json;
+    let history = serde_json::to_value(crate::engine::bench_history(false)?)?;
+    let t = json!({"kind": "student_t", "df": 5});
+    let regimes = json!({"kind": "regime",
+                         "regimes": [{"name": "calm"},
+                                     {"name": "crisis", "expected_return": -0.15, "volatility": 0.3}],
+                         "transition": [[0.98, 0.02], [0.1, 0.9]]});
+    let boot = |history: serde_json::Value| {
+        json!({"kind": "bootstrap", "history": history, "block_months": 60,
+               "method": "stationary"})
+    };
+    Ok(vec![
+        ("student_t, df 5", t.clone(), t),
+        ("regimes (calm, crisis)", regimes.clone(), regimes),
+        (
+            "bootstrap (stationary, 60 months)",
+            boot(history),
+            boot(json!(
+                "examples/history-synthetic.csv without its inflation column"
+            )),
+        ),
+    ])
 }
 
 #[derive(Serialize)]
@@ -99,7 +154,8 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     let monteplan = if args.no_monteplan {
         None
     } else {
-        let report = monteplan_baseline(python, args.plan_paths, args.plan_repeat.clamp(1, 3))?;
+        let report =
+            monteplan_baseline(python, args.plan_paths, args.plan_repeat.clamp(1, 3), None)?;
         eprintln!(
             "monteplan: {:.3e} path-steps/s ({:.3} s per run)",
             report["path_steps_per_second"].as_f64().unwrap_or(0.0),
@@ -114,6 +170,35 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     if let Some(s) = speedup {
         eprintln!("sextant / monteplan: {s:.1}×");
     }
+    let student_t = if args.no_monteplan {
+        None
+    } else {
+        let mut under = default.clone();
+        under.market.model = sextant_engine::request::ReturnModel::StudentT { df: 5.0 };
+        let sextant = timed(
+            engine,
+            args.plan_repeat,
+            "monteplan's default plan, Student-t (df 5)",
+            |e| Ok(e.plan(&under)?.success_probability),
+        )?;
+        let monteplan = monteplan_baseline(
+            python,
+            args.plan_paths,
+            args.plan_repeat.clamp(1, 3),
+            Some(5.0),
+        )?;
+        let speedup = monteplan["path_steps_per_second"]
+            .as_f64()
+            .map(|m| sextant.path_steps_per_second / m);
+        if let Some(s) = speedup {
+            eprintln!("sextant / monteplan, Student-t: {s:.1}×");
+        }
+        Some(PeerModel {
+            sextant,
+            monteplan,
+            speedup_over_monteplan: speedup,
+        })
+    };
     let couple_timing = timed(
         engine,
         args.plan_repeat,
@@ -128,6 +213,42 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         |e| Ok(solve::claiming(e, &couple)?.best.success_probability),
     )?;
     eprintln!("claiming:  {:.3} s", claiming.seconds);
+    let mut couple_models = Vec::new();
+    for (name, model, described) in model_rows()? {
+        let mut under: serde_json::Value = serde_json::to_value(&couple)?;
+        under["market"]["model"] = model.clone();
+        if model["kind"] == "bootstrap" {
+            under["market"]["weights"] = serde_json::json!([0.6, 0.4]);
+        }
+        let under: PlanRequest = serde_json::from_value(under)?;
+        let parity_with_cpu = (backend != "cpu").then(|| {
+            let cpu = Engine::new(sextant_engine::Device::Cpu(
+                sextant_engine::CpuBackend::new(),
+            ));
+            match (engine.plan(&under), cpu.plan(&under)) {
+                (Ok(here), Ok(there)) => first_difference(
+                    &serde_json::to_value(&here).unwrap_or_default(),
+                    &serde_json::to_value(&there).unwrap_or_default(),
+                )
+                .unwrap_or_else(|| "bit-identical".to_string()),
+                (Err(e), _) | (_, Err(e)) => format!("a run failed: {e}"),
+            }
+        });
+        let timed = timed(
+            engine,
+            args.plan_repeat,
+            &format!("the couple, {name}"),
+            |e| Ok(e.plan(&under)?.success_probability),
+        )?;
+        let over_lognormal = timed.path_steps_per_second / couple_timing.path_steps_per_second;
+        eprintln!("couple, {name}: {over_lognormal:.2}× the lognormal");
+        couple_models.push(ModelTimed {
+            model: described,
+            timed,
+            over_lognormal,
+            parity_with_cpu,
+        });
+    }
     Ok(PlanReport {
         paths: args.plan_paths,
         backend,
@@ -135,8 +256,10 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         monteplan_default,
         monteplan,
         speedup_over_monteplan: speedup,
+        student_t,
         couple: couple_timing,
         couple_claiming: claiming,
+        couple_models,
     })
 }
 
@@ -193,13 +316,25 @@ fn timed(
     })
 }
 
-fn monteplan_baseline(python: &str, paths: u64, repeat: usize) -> Result<serde_json::Value> {
-    let output = Command::new(python)
+/// monteplan on its default plan (`benches/monteplan_baseline.py`), under its Student-t
+/// returns at `student_t` degrees of freedom when given.
+fn monteplan_baseline(
+    python: &str,
+    paths: u64,
+    repeat: usize,
+    student_t: Option<f64>,
+) -> Result<serde_json::Value> {
+    let mut command = Command::new(python);
+    command
         .arg("benches/monteplan_baseline.py")
         .arg("--paths")
         .arg(paths.to_string())
         .arg("--repeats")
-        .arg(repeat.to_string())
+        .arg(repeat.to_string());
+    if let Some(df) = student_t {
+        command.arg("--student-t").arg(df.to_string());
+    }
+    let output = command
         .output()
         .with_context(|| format!("starting {python} benches/monteplan_baseline.py"))?;
     if !output.status.success() {

@@ -459,9 +459,43 @@ fn plan_summary(request: &PlanRequest, result: &PlanResult) -> String {
         s += &format!("; median estate {} in today's dollars", money(estate));
     }
     s + &format!(
-        "; lifetime taxes {} on average.",
-        money(result.lifetime_taxes.mean)
+        "; lifetime taxes {} on average{}.",
+        money(result.lifetime_taxes.mean),
+        model_clause(&request.market.model)
     )
+}
+
+/// How the market's months are drawn, as a clause ("" for §1's lognormal).
+fn model_clause(model: &ReturnModel) -> String {
+    match model {
+        ReturnModel::Lognormal => String::new(),
+        ReturnModel::StudentT { df } => {
+            format!(", with fat-tailed monthly returns (Student-t, {df} degrees of freedom)")
+        }
+        ReturnModel::Regime { regimes, .. } => {
+            let names: Vec<&str> = regimes.iter().map(|r| r.name.as_str()).collect();
+            format!(
+                ", with markets switching between {} regimes ({})",
+                regimes.len(),
+                names.join(", ")
+            )
+        }
+        ReturnModel::Bootstrap {
+            history,
+            block_months,
+            method,
+        } => {
+            let source = match history {
+                HistorySource::Named(name) => format!("the history {name:?}"),
+                HistorySource::Inline(h) => format!("a {}-month history", h.months.len()),
+            };
+            let blocks = match method {
+                BlockMethod::Circular => format!("blocks of {block_months} months"),
+                BlockMethod::Stationary => format!("blocks of {block_months} months on average"),
+            };
+            format!(", with returns resampled from {source} in {blocks}")
+        }
+    }
 }
 
 fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> String {
@@ -501,40 +535,12 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             s += &format!(" (typically after {})", years(month));
         }
     }
-    match &request.market.model {
-        ReturnModel::Lognormal => {}
-        ReturnModel::StudentT { df } => {
-            s += &format!(", with fat-tailed monthly returns (Student-t, {df} degrees of freedom)");
-            if let Some(clamped) = result.clamped_months.filter(|&c| c > 0) {
-                s += &format!(
-                    "; {clamped} of the {} simulated months lost everything",
-                    result.paths * u64::from(request.goal.horizon_months)
-                );
-            }
-        }
-        ReturnModel::Regime { regimes, .. } => {
-            let names: Vec<&str> = regimes.iter().map(|r| r.name.as_str()).collect();
-            s += &format!(
-                ", with markets switching between {} regimes ({})",
-                regimes.len(),
-                names.join(", ")
-            );
-        }
-        ReturnModel::Bootstrap {
-            history,
-            block_months,
-            method,
-        } => {
-            let source = match history {
-                HistorySource::Named(name) => format!("the history {name:?}"),
-                HistorySource::Inline(h) => format!("a {}-month history", h.months.len()),
-            };
-            let blocks = match method {
-                BlockMethod::Circular => format!("blocks of {block_months} months"),
-                BlockMethod::Stationary => format!("blocks of {block_months} months on average"),
-            };
-            s += &format!(", with returns resampled from {source} in {blocks}");
-        }
+    s += &model_clause(&request.market.model);
+    if let Some(clamped) = result.clamped_months.filter(|&c| c > 0) {
+        s += &format!(
+            "; {clamped} of the {} simulated months lost everything",
+            result.paths * u64::from(request.goal.horizon_months)
+        );
     }
     if let Some(r) = &result.rebalancing {
         let assets = request.market.assets.as_ref().map_or(0, Vec::len);
@@ -650,6 +656,24 @@ mod tests {
         let text = simulation_summary(&request, &result);
         assert!(
             text.contains("with markets switching between 2 regimes (normal, bear)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_plans_summary_names_its_market_model() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plan-couple.json");
+        let mut plan: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        plan["options"]["paths"] = serde_json::json!(1000);
+        plan["market"]["model"] = serde_json::json!({"kind": "student_t", "df": 4});
+        let request: PlanRequest = serde_json::from_value(plan).unwrap();
+        let result = sextant_engine::Engine::default().plan(&request).unwrap();
+        let text = plan_summary(&request, &result);
+        assert!(
+            text.ends_with(
+                "on average, with fat-tailed monthly returns (Student-t, 4 degrees of freedom)."
+            ),
             "{text}"
         );
     }

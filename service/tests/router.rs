@@ -196,12 +196,6 @@ async fn a_job_is_read_back_by_its_caller_and_not_found_by_another() {
     let app = app(&["--api-key", "alice-key", "--api-key", "bob-key"]).await;
     let mut request = example("accumulation-30y.json");
     request["options"]["paths"] = json!(1000);
-    let as_caller = |key: &str, request: Request<Body>| {
-        let (mut parts, body) = request.into_parts();
-        let bearer = format!("Bearer {key}").parse().unwrap();
-        parts.headers.insert(header::AUTHORIZATION, bearer);
-        Request::from_parts(parts, body)
-    };
     let (status, _, direct) = send(
         &app,
         as_caller("alice-key", post("/v1/simulations", request.to_string())),
@@ -216,18 +210,7 @@ async fn a_job_is_read_back_by_its_caller_and_not_found_by_another() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let path = job["self"].as_str().unwrap().to_string();
-    // The job runs on the service's own tasks; read until it is done (a bounded wait).
-    let mut stored = Value::Null;
-    for _ in 0..600 {
-        let (status, _, body) = send(&app, as_caller("alice-key", get(&path))).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        stored = body;
-        if stored["status"] == "complete" || stored["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(stored["status"], "complete", "{stored}");
+    let stored = finished(&app, "alice-key", &path).await;
     // The job computed what the synchronous call did, from the same seed.
     assert_eq!(
         stored["result"]["success_probability"], direct["success_probability"],
@@ -245,6 +228,21 @@ fn as_caller(key: &str, request: Request<Body>) -> Request<Body> {
     let bearer = format!("Bearer {key}").parse().unwrap();
     parts.headers.insert(header::AUTHORIZATION, bearer);
     Request::from_parts(parts, body)
+}
+
+/// The job at `path`, read as `key`'s caller until it is complete (it runs on the service's
+/// own tasks: a bounded wait of 30 s); a failed job fails the test.
+async fn finished(app: &Router, key: &str, path: &str) -> Value {
+    for _ in 0..600 {
+        let (status, _, record) = send(app, as_caller(key, get(path))).await;
+        assert_eq!(status, StatusCode::OK, "{record}");
+        assert_ne!(record["status"], "failed", "{record}");
+        if record["status"] == "complete" {
+            return record;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} did not complete in 30 s");
 }
 
 /// `examples/bootstrap.json` with `history` in place of its inline history, 2,000 paths.
@@ -391,14 +389,7 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let path = job["self"].as_str().unwrap().to_string();
-    for _ in 0..600 {
-        let (_, _, record) = send(&app, as_caller("alice-key", get(&path))).await;
-        if record["status"] == "complete" {
-            break;
-        }
-        assert_ne!(record["status"], "failed", "{record}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    finished(&app, "alice-key", &path).await;
     // A replay runs the stored request as it is, resolving no names: it holds the history.
     let replay = Request::post(format!("{path}/replay"))
         .body(Body::empty())
@@ -452,20 +443,8 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     let plan_path = job["self"].as_str().unwrap().to_string();
-    let mut finished = Value::Null;
-    for _ in 0..600 {
-        let (_, _, record) = send(&app, as_caller("alice-key", get(&plan_path))).await;
-        assert_ne!(record["status"], "failed", "{record}");
-        if record["status"] == "complete" {
-            finished = record;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        finished["result"]["estate"], named_plan["estate"],
-        "{finished}"
-    );
+    let record = finished(&app, "alice-key", &plan_path).await;
+    assert_eq!(record["result"]["estate"], named_plan["estate"], "{record}");
     let (status, _, error) = send(
         &app,
         as_caller(

@@ -448,10 +448,28 @@ impl<'a> MarketLanes<'a> {
         }
     }
 
+    /// §1's lognormal market: the month's shock is exp(vol·Z), taken month by month (as
+    /// [`quad_growth`] does, the same operations; here each month's `exp` stays beside its use,
+    /// which the plans' loop runs measurably faster).
+    fn lognormal(&self) -> bool {
+        let m = &self.market;
+        m.student_t.is_none()
+            && m.regimes.is_none()
+            && m.bootstrap.is_none()
+            && m.inflation.is_none()
+    }
+
     /// Draw the quad of months from `t` (a multiple of 4, below the market's horizon).
     #[inline(always)]
     pub(crate) fn quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
         let t = t as usize;
+        if self.lognormal() {
+            let [w0, w1, w2, w3] = lanes.words(paths, (t / 4) as u32);
+            let [z0, z1, z2, z3] = &mut self.shocks;
+            normal::box_muller_lanes(&w0, &w1, z0, z1);
+            normal::box_muller_lanes(&w2, &w3, z2, z3);
+            return;
+        }
         let months_left = (self.market.horizon as usize - t).min(4);
         let market = self.market;
         self.shocks = quad_growth(
@@ -469,6 +487,12 @@ impl<'a> MarketLanes<'a> {
     #[inline(always)]
     pub(crate) fn growth(&self, t: u32) -> [f64; LANES] {
         let (j, t) = ((t % 4) as usize, t as usize);
+        if self.lognormal() {
+            let mut shock = self.shocks[j];
+            normal::exp_scaled_lanes(self.market.volatility[t], &mut shock);
+            let drift = self.market.drift[t];
+            return std::array::from_fn(|l| drift * f64::from(shock[l]));
+        }
         let drift = self.state.drifts(&self.market, j, t);
         std::array::from_fn(|l| drift[l] * f64::from(self.shocks[j][l]))
     }
