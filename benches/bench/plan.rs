@@ -125,19 +125,7 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     let couple = request(COUPLE)?;
     let on_device = engine.plan(&couple)?;
     let backend = on_device.backend.clone();
-    let parity_with_cpu = (backend != "cpu").then(|| {
-        let cpu = Engine::new(sextant_engine::Device::Cpu(
-            sextant_engine::CpuBackend::new(),
-        ));
-        match cpu.plan(&couple) {
-            Ok(on_cpu) => first_difference(
-                &serde_json::to_value(&on_device).unwrap_or_default(),
-                &serde_json::to_value(&on_cpu).unwrap_or_default(),
-            )
-            .unwrap_or_else(|| "bit-identical".to_string()),
-            Err(e) => format!("the CPU run failed: {e}"),
-        }
-    });
+    let parity_with_cpu = (backend != "cpu").then(|| against_cpu(&couple, &on_device));
     eprintln!(
         "plans on {backend}{}",
         parity_with_cpu
@@ -221,18 +209,9 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
             under["market"]["weights"] = serde_json::json!([0.6, 0.4]);
         }
         let under: PlanRequest = serde_json::from_value(under)?;
-        let parity_with_cpu = (backend != "cpu").then(|| {
-            let cpu = Engine::new(sextant_engine::Device::Cpu(
-                sextant_engine::CpuBackend::new(),
-            ));
-            match (engine.plan(&under), cpu.plan(&under)) {
-                (Ok(here), Ok(there)) => first_difference(
-                    &serde_json::to_value(&here).unwrap_or_default(),
-                    &serde_json::to_value(&there).unwrap_or_default(),
-                )
-                .unwrap_or_else(|| "bit-identical".to_string()),
-                (Err(e), _) | (_, Err(e)) => format!("a run failed: {e}"),
-            }
+        let parity_with_cpu = (backend != "cpu").then(|| match engine.plan(&under) {
+            Ok(here) => against_cpu(&under, &here),
+            Err(e) => format!("the run failed: {e}"),
         });
         let timed = timed(
             engine,
@@ -261,6 +240,22 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         couple_claiming: claiming,
         couple_models,
     })
+}
+
+/// `on_device`, the result of `plan` off the CPU, against the CPU's: "bit-identical" or the
+/// first output that differs.
+fn against_cpu(plan: &PlanRequest, on_device: &sextant_engine::PlanResult) -> String {
+    let cpu = Engine::new(sextant_engine::Device::Cpu(
+        sextant_engine::CpuBackend::new(),
+    ));
+    match cpu.plan(plan) {
+        Ok(on_cpu) => first_difference(
+            &serde_json::to_value(on_device).unwrap_or_default(),
+            &serde_json::to_value(&on_cpu).unwrap_or_default(),
+        )
+        .unwrap_or_else(|| "bit-identical".to_string()),
+        Err(e) => format!("the CPU run failed: {e}"),
+    }
 }
 
 /// The first output (a JSON path) where `device` and `cpu` differ, `backend` aside; `None`
