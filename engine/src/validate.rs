@@ -110,7 +110,7 @@ pub(crate) struct MarketView<'a> {
 }
 
 impl MarketView<'_> {
-    /// Whether each path carries its own price index (as [`PreparedGoal::stochastic_index`]).
+    /// Whether each path carries its own price index: AR(1) inflation or a history's.
     pub(crate) fn stochastic_index(&self) -> bool {
         self.inflation.is_some() || self.bootstrap.is_some_and(|b| b.inflation.is_some())
     }
@@ -147,11 +147,7 @@ impl PreparedGoal {
     /// Whether each path carries its own price index: AR(1) inflation (docs/model.md §4.4) or
     /// a history's inflation (§4.3).
     pub fn stochastic_index(&self) -> bool {
-        self.inflation.is_some()
-            || self
-                .bootstrap
-                .as_ref()
-                .is_some_and(|b| b.inflation.is_some())
+        self.market().stochastic_index()
     }
 
     /// The columns a backend snapshots for the snapshot `months`: W_s at each, and under a

@@ -435,6 +435,10 @@ fn quad_growth(
 /// growth of month t is drift·shock, lane by lane, as a goal's.
 pub(crate) struct MarketLanes<'a> {
     market: MarketView<'a>,
+    /// §1's lognormal market: its month's shock is exp(vol·Z), taken month by month (the same
+    /// operations as [`quad_growth`]'s; each month's `exp` beside its use runs the plans' loop
+    /// measurably faster, benches/RESULTS.md).
+    lognormal: bool,
     state: LaneState,
     shocks: [[f32; LANES]; 4],
 }
@@ -443,27 +447,20 @@ impl<'a> MarketLanes<'a> {
     pub(crate) fn new(market: MarketView<'a>) -> Self {
         MarketLanes {
             state: LaneState::new(&market),
+            lognormal: market.student_t.is_none()
+                && market.regimes.is_none()
+                && market.bootstrap.is_none()
+                && market.inflation.is_none(),
             market,
             shocks: [[0.0; LANES]; 4],
         }
-    }
-
-    /// §1's lognormal market: the month's shock is exp(vol·Z), taken month by month (as
-    /// [`quad_growth`] does, the same operations; here each month's `exp` stays beside its use,
-    /// which the plans' loop runs measurably faster).
-    fn lognormal(&self) -> bool {
-        let m = &self.market;
-        m.student_t.is_none()
-            && m.regimes.is_none()
-            && m.bootstrap.is_none()
-            && m.inflation.is_none()
     }
 
     /// Draw the quad of months from `t` (a multiple of 4, below the market's horizon).
     #[inline(always)]
     pub(crate) fn quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
         let t = t as usize;
-        if self.lognormal() {
+        if self.lognormal {
             let [w0, w1, w2, w3] = lanes.words(paths, (t / 4) as u32);
             let [z0, z1, z2, z3] = &mut self.shocks;
             normal::box_muller_lanes(&w0, &w1, z0, z1);
@@ -487,7 +484,7 @@ impl<'a> MarketLanes<'a> {
     #[inline(always)]
     pub(crate) fn growth(&self, t: u32) -> [f64; LANES] {
         let (j, t) = ((t % 4) as usize, t as usize);
-        if self.lognormal() {
+        if self.lognormal {
             let mut shock = self.shocks[j];
             normal::exp_scaled_lanes(self.market.volatility[t], &mut shock);
             let drift = self.market.drift[t];
