@@ -23,7 +23,7 @@ extern "C" __global__ void plan_paths(const u32* words, const double* reals, con
 
 // ---- The yearly fan-chart columns reduced on the device (shaders/plan_reduce.wgsl) --------
 // A piece is whole rows of `width` = 2 × years f32s (each year's wealth, then its real
-// spending) starting at `first`; a value's column is its place in the piece modulo `width`.
+// spending; then its real wealth, 3 × years, under a stochastic index) starting at `first`; a value's column is its place in the piece modulo `width`.
 // NaN marks a year the path did not reach and is skipped.
 
 __device__ __forceinline__ bool plan_is_nan(u32 bits) {

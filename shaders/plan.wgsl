@@ -205,7 +205,8 @@ fn guardrails(
 // checks that the slots below match its): `plan_words` and `plan_reals` hold each plan of the
 // batch, its per-year and per-month tables, end to end; `plan_lanes` two entries per row (see
 // `plan_path`). Each row writes its outcome to `plan_money` and `plan_counts` and its yearly
-// samples (wealth, then real spending; NaN after its end) to `plan_samples`, as f32 bits (a
+// samples (wealth, then real spending, then under a stochastic index real wealth; NaN after
+// its end) to `plan_samples`, as f32 bits (a
 // NaN is a bit pattern there: WGSL has no NaN to write). The loop is
 // engine/src/plan/simulate.rs's `run_group` for one lane, step by step.
 
@@ -254,6 +255,9 @@ const M_ROWS: u32 = 7u;
 const M_BLOCK: u32 = 8u;
 const M_MONTH_TABLE_AT: u32 = 9u;
 const M_GROWTH_AT: u32 = 10u;
+const M_INDEX: u32 = 11u;
+const M_INFLATION_AT: u32 = 12u;
+const M_PRICES_AT: u32 = 13u;
 const W_KIND: u32 = 32u;
 const W_OWNER: u32 = 48u;
 const W_SEQUENCE: u32 = 64u;
@@ -268,6 +272,7 @@ const W_INCOME_END: u32 = 272u;
 const W_INCOME_TAXABLE: u32 = 304u;
 const W_GOAL_MONTH: u32 = 336u;
 const W_GOAL_ESSENTIAL: u32 = 368u;
+const W_INCOME_INDEXED: u32 = 400u;
 const F_ESSENTIAL: u32 = 0u;
 const F_DISCRETIONARY: u32 = 1u;
 const F_SURVIVOR: u32 = 2u;
@@ -328,6 +333,58 @@ struct PlanMarket {
     row: u32,
     starts: vec4<u32>,
     draws: vec4<u32>,
+    // AR(1) inflation's own normals Z' of the quad; a history's 1 + π of the month's row.
+    own: vec4<f32>,
+    price: f64,
+}
+
+// A path's own price index (docs/model.md §5 "Money", §4.3, §4.4), as the CPU's IndexLanes
+// (engine/src/inflation.rs): AR(1)'s rate and this year's product of max(1 + π, 0.5); I at
+// the last year end, which scales the year's money; a history's I, which moves monthly.
+struct PlanIndex {
+    rate: f64,
+    product: f64,
+    year: f64,
+    now: f64,
+}
+
+// The index past month t under the market's index (M_INDEX: 1 AR(1), 2 a history's), after
+// the month's growth drew its normals or row: the CPU's LaneState::advance_index.
+fn plan_index_step(h: ptr<function, House>, m: ptr<function, PlanMarket>, x: ptr<function, PlanIndex>, t: u32) {
+    let at = plan_word(h, W_MARKET);
+    let year_end = (t + 1u) % 12u == 0u;
+    if (plan_word(h, at + M_INDEX) == 1u) {
+        // π_{t+1} from ε_t = ρ·Z_t + sqrt(1 − ρ²)·Z'_t (Ar1Inflation::next_rate); the
+        // constants θ, φ, the innovation's scale, ρ and sqrt(1 − ρ²) as f32 bits.
+        let c = plan_word(h, at + M_INFLATION_AT);
+        let mean = f64(bitcast<f32>(plan_word(h, c)));
+        (*x).product = (*x).product * max(f64(1.0) + (*x).rate, f64(0.5));
+        let shock = f64(bitcast<f32>(plan_word(h, c + 3u))) * f64((*m).normals[t & 3u])
+            + f64(bitcast<f32>(plan_word(h, c + 4u))) * f64((*m).own[t & 3u]);
+        (*x).rate = mean + f64(bitcast<f32>(plan_word(h, c + 1u))) * ((*x).rate - mean)
+            + f64(bitcast<f32>(plan_word(h, c + 2u))) * shock;
+        if (year_end) {
+            (*x).year = (*x).year * f64(index_factor(f32(min((*x).product, f64(3.40282347e38)))));
+            (*x).product = f64(1.0);
+        }
+    } else {
+        (*x).now = (*x).now * (*m).price;
+        if (year_end) {
+            (*x).year = (*x).now;
+        }
+    }
+}
+
+// I at the end of the month stepped last (MarketLanes::index_now): AR(1)'s year-end index
+// times F of the year's product so far, or a history's.
+fn plan_index_now(h: ptr<function, House>, x: ptr<function, PlanIndex>) -> f64 {
+    if (plan_word(h, plan_word(h, W_MARKET) + M_INDEX) == 1u) {
+        if ((*x).product == 1.0) {
+            return (*x).year;
+        }
+        return (*x).year * f64(index_factor(f32(min((*x).product, f64(3.40282347e38)))));
+    }
+    return (*x).now;
 }
 
 // Month t's growth of every account: the goals' month of the plan's market
@@ -352,6 +409,9 @@ fn plan_market_growth(h: ptr<function, House>, m: ptr<function, PlanMarket>, pat
         if (model == 2u) {
             (*m).regime_words = regime_block(path, t, key);
         }
+        if (plan_word(h, at + M_INDEX) == 1u) {
+            (*m).own = inflation_normals(path, t, key);
+        }
     }
     var month = t;
     if (model == 2u) {
@@ -373,6 +433,9 @@ fn plan_market_growth(h: ptr<function, House>, m: ptr<function, PlanMarket>, pat
         (*m).row = bootstrap_row((*m).row, t, (*m).starts[lane], (*m).draws[lane], plan_word(h, at + M_ROWS), plan_word(h, at + M_BLOCK), model == 4u);
         let segment = plan_word(h, plan_word(h, at + M_MONTH_TABLE_AT) + t);
         let gross = plan_real(h, plan_word(h, at + M_GROWTH_AT) + segment + (*m).row);
+        if (plan_word(h, at + M_INDEX) == 2u) {
+            (*m).price = plan_real(h, plan_word(h, at + M_PRICES_AT) + (*m).row);
+        }
         return (drift * gross) * f64(1.0);
     }
     let vol = bitcast<f32>(plan_word(h, plan_word(h, W_VOLATILITY_AT) + month));
@@ -600,6 +663,10 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     let accounts = plan_word(&house, W_ACCOUNTS);
     let years = plan_word(&house, W_YEARS);
     let index_at = plan_word(&house, W_INDEX_AT);
+    // Under a stochastic index the path's own I scales today's money, and a third row of
+    // samples holds its real wealth.
+    let stochastic = plan_word(&house, plan_word(&house, W_MARKET) + M_INDEX) != 0u;
+    let sample_rows = select(2u, 3u, stochastic);
     let start = plan_word(&house, W_SPENDING_START);
     let key = vec2<u32>(plan_word(&house, W_KEY), plan_word(&house, W_KEY + 1u));
     let schedule = plan_tax_schedule(&house);
@@ -607,7 +674,7 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
 
     // The years the path does not reach stay NaN.
     let nan = 0x7fc00000u;
-    for (var y = 0u; y < 2u * years; y++) {
+    for (var y = 0u; y < sample_rows * years; y++) {
         plan_samples[samples_at + y] = nan;
     }
     for (var a = 0u; a < accounts; a++) {
@@ -628,20 +695,25 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     var index = f64(1.0);
     var previous_index = f64(1.0);
     let none = vec4<u32>(0u);
-    var market = PlanMarket(vec4<f32>(0.0), none, 0u, none, 0u, none, none);
+    var market = PlanMarket(vec4<f32>(0.0), none, 0u, none, 0u, none, none, vec4<f32>(0.0), f64(1.0));
+    let initial_rate = select(f64(0.0), f64(bitcast<f32>(plan_word(&house, plan_word(&house, plan_word(&house, W_MARKET) + M_INFLATION_AT) + 5u))), plan_word(&house, plan_word(&house, W_MARKET) + M_INDEX) == 1u);
+    var own_index = PlanIndex(initial_rate, f64(1.0), f64(1.0), f64(1.0));
 
     for (var t = 0u; t < end; t++) {
         let year = t / 12u;
         if (t % 12u == 0u && t > 0u) {
             // Close the previous year: its tax falls due now; its samples are recorded.
             previous_index = index;
-            index = plan_real(&house, index_at + year);
+            index = select(plan_real(&house, index_at + year), own_index.year, stochastic);
             house_close_year(&house, schedule, previous_index);
             last_year_return = year_growth - 1.0;
             year_growth = f64(1.0);
             if (years > 0u) {
                 plan_samples[samples_at + year - 1u] = bitcast<u32>(f32(house_total(&house)));
                 plan_samples[samples_at + years + year - 1u] = bitcast<u32>(f32(spent_this_year / previous_index));
+                if (stochastic) {
+                    plan_samples[samples_at + 2u * years + year - 1u] = bitcast<u32>(f32(house_total(&house) / index));
+                }
             }
             spent_this_year = f64(0.0);
         }
@@ -678,6 +750,8 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
         var cash = f64(0.0);
         var taxable_income = f64(0.0);
         var has_cash = false;
+        // What is indexed scales by the path's own index (the tables then hold today's money).
+        let today = select(f64(1.0), index, stochastic);
         let incomes = plan_word(&house, W_INCOMES);
         for (var k = 0u; k < incomes; k++) {
             if (t < plan_word(&house, W_INCOME_START + k) || t >= plan_word(&house, W_INCOME_END + k)) {
@@ -694,7 +768,7 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
             } else if (other) {
                 scale = plan_real(&house, F_INCOME_SURVIVOR + k);
             }
-            let amount = base * scale;
+            let amount = base * scale * select(f64(1.0), today, plan_word(&house, W_INCOME_INDEXED + k) != 0u);
             cash = cash + amount;
             if (plan_word(&house, W_INCOME_TAXABLE + k) != 0u) {
                 taxable_income = taxable_income + amount;
@@ -716,7 +790,7 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
                     benefit = max(own, other);
                 }
                 if (alive_p) {
-                    benefits = benefits + benefit;
+                    benefits = benefits + benefit * today;
                 }
             }
         }
@@ -849,23 +923,24 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
         for (var a = 0u; a < accounts; a++) {
             house.balance[a] = house.balance[a] * growth;
         }
+        if (stochastic) {
+            plan_index_step(&house, &market, &own_index, t);
+        }
     }
 
-    // The path's end: the open year's tax comes out of the estate.
-    var last_year = 0u;
-    if (end > 0u) {
-        last_year = (end - 1u) / 12u;
-    }
-    let owed = house_year_tax(&house, schedule, plan_real(&house, index_at + last_year));
+    // The path's end: the open year's tax (at its year's index) comes out of the estate.
+    let owed = house_year_tax(&house, schedule, index);
     let total = house_total(&house);
     var deferred = f64(0.0);
     for (var k = 0u; k < plan_word(&house, W_DEFERRED_LEN); k++) {
         deferred = deferred + house.balance[plan_word(&house, W_DEFERRED + k)];
     }
-    plan_money[4u * out] = max(total - owed, f64(0.0));
-    plan_money[4u * out + 1u] = max(total, f64(0.0));
-    plan_money[4u * out + 2u] = deferred;
-    plan_money[4u * out + 3u] = house.taxes + min(owed, max(total, f64(0.0)));
+    plan_money[5u * out] = max(total - owed, f64(0.0));
+    plan_money[5u * out + 1u] = max(total, f64(0.0));
+    plan_money[5u * out + 2u] = deferred;
+    plan_money[5u * out + 3u] = house.taxes + min(owed, max(total, f64(0.0)));
+    // I at the end under a stochastic index (the host takes (1+i)^(end/12) otherwise).
+    plan_money[5u * out + 4u] = select(f64(1.0), plan_index_now(&house, &own_index), stochastic);
     plan_counts[8u * out] = end;
     plan_counts[8u * out + 1u] = failed_at;
     plan_counts[8u * out + 2u] = goals_due;

@@ -1,8 +1,9 @@
 // The plans' yearly fan-chart columns reduced on the device (engine/src/backend/gpu.rs,
 // `plan_years`): the samples the plan kernel left in a slice's buffer stay there, and these two
 // passes run over one plan's piece of it. A piece is whole rows of `width` = 2 × years f32s
-// (each year's wealth, then each year's real spending), so a value's column is its place in
-// the piece modulo `width`; NaN marks a year the path did not reach and is skipped.
+// (each year's wealth, then each year's real spending; 3 × years under a stochastic index,
+// each year's real wealth after them), so a value's column is its place in the piece modulo
+// `width`; NaN marks a year the path did not reach and is skipped.
 //
 // plan_tally counts each column's values and histograms them over `bins` bins per column;
 // plan_collect keeps the values that fall in the wanted bins (one slot range each) for the

@@ -76,7 +76,7 @@ const BENCH_REGIMES: &str = r#"{"kind": "regime",
     "transition": [[0.97, 0.03], [0.15, 0.85]]}"#;
 
 /// `--inflation`'s model: a 2.5% mean, 1.5% uncertain, shocks against markets.
-const BENCH_INFLATION: &str = r#"{"kind": "ar1", "mean": 0.025, "volatility": 0.015,
+pub(crate) const BENCH_INFLATION: &str = r#"{"kind": "ar1", "mean": 0.025, "volatility": 0.015,
     "correlation": -0.2}"#;
 
 /// `--bootstrap`'s history: the synthetic one the examples ship (benches/make_history.py).

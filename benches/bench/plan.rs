@@ -68,7 +68,8 @@ pub struct PeerModel {
 /// The couple under one market model.
 #[derive(Serialize)]
 pub struct ModelTimed {
-    /// The model as described (a history by its file, not inlined).
+    /// What the row changes of the couple's market, as described (a history by its file,
+    /// not inlined).
     pub model: serde_json::Value,
     pub timed: Timed,
     /// Its path-steps/s over the lognormal couple's, same run.
@@ -77,12 +78,15 @@ pub struct ModelTimed {
     pub parity_with_cpu: Option<String>,
 }
 
-/// The models of the couple's rows: Student-t months, two regimes, stationary blocks of the
-/// synthetic history (without its inflation: a plan's index is the rate's).
-/// Each row's name, its model and the model as the report describes it.
+/// The markets of the couple's rows: Student-t months, two regimes, stationary blocks of the
+/// synthetic history without its inflation (the couple's rate indexes) and with it (each
+/// path its own index), and AR(1) inflation (the engine suite's `--inflation` model). Each
+/// row's name, what it merges into the couple's market, and that as the report describes it.
 fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Value)>> {
     use serde_json::json;
     let history = serde_json::to_value(crate::engine::bench_history(false)?)?;
+    let indexed = serde_json::to_value(crate::engine::bench_history(true)?)?;
+    let ar1: serde_json::Value = serde_json::from_str(crate::engine::BENCH_INFLATION)?;
     let t = json!({"kind": "student_t", "df": 5});
     let regimes = json!({"kind": "regime",
                          "regimes": [{"name": "calm"},
@@ -92,15 +96,32 @@ fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Valu
         json!({"kind": "bootstrap", "history": history, "block_months": 60,
                "method": "stationary"})
     };
+    let model = |m: serde_json::Value| json!({ "model": m });
+    let weighted = |m: serde_json::Value| json!({"model": m, "weights": [0.6, 0.4]});
     Ok(vec![
-        ("student_t, df 5", t.clone(), t),
-        ("regimes (calm, crisis)", regimes.clone(), regimes),
+        ("student_t, df 5", model(t.clone()), model(t)),
+        (
+            "regimes (calm, crisis)",
+            model(regimes.clone()),
+            model(regimes),
+        ),
         (
             "bootstrap (stationary, 60 months)",
-            boot(history),
-            boot(json!(
+            weighted(boot(history)),
+            weighted(boot(json!(
                 "examples/history-synthetic.csv without its inflation column"
-            )),
+            ))),
+        ),
+        (
+            "bootstrap with the history's inflation",
+            json!({"model": boot(indexed), "weights": [0.6, 0.4], "inflation": 0}),
+            json!({"model": boot(json!("examples/history-synthetic.csv")),
+                   "weights": [0.6, 0.4]}),
+        ),
+        (
+            "AR(1) inflation, sd 0.015",
+            json!({ "inflation": ar1 }),
+            json!({ "inflation": ar1 }),
         ),
     ])
 }
@@ -202,11 +223,10 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     )?;
     eprintln!("claiming:  {:.3} s", claiming.seconds);
     let mut couple_models = Vec::new();
-    for (name, model, described) in model_rows()? {
+    for (name, market, described) in model_rows()? {
         let mut under: serde_json::Value = serde_json::to_value(&couple)?;
-        under["market"]["model"] = model.clone();
-        if model["kind"] == "bootstrap" {
-            under["market"]["weights"] = serde_json::json!([0.6, 0.4]);
+        for (field, value) in market.as_object().into_iter().flatten() {
+            under["market"][field] = value.clone();
         }
         let under: PlanRequest = serde_json::from_value(under)?;
         let parity_with_cpu = (backend != "cpu").then(|| match engine.plan(&under) {

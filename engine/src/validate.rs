@@ -231,45 +231,9 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         bootstrap,
         asset_paths,
     } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
-    let history_inflation = bootstrap.as_ref().and_then(|b| b.inflation.as_deref());
-    if history_inflation.is_some() && request.market.inflation != Inflation::Rate(0.0) {
-        return Err(ValidationError::new(
-            "market.inflation",
-            "the history carries its own inflation, which drives the price index (docs/model.md §4.3): leave market.inflation out",
-        ));
-    }
-    if let (Some(_), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
-        (&bootstrap, request.market.inflation)
-    {
-        if correlation != 0.0 {
-            return Err(ValidationError::new(
-                "market.inflation.correlation",
-                format!("must be 0 under a bootstrap market, which draws no normal shock to correlate with, got {correlation}"),
-            ));
-        }
-    }
-    if let (Some(assets), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
-        (&asset_paths, request.market.inflation)
-    {
-        if correlation != 0.0 {
-            return Err(ValidationError::new(
-                "market.inflation.correlation",
-                format!(
-                    "must be 0 with per-asset paths (market.rebalancing {:?}), which have one shock per asset and no portfolio shock to correlate with, got {correlation}",
-                    assets.rule.name()
-                ),
-            ));
-        }
-    }
-    // The long-run annual rate: the model's mean, or the history's average (geometric).
-    let mean_inflation = match history_inflation {
-        Some(factors) => {
-            let log_mean = factors.iter().map(|f| f.ln()).sum::<f64>() / factors.len() as f64;
-            (12.0 * log_mean).exp() - 1.0
-        }
-        None => request.market.inflation.mean(),
-    };
-    let stochastic_index = stochastic_inflation.is_some() || history_inflation.is_some();
+    let mean_inflation = mean_inflation(&request.market, bootstrap.as_ref(), asset_paths.as_ref())?;
+    let stochastic_index =
+        stochastic_inflation.is_some() || bootstrap.as_ref().is_some_and(|b| b.inflation.is_some());
     // Under a stochastic index each path indexes the withdrawals itself.
     let inflation = if stochastic_index {
         0.0
@@ -315,6 +279,56 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         inflation: stochastic_inflation,
         bootstrap,
         asset_paths,
+    })
+}
+
+/// The long-run annual inflation of `market` (the AR(1) model's mean, the rate, or the
+/// geometric average of its history's inflation) once its price index and its model agree: a
+/// history carrying inflation drives the index in place of `market.inflation` (docs/model.md
+/// §4.3), and AR(1) inflation has no portfolio shock to correlate with under a bootstrap or
+/// per-asset paths (§4.4, §4.5). Goals and plans check their markets here alike.
+pub(crate) fn mean_inflation(
+    market: &Market,
+    bootstrap: Option<&Bootstrap>,
+    asset_paths: Option<&AssetPaths>,
+) -> Result<f64, ValidationError> {
+    let history_inflation = bootstrap.and_then(|b| b.inflation.as_deref());
+    if history_inflation.is_some() && market.inflation != Inflation::Rate(0.0) {
+        return Err(ValidationError::new(
+            "market.inflation",
+            "the history carries its own inflation, which drives the price index (docs/model.md §4.3): leave market.inflation out",
+        ));
+    }
+    if let (Some(_), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
+        (bootstrap, market.inflation)
+    {
+        if correlation != 0.0 {
+            return Err(ValidationError::new(
+                "market.inflation.correlation",
+                format!("must be 0 under a bootstrap market, which draws no normal shock to correlate with, got {correlation}"),
+            ));
+        }
+    }
+    if let (Some(assets), Inflation::Model(InflationModel::Ar1 { correlation, .. })) =
+        (asset_paths, market.inflation)
+    {
+        if correlation != 0.0 {
+            return Err(ValidationError::new(
+                "market.inflation.correlation",
+                format!(
+                    "must be 0 with per-asset paths (market.rebalancing {:?}), which have one shock per asset and no portfolio shock to correlate with, got {correlation}",
+                    assets.rule.name()
+                ),
+            ));
+        }
+    }
+    // The long-run annual rate: the model's mean, or the history's average (geometric).
+    Ok(match history_inflation {
+        Some(factors) => {
+            let log_mean = factors.iter().map(|f| f.ln()).sum::<f64>() / factors.len() as f64;
+            (12.0 * log_mean).exp() - 1.0
+        }
+        None => market.inflation.mean(),
     })
 }
 

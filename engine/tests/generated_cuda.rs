@@ -608,13 +608,13 @@ int main(int argc, char** argv) {
     g.plan_lanes = (const uint4*)slurp(dir, "lanes");
     const u32 rows = bytes_read / 32;
     const u32 samples = atoi(argv[2]);
-    g.plan_money = (double*)calloc(4 * rows + 1, sizeof(double));
+    g.plan_money = (double*)calloc(5 * rows + 1, sizeof(double));
     g.plan_counts = (u32*)calloc(8 * rows + 1, sizeof(u32));
     g.plan_samples = (u32*)calloc(samples + 1, sizeof(u32));
     for (u32 row = 0; row < rows; row++) {
         plan_path(g, row, row, g.plan_lanes[2 * row + 1].z);
     }
-    spill(dir, "money", g.plan_money, 4 * rows * sizeof(double));
+    spill(dir, "money", g.plan_money, 5 * rows * sizeof(double));
     spill(dir, "counts", g.plan_counts, 8 * rows * sizeof(u32));
     spill(dir, "samples", g.plan_samples, samples * sizeof(u32));
     return 0;
@@ -874,13 +874,18 @@ fn the_cuda_plan_reduction_on_the_host_gives_the_host_reductions_bits() {
         )
         .unwrap();
         let (years, rows) = (cpu.years, plan.paths as usize);
-        let width = 2 * years;
-        // A row of ones first (no piece covers it), then each row's wealth and spending.
+        let sample_rows = if plan.stochastic_index() { 3 } else { 2 };
+        let width = sample_rows * years;
+        // A row of ones first (no piece covers it), then each row's wealth and spending (and
+        // real wealth, under a stochastic index).
         let mut samples = vec![1f32.to_bits(); width];
         for row in 0..rows {
             let at = row * years..(row + 1) * years;
             samples.extend(cpu.wealth[at.clone()].iter().map(|x| x.to_bits()));
-            samples.extend(cpu.real_spending[at].iter().map(|x| x.to_bits()));
+            samples.extend(cpu.real_spending[at.clone()].iter().map(|x| x.to_bits()));
+            if sample_rows == 3 {
+                samples.extend(cpu.real_wealth[at].iter().map(|x| x.to_bits()));
+            }
         }
         std::fs::write(dir.join("samples"), bytemuck::cast_slice(&samples)).unwrap();
         let split = rows / 3;
@@ -898,7 +903,8 @@ fn the_cuda_plan_reduction_on_the_host_gives_the_host_reductions_bits() {
             wanted_per_column: gpu::plan_wanted_per_column(&plan.percentiles),
             hist: Vec::new(),
         };
-        let reduced = gpu::plan_years(&mut run, years, &plan.percentiles, 256).unwrap();
+        let reduced =
+            gpu::plan_years(&mut run, years, sample_rows, &plan.percentiles, 256).unwrap();
         let host = reduce_tables(&cpu, &plan.percentiles);
         assert_eq!(
             plan_cases::reduced_bits(&reduced),

@@ -219,7 +219,7 @@ fn a_bad_model_is_refused_by_name() {
 }
 
 #[test]
-fn a_plan_takes_every_return_model_and_refuses_what_its_index_cannot_follow_by_name() {
+fn a_plan_takes_every_market_model_and_refuses_contradictions_by_name() {
     use sextant_engine::plan::{prepare_plan, PlanRequest};
     let plan = single_retiree_plan();
     let with_market = |market: Value| {
@@ -238,19 +238,32 @@ fn a_plan_takes_every_return_model_and_refuses_what_its_index_cannot_follow_by_n
     let boot = json!({"weights": [0.6, 0.4],
                       "model": {"kind": "bootstrap", "history": history, "block_months": 12}});
     assert!(with_market(boot).is_ok());
-    // The plan's price index is market.inflation's rate: a history's inflation or AR(1)
-    // would index nothing the plan computes.
+    // A history's inflation drives the plan's index, as AR(1) inflation does; a history's
+    // inflation beside a rate, and AR(1) correlated with a bootstrap's absent shock, are
+    // refused by name, as for goals.
     let history = repeated_history(&[0.01, 0.002], Some(0.002), 24);
+    let indexed = json!({"weights": [0.6, 0.4],
+                         "model": {"kind": "bootstrap", "history": history, "block_months": 12}});
+    assert!(with_market(indexed.clone()).unwrap().stochastic_index());
+    let mut both = indexed;
+    both["inflation"] = json!(0.025);
+    assert_eq!(with_market(both).unwrap_err().field, "market.inflation");
+    let ar1 = json!({"kind": "ar1", "mean": 0.025, "volatility": 0.01});
+    let plan = with_market(json!({"expected_return": 0.06, "volatility": 0.12, "inflation": ar1}))
+        .unwrap();
+    assert!(plan.stochastic_index());
+    let history = repeated_history(&[0.01, 0.002], None, 24);
     let err = with_market(json!({"weights": [0.6, 0.4],
+                                 "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.01,
+                                               "correlation": -0.3},
                                  "model": {"kind": "bootstrap", "history": history,
                                            "block_months": 12}}))
     .unwrap_err();
-    assert_eq!(err.field, "market.model.history");
-    assert!(err.problem.contains("inflation"), "{}", err.problem);
+    assert_eq!(err.field, "market.inflation.correlation");
     let err = with_market(json!({"expected_return": 0.06, "volatility": 0.12,
-                                 "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.01}}))
+                                 "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.5}}))
     .unwrap_err();
-    assert_eq!(err.field, "market.inflation");
+    assert_eq!(err.field, "market.inflation.volatility");
 }
 
 /// The couple's plan under `market` with `paths` paths, on the CPU.
@@ -320,27 +333,67 @@ fn a_plan_bootstrapped_from_one_repeated_month_is_the_deterministic_plan() {
     // Every path's every month is the same month: the plan is the lognormal plan at zero
     // volatility whose month grows by the same factor, 1 + Σ w r (no fee). Its estate is the
     // same on every path, and that plan's within rounding.
-    let (r, weights) = ([0.006, 0.002], [0.6, 0.4]);
+    // With the history's inflation π every month, each path's index is (1 + π)^t: the
+    // deterministic plan's at the rate (1 + π)^12 − 1, spending, benefits, brackets and the
+    // real estate included.
+    let (r, weights): ([f64; 2], [f64; 2]) = ([0.006, 0.002], [0.6, 0.4]);
     let g = 1.0 + weights[0] * r[0] + weights[1] * r[1];
-    let history = repeated_history(&r, None, 36);
-    let boot = couple_under(
-        json!({"weights": weights, "inflation": 0.025,
-               "model": {"kind": "bootstrap", "history": history, "block_months": 12,
-                         "method": "stationary"}}),
-        500,
-    );
     let annual = g.powi(12) - 1.0;
-    let flat = couple_under(
-        json!({"expected_return": annual, "volatility": 0.0, "inflation": 0.025}),
-        500,
-    );
-    // Deaths still differ by path: compare the estate's percentiles, each within 1e-9.
-    let (a, b) = (&boot.estate.percentiles.0, &flat.estate.percentiles.0);
-    assert_eq!(a.len(), b.len());
-    for (&(p, x), &(_, y)) in a.iter().zip(b) {
-        assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0), "p{p}: {x} vs {y}");
+    for pi in [None, Some(0.002)] {
+        let history = repeated_history(&r, pi, 36);
+        let mut market = json!({"weights": weights,
+                                "model": {"kind": "bootstrap", "history": history,
+                                          "block_months": 12, "method": "stationary"}});
+        let inflation = match pi {
+            Some(pi) => (1.0f64 + pi).powi(12) - 1.0,
+            None => {
+                market["inflation"] = json!(0.025);
+                0.025
+            }
+        };
+        let boot = couple_under(market, 500);
+        let flat = couple_under(
+            json!({"expected_return": annual, "volatility": 0.0, "inflation": inflation}),
+            500,
+        );
+        // Deaths still differ by path: compare the estate's percentiles (nominal and in
+        // today's money) and the real spending's, each within 1e-9 (f32 samples: 1e-6).
+        let close = |a: &sextant_engine::result::Percentiles,
+                     b: &sextant_engine::result::Percentiles,
+                     what: &str,
+                     bound: f64| {
+            assert_eq!(a.0.len(), b.0.len());
+            for (&(p, x), &(_, y)) in a.0.iter().zip(&b.0) {
+                assert!(
+                    (x - y).abs() <= bound * y.abs().max(1.0),
+                    "{pi:?} {what} p{p}: {x} vs {y}"
+                );
+            }
+        };
+        close(
+            &boot.estate.percentiles,
+            &flat.estate.percentiles,
+            "estate",
+            1e-9,
+        );
+        close(
+            &boot.estate.real_percentiles,
+            &flat.estate.real_percentiles,
+            "real estate",
+            1e-9,
+        );
+        for (a, b) in boot.yearly.iter().zip(&flat.yearly).take(30) {
+            if let (Some(x), Some(y)) = (&a.spending_real, &b.spending_real) {
+                close(x, y, "real spending", 1e-6);
+            }
+            if let (Some(x), Some(y)) = (&a.wealth_real, &b.wealth_real) {
+                close(x, y, "real wealth", 1e-6);
+            }
+        }
+        assert_eq!(boot.success_probability, flat.success_probability, "{pi:?}");
+        let (x, y) = (boot.lifetime_taxes.mean, flat.lifetime_taxes.mean);
+        assert!((x - y).abs() <= 1e-9 * y, "{pi:?} taxes {x} vs {y}");
     }
-    assert_eq!(boot.success_probability, flat.success_probability);
 }
 
 /// A two-regime market: a calm one (the market's μ, σ) and a crisis.
@@ -802,14 +855,214 @@ fn a_bad_inflation_model_is_refused_by_name() {
 }
 
 #[test]
-fn a_plan_refuses_stochastic_inflation_by_name() {
-    use sextant_engine::plan::{prepare_plan, PlanRequest};
-    let mut plan = single_retiree_plan();
-    plan["market"]["inflation"] = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.01});
-    let plan: PlanRequest = serde_json::from_value(plan).unwrap();
-    let err = prepare_plan(&plan).unwrap_err();
-    assert_eq!(err.field, "market.inflation");
-    assert!(err.problem.contains("ar1"), "{}", err.problem);
+fn a_plan_under_ar1_inflation_without_volatility_is_the_deterministic_plan() {
+    // σ_π = 0 and π_0 = θ: every path's index is (1 + θ)^(t/12), taken as F(P) a year (f32
+    // ln and exp, docs/model.md §4.4) where the deterministic plan takes powi: the same plan
+    // within that rounding (2 × 10⁻⁷ a year). Success within one path, the estate's
+    // percentiles (nominal and real) and the lifetime taxes within 10⁻⁴.
+    let market = |inflation: Value| json!({"expected_return": 0.02, "volatility": 0.3, "inflation": inflation});
+    let paths = 2000;
+    let fixed = couple_under(market(json!(0.03)), paths);
+    let ar1 = couple_under(
+        market(json!({"kind": "ar1", "mean": 0.03, "volatility": 0.0})),
+        paths,
+    );
+    assert!(fixed.success_probability > 0.1 && fixed.success_probability < 0.99);
+    assert!(
+        (ar1.success_probability - fixed.success_probability).abs() <= 1.0 / paths as f64,
+        "{} vs {}",
+        ar1.success_probability,
+        fixed.success_probability
+    );
+    for (a, b, what) in [
+        (&ar1.estate.percentiles, &fixed.estate.percentiles, "estate"),
+        (
+            &ar1.estate.real_percentiles,
+            &fixed.estate.real_percentiles,
+            "real estate",
+        ),
+    ] {
+        for (&(p, x), &(_, y)) in a.0.iter().zip(&b.0) {
+            assert!(
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                "{what} p{p}: {x} vs {y}"
+            );
+        }
+    }
+    let (x, y) = (ar1.lifetime_taxes.mean, fixed.lifetime_taxes.mean);
+    assert!((x - y).abs() <= 1e-4 * y, "taxes {x} vs {y}");
+    // With volatility the index is the path's own and the answer moves.
+    let uncertain = couple_under(
+        market(json!({"kind": "ar1", "mean": 0.03, "volatility": 0.02, "initial": 0.06})),
+        paths,
+    );
+    assert_ne!(
+        uncertain.estate.real_percentiles,
+        fixed.estate.real_percentiles
+    );
+}
+
+/// A single retiree under AR(1) inflation: `accounts` and `incomes` as given, a tax whose
+/// standard deduction is $24,000 (10% above it), the rule `rule`, fixed longevity to 85.
+fn indexed_retiree(accounts: Value, incomes: Value, spending: Value, paths: u64) -> Value {
+    json!({
+        "plan": {
+            "people": [{"name": "Ana", "age": 65, "retirement_age": 65,
+                        "longevity": {"kind": "fixed", "age": 85}}],
+            "accounts": accounts,
+            "incomes": incomes,
+            "spending": spending,
+            "tax": {"brackets": [{"over": 0, "rate": 0.1}], "standard_deduction": 24000,
+                    "capital_gains_rate": 0.15}
+        },
+        "market": {"expected_return": 0.05, "volatility": 0.1,
+                   "inflation": {"kind": "ar1", "mean": 0.03, "volatility": 0.03,
+                                 "half_life_years": 3, "correlation": -0.3}},
+        "options": {"paths": paths, "seed": 11, "percentiles": [0, 50, 100]}
+    })
+}
+
+fn plan_of(value: Value) -> sextant_engine::PlanResult {
+    let request: sextant_engine::plan::PlanRequest = serde_json::from_value(value).unwrap();
+    Engine::new(Device::Cpu(CpuBackend::new()))
+        .plan(&request)
+        .unwrap()
+}
+
+#[test]
+fn under_a_stochastic_index_what_is_indexed_follows_each_paths_own_index() {
+    // Fixed spending is (essential + discretionary)·I_{12y} on each path: every year's real
+    // spending is the same 12 × $3,000 on every path (f32 samples: within 10⁻⁶), however the
+    // path's inflation ran. An indexed taxable income of exactly the standard deduction
+    // ($2,000 a month) is never taxed, on any path, since both follow the same index; an
+    // indexed untaxed income equal to the spending pays it all; $4,000 unindexed is taxed less
+    // where inflation ran high: its taxes spread.
+    let accounts = json!([{"name": "roth", "kind": "tax_free", "balance": 3000000}]);
+    let spending = json!({"essential": 2000, "discretionary": 1000});
+    let income = |amount: f64, indexed: bool| json!([{"name": "annuity", "monthly_amount": amount, "owner": 0, "indexed": indexed}]);
+    let result = plan_of(indexed_retiree(
+        accounts.clone(),
+        income(2000.0, true),
+        spending.clone(),
+        401,
+    ));
+    assert_eq!(result.success_probability, 1.0);
+    // Every year but the last, which ends with the path (its samples are not taken).
+    let years: Vec<_> = result
+        .yearly
+        .iter()
+        .filter_map(|y| y.spending_real.as_ref().map(|s| (y.month, s)))
+        .collect();
+    assert_eq!(years.len(), 19);
+    for (month, spent) in years {
+        for &(p, s) in &spent.0 {
+            assert!((s / 36_000.0 - 1.0).abs() < 1e-6, "{month} p{p}: {s}");
+        }
+    }
+    let taxes = &result.lifetime_taxes.percentiles;
+    assert!(taxes.get(100.0).unwrap() < 1e-6, "{taxes:?}");
+    // The real fan chart is each path's W / I: its spread is not the nominal one's scaled.
+    let last = &result.yearly[18];
+    let (nominal, real) = (
+        last.wealth.as_ref().unwrap(),
+        last.wealth_real.as_ref().unwrap(),
+    );
+    let ratio =
+        |q: &sextant_engine::result::Percentiles| q.get(100.0).unwrap() / q.get(0.0).unwrap();
+    assert!(
+        (ratio(nominal) / ratio(real) - 1.0).abs() > 1e-3,
+        "{nominal:?} {real:?}"
+    );
+    // An untaxed indexed income of exactly the spending pays it every month on every path:
+    // the account only grows, as it does with neither.
+    let mut covered = income(3000.0, true);
+    covered[0]["taxable"] = json!(false);
+    let untouched = plan_of(indexed_retiree(
+        accounts.clone(),
+        covered,
+        spending.clone(),
+        401,
+    ));
+    let alone = plan_of(indexed_retiree(
+        accounts.clone(),
+        json!([]),
+        json!({"essential": 0, "discretionary": 0}),
+        401,
+    ));
+    for (a, b) in untouched.yearly.iter().zip(&alone.yearly) {
+        assert_eq!((&a.wealth, &a.wealth_real), (&b.wealth, &b.wealth_real));
+    }
+    assert_eq!(untouched.estate, alone.estate);
+    let fixed = plan_of(indexed_retiree(
+        accounts,
+        income(4000.0, false),
+        spending,
+        401,
+    ));
+    let taxes = &fixed.lifetime_taxes.percentiles;
+    let (low, high) = (taxes.get(0.0).unwrap(), taxes.get(100.0).unwrap());
+    assert!(low > 0.0 && high > 1.05 * low, "{taxes:?}");
+}
+
+#[test]
+fn a_plans_real_wealth_and_estate_are_each_paths_nominal_over_its_own_index() {
+    // No return, no spending, fixed longevity: every path holds its $1M to the end, and its
+    // real wealth at year y's end is 10⁶ / I_{12(y+1)}, its real estate 10⁶ / I_end, with I
+    // the path's index as inflation::kernel_index_path computes it from the same streams.
+    // Minimum, median and maximum over 1001 paths.
+    use sextant_engine::inflation::{kernel_index_path, Ar1Inflation};
+    let paths = 1001u32;
+    let value = json!({
+        "plan": {
+            "people": [{"name": "Bo", "age": 70, "retirement_age": 70,
+                        "longevity": {"kind": "fixed", "age": 80.5}}],
+            "accounts": [{"name": "cash", "kind": "tax_free", "balance": 1000000}],
+            "spending": {"essential": 0, "discretionary": 0}
+        },
+        "market": {"expected_return": 0.0, "volatility": 0.0,
+                   "inflation": {"kind": "ar1", "mean": 0.025, "volatility": 0.02,
+                                 "half_life_years": 2, "initial": 0.04, "correlation": 0.5}},
+        "options": {"paths": paths, "seed": 5, "percentiles": [0, 50, 100]}
+    });
+    let result = plan_of(value);
+    let horizon = result.horizon_months;
+    assert_eq!(horizon, 126);
+    let model = Ar1Inflation::new(0.025, 0.02, 2.0, 0.04, 0.5);
+    let indices: Vec<(Vec<f64>, Vec<f64>)> = (0..paths)
+        .map(|p| kernel_index_path(&model, 5, p, horizon))
+        .collect();
+    let extremes = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        [
+            values[0],
+            values[values.len() / 2],
+            values[values.len() - 1],
+        ]
+    };
+    let check =
+        |got: &sextant_engine::result::Percentiles, want: [f64; 3], bound: f64, what: &str| {
+            for (&(p, x), y) in got.0.iter().zip(want) {
+                assert!((x / y - 1.0).abs() <= bound, "{what} p{p}: {x} vs {y}");
+            }
+        };
+    for (y, year) in result.yearly.iter().take(10).enumerate() {
+        let want = extremes(
+            indices
+                .iter()
+                .map(|(_, starts)| 1e6 / starts[y + 1])
+                .collect(),
+        );
+        let real = year.wealth_real.as_ref().unwrap();
+        check(real, want, 1e-6, &format!("real wealth, year {y}"));
+        check(year.wealth.as_ref().unwrap(), [1e6; 3], 1e-7, "wealth");
+    }
+    let want = extremes(
+        indices
+            .iter()
+            .map(|(at, _)| 1e6 / at[horizon as usize])
+            .collect(),
+    );
+    check(&result.estate.real_percentiles, want, 1e-12, "real estate");
 }
 
 /// The affine break-even solver on `saver` (threshold 0.8): the contribution it finds meets the

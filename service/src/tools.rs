@@ -458,11 +458,34 @@ fn plan_summary(request: &PlanRequest, result: &PlanResult) -> String {
     if let Some(estate) = result.estate.real_percentiles.get(50.0) {
         s += &format!("; median estate {} in today's dollars", money(estate));
     }
+    // The request's named histories are resolved (inline) by the time it is summarised.
+    let history_inflation = matches!(
+        &request.market.model,
+        ReturnModel::Bootstrap { history: HistorySource::Inline(h), .. }
+            if h.months.iter().any(|m| m.inflation.is_some())
+    );
     s + &format!(
-        "; lifetime taxes {} on average{}.",
+        "; lifetime taxes {} on average{}{}.",
         money(result.lifetime_taxes.mean),
-        model_clause(&request.market.model)
+        model_clause(&request.market.model),
+        inflation_clause(&request.market.inflation, history_inflation).unwrap_or_default()
     )
+}
+
+/// A stochastic price index as a clause: AR(1) inflation, or (`history_inflation`) the
+/// inflation of the history a bootstrap draws from; `None` for a fixed rate.
+fn inflation_clause(inflation: &Inflation, history_inflation: bool) -> Option<String> {
+    match *inflation {
+        Inflation::Model(InflationModel::Ar1 {
+            mean, volatility, ..
+        }) => Some(format!(
+            ", with inflation averaging {} a year and uncertain by {}",
+            rate(mean),
+            rate(volatility)
+        )),
+        Inflation::Rate(_) if history_inflation => Some(" and the history's inflation".to_string()),
+        Inflation::Rate(_) => None,
+    }
 }
 
 /// How the market's months are drawn, as a clause ("" for §1's lognormal).
@@ -561,21 +584,8 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             ),
         };
     }
-    let stochastic_rate = match request.market.inflation {
-        Inflation::Model(InflationModel::Ar1 {
-            mean, volatility, ..
-        }) => Some(format!(
-            ", with inflation averaging {} a year and uncertain by {}",
-            rate(mean),
-            rate(volatility)
-        )),
-        // A real wealth without a model: the history's own inflation.
-        Inflation::Rate(_) if result.real.is_some() => {
-            Some(" and the history's inflation".to_string())
-        }
-        Inflation::Rate(_) => None,
-    };
-    if let Some(inflation) = stochastic_rate {
+    // A real wealth without a model: the history's own inflation.
+    if let Some(inflation) = inflation_clause(&request.market.inflation, result.real.is_some()) {
         s += &inflation;
         if let Some(m) = result
             .real
@@ -667,12 +677,24 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         plan["options"]["paths"] = serde_json::json!(1000);
         plan["market"]["model"] = serde_json::json!({"kind": "student_t", "df": 4});
-        let request: PlanRequest = serde_json::from_value(plan).unwrap();
+        let request: PlanRequest = serde_json::from_value(plan.clone()).unwrap();
         let result = sextant_engine::Engine::default().plan(&request).unwrap();
         let text = plan_summary(&request, &result);
         assert!(
             text.ends_with(
                 "on average, with fat-tailed monthly returns (Student-t, 4 degrees of freedom)."
+            ),
+            "{text}"
+        );
+        // Its stochastic inflation too, after the model.
+        plan["market"]["inflation"] =
+            serde_json::json!({"kind": "ar1", "mean": 0.03, "volatility": 0.015});
+        let request: PlanRequest = serde_json::from_value(plan).unwrap();
+        let result = sextant_engine::Engine::default().plan(&request).unwrap();
+        let text = plan_summary(&request, &result);
+        assert!(
+            text.ends_with(
+                "(Student-t, 4 degrees of freedom), with inflation averaging 3.0% a year and uncertain by 1.5%."
             ),
             "{text}"
         );

@@ -398,8 +398,9 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     assert_eq!(status, StatusCode::OK, "{replayed}");
     assert_eq!(replayed["identical"], true, "{replayed}");
 
-    // Plans bootstrap from a named history too, synchronously and as jobs, once it carries no
-    // inflation (a plan's index is market.inflation's rate); one that does is refused by name.
+    // Plans bootstrap from a named history too, synchronously and as jobs; a history that
+    // carries inflation drives the plan's index (and is refused beside market.inflation, by
+    // name).
     let mut plain = inline.clone();
     for month in plain["months"].as_array_mut().unwrap() {
         month.as_object_mut().unwrap().remove("inflation");
@@ -454,7 +455,19 @@ async fn histories_are_stored_listed_read_and_named_by_requests_of_their_caller_
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
-    assert_eq!(error["error"]["field"], "market.model.history");
+    assert_eq!(error["error"]["field"], "market.inflation");
+    let mut indexed = plan_of(json!("synthetic"));
+    indexed["market"]
+        .as_object_mut()
+        .unwrap()
+        .remove("inflation");
+    let (status, _, indexed_plan) = send(
+        &app,
+        as_caller("alice-key", post("/v1/plans", indexed.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{indexed_plan}");
+    assert_ne!(indexed_plan["estate"], named_plan["estate"]);
 
     // Another caller sees none of them, and cannot name them.
     let (_, _, listed) = send(&app, as_caller("bob-key", get("/v1/histories"))).await;

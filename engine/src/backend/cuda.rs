@@ -337,8 +337,8 @@ impl CudaBackend {
         if yearly == Yearly::Percentiles {
             let budget = gpu::collect_budget(ChunkDevice::max_binding(self));
             for (k, (plan, samples)) in plans.iter().zip(&mut out).enumerate() {
-                let years = batch.plans[k].years;
-                let width = 2 * years as u32;
+                let (years, rows) = (batch.plans[k].years, batch.plans[k].sample_rows);
+                let width = (rows * years) as u32;
                 let mut run = CudaPlanColumns {
                     backend: self,
                     kernels,
@@ -353,8 +353,8 @@ impl CudaBackend {
                         .alloc_zeros::<u32>((width * gpu::BINS).max(1) as usize)
                         .map_err(|e| failed(debug(e)))?,
                 };
-                samples.reduced =
-                    gpu::plan_years(&mut run, years, &plan.percentiles, budget).map_err(failed)?;
+                samples.reduced = gpu::plan_years(&mut run, years, rows, &plan.percentiles, budget)
+                    .map_err(failed)?;
             }
         }
         Ok(out)

@@ -735,8 +735,9 @@ pub const PLAN_ZERO_BIN: u32 = 1;
 /// to be reduced there.
 pub trait PlanColumnsRun: Select {
     /// Histogram the plan's samples into one histogram per column (2 × years: each year's
-    /// wealth, then each year's real spending), NaN (a path that had ended) skipped: per
-    /// column, its count of values.
+    /// wealth, then each year's real spending; under a stochastic index each year's real
+    /// wealth after them), NaN (a path that had ended) skipped: per column, its count of
+    /// values.
     fn tally(&mut self) -> Result<Vec<u32>, String>;
 }
 
@@ -752,11 +753,12 @@ pub fn plan_wanted_per_column(percentiles: &[f64]) -> u32 {
 pub fn plan_years<R: PlanColumnsRun + ?Sized>(
     run: &mut R,
     years: usize,
+    sample_rows: usize,
     ps: &[f64],
     budget: usize,
 ) -> Result<Vec<ReducedYear>, String> {
     let counts = run.tally()?;
-    if counts.len() != 2 * years {
+    if counts.len() != sample_rows * years {
         return Err(format!(
             "the tally gave {} columns for {years} years",
             counts.len()
@@ -775,7 +777,8 @@ pub fn plan_years<R: PlanColumnsRun + ?Sized>(
         .collect();
     let wanted = columns.len() * per_column as usize;
     let mut wealth = select_columns(run, &columns, wanted, PLAN_ZERO_BIN, budget)?;
-    let spending = wealth.split_off(years);
+    let mut spending = wealth.split_off(years);
+    let mut real = spending.split_off(years).into_iter();
     Ok(wealth
         .into_iter()
         .zip(spending)
@@ -784,6 +787,7 @@ pub fn plan_years<R: PlanColumnsRun + ?Sized>(
             running: u64::from(counts[y]),
             wealth: (counts[y] > 0).then_some(wealth),
             real_spending: (counts[years + y] > 0).then_some(spending),
+            real_wealth: real.next().filter(|_| counts[2 * years + y] > 0),
         })
         .collect())
 }

@@ -415,8 +415,8 @@ impl WgpuBackend {
         if yearly == Yearly::Percentiles {
             let budget = gpu::collect_budget(self.max_binding());
             for (k, (plan, samples)) in plans.iter().zip(&mut out).enumerate() {
-                let years = batch.plans[k].years;
-                let width = 2 * years as u32;
+                let (years, rows) = (batch.plans[k].years, batch.plans[k].sample_rows);
+                let width = (rows * years) as u32;
                 let mut run = WgpuPlanColumns {
                     backend: self,
                     pieces: batch
@@ -428,8 +428,8 @@ impl WgpuBackend {
                     wanted_per_column: gpu::plan_wanted_per_column(&plan.percentiles),
                     hist: self.zeroed(width as usize * gpu::BINS as usize, false),
                 };
-                samples.reduced =
-                    gpu::plan_years(&mut run, years, &plan.percentiles, budget).map_err(failed)?;
+                samples.reduced = gpu::plan_years(&mut run, years, rows, &plan.percentiles, budget)
+                    .map_err(failed)?;
             }
         }
         Ok(out)

@@ -20,7 +20,7 @@
 
 use std::ops::Range;
 
-use super::prepare::{Order, PreparedPlan, Rule};
+use super::prepare::{index_at_month, Order, PreparedPlan, Rule};
 use super::request::AccountKind;
 use super::simulate::{lanes_by_end, Layout, PathOutcome, PlanSamples, Yearly};
 use crate::backend::{BackendError, Watch};
@@ -77,14 +77,18 @@ pub const W_INCOME_END: u32 = W_INCOME_START + FLOWS;
 pub const W_INCOME_TAXABLE: u32 = W_INCOME_END + FLOWS;
 pub const W_GOAL_MONTH: u32 = W_INCOME_TAXABLE + FLOWS;
 pub const W_GOAL_ESSENTIAL: u32 = W_GOAL_MONTH + GOALS;
-pub const W_TABLES: u32 = W_GOAL_ESSENTIAL + GOALS;
+pub const W_INCOME_INDEXED: u32 = W_GOAL_ESSENTIAL + GOALS;
+pub const W_TABLES: u32 = W_INCOME_INDEXED + FLOWS;
 
 // The market's block in `words` (docs/model.md §4; the goal kernel's codes and tables): the
 // model (0 lognormal, 1 Student-t, 2 regimes, 3 and 4 a bootstrap in circular or stationary
 // blocks), the plan's horizon (regime k's months sit at k·horizon in the drift and
 // volatility tables), the t's d, c and scale as f32 bits, the regimes K and where the chain's
-// K + 1 rows of K − 1 thresholds sit in `words` (as f32 bits), and a bootstrap's N, b, where
-// each month's segment start sits in `words` and where the growth table sits in `reals`.
+// K + 1 rows of K − 1 thresholds sit in `words` (as f32 bits), a bootstrap's N, b, where
+// each month's segment start sits in `words` and where the growth table sits in `reals`; the
+// price index (0 the plan's rate's, 1 AR(1) inflation, 2 a history's), where AR(1)'s
+// constants sit in `words` (θ, φ, the innovation's scale, ρ, sqrt(1 − ρ²), π_0 as f32 bits)
+// and where a history's 1 + π per row sit in `reals`.
 pub const M_MODEL: u32 = 0;
 pub const M_HORIZON: u32 = 1;
 pub const M_T_D: u32 = 2;
@@ -96,8 +100,11 @@ pub const M_ROWS: u32 = 7;
 pub const M_BLOCK: u32 = 8;
 pub const M_MONTH_TABLE_AT: u32 = 9;
 pub const M_GROWTH_AT: u32 = 10;
+pub const M_INDEX: u32 = 11;
+pub const M_INFLATION_AT: u32 = 12;
+pub const M_PRICES_AT: u32 = 13;
 /// Words the market's block takes.
-const MARKET_WORDS: usize = 11;
+const MARKET_WORDS: usize = 14;
 
 // The scalars of `reals`.
 pub const F_ESSENTIAL: u32 = 0;
@@ -128,8 +135,8 @@ pub const F_VPW: u32 = F_INCOME_SURVIVOR + FLOWS;
 pub const F_TABLES: u32 = F_VPW + VPW_YEARS;
 
 /// f64s each path's outcome takes in the `money` output: estate, the accounts' total, its
-/// tax-deferred part, lifetime taxes.
-pub const MONEY_PER_PATH: usize = 4;
+/// tax-deferred part, lifetime taxes, and under a stochastic index I at its end (1 otherwise).
+pub const MONEY_PER_PATH: usize = 5;
 /// u32s each path's outcome takes in the `counts` output: end month, failure month (or
 /// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, unused.
 pub const COUNTS_PER_PATH: usize = 8;
@@ -194,13 +201,13 @@ impl PackedBatch {
             batch.words.extend_from_slice(&plan.words);
             batch.reals.extend_from_slice(&plan.reals);
             for (k, lane) in plan.lanes.iter().enumerate() {
-                let row_samples = start as u64 + (2 * plan.years * k) as u64;
+                let row_samples = start as u64 + (plan.width() * k) as u64;
                 let row_samples = u32::try_from(row_samples)
                     .map_err(|_| "the batch's samples exceed the plan kernel's 32-bit offsets")?;
                 batch.lanes.push(*lane);
                 batch.lanes.push([words, reals, row_samples, 0]);
             }
-            samples += (2 * plan.years * plan.paths()) as u64;
+            samples += (plan.width() * plan.paths()) as u64;
         }
         batch.plans = plans;
         Ok(batch)
@@ -215,7 +222,7 @@ impl PackedBatch {
     pub fn samples_before(&self, row: usize) -> usize {
         match self.lanes.get(2 * row + 1) {
             Some(at) => at[2] as usize,
-            None => self.plans.iter().map(|p| 2 * p.years * p.paths()).sum(),
+            None => self.plans.iter().map(|p| p.width() * p.paths()).sum(),
         }
     }
 
@@ -233,7 +240,7 @@ impl PackedBatch {
     /// Where plan `k`'s samples lie among the launches of `slices`: per slice it has rows in,
     /// (the slice's index, the first u32 of those rows' samples in the slice's samples, the
     /// u32s), always whole rows, so a sample's column is its place in the piece modulo the
-    /// plan's `2 × years`.
+    /// plan's [`PackedPlan::width`].
     pub fn pieces(&self, k: usize, slices: &[Slice]) -> Vec<(usize, usize, usize)> {
         let rows = self.plan_rows(k);
         slices
@@ -312,11 +319,7 @@ impl PackedBatch {
             .iter()
             .map(|plan| {
                 let rows = plan.paths();
-                let take = if self.tables {
-                    2 * plan.years * rows
-                } else {
-                    0
-                };
+                let take = if self.tables { plan.width() * rows } else { 0 };
                 let out = plan.samples(
                     &money[row * MONEY_PER_PATH..(row + rows) * MONEY_PER_PATH],
                     &counts[row * COUNTS_PER_PATH..(row + rows) * COUNTS_PER_PATH],
@@ -339,6 +342,11 @@ pub struct PackedPlan {
     pub lanes: Vec<[u32; 4]>,
     /// Yearly samples per path (0 when skipped).
     pub years: usize,
+    /// Rows of `years` samples per path: wealth and real spending, and under a stochastic
+    /// index real wealth.
+    pub sample_rows: usize,
+    /// The plan's deterministic inflation (each path's index at its end is its power).
+    pub inflation: f64,
 }
 
 impl PackedPlan {
@@ -404,6 +412,7 @@ impl PackedPlan {
             put(W_INCOME_START + k as u32, income.start_month);
             put(W_INCOME_END + k as u32, income.end_month);
             put(W_INCOME_TAXABLE + k as u32, u32::from(income.taxable));
+            put(W_INCOME_INDEXED + k as u32, u32::from(income.indexed));
             reals[(F_INCOME_SURVIVOR + k as u32) as usize] = income.survivor_fraction;
         }
         for (g, goal) in plan.goals.iter().enumerate() {
@@ -467,6 +476,8 @@ impl PackedPlan {
             reals,
             lanes,
             years,
+            sample_rows: if plan.stochastic_index() { 3 } else { 2 },
+            inflation: plan.inflation,
         }
     }
 
@@ -475,16 +486,24 @@ impl PackedPlan {
         self.lanes.len()
     }
 
+    /// u32s of samples each path writes (its rows of `years`).
+    pub fn width(&self) -> usize {
+        self.sample_rows * self.years
+    }
+
     /// The loop's outputs as the CPU gives them: `money` and `counts` hold
-    /// [`MONEY_PER_PATH`] and [`COUNTS_PER_PATH`] per row, `samples` two rows of `years` per
-    /// row (wealth, then real spending), as f32 bits, or nothing where they stayed on the
-    /// device (the tables are then empty).
+    /// [`MONEY_PER_PATH`] and [`COUNTS_PER_PATH`] per row, `samples` [`PackedPlan::width`]
+    /// per row (wealth, then real spending, then real wealth under a stochastic index, `years`
+    /// each), as f32 bits, or nothing where they stayed on the device (the tables are then
+    /// empty).
     pub fn samples(&self, money: &[f64], counts: &[u32], samples: &[u32]) -> PlanSamples {
         let paths = self.paths();
         let years = if samples.is_empty() { 0 } else { self.years };
         let mut outcomes = vec![PathOutcome::default(); paths];
         let mut wealth = Vec::with_capacity(paths * years);
         let mut real_spending = Vec::with_capacity(paths * years);
+        let stochastic = self.sample_rows == 3;
+        let mut real_wealth = Vec::new();
         for (row, lane) in self.lanes.iter().enumerate() {
             let m = &money[row * MONEY_PER_PATH..][..MONEY_PER_PATH];
             let c = &counts[row * COUNTS_PER_PATH..][..COUNTS_PER_PATH];
@@ -501,16 +520,27 @@ impl PackedPlan {
                 guardrail_cuts: c[5],
                 guardrail_raises: c[6],
                 deaths: [lane[1], lane[2]],
+                end_index: if stochastic {
+                    m[4]
+                } else {
+                    index_at_month(self.inflation, c[0])
+                },
             };
-            let rows = &samples[2 * row * years..][..2 * years];
-            wealth.extend(rows[..years].iter().map(|&bits| f32::from_bits(bits)));
-            real_spending.extend(rows[years..].iter().map(|&bits| f32::from_bits(bits)));
+            let width = self.sample_rows * years;
+            let rows = &samples[width * row..][..width];
+            let floats = |range: Range<usize>| rows[range].iter().map(|&bits| f32::from_bits(bits));
+            wealth.extend(floats(0..years));
+            real_spending.extend(floats(years..2 * years));
+            if stochastic {
+                real_wealth.extend(floats(2 * years..3 * years));
+            }
         }
         PlanSamples {
             outcomes,
             years,
             wealth,
             real_spending,
+            real_wealth,
             row_paths: self.lanes.iter().map(|lane| lane[0]).collect(),
             reduced: Vec::new(),
         }
@@ -600,6 +630,26 @@ fn pack_market(plan: &PreparedPlan, words: &mut Vec<u32>, reals: &mut Vec<f64>) 
         words.extend_from_slice(&b.month_table);
         words[slot(M_GROWTH_AT)] = reals.len() as u32;
         reals.extend_from_slice(&b.growth);
+        if let Some(prices) = &b.inflation {
+            words[slot(M_INDEX)] = 2;
+            words[slot(M_PRICES_AT)] = reals.len() as u32;
+            reals.extend_from_slice(prices);
+        }
+    }
+    if let Some(model) = &plan.inflation_model {
+        words[slot(M_INDEX)] = 1;
+        words[slot(M_INFLATION_AT)] = words.len() as u32;
+        words.extend(
+            [
+                model.mean,
+                model.persistence,
+                model.innovation,
+                model.shock_weight,
+                model.own_weight,
+                model.initial,
+            ]
+            .map(f32::to_bits),
+        );
     }
 }
 
@@ -666,6 +716,9 @@ mod tests {
             ("M_BLOCK", M_BLOCK),
             ("M_MONTH_TABLE_AT", M_MONTH_TABLE_AT),
             ("M_GROWTH_AT", M_GROWTH_AT),
+            ("M_INDEX", M_INDEX),
+            ("M_INFLATION_AT", M_INFLATION_AT),
+            ("M_PRICES_AT", M_PRICES_AT),
             ("W_KIND", W_KIND),
             ("W_OWNER", W_OWNER),
             ("W_SEQUENCE", W_SEQUENCE),
@@ -680,6 +733,7 @@ mod tests {
             ("W_INCOME_TAXABLE", W_INCOME_TAXABLE),
             ("W_GOAL_MONTH", W_GOAL_MONTH),
             ("W_GOAL_ESSENTIAL", W_GOAL_ESSENTIAL),
+            ("W_INCOME_INDEXED", W_INCOME_INDEXED),
             ("F_ESSENTIAL", F_ESSENTIAL),
             ("F_DISCRETIONARY", F_DISCRETIONARY),
             ("F_SURVIVOR", F_SURVIVOR),

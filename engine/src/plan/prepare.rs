@@ -12,15 +12,17 @@ use super::request::{
 use super::social_security::claiming_factor;
 use super::tax::{bracket_top, Bracket};
 use crate::bootstrap::Bootstrap;
+use crate::inflation::Ar1Inflation;
 use crate::regime::RegimeChain;
 use crate::student_t::StudentT;
 use crate::validate::{
-    amount, growth_rate, market_schedule, percentiles, MarketView, ValidationError,
-    MAX_HORIZON_MONTHS,
+    amount, growth_rate, inflation_model, market_schedule, mean_inflation, percentiles, MarketView,
+    ValidationError, MAX_HORIZON_MONTHS,
 };
 
 /// Most paths one plan may ask for: a plan keeps two yearly figures per path for its fan
-/// charts (4 bytes each, up to 100 years), 200 MB at this many paths.
+/// charts (4 bytes each, up to 100 years), 200 MB at this many paths (three under a
+/// stochastic index, its real wealth too: 300 MB).
 pub const MAX_PLAN_PATHS: u64 = 250_000;
 /// Most accounts in one plan.
 pub const MAX_ACCOUNTS: usize = 16;
@@ -190,11 +192,15 @@ pub struct PreparedPlan {
     pub student_t: Option<StudentT>,
     /// The regime chain (§4.2), as a goal's.
     pub regimes: Option<RegimeChain>,
-    /// The bootstrap from a history (§4.3), as a goal's; its history carries no inflation
-    /// (plans index by `inflation`).
+    /// The bootstrap from a history (§4.3), as a goal's; when its history carries inflation,
+    /// that drives each path's price index.
     pub bootstrap: Option<Bootstrap>,
-    /// Annual inflation: money is indexed by I_y = (1+i)^y in plan year y.
+    /// Annual inflation of a deterministic index: money is indexed by I_y = (1+i)^y in plan
+    /// year y. 0 under a stochastic index (AR(1) inflation or a history's), where each path
+    /// carries its own I, which the month loop scales today's money by.
     pub inflation: f64,
+    /// Stochastic AR(1) inflation (§4.4), as a goal's.
+    pub inflation_model: Option<Ar1Inflation>,
     pub paths: u64,
     pub seed: u64,
     pub percentiles: Vec<f64>,
@@ -209,20 +215,37 @@ impl PreparedPlan {
             volatility: &self.volatility,
             student_t: self.student_t,
             regimes: self.regimes.as_ref(),
-            inflation: None,
+            inflation: self.inflation_model,
             bootstrap: self.bootstrap.as_ref(),
         }
     }
 
-    /// The price index of plan year `year`.
+    /// The price index of plan year `year` (1 under a stochastic index, whose paths scale
+    /// by their own).
     pub fn index(&self, year: u32) -> f64 {
         (1.0 + self.inflation).powi(year as i32)
+    }
+
+    /// The deterministic index at the end of month `month`: (1+i)^(month/12), by which a
+    /// path's estate in today's money is its nominal estate divided.
+    pub fn index_at_month(&self, month: u32) -> f64 {
+        index_at_month(self.inflation, month)
+    }
+
+    /// Whether each path carries its own price index: AR(1) inflation, or a history's.
+    pub fn stochastic_index(&self) -> bool {
+        self.market().stochastic_index()
     }
 
     /// Path-steps this plan costs at most: paths × its longest horizon.
     pub fn path_steps(&self) -> u64 {
         self.paths * u64::from(self.horizon)
     }
+}
+
+/// (1 + `inflation`)^(`month`/12): a deterministic index at the end of `month`.
+pub(crate) fn index_at_month(inflation: f64, month: u32) -> f64 {
+    (1.0 + inflation).powf(f64::from(month) / 12.0)
 }
 
 /// Check `request` against every bound of docs/model.md §5 and prepare it.
@@ -676,15 +699,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         .max()
         .unwrap_or(0)
         .min(MAX_HORIZON_MONTHS);
-    // The plan kernels index by a deterministic rate only: refuse a model rather than run
-    // another.
-    let inflation = request.market.inflation.rate().ok_or_else(|| {
-        ValidationError::new(
-            "market.inflation",
-            "plans take an annual rate (docs/model.md §1) so far; stochastic inflation (ar1) runs for goals",
-        )
-    })?;
-    growth_rate("market.inflation", inflation)?;
+    let inflation_model = inflation_model(&request.market.inflation)?;
     if !request.market.rebalancing.is_monthly() {
         // The plan kernels hold one portfolio per account: refuse rather than run another.
         return Err(ValidationError::new(
@@ -697,17 +712,12 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         horizon,
         "the plan's longest lifetime in months",
     )?;
-    if schedule
-        .bootstrap
-        .as_ref()
-        .is_some_and(|b| b.inflation.is_some())
-    {
-        // The plan's index is the deterministic rate's (taxes, spending, benefits follow it).
-        return Err(ValidationError::new(
-            "market.model.history",
-            "carries inflation, which plans cannot follow yet: their price index is market.inflation's rate (docs/model.md §5); give the history without its inflation column",
-        ));
-    }
+    let mean_inflation = mean_inflation(&request.market, schedule.bootstrap.as_ref(), None)?;
+    let stochastic_index = inflation_model.is_some()
+        || schedule
+            .bootstrap
+            .as_ref()
+            .is_some_and(|b| b.inflation.is_some());
 
     Ok(PreparedPlan {
         people,
@@ -735,7 +745,13 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         student_t: schedule.student_t,
         regimes: schedule.regimes,
         bootstrap: schedule.bootstrap,
-        inflation,
+        // Under a stochastic index each path carries its own (its month loop's).
+        inflation: if stochastic_index {
+            0.0
+        } else {
+            mean_inflation
+        },
+        inflation_model,
         paths: options.paths,
         seed: options.seed,
         percentiles,

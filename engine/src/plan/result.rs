@@ -160,9 +160,13 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
             let month = 12 * (y as u32 + 1);
             let index = plan.index(y as u32 + 1);
             let wealth = year.wealth.map(|w| labelled(ps, w));
-            let wealth_real = wealth
-                .as_ref()
-                .map(|w| Percentiles(w.0.iter().map(|&(p, v)| (p, v / index)).collect()));
+            // Under a stochastic index each path's W / I; else the nominal over the year's I.
+            let wealth_real = match year.real_wealth {
+                Some(real) => Some(labelled(ps, real)),
+                None => wealth
+                    .as_ref()
+                    .map(|w| Percentiles(w.0.iter().map(|&(p, v)| (p, v / index)).collect())),
+            };
             PlanYear {
                 month,
                 age: age0 + f64::from(month) / 12.0,
@@ -176,10 +180,7 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
         .collect();
 
     let mut estate: Vec<f64> = outcomes.iter().map(|o| o.estate).collect();
-    let mut estate_real: Vec<f64> = outcomes
-        .iter()
-        .map(|o| o.estate / (1.0 + plan.inflation).powf(f64::from(o.end_month) / 12.0))
-        .collect();
+    let mut estate_real: Vec<f64> = outcomes.iter().map(|o| o.estate / o.end_index).collect();
     let estate_total: f64 = estate.iter().sum();
     let deferred_total: f64 = outcomes.iter().map(|o| o.estate_tax_deferred).sum();
     let accounts_total: f64 = outcomes.iter().map(|o| o.estate_accounts).sum();
@@ -272,10 +273,12 @@ pub fn reduce_tables(samples: &PlanSamples, ps: &[f64]) -> Vec<ReducedYear> {
             };
             let mut wealth = column(&samples.wealth);
             let mut spending = column(&samples.real_spending);
+            let mut real = column(&samples.real_wealth);
             ReducedYear {
                 running: wealth.len() as u64,
                 wealth: (!wealth.is_empty()).then(|| percentiles_of(&mut wealth, ps)),
                 real_spending: (!spending.is_empty()).then(|| percentiles_of(&mut spending, ps)),
+                real_wealth: (!real.is_empty()).then(|| percentiles_of(&mut real, ps)),
             }
         })
         .collect()

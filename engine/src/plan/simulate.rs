@@ -66,6 +66,9 @@ pub struct PathOutcome {
     pub guardrail_raises: u32,
     /// Each person's death month (plan months).
     pub deaths: [u32; 2],
+    /// The price index at the path's end, I_end: its estate in today's money is
+    /// `estate / end_index` ((1+i)^(end/12) under a deterministic rate).
+    pub end_index: f64,
 }
 
 /// Every path's outcome, with two yearly samples per path: total wealth at month 12(y+1) and
@@ -80,6 +83,9 @@ pub struct PlanSamples {
     /// end; the fan charts do not depend on the order): row i is path `row_paths[i]`'s.
     pub wealth: Vec<f32>,
     pub real_spending: Vec<f32>,
+    /// Under a stochastic index, each path's wealth in today's money, W / I, laid out as
+    /// `wealth`; empty otherwise (the real fan chart is then the nominal one over I_y).
+    pub real_wealth: Vec<f32>,
     pub row_paths: Vec<u32>,
     /// The fan charts' percentiles of each year, where a GPU reduced the tables on the device
     /// ([`Yearly::Percentiles`]; the tables are then empty); otherwise empty, and the result
@@ -96,6 +102,8 @@ pub struct ReducedYear {
     /// Absent when no path ran.
     pub wealth: Option<Vec<f64>>,
     pub real_spending: Option<Vec<f64>>,
+    /// Under a stochastic index, the real wealth's percentiles (absent otherwise).
+    pub real_wealth: Option<Vec<f64>>,
 }
 
 /// Run every path of `plan` on the widest CPU kernel, reporting progress to `watch` and
@@ -145,26 +153,33 @@ pub fn simulate_plan_on(
     let mut sorted = vec![PathOutcome::default(); paths];
     let mut wealth = vec![f32::NAN; paths * years];
     let mut real_spending = vec![f32::NAN; paths * years];
+    let real_years = if plan.stochastic_index() { years } else { 0 };
+    let mut real_wealth = vec![f32::NAN; paths * real_years];
     sorted
         .par_chunks_mut(CHUNK_PATHS)
         .zip(chunk_rows(&mut wealth, paths, years))
         .zip(chunk_rows(&mut real_spending, paths, years))
+        .zip(chunk_rows(&mut real_wealth, paths, real_years))
         .zip(lanes.par_chunks(CHUNK_PATHS))
-        .for_each(|(((outcomes, wealth), spending), chunk)| {
+        .for_each(|((((outcomes, wealth), spending), real_wealth), chunk)| {
             if watch.is_cancelled() {
                 return;
             }
             for (g, group) in chunk.chunks(LANES).enumerate() {
                 let first = g * LANES;
-                let rows = first * years..(first + group.len()) * years;
+                let rows = |per: usize| first * per..(first + group.len()) * per;
+                let rows = YearlyRows {
+                    wealth: &mut wealth[rows(years)],
+                    real_spending: &mut spending[rows(years)],
+                    real_wealth: &mut real_wealth[rows(real_years)],
+                };
                 run_group_on(
                     kernel,
                     plan,
                     &layout,
                     group,
                     &mut outcomes[first..first + group.len()],
-                    &mut wealth[rows.clone()],
-                    &mut spending[rows],
+                    rows,
                 );
             }
             watch.advance(chunk.iter().map(|lane| u64::from(lane.end)).sum());
@@ -183,6 +198,7 @@ pub fn simulate_plan_on(
         years,
         wealth,
         real_spending,
+        real_wealth,
         row_paths: lanes.iter().map(|lane| lane.path).collect(),
         reduced: Vec::new(),
     })
@@ -199,16 +215,28 @@ pub fn run_path(
     let years = sample_years(plan);
     let mut outcome = [PathOutcome::default()];
     let keys = philox::round_keys(philox::key_of_seed(plan.seed));
+    let rows = YearlyRows {
+        wealth: &mut wealth[..years],
+        real_spending: &mut real_spending[..years],
+        real_wealth: &mut [],
+    };
     run_group(
         plan,
         &Layout::of(plan),
         &[Lane::of(plan, path)],
         &mut outcome,
-        &mut wealth[..years],
-        &mut real_spending[..years],
+        rows,
         &PortableLanes(&keys),
     );
     outcome[0]
+}
+
+/// A lane group's rows of the yearly samples' tables, one row of `years` per path (empty when
+/// skipped; `real_wealth` is empty but under a stochastic index).
+struct YearlyRows<'a> {
+    wealth: &'a mut [f32],
+    real_spending: &'a mut [f32],
+    real_wealth: &'a mut [f32],
 }
 
 /// Each chunk's rows of a samples table of `years` per path: empty rows when the samples are
@@ -365,21 +393,16 @@ fn run_group_on(
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
-    wealth: &mut [f32],
-    real_spending: &mut [f32],
+    rows: YearlyRows,
 ) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller chose a kernel this CPU supports.
-        CpuKernel::Avx512 => unsafe {
-            run_group_avx512(plan, layout, group, outcomes, wealth, real_spending)
-        },
+        CpuKernel::Avx512 => unsafe { run_group_avx512(plan, layout, group, outcomes, rows) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        CpuKernel::Avx2 => unsafe {
-            run_group_avx2(plan, layout, group, outcomes, wealth, real_spending)
-        },
-        _ => run_group_portable(plan, layout, group, outcomes, wealth, real_spending),
+        CpuKernel::Avx2 => unsafe { run_group_avx2(plan, layout, group, outcomes, rows) },
+        _ => run_group_portable(plan, layout, group, outcomes, rows),
     }
 }
 
@@ -390,12 +413,11 @@ fn run_group_portable(
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
-    wealth: &mut [f32],
-    real_spending: &mut [f32],
+    rows: YearlyRows,
 ) {
     let keys = philox::round_keys(philox::key_of_seed(plan.seed));
     let lanes = PortableLanes(&keys);
-    run_group(plan, layout, group, outcomes, wealth, real_spending, &lanes);
+    run_group(plan, layout, group, outcomes, rows, &lanes);
 }
 
 /// The group loop compiled for AVX2, Philox in AVX2 intrinsics: the same operations, so the
@@ -407,20 +429,11 @@ fn run_group_avx2(
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
-    wealth: &mut [f32],
-    real_spending: &mut [f32],
+    rows: YearlyRows,
 ) {
     let keys = philox::avx2::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
     // Its Philox inlines into this function, which has AVX2.
-    run_group(
-        plan,
-        layout,
-        group,
-        outcomes,
-        wealth,
-        real_spending,
-        &Avx2Lanes(keys),
-    );
+    run_group(plan, layout, group, outcomes, rows, &Avx2Lanes(keys));
 }
 
 /// The group loop compiled for AVX-512 (eight f64 lanes to a register), Philox in AVX-512
@@ -432,20 +445,11 @@ fn run_group_avx512(
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
-    wealth: &mut [f32],
-    real_spending: &mut [f32],
+    rows: YearlyRows,
 ) {
     let keys = philox::avx512::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
     // Its Philox inlines into this function, which has AVX-512.
-    run_group(
-        plan,
-        layout,
-        group,
-        outcomes,
-        wealth,
-        real_spending,
-        &Avx512Lanes(keys),
-    );
+    run_group(plan, layout, group, outcomes, rows, &Avx512Lanes(keys));
 }
 
 /// Whether any lane is set.
@@ -455,8 +459,8 @@ fn any<const L: usize>(mask: &[bool; L]) -> bool {
 }
 
 /// The paths of `group` (1 ≤ len ≤ L) month by month. Lanes past the group's length repeat its
-/// last path and are discarded. `outcomes` gets one entry per path; `wealth` and
-/// `real_spending` one row of yearly samples per path. `lanes` gives each lane's Philox words;
+/// last path and are discarded. `outcomes` gets one entry per path; each table of `rows` one
+/// row of yearly samples per path. `lanes` gives each lane's Philox words;
 /// the market's months are the goals' ([`MarketLanes`]), every model's.
 #[inline(always)]
 fn run_group(
@@ -464,15 +468,15 @@ fn run_group(
     layout: &Layout,
     group: &[Lane],
     outcomes: &mut [PathOutcome],
-    wealth: &mut [f32],
-    real_spending: &mut [f32],
+    rows: YearlyRows,
     lanes: &impl LaneKernel,
 ) {
     const L: usize = LANES;
     let count = group.len();
     debug_assert!((1..=L).contains(&count));
     // Years per row of the samples: none when they are skipped.
-    let years = wealth.len() / count;
+    let years = rows.wealth.len() / count;
+    let real_years = rows.real_wealth.len() / count;
     let lane = |l: usize| group[l.min(count - 1)];
     let paths: [u32; L] = std::array::from_fn(|l| lane(l).path);
     let deaths: [[u32; 2]; L] = std::array::from_fn(|l| lane(l).deaths);
@@ -484,8 +488,13 @@ fn run_group(
     let mut house = Household::<L>::new(plan, layout);
     let mut state = Paths::<L>::new();
     let mut market = MarketLanes::new(plan.market());
-    let mut index = 1.0f64;
-    let mut previous_index = 1.0f64;
+    // Each lane's price index of the year, I_{12y}, and of the year before: the plan's rate's
+    // (`layout.index`), or under a stochastic index the lane's own, by which the loop scales
+    // what is in today's money (spending, goals, brackets) and what is indexed (incomes,
+    // benefits: `today`; their layout tables are then in today's money).
+    let stochastic = plan.stochastic_index();
+    let mut index = [1.0f64; L];
+    let mut previous_index = [1.0f64; L];
     // Whether some lane owes last year's tax this month.
     let mut tax_pending = false;
 
@@ -495,9 +504,12 @@ fn run_group(
     for t in 0..=last_end {
         // A lane whose path ends now: its outcome is what it holds before month t.
         if t == next_end {
+            let index_now = market.index_now();
             for l in 0..count {
                 if end[l] == t {
-                    outcomes[l] = state.outcome(plan, &house, l, &deaths[l], end[l]);
+                    let end_index = index_now.map_or_else(|| plan.index_at_month(t), |i| i[l]);
+                    outcomes[l] =
+                        state.outcome(plan, &house, l, &deaths[l], end[l], index[l], end_index);
                 }
             }
             next_end = next_end_after(t).unwrap_or(u32::MAX);
@@ -509,8 +521,11 @@ fn run_group(
         if t % 12 == 0 && t > 0 {
             // Close the previous year: its tax falls due now; its samples are recorded.
             previous_index = index;
-            index = layout.index[year as usize];
-            house.close_year(plan, previous_index);
+            index = match market.year_index() {
+                Some(lanes) => *lanes,
+                None => [layout.index[year as usize]; L],
+            };
+            house.close_year(plan, &previous_index);
             tax_pending = any(&std::array::from_fn::<_, L, _>(|l| house.tax_due[l] != 0.0));
             for l in 0..L {
                 state.last_year_return[l] = state.year_growth[l] - 1.0;
@@ -520,9 +535,12 @@ fn run_group(
             let total = house.total();
             for l in (0..count).filter(|_| years > 0) {
                 if t < end[l] {
-                    wealth[l * years + slot] = total[l] as f32;
-                    real_spending[l * years + slot] =
-                        (state.spent_this_year[l] / previous_index) as f32;
+                    rows.wealth[l * years + slot] = total[l] as f32;
+                    rows.real_spending[l * years + slot] =
+                        (state.spent_this_year[l] / previous_index[l]) as f32;
+                    if real_years > 0 {
+                        rows.real_wealth[l * years + slot] = (total[l] / index[l]) as f32;
+                    }
                 }
             }
             state.spent_this_year = [0.0; L];
@@ -575,6 +593,7 @@ fn run_group(
         let mut cash = [0.0f64; L];
         let mut taxable_income = [0.0f64; L];
         let mut has_cash = false;
+        let today: [f64; L] = if stochastic { index } else { [1.0; L] };
         let incomes = plan.incomes.len();
         for (k, income) in plan.incomes.iter().enumerate() {
             if t < income.start_month || t >= income.end_month {
@@ -591,7 +610,7 @@ fn run_group(
                 } else {
                     0.0
                 };
-                let amount = base * scale;
+                let amount = base * scale * if income.indexed { today[l] } else { 1.0 };
                 cash[l] += amount;
                 if income.taxable {
                     taxable_income[l] += amount;
@@ -612,7 +631,7 @@ fn run_group(
                     own
                 };
                 if alive[p][l] {
-                    benefits[l] += benefit;
+                    benefits[l] += benefit * today[l];
                 }
             }
         }
@@ -638,8 +657,8 @@ fn run_group(
                     state.last_year_return[l],
                     first,
                     wealth_at_start[l],
-                    index,
-                    previous_index,
+                    index[l],
+                    previous_index[l],
                     youngest_living_age(plan, &[alive[0][l], alive[1][l]], t),
                 );
                 state.spend[l] = spend;
@@ -657,14 +676,14 @@ fn run_group(
         let mut discretionary = [0.0f64; L];
         if spending_on {
             for l in 0..L {
-                let essential = spending.essential * index * survivor_factor[l];
+                let essential = spending.essential * index[l] * survivor_factor[l];
                 essential_spending[l] = essential;
                 discretionary[l] = (state.spend[l] * survivor_factor[l] - essential).max(0.0);
             }
         }
 
         // Needs: essential spending, essential goals due, last year's tax.
-        let mut essential_goals = 0.0f64;
+        let mut essential_goals = [0.0f64; L];
         let mut essential_due = 0u64;
         let mut flexible_due = false;
         let due = layout.goals_due[t as usize];
@@ -675,7 +694,9 @@ fn run_group(
                     continue;
                 }
                 if goal.essential {
-                    essential_goals += goal.amount * index;
+                    for l in 0..L {
+                        essential_goals[l] += goal.amount * index[l];
+                    }
                     essential_due |= 1 << g;
                 } else {
                     flexible_due = true;
@@ -695,7 +716,7 @@ fn run_group(
             let total = house.total();
             let mut fails = [false; L];
             for l in 0..L {
-                let need = essential_spending[l] + essential_goals + house.tax_due[l];
+                let need = essential_spending[l] + essential_goals[l] + house.tax_due[l];
                 house.tax_due[l] = 0.0;
                 let cash_before = cash[l];
                 let covered = cash[l] >= need;
@@ -719,7 +740,7 @@ fn run_group(
                     cash_before.min(essential_spending[l])
                 };
             }
-            house.withdraw(plan, &draw, index);
+            house.withdraw(plan, &draw, &index);
             if any(&fails) {
                 house.deplete(&fails);
                 for l in 0..L {
@@ -752,24 +773,28 @@ fn run_group(
                     paid_spending[l] += from_cash + take;
                 }
             }
-            house.withdraw(plan, &draw, index);
+            house.withdraw(plan, &draw, &index);
         }
         // Flexible goals: paid only if what is left covers the reserve.
         if flexible_due {
             let reserve: [f64; L] = std::array::from_fn(|l| {
-                plan.flexible_reserve_years * 12.0 * spending.essential * index * survivor_factor[l]
+                plan.flexible_reserve_years
+                    * 12.0
+                    * spending.essential
+                    * index[l]
+                    * survivor_factor[l]
             });
             for (g, goal) in plan.goals.iter().enumerate() {
                 if goal.month != t || goal.essential {
                     continue;
                 }
-                let amount = goal.amount * index;
+                let amount: [f64; L] = std::array::from_fn(|l| goal.amount * index[l]);
                 let total = house.total();
                 for l in 0..L {
-                    let pays = total[l] + cash[l] - amount >= reserve[l];
-                    let from_cash = cash[l].min(amount);
-                    draw[l] = if pays && amount > from_cash {
-                        amount - from_cash
+                    let pays = total[l] + cash[l] - amount[l] >= reserve[l];
+                    let from_cash = cash[l].min(amount[l]);
+                    draw[l] = if pays && amount[l] > from_cash {
+                        amount[l] - from_cash
                     } else {
                         0.0
                     };
@@ -778,7 +803,7 @@ fn run_group(
                         state.goals_paid[l] |= 1 << g;
                     }
                 }
-                house.withdraw(plan, &draw, index);
+                house.withdraw(plan, &draw, &index);
             }
         }
         // A surplus is saved in the taxable account (a failed path spends it).
@@ -806,6 +831,7 @@ fn run_group(
             state.year_growth[l] *= growth[l];
         }
         house.grow(&growth);
+        market.advance_index(t);
     }
 }
 
@@ -863,7 +889,9 @@ impl<const L: usize> Paths<L> {
         }
     }
 
-    /// Lane `l`'s outcome at its end: the open year's tax comes out of the estate.
+    /// Lane `l`'s outcome at its end: the open year's tax (at the year's index `index`)
+    /// comes out of the estate; `end_index` is I at the end.
+    #[allow(clippy::too_many_arguments)]
     fn outcome(
         &self,
         plan: &PreparedPlan,
@@ -871,12 +899,10 @@ impl<const L: usize> Paths<L> {
         l: usize,
         deaths: &[u32; 2],
         end: u32,
+        index: f64,
+        end_index: f64,
     ) -> PathOutcome {
-        let owed = house.year_tax(
-            plan,
-            l,
-            house.layout.index[end.saturating_sub(1) as usize / 12],
-        );
+        let owed = house.year_tax(plan, l, index);
         let total = house.lane_total(l);
         PathOutcome {
             end_month: end,
@@ -891,6 +917,7 @@ impl<const L: usize> Paths<L> {
             guardrail_cuts: self.guardrail_cuts[l],
             guardrail_raises: self.guardrail_raises[l],
             deaths: *deaths,
+            end_index,
         }
     }
 }
@@ -1049,10 +1076,10 @@ impl<'a, const L: usize> Household<'a, L> {
         }
     }
 
-    /// The year (at price level `index`) is over: assess its tax, due next month.
-    fn close_year(&mut self, plan: &PreparedPlan, index: f64) {
+    /// The year (at each lane's price level `index`) is over: assess its tax, due next month.
+    fn close_year(&mut self, plan: &PreparedPlan, index: &[f64; L]) {
         for l in 0..L {
-            let tax = self.year_tax(plan, l, index);
+            let tax = self.year_tax(plan, l, index[l]);
             self.tax_due[l] = tax;
             self.taxes[l] += tax;
         }
@@ -1146,7 +1173,7 @@ impl<'a, const L: usize> Household<'a, L> {
     /// Take `amount` (at most the total; zero on lanes that take nothing) from the accounts in
     /// the plan's withdrawal order.
     #[inline(always)]
-    fn withdraw(&mut self, plan: &PreparedPlan, amount: &[f64; L], index: f64) {
+    fn withdraw(&mut self, plan: &PreparedPlan, amount: &[f64; L], index: &[f64; L]) {
         let draws: [bool; L] = std::array::from_fn(|l| amount[l] > 0.0);
         if !any(&draws) {
             return;
@@ -1180,7 +1207,7 @@ impl<'a, const L: usize> Household<'a, L> {
             }
             Order::BracketFill { ceiling } => {
                 let first: [f64; L] = std::array::from_fn(|l| {
-                    amount[l].min((ceiling * index - self.ordinary[l]).max(0.0))
+                    amount[l].min((ceiling * index[l] - self.ordinary[l]).max(0.0))
                 });
                 let mut left = first;
                 self.in_order(&mut left, &layout.tax_deferred);

@@ -237,17 +237,45 @@ pub fn month_loop_cases(paths: u64) -> Vec<(String, PreparedPlan)> {
 
 /// Markets of docs/model.md §4 for the couple: Student-t months at 4 degrees of freedom (and
 /// at 2.05 with 60% volatility, whose months clamp at −100%), three regimes from the chain's
-/// stationary start, and stationary blocks of the synthetic history (without its inflation,
-/// which plans refuse) over a glide path.
+/// stationary start, stationary blocks of the synthetic history (without its inflation) over
+/// a glide path and circular ones; and each path's own price index: AR(1) inflation
+/// correlated with the market (alone, and under Student-t months and regimes), and the
+/// synthetic history's inflation.
 pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
     let mut history: serde_json::Value =
         serde_json::from_str(include_str!("../../../examples/bootstrap.json")).unwrap();
+    let indexed = history["market"]["model"]["history"].clone();
     let mut history = history["market"]["model"]["history"].take();
     for month in history["months"].as_array_mut().unwrap() {
         month.as_object_mut().unwrap().remove("inflation");
     }
+    let ar1 = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.02, "half_life_years": 2,
+                     "initial": 0.05, "correlation": -0.4});
     vec![
+        (
+            "under AR(1) inflation",
+            json!({"expected_return": 0.06, "volatility": 0.12, "inflation": ar1}),
+        ),
+        (
+            "under Student-t months (df 4) and AR(1) inflation",
+            json!({"expected_return": 0.06, "volatility": 0.12, "inflation": ar1,
+                   "model": {"kind": "student_t", "df": 4}}),
+        ),
+        (
+            "in two regimes under AR(1) inflation",
+            json!({"expected_return": 0.06, "volatility": 0.12, "inflation": ar1,
+                   "model": {"kind": "regime", "initial": 1,
+                             "regimes": [{"name": "calm"},
+                                         {"name": "crisis", "expected_return": -0.2, "volatility": 0.3}],
+                             "transition": [[0.97, 0.03], [0.15, 0.85]]}}),
+        ),
+        (
+            "bootstrapped with the history's inflation",
+            json!({"weights": [0.6, 0.4],
+                   "model": {"kind": "bootstrap", "history": indexed, "block_months": 36,
+                             "method": "stationary"}}),
+        ),
         (
             "under Student-t months (df 4)",
             json!({"expected_return": 0.06, "volatility": 0.12, "inflation": 0.025,
@@ -284,7 +312,7 @@ pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// A path outcome's bits, for comparisons that tell −0 from 0 and show every field.
-pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 13] {
+pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 14] {
     [
         u64::from(o.end_month),
         o.failed_at.map_or(u64::MAX, u64::from),
@@ -299,6 +327,7 @@ pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 13] {
         u64::from(o.guardrail_raises),
         u64::from(o.deaths[0]),
         u64::from(o.deaths[1]),
+        o.end_index.to_bits(),
     ]
 }
 
@@ -322,6 +351,7 @@ pub fn assert_same_samples(
     for (name, g, c) in [
         ("wealth", &gpu.wealth, &cpu.wealth),
         ("real spending", &gpu.real_spending, &cpu.real_spending),
+        ("real wealth", &gpu.real_wealth, &cpu.real_wealth),
     ] {
         assert_eq!(g.len(), c.len(), "{label}: {name} samples");
         for (k, (a, b)) in g.iter().zip(c).enumerate() {
@@ -342,7 +372,7 @@ pub fn reduced_bits(years: &[sextant_engine::plan::ReducedYear]) -> Vec<u64> {
     let mut out = Vec::new();
     for year in years {
         out.push(year.running);
-        for column in [&year.wealth, &year.real_spending] {
+        for column in [&year.wealth, &year.real_spending, &year.real_wealth] {
             match column {
                 Some(values) => out.extend(values.iter().map(|x| x.to_bits())),
                 None => out.push(u64::MAX),

@@ -13,7 +13,7 @@ use super::assets::simulate_asset_lanes;
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
 use crate::bootstrap::{self, BOOTSTRAP_STREAM};
-use crate::inflation::{IndexLanes, INFLATION_STREAM};
+use crate::inflation::{index_factor, IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
@@ -492,6 +492,42 @@ impl<'a> MarketLanes<'a> {
         }
         let drift = self.state.drifts(&self.market, j, t);
         std::array::from_fn(|l| drift[l] * f64::from(self.shocks[j][l]))
+    }
+
+    /// Under a stochastic index, step each lane's index past month `t` (of the quad drawn
+    /// last), as a goal's kernel does after its month.
+    #[inline(always)]
+    pub(crate) fn advance_index(&mut self, t: u32) {
+        let market = self.market;
+        self.state
+            .advance_index(&market, (t % 4) as usize, t as usize);
+    }
+
+    /// Under a stochastic index, each lane's I at the last year end: the index that scales
+    /// the year's money (docs/model.md §4.4's I_{12⌊t/12⌋}).
+    #[inline(always)]
+    pub(crate) fn year_index(&self) -> Option<&[f64; LANES]> {
+        self.state.index.as_ref().map(|index| &index.year_index)
+    }
+
+    /// Under a stochastic index, each lane's I at the end of the month stepped last: AR(1)'s
+    /// year-end index times F of the year's product so far (the goal kernel's I at its
+    /// horizon; at a year end the product starts again from 1 and I is the year-end index),
+    /// or the history's index, which steps every month.
+    pub(crate) fn index_now(&self) -> Option<[f64; LANES]> {
+        let index = self.state.index.as_ref()?;
+        Some(if self.market.inflation.is_some() {
+            std::array::from_fn(|l| {
+                let (year, product) = (index.year_index[l], index.product[l]);
+                if product == 1.0 {
+                    year
+                } else {
+                    year * index_factor(product)
+                }
+            })
+        } else {
+            index.index
+        })
     }
 }
 
