@@ -696,6 +696,9 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     var previous_index = f64(1.0);
     let none = vec4<u32>(0u);
     var market = PlanMarket(vec4<f32>(0.0), none, 0u, none, 0u, none, none, vec4<f32>(0.0), f64(1.0));
+    // Student-t months clamped at −100% (growth 0, which no other model gives).
+    let counts_clamps = plan_word(&house, plan_word(&house, W_MARKET) + M_MODEL) == 1u;
+    var clamped = 0u;
     let initial_rate = select(f64(0.0), f64(bitcast<f32>(plan_word(&house, plan_word(&house, plan_word(&house, W_MARKET) + M_INFLATION_AT) + 5u))), plan_word(&house, plan_word(&house, W_MARKET) + M_INDEX) == 1u);
     var own_index = PlanIndex(initial_rate, f64(1.0), f64(1.0), f64(1.0));
 
@@ -920,6 +923,9 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
         // Growth: the market's month on every account.
         let growth = plan_market_growth(&house, &market, path, t, key);
         year_growth = year_growth * growth;
+        if (counts_clamps && growth == 0.0) {
+            clamped = clamped + 1u;
+        }
         for (var a = 0u; a < accounts; a++) {
             house.balance[a] = house.balance[a] * growth;
         }
@@ -948,5 +954,5 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     plan_counts[8u * out + 4u] = select(0u, 1u, spending_cut);
     plan_counts[8u * out + 5u] = cuts;
     plan_counts[8u * out + 6u] = raises;
-    plan_counts[8u * out + 7u] = 0u;
+    plan_counts[8u * out + 7u] = clamped;
 }

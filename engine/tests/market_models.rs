@@ -326,6 +326,37 @@ fn a_plan_under_student_t_with_huge_df_is_the_lognormal_plan_within_its_error() 
     fatter["model"] = json!({"kind": "student_t", "df": 3});
     let fatter = couple_under(fatter, 20_000);
     assert_ne!(fatter.success_probability, p);
+    assert_eq!(lognormal.clamped_months, None);
+}
+
+#[test]
+fn a_plan_counts_its_clamped_months_as_the_goal_of_its_lifetime_does() {
+    // One person who lives exactly ten years from now, no tax: every path runs 120 months,
+    // the goal's months on the same streams, so the plan clamps in the months the 120-month
+    // goal does (at ν = 2.5 and 60% volatility a month clamps about once in 2,000).
+    let market = json!({"expected_return": 0.06, "volatility": 0.6,
+                        "model": {"kind": "student_t", "df": 2.5}});
+    let plan = json!({
+        "plan": {
+            "people": [{"name": "Cy", "age": 70, "retirement_age": 70,
+                        "longevity": {"kind": "fixed", "age": 80}}],
+            "accounts": [{"name": "cash", "kind": "tax_free", "balance": 500000}],
+            "spending": {"essential": 1000, "discretionary": 0}
+        },
+        "market": market,
+        "options": {"paths": 3000, "seed": 8}
+    });
+    let planned = plan_of(plan);
+    let goal = request(
+        json!({"goal": {"initial_wealth": 500000, "horizon_months": 120},
+                              "market": market, "options": {"paths": 3000, "seed": 8}}),
+    );
+    let simulated = Engine::new(Device::Cpu(CpuBackend::new()))
+        .simulate(&goal)
+        .unwrap();
+    let clamped = planned.clamped_months.unwrap();
+    assert!(clamped > 20, "{clamped}");
+    assert_eq!(Some(clamped), simulated.clamped_months);
 }
 
 #[test]

@@ -138,7 +138,8 @@ pub const F_TABLES: u32 = F_VPW + VPW_YEARS;
 /// tax-deferred part, lifetime taxes, and under a stochastic index I at its end (1 otherwise).
 pub const MONEY_PER_PATH: usize = 5;
 /// u32s each path's outcome takes in the `counts` output: end month, failure month (or
-/// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, unused.
+/// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, months
+/// clamped (Student-t).
 pub const COUNTS_PER_PATH: usize = 8;
 
 /// The rows one launch runs, and where their samples lie among the batch's.
@@ -519,6 +520,7 @@ impl PackedPlan {
                 spending_cut: c[4] != 0,
                 guardrail_cuts: c[5],
                 guardrail_raises: c[6],
+                clamped_months: c[7],
                 deaths: [lane[1], lane[2]],
                 end_index: if stochastic {
                     m[4]

@@ -29,6 +29,10 @@ pub struct PlanResult {
     pub guardrails: GuardrailCounts,
     /// The fraction of paths that failed, and the median age of person 0 when they did.
     pub depletion: PlanDepletion,
+    /// Under a Student-t `market.model` only: the months, over every path's life, whose
+    /// return was clamped at −100% (docs/model.md §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamped_months: Option<u64>,
     /// The longest a path could run, in months.
     pub horizon_months: u32,
     pub paths: u64,
@@ -247,6 +251,9 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
             median_age: (!failure_ages.is_empty())
                 .then(|| percentiles_of(&mut failure_ages, &[50.0])[0]),
         },
+        clamped_months: plan
+            .student_t
+            .map(|_| outcomes.iter().map(|o| u64::from(o.clamped_months)).sum()),
         horizon_months: plan.horizon,
         paths: plan.paths,
         seed: plan.seed,

@@ -64,6 +64,9 @@ pub struct PathOutcome {
     pub spending_cut: bool,
     pub guardrail_cuts: u32,
     pub guardrail_raises: u32,
+    /// Under Student-t months: the months of its life whose return was clamped at −100%
+    /// (docs/model.md §4.1), which empty every account; 0 under other models.
+    pub clamped_months: u32,
     /// Each person's death month (plan months).
     pub deaths: [u32; 2],
     /// The price index at the path's end, I_end: its estate in today's money is
@@ -493,6 +496,7 @@ fn run_group(
     // what is in today's money (spending, goals, brackets) and what is indexed (incomes,
     // benefits: `today`; their layout tables are then in today's money).
     let stochastic = plan.stochastic_index();
+    let counts_clamps = plan.student_t.is_some();
     let mut index = [1.0f64; L];
     let mut previous_index = [1.0f64; L];
     // Whether some lane owes last year's tax this month.
@@ -830,6 +834,13 @@ fn run_group(
         for l in 0..L {
             state.year_growth[l] *= growth[l];
         }
+        if counts_clamps {
+            // A clamped Student-t month, and only one, grows the accounts by 0 (its lane's
+            // count after its end is never read: its outcome was taken then).
+            for l in 0..L {
+                state.clamped[l] += u32::from(growth[l] == 0.0);
+            }
+        }
         house.grow(&growth);
         market.advance_index(t);
     }
@@ -863,6 +874,7 @@ struct Paths<const L: usize> {
     spending_cut: [bool; L],
     guardrail_cuts: [u32; L],
     guardrail_raises: [u32; L],
+    clamped: [u32; L],
     /// Spending set for the year (household scale, nominal, monthly).
     spend: [f64; L],
     /// WR₀: the first year's withdrawal rate (guardrails).
@@ -881,6 +893,7 @@ impl<const L: usize> Paths<L> {
             spending_cut: [false; L],
             guardrail_cuts: [0; L],
             guardrail_raises: [0; L],
+            clamped: [0; L],
             spend: [0.0; L],
             initial_rate: [f64::INFINITY; L],
             year_growth: [1.0; L],
@@ -916,6 +929,7 @@ impl<const L: usize> Paths<L> {
             spending_cut: self.spending_cut[l],
             guardrail_cuts: self.guardrail_cuts[l],
             guardrail_raises: self.guardrail_raises[l],
+            clamped_months: self.clamped[l],
             deaths: *deaths,
             end_index,
         }

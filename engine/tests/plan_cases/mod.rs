@@ -312,7 +312,7 @@ pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// A path outcome's bits, for comparisons that tell −0 from 0 and show every field.
-pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 14] {
+pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 15] {
     [
         u64::from(o.end_month),
         o.failed_at.map_or(u64::MAX, u64::from),
@@ -328,6 +328,7 @@ pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 14] {
         u64::from(o.deaths[0]),
         u64::from(o.deaths[1]),
         o.end_index.to_bits(),
+        u64::from(o.clamped_months),
     ]
 }
 
