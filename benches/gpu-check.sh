@@ -262,11 +262,19 @@ if st:
     print(row(st["sextant"]))
     m = st["monteplan"]
     print(f"| monteplan {m.get('monteplan_version', '?')} on its default plan, Student-t (df {m.get('degrees_of_freedom')}) | {m['paths']} | {m['seconds'] * 1e3:.1f} | {m['path_steps_per_second']:.3g} | {m['success_probability']:.4f} |")
+pa = r.get("per_asset")
+if pa:
+    print(row(pa["sextant"]))
+    m = pa["monteplan"]
+    print(f"| monteplan {m.get('monteplan_version', '?')} on its default plan, rebalanced each January | {m['paths']} | {m['seconds'] * 1e3:.1f} | {m['path_steps_per_second']:.3g} | {m['success_probability']:.4f} |")
 if r.get("speedup_over_monteplan"):
     print()
     print(f"sextant / monteplan: {r['speedup_over_monteplan']:.1f}x path-steps/s")
 if st and st.get("speedup_over_monteplan"):
     print(f"sextant / monteplan under Student-t returns: {st['speedup_over_monteplan']:.1f}x path-steps/s")
+pa = r.get("per_asset")
+if pa and pa.get("speedup_over_monteplan"):
+    print(f"sextant / monteplan holding six assets, rebalanced each January: {pa['speedup_over_monteplan']:.1f}x path-steps/s")
 PY
 )
     [ -n "$plan_table" ] || plan_table="plans: no report (see plan-bench.log)"

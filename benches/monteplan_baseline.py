@@ -28,6 +28,12 @@ the peer of Sextant's plan under ``{"kind": "student_t", "df": DF}``, for speed.
 models differ: monteplan scales a multivariate t by the normal's covariance (its monthly
 variance is DF/(DF-2) times the normal's), Sextant keeps the lognormal's monthly mean and
 variance (docs/model.md 4.1), so their success probabilities are not comparable.
+``--annual`` rebalances monteplan's positions once a year (January) instead of January and
+July: the peer of Sextant's per-asset plan under ``"rebalancing": "annual"``.
+``--sextant-assets`` prints that Sextant market and exits: monteplan's six assets, each with
+the monthly gross mean and SD of monteplan's (as ``--sextant-market`` matches the portfolio),
+its weights, its correlations (applied to Sextant's log returns, monteplan's to arithmetic
+ones: close, not equal), annual rebalancing, and the inflation of ``--sextant-market``.
 
 Usage::
 
@@ -136,6 +142,43 @@ def sextant_equivalent_market() -> dict:
     }
 
 
+def _matched_lognormal(mean_annual: float, vol_annual: float) -> tuple[float, float]:
+    """Sextant's (expected_return, volatility) whose monthly gross return has the mean
+    1 + mean_annual/12 and the SD vol_annual/sqrt(12) of monteplan's normal month."""
+    month_mean = 1.0 + mean_annual / 12.0
+    month_var = vol_annual**2 / 12.0
+    # Sextant: annual gross lognormal, mean 1+m, SD s; monthly gross = its 12th root in law:
+    # E = (1+m)^(1/12), Var = (1+m)^(1/6) (exp(s2/12) - 1), s2 = ln(1 + s^2/(1+m)^2).
+    expected_return = month_mean**12 - 1.0
+    s2 = 12.0 * math.log1p(month_var / month_mean**2)
+    return expected_return, (1.0 + expected_return) * math.sqrt(math.expm1(s2))
+
+
+def sextant_equivalent_assets() -> dict:
+    """The per-asset Sextant market of monteplan's default: its six assets with matched
+    monthly moments, its weights and correlations, rebalanced once a year."""
+    _, market, _ = _default_configs()
+    assets = []
+    for a, mu, vol in zip(
+        market.assets, market.expected_annual_returns, market.annual_volatilities, strict=True
+    ):
+        expected_return, volatility = _matched_lognormal(mu, vol)
+        assets.append(
+            {
+                "name": a.name,
+                "expected_return": round(expected_return, 6),
+                "volatility": round(volatility, 6),
+            }
+        )
+    return {
+        "assets": assets,
+        "weights": [a.weight for a in market.assets],
+        "correlations": [list(row) for row in market.correlation_matrix],
+        "inflation": sextant_equivalent_market()["inflation"],
+        "rebalancing": "annual",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--paths", type=int, default=10000)
@@ -149,14 +192,27 @@ def main() -> int:
         help="monteplan's Student-t return model at DF degrees of freedom",
     )
     parser.add_argument(
+        "--annual",
+        action="store_true",
+        help="rebalance monteplan's positions each January only (default: January and July)",
+    )
+    parser.add_argument(
         "--sextant-market",
         action="store_true",
         help="print the matching single-portfolio Sextant market and exit",
+    )
+    parser.add_argument(
+        "--sextant-assets",
+        action="store_true",
+        help="print the matching per-asset Sextant market (annual rebalancing) and exit",
     )
     args = parser.parse_args()
 
     if args.sextant_market:
         print(json.dumps(sextant_equivalent_market()))
+        return 0
+    if args.sextant_assets:
+        print(json.dumps(sextant_equivalent_assets()))
         return 0
     if args.paths < 1 or args.repeats < 1:
         parser.error("--paths and --repeats must be at least 1")
@@ -171,6 +227,8 @@ def main() -> int:
         market = market.model_copy(
             update={"return_model": "student_t", "degrees_of_freedom": args.student_t}
         )
+    if args.annual:
+        policies = policies.model_copy(update={"rebalancing_months": [1]})
     sim_config = SimulationConfig(n_paths=args.paths, seed=args.seed)
 
     times = []
@@ -197,13 +255,16 @@ def main() -> int:
         "seed": args.seed,
         "return_model": market.return_model,
         "degrees_of_freedom": market.degrees_of_freedom,
+        "rebalancing_months": list(policies.rebalancing_months),
         "numpy_version": np.__version__,
         "cpu_count": os.cpu_count(),
         "plan": (
             "monteplan default_plan/default_market/default_policies: age 30, retire 65, "
             "to 95 (780 months); taxable 50k +6k/yr, traditional 100k +20k/yr, roth 30k "
             "+7k/yr until 65; constant-real spending 5k/month from 65; 6-asset 60/40 "
-            "global portfolio (monthly MVN returns, rebalanced Jan/Jul); OU inflation "
+            "global portfolio (monthly MVN returns, rebalanced "
+            + ("each January" if args.annual else "Jan/Jul")
+            + "); OU inflation "
             "3% +/- 1%; flat 22% gross-up on traditional withdrawals; order taxable, "
             "traditional, roth"
         ),

@@ -665,7 +665,10 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     let index_at = plan_word(&house, W_INDEX_AT);
     // Under a stochastic index the path's own I scales today's money, and a third row of
     // samples holds its real wealth.
-    let stochastic = plan_word(&house, plan_word(&house, W_MARKET) + M_INDEX) != 0u;
+    // The market's block, and its price index: 0 the plan's rate, 1 AR(1), 2 a history's.
+    let market_at = plan_word(&house, W_MARKET);
+    let index_kind = plan_word(&house, market_at + M_INDEX);
+    let stochastic = index_kind != 0u;
     let sample_rows = select(2u, 3u, stochastic);
     let start = plan_word(&house, W_SPENDING_START);
     let key = vec2<u32>(plan_word(&house, W_KEY), plan_word(&house, W_KEY + 1u));
@@ -697,9 +700,11 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     let none = vec4<u32>(0u);
     var market = PlanMarket(vec4<f32>(0.0), none, 0u, none, 0u, none, none, vec4<f32>(0.0), f64(1.0));
     // Student-t months clamped at −100% (growth 0, which no other model gives).
-    let counts_clamps = plan_word(&house, plan_word(&house, W_MARKET) + M_MODEL) == 1u;
+    let counts_clamps = plan_word(&house, market_at + M_MODEL) == 1u;
     var clamped = 0u;
-    let initial_rate = select(f64(0.0), f64(bitcast<f32>(plan_word(&house, plan_word(&house, plan_word(&house, W_MARKET) + M_INFLATION_AT) + 5u))), plan_word(&house, plan_word(&house, W_MARKET) + M_INDEX) == 1u);
+    // AR(1)'s π_0, the sixth of its constants (read, and unused, under other indices).
+    let ar1_initial = bitcast<f32>(plan_word(&house, plan_word(&house, market_at + M_INFLATION_AT) + 5u));
+    let initial_rate = select(f64(0.0), f64(ar1_initial), index_kind == 1u);
     var own_index = PlanIndex(initial_rate, f64(1.0), f64(1.0), f64(1.0));
 
     for (var t = 0u; t < end; t++) {

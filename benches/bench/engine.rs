@@ -52,7 +52,7 @@ pub struct BenchReport {
 }
 
 /// `--per-asset`'s market: five correlated asset classes, the standard goal's inflation kept.
-const BENCH_FIVE_ASSETS: &str = r#"{
+pub(crate) const BENCH_FIVE_ASSETS: &str = r#"{
     "assets": [
         {"name": "US stocks", "expected_return": 0.075, "volatility": 0.16},
         {"name": "international stocks", "expected_return": 0.08, "volatility": 0.19},

@@ -49,6 +49,10 @@ pub struct PlanReport {
     /// freedom (each planner's own t model: docs/model.md §4.1 keeps the lognormal's
     /// variance, monteplan scales the normal's covariance), and Sextant's speed over its.
     pub student_t: Option<PeerModel>,
+    /// With monteplan: both on its default plan holding its six assets one by one,
+    /// rebalanced once a year (Sextant's per-asset paths, docs/model.md §4.5 and §5; monteplan
+    /// with `--annual`), and Sextant's speed over its.
+    pub per_asset: Option<PeerModel>,
     pub couple: Timed,
     /// The claiming solver on the couple: every pair of claim ages 62 … 70.
     pub couple_claiming: Timed,
@@ -80,8 +84,10 @@ pub struct ModelTimed {
 
 /// The markets of the couple's rows: Student-t months, two regimes, stationary blocks of the
 /// synthetic history without its inflation (the couple's rate indexes) and with it (each
-/// path its own index), and AR(1) inflation (the engine suite's `--inflation` model). Each
-/// row's name, what it merges into the couple's market, and that as the report describes it.
+/// path its own index), AR(1) inflation (the engine suite's `--inflation` model), and the
+/// engine suite's five assets rebalanced monthly (one portfolio) and held per asset, rebalanced
+/// yearly (`--per-asset`'s pair). Each row's name, what it merges into the couple's market,
+/// and that as the report describes it.
 fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Value)>> {
     use serde_json::json;
     let history = serde_json::to_value(crate::engine::bench_history(false)?)?;
@@ -96,6 +102,11 @@ fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Valu
         json!({"kind": "bootstrap", "history": history, "block_months": 60,
                "method": "stationary"})
     };
+    let mut five: serde_json::Value = serde_json::from_str(crate::engine::BENCH_FIVE_ASSETS)?;
+    five["expected_return"] = serde_json::Value::Null;
+    five["volatility"] = serde_json::Value::Null;
+    let mut per_asset = five.clone();
+    per_asset["rebalancing"] = json!("annual");
     let model = |m: serde_json::Value| json!({ "model": m });
     let weighted = |m: serde_json::Value| json!({"model": m, "weights": [0.6, 0.4]});
     Ok(vec![
@@ -123,6 +134,14 @@ fn model_rows() -> Result<Vec<(&'static str, serde_json::Value, serde_json::Valu
             json!({ "inflation": ar1 }),
             json!({ "inflation": ar1 }),
         ),
+        (
+            "five assets, monthly (one portfolio)",
+            five.clone(),
+            json!("the engine suite's five assets (BENCH_FIVE_ASSETS), rebalanced monthly"),
+        ),
+        ("five assets, per-asset, annual", per_asset, {
+            json!("the engine suite's five assets (BENCH_FIVE_ASSETS), held per asset, rebalanced yearly")
+        }),
     ])
 }
 
@@ -164,7 +183,7 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         None
     } else {
         let report =
-            monteplan_baseline(python, args.plan_paths, args.plan_repeat.clamp(1, 3), None)?;
+            monteplan_baseline(python, args.plan_paths, args.plan_repeat.clamp(1, 3), &[])?;
         eprintln!(
             "monteplan: {:.3e} path-steps/s ({:.3} s per run)",
             report["path_steps_per_second"].as_f64().unwrap_or(0.0),
@@ -194,13 +213,55 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
             python,
             args.plan_paths,
             args.plan_repeat.clamp(1, 3),
-            Some(5.0),
+            &["--student-t", "5"],
         )?;
         let speedup = monteplan["path_steps_per_second"]
             .as_f64()
             .map(|m| sextant.path_steps_per_second / m);
         if let Some(s) = speedup {
             eprintln!("sextant / monteplan, Student-t: {s:.1}×");
+        }
+        Some(PeerModel {
+            sextant,
+            monteplan,
+            speedup_over_monteplan: speedup,
+        })
+    };
+    let per_asset = if args.no_monteplan {
+        None
+    } else {
+        // monteplan's six assets held per asset and rebalanced each January in both planners
+        // (`--sextant-assets` gives Sextant's market of matched monthly moments).
+        let market = Command::new(python)
+            .args(["benches/monteplan_baseline.py", "--sextant-assets"])
+            .output()
+            .context("benches/monteplan_baseline.py --sextant-assets")?;
+        let mut under = default.clone();
+        under.market =
+            serde_json::from_slice(&market.stdout).context("monteplan's assets as a market")?;
+        let ran_on = engine.plan(&under)?.backend;
+        let ran_elsewhere = if ran_on == backend {
+            String::new()
+        } else {
+            format!(" (ran on {ran_on})")
+        };
+        let sextant = timed(
+            engine,
+            args.plan_repeat,
+            &format!("monteplan's default plan, six assets, per-asset, annual{ran_elsewhere}"),
+            |e| Ok(e.plan(&under)?.success_probability),
+        )?;
+        let monteplan = monteplan_baseline(
+            python,
+            args.plan_paths,
+            args.plan_repeat.clamp(1, 3),
+            &["--annual"],
+        )?;
+        let speedup = monteplan["path_steps_per_second"]
+            .as_f64()
+            .map(|m| sextant.path_steps_per_second / m);
+        if let Some(s) = speedup {
+            eprintln!("sextant / monteplan, per-asset, annual: {s:.1}×");
         }
         Some(PeerModel {
             sextant,
@@ -225,18 +286,30 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     let mut couple_models = Vec::new();
     for (name, market, described) in model_rows()? {
         let mut under: serde_json::Value = serde_json::to_value(&couple)?;
+        // A merge patch: null removes the field (the couple's μ and σ, under assets).
         for (field, value) in market.as_object().into_iter().flatten() {
-            under["market"][field] = value.clone();
+            match (value, under["market"].as_object_mut()) {
+                (serde_json::Value::Null, Some(fields)) => {
+                    fields.remove(field);
+                }
+                _ => under["market"][field] = value.clone(),
+            }
         }
         let under: PlanRequest = serde_json::from_value(under)?;
-        let parity_with_cpu = (backend != "cpu").then(|| match engine.plan(&under) {
-            Ok(here) => against_cpu(&under, &here),
+        let device_run = (backend != "cpu").then(|| engine.plan(&under));
+        let parity_with_cpu = device_run.as_ref().map(|run| match run {
+            Ok(here) => against_cpu(&under, here),
             Err(e) => format!("the run failed: {e}"),
         });
+        // A model the device's plan kernel lacks runs on the CPU: the row says so.
+        let ran_elsewhere = match &device_run {
+            Some(Ok(here)) if here.backend != backend => format!(" (ran on {})", here.backend),
+            _ => String::new(),
+        };
         let timed = timed(
             engine,
             args.plan_repeat,
-            &format!("the couple, {name}"),
+            &format!("the couple, {name}{ran_elsewhere}"),
             |e| Ok(e.plan(&under)?.success_probability),
         )?;
         let over_lognormal = timed.path_steps_per_second / couple_timing.path_steps_per_second;
@@ -256,6 +329,7 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         monteplan,
         speedup_over_monteplan: speedup,
         student_t,
+        per_asset,
         couple: couple_timing,
         couple_claiming: claiming,
         couple_models,
@@ -337,7 +411,7 @@ fn monteplan_baseline(
     python: &str,
     paths: u64,
     repeat: usize,
-    student_t: Option<f64>,
+    variant: &[&str],
 ) -> Result<serde_json::Value> {
     let mut command = Command::new(python);
     command
@@ -345,10 +419,8 @@ fn monteplan_baseline(
         .arg("--paths")
         .arg(paths.to_string())
         .arg("--repeats")
-        .arg(repeat.to_string());
-    if let Some(df) = student_t {
-        command.arg("--student-t").arg(df.to_string());
-    }
+        .arg(repeat.to_string())
+        .args(variant);
     let output = command
         .output()
         .with_context(|| format!("starting {python} benches/monteplan_baseline.py"))?;

@@ -160,6 +160,22 @@ impl<const L: usize> IndexLanes<L> {
         }
     }
 
+    /// I at the end of the month stepped last, without closing it: I at the last year end
+    /// times F of the year's product so far, which is what [`IndexLanes::close`] would make
+    /// it (a plan's path that ends mid-year reads its index so); right after a year end (the
+    /// product restarted at 1) that year end's I itself.
+    #[inline(always)]
+    pub fn between_closes(&self) -> [f64; L] {
+        std::array::from_fn(|l| {
+            let (year, product) = (self.year_index[l], self.product[l]);
+            if product == 1.0 {
+                year
+            } else {
+                year * index_factor(product)
+            }
+        })
+    }
+
     /// I at the end of the month just stepped (the kernels take it at a year end and at the
     /// horizon); at a year end the next year starts from it.
     #[inline(always)]

@@ -626,6 +626,47 @@ mod wgpu {
         );
     }
 
+    /// A plan with per-asset paths has no plan kernel yet: the WGSL backend says so by name,
+    /// and an engine on wgpu runs it on the CPU, its result's `backend` giving the reason and
+    /// its numbers the CPU engine's to the bit.
+    #[test]
+    fn an_engine_on_wgpu_runs_per_asset_plans_on_the_cpu_and_says_why() {
+        use sextant_engine::backend::{BackendError, Device};
+        use sextant_engine::Engine;
+        let Some(b) = backend() else { return };
+        let mut request: sextant_engine::plan::PlanRequest =
+            serde_json::from_str(include_str!("../../examples/plan-couple.json")).unwrap();
+        let rebalancing: sextant_engine::GoalRequest =
+            serde_json::from_str(include_str!("../../examples/rebalancing.json")).unwrap();
+        request.market = rebalancing.market;
+        request.options.paths = 300;
+        let plan = sextant_engine::plan::prepare_plan(&request).unwrap();
+        let refused = b
+            .simulate_plans(
+                std::slice::from_ref(&plan),
+                sextant_engine::plan::Yearly::Skip,
+                &sextant_engine::backend::Watch::default(),
+            )
+            .unwrap_err();
+        let BackendError::Unavailable { reason, .. } = refused else {
+            panic!("{refused:?}")
+        };
+        assert!(reason.contains("per-asset paths"), "{reason}");
+        let mut on_gpu = Engine::new(Device::Wgpu(b)).run_plan(&plan).unwrap();
+        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
+            .run_plan(&plan)
+            .unwrap();
+        assert_eq!(
+            on_gpu.backend,
+            format!(
+                "cpu (plans cannot run on the wgpu backend: per-asset paths (market.rebalancing \"annual\") have no plan kernel yet)"
+            )
+        );
+        assert!(on_gpu.rebalancing.as_ref().unwrap().mean_rebalances > 0.0);
+        on_gpu.backend = on_cpu.backend.clone();
+        assert_eq!(on_gpu, on_cpu);
+    }
+
     /// Per-asset paths run on the WGSL kernel: an engine on wgpu names itself for them, and
     /// their rebalancing statistics are the CPU's within the parity bounds.
     #[test]

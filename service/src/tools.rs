@@ -10,13 +10,14 @@ use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSol
 use sextant_engine::request::{
     BlockMethod, HistorySource, Inflation, InflationModel, Rebalancing, ReturnModel,
 };
+use sextant_engine::result::RebalancingStats;
 use sextant_engine::risk::{RiskReport, RiskRequest};
 use sextant_engine::scenarios::{
     SensitivityRequest, SensitivityResult, WhatIfRequest, WhatIfResult,
 };
 use sextant_engine::solve::SolveResult;
 use sextant_engine::sweep::{SweepReport, SweepRequest};
-use sextant_engine::{GoalRequest, PlanRequest, PlanResult, SimulationResult};
+use sextant_engine::{GoalRequest, Market, PlanRequest, PlanResult, SimulationResult};
 
 use super::{ApiError, Operation};
 
@@ -465,11 +466,38 @@ fn plan_summary(request: &PlanRequest, result: &PlanResult) -> String {
             if h.months.iter().any(|m| m.inflation.is_some())
     );
     s + &format!(
-        "; lifetime taxes {} on average{}{}.",
+        "; lifetime taxes {} on average{}{}{}.",
         money(result.lifetime_taxes.mean),
         model_clause(&request.market.model),
+        result
+            .rebalancing
+            .as_ref()
+            .map(|r| rebalancing_clause(&request.market, r))
+            .unwrap_or_default(),
         inflation_clause(&request.market.inflation, history_inflation).unwrap_or_default()
     )
+}
+
+/// Per-asset paths as a clause: the assets held, the rule, and how often and how much it
+/// traded (a goal's over its horizon, a plan's over its paths' lives).
+fn rebalancing_clause(market: &Market, r: &RebalancingStats) -> String {
+    let assets = market.assets.as_ref().map_or(0, Vec::len);
+    match market.rebalancing {
+        Rebalancing::Band { band } => format!(
+            ", holding {assets} assets that drift with their own returns and are rebalanced when a weight strays {} from its target ({:.1} times, trading {} of the portfolio a year on average)",
+            rate(band),
+            r.mean_rebalances,
+            rate(r.mean_annual_turnover)
+        ),
+        Rebalancing::None => format!(
+            ", holding {assets} assets that drift with their own returns and are never rebalanced"
+        ),
+        _ => format!(
+            ", holding {assets} assets rebalanced once a year ({:.1} times, trading {} of the portfolio a year on average)",
+            r.mean_rebalances,
+            rate(r.mean_annual_turnover)
+        ),
+    }
 }
 
 /// A stochastic price index as a clause: AR(1) inflation, or (`history_inflation`) the
@@ -566,23 +594,7 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
         );
     }
     if let Some(r) = &result.rebalancing {
-        let assets = request.market.assets.as_ref().map_or(0, Vec::len);
-        s += &match request.market.rebalancing {
-            Rebalancing::Band { band } => format!(
-                ", holding {assets} assets that drift with their own returns and are rebalanced when a weight strays {} from its target ({:.1} times, trading {} of the portfolio a year on average)",
-                rate(band),
-                r.mean_rebalances,
-                rate(r.mean_annual_turnover)
-            ),
-            Rebalancing::None => format!(
-                ", holding {assets} assets that drift with their own returns and are never rebalanced"
-            ),
-            _ => format!(
-                ", holding {assets} assets rebalanced once a year ({:.1} times, trading {} of the portfolio a year on average)",
-                r.mean_rebalances,
-                rate(r.mean_annual_turnover)
-            ),
-        };
+        s += &rebalancing_clause(&request.market, r);
     }
     // A real wealth without a model: the history's own inflation.
     if let Some(inflation) = inflation_clause(&request.market.inflation, result.real.is_some()) {

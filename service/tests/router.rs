@@ -585,6 +585,31 @@ async fn rebalancing_rules_are_simulated_compared_and_summarised() {
         summary.contains("holding 2 assets rebalanced once a year (26.2 times, trading 2.6% of the portfolio a year on average)"),
         "{summary}"
     );
+    // A household plan holds the same two assets: its rebalancing is the engine's, and the
+    // plan tool's summary says how its portfolio was held.
+    let mut plan = example("plan-couple.json");
+    plan["market"] = example("rebalancing.json")["market"].clone();
+    plan["options"]["paths"] = json!(1000);
+    let (status, _, body) = send(&app, post("/v1/plans", plan.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let direct = Engine::new(Device::Cpu(CpuBackend::new()))
+        .plan(&serde_json::from_value(plan.clone()).unwrap())
+        .unwrap();
+    assert_eq!(
+        body["rebalancing"],
+        serde_json::to_value(&direct.rebalancing).unwrap()
+    );
+    assert!(
+        body["rebalancing"]["mean_rebalances"].as_f64().unwrap() > 1.0,
+        "{body}"
+    );
+    let (status, _, tool) = send(&app, post("/v1/tools/plan_household", plan.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{tool}");
+    let summary = tool["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("holding 2 assets rebalanced once a year ("),
+        "{summary}"
+    );
     // A band out of bounds is refused naming the field.
     let mut bad = example("rebalancing.json");
     bad["market"]["rebalancing"] = json!({"kind": "band", "band": 2});

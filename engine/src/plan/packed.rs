@@ -177,6 +177,21 @@ pub struct PackedBatch {
     pub tables: bool,
 }
 
+/// Why the plan kernel (`shaders/plan.wgsl` and its generated CUDA C) cannot run one of
+/// `plans`, naming the model it lacks; `None` when it runs them all. A GPU backend then says
+/// so, and the engine runs the batch on the CPU, its result's `backend` giving this reason.
+pub fn kernel_lacks(plans: &[PreparedPlan]) -> Option<String> {
+    plans
+        .iter()
+        .find_map(|plan| plan.asset_paths.as_ref())
+        .map(|assets| {
+            format!(
+                "per-asset paths (market.rebalancing {:?}) have no plan kernel yet",
+                assets.rule.name()
+            )
+        })
+}
+
 impl PackedBatch {
     /// Pack `plans`, keeping their yearly samples or not. The error names a batch too large
     /// for the kernel's 32-bit offsets.
@@ -527,6 +542,9 @@ impl PackedPlan {
                 } else {
                     index_at_month(self.inflation, c[0])
                 },
+                // Per-asset plans have no GPU kernel (PackedBatch::of refuses them).
+                rebalances: 0,
+                turnover: 0.0,
             };
             let width = self.sample_rows * years;
             let rows = &samples[width * row..][..width];

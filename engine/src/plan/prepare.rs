@@ -13,6 +13,7 @@ use super::social_security::claiming_factor;
 use super::tax::{bracket_top, Bracket};
 use crate::bootstrap::Bootstrap;
 use crate::inflation::Ar1Inflation;
+use crate::rebalance::AssetPaths;
 use crate::regime::RegimeChain;
 use crate::student_t::StudentT;
 use crate::validate::{
@@ -201,6 +202,10 @@ pub struct PreparedPlan {
     pub inflation: f64,
     /// Stochastic AR(1) inflation (§4.4), as a goal's.
     pub inflation_model: Option<Ar1Inflation>,
+    /// Per-asset paths (§4.5), when `market.rebalancing` is other than monthly: the
+    /// household's one portfolio holds each asset, drifts with the assets' own returns and is
+    /// traded back to its weights as the rule says (docs/model.md §5 "Per-asset paths").
+    pub asset_paths: Option<AssetPaths>,
     pub paths: u64,
     pub seed: u64,
     pub percentiles: Vec<f64>,
@@ -700,19 +705,16 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         .unwrap_or(0)
         .min(MAX_HORIZON_MONTHS);
     let inflation_model = inflation_model(&request.market.inflation)?;
-    if !request.market.rebalancing.is_monthly() {
-        // The plan kernels hold one portfolio per account: refuse rather than run another.
-        return Err(ValidationError::new(
-            "market.rebalancing",
-            "plans rebalance monthly (docs/model.md §1's portfolio) so far; per-asset paths with annual, band or no rebalancing run for goals",
-        ));
-    }
     let schedule = market_schedule(
         &request.market,
         horizon,
         "the plan's longest lifetime in months",
     )?;
-    let mean_inflation = mean_inflation(&request.market, schedule.bootstrap.as_ref(), None)?;
+    let mean_inflation = mean_inflation(
+        &request.market,
+        schedule.bootstrap.as_ref(),
+        schedule.asset_paths.as_ref(),
+    )?;
     let stochastic_index = inflation_model.is_some()
         || schedule
             .bootstrap
@@ -752,6 +754,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
             mean_inflation
         },
         inflation_model,
+        asset_paths: schedule.asset_paths,
         paths: options.paths,
         seed: options.seed,
         percentiles,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::prepare::PreparedPlan;
 use super::simulate::{PlanSamples, ReducedYear};
 use crate::quantile::percentiles_of;
-use crate::result::{Percentiles, ENGINE_VERSION};
+use crate::result::{Percentiles, RebalancingStats, ENGINE_VERSION};
 
 /// Everything one plan's simulation reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,12 @@ pub struct PlanResult {
     /// return was clamped at −100% (docs/model.md §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clamped_months: Option<u64>,
+    /// Under per-asset paths (`market.rebalancing` other than monthly, docs/model.md §4.5)
+    /// only: how often and how much the household's portfolio was traded back to its weights,
+    /// per path over its life (a failed path counts until it failed); `mean_annual_turnover`
+    /// is the turnover per year lived, over every path's years.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalancing: Option<RebalancingStats>,
     /// The longest a path could run, in months.
     pub horizon_months: u32,
     pub paths: u64,
@@ -254,6 +260,21 @@ pub fn build_plan_result(plan: &PreparedPlan, samples: PlanSamples, backend: &st
         clamped_months: plan
             .student_t
             .map(|_| outcomes.iter().map(|o| u64::from(o.clamped_months)).sum()),
+        rebalancing: plan.asset_paths.as_ref().map(|assets| {
+            // Sums in path order: the same bits whatever ran the paths.
+            let turnover: f64 = outcomes.iter().map(|o| o.turnover).sum();
+            let years: f64 = outcomes.iter().map(|o| f64::from(o.end_month)).sum::<f64>() / 12.0;
+            RebalancingStats {
+                rule: assets.rule.name().to_string(),
+                mean_rebalances: outcomes
+                    .iter()
+                    .map(|o| f64::from(o.rebalances))
+                    .sum::<f64>()
+                    / n,
+                mean_turnover: turnover / n,
+                mean_annual_turnover: if years > 0.0 { turnover / years } else { 0.0 },
+            }
+        }),
         horizon_months: plan.horizon,
         paths: plan.paths,
         seed: plan.seed,

@@ -13,7 +13,10 @@
 //! The portfolio's shock is §1's stream (counter (path, ⌊t/4⌋, 0, 0)) and its growth the same
 //! arithmetic as the goal kernel's, `W·(exp(m/12)·exp(vol·Z))`, so that a plan with one person,
 //! one taxable account and no tax reproduces the goal with the same cash flows bit for bit
-//! (tested). Deaths come from the mortality stream of [`super::lifetime`].
+//! (tested). Deaths come from the mortality stream of [`super::lifetime`]. Under per-asset
+//! paths (docs/model.md §4.5) the household's accounts hold one portfolio of the assets whose
+//! mix drifts, trades and grows as a per-asset goal's holdings do
+//! ([`crate::backend::cpu::PortfolioLanes`]), so such a plan reproduces that goal too.
 
 // The lane loops index several arrays in lockstep (`for l in 0..L`), the form LLVM vectorises.
 #![allow(clippy::needless_range_loop)]
@@ -28,7 +31,7 @@ use super::rmd;
 use super::tax::year_tax;
 #[cfg(target_arch = "x86_64")]
 use crate::backend::cpu::{Avx2Lanes, Avx512Lanes};
-use crate::backend::cpu::{LaneKernel, MarketLanes, PortableLanes};
+use crate::backend::cpu::{LaneKernel, MarketLanes, PortableLanes, PortfolioLanes};
 use crate::backend::{BackendError, CpuKernel, Watch};
 use crate::philox;
 
@@ -72,6 +75,10 @@ pub struct PathOutcome {
     /// The price index at the path's end, I_end: its estate in today's money is
     /// `estate / end_index` ((1+i)^(end/12) under a deterministic rate).
     pub end_index: f64,
+    /// Under per-asset paths (docs/model.md §4.5): the times its portfolio was traded back to
+    /// its weights, and the sum of those trades' one-sided turnover; 0 otherwise.
+    pub rebalances: u32,
+    pub turnover: f64,
 }
 
 /// Every path's outcome, with two yearly samples per path: total wealth at month 12(y+1) and
@@ -491,6 +498,9 @@ fn run_group(
     let mut house = Household::<L>::new(plan, layout);
     let mut state = Paths::<L>::new();
     let mut market = MarketLanes::new(plan.market());
+    // Under per-asset paths, the household's portfolio across the assets: its shocks, trades
+    // and growth in place of the market's one portfolio month.
+    let mut portfolio = plan.asset_paths.as_ref().map(PortfolioLanes::new);
     // Each lane's price index of the year, I_{12y}, and of the year before: the plan's rate's
     // (`layout.index`), or under a stochastic index the lane's own, by which the loop scales
     // what is in today's money (spending, goals, brackets) and what is indexed (incomes,
@@ -550,7 +560,13 @@ fn run_group(
             state.spent_this_year = [0.0; L];
         }
         if t % 4 == 0 {
-            market.quad(lanes, &paths, t);
+            match &mut portfolio {
+                Some(portfolio) => {
+                    portfolio.quad(lanes, &paths, t);
+                    market.index_quad(lanes, &paths, t);
+                }
+                None => market.quad(lanes, &paths, t),
+            }
         }
 
         // Deaths: who is alive this month, and what the household spends on.
@@ -566,10 +582,11 @@ fn run_group(
             }
         });
         // The year's spending is set in its first month, or when spending starts, from the
-        // wealth at the start of the month.
+        // wealth at the start of the month (which per-asset paths read every month: the
+        // month's net cash flow is what they trade).
         let spending_on = t >= spending.start_month;
         let sets_spending = spending_on && (t == spending.start_month || t % 12 == 0);
-        let wealth_at_start = if sets_spending {
+        let wealth_at_start = if sets_spending || portfolio.is_some() {
             house.total()
         } else {
             [0.0; L]
@@ -829,8 +846,23 @@ fn run_group(
             }
         }
 
-        // Growth: the market's month (a goal's, docs/model.md §1, §4) on every account.
-        let growth = market.growth(t);
+        // Growth: the market's month (a goal's, docs/model.md §1, §4) on every account; under
+        // per-asset paths the month's trades first, then the portfolio's growth (§4.5).
+        let growth = match &mut portfolio {
+            Some(portfolio) => {
+                let running = running();
+                portfolio.trade(
+                    t as usize,
+                    &wealth_at_start,
+                    &house.total(),
+                    &running,
+                    &mut state.rebalances,
+                    &mut state.turnover,
+                );
+                portfolio.growth(t as usize)
+            }
+            None => market.growth(t),
+        };
         for l in 0..L {
             state.year_growth[l] *= growth[l];
         }
@@ -875,6 +907,8 @@ struct Paths<const L: usize> {
     guardrail_cuts: [u32; L],
     guardrail_raises: [u32; L],
     clamped: [u32; L],
+    rebalances: [u32; L],
+    turnover: [f64; L],
     /// Spending set for the year (household scale, nominal, monthly).
     spend: [f64; L],
     /// WR₀: the first year's withdrawal rate (guardrails).
@@ -894,6 +928,8 @@ impl<const L: usize> Paths<L> {
             guardrail_cuts: [0; L],
             guardrail_raises: [0; L],
             clamped: [0; L],
+            rebalances: [0; L],
+            turnover: [0.0; L],
             spend: [0.0; L],
             initial_rate: [f64::INFINITY; L],
             year_growth: [1.0; L],
@@ -932,6 +968,8 @@ impl<const L: usize> Paths<L> {
             clamped_months: self.clamped[l],
             deaths: *deaths,
             end_index,
+            rebalances: self.rebalances[l],
+            turnover: self.turnover[l],
         }
     }
 }

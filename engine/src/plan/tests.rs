@@ -568,6 +568,7 @@ fn outcome_bits(o: &PathOutcome) -> impl PartialEq + std::fmt::Debug {
         [o.estate, o.estate_accounts, o.estate_tax_deferred, o.taxes].map(f64::to_bits),
         (o.goals_due, o.goals_paid, o.spending_cut),
         (o.guardrail_cuts, o.guardrail_raises),
+        (o.rebalances, o.turnover.to_bits()),
     )
 }
 
@@ -577,15 +578,25 @@ fn a_path_has_the_same_bits_alone_and_in_any_lane_group_on_every_kernel_with_or_
     // depend on its neighbours, its lane or the kernel. The examples cover every rule the
     // loop branches on between them (couples and deaths, taxes, RMDs, guardrails, bracket
     // fill, goals, contributions) and paths that fail as well as paths that do not.
+    // The couple once more with per-asset paths under a band (trades in any month).
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    for file in [
+    let read = |file: &str| -> Value {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let mut cases: Vec<(&str, Value)> = [
         "examples/plan-couple.json",
         "examples/plan-pre-retiree.json",
         "examples/plan-single-retiree.json",
         "benches/plan-monteplan-default.json",
-    ] {
-        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
-        let mut value: Value = serde_json::from_str(&text).unwrap();
+    ]
+    .into_iter()
+    .map(|file| (file, read(file)))
+    .collect();
+    let mut per_asset = read("examples/plan-couple.json");
+    per_asset["market"] = two_asset_market(json!({"kind": "band", "band": 0.03}));
+    cases.push(("the couple, per-asset paths, a 3% band", per_asset));
+    for (file, mut value) in cases {
         value["options"]["paths"] = json!(700);
         let plan = prepared(value);
         let years = plan.horizon.div_ceil(12) as usize;
@@ -682,4 +693,249 @@ fn a_plan_fee_out_of_bounds_names_its_field() {
     let mut plan = couple(4500.0);
     plan["market"]["fee"] = json!(1.0);
     assert_eq!(error_field(plan), "market.fee");
+}
+
+/// Stocks and bonds, 60/40, correlated, under `rebalancing` (docs/model.md §4.5).
+fn two_asset_market(rebalancing: Value) -> Value {
+    json!({"assets": [{"name": "stocks", "expected_return": 0.075, "volatility": 0.17},
+                      {"name": "bonds", "expected_return": 0.03, "volatility": 0.06}],
+           "weights": [0.6, 0.4], "correlations": [[1.0, 0.2], [0.2, 1.0]],
+           "inflation": 0.025, "rebalancing": rebalancing})
+}
+
+#[test]
+fn a_per_asset_plan_is_the_per_asset_goal_with_the_same_cash_flows() {
+    // As the lognormal plan is §1's goal: one person, one taxable account, no tax, saving then
+    // spending. The household's portfolio holds the goal's assets, draws their shocks and
+    // trades on the month's net cash flow as the goal's holdings do; it keeps their mix as
+    // fractions of its wealth where the goal keeps dollars, so the two agree to rounding
+    // (1e-9 relative), and their rebalances exactly, path by path, under every rule.
+    for rebalancing in [
+        json!("annual"),
+        json!({"kind": "band", "band": 0.04}),
+        json!("none"),
+    ] {
+        let market = two_asset_market(rebalancing.clone());
+        let goal: GoalRequest = serde_json::from_value(json!({
+            "goal": {"initial_wealth": 400000.0, "monthly_contribution": 1500.0,
+                     "contribution_growth": 0.03, "contribution_months": 120,
+                     "monthly_withdrawal": 3500.0, "withdrawal_start_month": 120,
+                     "horizon_months": 360, "target_amount": 0.0},
+            "market": market,
+            "options": {"paths": 1500, "seed": 11}
+        }))
+        .unwrap();
+        let plan = prepared(json!({
+            "plan": {
+                "people": [{"name": "Ann", "age": 60, "retirement_age": 70,
+                            "longevity": {"kind": "fixed", "age": 90}}],
+                "accounts": [{"name": "brokerage", "kind": "taxable", "balance": 400000.0}],
+                "contributions": [{"account": "brokerage", "monthly_amount": 1500.0,
+                                   "growth": 0.03}],
+                "spending": {"essential": 3500.0, "start": 120}
+            },
+            "market": market,
+            "options": {"paths": 1500, "seed": 11}
+        }));
+        let goal = prepare(&goal).unwrap();
+        let (mut failures, mut rebalanced) = (0, 0);
+        for path in 0..1500u32 {
+            let expected = crate::rebalance::simulate_path(&goal, path);
+            let mut wealth = vec![f32::NAN; 30];
+            let mut spending = vec![f32::NAN; 30];
+            let outcome = run_path(&plan, path, &mut wealth, &mut spending);
+            let w = *expected.wealth.last().unwrap();
+            assert!(
+                (outcome.estate - w).abs() <= 1e-9 * w.max(1.0),
+                "{rebalancing}, path {path}: plan {} goal {w}",
+                outcome.estate
+            );
+            assert_eq!(
+                outcome.failed_at.is_some(),
+                expected.depleted_at.is_some(),
+                "{rebalancing}, path {path}"
+            );
+            assert_eq!(
+                outcome.rebalances, expected.rebalances,
+                "{rebalancing}, path {path}"
+            );
+            assert!(
+                (outcome.turnover - expected.turnover).abs() <= 1e-9,
+                "{rebalancing}, path {path}: turnover {} vs {}",
+                outcome.turnover,
+                expected.turnover
+            );
+            failures += usize::from(outcome.failed_at.is_some());
+            rebalanced += usize::from(outcome.rebalances > 0);
+        }
+        // Both kinds of path, and (but for "none") paths that traded.
+        assert!(
+            failures > 15 && failures < 1485,
+            "{rebalancing}: {failures} failures"
+        );
+        assert_eq!(
+            rebalanced > 1000,
+            rebalancing != json!("none"),
+            "{rebalancing}"
+        );
+    }
+}
+
+#[test]
+fn a_per_asset_plan_without_volatility_compounds_and_trades_as_its_rule_says() {
+    // Ten years, nothing spent or saved: under "none" each asset compounds on its own; under
+    // "annual" the portfolio is traded back to 70/30 at months 12, …, 108 (nine times), each
+    // trade's turnover |w − m| summed over the assets and halved, m the year's drifted mix.
+    let (g_stocks, g_bonds) = (1.10f64, 1.02f64);
+    let market = |rebalancing: &str| {
+        json!({"assets": [{"name": "stocks", "expected_return": g_stocks - 1.0, "volatility": 0.0},
+                          {"name": "bonds", "expected_return": g_bonds - 1.0, "volatility": 0.0}],
+               "weights": [0.7, 0.3], "inflation": 0.0, "rebalancing": rebalancing})
+    };
+    let plan = |rebalancing: &str| {
+        prepared(json!({
+            "plan": {
+                "people": [{"name": "Di", "age": 70, "retirement_age": 70,
+                            "longevity": {"kind": "fixed", "age": 80}}],
+                "accounts": [{"name": "roth", "kind": "tax_free", "balance": 1000000.0}],
+                "spending": {"essential": 0.0}
+            },
+            "market": market(rebalancing),
+            "options": {"paths": 3}
+        }))
+    };
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1.0);
+    let none = run(&plan("none"));
+    let expected = 1e6 * (0.7 * g_stocks.powi(10) + 0.3 * g_bonds.powi(10));
+    assert!(
+        close(none.estate.mean, expected),
+        "{} vs {expected}",
+        none.estate.mean
+    );
+    let stats = none.rebalancing.as_ref().unwrap();
+    assert_eq!((stats.rule.as_str(), stats.mean_rebalances), ("none", 0.0));
+
+    let annual = run(&plan("annual"));
+    let year = 0.7 * g_stocks + 0.3 * g_bonds;
+    assert!(
+        close(annual.estate.mean, 1e6 * year.powi(10)),
+        "{}",
+        annual.estate.mean
+    );
+    let drifted = 0.7 * g_stocks / year;
+    let turnover = 9.0 * ((drifted - 0.7).abs() + (0.3 * g_bonds / year - 0.3).abs()) / 2.0;
+    let stats = annual.rebalancing.unwrap();
+    assert_eq!(
+        (stats.rule.as_str(), stats.mean_rebalances),
+        ("annual", 9.0)
+    );
+    assert!(
+        close(stats.mean_turnover, turnover),
+        "{} vs {turnover}",
+        stats.mean_turnover
+    );
+    assert!(close(stats.mean_annual_turnover, turnover / 10.0));
+    // Monthly rebalancing reports nothing: its portfolio is one asset, §1's.
+    let mut monthly = plan("annual");
+    monthly.asset_paths = None;
+    assert_eq!(run(&monthly).rebalancing, None);
+}
+
+#[test]
+fn one_asset_never_rebalanced_is_the_plan_of_its_one_portfolio() {
+    // One asset under "none" holds all of the household's wealth in it: the plan is the
+    // monthly plan of that asset (the same shocks, drawn at (path, ⌊t/4⌋, 0, 0)), to the
+    // rounding of a mix that stays 1: success and every path's failure exactly, the estate
+    // and taxes within 1e-9. The couple's taxes, guardrails and deaths all run.
+    let one = |rebalancing: &str| {
+        let mut value = couple(6500.0);
+        value["market"] = json!({"assets": [{"name": "world", "expected_return": 0.045,
+                                             "volatility": 0.15}],
+                                 "weights": [1.0], "inflation": 0.025,
+                                 "rebalancing": rebalancing});
+        value["options"]["paths"] = json!(1000);
+        prepared(value)
+    };
+    let (held, monthly) = (one("none"), one("monthly"));
+    assert!(held.asset_paths.is_some() && monthly.asset_paths.is_none());
+    let a = simulate_plan(&held, &Watch::default()).unwrap();
+    let b = simulate_plan(&monthly, &Watch::default()).unwrap();
+    let failed = b.outcomes.iter().filter(|o| o.failed_at.is_some()).count();
+    assert!(failed > 10 && failed < 990, "{failed} failures");
+    for (path, (x, y)) in a.outcomes.iter().zip(&b.outcomes).enumerate() {
+        assert_eq!(x.failed_at, y.failed_at, "path {path}");
+        assert_eq!(x.rebalances, 0);
+        for (u, v) in [(x.estate, y.estate), (x.taxes, y.taxes)] {
+            assert!(
+                (u - v).abs() <= 1e-9 * v.abs().max(1.0),
+                "path {path}: {u} vs {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_per_asset_plan_takes_ar1_inflation_and_refuses_what_per_asset_goals_do_by_name() {
+    let couple_in = |market: Value, paths: u64| {
+        let mut value = couple(8500.0);
+        value["market"] = market;
+        value["options"]["paths"] = json!(paths);
+        value
+    };
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut market = two_asset_market(json!("annual"));
+        change(&mut market);
+        market
+    };
+    // AR(1) inflation has no portfolio shock to correlate with (as for goals), nor do Student-t
+    // months run per asset yet; a band is a drift in (0, 1).
+    let correlated = with(&|m| {
+        m["inflation"] =
+            json!({"kind": "ar1", "mean": 0.025, "volatility": 0.01, "correlation": -0.3})
+    });
+    assert_eq!(
+        error_field(couple_in(correlated, 10)),
+        "market.inflation.correlation"
+    );
+    let fat = with(&|m| m["model"] = json!({"kind": "student_t", "df": 5}));
+    assert_eq!(error_field(couple_in(fat, 10)), "market.rebalancing");
+    let wide = with(&|m| m["rebalancing"] = json!({"kind": "band", "band": 1.5}));
+    assert_eq!(error_field(couple_in(wide, 10)), "market.rebalancing.band");
+    let no_assets = json!({"expected_return": 0.06, "volatility": 0.12, "rebalancing": "annual"});
+    assert_eq!(error_field(couple_in(no_assets, 10)), "market.rebalancing");
+
+    // AR(1) at σ_π = 0 and π_0 = θ is the fixed rate θ, to the rounding of its yearly F(P)
+    // (as for the lognormal plan, tests/market_models.rs): success within one path, the
+    // median and mean estate within $10, the mean turnover within 1e-4.
+    let paths = 1500;
+    let fixed = run(&prepared(couple_in(
+        two_asset_market(json!("annual")),
+        paths,
+    )));
+    let ar1 = with(&|m| m["inflation"] = json!({"kind": "ar1", "mean": 0.025, "volatility": 0.0}));
+    let ar1 = run(&prepared(couple_in(ar1, paths)));
+    assert!(
+        fixed.success_probability > 0.05 && fixed.success_probability < 0.99,
+        "{}",
+        fixed.success_probability
+    );
+    assert!(
+        (ar1.success_probability - fixed.success_probability).abs() <= 1.0 / paths as f64,
+        "{} vs {}",
+        ar1.success_probability,
+        fixed.success_probability
+    );
+    let median = |r: &PlanResult| r.estate.percentiles.get(50.0).unwrap();
+    // (The median estate is near 0 here, the difference of nearly equal amounts: its bound
+    // is in the household's starting $1M, 1e-5 of it; the index's rounding, 2e-7 a year on
+    // some $100,000 of yearly flows, moves it by about a dollar.)
+    for (x, y) in [
+        (median(&ar1), median(&fixed)),
+        (ar1.estate.mean, fixed.estate.mean),
+    ] {
+        assert!((x - y).abs() <= 10.0, "estate {x} vs {y}");
+    }
+    let turnover = |r: &PlanResult| r.rebalancing.as_ref().unwrap().mean_turnover;
+    assert!(turnover(&fixed) > 0.0);
+    assert!((turnover(&ar1) / turnover(&fixed) - 1.0).abs() <= 1e-4);
 }

@@ -170,6 +170,130 @@ pub(super) fn simulate_asset_lanes(
     counts
 }
 
+/// A lane group's household portfolio under per-asset paths, for a plan's month loop
+/// (`crate::plan::simulate`, docs/model.md §5 "Per-asset paths"): the household's accounts
+/// hold one portfolio, so each lane keeps the mix of its wealth across the assets (fractions
+/// summing to 1), and every account grows by the mix's growth Σ_k m_k·G_k. The assets' normals
+/// and growth are a goal's ([`simulate_asset_lanes`]: the same streams and arithmetic); the
+/// month's net cash flow trades the mix as a goal's c − d trades its holdings.
+pub(crate) struct PortfolioLanes<'a> {
+    assets: &'a AssetPaths,
+    /// Per asset: each lane's share of its wealth.
+    mix: Vec<[f64; LANES]>,
+    normals: Vec<[[f32; LANES]; 4]>,
+    growth: Vec<[f64; LANES]>,
+}
+
+impl<'a> PortfolioLanes<'a> {
+    /// Every lane at the weights of month 0.
+    pub(crate) fn new(assets: &'a AssetPaths) -> Self {
+        let k = assets.count;
+        PortfolioLanes {
+            assets,
+            mix: assets.weights_at(0).iter().map(|&w| [w; LANES]).collect(),
+            normals: vec![[[0.0; LANES]; 4]; k],
+            growth: vec![[0.0; LANES]; k],
+        }
+    }
+
+    /// Draw each asset's normals for the quad of months from `t` (a multiple of 4).
+    #[inline(always)]
+    pub(crate) fn quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
+        for (a, quad) in self.normals.iter_mut().enumerate() {
+            let [w0, w1, w2, w3] = lanes.words_at(paths, [t / 4, 0, a as u32]);
+            let [z0, z1, z2, z3] = quad;
+            normal::box_muller_lanes(&w0, &w1, z0, z1);
+            normal::box_muller_lanes(&w2, &w3, z2, z3);
+        }
+    }
+
+    /// Month `t`'s trades on each lane whose path runs (`live`), given its wealth `before` the
+    /// month's cash flows and `after` them: net saving buys at the month's target weights, net
+    /// spending sells pro rata (the mix is kept); then the rule rebalances, counted in
+    /// `rebalances` and `turnover` (Σ_k |w_k − m_k| / 2 a trade). Nothing trades at a wealth of
+    /// 0.
+    #[inline(always)]
+    pub(crate) fn trade(
+        &mut self,
+        t: usize,
+        before: &[f64; LANES],
+        after: &[f64; LANES],
+        live: &[bool; LANES],
+        rebalances: &mut [u32; LANES],
+        turnover: &mut [f64; LANES],
+    ) {
+        let target = self.assets.weights_at(t);
+        let mut buys = [false; LANES];
+        let mut net = [0.0f64; LANES];
+        let mut on = [false; LANES];
+        for l in 0..LANES {
+            on[l] = live[l] & (after[l] > 0.0);
+            net[l] = after[l] - before[l];
+            buys[l] = on[l] & (net[l] > 0.0);
+        }
+        for (m, &w) in self.mix.iter_mut().zip(target) {
+            for l in 0..LANES {
+                let bought = (m[l] * before[l] + net[l] * w) / after[l];
+                m[l] = if buys[l] { bought } else { m[l] };
+            }
+        }
+        let mut rebalance = [false; LANES];
+        match self.assets.rule {
+            Rule::Annual => {
+                if t > 0 && t.is_multiple_of(12) {
+                    rebalance = on;
+                }
+            }
+            Rule::Band(band) => {
+                for (m, &w) in self.mix.iter().zip(target) {
+                    for l in 0..LANES {
+                        rebalance[l] |= (m[l] - w).abs() > band;
+                    }
+                }
+                for l in 0..LANES {
+                    rebalance[l] &= on[l];
+                }
+            }
+            Rule::None => {}
+        }
+        if rebalance.iter().any(|&r| r) {
+            let mut traded = [0.0f64; LANES];
+            for (m, &w) in self.mix.iter_mut().zip(target) {
+                for l in 0..LANES {
+                    traded[l] += (w - m[l]).abs();
+                    m[l] = if rebalance[l] { w } else { m[l] };
+                }
+            }
+            for l in 0..LANES {
+                if rebalance[l] {
+                    turnover[l] += traded[l] / 2.0;
+                    rebalances[l] += 1;
+                }
+            }
+        }
+    }
+
+    /// Month `t`'s growth of each lane's portfolio, Σ_k m_k·G_k, after which the mix is what
+    /// the assets' own returns made it.
+    #[inline(always)]
+    pub(crate) fn growth(&mut self, t: usize) -> [f64; LANES] {
+        month_growth(self.assets, &self.normals, t % 4, &mut self.growth);
+        let mut total = [0.0f64; LANES];
+        for (m, g) in self.mix.iter_mut().zip(&self.growth) {
+            for l in 0..LANES {
+                m[l] *= g[l];
+                total[l] += m[l];
+            }
+        }
+        for m in &mut self.mix {
+            for l in 0..LANES {
+                m[l] /= total[l];
+            }
+        }
+        total
+    }
+}
+
 /// Month `j` of the quad: each asset's growth G_k = drift_k · exp(s_k · Σ_{i≤k} L_ki Z_i)
 /// ([`AssetPaths::growth`]'s operations, lane-wise).
 #[inline(always)]

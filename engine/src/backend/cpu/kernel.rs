@@ -13,7 +13,7 @@ use super::assets::simulate_asset_lanes;
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
 use crate::bootstrap::{self, BOOTSTRAP_STREAM};
-use crate::inflation::{index_factor, IndexLanes, INFLATION_STREAM};
+use crate::inflation::{IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
@@ -480,6 +480,17 @@ impl<'a> MarketLanes<'a> {
         );
     }
 
+    /// Under per-asset paths, whose shocks are the portfolio's own
+    /// ([`super::PortfolioLanes`]): the quad's draws that the price index needs, AR(1)'s own
+    /// normals (its correlation is 0 there, validate.rs, so the market normals it would read
+    /// stay the zeros they start as).
+    #[inline(always)]
+    pub(crate) fn index_quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
+        if self.market.inflation.is_some() {
+            own_normals(lanes, paths, (t / 4) as usize, &mut self.state);
+        }
+    }
+
     /// Each lane's growth of month `t` (of the quad drawn last): its drift times its shock.
     #[inline(always)]
     pub(crate) fn growth(&self, t: u32) -> [f64; LANES] {
@@ -517,14 +528,7 @@ impl<'a> MarketLanes<'a> {
     pub(crate) fn index_now(&self) -> Option<[f64; LANES]> {
         let index = self.state.index.as_ref()?;
         Some(if self.market.inflation.is_some() {
-            std::array::from_fn(|l| {
-                let (year, product) = (index.year_index[l], index.product[l]);
-                if product == 1.0 {
-                    year
-                } else {
-                    year * index_factor(product)
-                }
-            })
+            index.between_closes()
         } else {
             index.index
         })

@@ -51,6 +51,7 @@ use reduce::BlockBuffers;
 #[cfg(target_arch = "x86_64")]
 use x86::{affine_block_avx2, affine_block_avx512};
 
+pub(crate) use assets::PortfolioLanes;
 pub(crate) use kernel::{LaneKernel, MarketLanes, PortableLanes};
 pub(crate) use reduce::median_of_histogram;
 #[cfg(target_arch = "x86_64")]
