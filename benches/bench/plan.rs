@@ -203,29 +203,15 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
     } else {
         let mut under = default.clone();
         under.market.model = sextant_engine::request::ReturnModel::StudentT { df: 5.0 };
-        let sextant = timed(
+        let what = "monteplan's default plan, Student-t (df 5)";
+        Some(beside_monteplan(
             engine,
-            args.plan_repeat,
-            "monteplan's default plan, Student-t (df 5)",
-            |e| Ok(e.plan(&under)?.success_probability),
-        )?;
-        let monteplan = monteplan_baseline(
+            args,
             python,
-            args.plan_paths,
-            args.plan_repeat.clamp(1, 3),
+            &under,
+            what,
             &["--student-t", "5"],
-        )?;
-        let speedup = monteplan["path_steps_per_second"]
-            .as_f64()
-            .map(|m| sextant.path_steps_per_second / m);
-        if let Some(s) = speedup {
-            eprintln!("sextant / monteplan, Student-t: {s:.1}×");
-        }
-        Some(PeerModel {
-            sextant,
-            monteplan,
-            speedup_over_monteplan: speedup,
-        })
+        )?)
     };
     let per_asset = if args.no_monteplan {
         None
@@ -245,29 +231,16 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         } else {
             format!(" (ran on {ran_on})")
         };
-        let sextant = timed(
+        let what =
+            format!("monteplan's default plan, six assets, per-asset, annual{ran_elsewhere}");
+        Some(beside_monteplan(
             engine,
-            args.plan_repeat,
-            &format!("monteplan's default plan, six assets, per-asset, annual{ran_elsewhere}"),
-            |e| Ok(e.plan(&under)?.success_probability),
-        )?;
-        let monteplan = monteplan_baseline(
+            args,
             python,
-            args.plan_paths,
-            args.plan_repeat.clamp(1, 3),
+            &under,
+            &what,
             &["--annual"],
-        )?;
-        let speedup = monteplan["path_steps_per_second"]
-            .as_f64()
-            .map(|m| sextant.path_steps_per_second / m);
-        if let Some(s) = speedup {
-            eprintln!("sextant / monteplan, per-asset, annual: {s:.1}×");
-        }
-        Some(PeerModel {
-            sextant,
-            monteplan,
-            speedup_over_monteplan: speedup,
-        })
+        )?)
     };
     let couple_timing = timed(
         engine,
@@ -333,6 +306,38 @@ pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport>
         couple: couple_timing,
         couple_claiming: claiming,
         couple_models,
+    })
+}
+
+/// Sextant's `plan` (monteplan's default plan under one of its models) timed as `what`, and
+/// monteplan's own run of that model (`benches/monteplan_baseline.py` with `variant`).
+fn beside_monteplan(
+    engine: &Engine,
+    args: &PlanArgs,
+    python: &str,
+    plan: &PlanRequest,
+    what: &str,
+    variant: &[&str],
+) -> Result<PeerModel> {
+    let sextant = timed(engine, args.plan_repeat, what, |e| {
+        Ok(e.plan(plan)?.success_probability)
+    })?;
+    let monteplan = monteplan_baseline(
+        python,
+        args.plan_paths,
+        args.plan_repeat.clamp(1, 3),
+        variant,
+    )?;
+    let speedup = monteplan["path_steps_per_second"]
+        .as_f64()
+        .map(|m| sextant.path_steps_per_second / m);
+    if let Some(s) = speedup {
+        eprintln!("sextant / monteplan, {what}: {s:.1}×");
+    }
+    Ok(PeerModel {
+        sextant,
+        monteplan,
+        speedup_over_monteplan: speedup,
     })
 }
 

@@ -43,18 +43,17 @@ fn error_field(value: Value) -> String {
         .field
 }
 
-#[test]
-fn one_person_one_taxable_account_no_tax_is_the_goal_with_the_same_cash_flows() {
-    // 60 today, saving 1,500 a month (+3% a year) for ten years, then spending 4,000 a month
-    // (indexed at 2.5%) until death at 90: the goal of §1 over 360 months, path by path, bit
-    // for bit.
+/// 60 today, saving 1,500 a month (+3% a year) for ten years from $400,000, then spending
+/// `spending` a month (indexed) until death at 90 under `market`: as a §1 goal of 360 months,
+/// and as a plan of one person with one taxable account and no tax.
+fn saver_then_spender(spending: f64, market: Value, paths: u64) -> (GoalRequest, PreparedPlan) {
     let goal: GoalRequest = serde_json::from_value(json!({
         "goal": {"initial_wealth": 400000.0, "monthly_contribution": 1500.0,
                  "contribution_growth": 0.03, "contribution_months": 120,
-                 "monthly_withdrawal": 4000.0, "withdrawal_start_month": 120,
+                 "monthly_withdrawal": spending, "withdrawal_start_month": 120,
                  "horizon_months": 360, "target_amount": 0.0},
-        "market": {"expected_return": 0.06, "volatility": 0.15, "inflation": 0.025},
-        "options": {"paths": 3000, "seed": 11}
+        "market": market,
+        "options": {"paths": paths, "seed": 11}
     }))
     .unwrap();
     let plan = prepared(json!({
@@ -63,11 +62,21 @@ fn one_person_one_taxable_account_no_tax_is_the_goal_with_the_same_cash_flows() 
                         "longevity": {"kind": "fixed", "age": 90}}],
             "accounts": [{"name": "brokerage", "kind": "taxable", "balance": 400000.0}],
             "contributions": [{"account": "brokerage", "monthly_amount": 1500.0, "growth": 0.03}],
-            "spending": {"essential": 4000.0, "start": 120}
+            "spending": {"essential": spending, "start": 120}
         },
-        "market": {"expected_return": 0.06, "volatility": 0.15, "inflation": 0.025},
-        "options": {"paths": 3000, "seed": 11}
+        "market": market,
+        "options": {"paths": paths, "seed": 11}
     }));
+    (goal, plan)
+}
+
+#[test]
+fn one_person_one_taxable_account_no_tax_is_the_goal_with_the_same_cash_flows() {
+    // 60 today, saving 1,500 a month (+3% a year) for ten years, then spending 4,000 a month
+    // (indexed at 2.5%) until death at 90: the goal of §1 over 360 months, path by path, bit
+    // for bit.
+    let market = json!({"expected_return": 0.06, "volatility": 0.15, "inflation": 0.025});
+    let (goal, plan) = saver_then_spender(4000.0, market, 3000);
     assert_eq!(plan.horizon, 360);
     let terminal = CpuBackend::new().terminal_wealth_of(&prepare(&goal).unwrap());
     let mut failures = 0;
@@ -715,28 +724,7 @@ fn a_per_asset_plan_is_the_per_asset_goal_with_the_same_cash_flows() {
         json!({"kind": "band", "band": 0.04}),
         json!("none"),
     ] {
-        let market = two_asset_market(rebalancing.clone());
-        let goal: GoalRequest = serde_json::from_value(json!({
-            "goal": {"initial_wealth": 400000.0, "monthly_contribution": 1500.0,
-                     "contribution_growth": 0.03, "contribution_months": 120,
-                     "monthly_withdrawal": 3500.0, "withdrawal_start_month": 120,
-                     "horizon_months": 360, "target_amount": 0.0},
-            "market": market,
-            "options": {"paths": 1500, "seed": 11}
-        }))
-        .unwrap();
-        let plan = prepared(json!({
-            "plan": {
-                "people": [{"name": "Ann", "age": 60, "retirement_age": 70,
-                            "longevity": {"kind": "fixed", "age": 90}}],
-                "accounts": [{"name": "brokerage", "kind": "taxable", "balance": 400000.0}],
-                "contributions": [{"account": "brokerage", "monthly_amount": 1500.0,
-                                   "growth": 0.03}],
-                "spending": {"essential": 3500.0, "start": 120}
-            },
-            "market": market,
-            "options": {"paths": 1500, "seed": 11}
-        }));
+        let (goal, plan) = saver_then_spender(3500.0, two_asset_market(rebalancing.clone()), 1500);
         let goal = prepare(&goal).unwrap();
         let (mut failures, mut rebalanced) = (0, 0);
         for path in 0..1500u32 {
