@@ -230,7 +230,7 @@ pub fn run_path(
         real_spending: &mut real_spending[..years],
         real_wealth: &mut [],
     };
-    run_group(
+    run_group_of(
         plan,
         &Layout::of(plan),
         &[Lane::of(plan, path)],
@@ -427,7 +427,7 @@ fn run_group_portable(
 ) {
     let keys = philox::round_keys(philox::key_of_seed(plan.seed));
     let lanes = PortableLanes(&keys);
-    run_group(plan, layout, group, outcomes, rows, &lanes);
+    run_group_of(plan, layout, group, outcomes, rows, &lanes);
 }
 
 /// The group loop compiled for AVX2, Philox in AVX2 intrinsics: the same operations, so the
@@ -443,7 +443,7 @@ fn run_group_avx2(
 ) {
     let keys = philox::avx2::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
     // Its Philox inlines into this function, which has AVX2.
-    run_group(plan, layout, group, outcomes, rows, &Avx2Lanes(keys));
+    run_group_of(plan, layout, group, outcomes, rows, &Avx2Lanes(keys));
 }
 
 /// The group loop compiled for AVX-512 (eight f64 lanes to a register), Philox in AVX-512
@@ -459,7 +459,26 @@ fn run_group_avx512(
 ) {
     let keys = philox::avx512::Keys::new(&philox::round_keys(philox::key_of_seed(plan.seed)));
     // Its Philox inlines into this function, which has AVX-512.
-    run_group(plan, layout, group, outcomes, rows, &Avx512Lanes(keys));
+    run_group_of(plan, layout, group, outcomes, rows, &Avx512Lanes(keys));
+}
+
+/// [`run_group`] compiled twice: with the per-asset portfolio's steps for a plan that holds
+/// per-asset paths, and without them for every other plan, whose loop then carries none of
+/// their code (with it, monteplan's default plan ran 7% slower, benches/RESULTS.md).
+#[inline(always)]
+fn run_group_of(
+    plan: &PreparedPlan,
+    layout: &Layout,
+    group: &[Lane],
+    outcomes: &mut [PathOutcome],
+    rows: YearlyRows,
+    lanes: &impl LaneKernel,
+) {
+    if plan.asset_paths.is_some() {
+        run_group::<true>(plan, layout, group, outcomes, rows, lanes);
+    } else {
+        run_group::<false>(plan, layout, group, outcomes, rows, lanes);
+    }
 }
 
 /// Whether any lane is set.
@@ -473,7 +492,7 @@ fn any<const L: usize>(mask: &[bool; L]) -> bool {
 /// row of yearly samples per path. `lanes` gives each lane's Philox words;
 /// the market's months are the goals' ([`MarketLanes`]), every model's.
 #[inline(always)]
-fn run_group(
+fn run_group<const PER_ASSET: bool>(
     plan: &PreparedPlan,
     layout: &Layout,
     group: &[Lane],
@@ -500,7 +519,11 @@ fn run_group(
     let mut market = MarketLanes::new(plan.market());
     // Under per-asset paths, the household's portfolio across the assets: its shocks, trades
     // and growth in place of the market's one portfolio month.
-    let mut portfolio = plan.asset_paths.as_ref().map(PortfolioLanes::new);
+    let mut portfolio = if PER_ASSET {
+        plan.asset_paths.as_ref().map(PortfolioLanes::new)
+    } else {
+        None
+    };
     // Each lane's price index of the year, I_{12y}, and of the year before: the plan's rate's
     // (`layout.index`), or under a stochastic index the lane's own, by which the loop scales
     // what is in today's money (spending, goals, brackets) and what is indexed (incomes,
