@@ -45,13 +45,7 @@ pub(super) fn simulate_asset_lanes(
         for t in 0..horizon {
             let j = t % 4;
             if j == 0 {
-                let q = (t / 4) as u32;
-                for (a, quad) in normals.iter_mut().enumerate() {
-                    let [w0, w1, w2, w3] = lanes.words_at(&paths, [q, 0, a as u32]);
-                    let [z0, z1, z2, z3] = quad;
-                    normal::box_muller_lanes(&w0, &w1, z0, z1);
-                    normal::box_muller_lanes(&w2, &w3, z2, z3);
-                }
+                asset_normals(lanes, &paths, (t / 4) as u32, &mut normals);
                 if goal.inflation.is_some() {
                     // AR(1) with ρ = 0 (validate.rs): `lane_state.shocks` stays zero.
                     own_normals(lanes, &paths, t / 4, &mut lane_state);
@@ -199,12 +193,7 @@ impl<'a> PortfolioLanes<'a> {
     /// Draw each asset's normals for the quad of months from `t` (a multiple of 4).
     #[inline(always)]
     pub(crate) fn quad(&mut self, lanes: &impl LaneKernel, paths: &[u32; LANES], t: u32) {
-        for (a, quad) in self.normals.iter_mut().enumerate() {
-            let [w0, w1, w2, w3] = lanes.words_at(paths, [t / 4, 0, a as u32]);
-            let [z0, z1, z2, z3] = quad;
-            normal::box_muller_lanes(&w0, &w1, z0, z1);
-            normal::box_muller_lanes(&w2, &w3, z2, z3);
-        }
+        asset_normals(lanes, paths, t / 4, &mut self.normals);
     }
 
     /// Month `t`'s trades on each lane whose path runs (`live`), given its wealth `before` the
@@ -291,6 +280,23 @@ impl<'a> PortfolioLanes<'a> {
             }
         }
         total
+    }
+}
+
+/// Each asset's four normals of quad `q` for every lane: asset k's from the shocks' stream
+/// with the asset in c3, counter (path, q, 0, k) (docs/model.md §4.5).
+#[inline(always)]
+fn asset_normals(
+    lanes: &impl LaneKernel,
+    paths: &[u32; LANES],
+    q: u32,
+    normals: &mut [[[f32; LANES]; 4]],
+) {
+    for (a, quad) in normals.iter_mut().enumerate() {
+        let [w0, w1, w2, w3] = lanes.words_at(paths, [q, 0, a as u32]);
+        let [z0, z1, z2, z3] = quad;
+        normal::box_muller_lanes(&w0, &w1, z0, z1);
+        normal::box_muller_lanes(&w2, &w3, z2, z3);
     }
 }
 
