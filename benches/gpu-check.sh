@@ -18,7 +18,8 @@
 #      (`sextant-bench --suite plan`), then on the GPU kernels: CUDA where there is an NVIDIA
 #      GPU, and wgpu (on a software adapter: checked, not timed as a GPU), each with the
 #      couple's whole result checked against the CPU's bits, also under Student-t months,
-#      regimes and a bootstrap (each model's plan kernel);
+#      regimes, a bootstrap, AR(1) inflation and five assets held per asset (each model's
+#      plan kernel);
 #   6. where Nsight Compute runs (`ncu`, Firecracker machines), one launch of the CUDA `simulate`
 #      kernel profiled: speed of light, occupancy, launch statistics (clocks left alone);
 #   7. the tables, last, in Markdown, also written to $OUT/tables.md.

@@ -19,9 +19,6 @@
 // One volatility per month, then each goal's other constants.
 @group(0) @binding(3) var<storage, read> vols: array<f32>;
 
-// Most assets a per-asset goal holds (engine/src/rebalance.rs, MAX_ASSET_PATHS).
-const MAX_ASSETS: u32 = 16u;
-
 // Rules (the Goal's `asset_rule`).
 const REBALANCE_ANNUAL: u32 = 0u;
 const REBALANCE_BAND: u32 = 1u;
@@ -65,14 +62,6 @@ fn asset_sum(holdings: ptr<function, array<real, MAX_ASSETS>>, count: u32) -> re
         total = total + (*holdings)[k];
     }
     return total;
-}
-
-// The normals of months 4q … 4q + 3 of every asset: asset k's block at counter
-// (path, q, 0, k), the shocks' stream with the asset in c3 (asset 0's are §1's).
-fn asset_normals(normals: ptr<function, array<vec4<f32>, MAX_ASSETS>>, path: u32, month: u32, key: vec2<u32>, count: u32) {
-    for (var k = 0u; k < count; k++) {
-        (*normals)[k] = normals_of_block(philox(vec4<u32>(path, month >> 2u, 0u, k), key));
-    }
 }
 
 // Month t of a path not depleted this month: x = W + c − d (d as indexed), W the holdings'

@@ -127,6 +127,21 @@ fn normals_of_block(w: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
 }
 
+// ---- Per-asset paths' normals (docs/model.md §4.5; engine/src/backend/cpu/assets.rs) ------
+// Shared by the goal kernel's per-asset month (shaders/assets.wgsl) and the plan kernel's
+// portfolio (shaders/plan.wgsl).
+
+// Most assets per-asset paths hold (engine/src/rebalance.rs, MAX_ASSET_PATHS).
+const MAX_ASSETS: u32 = 16u;
+
+// The normals of months 4q … 4q + 3 of every asset: asset k's block at counter
+// (path, q, 0, k), the shocks' stream with the asset in c3 (asset 0's are §1's).
+fn asset_normals(normals: ptr<function, array<vec4<f32>, MAX_ASSETS>>, path: u32, month: u32, key: vec2<u32>, count: u32) {
+    for (var k = 0u; k < count; k++) {
+        (*normals)[k] = normals_of_block(philox(vec4<u32>(path, month >> 2u, 0u, k), key));
+    }
+}
+
 // ---- The Student-t month (docs/model.md §4.1; engine/src/student_t.rs) ---------------------
 
 // Philox word c2 of the first proposals' blocks, (path, month / 2, 1, 0), and of the retries',

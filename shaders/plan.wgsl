@@ -258,6 +258,10 @@ const M_GROWTH_AT: u32 = 10u;
 const M_INDEX: u32 = 11u;
 const M_INFLATION_AT: u32 = 12u;
 const M_PRICES_AT: u32 = 13u;
+const M_ASSETS: u32 = 14u;
+const M_ASSET_RULE: u32 = 15u;
+const M_ASSETS_AT: u32 = 16u;
+const M_ASSET_FLOATS_AT: u32 = 17u;
 const W_KIND: u32 = 32u;
 const W_OWNER: u32 = 48u;
 const W_SEQUENCE: u32 = 64u;
@@ -459,6 +463,100 @@ fn plan_market_growth(h: ptr<function, House>, m: ptr<function, PlanMarket>, pat
         return drift * f64(shock);
     }
     return drift * f64(exp_poly(vol * z));
+}
+
+// A plan's household portfolio under per-asset paths (docs/model.md §5 "Per-asset paths",
+// §4.5; the CPU's PortfolioLanes in engine/src/backend/cpu/assets.rs): the accounts hold one
+// portfolio, whose mix m_k (fractions of the wealth, summing to 1) trades with the month's
+// net cash flow, rebalances by the rule and grows by the assets' own returns; every account
+// grows by Σ m_k·G_k. The market's block gives K (M_ASSETS, 0 without per-asset paths), the
+// rule (M_ASSET_RULE: 0 annual, 1 band, 2 none), where each asset's drift, the band and the
+// target weights month by month (horizon × K) sit in `reals` (M_ASSETS_AT), and where each
+// asset's monthly volatility and the correlations' lower Cholesky factor (K × K, row-major)
+// sit in `words` as f32 bits (M_ASSET_FLOATS_AT). The normals are the goals' (asset_normals).
+struct PlanPortfolio {
+    mix: array<f64, 16>,
+    rebalances: u32,
+    turnover: f64,
+}
+
+// Every path starts at the weights of month 0.
+fn portfolio_start(h: ptr<function, House>, p: ptr<function, PlanPortfolio>) {
+    let at = plan_word(h, W_MARKET);
+    let count = plan_word(h, at + M_ASSETS);
+    let weights = plan_word(h, at + M_ASSETS_AT) + count + 1u;
+    for (var k = 0u; k < count; k++) {
+        (*p).mix[k] = plan_real(h, weights + k);
+    }
+    (*p).rebalances = 0u;
+    (*p).turnover = f64(0.0);
+}
+
+// Month t's trades of a path that runs (`live`), given its wealth `before` the month's cash
+// flows and `after` them (PortfolioLanes::trade): net saving buys at the month's target
+// weights, net spending sells pro rata (the mix is kept); then the rule rebalances, counted
+// with its one-sided turnover Σ_k |w_k − m_k| / 2. Nothing trades at a wealth of 0.
+fn portfolio_trade(h: ptr<function, House>, p: ptr<function, PlanPortfolio>, t: u32, before: f64, after: f64, live: bool) {
+    let at = plan_word(h, W_MARKET);
+    let count = plan_word(h, at + M_ASSETS);
+    let table = plan_word(h, at + M_ASSETS_AT);
+    let weights = table + count + 1u + t * count;
+    let on = live && after > 0.0;
+    let net = after - before;
+    if (on && net > 0.0) {
+        for (var k = 0u; k < count; k++) {
+            (*p).mix[k] = ((*p).mix[k] * before + net * plan_real(h, weights + k)) / after;
+        }
+    }
+    var rebalance = false;
+    let rule = plan_word(h, at + M_ASSET_RULE);
+    if (rule == 0u) {
+        rebalance = on && t > 0u && t % 12u == 0u;
+    } else if (rule == 1u) {
+        let band = plan_real(h, table + count);
+        for (var k = 0u; k < count; k++) {
+            if (abs((*p).mix[k] - plan_real(h, weights + k)) > band) {
+                rebalance = true;
+            }
+        }
+        rebalance = rebalance && on;
+    }
+    if (rebalance) {
+        var traded = f64(0.0);
+        for (var k = 0u; k < count; k++) {
+            let w = plan_real(h, weights + k);
+            traded = traded + abs(w - (*p).mix[k]);
+            (*p).mix[k] = w;
+        }
+        (*p).turnover = (*p).turnover + traded / 2.0;
+        (*p).rebalances = (*p).rebalances + 1u;
+    }
+}
+
+// Month t's growth of the portfolio, Σ_k m_k·G_k with G_k = drift_k · exp(s_k · Σ_{j≤k} L_kj Z_j)
+// (the goals' growth, shaders/assets.wgsl), after which the mix is what the assets' own
+// returns made it (PortfolioLanes::growth).
+fn portfolio_growth(h: ptr<function, House>, p: ptr<function, PlanPortfolio>, z: ptr<function, array<vec4<f32>, MAX_ASSETS>>, t: u32) -> f64 {
+    let at = plan_word(h, W_MARKET);
+    let count = plan_word(h, at + M_ASSETS);
+    let table = plan_word(h, at + M_ASSETS_AT);
+    let floats = plan_word(h, at + M_ASSET_FLOATS_AT);
+    let lane = t & 3u;
+    var total = f64(0.0);
+    for (var i = 0u; i < count; i++) {
+        let row = floats + count + i * count;
+        var y = bitcast<f32>(plan_word(h, row)) * (*z)[0][lane];
+        for (var j = 1u; j <= i; j++) {
+            y = y + bitcast<f32>(plan_word(h, row + j)) * (*z)[j][lane];
+        }
+        let growth = plan_real(h, table + i) * f64(exp_poly(bitcast<f32>(plan_word(h, floats + i)) * y));
+        (*p).mix[i] = (*p).mix[i] * growth;
+        total = total + (*p).mix[i];
+    }
+    for (var i = 0u; i < count; i++) {
+        (*p).mix[i] = (*p).mix[i] / total;
+    }
+    return total;
 }
 
 // Slot `slot` of this path's plan.
@@ -706,6 +804,13 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     let ar1_initial = bitcast<f32>(plan_word(&house, plan_word(&house, market_at + M_INFLATION_AT) + 5u));
     let initial_rate = select(f64(0.0), f64(ar1_initial), index_kind == 1u);
     var own_index = PlanIndex(initial_rate, f64(1.0), f64(1.0), f64(1.0));
+    // Per-asset paths: the household's portfolio across the assets, and the quad's normals.
+    let assets = plan_word(&house, market_at + M_ASSETS);
+    var portfolio: PlanPortfolio;
+    var asset_z: array<vec4<f32>, MAX_ASSETS>;
+    if (assets > 0u) {
+        portfolio_start(&house, &portfolio);
+    }
 
     for (var t = 0u; t < end; t++) {
         let year = t / 12u;
@@ -735,8 +840,9 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
         }
         let spending_on = t >= start;
         let sets_spending = spending_on && (t == start || t % 12u == 0u);
+        // (Per-asset paths read it every month: the month's net cash flow is what they trade.)
         var wealth_at_start = f64(0.0);
-        if (sets_spending) {
+        if (sets_spending || assets > 0u) {
             wealth_at_start = house_total(&house);
         }
         let failed = failed_at != NEVER;
@@ -925,8 +1031,22 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
             spent_this_year = spent_this_year + paid_spending;
         }
 
-        // Growth: the market's month on every account.
-        let growth = plan_market_growth(&house, &market, path, t, key);
+        // Growth: the market's month on every account; under per-asset paths the month's
+        // trades first, then the portfolio's growth (AR(1)'s own normals still drawn: its
+        // correlation with the market is 0 there).
+        var growth = f64(1.0);
+        if (assets > 0u) {
+            if ((t & 3u) == 0u) {
+                asset_normals(&asset_z, path, t, key, assets);
+                if (index_kind == 1u) {
+                    market.own = inflation_normals(path, t, key);
+                }
+            }
+            portfolio_trade(&house, &portfolio, t, wealth_at_start, house_total(&house), failed_at == NEVER);
+            growth = portfolio_growth(&house, &portfolio, &asset_z, t);
+        } else {
+            growth = plan_market_growth(&house, &market, path, t, key);
+        }
         year_growth = year_growth * growth;
         if (counts_clamps && growth == 0.0) {
             clamped = clamped + 1u;
@@ -946,18 +1066,21 @@ fn plan_path(row: u32, out: u32, samples_at: u32) {
     for (var k = 0u; k < plan_word(&house, W_DEFERRED_LEN); k++) {
         deferred = deferred + house.balance[plan_word(&house, W_DEFERRED + k)];
     }
-    plan_money[5u * out] = max(total - owed, f64(0.0));
-    plan_money[5u * out + 1u] = max(total, f64(0.0));
-    plan_money[5u * out + 2u] = deferred;
-    plan_money[5u * out + 3u] = house.taxes + min(owed, max(total, f64(0.0)));
+    plan_money[6u * out] = max(total - owed, f64(0.0));
+    plan_money[6u * out + 1u] = max(total, f64(0.0));
+    plan_money[6u * out + 2u] = deferred;
+    plan_money[6u * out + 3u] = house.taxes + min(owed, max(total, f64(0.0)));
     // I at the end under a stochastic index (the host takes (1+i)^(end/12) otherwise).
-    plan_money[5u * out + 4u] = select(f64(1.0), plan_index_now(&house, &own_index), stochastic);
-    plan_counts[8u * out] = end;
-    plan_counts[8u * out + 1u] = failed_at;
-    plan_counts[8u * out + 2u] = goals_due;
-    plan_counts[8u * out + 3u] = goals_paid;
-    plan_counts[8u * out + 4u] = select(0u, 1u, spending_cut);
-    plan_counts[8u * out + 5u] = cuts;
-    plan_counts[8u * out + 6u] = raises;
-    plan_counts[8u * out + 7u] = clamped;
+    plan_money[6u * out + 4u] = select(f64(1.0), plan_index_now(&house, &own_index), stochastic);
+    plan_counts[9u * out] = end;
+    plan_counts[9u * out + 1u] = failed_at;
+    plan_counts[9u * out + 2u] = goals_due;
+    plan_counts[9u * out + 3u] = goals_paid;
+    plan_counts[9u * out + 4u] = select(0u, 1u, spending_cut);
+    plan_counts[9u * out + 5u] = cuts;
+    plan_counts[9u * out + 6u] = raises;
+    plan_counts[9u * out + 7u] = clamped;
+    // Under per-asset paths, the portfolio's rebalances and turnover (0 otherwise).
+    plan_money[6u * out + 5u] = portfolio.turnover;
+    plan_counts[9u * out + 8u] = portfolio.rebalances;
 }

@@ -608,14 +608,14 @@ int main(int argc, char** argv) {
     g.plan_lanes = (const uint4*)slurp(dir, "lanes");
     const u32 rows = bytes_read / 32;
     const u32 samples = atoi(argv[2]);
-    g.plan_money = (double*)calloc(5 * rows + 1, sizeof(double));
-    g.plan_counts = (u32*)calloc(8 * rows + 1, sizeof(u32));
+    g.plan_money = (double*)calloc(6 * rows + 1, sizeof(double));
+    g.plan_counts = (u32*)calloc(9 * rows + 1, sizeof(u32));
     g.plan_samples = (u32*)calloc(samples + 1, sizeof(u32));
     for (u32 row = 0; row < rows; row++) {
         plan_path(g, row, row, g.plan_lanes[2 * row + 1].z);
     }
-    spill(dir, "money", g.plan_money, 5 * rows * sizeof(double));
-    spill(dir, "counts", g.plan_counts, 8 * rows * sizeof(u32));
+    spill(dir, "money", g.plan_money, 6 * rows * sizeof(double));
+    spill(dir, "counts", g.plan_counts, 9 * rows * sizeof(u32));
     spill(dir, "samples", g.plan_samples, samples * sizeof(u32));
     return 0;
 }
@@ -640,8 +640,10 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
     let bytes_of = |name: &str| std::fs::read(dir.join(name)).unwrap();
     let (labels, plans): (Vec<String>, Vec<_>) =
         plan_cases::month_loop_cases(200).into_iter().unzip();
-    // What the cases reach: failures, guardrail cuts and raises, goals paid and unpaid, taxes.
+    // What the cases reach: failures, guardrail cuts and raises, goals paid and unpaid, taxes,
+    // a per-asset portfolio's rebalances.
     let (mut failed, mut cuts, mut raises, mut unpaid, mut taxed) = (0, 0, 0, 0, 0);
+    let mut rebalanced = 0;
     for yearly in [Yearly::Samples, Yearly::Skip] {
         let batch = PackedBatch::of(&plans, yearly).unwrap();
         std::fs::write(dir.join("words"), bytemuck::cast_slice(&batch.words)).unwrap();
@@ -677,6 +679,7 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
                 raises += usize::from(o.guardrail_raises > 0);
                 unpaid += usize::from(o.goals_due & !o.goals_paid != 0);
                 taxed += usize::from(o.taxes > 0.0);
+                rebalanced += usize::from(o.rebalances > 0 && o.turnover > 0.0);
             }
         }
     }
@@ -687,6 +690,7 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
         ("with a guardrail raise", raises),
         ("with a goal unpaid", unpaid),
         ("taxed", taxed),
+        ("rebalanced", rebalanced),
     ] {
         assert!(paths > 0, "no path {what}: the cases miss a branch");
     }

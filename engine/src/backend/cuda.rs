@@ -25,9 +25,7 @@ use super::{
     BackendError, BackendInfo, BackendKind, CudaToolchain, Detail, SimulationBackend, Summary,
     Watch,
 };
-use crate::plan::packed::{
-    kernel_lacks, PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH,
-};
+use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
@@ -643,9 +641,6 @@ impl SimulationBackend for CudaBackend {
         yearly: Yearly,
         watch: &Watch,
     ) -> Result<Vec<PlanSamples>, BackendError> {
-        if let Some(reason) = kernel_lacks(plans) {
-            return Err(unavailable(reason));
-        }
         let kernels = self.inner.plan.as_ref().map_err(unavailable)?;
         self.run_plans(kernels, plans, yearly, watch)
     }

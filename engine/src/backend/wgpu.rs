@@ -19,9 +19,7 @@ use super::gpu::{
     self, ChunkDevice, ChunkInput, ChunkRun, DispatchParams, PlanColumnsRun, Select, Tally,
 };
 use super::{BackendError, BackendInfo, BackendKind, Detail, SimulationBackend, Summary, Watch};
-use crate::plan::packed::{
-    kernel_lacks, PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH,
-};
+use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_PATH};
 use crate::plan::prepare::MAX_BRACKETS;
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
@@ -356,9 +354,6 @@ impl WgpuBackend {
             kind: BackendKind::Wgpu,
             reason,
         };
-        if let Some(reason) = kernel_lacks(plans) {
-            return Err(unavailable(reason));
-        }
         let inner = &self.inner;
         let pipeline = self.plan_pipeline().map_err(unavailable)?;
         let batch = PackedBatch::of(plans, yearly).map_err(failed)?;

@@ -24,6 +24,7 @@ use super::prepare::{index_at_month, Order, PreparedPlan, Rule};
 use super::request::AccountKind;
 use super::simulate::{lanes_by_end, Layout, PathOutcome, PlanSamples, Yearly};
 use crate::backend::{BackendError, Watch};
+use crate::rebalance::Rule as AssetRule;
 
 /// The most accounts, flows (contributions, incomes) and goals a plan has (validation's
 /// bounds), and the tax schedule's brackets: the fixed regions' sizes.
@@ -88,7 +89,11 @@ pub const W_TABLES: u32 = W_INCOME_INDEXED + FLOWS;
 // each month's segment start sits in `words` and where the growth table sits in `reals`; the
 // price index (0 the plan's rate's, 1 AR(1) inflation, 2 a history's), where AR(1)'s
 // constants sit in `words` (θ, φ, the innovation's scale, ρ, sqrt(1 − ρ²), π_0 as f32 bits)
-// and where a history's 1 + π per row sit in `reals`.
+// and where a history's 1 + π per row sit in `reals`; under per-asset paths (§4.5) the
+// assets K (0 otherwise), the rule (0 annual, 1 band, 2 none), where each asset's drift, the
+// band and the target weights month by month (horizon × K) sit in `reals`, and where each
+// asset's monthly volatility and the correlations' lower Cholesky factor (K × K) sit in
+// `words` as f32 bits.
 pub const M_MODEL: u32 = 0;
 pub const M_HORIZON: u32 = 1;
 pub const M_T_D: u32 = 2;
@@ -103,8 +108,12 @@ pub const M_GROWTH_AT: u32 = 10;
 pub const M_INDEX: u32 = 11;
 pub const M_INFLATION_AT: u32 = 12;
 pub const M_PRICES_AT: u32 = 13;
+pub const M_ASSETS: u32 = 14;
+pub const M_ASSET_RULE: u32 = 15;
+pub const M_ASSETS_AT: u32 = 16;
+pub const M_ASSET_FLOATS_AT: u32 = 17;
 /// Words the market's block takes.
-const MARKET_WORDS: usize = 14;
+const MARKET_WORDS: usize = 18;
 
 // The scalars of `reals`.
 pub const F_ESSENTIAL: u32 = 0;
@@ -135,12 +144,13 @@ pub const F_VPW: u32 = F_INCOME_SURVIVOR + FLOWS;
 pub const F_TABLES: u32 = F_VPW + VPW_YEARS;
 
 /// f64s each path's outcome takes in the `money` output: estate, the accounts' total, its
-/// tax-deferred part, lifetime taxes, and under a stochastic index I at its end (1 otherwise).
-pub const MONEY_PER_PATH: usize = 5;
+/// tax-deferred part, lifetime taxes, under a stochastic index I at its end (1 otherwise),
+/// and under per-asset paths the portfolio's summed turnover (0 otherwise).
+pub const MONEY_PER_PATH: usize = 6;
 /// u32s each path's outcome takes in the `counts` output: end month, failure month (or
 /// `u32::MAX`), goals due, goals paid, spending cut (0/1), guardrail cuts, raises, months
-/// clamped (Student-t).
-pub const COUNTS_PER_PATH: usize = 8;
+/// clamped (Student-t), rebalances (per-asset paths).
+pub const COUNTS_PER_PATH: usize = 9;
 
 /// The rows one launch runs, and where their samples lie among the batch's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,21 +185,6 @@ pub struct PackedBatch {
     /// Whether the launches' samples come back as tables ([`Yearly::Samples`]), or stay on
     /// the device to be reduced there ([`Yearly::Percentiles`]).
     pub tables: bool,
-}
-
-/// Why the plan kernel (`shaders/plan.wgsl` and its generated CUDA C) cannot run one of
-/// `plans`, naming the model it lacks; `None` when it runs them all. A GPU backend then says
-/// so, and the engine runs the batch on the CPU, its result's `backend` giving this reason.
-pub fn kernel_lacks(plans: &[PreparedPlan]) -> Option<String> {
-    plans
-        .iter()
-        .find_map(|plan| plan.asset_paths.as_ref())
-        .map(|assets| {
-            format!(
-                "per-asset paths (market.rebalancing {:?}) have no plan kernel yet",
-                assets.rule.name()
-            )
-        })
 }
 
 impl PackedBatch {
@@ -542,9 +537,8 @@ impl PackedPlan {
                 } else {
                     index_at_month(self.inflation, c[0])
                 },
-                // Per-asset plans have no GPU kernel (PackedBatch::of refuses them).
-                rebalances: 0,
-                turnover: 0.0,
+                rebalances: c[8],
+                turnover: m[5],
             };
             let width = self.sample_rows * years;
             let rows = &samples[width * row..][..width];
@@ -656,6 +650,22 @@ fn pack_market(plan: &PreparedPlan, words: &mut Vec<u32>, reals: &mut Vec<f64>) 
             reals.extend_from_slice(prices);
         }
     }
+    if let Some(assets) = &plan.asset_paths {
+        words[slot(M_ASSETS)] = assets.count as u32;
+        let (rule, band) = match assets.rule {
+            AssetRule::Annual => (0, 0.0),
+            AssetRule::Band(band) => (1, band),
+            AssetRule::None => (2, 0.0),
+        };
+        words[slot(M_ASSET_RULE)] = rule;
+        words[slot(M_ASSETS_AT)] = reals.len() as u32;
+        reals.extend_from_slice(&assets.drift);
+        reals.push(band);
+        reals.extend_from_slice(&assets.weights);
+        words[slot(M_ASSET_FLOATS_AT)] = words.len() as u32;
+        words.extend(assets.volatility.iter().map(|v| v.to_bits()));
+        words.extend(assets.cholesky.iter().map(|v| v.to_bits()));
+    }
     if let Some(model) = &plan.inflation_model {
         words[slot(M_INDEX)] = 1;
         words[slot(M_INFLATION_AT)] = words.len() as u32;
@@ -739,6 +749,10 @@ mod tests {
             ("M_INDEX", M_INDEX),
             ("M_INFLATION_AT", M_INFLATION_AT),
             ("M_PRICES_AT", M_PRICES_AT),
+            ("M_ASSETS", M_ASSETS),
+            ("M_ASSET_RULE", M_ASSET_RULE),
+            ("M_ASSETS_AT", M_ASSETS_AT),
+            ("M_ASSET_FLOATS_AT", M_ASSET_FLOATS_AT),
             ("W_KIND", W_KIND),
             ("W_OWNER", W_OWNER),
             ("W_SEQUENCE", W_SEQUENCE),

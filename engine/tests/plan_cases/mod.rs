@@ -240,7 +240,9 @@ pub fn month_loop_cases(paths: u64) -> Vec<(String, PreparedPlan)> {
 /// stationary start, stationary blocks of the synthetic history (without its inflation) over
 /// a glide path and circular ones; and each path's own price index: AR(1) inflation
 /// correlated with the market (alone, and under Student-t months and regimes), and the
-/// synthetic history's inflation.
+/// synthetic history's inflation. Per-asset paths (§4.5): three assets rebalanced annually
+/// over a glide path with a fee, within a 5% band under AR(1) inflation (uncorrelated, as
+/// per-asset paths require), and two never rebalanced.
 pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
     let mut history: serde_json::Value =
@@ -252,7 +254,32 @@ pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
     }
     let ar1 = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.02, "half_life_years": 2,
                      "initial": 0.05, "correlation": -0.4});
+    let three = json!([
+        {"name": "stocks", "expected_return": 0.075, "volatility": 0.17},
+        {"name": "bonds", "expected_return": 0.035, "volatility": 0.06},
+        {"name": "cash", "expected_return": 0.02, "volatility": 0.01}
+    ]);
+    let correlations = json!([[1.0, 0.2, 0.0], [0.2, 1.0, 0.3], [0.0, 0.3, 1.0]]);
+    let uncorrelated = json!({"kind": "ar1", "mean": 0.03, "volatility": 0.02,
+                              "half_life_years": 2, "initial": 0.05});
     vec![
+        (
+            "holding three assets, rebalanced annually over a glide path with a fee",
+            json!({"assets": three, "correlations": correlations, "inflation": 0.025,
+                   "fee": 0.004, "rebalancing": "annual",
+                   "glide_path": [{"start_month": 0, "weights": [0.7, 0.2, 0.1]},
+                                  {"start_month": 96, "weights": [0.4, 0.4, 0.2]}]}),
+        ),
+        (
+            "holding three assets in a 5% band under AR(1) inflation",
+            json!({"assets": three, "correlations": correlations, "inflation": uncorrelated,
+                   "weights": [0.6, 0.3, 0.1], "rebalancing": {"kind": "band", "band": 0.05}}),
+        ),
+        (
+            "holding two assets never rebalanced",
+            json!({"assets": three.as_array().unwrap()[..2], "correlations": [[1.0, 0.2], [0.2, 1.0]],
+                   "inflation": 0.025, "weights": [0.6, 0.4], "rebalancing": "none"}),
+        ),
         (
             "under AR(1) inflation",
             json!({"expected_return": 0.06, "volatility": 0.12, "inflation": ar1}),
@@ -312,7 +339,7 @@ pub fn market_models() -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// A path outcome's bits, for comparisons that tell −0 from 0 and show every field.
-pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 15] {
+pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 17] {
     [
         u64::from(o.end_month),
         o.failed_at.map_or(u64::MAX, u64::from),
@@ -329,6 +356,8 @@ pub fn outcome_bits(o: &sextant_engine::plan::PathOutcome) -> [u64; 15] {
         u64::from(o.deaths[1]),
         o.end_index.to_bits(),
         u64::from(o.clamped_months),
+        u64::from(o.rebalances),
+        o.turnover.to_bits(),
     ]
 }
 
