@@ -142,6 +142,56 @@ fn asset_normals(normals: ptr<function, array<vec4<f32>, MAX_ASSETS>>, path: u32
     }
 }
 
+// ---- Sobol' points (docs/model.md §6; engine/src/sobol.rs, which says why each step) -------
+// Integer steps only, so every backend gives the CPU's bits: a point's coordinate from its
+// index and its dimension's 32 direction integers, and the nested uniform (Owen) scramble
+// keyed per replicate and dimension.
+
+// The Philox stream (c2) of the scramble seeds.
+const SCRAMBLE_STREAM: u32 = 6u;
+
+// Coordinate of point `index` (Joe–Kuo's Gray-code order) in the dimension whose direction
+// integers are `directions`: the XOR of V_b over the set bits b of index ⊕ (index >> 1).
+fn sobol_coordinate(directions: ptr<function, array<u32, 32>>, index: u32) -> u32 {
+    let gray = index ^ (index >> 1u);
+    var x = 0u;
+    for (var b = 0u; b < 32u; b++) {
+        if ((gray >> b) == 0u) {
+            break;
+        }
+        if (((gray >> b) & 1u) != 0u) {
+            x = x ^ (*directions)[b];
+        }
+    }
+    return x;
+}
+
+// The bits of `x` in reverse order (WGSL's reverseBits, spelled out for the C generator).
+fn reverse_bits32(x_in: u32) -> u32 {
+    var x = x_in;
+    x = ((x >> 1u) & 0x55555555u) | ((x & 0x55555555u) << 1u);
+    x = ((x >> 2u) & 0x33333333u) | ((x & 0x33333333u) << 2u);
+    x = ((x >> 4u) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4u);
+    x = ((x >> 8u) & 0x00ff00ffu) | ((x & 0x00ff00ffu) << 8u);
+    return (x >> 16u) | (x << 16u);
+}
+
+// The scramble's seed for replicate `replicate` and dimension `d`.
+fn scramble_seed(key: vec2<u32>, replicate: u32, d: u32) -> u32 {
+    return philox(vec4<u32>(replicate, d, SCRAMBLE_STREAM, 0u), key).x;
+}
+
+// `x` under the nested uniform scramble of `seed`: Burley's Laine–Karras permutation of the
+// bit-reversed point.
+fn owen_scramble(x: u32, seed: u32) -> u32 {
+    var y = reverse_bits32(x) + seed;
+    y = y ^ (y * 0x6c50b47cu);
+    y = y ^ (y * 0xb82f1e52u);
+    y = y ^ (y * 0xc7afe638u);
+    y = y ^ (y * 0x8d22f6e6u);
+    return reverse_bits32(y);
+}
+
 // ---- The Student-t month (docs/model.md §4.1; engine/src/student_t.rs) ---------------------
 
 // Philox word c2 of the first proposals' blocks, (path, month / 2, 1, 0), and of the retries',

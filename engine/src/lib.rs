@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bootstrap;
+pub mod bridge;
 pub mod budget;
 pub mod engine;
 pub mod frontier;
@@ -22,6 +23,7 @@ pub mod request;
 pub mod result;
 pub mod risk;
 pub mod scenarios;
+pub mod sobol;
 pub mod solve;
 pub mod student_t;
 pub mod sweep;

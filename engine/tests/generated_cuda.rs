@@ -142,6 +142,65 @@ int main() {
 /// `student_t_gross`, generated as C and run on the host) is the CPU's to the bit: the mixing
 /// draw of 30,000 (path, month) pairs for ν from 2.05 to 10⁶, rejections and second pairs
 /// included, and the gross return from it.
+/// `index replicate dimension k0 k1 V_0 … V_31` per line: the coordinate, the scramble's
+/// seed and the scrambled coordinate.
+const SOBOL_MAIN: &str = r#"
+#include <stdio.h>
+int main() {
+    unsigned index, replicate, d, k0, k1;
+    while (scanf("%u %u %u %u %u", &index, &replicate, &d, &k0, &k1) == 5) {
+        sx_array_u32_32 v;
+        for (int b = 0; b < 32; b++) {
+            if (scanf("%u", &v.v[b]) != 1) return 2;
+        }
+        const u32 x = sobol_coordinate(v, index);
+        const u32 seed = scramble_seed(make_uint2(k0, k1), replicate, d);
+        printf("%u %u %u\n", x, seed, owen_scramble(x, seed));
+    }
+    return 0;
+}
+"#;
+
+/// The Sobol' integer steps generated as C (shaders/common.wgsl) give engine/src/sobol.rs's
+/// bits: every coordinate, seed and scrambled coordinate, over dimensions from the first to
+/// the 1,200th, indices from 0 to 2^32 − 1, several replicates and keys.
+#[test]
+fn the_generated_cuda_sobol_points_and_scramble_are_the_cpus_bits() {
+    use sextant_engine::sobol::{direction_numbers, scramble, scramble_seed, SOBOL_DIMENSIONS};
+    let binary = host_binary("sobol", COMMON_CUDA, SOBOL_MAIN);
+    let numbers = direction_numbers();
+    let mut queries = Vec::new();
+    let mut input = String::new();
+    for (q, d) in [0usize, 1, 2, 7, 63, 500, SOBOL_DIMENSIONS - 1]
+        .into_iter()
+        .enumerate()
+    {
+        for index in [0u32, 1, 2, 3, 1023, 65_536, 999_999, 1 << 31, u32::MAX] {
+            let replicate = (q as u32 * 7 + index) % 16;
+            let key = philox::key_of_seed(u64::from(index) ^ 0x5eed);
+            let v = numbers.of_dimension(d);
+            input += &format!("{index} {replicate} {d} {} {}", key[0], key[1]);
+            for x in v {
+                input += &format!(" {x}");
+            }
+            input.push('\n');
+            let x = numbers.point(index, d);
+            let seed = scramble_seed(key, replicate, d as u32);
+            queries.push([x, seed, scramble(x, seed)]);
+        }
+    }
+    let output = run_on(&binary, input);
+    remove(&binary);
+    let got: Vec<[u32; 3]> = output
+        .lines()
+        .map(|line| {
+            let w: Vec<u32> = line.split(' ').map(|f| f.parse().unwrap()).collect();
+            [w[0], w[1], w[2]]
+        })
+        .collect();
+    assert_eq!(got, queries);
+}
+
 #[test]
 fn the_generated_cuda_student_t_month_is_the_cpus_bits() {
     use sextant_engine::student_t::{gross, mixing_at, StudentT};
