@@ -133,9 +133,119 @@ pub fn unit(x: u32) -> f64 {
     (f64::from(x) + 0.5) * (1.0 / 4_294_967_296.0)
 }
 
+/// The months' standard normals of point `index` of replicate `replicate` under `key`
+/// (docs/model.md §6): coordinate d of the scrambled point for month-dimension d, as a
+/// uniform in (0, 1) ([`unit`]), through Φ⁻¹ ([`crate::normal::inverse_cdf`]), ordered by
+/// `bridge` ([`crate::bridge::BrownianBridge`]) into `out`, one a month; `z` is scratch of the
+/// same length. The bridge spans at most [`SOBOL_DIMENSIONS`] months, so every month has its
+/// dimension.
+pub fn path_normals(
+    bridge: &crate::bridge::BrownianBridge,
+    key: [u32; 2],
+    replicate: u32,
+    index: u32,
+    z: &mut [f64],
+    out: &mut [f64],
+) {
+    let numbers = direction_numbers();
+    assert!(bridge.months() <= SOBOL_DIMENSIONS, "one dimension a month");
+    for (d, zd) in z.iter_mut().enumerate() {
+        let x = scramble(
+            numbers.point(index, d),
+            scramble_seed(key, replicate, d as u32),
+        );
+        *zd = crate::normal::inverse_cdf(unit(x));
+    }
+    bridge.normals(z, out);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bridge::BrownianBridge;
+
+    /// Replicate estimates of a goal's success and mean terminal wealth over `months` months,
+    /// from `points` Sobol' paths each: W ← (W + c)·exp(m + s·Z) from W₀, success W_T ≥ K.
+    fn replicate_estimates(
+        seed: u64,
+        replicates: u32,
+        points: u32,
+        months: usize,
+        contribution: f64,
+    ) -> Vec<(f64, f64)> {
+        let (m, s, w0, k) = (0.005, 0.045, 1000.0, 1500.0);
+        let bridge = BrownianBridge::new(months);
+        let key = philox::key_of_seed(seed);
+        let (mut z, mut out) = (vec![0.0; months], vec![0.0; months]);
+        (0..replicates)
+            .map(|r| {
+                let (mut hits, mut sum) = (0u32, 0.0);
+                for i in 0..points {
+                    path_normals(&bridge, key, r, i, &mut z, &mut out);
+                    let w = out
+                        .iter()
+                        .fold(w0, |w, &zt| (w + contribution) * (m + s * zt).exp());
+                    hits += u32::from(w >= k);
+                    sum += w;
+                }
+                let n = f64::from(points);
+                (f64::from(hits) / n, sum / n)
+            })
+            .collect()
+    }
+
+    /// The sampler's estimates are unbiased and its standard error honest, with the bounds
+    /// stated: over 400 seeds of 8 replicates × 256 points, 60 months,
+    /// - without cash flows, the success estimate's mean over seeds is within 4 standard errors
+    ///   (of that mean, from the seeds' spread) of the closed form Φ((ln(W₀/K) + 60m)/(s√60));
+    /// - with a contribution (a path-dependent W_T), the mean terminal wealth's mean is within
+    ///   4 standard errors of its closed form, W ← (W + c)·e^(m + s²/2) month by month;
+    /// - the replicates' standard error (their spread / √8), squared and averaged over seeds,
+    ///   is the seeds' variance of the estimate within 25% (each side's sampling error is
+    ///   about 7% and 4% at 400 seeds: the bound is about 3 of their combined SDs).
+    #[test]
+    fn sobol_estimates_are_unbiased_and_their_standard_error_is_honest() {
+        let (seeds, replicates, points, months) = (400u64, 8u32, 256u32, 60usize);
+        let (m, s, w0, k) = (0.005f64, 0.045f64, 1000.0f64, 1500.0f64);
+        let n = months as f64;
+        let normal_cdf = |x: f64| 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
+        for (contribution, what) in [(0.0, "success without cash flows"), (5.0, "mean wealth")] {
+            let (mut estimates, mut reported) = (Vec::new(), Vec::new());
+            for seed in 0..seeds {
+                let reps = replicate_estimates(seed, replicates, points, months, contribution);
+                let values: Vec<f64> = reps
+                    .iter()
+                    .map(|&(p, w)| if contribution == 0.0 { p } else { w })
+                    .collect();
+                let mean = values.iter().sum::<f64>() / f64::from(replicates);
+                let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    / f64::from(replicates - 1);
+                estimates.push(mean);
+                reported.push(var / f64::from(replicates));
+            }
+            let count = seeds as f64;
+            let grand = estimates.iter().sum::<f64>() / count;
+            let spread = estimates.iter().map(|e| (e - grand).powi(2)).sum::<f64>() / (count - 1.0);
+            let se_of_grand = (spread / count).sqrt();
+            let exact = if contribution == 0.0 {
+                normal_cdf(((w0 / k).ln() + n * m) / (s * n.sqrt()))
+            } else {
+                let g = (m + s * s / 2.0).exp();
+                (0..months).fold(w0, |w, _| (w + contribution) * g)
+            };
+            assert!(
+                (grand - exact).abs() <= 4.0 * se_of_grand,
+                "{what}: {grand} against {exact} (SE {se_of_grand})"
+            );
+            let mean_reported = reported.iter().sum::<f64>() / count;
+            let ratio = mean_reported / spread;
+            eprintln!("{what}: {grand} against {exact}; reported variance / the seeds' {ratio:.3}");
+            assert!(
+                (ratio - 1.0).abs() <= 0.25,
+                "{what}: reported variance {mean_reported:e} against the seeds' {spread:e}"
+            );
+        }
+    }
 
     /// Points 1, 2, 3, 5, 100, 1000, 1023 and 999,999 of dimensions 1, 2, 3, 5, 100 and 1,200,
     /// unscrambled, as 32-bit fractions: SciPy 1.17's `qmc.Sobol(d=1200, scramble=False,
