@@ -290,6 +290,36 @@ mod wgpu {
     use sextant_engine::backend::WgpuBackend;
 
     /// The WGSL backend on any adapter, software included; a missing device fails the test.
+    /// `plan` on an engine on `b` and on the CPU engine: the first says `wgpu`, and its success
+    /// and mean estate are the CPU's within 4 standard errors (at least one path's worth) and
+    /// 1e-4 (lavapipe's f32 rounding, see `the_plan_month_loop_in_wgsl_is_the_cpus_on_every_case`).
+    fn plan_on_wgpu_near_the_cpu(
+        b: &WgpuBackend,
+        plan: &sextant_engine::plan::PreparedPlan,
+    ) -> (sextant_engine::PlanResult, sextant_engine::PlanResult) {
+        use sextant_engine::backend::Device;
+        use sextant_engine::Engine;
+        let on_gpu = Engine::new(Device::Wgpu(b.clone())).run_plan(plan).unwrap();
+        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
+            .run_plan(plan)
+            .unwrap();
+        assert_eq!(on_gpu.backend, "wgpu");
+        assert_eq!(on_cpu.backend, "cpu");
+        let bound = 4.0 * on_cpu.standard_error.max(1.0 / plan.paths as f64);
+        assert!(
+            (on_gpu.success_probability - on_cpu.success_probability).abs() <= bound,
+            "success {} on wgpu, {} on the CPU (bound {bound})",
+            on_gpu.success_probability,
+            on_cpu.success_probability
+        );
+        let (g, c) = (on_gpu.estate.mean, on_cpu.estate.mean);
+        assert!(
+            (g - c).abs() <= 1e-4 * c.abs(),
+            "estate {g} on wgpu, {c} on the CPU"
+        );
+        (on_gpu, on_cpu)
+    }
+
     fn backend() -> Option<WgpuBackend> {
         if std::env::var_os("SEXTANT_SKIP_WGPU").is_some() {
             eprintln!("SEXTANT_SKIP_WGPU set: WGSL tests skipped");
@@ -554,26 +584,8 @@ mod wgpu {
             serde_json::from_str(include_str!("../../examples/plan-couple.json")).unwrap();
         let mut plan = sextant_engine::plan::prepare_plan(&request).unwrap();
         plan.paths = 300;
-        let on_gpu = Engine::new(Device::Wgpu(b.clone()))
-            .run_plan(&plan)
-            .unwrap();
-        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
-            .run_plan(&plan)
-            .unwrap();
-        assert_eq!(on_gpu.backend, "wgpu");
-        assert_eq!(on_cpu.backend, "cpu");
+        let (on_gpu, on_cpu) = plan_on_wgpu_near_the_cpu(&b, &plan);
         let bound = 4.0 * on_cpu.standard_error.max(1.0 / 300.0);
-        assert!(
-            (on_gpu.success_probability - on_cpu.success_probability).abs() <= bound,
-            "success {} on wgpu, {} on the CPU (bound {bound})",
-            on_gpu.success_probability,
-            on_cpu.success_probability
-        );
-        let (g, c) = (on_gpu.estate.mean, on_cpu.estate.mean);
-        assert!(
-            (g - c).abs() <= 1e-4 * c.abs(),
-            "estate {g} on wgpu, {c} on the CPU"
-        );
         assert_eq!(on_gpu.yearly.len(), on_cpu.yearly.len());
         // A plan whose paths carry their own index (AR(1) inflation) runs there too, and
         // its real figures are the CPU's within the same bounds.
@@ -634,8 +646,6 @@ mod wgpu {
     /// f32 rounding (the bounds of `an_engine_on_wgpu_runs_plans_there`).
     #[test]
     fn an_engine_on_wgpu_runs_per_asset_plans_there() {
-        use sextant_engine::backend::Device;
-        use sextant_engine::Engine;
         let Some(b) = backend() else { return };
         let mut request: sextant_engine::plan::PlanRequest =
             serde_json::from_str(include_str!("../../examples/plan-couple.json")).unwrap();
@@ -644,23 +654,7 @@ mod wgpu {
         request.market = rebalancing.market;
         request.options.paths = 300;
         let plan = sextant_engine::plan::prepare_plan(&request).unwrap();
-        let on_gpu = Engine::new(Device::Wgpu(b)).run_plan(&plan).unwrap();
-        let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
-            .run_plan(&plan)
-            .unwrap();
-        assert_eq!(on_gpu.backend, "wgpu");
-        let bound = 4.0 * on_cpu.standard_error.max(1.0 / 300.0);
-        assert!(
-            (on_gpu.success_probability - on_cpu.success_probability).abs() <= bound,
-            "success {} on wgpu, {} on the CPU (bound {bound})",
-            on_gpu.success_probability,
-            on_cpu.success_probability
-        );
-        let (g, c) = (on_gpu.estate.mean, on_cpu.estate.mean);
-        assert!(
-            (g - c).abs() <= 1e-4 * c.abs(),
-            "estate {g} on wgpu, {c} on the CPU"
-        );
+        let (on_gpu, on_cpu) = plan_on_wgpu_near_the_cpu(&b, &plan);
         let (g, c) = (
             on_gpu.rebalancing.as_ref().unwrap(),
             on_cpu.rebalancing.as_ref().unwrap(),
