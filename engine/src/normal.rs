@@ -273,6 +273,43 @@ pub fn inverse_cdf(p: f64) -> f64 {
     }
 }
 
+/// Φ⁻¹ of a 32-bit coordinate's uniform (x + ½)·2⁻³² ([`crate::sobol::unit`]) in f32: the
+/// Sobol' normals as a GPU kernel computes them (docs/model.md §6). Wichura's AS241 PPND7
+/// (about 1 part in 10⁷), with q = u − ½ and the tail probability min(u, 1 − u) taken from
+/// the integer, so the upper tail is as accurate as the lower (1 − u in f32 is 0 above
+/// 1 − 2⁻²⁴), and the logarithm this module's `ln`, which the kernels share. The tail is at
+/// least 2⁻³³, so r = sqrt(−ln tail) < 4.8 and PPND7's third branch (r > 5) is never needed.
+pub fn inverse_cdf_of_word(x: u32) -> f32 {
+    const SCALE: f32 = 1.0 / 4_294_967_296.0;
+    let upper = x >= 1 << 31;
+    // |u − ½| = (m + ½)·2⁻³² with m the word's distance from the middle, the same for x and
+    // 2³² − 1 − x, so that the two give ±z exactly.
+    let m = if upper {
+        x - (1 << 31)
+    } else {
+        (1 << 31) - 1 - x
+    };
+    let half = (m as f32 + 0.5) * SCALE;
+    let q = if upper { half } else { -half };
+    if half <= 0.425 {
+        let r = 0.180_625 - q * q;
+        let num = ((59.109_375 * r + 159.291_13) * r + 50.434_273) * r + 3.387_132_7;
+        let den = ((67.187_56 * r + 78.757_76) * r + 17.895_17) * r + 1.0;
+        return q * num / den;
+    }
+    let below = if upper { u32::MAX - x } else { x };
+    let tail = (below as f32 + 0.5) * SCALE;
+    let r = (-ln(tail)).sqrt() - 1.6;
+    let num = ((0.170_238_21 * r + 1.306_728_5) * r + 2.756_815_4) * r + 1.423_437_3;
+    let den = (0.120_211_33 * r + 0.737_001_6) * r + 1.0;
+    let z = num / den;
+    if upper {
+        z
+    } else {
+        -z
+    }
+}
+
 /// The normal of (seed, path, month), the scalar definition every backend must reproduce.
 pub fn normal_at(seed: u64, path: u32, month: u32) -> f32 {
     let words =
@@ -288,6 +325,32 @@ mod tests {
     /// in the tails): the reference for the inverse CDF.
     fn cdf(x: f64) -> f64 {
         0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+    }
+
+    /// The f32 Φ⁻¹ of a coordinate is within 1e-6·max(1, |z|) of the f64 one (itself within
+    /// 1e-9 of the quantile) on every 4,096th word, the words at both ends and around the
+    /// branch at |u − ½| = 0.425, and it is odd: the words x and 2³² − 1 − x give ±z.
+    #[test]
+    fn the_f32_inverse_cdf_of_a_word_is_within_1e6() {
+        let branch = (0.075 * 4_294_967_296.0) as u32;
+        let words = (0..1u32 << 20)
+            .map(|k| k << 12 | (k & 0xfff))
+            .chain([0, 1, 2, 1 << 31, (1 << 31) - 1, u32::MAX, u32::MAX - 1])
+            .chain((branch - 64..branch + 64).flat_map(|x| [x, u32::MAX - x]));
+        let mut worst = 0.0f64;
+        for x in words {
+            let got = f64::from(inverse_cdf_of_word(x));
+            let want = inverse_cdf(crate::sobol::unit(x));
+            let error = (got - want).abs() / want.abs().max(1.0);
+            worst = worst.max(error);
+            assert!(error <= 1e-6, "word {x}: {got} against {want}");
+            assert_eq!(
+                inverse_cdf_of_word(x).to_bits(),
+                (-inverse_cdf_of_word(u32::MAX - x)).to_bits(),
+                "word {x}: not odd"
+            );
+        }
+        eprintln!("worst relative error of the f32 Φ⁻¹: {worst:e}");
     }
 
     /// Φ⁻¹ within 1e-9 of the true quantile on a fine grid of (0, 1) and in both tails down
