@@ -112,6 +112,14 @@ pub fn scramble_seed(key: [u32; 2], replicate: u32, d: u32) -> u32 {
     philox::philox4x32_10([replicate, d, SCRAMBLE_STREAM, 0], key)[0]
 }
 
+/// Replicate `replicate`'s seeds for dimensions 0 … `dimensions` − 1: drawn once per
+/// replicate, not once per path.
+pub fn scramble_seeds(key: [u32; 2], replicate: u32, dimensions: usize) -> Vec<u32> {
+    (0..dimensions as u32)
+        .map(|d| scramble_seed(key, replicate, d))
+        .collect()
+}
+
 /// `x` under the nested uniform scramble of `seed` (the module's top comment says how).
 pub fn scramble(x: u32, seed: u32) -> u32 {
     laine_karras(x.reverse_bits(), seed).reverse_bits()
@@ -133,27 +141,25 @@ pub fn unit(x: u32) -> f64 {
     (f64::from(x) + 0.5) * (1.0 / 4_294_967_296.0)
 }
 
-/// The months' standard normals of point `index` of replicate `replicate` under `key`
-/// (docs/model.md §6): coordinate d of the scrambled point for month-dimension d, as a
+/// The months' standard normals of point `index` of the replicate whose scramble seeds are
+/// `seeds` ([`scramble_seeds`], one a month) (docs/model.md §6): coordinate d of the
+/// scrambled point for month-dimension d, as a
 /// uniform in (0, 1) ([`unit`]), through Φ⁻¹ ([`crate::normal::inverse_cdf`]), ordered by
 /// `bridge` ([`crate::bridge::BrownianBridge`]) into `out`, one a month; `z` is scratch of the
 /// same length. The bridge spans at most [`SOBOL_DIMENSIONS`] months, so every month has its
 /// dimension.
 pub fn path_normals(
     bridge: &crate::bridge::BrownianBridge,
-    key: [u32; 2],
-    replicate: u32,
+    seeds: &[u32],
     index: u32,
     z: &mut [f64],
     out: &mut [f64],
 ) {
     let numbers = direction_numbers();
     assert!(bridge.months() <= SOBOL_DIMENSIONS, "one dimension a month");
-    for (d, zd) in z.iter_mut().enumerate() {
-        let x = scramble(
-            numbers.point(index, d),
-            scramble_seed(key, replicate, d as u32),
-        );
+    assert_eq!(seeds.len(), z.len(), "one scramble seed a month");
+    for (d, (zd, &seed)) in z.iter_mut().zip(seeds).enumerate() {
+        let x = scramble(numbers.point(index, d), seed);
         *zd = crate::normal::inverse_cdf(unit(x));
     }
     bridge.normals(z, out);
@@ -179,9 +185,10 @@ mod tests {
         let (mut z, mut out) = (vec![0.0; months], vec![0.0; months]);
         (0..replicates)
             .map(|r| {
+                let seeds = scramble_seeds(key, r, months);
                 let (mut hits, mut sum) = (0u32, 0.0);
                 for i in 0..points {
-                    path_normals(&bridge, key, r, i, &mut z, &mut out);
+                    path_normals(&bridge, &seeds, i, &mut z, &mut out);
                     let w = out
                         .iter()
                         .fold(w0, |w, &zt| (w + contribution) * (m + s * zt).exp());

@@ -667,14 +667,14 @@ int main(int argc, char** argv) {
     g.plan_lanes = (const uint4*)slurp(dir, "lanes");
     const u32 rows = bytes_read / 32;
     const u32 samples = atoi(argv[2]);
-    g.plan_money = (double*)calloc(6 * rows + 1, sizeof(double));
-    g.plan_counts = (u32*)calloc(9 * rows + 1, sizeof(u32));
+    g.plan_money = (double*)calloc(MONEY_PER_PATH * rows + 1, sizeof(double));
+    g.plan_counts = (u32*)calloc(COUNTS_PER_PATH * rows + 1, sizeof(u32));
     g.plan_samples = (u32*)calloc(samples + 1, sizeof(u32));
     for (u32 row = 0; row < rows; row++) {
         plan_path(g, row, row, g.plan_lanes[2 * row + 1].z);
     }
-    spill(dir, "money", g.plan_money, 6 * rows * sizeof(double));
-    spill(dir, "counts", g.plan_counts, 9 * rows * sizeof(u32));
+    spill(dir, "money", g.plan_money, MONEY_PER_PATH * rows * sizeof(double));
+    spill(dir, "counts", g.plan_counts, COUNTS_PER_PATH * rows * sizeof(u32));
     spill(dir, "samples", g.plan_samples, samples * sizeof(u32));
     return 0;
 }
@@ -693,7 +693,12 @@ fn the_generated_cuda_month_loop_gives_the_cpus_bits_on_every_case() {
     let binary = host_binary(
         "month-loop",
         PLAN_CUDA,
-        &format!("{FILES_C}{MONTH_LOOP_MAIN}"),
+        // The outputs' widths are packed.rs's, not written again here.
+        &format!(
+            "{FILES_C}#define MONEY_PER_PATH {}\n#define COUNTS_PER_PATH {}\n{MONTH_LOOP_MAIN}",
+            sextant_engine::plan::packed::MONEY_PER_PATH,
+            sextant_engine::plan::packed::COUNTS_PER_PATH
+        ),
     );
     let dir = binary.parent().unwrap().to_path_buf();
     let bytes_of = |name: &str| std::fs::read(dir.join(name)).unwrap();
