@@ -9,7 +9,7 @@ use sextant_engine::Engine;
 fn standard_goal_1m_paths(c: &mut Criterion) {
     let engine = Engine::default();
     let request = standard_goal(1_000_000);
-    let steps = request.options.paths * u64::from(request.goal.horizon_months);
+    let steps = request.options.paths() * u64::from(request.goal.horizon_months);
     let mut group = c.benchmark_group("standard goal");
     group.sample_size(10);
     group.throughput(Throughput::Elements(steps));
@@ -34,7 +34,7 @@ fn batches_of_goals(c: &mut Criterion) {
             .collect();
         let steps: u64 = requests
             .iter()
-            .map(|r| r.options.paths * u64::from(r.goal.horizon_months))
+            .map(|r| r.options.paths() * u64::from(r.goal.horizon_months))
             .sum();
         group.throughput(Throughput::Elements(steps));
         group.bench_function(format!("{goals} goals x {paths} paths (path-steps)"), |b| {

@@ -7,6 +7,6 @@ pub fn standard_goal(paths: u64) -> GoalRequest {
     let mut request: GoalRequest =
         serde_json::from_str(include_str!("../examples/accumulation-30y.json"))
             .expect("the standard goal parses");
-    request.options.paths = paths;
+    request.options.paths = Some(paths);
     request
 }

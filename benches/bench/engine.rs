@@ -136,7 +136,7 @@ pub fn run(
 ) -> Result<BenchReport> {
     let mut request: GoalRequest =
         serde_json::from_str(STANDARD_GOAL).context("the standard goal")?;
-    request.options.paths = paths.unwrap_or(1_000_000);
+    request.options.paths = Some(paths.unwrap_or(1_000_000));
     if let Some(seed) = seed {
         request.options.seed = seed;
     }
@@ -191,7 +191,7 @@ pub fn run(
         let model = serde_json::from_str(BENCH_REGIMES).context("the bench's regimes")?;
         let mut timing = time_model(model, "regimes (calm, crisis)")?;
         if !args.no_numpy {
-            let paths = args.numpy_paths.unwrap_or(request.options.paths);
+            let paths = args.numpy_paths.unwrap_or(request.options.paths());
             let peer = monteplan_regimes(args, paths, months, &timing.engine)?;
             eprintln!(
                 "monteplan's regime returns: {:.3e} path-steps/s; the engine's goal {:.0}× that",
@@ -283,7 +283,7 @@ pub fn run(
     };
     Ok(BenchReport {
         goal: "standard: 30 years, contributions growing 3%/yr, real target, yearly percentiles",
-        paths: request.options.paths,
+        paths: request.options.paths(),
         months,
         engine: engine_timing,
         numpy,
@@ -307,7 +307,7 @@ fn time_both(
 ) -> Result<(Timing, Option<Timing>)> {
     let months = request.goal.horizon_months;
     let mut warm = request.clone();
-    warm.options.paths = warm.options.paths.min(20_000);
+    warm.options.paths = Some(warm.options.paths().min(20_000));
     // The backend that ran it, as the result names it (an engine on a GPU runs per-asset
     // goals on the CPU and says so).
     let backend = engine.simulate(&warm)?.backend;
@@ -320,10 +320,10 @@ fn time_both(
     }
     times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
-    let steps = request.options.paths as f64 * f64::from(months);
+    let steps = request.options.paths() as f64 * f64::from(months);
     let engine_timing = Timing {
         backend,
-        paths: request.options.paths,
+        paths: request.options.paths(),
         seconds,
         path_steps_per_second: steps / seconds,
     };
@@ -334,7 +334,7 @@ fn time_both(
     let numpy = if args.no_numpy {
         None
     } else {
-        let numpy_paths = args.numpy_paths.unwrap_or(request.options.paths);
+        let numpy_paths = args.numpy_paths.unwrap_or(request.options.paths());
         let timing = numpy_reference(args, request, numpy_paths)?;
         eprintln!(
             "numpy:  {:.3e} path-steps/s ({:.3} s per run)",

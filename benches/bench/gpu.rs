@@ -234,7 +234,7 @@ fn goals(paths: u64) -> Result<Vec<PreparedGoal>> {
         .iter()
         .map(|text| {
             let mut request: GoalRequest = serde_json::from_str(text)?;
-            request.options.paths = paths;
+            request.options.paths = Some(paths);
             Ok(validate::prepare(&request)?)
         })
         .collect()
@@ -294,7 +294,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The timed batch: `batch_goals` standard goals of 10,000 paths each.
 fn standard_batch(batch_goals: usize) -> Result<Vec<PreparedGoal>> {
     let mut request: GoalRequest = serde_json::from_str(STANDARD_GOAL)?;
-    request.options.paths = 10_000;
+    request.options.paths = Some(10_000);
     Ok(vec![validate::prepare(&request)?; batch_goals])
 }
 

@@ -11,6 +11,7 @@
 //! | `service` | [`service`] | a FastAPI + NumPy service; typed gRPC beside HTTP JSON |
 //! | `fairness` | [`fairness`] | one lane against two |
 //! | `plan` | [`plan`] | monteplan (PyPI) on its default plan; the couple and its claiming solver |
+//! | `sampler` | [`sampler`] | Philox: variance reduction and time to a standard error |
 //! | `backends` | — | what each backend opens here (as `sextant backends`) |
 
 mod engine;
@@ -18,6 +19,7 @@ mod fairness;
 mod gpu;
 mod plan;
 mod portfolio;
+mod sampler;
 mod service;
 
 use std::path::PathBuf;
@@ -67,6 +69,9 @@ pub enum Suite {
     /// Household plans beside monteplan, the couple example and its claiming solver (see
     /// `plan`).
     Plan,
+    /// The samplers of docs/model.md §6 against Philox: variance reduction at equal paths and
+    /// time to a standard error (see `sampler`).
+    Sampler,
     /// What each backend opens here, or why it cannot (the `sextant backends` report; the
     /// GPU check carries only this binary).
     Backends,
@@ -87,6 +92,8 @@ pub struct BenchArgs {
     pub fairness: fairness::FairnessArgs,
     #[command(flatten)]
     pub plan: plan::PlanArgs,
+    #[command(flatten)]
+    pub sampler: sampler::SamplerArgs,
     /// Timed runs of the engine; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
@@ -161,6 +168,7 @@ fn run(cli: &Cli) -> Result<()> {
             &portfolio::run(&engine()?, &args.portfolio, &args.python)?,
         ),
         Suite::Plan => print(cli, &plan::run(&engine()?, &args.plan, &args.python)?),
+        Suite::Sampler => print(cli, &sampler::run(&engine()?, &args.sampler)?),
         Suite::Backends => print(cli, &sextant_engine::backend::backends_report()),
     }
 }

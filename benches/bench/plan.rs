@@ -158,7 +158,7 @@ pub struct Timed {
 pub fn run(engine: &Engine, args: &PlanArgs, python: &str) -> Result<PlanReport> {
     let request = |text: &str| -> Result<PlanRequest> {
         let mut r: PlanRequest = serde_json::from_str(text).context("a benchmark plan")?;
-        r.options.paths = args.plan_paths;
+        r.options.paths = Some(args.plan_paths);
         Ok(r)
     };
     let default = request(MONTEPLAN_DEFAULT)?;

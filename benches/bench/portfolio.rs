@@ -206,9 +206,9 @@ fn sweep(engine: &Engine) -> Result<SweepTiming> {
         serde_json::from_str(include_str!("../../examples/sweep.json")).context("the sweep")?;
     request.goal.horizon_months = 360;
     request.frontier.points = 100;
-    request.options.paths = 10_000;
+    request.options.paths = Some(10_000);
     let mut standard: GoalRequest = serde_json::from_str(STANDARD_GOAL)?;
-    standard.options.paths = 10_000;
+    standard.options.paths = Some(10_000);
     let goals = vec![validate::prepare(&standard)?; 100];
     let steps = 100.0 * 10_000.0 * 360.0;
     let months = standard.goal.horizon_months;

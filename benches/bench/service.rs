@@ -4,7 +4,9 @@
 //! goal (30 years) with 10,000 paths, waits for the answer, and posts again, for a fixed time.
 //! Sextant runs twice: with the default batching and with batching off (one goal per batch),
 //! which is what the defaults are measured against; the batched server is also driven over
-//! typed gRPC (`Simulate` with a `GoalRequest` message), to set typed gRPC beside HTTP JSON.
+//! typed gRPC (`Simulate` with a `GoalRequest` message), to set typed gRPC beside HTTP JSON,
+//! and asked for a standard error of 0.005 under the `sobol` sampler in place of 10,000
+//! paths (docs/model.md §6), to set a precision request beside the baseline's plain ones.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -36,6 +38,11 @@ pub struct ServiceArgs {
     no_baseline: bool,
 }
 
+/// The standard error of the precision run's requests.
+const PRECISION: f64 = 0.005;
+/// The precision run's name.
+const PRECISION_RUN: &str = "sextant sobol, precision 0.005 (batch 64, 2 ms)";
+
 #[derive(Serialize)]
 pub struct LoadReport {
     pub clients: usize,
@@ -44,6 +51,8 @@ pub struct LoadReport {
     pub runs: Vec<Run>,
     /// Sextant (default batching) requests/s over the baseline's.
     pub throughput_ratio: Option<f64>,
+    /// Sextant's precision-0.005 sobol requests/s over the baseline's plain requests/s.
+    pub precision_throughput_ratio: Option<f64>,
     /// Typed gRPC requests/s over HTTP JSON's, same server and clients.
     pub grpc_http_ratio: Option<f64>,
     /// Why the baseline did not run, when it was asked for and failed.
@@ -100,12 +109,31 @@ pub async fn one_client(
     (latencies, errors)
 }
 
-/// Closed-loop load: `clients` tasks post for `seconds`.
+/// The standard goal asking for a standard error of `precision` on success under the `sobol`
+/// sampler instead of a number of paths (docs/model.md §6).
+fn precision_body(precision: f64) -> Result<String> {
+    let mut request: Value = serde_json::from_str(STANDARD_GOAL)?;
+    request["options"] = serde_json::json!({"sampler": "sobol", "seed": 42,
+        "precision": {"success_probability": precision}});
+    Ok(request.to_string())
+}
+
+/// Closed-loop load: `clients` tasks post the `paths`-path standard goal for `seconds`.
 async fn load(name: &str, url: &str, clients: usize, seconds: f64, paths: u64) -> Result<Run> {
+    load_body(name, url, clients, seconds, body(paths)?).await
+}
+
+/// Closed-loop load: `clients` tasks post `body` for `seconds`.
+async fn load_body(
+    name: &str,
+    url: &str,
+    clients: usize,
+    seconds: f64,
+    body: String,
+) -> Result<Run> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    let body = body(paths)?;
     closed_loop(name, clients, seconds, |end| {
         let (http, url, body) = (http.clone(), url.to_string(), body.clone());
         async move { one_client(&http, &url, &body, end).await }
@@ -250,6 +278,10 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
         }
         runs.push(run);
         if max_batch > 1 {
+            // The same goal to a standard error of 0.005 (what a 10,000-path Philox run
+            // gives near p = 0.5) under the sobol sampler, which picks its own paths.
+            let body = precision_body(PRECISION)?;
+            runs.push(load_body(PRECISION_RUN, &url, args.clients, args.seconds, body).await?);
             runs.push(load(name, &url, 1, args.seconds.min(5.0), args.paths).await?);
             // The same server over typed gRPC, beside its HTTP JSON run.
             for (typed, one_connection) in [
@@ -376,6 +408,10 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
+        let precision_ratio = match (rate(PRECISION_RUN), rate("FastAPI")) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
         let grpc_ratio = match (rate("sextant gRPC typed"), rate("sextant (batch")) {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
@@ -401,7 +437,12 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             eprintln!("typed gRPC / HTTP JSON throughput (same server): {r:.2}×");
         }
         match (ratio, &baseline_error) {
-            (Some(r), _) => eprintln!("sextant / FastAPI throughput: {r:.1}×"),
+            (Some(r), _) => {
+                eprintln!("sextant / FastAPI throughput: {r:.1}×");
+                if let Some(p) = precision_ratio {
+                    eprintln!("sextant precision 0.005 (sobol) / FastAPI 10,000 paths: {p:.1}×");
+                }
+            }
             (None, Some(e)) => eprintln!("sextant / FastAPI throughput: no baseline ({e})"),
             (None, None) => {}
         }
@@ -411,6 +452,7 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             months: 360,
             runs,
             throughput_ratio: ratio,
+            precision_throughput_ratio: precision_ratio,
             grpc_http_ratio: grpc_ratio,
             baseline_error,
         })

@@ -696,7 +696,7 @@ async fn import_plans(
             )
         })?;
         let request = plan
-            .request_as_of(as_of, plan.request.options.paths)
+            .request_as_of(as_of, plan.request.options.paths())
             .map_err(|problem| at("as_of", problem))?;
         sextant_engine::plan::prepare_plan(&request)
             .map_err(|e| at(&format!("request.{}", e.field), e.problem))?;
@@ -813,7 +813,7 @@ impl Cli {
 
     fn apply_overrides(&self, options: &mut Options) {
         if let Some(paths) = self.paths {
-            options.paths = paths;
+            options.paths = Some(paths);
         }
         if let Some(seed) = self.seed {
             options.seed = seed;

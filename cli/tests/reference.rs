@@ -71,7 +71,7 @@ fn goals_agree_with_the_reference(cases: &str) {
         let mut request = case.clone();
         request.as_object_mut().unwrap().remove("name");
         let request: GoalRequest = serde_json::from_value(request).unwrap();
-        let n = request.options.paths as f64;
+        let n = request.options.paths() as f64;
         let result = engine.simulate(&request).unwrap();
 
         within(

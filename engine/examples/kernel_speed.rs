@@ -15,7 +15,7 @@ fn main() {
     let threads: usize = args.next().map_or(1, |a| a.parse().expect("threads"));
     let mut request: GoalRequest =
         serde_json::from_str(include_str!("../../examples/accumulation-30y.json")).unwrap();
-    request.options.paths = paths;
+    request.options.paths = Some(paths);
     let goal = prepare(&request).unwrap();
     let kernel: CpuKernel = args
         .next()

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::frontier::FrontierRequest;
 use crate::plan::solve::{claiming_runs, withdrawal_order_runs, MAX_SPENDING_RUNS};
 use crate::plan::PreparedPlan;
-use crate::request::GoalRequest;
+use crate::request::{GoalRequest, Options};
 use crate::risk::RiskRequest;
 use crate::scenarios::{SensitivityRequest, WhatIfRequest, DEFAULT_INPUTS};
 use crate::sweep::SweepRequest;
@@ -94,15 +94,27 @@ fn goal_steps(paths: u64, months: u32) -> (u64, &'static str) {
     (paths.saturating_mul(u64::from(months)), "options.paths")
 }
 
+/// paths × months of a goal's options: under a precision target every round's paths up to
+/// `options.max_paths`, which the error then names.
+fn options_steps(options: &Options, months: u32) -> (u64, &'static str) {
+    let (steps, _) = goal_steps(options.most_paths(), months);
+    let field = if options.precision.is_some() {
+        "options.max_paths"
+    } else {
+        "options.paths"
+    };
+    (steps, field)
+}
+
 /// One goal: paths × months.
 pub fn goal(request: &GoalRequest) -> Work {
-    let one = goal_steps(request.options.paths, request.goal.horizon_months);
+    let one = options_steps(&request.options, request.goal.horizon_months);
     Work::new("paths × months", one, (1, "options.paths"))
 }
 
 /// A solver: the goal at every run it may make.
 pub fn solver(request: &GoalRequest) -> Work {
-    let one = goal_steps(request.options.paths, request.goal.horizon_months);
+    let one = options_steps(&request.options, request.goal.horizon_months);
     Work::new(
         "a solver's paths × months × runs",
         one,
@@ -127,7 +139,7 @@ pub fn what_if(request: &WhatIfRequest) -> Work {
         .fold(request.goal.horizon_months, u32::max);
     Work::new(
         "paths × months over the base and its variants",
-        goal_steps(request.options.paths, months),
+        options_steps(&request.options, months),
         (1 + request.variants.len() as u64, "variants"),
     )
 }
@@ -149,7 +161,7 @@ pub fn sensitivity(request: &SensitivityRequest) -> Work {
     };
     Work::new(
         "paths × months over the base and 2 moves an input",
-        goal_steps(request.options.paths, horizon.saturating_add(stretch)),
+        options_steps(&request.options, horizon.saturating_add(stretch)),
         (1 + 2 * inputs, "sensitivity.inputs"),
     )
 }
@@ -158,7 +170,7 @@ pub fn sensitivity(request: &SensitivityRequest) -> Work {
 pub fn sweep(request: &SweepRequest) -> Work {
     Work::new(
         "paths × months × frontier points",
-        goal_steps(request.options.paths, request.goal.horizon_months),
+        options_steps(&request.options, request.goal.horizon_months),
         (u64::from(request.frontier.points), "frontier.points"),
     )
 }
@@ -290,7 +302,7 @@ mod tests {
         assert_eq!(err.field, "options.paths");
         // 3e8 a run, 21 runs: the inputs are.
         let mut r = r;
-        r.options.paths = 300_000;
+        r.options.paths = Some(300_000);
         let err = sensitivity(&r).within(2_000_000_000).unwrap_err();
         assert_eq!(err.field, "sensitivity.inputs");
     }

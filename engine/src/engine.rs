@@ -11,9 +11,10 @@ use crate::backend::{BackendError, CpuBackend, Detail, Device, SimulationBackend
 use crate::plan::{build_plan_result, prepare_plan, PlanRequest, PlanResult, PreparedPlan, Yearly};
 use crate::request::GoalRequest;
 use crate::result::{
-    DepletionStats, Percentiles, RealWealth, RealYearlyStats, RebalancingStats, SimulationResult,
-    TerminalStats, YearlyStats, ENGINE_VERSION,
+    DepletionStats, Percentiles, PrecisionReport, RealWealth, RealYearlyStats, RebalancingStats,
+    Sampling, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
 };
+use crate::sampler::PathSampler;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
 /// Why an operation returned no result.
@@ -96,26 +97,136 @@ impl Engine {
     }
 
     /// [`Engine::run`] with its progress reported to `watch`, which can also cancel it.
+    /// Goals with a precision target (docs/model.md §6) run in rounds: after each, those
+    /// whose standard error is still above the target run again with more paths (at least
+    /// double, [`crate::sampler::PrecisionTarget::next_paths`]) until it is met or `max_paths` stops them;
+    /// each round is one batch of the goals still going.
     pub fn run_watched(
         &self,
         goals: &[PreparedGoal],
         watch: &Watch,
     ) -> Result<Vec<SimulationResult>, EngineError> {
-        let backend = self.backend();
-        let summaries = backend.simulate_watched(goals, Detail::Full, watch)?;
-        let name = backend.info().name;
+        let mut results = self.run_round(goals, watch)?;
+        if goals.iter().all(|g| g.precision.is_none()) {
+            return Ok(results);
+        }
+        // Per goal: its last round's goal (when not the first), rounds run, paths simulated.
+        let mut last: Vec<Option<PreparedGoal>> = vec![None; goals.len()];
+        let mut rounds: Vec<(u32, u64)> = goals.iter().map(|g| (1, g.paths)).collect();
+        let mut going: Vec<bool> = goals.iter().map(|g| g.precision.is_some()).collect();
+        loop {
+            let mut batch = Vec::new();
+            let mut which = Vec::new();
+            for (i, original) in goals.iter().enumerate() {
+                let goal = last[i].as_ref().unwrap_or(original);
+                let (Some(target), true) = (goal.precision, going[i]) else {
+                    continue;
+                };
+                let se = results[i].standard_error;
+                let next = (se > target.success_probability)
+                    .then(|| target.next_paths(goal.sampler, goal.paths, se))
+                    .flatten();
+                let Some(paths) = next else {
+                    going[i] = false;
+                    continue;
+                };
+                let mut more = goal.clone();
+                (more.sampler, more.paths) = goal.sampler.with_paths(paths);
+                batch.push(more);
+                which.push(i);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let round = self.run_round(&batch, watch)?;
+            for ((i, goal), result) in which.into_iter().zip(batch).zip(round) {
+                rounds[i].0 += 1;
+                rounds[i].1 += goal.paths;
+                results[i] = result;
+                last[i] = Some(goal);
+            }
+        }
+        for ((goal, result), (rounds, simulated)) in goals.iter().zip(&mut results).zip(rounds) {
+            if let (Some(target), Some(sampling)) = (goal.precision, result.sampling.as_mut()) {
+                sampling.precision = Some(PrecisionReport {
+                    target: target.success_probability,
+                    met: result.standard_error <= target.success_probability,
+                    rounds,
+                    paths_simulated: simulated,
+                });
+            }
+        }
+        Ok(results)
+    }
+
+    /// One round of goals, each as it stands.
+    fn run_round(
+        &self,
+        goals: &[PreparedGoal],
+        watch: &Watch,
+    ) -> Result<Vec<SimulationResult>, EngineError> {
+        let (summaries, names) = self.simulate_on_device(goals, Detail::Full, watch)?;
         Ok(goals
             .iter()
             .zip(summaries)
-            .map(|(goal, summary)| build_result(goal, summary, name))
+            .zip(names)
+            .map(|((goal, summary), name)| build_result(goal, summary, &name))
             .collect())
     }
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
         Ok(self
-            .backend()
-            .simulate_watched(goals, Detail::Success, &self.watch)?)
+            .simulate_on_device(goals, Detail::Success, &self.watch)?
+            .0)
+    }
+
+    /// The goals' summaries from the engine's device, and each one's backend as results name
+    /// it. A GPU backend draws Philox alone so far: goals under another sampler run on the CPU
+    /// beside it, and their backend says why (docs/model.md §6).
+    fn simulate_on_device(
+        &self,
+        goals: &[PreparedGoal],
+        detail: Detail,
+        watch: &Watch,
+    ) -> Result<(Vec<Summary>, Vec<String>), EngineError> {
+        let backend = self.backend();
+        let name = backend.info().name;
+        let on_cpu = |goal: &PreparedGoal| {
+            !matches!(self.device, Device::Cpu(_)) && goal.sampler != PathSampler::Philox
+        };
+        if !goals.iter().any(on_cpu) {
+            let summaries = backend.simulate_watched(goals, detail, watch)?;
+            return Ok((summaries, vec![name.to_string(); goals.len()]));
+        }
+        let (cpu, device): (Vec<usize>, Vec<usize>) =
+            (0..goals.len()).partition(|&i| on_cpu(&goals[i]));
+        let pick = |which: &[usize]| -> Vec<PreparedGoal> {
+            which.iter().map(|&i| goals[i].clone()).collect()
+        };
+        let mut summaries: Vec<Option<Summary>> = vec![None; goals.len()];
+        let mut names = vec![name.to_string(); goals.len()];
+        if !device.is_empty() {
+            let done = backend.simulate_watched(&pick(&device), detail, watch)?;
+            for (&i, summary) in device.iter().zip(done) {
+                summaries[i] = Some(summary);
+            }
+        }
+        let done = CpuBackend::new().simulate_watched(&pick(&cpu), detail, watch)?;
+        for (&i, summary) in cpu.iter().zip(done) {
+            names[i] = format!(
+                "cpu (the {} sampler has no {name} kernel yet)",
+                goals[i].sampler.name()
+            );
+            summaries[i] = Some(summary);
+        }
+        Ok((
+            summaries
+                .into_iter()
+                .map(|s| s.expect("every goal ran"))
+                .collect(),
+            names,
+        ))
     }
 
     /// The household plan of one request (docs/model.md §5).
@@ -175,6 +286,7 @@ impl Engine {
     /// W_T of every path of `goal` (the solvers' break-even pass), unless cancelled first.
     pub fn terminal_wealth(&self, goal: &PreparedGoal) -> Result<Vec<f64>, EngineError> {
         self.check_cancelled()?;
+        // Every backend computes per-path values on the CPU, under any sampler.
         let wealth = self.backend().terminal_wealth(goal);
         self.watch.advance(goal.path_steps());
         self.check_cancelled()?;
@@ -201,6 +313,7 @@ pub fn prepare_all(
 pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> SimulationResult {
     let n = summary.paths as f64;
     let p = summary.success_probability();
+    let (standard_error, depletion_standard_error) = summary.standard_errors();
     let mut nominal = summary.snapshots;
     // Under a stochastic index the second half of the snapshots is real wealth.
     let real = goal.stochastic_index().then(|| {
@@ -227,7 +340,7 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
         .clone();
     SimulationResult {
         success_probability: p,
-        standard_error: (p * (1.0 - p) / n).sqrt(),
+        standard_error,
         target_nominal: goal.target_nominal,
         terminal: TerminalStats {
             mean: terminal.mean,
@@ -257,6 +370,12 @@ pub fn build_result(goal: &PreparedGoal, summary: Summary, backend: &str) -> Sim
                 mean_turnover: per_path,
                 mean_annual_turnover: per_path / (f64::from(goal.horizon) / 12.0),
             }
+        }),
+        sampling: Some(Sampling {
+            sampler: goal.sampler.name().to_string(),
+            replicates: goal.sampler.replicates(),
+            depletion_standard_error,
+            precision: None,
         }),
         paths: summary.paths,
         seed: goal.seed,

@@ -22,6 +22,7 @@ pub mod regime;
 pub mod request;
 pub mod result;
 pub mod risk;
+pub mod sampler;
 pub mod scenarios;
 pub mod sobol;
 pub mod solve;

@@ -503,10 +503,12 @@ pub struct GlideSegment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// N, 1 … 10,000,000.
-    #[serde(default = "default_paths")]
+    /// N, 1 … 10,000,000 (default 10,000). The `sobol` sampler rounds it up to R × 2^m and
+    /// `antithetic` to an even count; the result reports the paths used. With `precision`,
+    /// the first round's paths (default 1,024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10_000_000))]
-    pub paths: u64,
+    pub paths: Option<u64>,
     /// Same seed, same result.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -514,16 +516,120 @@ pub struct Options {
     #[serde(default = "default_percentiles")]
     #[schemars(length(max = 101))]
     pub percentiles: Vec<f64>,
+    /// How the paths' random numbers are drawn (docs/model.md §6): `philox` (the default),
+    /// `antithetic` or `sobol`.
+    #[serde(default, skip_serializing_if = "Sampler::is_philox")]
+    pub sampler: Sampler,
+    /// R, the `sobol` sampler's independent scrambles, 2 … 1,024 (default 16): its standard
+    /// errors come from their spread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 1024))]
+    pub replicates: Option<u32>,
+    /// A target standard error instead of a number of paths: the engine runs rounds that
+    /// double the paths until it is met or `max_paths` is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// With `precision`, the most paths a round may use (default 65,536: its budget, twice that × the horizon, stays in the interactive lane for 30 years).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10_000_000))]
+    pub max_paths: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            paths: DEFAULT_PATHS,
+            paths: None,
             seed: DEFAULT_SEED,
             percentiles: DEFAULT_PERCENTILES.to_vec(),
+            sampler: Sampler::Philox,
+            replicates: None,
+            precision: None,
+            max_paths: None,
         }
     }
+}
+
+impl Options {
+    /// The paths asked for, or the default: [`DEFAULT_PATHS`], or with a precision the
+    /// first round's [`FIRST_ROUND_PATHS`].
+    pub fn paths(&self) -> u64 {
+        self.paths.unwrap_or(if self.precision.is_some() {
+            FIRST_ROUND_PATHS
+        } else {
+            DEFAULT_PATHS
+        })
+    }
+
+    /// The most paths a run of these options may simulate, for the budget: the paths in the
+    /// sampler's form, or under a precision target every round's up to `max_paths` (each
+    /// round at least doubles, so together under twice the last).
+    pub fn most_paths(&self) -> u64 {
+        let paths = self.paths();
+        let rounded =
+            crate::sampler::PathSampler::of_options(self, paths).map_or(paths, |(_, used)| used);
+        match self.precision {
+            Some(_) => {
+                let cap = self.max_paths.unwrap_or(DEFAULT_MAX_PATHS);
+                rounded.max(cap).saturating_mul(2)
+            }
+            None => rounded,
+        }
+    }
+
+    /// These options asking for `paths` paths.
+    pub fn with_paths(mut self, paths: u64) -> Self {
+        self.paths = Some(paths);
+        self
+    }
+}
+
+/// Paths of a precision target's first round when the request names none.
+pub const FIRST_ROUND_PATHS: u64 = 1024;
+/// The most paths a precision target's rounds may reach when `options.max_paths` is absent.
+pub const DEFAULT_MAX_PATHS: u64 = 1 << 16;
+/// Replicates of the `sobol` sampler when `options.replicates` is absent.
+pub const DEFAULT_REPLICATES: u32 = 16;
+
+/// `options.sampler`: where each path's normals come from (docs/model.md §6).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// Philox 4×32-10 and Box–Muller, path by path (§1's streams).
+    #[default]
+    Philox,
+    /// Paths in pairs: the second takes the first's market normals negated, its other draws
+    /// the same.
+    Antithetic,
+    /// Randomized quasi-Monte Carlo: scrambled Sobol' points ordered by a Brownian bridge, in
+    /// R independent replicates.
+    Sobol,
+}
+
+impl Sampler {
+    pub fn is_philox(&self) -> bool {
+        *self == Sampler::Philox
+    }
+
+    /// The sampler's name, as requests write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Philox => "philox",
+            Sampler::Antithetic => "antithetic",
+            Sampler::Sobol => "sobol",
+        }
+    }
+}
+
+/// `options.precision`: the standard error wanted of an estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Precision {
+    /// The target standard error of the success probability, in (0, 0.5] (0.005: ±0.5
+    /// percentage points).
+    #[schemars(range(max = 0.5), extend("exclusiveMinimum" = 0.0))]
+    pub success_probability: f64,
 }
 
 fn default_true() -> bool {
@@ -531,9 +637,6 @@ fn default_true() -> bool {
 }
 fn default_threshold() -> f64 {
     DEFAULT_SUCCESS_THRESHOLD
-}
-fn default_paths() -> u64 {
-    DEFAULT_PATHS
 }
 fn default_seed() -> u64 {
     DEFAULT_SEED

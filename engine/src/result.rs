@@ -17,7 +17,8 @@ pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct SimulationResult {
     /// p̂: the fraction of paths that were never depleted and ended at or above the target.
     pub success_probability: f64,
-    /// sqrt(p̂(1−p̂)/N).
+    /// The standard error of p̂: sqrt(p̂(1−p̂)/N) under `philox`; under the other samplers
+    /// from their own spread (`sampling`).
     pub standard_error: f64,
     /// The target at the horizon in nominal money.
     pub target_nominal: f64,
@@ -41,10 +42,43 @@ pub struct SimulationResult {
     /// only: how often and how much the portfolio was traded back to its weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalancing: Option<RebalancingStats>,
+    /// How the paths drew their numbers and what the standard errors rest on (docs/model.md
+    /// §6); absent only from results stored before samplers existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
+    /// The paths simulated (the last round's, under a precision target).
     pub paths: u64,
     pub seed: u64,
     pub backend: String,
     pub engine_version: String,
+}
+
+/// The sampler behind a result and its standard errors (docs/model.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// `philox`, `antithetic` or `sobol`.
+    pub sampler: String,
+    /// The `sobol` sampler's replicates, whose spread gives the standard errors; absent for
+    /// the others (`philox`: binomial; `antithetic`: the spread of the pairs' means).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicates: Option<u32>,
+    /// The standard error of `depletion.probability`, as `standard_error` is success's.
+    pub depletion_standard_error: f64,
+    /// Under a precision target: what was asked, how many rounds ran, the paths of all
+    /// of them together, and whether the target was met (else `max_paths` stopped them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionReport>,
+}
+
+/// What a precision target's rounds reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionReport {
+    /// The standard error of success asked for.
+    pub target: f64,
+    pub met: bool,
+    pub rounds: u32,
+    /// Paths simulated over every round (the result's own are the last round's).
+    pub paths_simulated: u64,
 }
 
 /// Mean and percentiles of terminal wealth.

@@ -71,6 +71,7 @@ pub fn what_if(engine: &Engine, request: &WhatIfRequest) -> Result<WhatIfResult,
         market: request.market.clone(),
         options: request.options.clone(),
     };
+    crate::sampler::one_number_of_paths(&base.options, "a what-if")?;
     let mut goals = vec![prepare(&base)?];
     for (i, variant) in request.variants.iter().enumerate() {
         let field = |f: &str| format!("variants[{i}].{f}");
@@ -255,6 +256,7 @@ pub fn sensitivity(
         )
         .into());
     }
+    crate::sampler::one_number_of_paths(&base.options, "a sensitivity")?;
     let mut goals = vec![prepare(&base)?];
     let mut bars = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {

@@ -53,6 +53,7 @@ pub fn required_contribution(
     engine: &Engine,
     request: &GoalRequest,
 ) -> Result<SolveResult, EngineError> {
+    crate::sampler::one_number_of_paths(&request.options, "the required-contribution solver")?;
     let base = prepare(request)?;
     let threshold = request.goal.success_threshold;
     let needed = successes_needed(threshold, base.paths);
@@ -101,6 +102,7 @@ pub fn sustainable_withdrawal(
     engine: &Engine,
     request: &GoalRequest,
 ) -> Result<SolveResult, EngineError> {
+    crate::sampler::one_number_of_paths(&request.options, "the sustainable-withdrawal solver")?;
     let base = prepare(request)?;
     let start = request
         .goal
@@ -171,6 +173,7 @@ pub fn score_accumulation(
             "must be 0 to score a goal by its break-even contributions",
         ));
     }
+    crate::sampler::one_number_of_paths(&request.options, "the re-score")?;
     let goal = prepare(request)?;
     if goal
         .asset_paths

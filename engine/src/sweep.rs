@@ -172,6 +172,7 @@ impl SweepRequest {
 
     pub fn run(&self, engine: &Engine) -> Result<SweepReport, SweepError> {
         crate::validate::check_fee("fee", self.fee)?;
+        crate::sampler::one_number_of_paths(&self.options, "a sweep")?;
         let prepared = self.frontier.prepare("frontier.")?;
         if let ReturnModel::Bootstrap {
             history: HistorySource::Inline(history),

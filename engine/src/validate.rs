@@ -16,6 +16,7 @@ use crate::request::{
     GlideSegment, GoalRequest, HistorySource, Inflation, InflationModel, Market, Rebalancing,
     Regime, RegimeStart, RegimeStartName, ReturnModel,
 };
+use crate::sampler::{PathSampler, PrecisionTarget};
 use crate::student_t::{StudentT, MAX_DF};
 
 /// Longest horizon, in months (100 years).
@@ -92,6 +93,10 @@ pub struct PreparedGoal {
     /// `drift` and `volatility` then still hold the portfolio's monthly reduction, which the
     /// per-asset kernels do not read (every backend has one).
     pub asset_paths: Option<AssetPaths>,
+    /// Where the paths' market normals come from (docs/model.md §6); `paths` is in its form.
+    pub sampler: PathSampler,
+    /// A target standard error, which [`crate::Engine`] meets in rounds of more paths.
+    pub precision: Option<PrecisionTarget>,
 }
 
 /// What a month loop reads of its market (docs/model.md §1.2, §4): a goal's
@@ -215,13 +220,15 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
             format!("must be in (0, 1], got {threshold}"),
         ));
     }
-    if !(1..=MAX_PATHS).contains(&options.paths) {
+    if !(1..=MAX_PATHS).contains(&options.paths()) {
         return Err(ValidationError::new(
             "options.paths",
-            format!("must be between 1 and {MAX_PATHS}, got {}", options.paths),
+            format!("must be between 1 and {MAX_PATHS}, got {}", options.paths()),
         ));
     }
     let percentiles = percentiles(&options.percentiles)?;
+    let precision = PrecisionTarget::of_options(options)?;
+    let (sampler, paths) = PathSampler::of_options(options, options.paths())?;
 
     let MarketSchedule {
         drift,
@@ -231,6 +238,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         bootstrap,
         asset_paths,
     } = market_schedule(&request.market, horizon, "goal.horizon_months")?;
+    sampler_covers(sampler, bootstrap.is_some(), asset_paths.is_some())?;
     let mean_inflation = mean_inflation(&request.market, bootstrap.as_ref(), asset_paths.as_ref())?;
     let stochastic_index =
         stochastic_inflation.is_some() || bootstrap.as_ref().is_some_and(|b| b.inflation.is_some());
@@ -271,7 +279,7 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         volatility,
         target_nominal,
         target_real,
-        paths: options.paths,
+        paths,
         seed: options.seed,
         percentiles,
         student_t,
@@ -279,7 +287,38 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
         inflation: stochastic_inflation,
         bootstrap,
         asset_paths,
+        sampler,
+        precision,
     })
+}
+
+/// Whether `sampler` can draw this market's normals: a bootstrap draws none (its months come
+/// from the history), and per-asset paths draw one per asset a month, which only Philox does
+/// yet (docs/model.md §6).
+fn sampler_covers(
+    sampler: PathSampler,
+    bootstrap: bool,
+    asset_paths: bool,
+) -> Result<(), ValidationError> {
+    if sampler == PathSampler::Philox {
+        return Ok(());
+    }
+    let name = sampler.name();
+    if bootstrap {
+        return Err(ValidationError::new(
+            "options.sampler",
+            format!(
+                "a bootstrap market draws no normals for the {name} sampler to order: use philox"
+            ),
+        ));
+    }
+    if asset_paths {
+        return Err(ValidationError::new(
+            "options.sampler",
+            format!("per-asset paths (market.rebalancing other than monthly) draw one normal per asset a month, which the {name} sampler does not cover yet: use philox"),
+        ));
+    }
+    Ok(())
 }
 
 /// The long-run annual inflation of `market` (the AR(1) model's mean, the rate, or the

@@ -160,7 +160,7 @@ fn sweep_request(points: u32) -> SweepRequest {
     .unwrap();
     let mut request: SweepRequest = serde_json::from_str(&text).unwrap();
     request.frontier.points = points;
-    request.options.paths = 3000;
+    request.options.paths = Some(3000);
     request
 }
 

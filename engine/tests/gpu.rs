@@ -652,7 +652,7 @@ mod wgpu {
         let rebalancing: sextant_engine::GoalRequest =
             serde_json::from_str(include_str!("../../examples/rebalancing.json")).unwrap();
         request.market = rebalancing.market;
-        request.options.paths = 300;
+        request.options.paths = Some(300);
         let plan = sextant_engine::plan::prepare_plan(&request).unwrap();
         let (on_gpu, on_cpu) = plan_on_wgpu_near_the_cpu(&b, &plan);
         let (g, c) = (
@@ -680,7 +680,7 @@ mod wgpu {
         let Some(b) = backend() else { return };
         let mut per_asset: sextant_engine::GoalRequest =
             serde_json::from_str(include_str!("../../examples/rebalancing.json")).unwrap();
-        per_asset.options.paths = 2_000;
+        per_asset.options.paths = Some(2_000);
         let on_gpu = Engine::new(Device::Wgpu(b)).simulate(&per_asset).unwrap();
         let on_cpu = Engine::new(Device::Cpu(CpuBackend::new()))
             .simulate(&per_asset)

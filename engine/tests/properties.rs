@@ -344,8 +344,11 @@ fn each_bound_of_model_md_is_refused_by_name() {
             "market.inflation",
             Box::new(|r| r.market.inflation = f64::NAN.into()),
         ),
-        ("options.paths", Box::new(|r| r.options.paths = 0)),
-        ("options.paths", Box::new(|r| r.options.paths = 10_000_001)),
+        ("options.paths", Box::new(|r| r.options.paths = Some(0))),
+        (
+            "options.paths",
+            Box::new(|r| r.options.paths = Some(10_000_001)),
+        ),
         (
             "options.percentiles[1]",
             Box::new(|r| r.options.percentiles = vec![5.0, 101.0]),

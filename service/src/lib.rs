@@ -1592,7 +1592,8 @@ async fn tool_result(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     let tool = tools::find(name).ok_or_else(|| ApiError::NotFound(format!("tool {name}")))?;
-    let result = call(state, caller, tool.operation, Input::Body(body)).await?;
-    let summary = tools::summary(tool.operation, body, &result)?;
+    let body = tools::with_tool_defaults(tool.operation, body);
+    let result = call(state, caller, tool.operation, Input::Body(&body)).await?;
+    let summary = tools::summary(tool.operation, &body, &result)?;
     Ok(serde_json::json!({"tool": name, "summary": summary, "result": result}))
 }

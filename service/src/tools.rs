@@ -220,6 +220,55 @@ fn read<T: serde::de::DeserializeOwned>(result: &Value) -> Result<T, ApiError> {
 
 /// A sentence or two an agent can quote, read from the typed result (and, for a simulation,
 /// the request's horizon).
+/// The standard error a tool's simulation aims at when the agent names neither paths nor a
+/// precision: "success within ±0.5 percentage points" (docs/model.md §6).
+pub const TOOL_PRECISION: f64 = 0.005;
+
+/// The sampler of the tools' precision default: the one that reaches [`TOOL_PRECISION`]
+/// soonest on this engine today. `sobol` needs the fewest paths, but its normals are not yet
+/// vectorised on the CPU, so antithetic pairs get there first (benches/RESULTS.md, "Samplers
+/// against Philox").
+pub const TOOL_SAMPLER: &str = "antithetic";
+
+/// A tool call's body with the tools' defaults: a `simulate_goal` that names neither
+/// `options.paths` nor `options.precision` asks for [`TOOL_PRECISION`], drawn by the
+/// [`TOOL_SAMPLER`] unless the market is one that sampler does not cover (per-asset paths, a
+/// bootstrap) or the agent chose a sampler. Other bodies pass unchanged,
+/// as does one that is not a JSON object (the validator names what is wrong with it).
+pub fn with_tool_defaults(operation: Operation, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let unchanged = std::borrow::Cow::Borrowed(body);
+    if operation != Operation::Simulate {
+        return unchanged;
+    }
+    let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(body) else {
+        return unchanged;
+    };
+    let options = request.entry("options").or_insert_with(|| json!({}));
+    let Some(options) = options.as_object_mut() else {
+        return unchanged;
+    };
+    if options.contains_key("paths") || options.contains_key("precision") {
+        return unchanged;
+    }
+    options.insert(
+        "precision".into(),
+        json!({"success_probability": TOOL_PRECISION}),
+    );
+    let market = request.get("market");
+    let per_asset = market
+        .and_then(|m| m.get("rebalancing"))
+        .is_some_and(|r| r != "monthly" && r.get("kind").is_none_or(|k| k != "monthly"));
+    let bootstrap = market
+        .and_then(|m| m.get("model"))
+        .and_then(|m| m.get("kind"))
+        .is_some_and(|k| k == "bootstrap");
+    let options = request["options"].as_object_mut().expect("set above");
+    if !options.contains_key("sampler") && !per_asset && !bootstrap {
+        options.insert("sampler".into(), json!(TOOL_SAMPLER));
+    }
+    std::borrow::Cow::Owned(serde_json::to_vec(&request).unwrap_or_else(|_| body.to_vec()))
+}
+
 pub fn summary(operation: Operation, body: &[u8], result: &Value) -> Result<String, ApiError> {
     Ok(match operation {
         Operation::Simulate => {
@@ -576,6 +625,11 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
             years(months)
         )
     };
+    s += &format!(
+        " (±{:.1} percentage points, one standard error over {} paths)",
+        100.0 * result.standard_error,
+        result.paths
+    );
     if let Some(m) = result.terminal.percentiles.get(50.0) {
         s += &format!("; median wealth then {}", money(m));
     }
@@ -671,7 +725,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/regimes.json");
         let mut request: GoalRequest =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        request.options.paths = 2000;
+        request.options.paths = Some(2000);
         let result = sextant_engine::Engine::default()
             .simulate(&request)
             .unwrap();

@@ -80,7 +80,7 @@ impl StoredGoal {
                 ..Market::default()
             },
             options: Options {
-                paths,
+                paths: Some(paths),
                 seed: self.id as u64,
                 ..Options::default()
             },

@@ -56,7 +56,7 @@ impl StoredPlan {
             .map_err(|e| format!("as_of {:?} is not YYYY-MM-DD: {e}", self.as_of))?;
         let months = months_between(stored, as_of).clamp(0, i64::from(u32::MAX));
         let mut request = aged(&self.request, months as u32);
-        request.options.paths = paths;
+        request.options.paths = Some(paths);
         request.options.seed = self.id as u64;
         Ok(request)
     }
@@ -393,7 +393,7 @@ mod tests {
             .map(|g| (g.name.as_str(), g.month))
             .collect();
         assert_eq!(goals, vec![("new car", None), ("roof", Some(34))]);
-        assert_eq!((request.options.paths, request.options.seed), (500, 7));
+        assert_eq!((request.options.paths(), request.options.seed), (500, 7));
         prepare_plan(&request).unwrap();
         // Past the roof's month and Alex's 70th birthday, both are gone.
         let later = stored

@@ -463,6 +463,20 @@ pub fn simulate_as(
     batch: &[PreparedGoal],
     detail: Detail,
 ) -> Result<Vec<Summary>, super::BackendError> {
+    // The kernels draw Philox alone so far: another sampler is refused by name, never
+    // silently drawn from Philox (the engine runs such goals on the CPU, saying so).
+    if let Some(goal) = batch
+        .iter()
+        .find(|g| g.sampler != crate::sampler::PathSampler::Philox)
+    {
+        return Err(super::BackendError::Unavailable {
+            kind,
+            reason: format!(
+                "the {} sampler has no {kind} kernel yet",
+                goal.sampler.name()
+            ),
+        });
+    }
     simulate(device, batch, detail).map_err(|reason| super::BackendError::Failed { kind, reason })
 }
 
@@ -560,6 +574,7 @@ fn summary(
         } else {
             0.0
         },
+        spread: crate::sampler::Spread::Paths,
     }
 }
 

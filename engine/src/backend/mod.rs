@@ -114,6 +114,8 @@ pub struct Summary {
     pub rebalances: u64,
     /// Under per-asset paths: the turnover of every rebalance of every path, summed.
     pub turnover: f64,
+    /// What the standard errors come from under the goal's sampler (docs/model.md §6).
+    pub spread: crate::sampler::Spread,
 }
 
 impl Summary {
@@ -126,6 +128,13 @@ impl Summary {
 
     pub fn success_probability(&self) -> f64 {
         self.successes as f64 / self.paths as f64
+    }
+
+    /// The standard errors of the success and depletion probabilities, from the sampler's
+    /// spread.
+    pub fn standard_errors(&self) -> (f64, f64) {
+        self.spread
+            .standard_errors(self.paths, self.successes, self.depleted)
     }
 }
 

@@ -686,15 +686,16 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
     }
 
     let options = &request.options;
-    if !(1..=MAX_PLAN_PATHS).contains(&options.paths) {
+    if !(1..=MAX_PLAN_PATHS).contains(&options.paths()) {
         return Err(ValidationError::new(
             "options.paths",
             format!(
                 "must be between 1 and {MAX_PLAN_PATHS} for a plan, got {}",
-                options.paths
+                options.paths()
             ),
         ));
     }
+    plan_samples_with_philox(options)?;
     let percentiles = percentiles(&options.percentiles)?;
 
     // The longest any path can run: the last person's longest life, at most 1200 months.
@@ -755,7 +756,7 @@ pub fn prepare_plan(request: &PlanRequest) -> Result<PreparedPlan, ValidationErr
         },
         inflation_model,
         asset_paths: schedule.asset_paths,
-        paths: options.paths,
+        paths: options.paths(),
         seed: options.seed,
         percentiles,
     })
@@ -975,4 +976,27 @@ fn spending_rule(rule: &SpendingRule, essential: f64) -> Result<Rule, Validation
             }
         }
     })
+}
+
+/// Plans draw their numbers from Philox alone for now (docs/model.md §6): the other samplers'
+/// options are refused by name rather than ignored.
+fn plan_samples_with_philox(options: &crate::request::Options) -> Result<(), ValidationError> {
+    let refused = if !options.sampler.is_philox() {
+        Some(("options.sampler", options.sampler.name()))
+    } else if options.replicates.is_some() {
+        Some(("options.replicates", "replicates"))
+    } else if options.precision.is_some() {
+        Some(("options.precision", "a precision target"))
+    } else if options.max_paths.is_some() {
+        Some(("options.max_paths", "max_paths"))
+    } else {
+        None
+    };
+    match refused {
+        Some((field, what)) => Err(ValidationError::new(
+            field,
+            format!("household plans run on the philox sampler with a number of paths; {what} is for goals only so far"),
+        )),
+        None => Ok(()),
+    }
 }

@@ -100,7 +100,7 @@ pub fn request(goal: Goal, market: Market, paths: u64, seed: u64) -> GoalRequest
         goal,
         market,
         options: Options {
-            paths,
+            paths: Some(paths),
             seed,
             ..Options::default()
         },
@@ -111,6 +111,6 @@ pub fn request(goal: Goal, market: Market, paths: u64, seed: u64) -> GoalRequest
 pub fn standard_goal(paths: u64) -> GoalRequest {
     let mut r: GoalRequest =
         serde_json::from_str(include_str!("../../../examples/accumulation-30y.json")).unwrap();
-    r.options.paths = paths;
+    r.options.paths = Some(paths);
     r
 }

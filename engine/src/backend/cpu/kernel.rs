@@ -17,6 +17,7 @@ use crate::inflation::{IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
+use crate::sampler::{antithetic_source, PathSampler, SobolPaths};
 use crate::student_t;
 use crate::validate::{MarketView, PreparedGoal};
 
@@ -174,8 +175,17 @@ pub(super) fn simulate_lanes(
     // Regimes, a bootstrap and a stochastic index give each lane its own drift or amount.
     let per_lane = goal.regimes.is_some() || goal.bootstrap.is_some() || goal.stochastic_index();
     let mut clamped = 0u64;
+    let mut sobol = SobolLanes::of(goal);
     for group in (0..count).step_by(LANES) {
         let paths = job.lane_paths(group);
+        if let Some(sobol) = &mut sobol {
+            sobol.fill(&paths);
+        }
+        let draws = LaneDraws::of(
+            goal.sampler,
+            &paths,
+            sobol.as_ref().map_or(&[][..], |s| &s.months),
+        );
         let mut wealth = [goal.initial_wealth; LANES];
         let mut depleted_at = [NOT_DEPLETED; LANES];
         let mut lane_state = LaneState::new(&market);
@@ -183,7 +193,7 @@ pub(super) fn simulate_lanes(
         let mut t = 0usize;
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, &market, &paths, q, t, months_left, &mut lane_state);
+            let growth = quad_growth(lanes, &market, &draws, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 let (c, d) = (goal.contribution[t], goal.withdrawal[t]);
                 if !per_lane && t < first_withdrawal {
@@ -346,6 +356,111 @@ impl LaneState {
     }
 }
 
+/// Where a lane group's numbers come from under its goal's sampler (docs/model.md §6,
+/// [`crate::sampler`]).
+pub(super) struct LaneDraws<'a> {
+    /// The path whose Philox streams each lane reads: its own, or under antithetic sampling
+    /// its pair's (both paths of a pair draw the same numbers).
+    pub(super) streams: [u32; LANES],
+    /// Antithetic sampling: the lanes whose market normals are negated (a pair's second).
+    negated: Option<[bool; LANES]>,
+    /// The `sobol` sampler: every month's market normals, month-major, from the bridge.
+    sobol: Option<&'a [[f32; LANES]]>,
+}
+
+impl<'a> LaneDraws<'a> {
+    /// Each lane draws its own path's Philox streams.
+    #[inline(always)]
+    pub(super) fn philox(paths: &[u32; LANES]) -> Self {
+        LaneDraws {
+            streams: *paths,
+            negated: None,
+            sobol: None,
+        }
+    }
+
+    /// The draws of lanes `paths` under `sampler`; for `sobol`, `normals` holds the group's
+    /// month normals (filled by [`SobolLanes::fill`]).
+    #[inline(always)]
+    fn of(sampler: PathSampler, paths: &[u32; LANES], normals: &'a [[f32; LANES]]) -> Self {
+        match sampler {
+            PathSampler::Philox => Self::philox(paths),
+            PathSampler::Antithetic => LaneDraws {
+                streams: std::array::from_fn(|l| antithetic_source(paths[l]).0),
+                negated: Some(std::array::from_fn(|l| antithetic_source(paths[l]).1)),
+                sobol: None,
+            },
+            PathSampler::Sobol { .. } => LaneDraws {
+                streams: *paths,
+                negated: None,
+                sobol: Some(normals),
+            },
+        }
+    }
+
+    /// Quad `q`'s market normals Z (months `t` … `t` + 3, `months_left` of them real): Philox
+    /// and Box–Muller, negated on a pair's second path, or the Sobol' months'.
+    #[inline(always)]
+    fn market_normals(
+        &self,
+        lanes: &impl LaneKernel,
+        q: usize,
+        t: usize,
+        months_left: usize,
+    ) -> [[f32; LANES]; 4] {
+        let mut normals = [[0.0f32; LANES]; 4];
+        if let Some(months) = self.sobol {
+            normals[..months_left].copy_from_slice(&months[t..t + months_left]);
+            return normals;
+        }
+        let [w0, w1, w2, w3] = lanes.words(&self.streams, q as u32);
+        let [z0, z1, z2, z3] = &mut normals;
+        normal::box_muller_lanes(&w0, &w1, z0, z1);
+        normal::box_muller_lanes(&w2, &w3, z2, z3);
+        if let Some(negated) = &self.negated {
+            for z in normals.iter_mut() {
+                for (x, &flip) in z.iter_mut().zip(negated) {
+                    *x = if flip { -*x } else { *x };
+                }
+            }
+        }
+        normals
+    }
+}
+
+/// A block's `sobol` normals: the goal's points and bridge ([`SobolPaths`]) and a lane
+/// group's month normals, month-major, refilled for each group.
+pub(super) struct SobolLanes {
+    paths: SobolPaths,
+    path: Vec<f32>,
+    pub(super) months: Vec<[f32; LANES]>,
+}
+
+impl SobolLanes {
+    /// For a goal under the `sobol` sampler; `None` under the others.
+    pub(super) fn of(goal: &PreparedGoal) -> Option<SobolLanes> {
+        let PathSampler::Sobol { points_log2, .. } = goal.sampler else {
+            return None;
+        };
+        let horizon = goal.horizon as usize;
+        Some(SobolLanes {
+            paths: SobolPaths::new(goal.seed, goal.horizon, points_log2),
+            path: vec![0.0; horizon],
+            months: vec![[0.0; LANES]; horizon],
+        })
+    }
+
+    /// The month normals of the lane group of `paths`.
+    pub(super) fn fill(&mut self, paths: &[u32; LANES]) {
+        for (l, &p) in paths.iter().enumerate() {
+            self.paths.path_normals(p, &mut self.path);
+            for (month, &z) in self.months.iter_mut().zip(&self.path) {
+                month[l] = z;
+            }
+        }
+    }
+}
+
 /// Quad `q`'s growth shocks for each lane: exp(vol·Z) of the lognormal (with the vol of each
 /// lane's regime under regimes, which this steps), or a Student-t market's max(1 + vol·T, 0)
 /// (counting each lane's clamped months). Its four months' factors come first, lane-wise and
@@ -355,12 +470,13 @@ impl LaneState {
 fn quad_growth(
     lanes: &impl LaneKernel,
     market: &MarketView,
-    paths: &[u32; LANES],
+    draws: &LaneDraws,
     q: usize,
     t: usize,
     months_left: usize,
     state: &mut LaneState,
 ) -> [[f32; LANES]; 4] {
+    let paths = &draws.streams;
     if let Some(boot) = &market.bootstrap {
         bootstrap_quad(lanes, boot, paths, q, t, months_left, state);
         if market.inflation.is_some() {
@@ -371,12 +487,7 @@ fn quad_growth(
         // The month's growth is all in its drift (LaneState::drifts).
         return [[1.0; LANES]; 4];
     }
-    let words = lanes.words(paths, q as u32);
-    let mut growth = [[0.0f32; LANES]; 4];
-    let [w0, w1, w2, w3] = &words;
-    let [g0, g1, g2, g3] = &mut growth;
-    normal::box_muller_lanes(w0, w1, g0, g1);
-    normal::box_muller_lanes(w2, w3, g2, g3);
+    let mut growth = draws.market_normals(lanes, q, t, months_left);
     if market.inflation.is_some() {
         // The market's normals Z_t (before they become shocks) and the model's own Z'_t.
         state.shocks = growth;
@@ -472,7 +583,7 @@ impl<'a> MarketLanes<'a> {
         self.shocks = quad_growth(
             lanes,
             &market,
-            paths,
+            &LaneDraws::philox(paths),
             t / 4,
             t,
             months_left,
@@ -607,7 +718,8 @@ pub(super) fn affine_lanes(
         let mut lane_state = LaneState::new(&market);
         for q in 0..quads {
             let months_left = (horizon - t).min(4);
-            let growth = quad_growth(lanes, &market, &paths, q, t, months_left, &mut lane_state);
+            let draws = LaneDraws::philox(&paths);
+            let growth = quad_growth(lanes, &market, &draws, q, t, months_left, &mut lane_state);
             for (j, g) in growth[..months_left].iter().enumerate() {
                 if goal.regimes.is_some() || goal.bootstrap.is_some() {
                     let drift = lane_state.drifts(&market, j, t);

@@ -283,10 +283,10 @@ impl CpuBackend {
             goal.withdrawal.iter().all(|&d| d == 0.0) && unit.len() == goal.horizon as usize,
             "the affine pass needs a goal without withdrawals and a unit schedule per month"
         );
-        if goal.asset_paths.is_some() {
-            // Per-asset paths have no affine kernel: the goal, and its unit schedule from
-            // nothing, each simulated (under a calendar rule W_T is affine in the
-            // contributions, so these are the same two tracks).
+        if goal.asset_paths.is_some() || goal.sampler != crate::sampler::PathSampler::Philox {
+            // Per-asset paths, and the samplers other than Philox, have no affine kernel: the
+            // goal, and its unit schedule from nothing, each simulated (under a calendar rule
+            // W_T is affine in the contributions, so these are the same two tracks).
             let mut from_nothing = goal.clone();
             from_nothing.initial_wealth = 0.0;
             from_nothing.contribution = unit.to_vec();

@@ -12,6 +12,7 @@ use super::reduce::{median_of_histogram, reduce_block, BlockBuffers};
 use super::{CpuBackend, BLOCK_PATHS};
 use crate::backend::{Snapshot, Summary, Watch};
 use crate::quantile::{brackets_from_sample, percentiles_of, Bracket, BracketTally};
+use crate::sampler::Spread;
 use crate::validate::PreparedGoal;
 
 /// Per-thread state of the main pass, merged across tasks (integers and sets only, so the
@@ -32,16 +33,20 @@ pub(super) struct MainPass {
     pub(super) clamped: u64,
     /// Rebalances over every path (per-asset paths).
     pub(super) rebalances: u64,
+    /// The sampler's counts for the standard errors.
+    pub(super) spread: Spread,
 }
 
 impl MainPass {
-    fn new(plan: &Plan, horizon: u32, brackets: usize) -> Self {
+    fn new(plan: &Plan, goal: &PreparedGoal, brackets: usize) -> Self {
+        let horizon = goal.horizon;
         let keep_all = !plan.percentiles.is_empty() && plan.sample_is_everything();
         MainPass {
             depletion_months: vec![0; horizon as usize],
             depleted_by: vec![0; plan.months.len()],
             everything: vec![Vec::new(); if keep_all { plan.months.len() } else { 0 }],
             tallies: vec![BracketTally::default(); brackets],
+            spread: goal.sampler.empty_spread(),
             ..Default::default()
         }
     }
@@ -51,6 +56,7 @@ impl MainPass {
         self.failed += other.failed;
         self.clamped += other.clamped;
         self.rebalances += other.rebalances;
+        self.spread.merge(&other.spread);
         add_counts(&mut self.depletion_months, &other.depletion_months);
         add_counts(&mut self.depleted_by, &other.depleted_by);
         for (mine, theirs) in self.everything.iter_mut().zip(other.everything) {
@@ -101,7 +107,7 @@ impl CpuBackend {
                 || {
                     (
                         BlockBuffers::new(s),
-                        MainPass::new(plan, goal.horizon, pending.len()),
+                        MainPass::new(plan, goal, pending.len()),
                     )
                 },
                 |(mut buf, mut acc), (b, sums)| {
@@ -114,16 +120,21 @@ impl CpuBackend {
                     sums[s + 1] = buf.counts.turnover;
                     watch.advance(count as u64 * u64::from(goal.horizon));
                     let depletion = &buf.depletion[..count];
-                    reduce_block(goal, plan, &buf.snapshots, depletion, sums, &mut acc);
+                    reduce_block(
+                        goal,
+                        plan,
+                        b * BLOCK_PATHS,
+                        &buf.snapshots,
+                        depletion,
+                        sums,
+                        &mut acc,
+                    );
                     buf.tally(&mut acc.tallies, &pending, count);
                     (buf, acc)
                 },
             )
             .map(|(_, acc)| acc)
-            .reduce(
-                || MainPass::new(plan, goal.horizon, pending.len()),
-                MainPass::merge,
-            );
+            .reduce(|| MainPass::new(plan, goal, pending.len()), MainPass::merge);
 
         if watch.is_cancelled() {
             // Nobody waits for this goal: its tallies are incomplete, so skip the selection.
@@ -137,6 +148,7 @@ impl CpuBackend {
                 clamped_months: 0,
                 rebalances: 0,
                 turnover: 0.0,
+                spread: goal.sampler.empty_spread(),
             };
         }
 
@@ -156,6 +168,7 @@ impl CpuBackend {
             tallies,
             clamped,
             rebalances,
+            spread,
         } = main;
         let percentiles: Vec<Vec<(f64, f64)>> = if plan.percentiles.is_empty() {
             vec![Vec::new(); s]
@@ -192,6 +205,7 @@ impl CpuBackend {
             clamped_months: clamped,
             rebalances,
             turnover: totals[s + 1],
+            spread,
         }
     }
 

@@ -10,6 +10,7 @@ use super::pass::{MainPass, Pending};
 use super::plan::Plan;
 use super::{BLOCK_PATHS, NOT_DEPLETED};
 use crate::quantile::BracketTally;
+use crate::sampler::{PathSampler, SobolPaths, Spread};
 use crate::validate::PreparedGoal;
 
 /// NumPy's median of the months recorded in `histogram`.
@@ -87,6 +88,7 @@ impl BlockBuffers {
 pub(super) fn reduce_block(
     goal: &PreparedGoal,
     plan: &Plan,
+    first: usize,
     snapshots: &[f64],
     depletion: &[f64],
     sums: &mut [f64],
@@ -119,6 +121,40 @@ pub(super) fn reduce_block(
         }
     }
     sums[s] = shortfall;
+    spread_of_block(goal, first, terminal, depletion, &mut acc.spread);
+}
+
+/// Fold a block's paths (from path `first`) into the sampler's spread: each `sobol` path
+/// into its replicate, each antithetic pair (a block starts on a pair) as a pair.
+fn spread_of_block(
+    goal: &PreparedGoal,
+    first: usize,
+    terminal: &[f64],
+    depletion: &[f64],
+    spread: &mut Spread,
+) {
+    let target = goal.success_target();
+    let outcome = |i: usize| {
+        let depleted = depletion[i] >= 0.0;
+        (!depleted && terminal[i] >= target, depleted)
+    };
+    match goal.sampler {
+        PathSampler::Philox => {}
+        PathSampler::Antithetic => {
+            debug_assert!(first.is_multiple_of(2) && depletion.len().is_multiple_of(2));
+            for i in (0..depletion.len()).step_by(2) {
+                let (a, b) = (outcome(i), outcome(i + 1));
+                spread.add_pair([a.0, b.0], [a.1, b.1]);
+            }
+        }
+        PathSampler::Sobol { points_log2, .. } => {
+            for i in 0..depletion.len() {
+                let (success, depleted) = outcome(i);
+                let replicate = SobolPaths::replicate_of(points_log2, (first + i) as u32);
+                spread.add_path(replicate as usize, success, depleted);
+            }
+        }
+    }
 }
 
 /// A block column's sum, in a fixed order (eight lane-wise partial sums, then those in order:

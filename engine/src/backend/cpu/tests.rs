@@ -26,7 +26,7 @@ fn percentile_memory_is_bounded_for_the_largest_request() {
     assert!(sample_bytes < 256 << 20, "{sample_bytes}");
     // Small goals keep every value: at most 2¹⁶ paths × 100 snapshots × 8 bytes ≈ 52 MB.
     let mut small = request.clone();
-    small.options.paths = WHOLE_SAMPLE_PATHS;
+    small.options.paths = Some(WHOLE_SAMPLE_PATHS);
     let plan = Plan::new(
         &prepare(&small).unwrap(),
         Detail::Full,
