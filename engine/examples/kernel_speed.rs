@@ -1,7 +1,8 @@
 //! Times the CPU block kernel alone (terminal wealth only, no fan-chart reductions) on the
 //! standard goal:
-//! `cargo run --release -p sextant-engine --example kernel_speed [paths] [threads] [kernel]`
-//! (kernel: avx512, avx2 or portable; default the widest this CPU has).
+//! `cargo run --release -p sextant-engine --example kernel_speed [paths] [threads] [kernel]
+//! [sampler]` (kernel: avx512, avx2 or portable; default the widest this CPU has; sampler:
+//! philox, antithetic or sobol, default philox).
 
 use std::time::Instant;
 
@@ -16,10 +17,14 @@ fn main() {
     let mut request: GoalRequest =
         serde_json::from_str(include_str!("../../examples/accumulation-30y.json")).unwrap();
     request.options.paths = Some(paths);
-    let goal = prepare(&request).unwrap();
     let kernel: CpuKernel = args
         .next()
         .map_or_else(CpuKernel::widest, |a| a.parse().expect("kernel"));
+    if let Some(sampler) = args.next() {
+        request.options.sampler =
+            serde_json::from_value(serde_json::Value::String(sampler)).expect("sampler");
+    }
+    let goal = prepare(&request).unwrap();
     let backend = CpuBackend::with_threads(threads)
         .with_kernel(kernel)
         .expect("a kernel this CPU has");
@@ -31,5 +36,5 @@ fn main() {
         best = best.min(start.elapsed().as_secs_f64());
     }
     let steps = goal.path_steps() as f64;
-    println!("kernel {kernel}: {:.3e} path-steps/s ({threads} threads, best of 5, {:.1} ns per path-step per thread)", steps / best, best * 1e9 * threads as f64 / steps);
+    println!("kernel {kernel}, {} sampler: {:.3e} path-steps/s ({threads} threads, best of 5, {:.1} ns per path-step per thread)", goal.sampler.name(), steps / best, best * 1e9 * threads as f64 / steps);
 }

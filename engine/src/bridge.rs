@@ -100,11 +100,60 @@ impl BrownianBridge {
             out[m] -= out[m - 1];
         }
     }
+
+    /// [`BrownianBridge::normals`] of `L` paths side by side, month-major (`z[i][l]` is lane
+    /// l's coordinate i, `out[m][l]` its month m): each lane takes the same operations in the
+    /// same order as alone, so its normals have the same bits, and the loops over lanes
+    /// vectorise.
+    pub fn normals_lanes<const L: usize>(&self, z: &[[f64; L]], out: &mut [[f64; L]]) {
+        let n = self.fill.len();
+        assert!(z.len() == n && out.len() == n, "one normal a month");
+        let sd = self.fill[0].sd;
+        out[n - 1] = std::array::from_fn(|l| sd * z[0][l]);
+        for (f, zi) in self.fill.iter().zip(z).skip(1) {
+            let left = if f.left == 0 {
+                [0.0; L]
+            } else {
+                out[f.left - 1]
+            };
+            let right = out[f.right];
+            out[f.month] = std::array::from_fn(|l| {
+                f.left_weight * left[l] + f.right_weight * right[l] + f.sd * zi[l]
+            });
+        }
+        for m in (1..n).rev() {
+            let before = out[m - 1];
+            for (w, b) in out[m].iter_mut().zip(before) {
+                *w -= b;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lanes' bridge gives each lane the bits of the one-path bridge.
+    #[test]
+    fn the_lanes_bridge_is_each_paths_bridge() {
+        for months in [1, 2, 7, 360] {
+            let bridge = BrownianBridge::new(months);
+            let z: Vec<[f64; 4]> = (0..months)
+                .map(|m| std::array::from_fn(|l| ((m * 7 + l * 3) % 11) as f64 / 3.0 - 1.5))
+                .collect();
+            let mut lanes = vec![[0.0; 4]; months];
+            bridge.normals_lanes(&z, &mut lanes);
+            for l in 0..4 {
+                let zl: Vec<f64> = z.iter().map(|zi| zi[l]).collect();
+                let mut one = vec![0.0; months];
+                bridge.normals(&zl, &mut one);
+                for (lane, single) in lanes.iter().zip(&one) {
+                    assert_eq!(lane[l].to_bits(), single.to_bits(), "{months} months");
+                }
+            }
+        }
+    }
 
     /// The bridge is a linear map z → normals whose matrix M has M·Mᵀ = I (the months'
     /// normals are independent standard normals whatever the order), within 1e-12, for

@@ -144,7 +144,8 @@ pub fn unit(x: u32) -> f64 {
 /// The months' standard normals of point `index` of the replicate whose scramble seeds are
 /// `seeds` ([`scramble_seeds`], one a month) (docs/model.md §6): coordinate d of the
 /// scrambled point for month-dimension d, as a
-/// uniform in (0, 1) ([`unit`]), through Φ⁻¹ ([`crate::normal::inverse_cdf`]), ordered by
+/// uniform in (0, 1) ([`unit`]), through Φ⁻¹ in f32 as the kernels compute it
+/// ([`crate::normal::inverse_cdf_of_word`]), ordered by
 /// `bridge` ([`crate::bridge::BrownianBridge`]) into `out`, one a month; `z` is scratch of the
 /// same length. The bridge spans at most [`SOBOL_DIMENSIONS`] months, so every month has its
 /// dimension.
@@ -160,7 +161,7 @@ pub fn path_normals(
     assert_eq!(seeds.len(), z.len(), "one scramble seed a month");
     for (d, (zd, &seed)) in z.iter_mut().zip(seeds).enumerate() {
         let x = scramble(numbers.point(index, d), seed);
-        *zd = crate::normal::inverse_cdf(unit(x));
+        *zd = f64::from(crate::normal::inverse_cdf_of_word(x));
     }
     bridge.normals(z, out);
 }

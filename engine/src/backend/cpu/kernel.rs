@@ -13,11 +13,13 @@ use super::assets::simulate_asset_lanes;
 use super::x86::{simulate_block_avx2, simulate_block_avx512};
 use super::{CpuKernel, BLOCK_PATHS, LANES, NOT_DEPLETED};
 use crate::bootstrap::{self, BOOTSTRAP_STREAM};
+use crate::bridge::BrownianBridge;
 use crate::inflation::{IndexLanes, INFLATION_STREAM};
 use crate::normal;
 use crate::philox::{self, ROUNDS};
 use crate::regime::{self, RegimeChain};
 use crate::sampler::{antithetic_source, PathSampler, SobolPaths};
+use crate::sobol::{self, DirectionNumbers};
 use crate::student_t;
 use crate::validate::{MarketView, PreparedGoal};
 
@@ -428,11 +430,22 @@ impl<'a> LaneDraws<'a> {
     }
 }
 
-/// A block's `sobol` normals: the goal's points and bridge ([`SobolPaths`]) and a lane
-/// group's month normals, month-major, refilled for each group.
+/// A block's `sobol` normals: a lane group's month normals, month-major, refilled for each
+/// group with every lane's bits those of [`SobolPaths::path_normals`] (tested), computed
+/// dimension by dimension across the lanes: consecutive indices of one replicate take their
+/// point from the lane before (in Gray-code order point i is point i − 1 XOR V_ctz(i)), the
+/// scramble and Φ⁻¹ run lane by lane, and the bridge over all lanes at once.
 pub(super) struct SobolLanes {
-    paths: SobolPaths,
-    path: Vec<f32>,
+    numbers: &'static DirectionNumbers,
+    bridge: BrownianBridge,
+    key: [u32; 2],
+    points_log2: u32,
+    /// The scramble seeds of `replicate`, one a month: the lanes of a group almost always
+    /// share one replicate.
+    replicate: Option<u32>,
+    seeds: Vec<u32>,
+    z: Vec<[f64; LANES]>,
+    out: Vec<[f64; LANES]>,
     pub(super) months: Vec<[f32; LANES]>,
 }
 
@@ -444,19 +457,55 @@ impl SobolLanes {
         };
         let horizon = goal.horizon as usize;
         Some(SobolLanes {
-            paths: SobolPaths::new(goal.seed, goal.horizon, points_log2),
-            path: vec![0.0; horizon],
+            numbers: sobol::direction_numbers(),
+            bridge: BrownianBridge::new(horizon),
+            key: philox::key_of_seed(goal.seed),
+            points_log2,
+            replicate: None,
+            seeds: Vec::new(),
+            z: vec![[0.0; LANES]; horizon],
+            out: vec![[0.0; LANES]; horizon],
             months: vec![[0.0; LANES]; horizon],
         })
     }
 
     /// The month normals of the lane group of `paths`.
     pub(super) fn fill(&mut self, paths: &[u32; LANES]) {
-        for (l, &p) in paths.iter().enumerate() {
-            self.paths.path_normals(p, &mut self.path);
-            for (month, &z) in self.months.iter_mut().zip(&self.path) {
-                month[l] = z;
+        let replicates: [u32; LANES] =
+            std::array::from_fn(|l| SobolPaths::replicate_of(self.points_log2, paths[l]));
+        let mask = (1u32 << self.points_log2) - 1;
+        let index: [u32; LANES] = std::array::from_fn(|l| paths[l] & mask);
+        let shared = replicates.iter().all(|&r| r == replicates[0]);
+        if shared && self.replicate != Some(replicates[0]) {
+            self.seeds = sobol::scramble_seeds(self.key, replicates[0], self.z.len());
+            self.replicate = Some(replicates[0]);
+        }
+        // The lanes whose point follows the lane before's.
+        let follows: [bool; LANES] = std::array::from_fn(|l| {
+            l > 0 && replicates[l] == replicates[l - 1] && index[l] == index[l - 1] + 1
+        });
+        for (d, z) in self.z.iter_mut().enumerate() {
+            let v = self.numbers.of_dimension(d);
+            let mut x = [0u32; LANES];
+            for l in 0..LANES {
+                x[l] = if follows[l] {
+                    x[l - 1] ^ v[index[l].trailing_zeros() as usize]
+                } else {
+                    self.numbers.point(index[l], d)
+                };
             }
+            for (l, (zl, &xl)) in z.iter_mut().zip(&x).enumerate() {
+                let seed = if shared {
+                    self.seeds[d]
+                } else {
+                    sobol::scramble_seed(self.key, replicates[l], d as u32)
+                };
+                *zl = f64::from(normal::inverse_cdf_of_word(sobol::scramble(xl, seed)));
+            }
+        }
+        self.bridge.normals_lanes(&self.z, &mut self.out);
+        for (month, w) in self.months.iter_mut().zip(&self.out) {
+            *month = std::array::from_fn(|l| w[l] as f32);
         }
     }
 }

@@ -557,3 +557,47 @@ fn the_per_asset_kernel_is_the_reference_definition_on_every_kernel() {
         }
     }
 }
+
+/// A lane group's `sobol` normals are each lane's own path normals
+/// ([`crate::sampler::SobolPaths::path_normals`]) bit for bit: consecutive paths (the
+/// Gray-code shortcut), a group spanning replicates (8 points each), a group starting
+/// mid-replicate, and the pilot's strided paths.
+#[test]
+fn sobol_lanes_are_each_paths_own_normals() {
+    use super::kernel::SobolLanes;
+    use crate::sampler::{PathSampler, SobolPaths};
+    for (replicates, paths) in [(4, 32), (16, 16 * 1024)] {
+        let request: crate::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"horizon_months": 37, "initial_wealth": 1},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": paths, "seed": 5, "sampler": "sobol", "replicates": replicates}
+        }))
+        .unwrap();
+        let goal = prepare(&request).unwrap();
+        let PathSampler::Sobol { points_log2, .. } = goal.sampler else {
+            unreachable!("a sobol goal")
+        };
+        let mut lanes = SobolLanes::of(&goal).unwrap();
+        let mut one = SobolPaths::new(goal.seed, goal.horizon, points_log2);
+        let mut path = vec![0.0f32; goal.horizon as usize];
+        let groups: [[u32; LANES]; 4] = [
+            std::array::from_fn(|l| l as u32),
+            std::array::from_fn(|l| 9 + l as u32),
+            std::array::from_fn(|l| 7 * l as u32),
+            std::array::from_fn(|l| 1000 + l as u32),
+        ];
+        for group in groups {
+            lanes.fill(&group);
+            for (l, &p) in group.iter().enumerate() {
+                one.path_normals(p, &mut path);
+                for (t, &z) in path.iter().enumerate() {
+                    assert_eq!(
+                        lanes.months[t][l].to_bits(),
+                        z.to_bits(),
+                        "path {p}, month {t}"
+                    );
+                }
+            }
+        }
+    }
+}
