@@ -499,8 +499,9 @@ pub struct GlideSegment {
     pub weights: Option<Vec<f64>>,
 }
 
-/// How to run the simulation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+/// How to run the simulation. Written out (stored requests, cache keys) with `paths` filled
+/// in, so that a body leaving it to its default and one giving the default are one request.
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// N, 1 … 10,000,000 (default 10,000). The `sobol` sampler rounds it up to R × 2^m and
@@ -546,6 +547,29 @@ impl Default for Options {
             precision: None,
             max_paths: None,
         }
+    }
+}
+
+impl Serialize for Options {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Options", 7)?;
+        out.serialize_field("paths", &self.paths())?;
+        out.serialize_field("seed", &self.seed)?;
+        out.serialize_field("percentiles", &self.percentiles)?;
+        if !self.sampler.is_philox() {
+            out.serialize_field("sampler", &self.sampler)?;
+        }
+        if let Some(replicates) = self.replicates {
+            out.serialize_field("replicates", &replicates)?;
+        }
+        if let Some(precision) = &self.precision {
+            out.serialize_field("precision", precision)?;
+        }
+        if let Some(max_paths) = self.max_paths {
+            out.serialize_field("max_paths", &max_paths)?;
+        }
+        out.end()
     }
 }
 
