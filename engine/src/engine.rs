@@ -97,10 +97,11 @@ impl Engine {
     }
 
     /// [`Engine::run`] with its progress reported to `watch`, which can also cancel it.
+    ///
     /// Goals with a precision target (docs/model.md §6) run in rounds: after each, those
     /// whose standard error is still above the target run again with more paths (at least
-    /// double, [`crate::sampler::PrecisionTarget::next_paths`]) until it is met or `max_paths` stops them;
-    /// each round is one batch of the goals still going.
+    /// double, [`crate::sampler::PrecisionTarget::next_paths`]) until it is met or
+    /// `max_paths` stops them; each round is one batch of the goals still going.
     pub fn run_watched(
         &self,
         goals: &[PreparedGoal],

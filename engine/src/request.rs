@@ -599,12 +599,6 @@ impl Options {
             None => rounded,
         }
     }
-
-    /// These options asking for `paths` paths.
-    pub fn with_paths(mut self, paths: u64) -> Self {
-        self.paths = Some(paths);
-        self
-    }
 }
 
 /// Paths of a precision target's first round when the request names none.

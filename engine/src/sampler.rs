@@ -55,9 +55,9 @@ impl PathSampler {
                 ),
             ));
         }
-        let (sampler, used) = match options.sampler {
-            Sampler::Philox => (PathSampler::Philox, paths),
-            Sampler::Antithetic => (PathSampler::Antithetic, paths.next_multiple_of(2)),
+        let sampler = match options.sampler {
+            Sampler::Philox => PathSampler::Philox,
+            Sampler::Antithetic => PathSampler::Antithetic,
             Sampler::Sobol => {
                 let replicates = options.replicates.unwrap_or(DEFAULT_REPLICATES);
                 if !(2..=MAX_REPLICATES).contains(&replicates) {
@@ -66,14 +66,13 @@ impl PathSampler {
                         format!("must be between 2 and {MAX_REPLICATES}, got {replicates}"),
                     ));
                 }
-                let points = paths.div_ceil(u64::from(replicates)).next_power_of_two();
-                let sampler = PathSampler::Sobol {
+                PathSampler::Sobol {
                     replicates,
-                    points_log2: points.trailing_zeros(),
-                };
-                (sampler, u64::from(replicates) * points)
+                    points_log2: 0,
+                }
             }
         };
+        let (sampler, used) = sampler.with_paths(paths);
         if used > MAX_PATHS {
             return Err(ValidationError::new(
                 "options.paths",
@@ -255,8 +254,8 @@ pub enum Spread {
 }
 
 impl Spread {
-    /// Fold path `path`'s outcome in (its pair's partner is folded by the same call for a
-    /// pair, see [`Spread::add_pair`]).
+    /// Fold one `sobol` path's outcome into its replicate's counts (antithetic pairs go
+    /// through [`Spread::add_pair`]; independent paths need no more than the totals).
     pub fn add_path(&mut self, replicate: usize, success: bool, depleted: bool) {
         if let Spread::Replicates(counts) = self {
             let c = &mut counts[replicate];

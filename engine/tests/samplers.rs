@@ -128,38 +128,32 @@ fn check_unbiased_and_honest(
     const SEEDS: u64 = 200;
     let (p, p_se, d, d_se) = reference(goal, market, 10_000_000);
     let s = over_seeds(goal, market, options, SEEDS);
-    let combined = (s.spread.powi(2) / SEEDS as f64 + p_se.powi(2)).sqrt();
     eprintln!(
         "{name}: mean {:.5} (reference {p:.5}), spread {:.5}, reported {:.5}; depletion mean {:.5} (reference {d:.5}), spread {:.5}, reported {:.5}",
         s.mean, s.spread, s.reported, s.depletion_mean, s.depletion_spread, s.depletion_reported
     );
-    assert!(
-        (s.mean - p).abs() <= 4.0 * combined,
-        "{name}: mean success {:.5} vs reference {p:.5}, 4 SE = {:.5}",
-        s.mean,
-        4.0 * combined
-    );
-    let ratio = s.reported / s.spread;
-    assert!(
-        (0.8..=1.2).contains(&ratio),
-        "{name}: reported SE {:.5} vs seed spread {:.5} (ratio {ratio:.3})",
-        s.reported,
-        s.spread
-    );
-    if check_depletion {
-        let combined = (s.depletion_spread.powi(2) / SEEDS as f64 + d_se.powi(2)).sqrt();
+    let check = |what: &str, mean: f64, spread: f64, reported: f64, reference: f64, se: f64| {
+        let combined = (spread.powi(2) / SEEDS as f64 + se.powi(2)).sqrt();
         assert!(
-            (s.depletion_mean - d).abs() <= 4.0 * combined,
-            "{name}: mean depletion {:.5} vs reference {d:.5}, 4 SE = {:.5}",
-            s.depletion_mean,
+            (mean - reference).abs() <= 4.0 * combined,
+            "{name}: mean {what} {mean:.5} vs reference {reference:.5}, 4 SE = {:.5}",
             4.0 * combined
         );
-        let ratio = s.depletion_reported / s.depletion_spread;
+        let ratio = reported / spread;
         assert!(
             (0.8..=1.2).contains(&ratio),
-            "{name}: reported depletion SE {:.5} vs seed spread {:.5} (ratio {ratio:.3})",
+            "{name}: reported {what} SE {reported:.5} vs seed spread {spread:.5} (ratio {ratio:.3})"
+        );
+    };
+    check("success", s.mean, s.spread, s.reported, p, p_se);
+    if check_depletion {
+        check(
+            "depletion",
+            s.depletion_mean,
+            s.depletion_spread,
             s.depletion_reported,
-            s.depletion_spread
+            d,
+            d_se,
         );
     }
     s
