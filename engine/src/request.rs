@@ -499,9 +499,10 @@ pub struct GlideSegment {
     pub weights: Option<Vec<f64>>,
 }
 
-/// How to run the simulation. Written out (stored requests, cache keys) with `paths` filled
-/// in, so that a body leaving it to its default and one giving the default are one request.
-#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
+/// How to run the simulation. Written out (stored requests, cache keys) and compared with
+/// `paths` filled in, so that a body leaving it to its default and one giving the default are
+/// one request, and a request read back from what it wrote equals itself.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// N, 1 … 10,000,000 (default 10,000). The `sobol` sampler rounds it up to R × 2^m and
@@ -547,6 +548,28 @@ impl Default for Options {
             precision: None,
             max_paths: None,
         }
+    }
+}
+
+impl PartialEq for Options {
+    fn eq(&self, other: &Self) -> bool {
+        // Named in full so that a new field cannot be left out of the comparison.
+        let Options {
+            paths: _,
+            seed,
+            percentiles,
+            sampler,
+            replicates,
+            precision,
+            max_paths,
+        } = self;
+        self.paths() == other.paths()
+            && *seed == other.seed
+            && *percentiles == other.percentiles
+            && *sampler == other.sampler
+            && *replicates == other.replicates
+            && *precision == other.precision
+            && *max_paths == other.max_paths
     }
 }
 
@@ -661,4 +684,49 @@ fn default_seed() -> u64 {
 }
 fn default_percentiles() -> Vec<f64> {
     DEFAULT_PERCENTILES.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(body: serde_json::Value) -> Options {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn options_left_to_their_default_paths_equal_options_giving_them() {
+        assert_eq!(
+            options(serde_json::json!({})),
+            options(serde_json::json!({"paths": 10_000}))
+        );
+        assert_ne!(
+            options(serde_json::json!({})),
+            options(serde_json::json!({"paths": 10_001}))
+        );
+        let precise = serde_json::json!({"precision": {"success_probability": 0.01}});
+        let first_round =
+            serde_json::json!({"paths": 1_024, "precision": {"success_probability": 0.01}});
+        assert_eq!(options(precise.clone()), options(first_round));
+        assert_ne!(
+            options(precise),
+            options(serde_json::json!({"paths": 1_024}))
+        );
+    }
+
+    #[test]
+    fn options_read_back_from_what_they_wrote_equal_themselves() {
+        for body in [
+            serde_json::json!({}),
+            serde_json::json!({"seed": 7, "percentiles": [50.0]}),
+            serde_json::json!({"sampler": "sobol", "replicates": 8, "paths": 4_096}),
+            serde_json::json!({"sampler": "antithetic", "precision": {"success_probability": 0.005},
+                               "max_paths": 32_768}),
+        ] {
+            let written = options(body);
+            let text = serde_json::to_value(&written).unwrap();
+            assert!(text["paths"].is_u64(), "paths are written out: {text}");
+            assert_eq!(options(text), written);
+        }
+    }
 }
