@@ -104,7 +104,8 @@ impl BrownianBridge {
     /// [`BrownianBridge::normals`] of `L` paths side by side, month-major (`z[i][l]` is lane
     /// l's coordinate i, `out[m][l]` its month m): each lane takes the same operations in the
     /// same order as alone, so its normals have the same bits, and the loops over lanes
-    /// vectorise.
+    /// vectorise (inlined, so that they do in the kernels' instruction sets).
+    #[inline(always)]
     pub fn normals_lanes<const L: usize>(&self, z: &[[f64; L]], out: &mut [[f64; L]]) {
         let n = self.fill.len();
         assert!(z.len() == n && out.len() == n, "one normal a month");

@@ -121,11 +121,13 @@ pub fn scramble_seeds(key: [u32; 2], replicate: u32, dimensions: usize) -> Vec<u
 }
 
 /// `x` under the nested uniform scramble of `seed` (the module's top comment says how).
+#[inline(always)]
 pub fn scramble(x: u32, seed: u32) -> u32 {
     laine_karras(x.reverse_bits(), seed).reverse_bits()
 }
 
 /// Burley's Laine–Karras permutation: each output bit depends on the input bits below it.
+#[inline(always)]
 fn laine_karras(mut x: u32, seed: u32) -> u32 {
     x = x.wrapping_add(seed);
     x ^= x.wrapping_mul(0x6c50_b47c);

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use sextant_engine::frontier::{FrontierReport, FrontierRequest};
 use sextant_engine::plan::solve::{ClaimingSolution, OrderComparison, SpendingSolution};
 use sextant_engine::request::{
-    BlockMethod, HistorySource, Inflation, InflationModel, Rebalancing, ReturnModel,
+    BlockMethod, HistorySource, Inflation, InflationModel, Precision, Rebalancing, ReturnModel,
+    Sampler,
 };
 use sextant_engine::result::RebalancingStats;
 use sextant_engine::risk::{RiskReport, RiskRequest};
@@ -228,45 +229,41 @@ pub const TOOL_PRECISION: f64 = 0.005;
 /// soonest on this engine today. `sobol` needs the fewest paths, but its normals are not yet
 /// vectorised on the CPU, so antithetic pairs get there first (benches/RESULTS.md, "Samplers
 /// against Philox").
-pub const TOOL_SAMPLER: &str = "antithetic";
+pub const TOOL_SAMPLER: Sampler = Sampler::Antithetic;
 
 /// A tool call's body with the tools' defaults: a `simulate_goal` that names neither
 /// `options.paths` nor `options.precision` asks for [`TOOL_PRECISION`], drawn by the
-/// [`TOOL_SAMPLER`] unless the market is one that sampler does not cover (per-asset paths, a
-/// bootstrap) or the agent chose a sampler. Other bodies pass unchanged,
-/// as does one that is not a JSON object (the validator names what is wrong with it).
+/// [`TOOL_SAMPLER`] unless the agent chose a sampler or the engine refuses that one for the
+/// request's market (per-asset paths, a bootstrap: its validation decides, so the two cannot
+/// disagree). Other operations' bodies pass unchanged, as does one that does not read as a
+/// goal request (the validator then names what is wrong with it).
 pub fn with_tool_defaults(operation: Operation, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let unchanged = std::borrow::Cow::Borrowed(body);
     if operation != Operation::Simulate {
         return unchanged;
     }
-    let Ok(Value::Object(mut request)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut request) = serde_json::from_slice::<GoalRequest>(body) else {
         return unchanged;
     };
-    let options = request.entry("options").or_insert_with(|| json!({}));
-    let Some(options) = options.as_object_mut() else {
-        return unchanged;
-    };
-    if options.contains_key("paths") || options.contains_key("precision") {
+    if request.options.paths.is_some() || request.options.precision.is_some() {
         return unchanged;
     }
-    options.insert(
-        "precision".into(),
-        json!({"success_probability": TOOL_PRECISION}),
-    );
-    let market = request.get("market");
-    let per_asset = market
-        .and_then(|m| m.get("rebalancing"))
-        .is_some_and(|r| r != "monthly" && r.get("kind").is_none_or(|k| k != "monthly"));
-    let bootstrap = market
-        .and_then(|m| m.get("model"))
-        .and_then(|m| m.get("kind"))
-        .is_some_and(|k| k == "bootstrap");
-    let options = request["options"].as_object_mut().expect("set above");
-    if !options.contains_key("sampler") && !per_asset && !bootstrap {
-        options.insert("sampler".into(), json!(TOOL_SAMPLER));
+    request.options.precision = Some(Precision {
+        success_probability: TOOL_PRECISION,
+    });
+    // A sampler written in the body, even `philox`, is the agent's choice.
+    let chose_sampler = serde_json::from_slice::<Value>(body)
+        .is_ok_and(|b| b.pointer("/options/sampler").is_some());
+    if !chose_sampler {
+        let mut drawn = request.clone();
+        drawn.options.sampler = TOOL_SAMPLER;
+        let refused =
+            sextant_engine::validate::prepare(&drawn).is_err_and(|e| e.field == "options.sampler");
+        if !refused {
+            request = drawn;
+        }
     }
-    std::borrow::Cow::Owned(serde_json::to_vec(&request).unwrap_or_else(|_| body.to_vec()))
+    serde_json::to_vec(&request).map_or(unchanged, std::borrow::Cow::Owned)
 }
 
 pub fn summary(operation: Operation, body: &[u8], result: &Value) -> Result<String, ApiError> {
@@ -667,6 +664,126 @@ fn simulation_summary(request: &GoalRequest, result: &SimulationResult) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `body` through [`with_tool_defaults`] as a simulation, read back as a request.
+    fn defaulted(body: Value) -> GoalRequest {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        serde_json::from_slice(&with_tool_defaults(Operation::Simulate, &bytes)).unwrap()
+    }
+
+    fn example(name: &str) -> Value {
+        let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let mut body: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        body.as_object_mut().unwrap().remove("options");
+        body
+    }
+
+    /// A tool call naming neither paths nor a precision asks for the tools' precision under
+    /// their sampler; one that chose either, or another operation, or a body that is not a
+    /// goal, passes as written (byte for byte); a chosen sampler, even philox, is kept.
+    #[test]
+    fn tool_calls_default_to_a_precision_unless_they_chose_paths() {
+        let goal = json!({"goal": {"initial_wealth": 100000, "monthly_contribution": 500,
+                                    "horizon_months": 240, "target_amount": 400000},
+                          "market": {"expected_return": 0.06, "volatility": 0.15}});
+        let request = defaulted(goal.clone());
+        assert_eq!(
+            request.options.precision.map(|p| p.success_probability),
+            Some(TOOL_PRECISION)
+        );
+        assert_eq!(request.options.sampler, TOOL_SAMPLER);
+        assert_eq!(
+            request.options.paths(),
+            sextant_engine::request::FIRST_ROUND_PATHS
+        );
+
+        let mut philox = goal.clone();
+        philox["options"] = json!({"sampler": "philox", "seed": 3});
+        let request = defaulted(philox);
+        assert!(request.options.precision.is_some());
+        assert_eq!(
+            (request.options.sampler, request.options.seed),
+            (Sampler::Philox, 3)
+        );
+
+        for options in [
+            json!({"paths": 2000}),
+            json!({"precision": {"success_probability": 0.01}}),
+        ] {
+            let mut chosen = goal.clone();
+            chosen["options"] = options;
+            let bytes = serde_json::to_vec(&chosen).unwrap();
+            assert!(matches!(
+                with_tool_defaults(Operation::Simulate, &bytes),
+                std::borrow::Cow::Borrowed(b) if b == &bytes[..]
+            ));
+        }
+        let bytes = serde_json::to_vec(&goal).unwrap();
+        assert!(matches!(
+            with_tool_defaults(Operation::RequiredContribution, &bytes),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        for not_a_goal in [&b"[1, 2]"[..], b"{\"goal\": 3}", b"not json"] {
+            assert_eq!(
+                &*with_tool_defaults(Operation::Simulate, not_a_goal),
+                not_a_goal
+            );
+        }
+    }
+
+    /// Where the engine refuses the tools' sampler (a bootstrap, per-asset paths), the
+    /// precision still applies, under philox, and the request validates.
+    #[test]
+    fn the_tools_sampler_gives_way_where_the_engine_refuses_it() {
+        for name in ["bootstrap.json", "rebalancing.json"] {
+            let request = defaulted(example(name));
+            assert!(request.options.precision.is_some(), "{name}");
+            assert_eq!(request.options.sampler, Sampler::Philox, "{name}");
+            sextant_engine::validate::prepare(&request).unwrap();
+            let mut forced = request.clone();
+            forced.options.sampler = TOOL_SAMPLER;
+            let refused = sextant_engine::validate::prepare(&forced).unwrap_err();
+            assert_eq!(refused.field, "options.sampler", "{name}");
+        }
+    }
+
+    /// The defaulted tool call meets its precision, and its summary quotes the standard error
+    /// and paths the result reports.
+    #[test]
+    fn a_tool_summary_quotes_the_standard_error_it_met() {
+        let request = defaulted(json!({
+            "goal": {"initial_wealth": 200000, "monthly_contribution": 1000,
+                     "horizon_months": 240, "target_amount": 900000},
+            "market": {"expected_return": 0.06, "volatility": 0.15},
+            "options": {"seed": 11}
+        }));
+        let result = sextant_engine::Engine::default()
+            .simulate(&request)
+            .unwrap();
+        let report = result
+            .sampling
+            .as_ref()
+            .unwrap()
+            .precision
+            .as_ref()
+            .unwrap();
+        assert!(
+            report.met && result.standard_error <= TOOL_PRECISION,
+            "{report:?}"
+        );
+        let text = simulation_summary(&request, &result);
+        let quoted = format!(
+            "(±{:.1} percentage points, one standard error over {} paths)",
+            100.0 * result.standard_error,
+            result.paths
+        );
+        assert!(text.contains(&quoted), "{text}");
+        assert!(
+            result.paths > sextant_engine::request::FIRST_ROUND_PATHS,
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_fat_tailed_simulation_says_so() {

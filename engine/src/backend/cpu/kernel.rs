@@ -469,7 +469,10 @@ impl SobolLanes {
         })
     }
 
-    /// The month normals of the lane group of `paths`.
+    /// The month normals of the lane group of `paths`. Inlined into the kernels' entry points
+    /// so that it is compiled for their instruction sets: the scramble's bit reversals and
+    /// multiplications, and Φ⁻¹'s both branches, run across the lanes in vector registers.
+    #[inline(always)]
     pub(super) fn fill(&mut self, paths: &[u32; LANES]) {
         let replicates: [u32; LANES] =
             std::array::from_fn(|l| SobolPaths::replicate_of(self.points_log2, paths[l]));
@@ -480,28 +483,35 @@ impl SobolLanes {
             self.seeds = sobol::scramble_seeds(self.key, replicates[0], self.z.len());
             self.replicate = Some(replicates[0]);
         }
-        // The lanes whose point follows the lane before's.
+        // The lanes whose point follows the lane before's, and the direction integer that
+        // takes it there (in Gray-code order point i is point i − 1 XOR V_ctz(i)).
         let follows: [bool; LANES] = std::array::from_fn(|l| {
             l > 0 && replicates[l] == replicates[l - 1] && index[l] == index[l - 1] + 1
         });
+        let step: [usize; LANES] = std::array::from_fn(|l| index[l].trailing_zeros() as usize);
         for (d, z) in self.z.iter_mut().enumerate() {
             let v = self.numbers.of_dimension(d);
             let mut x = [0u32; LANES];
             for l in 0..LANES {
                 x[l] = if follows[l] {
-                    x[l - 1] ^ v[index[l].trailing_zeros() as usize]
+                    x[l - 1] ^ v[step[l]]
                 } else {
                     self.numbers.point(index[l], d)
                 };
             }
-            for (l, (zl, &xl)) in z.iter_mut().zip(&x).enumerate() {
-                let seed = if shared {
-                    self.seeds[d]
-                } else {
-                    sobol::scramble_seed(self.key, replicates[l], d as u32)
-                };
-                *zl = f64::from(normal::inverse_cdf_of_word(sobol::scramble(xl, seed)));
+            if shared {
+                let seed = self.seeds[d];
+                x = std::array::from_fn(|l| sobol::scramble(x[l], seed));
+            } else {
+                x = std::array::from_fn(|l| {
+                    sobol::scramble(
+                        x[l],
+                        sobol::scramble_seed(self.key, replicates[l], d as u32),
+                    )
+                });
             }
+            let normals = normal::inverse_cdf_of_words(&x);
+            *z = std::array::from_fn(|l| f64::from(normals[l]));
         }
         self.bridge.normals_lanes(&self.z, &mut self.out);
         for (month, w) in self.months.iter_mut().zip(&self.out) {
