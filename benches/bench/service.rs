@@ -5,8 +5,9 @@
 //! Sextant runs twice: with the default batching and with batching off (one goal per batch),
 //! which is what the defaults are measured against; the batched server is also driven over
 //! typed gRPC (`Simulate` with a `GoalRequest` message), to set typed gRPC beside HTTP JSON,
-//! and asked for a standard error of 0.005 under the `sobol` sampler in place of 10,000
-//! paths (docs/model.md §6), to set a precision request beside the baseline's plain ones.
+//! and asked for a standard error of 0.005 in place of 10,000 paths (docs/model.md §6), under
+//! the tools' sampler (what an agent's call gets) and under `sobol`, to set a precision request
+//! beside the baseline's plain ones.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -16,7 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
+use sextant_engine::request::Sampler;
 use sextant_engine::Engine;
+use sextant_service::TOOL_SAMPLER;
 
 use crate::engine::STANDARD_GOAL;
 use sextant_service as service;
@@ -40,8 +43,17 @@ pub struct ServiceArgs {
 
 /// The standard error of the precision run's requests.
 const PRECISION: f64 = 0.005;
-/// The precision run's name.
-const PRECISION_RUN: &str = "sextant sobol, precision 0.005 (batch 64, 2 ms)";
+/// The samplers of the precision runs; the tools' default's run sets
+/// `precision_throughput_ratio`.
+const PRECISION_SAMPLERS: [Sampler; 2] = [Sampler::Antithetic, Sampler::Sobol];
+
+/// A precision run's name.
+fn precision_run(sampler: Sampler) -> String {
+    format!(
+        "sextant {}, precision 0.005 (batch 64, 2 ms)",
+        sampler.name()
+    )
+}
 
 #[derive(Serialize)]
 pub struct LoadReport {
@@ -51,7 +63,8 @@ pub struct LoadReport {
     pub runs: Vec<Run>,
     /// Sextant (default batching) requests/s over the baseline's.
     pub throughput_ratio: Option<f64>,
-    /// Sextant's precision-0.005 sobol requests/s over the baseline's plain requests/s.
+    /// Sextant's precision-0.005 requests/s under the tools' sampler over the baseline's plain
+    /// requests/s.
     pub precision_throughput_ratio: Option<f64>,
     /// Typed gRPC requests/s over HTTP JSON's, same server and clients.
     pub grpc_http_ratio: Option<f64>,
@@ -109,11 +122,11 @@ pub async fn one_client(
     (latencies, errors)
 }
 
-/// The standard goal asking for a standard error of `precision` on success under the `sobol`
-/// sampler instead of a number of paths (docs/model.md §6).
-fn precision_body(precision: f64) -> Result<String> {
+/// The standard goal asking for a standard error of `precision` on success under `sampler`
+/// instead of a number of paths (docs/model.md §6).
+fn precision_body(precision: f64, sampler: Sampler) -> Result<String> {
     let mut request: Value = serde_json::from_str(STANDARD_GOAL)?;
-    request["options"] = serde_json::json!({"sampler": "sobol", "seed": 42,
+    request["options"] = serde_json::json!({"sampler": sampler, "seed": 42,
         "precision": {"success_probability": precision}});
     Ok(request.to_string())
 }
@@ -279,9 +292,12 @@ async fn sextant_runs(engine: &Engine, args: &ServiceArgs) -> Result<Vec<Run>> {
         runs.push(run);
         if max_batch > 1 {
             // The same goal to a standard error of 0.005 (what a 10,000-path Philox run
-            // gives near p = 0.5) under the sobol sampler, which picks its own paths.
-            let body = precision_body(PRECISION)?;
-            runs.push(load_body(PRECISION_RUN, &url, args.clients, args.seconds, body).await?);
+            // gives near p = 0.5), the sampler picking its own paths.
+            for sampler in PRECISION_SAMPLERS {
+                let body = precision_body(PRECISION, sampler)?;
+                let name = precision_run(sampler);
+                runs.push(load_body(&name, &url, args.clients, args.seconds, body).await?);
+            }
             runs.push(load(name, &url, 1, args.seconds.min(5.0), args.paths).await?);
             // The same server over typed gRPC, beside its HTTP JSON run.
             for (typed, one_connection) in [
@@ -408,7 +424,7 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
-        let precision_ratio = match (rate(PRECISION_RUN), rate("FastAPI")) {
+        let precision_ratio = match (rate(&precision_run(TOOL_SAMPLER)), rate("FastAPI")) {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
@@ -440,7 +456,10 @@ pub fn run(engine: &Engine, args: &ServiceArgs, python: &str) -> Result<LoadRepo
             (Some(r), _) => {
                 eprintln!("sextant / FastAPI throughput: {r:.1}×");
                 if let Some(p) = precision_ratio {
-                    eprintln!("sextant precision 0.005 (sobol) / FastAPI 10,000 paths: {p:.1}×");
+                    eprintln!(
+                        "sextant precision 0.005 ({}, the tools' sampler) / FastAPI 10,000 paths: {p:.1}×",
+                        TOOL_SAMPLER.name()
+                    );
                 }
             }
             (None, Some(e)) => eprintln!("sextant / FastAPI throughput: no baseline ({e})"),

@@ -109,8 +109,12 @@ impl BrownianBridge {
     pub fn normals_lanes<const L: usize>(&self, z: &[[f64; L]], out: &mut [[f64; L]]) {
         let n = self.fill.len();
         assert!(z.len() == n && out.len() == n, "one normal a month");
+        // Loops, not `array::from_fn`, which LLVM leaves out of line (compiled for the
+        // baseline instruction set, not the caller's).
         let sd = self.fill[0].sd;
-        out[n - 1] = std::array::from_fn(|l| sd * z[0][l]);
+        for (w, &z0) in out[n - 1].iter_mut().zip(&z[0]) {
+            *w = sd * z0;
+        }
         for (f, zi) in self.fill.iter().zip(z).skip(1) {
             let left = if f.left == 0 {
                 [0.0; L]
@@ -118,9 +122,9 @@ impl BrownianBridge {
                 out[f.left - 1]
             };
             let right = out[f.right];
-            out[f.month] = std::array::from_fn(|l| {
-                f.left_weight * left[l] + f.right_weight * right[l] + f.sd * zi[l]
-            });
+            for (l, w) in out[f.month].iter_mut().enumerate() {
+                *w = f.left_weight * left[l] + f.right_weight * right[l] + f.sd * zi[l];
+            }
         }
         for m in (1..n).rev() {
             let before = out[m - 1];

@@ -291,8 +291,10 @@ pub fn inverse_cdf_of_word(x: u32) -> f32 {
 #[inline(always)]
 pub fn inverse_cdf_of_words<const L: usize>(words: &[u32; L]) -> [f32; L] {
     const SCALE: f32 = 1.0 / 4_294_967_296.0;
-    std::array::from_fn(|l| {
-        let x = words[l];
+    // A loop, not `array::from_fn`, which LLVM leaves out of line, compiled for the baseline
+    // instruction set rather than the kernel's.
+    let mut out = [0.0f32; L];
+    for (slot, &x) in out.iter_mut().zip(words) {
         let upper = x >= 1 << 31;
         // |u − ½| = (m + ½)·2⁻³² with m the word's distance from the middle, the same for x
         // and 2³² − 1 − x, so that the two give ±z exactly.
@@ -306,20 +308,19 @@ pub fn inverse_cdf_of_words<const L: usize>(words: &[u32; L]) -> [f32; L] {
         let r = 0.180_625 - q * q;
         let num = ((59.109_375 * r + 159.291_13) * r + 50.434_273) * r + 3.387_132_7;
         let den = ((67.187_56 * r + 78.757_76) * r + 17.895_17) * r + 1.0;
-        let central = q * num / den;
+        // The central value is (q·num)/den; keep its numerator and denominator.
+        let central = (q * num, den);
         let below = if upper { u32::MAX - x } else { x };
         let tail = (below as i32 as f32 + 0.5) * SCALE;
         let r = (-ln(tail)).sqrt() - 1.6;
         let num = ((0.170_238_21 * r + 1.306_728_5) * r + 2.756_815_4) * r + 1.423_437_3;
         let den = (0.120_211_33 * r + 0.737_001_6) * r + 1.0;
-        let z = num / den;
-        let tail = if upper { z } else { -z };
-        if half <= 0.425 {
-            central
-        } else {
-            tail
-        }
-    })
+        // ±(num/den) is (±num)/den exactly: one division a lane for either branch.
+        let tail = (if upper { num } else { -num }, den);
+        let (num, den) = if half <= 0.425 { central } else { tail };
+        *slot = num / den;
+    }
+    out
 }
 
 /// The normal of (seed, path, month), the scalar definition every backend must reproduce.

@@ -77,7 +77,7 @@ pub use grpc::proto;
 use jobs::{JobKind, Jobs};
 use lanes::Lanes;
 use sextant_store::{DatabaseArgs, Store};
-pub use tools::money;
+pub use tools::{money, TOOL_PRECISION, TOOL_SAMPLER};
 pub use typed::{dynamic_message as typed_dynamic_message, message as typed_message};
 
 /// How the service runs; every field has a flag and an environment variable (`sextant serve

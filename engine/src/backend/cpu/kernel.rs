@@ -499,23 +499,28 @@ impl SobolLanes {
                     self.numbers.point(index[l], d)
                 };
             }
+            // Loops, not `array::from_fn`, which LLVM leaves out of line (compiled for the
+            // baseline instruction set, not the kernel's).
             if shared {
                 let seed = self.seeds[d];
-                x = std::array::from_fn(|l| sobol::scramble(x[l], seed));
+                for xl in x.iter_mut() {
+                    *xl = sobol::scramble(*xl, seed);
+                }
             } else {
-                x = std::array::from_fn(|l| {
-                    sobol::scramble(
-                        x[l],
-                        sobol::scramble_seed(self.key, replicates[l], d as u32),
-                    )
-                });
+                for (xl, &r) in x.iter_mut().zip(&replicates) {
+                    *xl = sobol::scramble(*xl, sobol::scramble_seed(self.key, r, d as u32));
+                }
             }
             let normals = normal::inverse_cdf_of_words(&x);
-            *z = std::array::from_fn(|l| f64::from(normals[l]));
+            for (zl, &n) in z.iter_mut().zip(&normals) {
+                *zl = f64::from(n);
+            }
         }
         self.bridge.normals_lanes(&self.z, &mut self.out);
         for (month, w) in self.months.iter_mut().zip(&self.out) {
-            *month = std::array::from_fn(|l| w[l] as f32);
+            for (m, &wl) in month.iter_mut().zip(w) {
+                *m = wl as f32;
+            }
         }
     }
 }
