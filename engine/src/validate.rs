@@ -293,8 +293,9 @@ pub fn prepare(request: &GoalRequest) -> Result<PreparedGoal, ValidationError> {
 }
 
 /// Whether `sampler` can draw this market's normals: a bootstrap draws none (its months come
-/// from the history), and per-asset paths draw one per asset a month, which only Philox does
-/// yet (docs/model.md §6).
+/// from the history), and per-asset paths draw one per asset a month, which Philox and
+/// antithetic pairs (every asset's normal negated) draw but `sobol` does not yet (docs/model.md
+/// §6).
 fn sampler_covers(
     sampler: PathSampler,
     bootstrap: bool,
@@ -312,10 +313,10 @@ fn sampler_covers(
             ),
         ));
     }
-    if asset_paths {
+    if asset_paths && matches!(sampler, PathSampler::Sobol { .. }) {
         return Err(ValidationError::new(
             "options.sampler",
-            format!("per-asset paths (market.rebalancing other than monthly) draw one normal per asset a month, which the {name} sampler does not cover yet: use philox"),
+            format!("per-asset paths (market.rebalancing other than monthly) draw one normal per asset a month, which the {name} sampler does not cover yet: use philox or antithetic"),
         ));
     }
     Ok(())

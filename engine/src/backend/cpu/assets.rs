@@ -6,7 +6,8 @@
 //! bits; loops run over lanes innermost, so LLVM vectorises the arithmetic.
 
 use super::kernel::{
-    own_normals, store_snapshot, BlockCounts, BlockJob, LaneKernel, LaneState, SnapshotColumns,
+    own_normals, store_snapshot, BlockCounts, BlockJob, LaneDraws, LaneKernel, LaneState,
+    SnapshotColumns,
 };
 use super::{LANES, NOT_DEPLETED};
 use crate::normal;
@@ -33,7 +34,14 @@ pub(super) fn simulate_asset_lanes(
     let mut normals = vec![[[0.0f32; LANES]; 4]; k];
     let mut growth = vec![[0.0f64; LANES]; k];
     for group in (0..count).step_by(LANES) {
-        let paths = job.lane_paths(group);
+        // Antithetic pairs read their first path's streams and negate every asset's normals
+        // on the second; `sobol` does not cover per-asset paths (validate.rs refuses it).
+        let draws = LaneDraws::of(goal.sampler, &job.lane_paths(group), &[]);
+        debug_assert!(
+            draws.sobol.is_none(),
+            "validate.rs refuses sobol per-asset paths"
+        );
+        let paths = draws.streams;
         for (h, &w) in holdings.iter_mut().zip(assets.weights_at(0)) {
             *h = [goal.initial_wealth * w; LANES];
         }
@@ -46,6 +54,9 @@ pub(super) fn simulate_asset_lanes(
             let j = t % 4;
             if j == 0 {
                 asset_normals(lanes, &paths, (t / 4) as u32, &mut normals);
+                for quad in normals.iter_mut() {
+                    draws.mirror(quad);
+                }
                 if goal.inflation.is_some() {
                     // AR(1) with ρ = 0 (validate.rs): `lane_state.shocks` stays zero.
                     own_normals(lanes, &paths, t / 4, &mut lane_state);

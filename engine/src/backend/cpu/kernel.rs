@@ -367,7 +367,7 @@ pub(super) struct LaneDraws<'a> {
     /// Antithetic sampling: the lanes whose market normals are negated (a pair's second).
     negated: Option<[bool; LANES]>,
     /// The `sobol` sampler: every month's market normals, month-major, from the bridge.
-    sobol: Option<&'a [[f32; LANES]]>,
+    pub(super) sobol: Option<&'a [[f32; LANES]]>,
 }
 
 impl<'a> LaneDraws<'a> {
@@ -384,7 +384,11 @@ impl<'a> LaneDraws<'a> {
     /// The draws of lanes `paths` under `sampler`; for `sobol`, `normals` holds the group's
     /// month normals (filled by [`SobolLanes::fill`]).
     #[inline(always)]
-    fn of(sampler: PathSampler, paths: &[u32; LANES], normals: &'a [[f32; LANES]]) -> Self {
+    pub(super) fn of(
+        sampler: PathSampler,
+        paths: &[u32; LANES],
+        normals: &'a [[f32; LANES]],
+    ) -> Self {
         match sampler {
             PathSampler::Philox => Self::philox(paths),
             PathSampler::Antithetic => LaneDraws {
@@ -419,6 +423,14 @@ impl<'a> LaneDraws<'a> {
         let [z0, z1, z2, z3] = &mut normals;
         normal::box_muller_lanes(&w0, &w1, z0, z1);
         normal::box_muller_lanes(&w2, &w3, z2, z3);
+        self.mirror(&mut normals);
+        normals
+    }
+
+    /// Under antithetic sampling, a quad of market normals negated on each pair's second
+    /// path (per-asset paths: every asset's, so the correlated shocks are negated too).
+    #[inline(always)]
+    pub(super) fn mirror(&self, normals: &mut [[f32; LANES]; 4]) {
         if let Some(negated) = &self.negated {
             for z in normals.iter_mut() {
                 for (x, &flip) in z.iter_mut().zip(negated) {
@@ -426,7 +438,6 @@ impl<'a> LaneDraws<'a> {
                 }
             }
         }
-        normals
     }
 }
 
