@@ -85,32 +85,24 @@ impl BrownianBridge {
     }
 
     /// The months' normals from the point's normals `z` (coordinate i fills `fill[i]`), into
-    /// `out`; both as long as the bridge. `out` holds W along the way.
+    /// `out`; both as long as the bridge. `out` holds W along the way. The one-lane case of
+    /// [`BrownianBridge::normals_lanes`], the definition.
     pub fn normals(&self, z: &[f64], out: &mut [f64]) {
-        let n = self.fill.len();
-        assert!(z.len() == n && out.len() == n, "one normal a month");
-        // The last month first, then each gap's middle from the months around it.
-        out[n - 1] = self.fill[0].sd * z[0];
-        for (f, &zi) in self.fill.iter().zip(z).skip(1) {
-            let left = if f.left == 0 { 0.0 } else { out[f.left - 1] };
-            out[f.month] = f.left_weight * left + f.right_weight * out[f.right] + f.sd * zi;
-        }
-        // Increments, from the end so that each W_{m−1} is still there.
-        for m in (1..n).rev() {
-            out[m] -= out[m - 1];
-        }
+        self.normals_lanes(z.as_chunks::<1>().0, out.as_chunks_mut::<1>().0);
     }
 
-    /// [`BrownianBridge::normals`] of `L` paths side by side, month-major (`z[i][l]` is lane
-    /// l's coordinate i, `out[m][l]` its month m): each lane takes the same operations in the
-    /// same order as alone, so its normals have the same bits, and the loops over lanes
-    /// vectorise (inlined, so that they do in the kernels' instruction sets).
+    /// The bridge of `L` paths side by side, month-major (`z[i][l]` is lane l's coordinate i,
+    /// `out[m][l]` its month m): each lane takes the same operations in the same order whatever
+    /// its neighbours, so its normals have the bits of [`BrownianBridge::normals`] of that lane
+    /// alone, and the loops over lanes vectorise (inlined, so that they do in the kernels'
+    /// instruction sets).
     #[inline(always)]
     pub fn normals_lanes<const L: usize>(&self, z: &[[f64; L]], out: &mut [[f64; L]]) {
         let n = self.fill.len();
         assert!(z.len() == n && out.len() == n, "one normal a month");
         // Loops, not `array::from_fn`, which LLVM leaves out of line (compiled for the
         // baseline instruction set, not the caller's).
+        // The last month first, then each gap's middle from the months around it.
         let sd = self.fill[0].sd;
         for (w, &z0) in out[n - 1].iter_mut().zip(&z[0]) {
             *w = sd * z0;
@@ -126,6 +118,7 @@ impl BrownianBridge {
                 *w = f.left_weight * left[l] + f.right_weight * right[l] + f.sd * zi[l];
             }
         }
+        // Increments, from the end so that each W_{m−1} is still there.
         for m in (1..n).rev() {
             let before = out[m - 1];
             for (w, b) in out[m].iter_mut().zip(before) {

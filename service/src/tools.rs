@@ -247,7 +247,12 @@ pub fn with_tool_defaults(operation: Operation, body: &[u8]) -> std::borrow::Cow
     if operation != Operation::Simulate {
         return unchanged;
     }
-    let Ok(mut request) = serde_json::from_slice::<GoalRequest>(body) else {
+    let Ok(written) = serde_json::from_slice::<Value>(body) else {
+        return unchanged;
+    };
+    // A sampler written in the body, even `philox`, is the agent's choice.
+    let chose_sampler = written.pointer("/options/sampler").is_some();
+    let Ok(mut request) = serde_json::from_value::<GoalRequest>(written) else {
         return unchanged;
     };
     if request.options.paths.is_some() || request.options.precision.is_some() {
@@ -256,9 +261,6 @@ pub fn with_tool_defaults(operation: Operation, body: &[u8]) -> std::borrow::Cow
     request.options.precision = Some(Precision {
         success_probability: TOOL_PRECISION,
     });
-    // A sampler written in the body, even `philox`, is the agent's choice.
-    let chose_sampler = serde_json::from_slice::<Value>(body)
-        .is_ok_and(|b| b.pointer("/options/sampler").is_some());
     if !chose_sampler {
         let accepted = TOOL_SAMPLERS.into_iter().find_map(|sampler| {
             let mut drawn = request.clone();
