@@ -12,6 +12,8 @@
 #      bootstrapped from a history and in five assets (one portfolio, and per-asset paths
 #      under annual rebalancing) beside the lognormal on CUDA (the CPU where there is no
 #      NVIDIA GPU), one process;
+#   3c. the samplers (philox, antithetic, sobol) on the same backend: variance reduction and
+#      time to a standard error of 0.005 (`sextant-bench --suite sampler`);
 #   4. the service under load on the best backend, beside the FastAPI + NumPy baseline run by the
 #      machine's own Python (/opt/torch/.venv) with the staged wheels;
 #   5. household plans on the machine's CPU cores, beside monteplan on the same Python
@@ -38,7 +40,7 @@
 # Settings (environment): GPU_STAGE (.gpu), SEXTANT_BENCH_BIN ($GPU_STAGE/sextant-bench: the benchmarks'
 # binary, which also prints the backends report), OUT (where the
 # logs and tables go), GPU_BATCH (1000), PARITY_PATHS (100000), SERVICE_SECONDS (8; 0 skips
-# the service), SERVICE_SMALL_PATHS (100: the service again on the CPU backend with small
+# the service), SAMPLER_SEEDS (100: seeds per sampler in 3c), SERVICE_SMALL_PATHS (100: the service again on the CPU backend with small
 # requests, no baseline; 0 skips), PLAN_PATHS (10000; 0 skips the plans), NCU (1; 0 skips the profile),
 # SEXTANT_PYTHON (the baselines' Python).
 set -uo pipefail
@@ -193,6 +195,27 @@ PY
 )
 [ -n "$models_table" ] || models_table="market models: no report (see market-models.log)"
 
+# 3c. The samplers (docs/model.md §6) on the same backend: each sampler's variance reduction
+# against Philox at equal paths (over SAMPLER_SEEDS seeds) and its time to a standard error of
+# 0.005 on success, on the standard goal, a drawdown and a glide path; the row names the
+# backend that ran it (a sampler the kernels lack runs on the CPU and says so).
+samplers_table=""
+step samplers 120 "$scratch/samplers.log" \
+    bash -c '"$0" --backend "$1" --suite sampler --sampler-seeds "$3" --compact >"$2"; rc=$?; cat "$2"; exit $rc' \
+    "$bin" "$models_backend" "$scratch/samplers.json" "${SAMPLER_SEEDS:-100}" || status=1
+samplers_table=$(python3 - "$scratch/samplers.json" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"samplers, success at {r['paths']} paths over {r['seeds']} seeds; time to a standard error of {r['precision']:g}, median:")
+print()
+print("| goal | sampler | ran on | variance reduction | precision (ms) | paths | over Philox |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for x in r["rows"]:
+    print(f"| {x['case']} | {x['sampler']} | {x['backend']} | {x['variance_reduction']:.1f} | {1e3 * x['precision_seconds']:.1f} | {x['precision_paths']} | {x['speedup_to_precision']:.2f} |")
+PY
+)
+[ -n "$samplers_table" ] || samplers_table="samplers: no report (see samplers.log)"
+
 # The baselines' Python (the machine's own), with the staged wheels.
 python=${SEXTANT_PYTHON:-}
 if [ -z "$python" ]; then
@@ -339,6 +362,7 @@ fi
     phase_lines=$(grep -h '^\[[a-z]*\] full batch:' "$out"/gpu-*.log 2>/dev/null)
     [ -n "$phase_lines" ] && { echo; echo "Where each GPU's full-results batch spends its time (ms):"; echo "$phase_lines"; }
     [ -n "$models_table" ] && { echo; echo "$models_table"; }
+    [ -n "$samplers_table" ] && { echo; echo "$samplers_table"; }
     [ -n "$service_table" ] && { echo; echo "$service_table"; }
     [ -n "$plan_table" ] && { echo; echo "$plan_table"; }
     [ -n "$ncu_summary" ] && { echo; echo "Nsight Compute, one launch of simulate:"; echo '```'; echo "$ncu_summary"; echo '```'; }

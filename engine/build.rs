@@ -1,7 +1,8 @@
 //! The CUDA kernels' shared arithmetic, generated from the WGSL by sextant-kernelgen:
 //! `shaders/common.wgsl` → `$OUT_DIR/common.cu` (Philox and the normals, which the tests run
-//! on the host); `shaders/common.wgsl` + `shaders/assets.wgsl` → `$OUT_DIR/assets.cu` (with
-//! `real` = f64), which the CUDA backend puts before `kernels/simulate.cu`;
+//! on the host); `shaders/common.wgsl` + `shaders/assets.wgsl` + `shaders/sobol_paths.wgsl` →
+//! `$OUT_DIR/goal.cu` (with `real` = f64: the per-asset month and the `sobol` path normals),
+//! which the CUDA backend puts before `kernels/simulate.cu`;
 //! `shaders/common.wgsl` + `shaders/plan.wgsl` → `$OUT_DIR/plan.cu`, the plan kernel's month
 //! loop, which `kernels/plan.cu` follows with its entry point. A WGSL
 //! function outside the generator's subset fails the build here, with its name.
@@ -23,9 +24,9 @@ fn main() {
     generate("common", "", &["common"], &mulhilo);
     // The goal kernel's wealth is f64 in CUDA (the WGSL backend's `real` follows the adapter).
     generate(
-        "assets",
+        "goal",
         "alias real = f64;\n",
-        &["common", "assets"],
+        &["common", "assets", "sobol_paths"],
         &mulhilo,
     );
     generate("plan", "", &["common", "plan"], &mulhilo);

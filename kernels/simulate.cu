@@ -4,11 +4,11 @@
 // histograms and the collected bins go back to the host. Wealth is carried in double, as on
 // the CPU.
 //
-// Philox, the normals and the per-asset month are not here: they are shaders/common.wgsl and
-// shaders/assets.wgsl, translated to C at build time by sextant-kernelgen and put before this
-// file (with Philox's products on the hardware's `__umulhi`). That C also defines `u32` (NVRTC
-// has no standard headers), the vector operators, and `sx_globals`, the buffers
-// (`months`, `vols`) its functions read.
+// Philox, the normals, the per-asset month and the `sobol` path normals are not here: they are
+// shaders/common.wgsl, shaders/assets.wgsl and shaders/sobol_paths.wgsl, translated to C at
+// build time by sextant-kernelgen and put before this file (with Philox's products on the
+// hardware's `__umulhi`). That C also defines `u32` (NVRTC has no standard headers), the vector
+// operators, and `sx_globals`, the buffers (`months`, `vols`, `directions`) its functions read.
 
 #define BLOCK 256u
 #define NONE 0xffffffffu
@@ -55,6 +55,13 @@ struct Goal {
     u32 asset_rule;
     u32 asset_table;
     u32 asset_floats;
+    // The sampler: 0 Philox, 1 antithetic pairs, 2 `sobol`; where its own counts start in
+    // `counts`; a `sobol` goal's points per replicate (log2) and bridge table
+    // (shaders/simulate.wgsl).
+    u32 sampler;
+    u32 spread_base;
+    u32 points_log2;
+    u32 sobol_table;
 };
 
 // Values per block in `sums`: each snapshot, the shortfall, and under per-asset paths the
@@ -135,7 +142,8 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     u32 mode, u32 bins, u32 block_base, float log2_low, float bins_per_octave,
     const Goal* __restrict__ goals, const float4* __restrict__ months,
     const float* __restrict__ vols, u32* __restrict__ counts, float* __restrict__ sums,
-    u32* __restrict__ hist, const uint4* __restrict__ wanted, float* __restrict__ values) {
+    u32* __restrict__ hist, const uint4* __restrict__ wanted, float* __restrict__ values,
+    const u32* __restrict__ directions) {
     __shared__ float scratch[BLOCK / 32u];
     const Goal g = goals[blockIdx.y];
     const u32 block = blockIdx.x + block_base;
@@ -146,6 +154,14 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     const u32 path = block * BLOCK + lid;
     const bool active = path < g.paths;
     const bool tally = mode == 0u;
+    // The path whose Philox streams this one reads, and whether it negates the market normals
+    // (antithetic pairs: shaders/simulate.wgsl).
+    const bool antithetic = g.sampler == 1u;
+    const u32 stream = antithetic ? path >> 1 : path;
+    const bool mirrored = antithetic && (path & 1u) == 1u;
+    // `sobol`: the path's walk down its bridge (shaders/sobol_paths.wgsl).
+    const bool sobol = g.sampler == 2u;
+    const u32 replicate = path >> g.points_log2;
 
     double wealth = (double)g.initial + (double)g.initial_lo;
     const double target = (double)g.target + (double)g.target_lo;
@@ -177,6 +193,12 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
     sx_globals sx;
     sx.months = months;
     sx.vols = vols;
+    sx.directions = directions;
+    SobolPath bridge;
+    if (sobol && active) {
+        bridge = sobol_path_start(sx, path & ((1u << g.points_log2) - 1u), replicate,
+                                  make_uint2(g.seed_lo, g.seed_hi), g.sobol_table, g.horizon);
+    }
     // Per-asset paths: each asset's holdings and the quad's normals; the path's rebalances and
     // turnover. W is then the holdings' sum.
     const bool per_asset = g.assets > 0u;
@@ -191,28 +213,39 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
         if ((t & 3u) == 0u) {
             const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
             if (bootstrap) {
-                starts = bootstrap_words(path, t, key, 0u);
+                starts = bootstrap_words(stream, t, key, 0u);
                 if (g.model == 4u) {
-                    draws = bootstrap_words(path, t, key, 1u);
+                    draws = bootstrap_words(stream, t, key, 1u);
                 }
             } else if (per_asset) {
                 // Asset 0's normals are §1's Z (the AR(1) index's ρ·Z is 0 here: ρ = 0).
-                asset_normals(asset_z, path, t, key, g.assets);
+                asset_normals(asset_z, stream, t, key, g.assets);
+                if (mirrored) {
+                    for (u32 k = 0u; k < g.assets; ++k) {
+                        asset_z.v[k] = -asset_z.v[k];
+                    }
+                }
                 normals = asset_z.v[0];
-            } else {
-                normals = normals_of_block(philox(make_uint4(path, t >> 2, 0u, 0u), key));
+            } else if (!sobol) {
+                normals = normals_of_block(philox(make_uint4(stream, t >> 2, 0u, 0u), key));
+                if (mirrored) {
+                    normals = -normals;
+                }
             }
             if (ar1) {
-                own = inflation_normals(path, t, make_uint2(g.seed_lo, g.seed_hi));
+                own = inflation_normals(stream, t, make_uint2(g.seed_lo, g.seed_hi));
             }
         }
         const u32 lane = t & 3u;
-        const float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
+        float z = lane == 0u ? normals.x : lane == 1u ? normals.y : lane == 2u ? normals.z : normals.w;
+        if (sobol && active) {
+            z = sobol_path_next(sx, bridge);
+        }
         u32 m = g.month_base + t;
         if (g.model == 2u) {
             // Month 0 draws from row 0, month t from the row of month t − 1's regime.
             if ((t & 3u) == 0u) {
-                regime_words = regime_block(path, t, make_uint2(g.seed_lo, g.seed_hi));
+                regime_words = regime_block(stream, t, make_uint2(g.seed_lo, g.seed_hi));
             }
             const float u = regime_uniform(regime_words, t);
             const u32 width = g.regimes - 1u;
@@ -241,11 +274,11 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
             // Months 2k and 2k+1 share their first proposals' block (shaders/common.wgsl).
             const uint2 key = make_uint2(g.seed_lo, g.seed_hi);
             if ((t & 1u) == 0u) {
-                mixing_block = student_t_block(path, t, key);
+                mixing_block = student_t_block(stream, t, key);
             }
             float v = student_t_first(mixing_block, t, g.t_d, g.t_c);
             if (!(v > 0.0f)) {
-                v = student_t_retry(path, t, key, g.t_d, g.t_c);
+                v = student_t_retry(stream, t, key, g.t_d, g.t_c);
             }
             const float gross = student_t_gross(z, vol, v, g.t_scale);
             if (gross > 0.0f) {
@@ -331,6 +364,31 @@ extern "C" __global__ void __launch_bounds__(256) simulate(
             block_sum(active && !success ? (float)(target - measured) : 0.0f, scratch);
         if (lid == 0u) {
             sums[g.sums_base + block * sums_width(g) + g.snaps] = shortfall;
+        }
+        if (antithetic) {
+            // The pairs whose two paths both succeeded, and both depleted, counted on the
+            // second (the pair's two threads are neighbours in one warp).
+            const u32 outcome = (success ? 1u : 0u) | (active && depleted ? 2u : 0u);
+            const u32 both = outcome & __shfl_xor_sync(0xffffffffu, outcome, 1);
+            const bool second = (lid & 1u) == 1u;
+            block_count(second && (both & 1u) != 0u, &counts[g.spread_base]);
+            block_count(second && (both & 2u) != 0u, &counts[g.spread_base + 1u]);
+        }
+        if (sobol) {
+            // Each replicate's successes and depletions: once a block where its 256 paths
+            // share a replicate, else path by path.
+            const u32 slot = g.spread_base + 2u * replicate;
+            if (g.points_log2 >= 8u) {
+                block_count(success, &counts[slot]);
+                block_count(active && depleted, &counts[slot + 1u]);
+            } else if (active) {
+                if (success) {
+                    atomicAdd(&counts[slot], 1u);
+                }
+                if (depleted) {
+                    atomicAdd(&counts[slot + 1u], 1u);
+                }
+            }
         }
         if (per_asset) {
             // Whole counts below 2^24 a block: exact in float.

@@ -143,28 +143,12 @@ fn asset_normals(normals: ptr<function, array<vec4<f32>, MAX_ASSETS>>, path: u32
 }
 
 // ---- Sobol' points (docs/model.md §6; engine/src/sobol.rs, which says why each step) -------
-// Integer steps only, so every backend gives the CPU's bits: a point's coordinate from its
-// index and its dimension's 32 direction integers, and the nested uniform (Owen) scramble
-// keyed per replicate and dimension.
+// Integer steps only, so every backend gives the CPU's bits: the nested uniform (Owen) scramble
+// keyed per replicate and dimension (a point's coordinate, from the kernels' direction table,
+// is shaders/sobol_paths.wgsl's `sobol_point`).
 
 // The Philox stream (c2) of the scramble seeds.
 const SCRAMBLE_STREAM: u32 = 6u;
-
-// Coordinate of point `index` (Joe–Kuo's Gray-code order) in the dimension whose direction
-// integers are `directions`: the XOR of V_b over the set bits b of index ⊕ (index >> 1).
-fn sobol_coordinate(directions: ptr<function, array<u32, 32>>, index: u32) -> u32 {
-    let gray = index ^ (index >> 1u);
-    var x = 0u;
-    for (var b = 0u; b < 32u; b++) {
-        if ((gray >> b) == 0u) {
-            break;
-        }
-        if (((gray >> b) & 1u) != 0u) {
-            x = x ^ (*directions)[b];
-        }
-    }
-    return x;
-}
 
 // The bits of `x` in reverse order (WGSL's reverseBits, spelled out for the C generator).
 fn reverse_bits32(x_in: u32) -> u32 {
@@ -190,6 +174,30 @@ fn owen_scramble(x: u32, seed: u32) -> u32 {
     y = y ^ (y * 0xc7afe638u);
     y = y ^ (y * 0x8d22f6e6u);
     return reverse_bits32(y);
+}
+
+// Φ⁻¹ of a scrambled coordinate's uniform (x + ½)·2⁻³² in f32 (engine/src/normal.rs,
+// `inverse_cdf_of_words`, the definition): Wichura's AS241 PPND7, q = u − ½ and the tail
+// probability min(u, 1 − u) from the integer, so that the words x and 2³² − 1 − x give ±z. The
+// distances from the middle and the ends are below 2³¹ and convert as i32.
+fn inverse_cdf_of_word(x: u32) -> f32 {
+    let scale = 1.0 / 4294967296.0;
+    let upper = x >= 0x80000000u;
+    let m = select(0x7fffffffu - x, x - 0x80000000u, upper);
+    let half = (f32(i32(m)) + 0.5) * scale;
+    let q = select(-half, half, upper);
+    if (half <= 0.425) {
+        let r = 0.180625 - q * q;
+        let num = ((59.109375 * r + 159.29113) * r + 50.434273) * r + 3.3871327;
+        let den = ((67.18756 * r + 78.75776) * r + 17.89517) * r + 1.0;
+        return (q * num) / den;
+    }
+    let below = select(x, 0xffffffffu - x, upper);
+    let tail = (f32(i32(below)) + 0.5) * scale;
+    let r = sqrt(-ln_poly(tail)) - 1.6;
+    let num = ((0.17023821 * r + 1.3067285) * r + 2.7568154) * r + 1.4234373;
+    let den = (0.12021133 * r + 0.7370016) * r + 1.0;
+    return select(-num, num, upper) / den;
 }
 
 // ---- The Student-t month (docs/model.md §4.1; engine/src/student_t.rs) ---------------------

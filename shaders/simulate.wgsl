@@ -13,7 +13,8 @@
 // 5, 0 and 1), with no market normals drawn; under per-asset paths, asset k's normals at
 // (path, month / 4, 0, k), shaders/assets.wgsl), and the Box-Muller transform with the same polynomial ln / sincos / exp as the CPU backend
 // (engine/src/normal.rs), so the normals match the CPU's within 1e-6; both are in
-// shaders/common.wgsl, which the backend puts before this file.
+// shaders/common.wgsl, which the backend puts before this file. Under the `sobol` sampler the
+// market normals come from shaders/sobol_paths.wgsl instead (docs/model.md §6).
 //
 // Wealth is carried in `real`, which the host defines before this source: `f64` where the
 // adapter has SHADER_F64 (as on the CPU: small balances near depletion keep their digits),
@@ -93,6 +94,16 @@ struct Goal {
     asset_rule: u32,
     asset_table: u32,
     asset_floats: u32,
+    // The sampler (docs/model.md §6): 0 Philox, 1 antithetic pairs (paths 2k and 2k + 1 read
+    // path k's streams, the second negates the market normals), 2 `sobol` (path p is point
+    // p mod 2^points_log2 of replicate p >> points_log2, its normals from
+    // shaders/sobol_paths.wgsl, its bridge table at `sobol_table` in `months`). Where the
+    // sampler's own counts start in `counts`: antithetic pairs' [both succeeded, both
+    // depleted]; each `sobol` replicate's [successes, depleted].
+    sampler: u32,
+    spread_base: u32,
+    points_log2: u32,
+    sobol_table: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -111,6 +122,8 @@ struct Goal {
 var<workgroup> goal_of_group: Goal;
 var<workgroup> partial: array<f32, 256>;
 var<workgroup> group_count: atomic<u32>;
+// Antithetic pairs: each path's outcome (bit 0 success, bit 1 depleted), read by its partner.
+var<workgroup> pair_outcome: array<u32, 256>;
 
 // ---- Reductions ----------------------------------------------------------------------------
 
@@ -205,6 +218,19 @@ fn simulate(
     let live = path < g.paths;
     let key = vec2<u32>(g.seed_lo, g.seed_hi);
     let tally = params.mode == 0u;
+    // The path whose Philox streams this one reads (under antithetic pairs, path 2k and 2k + 1
+    // read path k's), and whether it negates the market normals (a pair's second).
+    let antithetic = g.sampler == 1u;
+    let stream = select(path, path >> 1u, antithetic);
+    let mirrored = antithetic && (path & 1u) == 1u;
+    // `sobol`: the path's walk down its bridge (the other streams stay Philox at `path`).
+    let sobol = g.sampler == 2u;
+    let replicate = path >> g.points_log2;
+    var bridge: SobolPath;
+    if (sobol && live) {
+        let index = path & ((1u << g.points_log2) - 1u);
+        bridge = sobol_path_start(index, replicate, key, g.sobol_table, g.horizon);
+    }
 
     var wealth = real(g.initial) + real(g.initial_lo);
     let target_wealth = real(g.target_wealth) + real(g.target_lo);
@@ -249,27 +275,39 @@ fn simulate(
     for (var t = 0u; t < g.horizon; t++) {
         if ((t & 3u) == 0u) {
             if (bootstrap) {
-                starts = bootstrap_words(path, t, key, 0u);
+                starts = bootstrap_words(stream, t, key, 0u);
                 if (g.model == 4u) {
-                    draws = bootstrap_words(path, t, key, 1u);
+                    draws = bootstrap_words(stream, t, key, 1u);
                 }
             } else if (per_asset) {
                 // Asset 0's normals are §1's Z (the AR(1) index's ρ·Z is 0 here: ρ = 0).
-                asset_normals(&asset_z, path, t, key, g.assets);
+                asset_normals(&asset_z, stream, t, key, g.assets);
+                if (mirrored) {
+                    // Every asset's normals, so the correlated shocks L·Z are negated too.
+                    for (var k = 0u; k < g.assets; k++) {
+                        asset_z[k] = -asset_z[k];
+                    }
+                }
                 normals = asset_z[0];
-            } else {
-                normals = normals_of_block(philox(vec4<u32>(path, t >> 2u, 0u, 0u), key));
+            } else if (!sobol) {
+                normals = normals_of_block(philox(vec4<u32>(stream, t >> 2u, 0u, 0u), key));
+                if (mirrored) {
+                    normals = -normals;
+                }
             }
             if (ar1) {
-                own = inflation_normals(path, t, key);
+                own = inflation_normals(stream, t, key);
             }
         }
-        let z = normals[t & 3u];
+        var z = normals[t & 3u];
+        if (sobol && live) {
+            z = sobol_path_next(&bridge);
+        }
         var m = g.month_base + t;
         if (g.model == 2u) {
             // Month 0 draws from row 0, month t from the row of month t − 1's regime.
             if ((t & 3u) == 0u) {
-                regime_words = regime_block(path, t, key);
+                regime_words = regime_block(stream, t, key);
             }
             let u = regime_uniform(regime_words, t);
             let width = g.regimes - 1u;
@@ -296,11 +334,11 @@ fn simulate(
         } else if (g.model == 1u) {
             // Months 2k and 2k+1 share their first proposals' block.
             if ((t & 1u) == 0u) {
-                mixing_block = student_t_block(path, t, key);
+                mixing_block = student_t_block(stream, t, key);
             }
             var v = student_t_first(mixing_block, t, g.t_d, g.t_c);
             if (!(v > 0.0)) {
-                v = student_t_retry(path, t, key, g.t_d, g.t_c);
+                v = student_t_retry(stream, t, key, g.t_d, g.t_c);
             }
             let gross = student_t_gross(z, vol, v, g.t_scale);
             if (gross > 0.0) {
@@ -380,6 +418,32 @@ fn simulate(
         let shortfall = workgroup_sum(lid, select(0.0, f32(target_wealth - measured), live && !success));
         if (lid == 0u) {
             sums[g.sums_base + block * sums_width(g) + g.snaps] = shortfall;
+        }
+        if (antithetic) {
+            // The pairs whose two paths both succeeded, and both depleted (counted once, on
+            // the second); the host has the rest of the pair classes from the totals.
+            pair_outcome[lid] = u32(success) | (u32(live && depleted) << 1u);
+            workgroupBarrier();
+            let both = pair_outcome[lid] & pair_outcome[lid ^ 1u];
+            let second = (lid & 1u) == 1u;
+            workgroup_count(lid, second && (both & 1u) != 0u, g.spread_base);
+            workgroup_count(lid, second && (both & 2u) != 0u, g.spread_base + 1u);
+        }
+        if (sobol) {
+            // Each replicate's successes and depletions: once a workgroup where its 256 paths
+            // share a replicate, else path by path.
+            let slot = g.spread_base + 2u * replicate;
+            if (g.points_log2 >= 8u) {
+                workgroup_count(lid, success, slot);
+                workgroup_count(lid, live && depleted, slot + 1u);
+            } else if (live) {
+                if (success) {
+                    atomicAdd(&counts[slot], 1u);
+                }
+                if (depleted) {
+                    atomicAdd(&counts[slot + 1u], 1u);
+                }
+            }
         }
         if (per_asset) {
             // Whole counts below 2^24 a workgroup: exact in f32.

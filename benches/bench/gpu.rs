@@ -5,7 +5,8 @@
 //! Each backend is a row of its own: one that is unavailable or fails says so in its row and
 //! the others still run. A software adapter (lavapipe) is checked for parity but not timed.
 //!
-//! Parity, on the examples at 100,000 paths: success probability within 1e-4 absolute, means
+//! Parity, on the examples at 100,000 paths (and three of them under the antithetic and
+//! `sobol` samplers, [`SAMPLED`]): success probability within 1e-4 absolute, means
 //! and percentiles within 1e-4 relative, depletion counts within max(2, paths / 100,000).
 //! Timings: a batch of 1,000 standard goals (examples/accumulation-30y.json) × 10,000 paths,
 //! full results; the same with success counts only; one 10,000-path goal end to end. The CPU
@@ -37,6 +38,12 @@ const EXAMPLES: [&str; 9] = [
     include_str!("../../examples/bootstrap.json"),
     include_str!("../../examples/rebalancing.json"),
 ];
+
+/// The samplers of docs/model.md §6 in the parity check, beside the examples under Philox:
+/// (example, sampler). Antithetic pairs on the drawdown (pair counts, depletions), `sobol` on
+/// the two savers (its points, scramble and bridge made on the device; its paths rounded up to
+/// 16 replicates of a power of two).
+const SAMPLED: [(usize, &str); 3] = [(1, "antithetic"), (0, "sobol"), (2, "sobol")];
 
 /// `sextant-bench --suite gpu`'s settings.
 #[derive(clap::Args, Clone)]
@@ -230,11 +237,19 @@ pub struct Timings {
 }
 
 fn goals(paths: u64) -> Result<Vec<PreparedGoal>> {
+    let sampled = SAMPLED
+        .iter()
+        .map(|&(example, sampler)| (EXAMPLES[example], Some(sampler)));
     EXAMPLES
         .iter()
-        .map(|text| {
+        .map(|&text| (text, None))
+        .chain(sampled)
+        .map(|(text, sampler)| {
             let mut request: GoalRequest = serde_json::from_str(text)?;
             request.options.paths = Some(paths);
+            if let Some(sampler) = sampler {
+                request.options.sampler = serde_json::from_value(serde_json::json!(sampler))?;
+            }
             Ok(validate::prepare(&request)?)
         })
         .collect()

@@ -64,6 +64,9 @@ pub struct SamplerReport {
 pub struct Row {
     pub case: String,
     pub sampler: String,
+    /// The backend that ran the precision request, as its result names it (a GPU backend's
+    /// engine runs a sampler its kernels lack on the CPU and says so).
+    pub backend: String,
     /// Mean success estimate over the seeds.
     pub mean_success: f64,
     /// Sample variance of the success estimate over the seeds.
@@ -133,6 +136,7 @@ pub fn run(engine: &Engine, args: &SamplerArgs) -> Result<SamplerReport> {
             case_rows.push(Row {
                 case: case.to_string(),
                 sampler: sampler.to_string(),
+                backend: last.backend.clone(),
                 mean_success: mean,
                 variance,
                 variance_reduction: f64::NAN,

@@ -84,6 +84,17 @@ impl BrownianBridge {
         self.fill.len()
     }
 
+    /// For each month, the coordinate that fills it (its place in the bridge's order): what a
+    /// GPU kernel, walking the same bisection in time order (`shaders/sobol_paths.wgsl`),
+    /// needs to draw each month's coordinate of the point.
+    pub fn coordinates_by_month(&self) -> Vec<u32> {
+        let mut by_month = vec![0u32; self.fill.len()];
+        for (i, f) in self.fill.iter().enumerate() {
+            by_month[f.month] = i as u32;
+        }
+        by_month
+    }
+
     /// The months' normals from the point's normals `z` (coordinate i fills `fill[i]`), into
     /// `out`; both as long as the bridge. `out` holds W along the way. The one-lane case of
     /// [`BrownianBridge::normals_lanes`], the definition.

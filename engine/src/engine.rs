@@ -14,7 +14,6 @@ use crate::result::{
     DepletionStats, Percentiles, PrecisionReport, RealWealth, RealYearlyStats, RebalancingStats,
     Sampling, SimulationResult, TerminalStats, YearlyStats, ENGINE_VERSION,
 };
-use crate::sampler::PathSampler;
 use crate::validate::{prepare, PreparedGoal, ValidationError};
 
 /// Why an operation returned no result.
@@ -160,74 +159,28 @@ impl Engine {
         Ok(results)
     }
 
-    /// One round of goals, each as it stands.
+    /// One round of goals, each as it stands, on the engine's device (every backend draws
+    /// every sampler: docs/model.md §6).
     fn run_round(
         &self,
         goals: &[PreparedGoal],
         watch: &Watch,
     ) -> Result<Vec<SimulationResult>, EngineError> {
-        let (summaries, names) = self.simulate_on_device(goals, Detail::Full, watch)?;
+        let backend = self.backend();
+        let summaries = backend.simulate_watched(goals, Detail::Full, watch)?;
+        let name = backend.info().name;
         Ok(goals
             .iter()
             .zip(summaries)
-            .zip(names)
-            .map(|((goal, summary), name)| build_result(goal, summary, &name))
+            .map(|(goal, summary)| build_result(goal, summary, name))
             .collect())
     }
 
     /// Success counts (and terminal means) only: what the solvers' searches need.
     pub fn success(&self, goals: &[PreparedGoal]) -> Result<Vec<Summary>, EngineError> {
         Ok(self
-            .simulate_on_device(goals, Detail::Success, &self.watch)?
-            .0)
-    }
-
-    /// The goals' summaries from the engine's device, and each one's backend as results name
-    /// it. A GPU backend draws Philox alone so far: goals under another sampler run on the CPU
-    /// beside it, and their backend says why (docs/model.md §6).
-    fn simulate_on_device(
-        &self,
-        goals: &[PreparedGoal],
-        detail: Detail,
-        watch: &Watch,
-    ) -> Result<(Vec<Summary>, Vec<String>), EngineError> {
-        let backend = self.backend();
-        let name = backend.info().name;
-        let on_cpu = |goal: &PreparedGoal| {
-            !matches!(self.device, Device::Cpu(_)) && goal.sampler != PathSampler::Philox
-        };
-        if !goals.iter().any(on_cpu) {
-            let summaries = backend.simulate_watched(goals, detail, watch)?;
-            return Ok((summaries, vec![name.to_string(); goals.len()]));
-        }
-        let (cpu, device): (Vec<usize>, Vec<usize>) =
-            (0..goals.len()).partition(|&i| on_cpu(&goals[i]));
-        let pick = |which: &[usize]| -> Vec<PreparedGoal> {
-            which.iter().map(|&i| goals[i].clone()).collect()
-        };
-        let mut summaries: Vec<Option<Summary>> = vec![None; goals.len()];
-        let mut names = vec![name.to_string(); goals.len()];
-        if !device.is_empty() {
-            let done = backend.simulate_watched(&pick(&device), detail, watch)?;
-            for (&i, summary) in device.iter().zip(done) {
-                summaries[i] = Some(summary);
-            }
-        }
-        let done = CpuBackend::new().simulate_watched(&pick(&cpu), detail, watch)?;
-        for (&i, summary) in cpu.iter().zip(done) {
-            names[i] = format!(
-                "cpu (the {} sampler has no {name} kernel yet)",
-                goals[i].sampler.name()
-            );
-            summaries[i] = Some(summary);
-        }
-        Ok((
-            summaries
-                .into_iter()
-                .map(|s| s.expect("every goal ran"))
-                .collect(),
-            names,
-        ))
+            .backend()
+            .simulate_watched(goals, Detail::Success, &self.watch)?)
     }
 
     /// The household plan of one request (docs/model.md §5).

@@ -42,9 +42,15 @@ fn host_binary(name: &str, cuda: &str, main: &str) -> std::path::PathBuf {
 
 /// Run `binary` on `input`; its standard output.
 fn run_on(binary: &std::path::Path, input: String) -> String {
+    run_on_with(binary, &[], input)
+}
+
+/// [`run_on`] with arguments.
+fn run_on_with(binary: &std::path::Path, args: &[&std::ffi::OsStr], input: String) -> String {
     let mut child = Command::new("timeout")
         .arg("120")
         .arg(binary)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -138,22 +144,15 @@ int main() {
 }
 "#;
 
-/// The Student-t month of the CUDA kernels (shaders/common.wgsl's `student_t_mixing` and
-/// `student_t_gross`, generated as C and run on the host) is the CPU's to the bit: the mixing
-/// draw of 30,000 (path, month) pairs for ν from 2.05 to 10⁶, rejections and second pairs
-/// included, and the gross return from it.
-/// `index replicate dimension k0 k1 V_0 … V_31` per line: the coordinate, the scramble's
-/// seed and the scrambled coordinate.
+/// argv: the direction table's file; then `index replicate dimension k0 k1` per line: the
+/// coordinate, the scramble's seed and the scrambled coordinate.
 const SOBOL_MAIN: &str = r#"
-#include <stdio.h>
-int main() {
+int main(int argc, char** argv) {
+    sx_globals g;
+    g.directions = (const u32*)slurp(argv[1], "directions");
     unsigned index, replicate, d, k0, k1;
     while (scanf("%u %u %u %u %u", &index, &replicate, &d, &k0, &k1) == 5) {
-        sx_array_u32_32 v;
-        for (int b = 0; b < 32; b++) {
-            if (scanf("%u", &v.v[b]) != 1) return 2;
-        }
-        const u32 x = sobol_coordinate(v, index);
+        const u32 x = sobol_point(g, index, d);
         const u32 seed = scramble_seed(make_uint2(k0, k1), replicate, d);
         printf("%u %u %u\n", x, seed, owen_scramble(x, seed));
     }
@@ -161,14 +160,21 @@ int main() {
 }
 "#;
 
-/// The Sobol' integer steps generated as C (shaders/common.wgsl) give engine/src/sobol.rs's
-/// bits: every coordinate, seed and scrambled coordinate, over dimensions from the first to
-/// the 1,200th, indices from 0 to 2^32 − 1, several replicates and keys.
+/// The Sobol' integer steps generated as C (shaders/common.wgsl, and the points from the
+/// kernels' direction table in shaders/sobol_paths.wgsl) give engine/src/sobol.rs's bits:
+/// every coordinate, seed and scrambled coordinate, over dimensions from the first to the
+/// 1,200th, indices from 0 to 2^32 − 1, several replicates and keys.
 #[test]
 fn the_generated_cuda_sobol_points_and_scramble_are_the_cpus_bits() {
+    use sextant_engine::backend::GOAL_CUDA;
     use sextant_engine::sobol::{direction_numbers, scramble, scramble_seed, SOBOL_DIMENSIONS};
-    let binary = host_binary("sobol", COMMON_CUDA, SOBOL_MAIN);
+    let binary = host_binary("sobol", GOAL_CUDA, &format!("{FILES_C}{SOBOL_MAIN}"));
+    let dir = binary.parent().unwrap().to_path_buf();
     let numbers = direction_numbers();
+    let directions: Vec<u32> = (0..SOBOL_DIMENSIONS)
+        .flat_map(|d| numbers.of_dimension(d).iter().copied())
+        .collect();
+    std::fs::write(dir.join("directions"), bytemuck::cast_slice(&directions)).unwrap();
     let mut queries = Vec::new();
     let mut input = String::new();
     for (q, d) in [0usize, 1, 2, 7, 63, 500, SOBOL_DIMENSIONS - 1]
@@ -178,18 +184,13 @@ fn the_generated_cuda_sobol_points_and_scramble_are_the_cpus_bits() {
         for index in [0u32, 1, 2, 3, 1023, 65_536, 999_999, 1 << 31, u32::MAX] {
             let replicate = (q as u32 * 7 + index) % 16;
             let key = philox::key_of_seed(u64::from(index) ^ 0x5eed);
-            let v = numbers.of_dimension(d);
-            input += &format!("{index} {replicate} {d} {} {}", key[0], key[1]);
-            for x in v {
-                input += &format!(" {x}");
-            }
-            input.push('\n');
+            input += &format!("{index} {replicate} {d} {} {}\n", key[0], key[1]);
             let x = numbers.point(index, d);
             let seed = scramble_seed(key, replicate, d as u32);
             queries.push([x, seed, scramble(x, seed)]);
         }
     }
-    let output = run_on(&binary, input);
+    let output = run_on_with(&binary, &[dir.as_os_str()], input);
     remove(&binary);
     let got: Vec<[u32; 3]> = output
         .lines()
@@ -201,6 +202,10 @@ fn the_generated_cuda_sobol_points_and_scramble_are_the_cpus_bits() {
     assert_eq!(got, queries);
 }
 
+/// The Student-t month of the CUDA kernels (shaders/common.wgsl's `student_t_mixing` and
+/// `student_t_gross`, generated as C and run on the host) is the CPU's to the bit: the mixing
+/// draw of 30,000 (path, month) pairs for ν from 2.05 to 10⁶, rejections and second pairs
+/// included, and the gross return from it.
 #[test]
 fn the_generated_cuda_student_t_month_is_the_cpus_bits() {
     use sextant_engine::student_t::{gross, mixing_at, StudentT};
@@ -1094,13 +1099,9 @@ fn asset_goal(
 #[test]
 fn the_generated_cuda_per_asset_month_is_the_definitions_bits() {
     use sextant_engine::backend::gpu::{split, AssetTable};
-    use sextant_engine::backend::ASSETS_CUDA;
+    use sextant_engine::backend::GOAL_CUDA;
     use sextant_engine::rebalance::{simulate_path, Rule};
-    let binary = host_binary(
-        "assets",
-        ASSETS_CUDA,
-        &format!("{FILES_C}{ASSET_PATHS_MAIN}"),
-    );
+    let binary = host_binary("assets", GOAL_CUDA, &format!("{FILES_C}{ASSET_PATHS_MAIN}"));
     let dir = binary.parent().unwrap().to_path_buf();
     let paired = |x: f64| {
         let (hi, lo) = split(x);
@@ -1170,4 +1171,101 @@ fn the_generated_cuda_per_asset_month_is_the_definitions_bits() {
         depleted > 0 && rebalanced > 0,
         "{depleted} depleted, {rebalanced} rebalanced"
     );
+}
+
+const SOBOL_PATHS_MAIN: &str = r#"
+// argv: dir horizon points_log2 paths seed_lo seed_hi. `directions`: 32 words a dimension;
+// `table`: the bridge table's entries. Writes `out`: per path, each month's normal's bits.
+int main(int argc, char** argv) {
+    const char* dir = argv[1];
+    const u32 horizon = atoi(argv[2]), points_log2 = atoi(argv[3]), paths = atoi(argv[4]);
+    const uint2 key = make_uint2(strtoul(argv[5], 0, 10), strtoul(argv[6], 0, 10));
+    sx_globals g;
+    g.directions = (const u32*)slurp(dir, "directions");
+    g.months = (const float4*)slurp(dir, "table");
+    g.vols = 0;
+    u32* out = (u32*)calloc((size_t)paths * horizon, sizeof(u32));
+    for (u32 path = 0; path < paths; path++) {
+        SobolPath walk = sobol_path_start(g, path & ((1u << points_log2) - 1u), path >> points_log2,
+                                          key, 0u, horizon);
+        for (u32 t = 0; t < horizon; t++) {
+            out[(size_t)path * horizon + t] = __float_as_uint(sobol_path_next(g, walk));
+        }
+    }
+    spill(dir, "out", out, (size_t)paths * horizon * sizeof(u32));
+    return 0;
+}
+"#;
+
+/// The `sobol` sampler's path normals as the kernels make them (`shaders/sobol_paths.wgsl`:
+/// the points from the direction table, the scramble, Φ⁻¹ in f32, and the bridge walked in
+/// time order with a stack in place of the CPU's whole-path array), generated as C and run on
+/// the host, are `SobolPaths::path_normals`' bits, month by month, for horizons that are and
+/// are not powers of two (1 to the longest, 1,200), over two replicates.
+#[test]
+fn the_generated_cuda_sobol_path_normals_are_the_cpus_bits() {
+    use sextant_engine::backend::gpu::sobol_table;
+    use sextant_engine::backend::GOAL_CUDA;
+    use sextant_engine::sampler::{PathSampler, SobolPaths};
+    let binary = host_binary(
+        "sobol-paths",
+        GOAL_CUDA,
+        &format!("{FILES_C}{SOBOL_PATHS_MAIN}"),
+    );
+    let dir = binary.parent().unwrap().to_path_buf();
+    let numbers = sextant_engine::sobol::direction_numbers();
+    for (horizon, points_log2) in [
+        (1u32, 3u32),
+        (2, 3),
+        (7, 4),
+        (64, 5),
+        (360, 6),
+        (421, 5),
+        (1200, 4),
+    ] {
+        let seed = 0x5eed_0000_0000_0000 | u64::from(horizon);
+        let paths = 2u32 << points_log2;
+        let directions: Vec<u32> = (0..horizon as usize)
+            .flat_map(|d| numbers.of_dimension(d).iter().copied())
+            .collect();
+        std::fs::write(dir.join("directions"), bytemuck::cast_slice(&directions)).unwrap();
+        let request: sextant_engine::GoalRequest = serde_json::from_value(serde_json::json!({
+            "goal": {"initial_wealth": 1000, "horizon_months": horizon},
+            "market": {"expected_return": 0.05, "volatility": 0.1},
+            "options": {"paths": paths, "seed": seed, "sampler": "sobol", "replicates": 2}
+        }))
+        .unwrap();
+        let goal = sextant_engine::validate::prepare(&request).unwrap();
+        assert_eq!(
+            goal.sampler,
+            PathSampler::Sobol {
+                replicates: 2,
+                points_log2
+            }
+        );
+        std::fs::write(dir.join("table"), bytemuck::cast_slice(&sobol_table(&goal))).unwrap();
+        let key = sextant_engine::philox::key_of_seed(seed);
+        let ran = Command::new("timeout")
+            .arg("120")
+            .arg(&binary)
+            .arg(&dir)
+            .args([horizon, points_log2, paths, key[0], key[1]].map(|v| v.to_string()))
+            .status()
+            .unwrap();
+        assert!(ran.success(), "{horizon} months: {ran:?}");
+        let out: Vec<u32> = std::fs::read(dir.join("out"))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let mut cpu = SobolPaths::new(seed, horizon, points_log2);
+        let mut normals = vec![0.0f32; horizon as usize];
+        for path in 0..paths {
+            cpu.path_normals(path, &mut normals);
+            let want: Vec<u32> = normals.iter().map(|z| z.to_bits()).collect();
+            let got = &out[(path * horizon) as usize..((path + 1) * horizon) as usize];
+            assert_eq!(got, &want[..], "{horizon} months, path {path}");
+        }
+    }
+    remove(&binary);
 }

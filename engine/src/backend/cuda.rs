@@ -29,11 +29,11 @@ use crate::plan::packed::{PackedBatch, SliceOutputs, COUNTS_PER_PATH, MONEY_PER_
 use crate::plan::{PlanSamples, PreparedPlan, Yearly};
 use crate::validate::PreparedGoal;
 
-/// The kernels' source, compiled by NVRTC: the shared arithmetic and the per-asset month
-/// generated from `shaders/common.wgsl` and `shaders/assets.wgsl` ([`super::ASSETS_CUDA`]),
-/// then `kernels/simulate.cu`.
+/// The kernels' source, compiled by NVRTC: the shared arithmetic, the per-asset month and the
+/// `sobol` path normals generated from `shaders/common.wgsl`, `shaders/assets.wgsl` and
+/// `shaders/sobol_paths.wgsl` ([`super::GOAL_CUDA`]), then `kernels/simulate.cu`.
 pub const KERNELS: &str = concat!(
-    include_str!(concat!(env!("OUT_DIR"), "/assets.cu")),
+    include_str!(concat!(env!("OUT_DIR"), "/goal.cu")),
     "\n#line 1 \"kernels/simulate.cu\"\n",
     include_str!("../../../kernels/simulate.cu")
 );
@@ -501,6 +501,14 @@ impl ChunkDevice for CudaBackend {
             months: s.clone_htod(&months).map_err(debug)?,
             vols: s.clone_htod(&input.vols).map_err(debug)?,
             hist: s.alloc_zeros::<u32>(input.hist_len.max(1)).map_err(debug)?,
+            // A chunk without `sobol` goals has no directions: one word stands in.
+            directions: s
+                .clone_htod(if input.directions.is_empty() {
+                    &[0u32][..]
+                } else {
+                    &input.directions
+                })
+                .map_err(debug)?,
         }))
     }
 }
@@ -512,6 +520,7 @@ struct CudaChunk<'a> {
     months: CudaSlice<f32>,
     vols: CudaSlice<f32>,
     hist: CudaSlice<u32>,
+    directions: CudaSlice<u32>,
 }
 
 impl CudaChunk<'_> {
@@ -543,7 +552,8 @@ impl CudaChunk<'_> {
                 .arg(&mut *sums)
                 .arg(&mut self.hist)
                 .arg(wanted)
-                .arg(&mut *values);
+                .arg(&mut *values)
+                .arg(&self.directions);
             let config = LaunchConfig {
                 grid_dim: (width, goals, 1),
                 block_dim: (BLOCK, 1, 1),

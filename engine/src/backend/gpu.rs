@@ -21,9 +21,11 @@ use rayon::prelude::*;
 
 use crate::backend::{Detail, Snapshot, Summary};
 use crate::bootstrap::Bootstrap;
+use crate::bridge::BrownianBridge;
 use crate::plan::ReducedYear;
 use crate::quantile::{interpolate, ranks_of};
 use crate::rebalance::{AssetPaths, Rule};
+use crate::sampler::{PathSampler, ReplicateCounts, Spread};
 use crate::validate::PreparedGoal;
 
 /// Paths per workgroup (thread block).
@@ -37,7 +39,7 @@ pub const BINS_PER_OCTAVE: f32 = 64.0;
 /// An unused wanted-bin entry.
 pub const NONE: u32 = u32::MAX;
 
-/// One goal as the kernels read it (32 words, the WGSL/CUDA `Goal` struct).
+/// One goal as the kernels read it (36 words, the WGSL/CUDA `Goal` struct).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GoalParams {
@@ -95,6 +97,81 @@ pub struct GoalParams {
     /// Where its f32s start in `months` (four an entry): each asset's volatility, then the
     /// Cholesky factor row-major.
     pub asset_floats: u32,
+    /// The sampler (docs/model.md §6): [`SAMPLER_PHILOX`], [`SAMPLER_ANTITHETIC`] or
+    /// [`SAMPLER_SOBOL`].
+    pub sampler: u32,
+    /// Where the sampler's own counts start in `counts` ([`spread_slots`]).
+    pub spread_base: u32,
+    /// `sobol`: log2 of the points per replicate (path p is point p mod 2^m of replicate
+    /// p >> m); 0 for the others.
+    pub points_log2: u32,
+    /// `sobol`: where its bridge table starts in `months` (f32s four to an entry: each
+    /// month's coordinate, [`sobol_table`]); 0 for the others.
+    pub sobol_table: u32,
+}
+
+/// `GoalParams::sampler`: each path draws its own Philox streams.
+pub const SAMPLER_PHILOX: u32 = 0;
+/// `GoalParams::sampler`: antithetic pairs. Paths 2k and 2k + 1 read path k's streams and the
+/// second negates the market normals; the kernels count the pairs whose two paths both
+/// succeeded and both were depleted, at `spread_base` and after it.
+pub const SAMPLER_ANTITHETIC: u32 = 1;
+/// `GoalParams::sampler`: randomized quasi-Monte Carlo (`shaders/sobol_paths.wgsl`); the
+/// kernels count each replicate's successes and depletions, two words a replicate from
+/// `spread_base`.
+pub const SAMPLER_SOBOL: u32 = 2;
+
+/// The sampler's code in `GoalParams::sampler`.
+fn sampler_code(sampler: PathSampler) -> u32 {
+    match sampler {
+        PathSampler::Philox => SAMPLER_PHILOX,
+        PathSampler::Antithetic => SAMPLER_ANTITHETIC,
+        PathSampler::Sobol { .. } => SAMPLER_SOBOL,
+    }
+}
+
+/// The counts a goal's sampler adds after its others: antithetic pairs' two classes, each
+/// `sobol` replicate's successes and depletions.
+fn spread_slots(sampler: PathSampler) -> usize {
+    match sampler {
+        PathSampler::Philox => 0,
+        PathSampler::Antithetic => 2,
+        PathSampler::Sobol { replicates, .. } => 2 * replicates as usize,
+    }
+}
+
+/// A `sobol` goal's bridge table as `shaders/sobol_paths.wgsl` reads it: month l's coordinate
+/// (the order in which [`BrownianBridge`] fills it), f32s four to an entry, padded to an even
+/// number of entries (so that `vols` keeps step, one slot per two entries); empty for the
+/// other samplers.
+pub fn sobol_table(goal: &PreparedGoal) -> Vec<[f32; 4]> {
+    if !matches!(goal.sampler, PathSampler::Sobol { .. }) {
+        return Vec::new();
+    }
+    let coordinates = BrownianBridge::new(goal.horizon as usize).coordinates_by_month();
+    let mut entries: Vec<[f32; 4]> = coordinates
+        .chunks(4)
+        .map(|c| {
+            let mut quad = [0.0f32; 4];
+            for (q, &d) in quad.iter_mut().zip(c) {
+                *q = d as f32;
+            }
+            quad
+        })
+        .collect();
+    if entries.len() % 2 == 1 {
+        entries.push([0.0; 4]);
+    }
+    entries
+}
+
+/// The direction integers of the first `dimensions` Sobol' dimensions, 32 a dimension, as
+/// `shaders/sobol_paths.wgsl` reads them.
+fn sobol_directions(dimensions: usize) -> Vec<u32> {
+    let numbers = crate::sobol::direction_numbers();
+    (0..dimensions)
+        .flat_map(|d| numbers.of_dimension(d).iter().copied())
+        .collect()
 }
 
 /// The uniform parameters of a dispatch (8 words, the kernels' `Params`).
@@ -135,6 +212,9 @@ pub struct ChunkInput {
     pub hist_len: usize,
     /// The most blocks any goal of the chunk needs.
     pub max_blocks: u32,
+    /// The Sobol' direction integers the chunk's `sobol` goals need (32 a dimension, one
+    /// dimension a month of the longest); empty without them.
+    pub directions: Vec<u32>,
 }
 
 /// What the tally leaves to read back.
@@ -222,6 +302,7 @@ fn schedule_entries(goal: &PreparedGoal) -> usize {
             .asset_paths
             .as_ref()
             .map_or(0, |a| asset_entries(a).div_ceil(2))
+        + sobol_table(goal).len() / 2
 }
 
 /// Values per block in the sums: each snapshot, the shortfall, and under per-asset paths the
@@ -376,6 +457,17 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             },
             asset_table,
             asset_floats: asset_table + table.as_ref().map_or(0, |t| t.floats),
+            sampler: sampler_code(goal.sampler),
+            spread_base: (counts + 1 + snaps.len() + goal.horizon as usize + 1) as u32,
+            points_log2: match goal.sampler {
+                PathSampler::Sobol { points_log2, .. } => points_log2,
+                _ => 0,
+            },
+            // After the asset table (the two never come together: validate.rs).
+            sobol_table: asset_table
+                + table
+                    .as_ref()
+                    .map_or(0, |t| t.entries.len().next_multiple_of(2)) as u32,
         });
         let horizon = goal.horizon as usize;
         // Regime k's months at k·horizon (the flows repeat: every regime's month has them).
@@ -428,6 +520,17 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
                 .extend(std::iter::repeat_n(0.0, entries.len() / 2));
             input.months.extend(entries);
         }
+        let bridge = sobol_table(goal);
+        if !bridge.is_empty() {
+            input
+                .vols
+                .extend(std::iter::repeat_n(0.0, bridge.len() / 2));
+            input.months.extend(bridge);
+            let dimensions = goal.horizon as usize * 32;
+            if input.directions.len() < dimensions {
+                input.directions = sobol_directions(goal.horizon as usize);
+            }
+        }
         if let Some(model) = goal.inflation {
             input.vols.extend([
                 model.mean,
@@ -439,8 +542,9 @@ fn layout(goals: &[PreparedGoal], detail: Detail) -> (ChunkInput, Vec<Vec<u32>>)
             ]);
             input.months.extend([[0.0; 4]; 2 * INFLATION_CONSTANTS]);
         }
-        // [successes, depleted by each snapshot…, depleted in each month…, clamped months]
-        counts += 1 + snaps.len() + goal.horizon as usize + 1;
+        // [successes, depleted by each snapshot…, depleted in each month…, clamped months,
+        // the sampler's own counts…]
+        counts += 1 + snaps.len() + goal.horizon as usize + 1 + spread_slots(goal.sampler);
         // One row per block: the snapshots, the shortfall (and rebalances and turnover).
         sums += blocks as usize * sums_width(goal, snaps.len());
         if detail == Detail::Full {
@@ -463,20 +567,6 @@ pub fn simulate_as(
     batch: &[PreparedGoal],
     detail: Detail,
 ) -> Result<Vec<Summary>, super::BackendError> {
-    // The kernels draw Philox alone so far: another sampler is refused by name, never
-    // silently drawn from Philox (the engine runs such goals on the CPU, saying so).
-    if let Some(goal) = batch
-        .iter()
-        .find(|g| g.sampler != crate::sampler::PathSampler::Philox)
-    {
-        return Err(super::BackendError::Unavailable {
-            kind,
-            reason: format!(
-                "the {} sampler has no {kind} kernel yet",
-                goal.sampler.name()
-            ),
-        });
-    }
     simulate(device, batch, detail).map_err(|reason| super::BackendError::Failed { kind, reason })
 }
 
@@ -574,7 +664,49 @@ fn summary(
         } else {
             0.0
         },
-        spread: crate::sampler::Spread::Paths,
+        spread: spread_of(goal, params, tally, successes, depletion.iter().sum()),
+    }
+}
+
+/// The sampler's spread from the kernel's counts: antithetic pairs by how many of their two
+/// paths succeeded (and were depleted), from the pairs with both and the totals.
+fn spread_of(
+    goal: &PreparedGoal,
+    params: &GoalParams,
+    tally: &Tally,
+    successes: u64,
+    depleted: u64,
+) -> Spread {
+    match goal.sampler {
+        PathSampler::Antithetic => {
+            let pairs = goal.paths / 2;
+            let classes = |total: u64, both: u32| {
+                let both = u64::from(both);
+                let one = total - 2 * both;
+                [pairs - one - both, one, both]
+            };
+            let base = params.spread_base as usize;
+            Spread::Pairs {
+                successes: classes(successes, tally.counts[base]),
+                depleted: classes(depleted, tally.counts[base + 1]),
+            }
+        }
+        PathSampler::Sobol {
+            replicates,
+            points_log2,
+        } => {
+            let base = params.spread_base as usize;
+            Spread::Replicates(
+                (0..replicates as usize)
+                    .map(|r| ReplicateCounts {
+                        paths: 1 << points_log2,
+                        successes: u64::from(tally.counts[base + 2 * r]),
+                        depleted: u64::from(tally.counts[base + 2 * r + 1]),
+                    })
+                    .collect(),
+            )
+        }
+        PathSampler::Philox => Spread::Paths,
     }
 }
 
@@ -884,8 +1016,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn goal_params_are_thirty_two_words() {
-        assert_eq!(std::mem::size_of::<GoalParams>(), 128);
+    fn goal_params_are_thirty_six_words() {
+        assert_eq!(std::mem::size_of::<GoalParams>(), 144);
         assert_eq!(std::mem::size_of::<DispatchParams>(), 32);
     }
 

@@ -32,14 +32,19 @@ pub const COMMON_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/common.cu"
 /// The same arithmetic as WGSL, which the WGSL backend puts before its kernels.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 
-/// The per-asset month (docs/model.md §4.5) and the tables' readers, generated from
-/// `shaders/common.wgsl` followed by `shaders/assets.wgsl` (wealth in f64): what the CUDA
-/// backend compiles before `kernels/simulate.cu`; the tests run it on the host against
-/// [`crate::rebalance::simulate_path`].
-pub const ASSETS_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/assets.cu"));
+/// The goal kernel's generated functions: the per-asset month (docs/model.md §4.5), the
+/// tables' readers and the `sobol` sampler's path normals (§6), from `shaders/common.wgsl`,
+/// `shaders/assets.wgsl` and `shaders/sobol_paths.wgsl` (wealth in f64): what the CUDA backend
+/// compiles before `kernels/simulate.cu`; the tests run it on the host against
+/// [`crate::rebalance::simulate_path`] and [`crate::sampler::SobolPaths`].
+pub const GOAL_CUDA: &str = include_str!(concat!(env!("OUT_DIR"), "/goal.cu"));
 
-/// The same as WGSL, which the WGSL goal kernel puts between [`COMMON_WGSL`] and its own.
+/// The per-asset month as WGSL, which the WGSL goal kernel puts after [`COMMON_WGSL`].
 pub const ASSETS_WGSL: &str = include_str!("../../../shaders/assets.wgsl");
+
+/// The `sobol` sampler's path normals as WGSL, which the WGSL goal kernel puts after
+/// [`ASSETS_WGSL`] (it reads the tables through it).
+pub const SOBOL_PATHS_WGSL: &str = include_str!("../../../shaders/sobol_paths.wgsl");
 
 /// A household plan's arithmetic and month loop (the tax, the RMDs, the spending rules,
 /// `plan_path`), generated like [`COMMON_CUDA`] from `shaders/common.wgsl` followed by

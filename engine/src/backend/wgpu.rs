@@ -32,9 +32,10 @@ const PLAN_REDUCE_WGSL: &str = include_str!("../../../shaders/plan_reduce.wgsl")
 fn simulate_source(double: bool) -> String {
     let real = if double { "f64" } else { "f32" };
     format!(
-        "alias real = {real};\n{}\n{}\n{SIMULATE_WGSL}",
+        "alias real = {real};\n{}\n{}\n{}\n{SIMULATE_WGSL}",
         super::COMMON_WGSL,
-        super::ASSETS_WGSL
+        super::ASSETS_WGSL,
+        super::SOBOL_PATHS_WGSL
     )
 }
 
@@ -191,6 +192,7 @@ impl WgpuBackend {
                 storage(6, false),
                 storage(7, true),
                 storage(8, false),
+                storage(9, true),
             ],
         });
         let locate_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -802,6 +804,7 @@ impl ChunkDevice for WgpuBackend {
             months: self.storage(&input.months, false),
             vols: self.storage(&input.vols, false),
             hist: self.zeroed(input.hist_len, true),
+            directions: self.storage(&input.directions, false),
         }))
     }
 }
@@ -813,6 +816,7 @@ struct WgpuChunk<'a> {
     months: wgpu::Buffer,
     vols: wgpu::Buffer,
     hist: wgpu::Buffer,
+    directions: wgpu::Buffer,
 }
 
 impl WgpuChunk<'_> {
@@ -847,6 +851,7 @@ impl WgpuChunk<'_> {
                     entry(6, &self.hist),
                     entry(7, wanted),
                     entry(8, values),
+                    entry(9, &self.directions),
                 ],
             });
             let mut encoder = inner.device.create_command_encoder(&Default::default());
