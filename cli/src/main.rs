@@ -236,6 +236,10 @@ struct RescoreArgs {
     /// Paths per plan, in each run of its sustainable-spending search.
     #[arg(long, default_value_t = 1_000)]
     plan_paths: u64,
+    /// Score each goal's success to this standard error (e.g. 0.005) under the tools' sampler,
+    /// in rounds from --paths, in place of a fixed number of paths (docs/model.md §6).
+    #[arg(long)]
+    precision: Option<f64>,
     /// Plans per shard.
     #[arg(long, default_value_t = 50)]
     plan_shard_size: u64,
@@ -728,6 +732,7 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
             user_id: args.user.clone(),
         },
         paths: cli.paths.unwrap_or(2_000),
+        precision: args.precision,
         plan_paths: args.plan_paths,
         shard_size: args.shard_size,
         plan_shard_size: args.plan_shard_size,
@@ -747,13 +752,16 @@ async fn rescore_goals(cli: &Cli, args: &RescoreArgs) -> Result<()> {
         pool: None,
         stop: Default::default(),
     };
+    let goal_paths = match run.precision {
+        Some(s) => format!("to a standard error of {s}, from {} paths", run.paths),
+        None => format!("{} paths each", run.paths),
+    };
     eprintln!(
-        "run {} ({}): {} goals ({} paths each) and {} plans ({} paths) in {} shards, as of {}; \
+        "run {} ({}): {} goals ({goal_paths}) and {} plans ({} paths) in {} shards, as of {}; \
          worker {}",
         run.id,
         run.run_key,
         run.total_goals,
-        run.paths,
         run.total_plans,
         run.plan_paths,
         run.shards,

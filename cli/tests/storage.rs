@@ -675,6 +675,11 @@ fn plans_are_rescored_beside_goals_exactly_as_the_engine_scores_them() {
                 simulated["success_probability"].as_f64().unwrap(),
                 "plan {id}"
             );
+            assert_eq!(
+                row.get::<Option<f64>, _>("success_standard_error"),
+                simulated["standard_error"].as_f64(),
+                "plan {id}"
+            );
             let threshold = request["plan"]["success_threshold"]
                 .as_f64()
                 .unwrap_or(0.85);
@@ -720,6 +725,37 @@ fn plans_are_rescored_beside_goals_exactly_as_the_engine_scores_them() {
         assert_eq!(category["plans"], 0);
         assert!(category["goals"].as_u64().unwrap() > 0);
 
+        // To a precision: every goal scored has its standard error at or below it, with its
+        // score and on the goal; scored at fixed paths (the runs before), none is above the
+        // binomial bound of those paths either, and each has one.
+        let precise = only("precise", &["--kind", "goal", "--precision", "0.01"]);
+        assert_eq!(precise["goals"], 60);
+        let scored = "FROM rescore_scores s JOIN rescore_runs r ON r.id = s.run_id \
+                      WHERE r.run_key = 'precise' AND s.funding_status NOT IN ('invalid', 'past_due')";
+        let measured = db.scalar(&format!("SELECT COUNT(*) {scored}"));
+        assert!(measured > 30, "{measured} goals measured");
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT COUNT(*) {scored} AND s.success_standard_error <= 0.01"
+            )),
+            measured
+        );
+        assert_eq!(
+            db.scalar(
+                "SELECT COUNT(*) FROM goals WHERE funding_status NOT IN ('invalid', 'past_due') \
+                 AND (success_standard_error IS NULL OR success_standard_error > 0.01)"
+            ),
+            0
+        );
+        assert_eq!(
+            db.scalar(
+                "SELECT COUNT(*) FROM rescore_scores s JOIN rescore_runs r ON r.id = s.run_id \
+                 WHERE r.run_key = 'goals-only' AND s.funding_status NOT IN ('invalid', 'past_due') \
+                 AND (s.success_standard_error IS NULL OR s.success_standard_error > 0.5 / 17.3)"
+            ),
+            0
+        );
+
         // The example file imports as it is.
         let out = run_ok(sextant(&db).args(["plans", "import"]).arg(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/stored-plans.jsonl"),
@@ -761,6 +797,7 @@ fn plans_are_rescored_beside_goals_exactly_as_the_engine_scores_them() {
             assert_eq!(status["status"], "complete", "{status}");
             assert_eq!(status["plans_scored"], 29);
             assert_eq!(status["plan_paths"], 200);
+            assert_eq!(status["precision"], Value::Null);
             let statuses = status["plans_by_status"].as_object().unwrap();
             assert_eq!(
                 statuses.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
@@ -777,6 +814,15 @@ fn plans_are_rescored_beside_goals_exactly_as_the_engine_scores_them() {
             assert_eq!(bad.status(), 422);
             let body: Value = bad.json().await.unwrap();
             assert_eq!(body["error"]["field"], "plan_paths");
+            let bad = http
+                .post(format!("{}/v1/rescore-runs", server.base))
+                .json(&json!({"precision": 0.7}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad.status(), 422);
+            let body: Value = bad.json().await.unwrap();
+            assert_eq!(body["error"]["field"], "precision");
         });
     }
 }

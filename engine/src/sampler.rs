@@ -323,6 +323,29 @@ impl Spread {
     }
 }
 
+/// The standard error of success under `sampler` from each path's outcome, in path order (what
+/// the kernels' reductions count, for a caller that holds every path: the re-score's affine
+/// pass).
+pub fn success_standard_error(sampler: PathSampler, success: &[bool]) -> f64 {
+    let mut spread = sampler.empty_spread();
+    match sampler {
+        PathSampler::Philox => {}
+        PathSampler::Antithetic => {
+            for pair in success.chunks_exact(2) {
+                spread.add_pair([pair[0], pair[1]], [false; 2]);
+            }
+        }
+        PathSampler::Sobol { points_log2, .. } => {
+            for (path, &s) in success.iter().enumerate() {
+                let replicate = SobolPaths::replicate_of(points_log2, path as u32);
+                spread.add_path(replicate as usize, s, false);
+            }
+        }
+    }
+    let successes = success.iter().filter(|&&s| s).count() as u64;
+    spread.standard_errors(success.len() as u64, successes, 0).0
+}
+
 /// √(p(1 − p)/n).
 fn binomial_se(hits: u64, n: u64) -> f64 {
     let p = hits as f64 / n as f64;

@@ -155,6 +155,12 @@ pub struct GoalScore {
     /// Money per month, rounded up to the cent; `None` when no contribution up to the largest
     /// amount accepted reaches the threshold.
     pub required_contribution: Option<f64>,
+    /// Success's standard error under the request's sampler (docs/model.md §6).
+    pub standard_error: f64,
+    /// The paths the score comes from (the last round's, under a precision target).
+    pub paths: u64,
+    /// Paths simulated over every round (one round without a precision target).
+    pub paths_simulated: u64,
 }
 
 /// Score a goal without withdrawals from one affine pass on the CPU
@@ -163,6 +169,12 @@ pub struct GoalScore {
 /// the per-path break-even contributions, as [`required_contribution`] finds it, rounded up to
 /// the cent but not re-checked by a second simulation (that check moves an answer by a cent
 /// only when a break-even value sits within rounding error of a cent boundary).
+///
+/// Under `options.precision` (docs/model.md §6) the pass runs in rounds, as a simulation's:
+/// from `options.paths`, each round at least doubling the paths, until success's standard error
+/// is at or below the target or `options.max_paths` stops them. Both answers come from the last
+/// round's paths (common random numbers: the contribution is solved on the paths whose success
+/// is reported).
 pub fn score_accumulation(
     cpu: &CpuBackend,
     request: &GoalRequest,
@@ -173,8 +185,35 @@ pub fn score_accumulation(
             "must be 0 to score a goal by its break-even contributions",
         ));
     }
-    crate::sampler::one_number_of_paths(&request.options, "the re-score")?;
-    let goal = prepare(request)?;
+    let target = crate::sampler::PrecisionTarget::of_options(&request.options)?;
+    let mut round = request.clone();
+    round.options.precision = None;
+    round.options.max_paths = None;
+    let mut simulated = 0;
+    loop {
+        let goal = prepare(&round)?;
+        let mut score = score_paths(cpu, &round, &goal)?;
+        simulated += score.paths;
+        score.paths_simulated = simulated;
+        let next = target.and_then(|t| {
+            (score.standard_error > t.success_probability)
+                .then(|| t.next_paths(goal.sampler, goal.paths, score.standard_error))
+                .flatten()
+        });
+        match next {
+            Some(paths) => round.options.paths = Some(paths),
+            None => return Ok(score),
+        }
+    }
+}
+
+/// One round of [`score_accumulation`]: the affine pass over `goal`'s paths (`request`
+/// prepared).
+fn score_paths(
+    cpu: &CpuBackend,
+    request: &GoalRequest,
+    goal: &PreparedGoal,
+) -> Result<GoalScore, ValidationError> {
     if goal
         .asset_paths
         .as_ref()
@@ -188,9 +227,10 @@ pub fn score_accumulation(
     let mut unit_request = request.clone();
     unit_request.goal.initial_wealth = 0.0;
     let unit = with_contribution(&unit_request, 1.0)?.contribution;
-    let (wealth, per_unit) = cpu.affine_terminal(&goal, &unit);
+    let (wealth, per_unit) = cpu.affine_terminal(goal, &unit);
     let target = goal.success_target();
-    let successes = wealth.iter().filter(|&&w| w >= target).count() as u64;
+    let success: Vec<bool> = wealth.iter().map(|&w| w >= target).collect();
+    let successes = success.iter().filter(|&&s| s).count() as u64;
     let needed = successes_needed(request.goal.success_threshold, goal.paths);
     let required_contribution = if needed == 0 {
         Some(0.0)
@@ -216,6 +256,9 @@ pub fn score_accumulation(
     Ok(GoalScore {
         success_probability: successes as f64 / goal.paths as f64,
         required_contribution,
+        standard_error: crate::sampler::success_standard_error(goal.sampler, &success),
+        paths: goal.paths,
+        paths_simulated: goal.paths,
     })
 }
 
@@ -383,6 +426,86 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn saver(sampler: &str, precision: Option<f64>) -> GoalRequest {
+        let mut options = serde_json::json!({"paths": 1024, "seed": 9, "sampler": sampler});
+        if let Some(s) = precision {
+            options["precision"] = serde_json::json!({"success_probability": s});
+        }
+        serde_json::from_value(serde_json::json!({
+            "goal": {"initial_wealth": 40000, "monthly_contribution": 700, "horizon_months": 240,
+                     "target_amount": 400000, "success_threshold": 0.8},
+            "market": {"expected_return": 0.06, "volatility": 0.14, "inflation": 0.02},
+            "options": options
+        }))
+        .unwrap()
+    }
+
+    /// A score's standard error is the one a simulation of the same request reports, under
+    /// each sampler (binomial, the pairs' spread, the replicates'), and its success the same.
+    #[test]
+    fn a_scores_standard_error_is_the_simulations() {
+        let cpu = CpuBackend::new();
+        let engine = Engine::new(crate::backend::Device::Cpu(cpu.clone()));
+        for sampler in ["philox", "antithetic", "sobol"] {
+            let request = saver(sampler, None);
+            let score = score_accumulation(&cpu, &request).unwrap();
+            let simulated = engine.simulate(&request).unwrap();
+            assert_eq!(score.paths, simulated.paths, "{sampler}");
+            assert_eq!(score.paths_simulated, simulated.paths, "{sampler}");
+            assert_eq!(
+                score.success_probability, simulated.success_probability,
+                "{sampler}"
+            );
+            assert!(
+                (score.standard_error - simulated.standard_error).abs() <= 1e-12,
+                "{sampler}: {} vs {}",
+                score.standard_error,
+                simulated.standard_error
+            );
+            assert!(score.standard_error > 0.0, "{sampler}");
+        }
+    }
+
+    /// Under a precision target the score runs in rounds until its standard error meets the
+    /// target, and it is then the score of the last round's paths: the same success, standard
+    /// error and required contribution as a score asked for those paths outright. A target out
+    /// of reach stops at `options.max_paths`.
+    #[test]
+    fn a_precision_target_scores_in_rounds() {
+        let cpu = CpuBackend::new();
+        for sampler in ["philox", "antithetic", "sobol"] {
+            let score = score_accumulation(&cpu, &saver(sampler, Some(0.004))).unwrap();
+            assert!(
+                score.standard_error <= 0.004,
+                "{sampler}: {}",
+                score.standard_error
+            );
+            assert!(score.paths > 1024, "{sampler}: {} paths", score.paths);
+            assert!(score.paths_simulated > score.paths, "{sampler}: {score:?}");
+            let mut outright = saver(sampler, None);
+            outright.options.paths = Some(score.paths);
+            let last = score_accumulation(&cpu, &outright).unwrap();
+            assert_eq!(
+                (
+                    last.success_probability,
+                    last.required_contribution,
+                    last.standard_error
+                ),
+                (
+                    score.success_probability,
+                    score.required_contribution,
+                    score.standard_error
+                ),
+                "{sampler}"
+            );
+        }
+        let mut capped = saver("sobol", Some(0.0001));
+        capped.options.max_paths = Some(4096);
+        let score = score_accumulation(&cpu, &capped).unwrap();
+        assert_eq!(score.paths, 4096);
+        assert!(score.standard_error > 0.0001);
+    }
 
     #[test]
     fn successes_needed_matches_the_float_test_of_success() {

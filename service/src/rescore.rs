@@ -41,9 +41,15 @@ pub struct RunSpec {
     pub run_key: Option<String>,
     #[serde(default)]
     pub filter: RunFilter,
-    /// Paths per goal.
+    /// Paths per goal; under `precision`, the first round's.
     #[serde(default = "default_paths")]
     pub paths: u64,
+    /// The standard error of success each goal's score is to reach (docs/model.md §6), in
+    /// (0, 0.5]: the goal is then scored under the tools' sampler ([`crate::TOOL_SAMPLER`]) in
+    /// rounds from `paths` paths, each at least doubling them, up to the engine's default
+    /// `max_paths`. Plans are scored at `plan_paths` whatever it says.
+    #[serde(default)]
+    pub precision: Option<f64>,
     /// Paths per plan, in each run of its sustainable-spending search.
     #[serde(default = "default_plan_paths")]
     pub plan_paths: u64,
@@ -78,6 +84,7 @@ impl Default for RunSpec {
             run_key: None,
             filter: RunFilter::default(),
             paths: default_paths(),
+            precision: None,
             plan_paths: default_plan_paths(),
             shard_size: default_shard_size(),
             plan_shard_size: default_plan_shard_size(),
@@ -119,6 +126,24 @@ pub fn check(spec: &RunSpec) -> Result<Date, RescoreError> {
             "paths",
             format!("must be between 1 and 1000000, got {}", spec.paths),
         ));
+    }
+    if let Some(s) = spec.precision {
+        if !(s.is_finite() && s > 0.0 && s <= 0.5) {
+            return Err(invalid(
+                "precision",
+                format!("must be in (0, 0.5], got {s}"),
+            ));
+        }
+        let most = sextant_engine::request::DEFAULT_MAX_PATHS;
+        if spec.paths > most {
+            return Err(invalid(
+                "paths",
+                format!(
+                    "the first round's paths under a precision must be at most {most}, got {}",
+                    spec.paths
+                ),
+            ));
+        }
     }
     if !(1..=100_000).contains(&spec.plan_paths) {
         return Err(invalid(
@@ -165,18 +190,24 @@ pub async fn ensure_run(store: &Store, spec: &RunSpec, owner: &str) -> Result<Ru
             filter: &spec.filter,
             paths: spec.paths,
             plan_paths: spec.plan_paths,
+            precision: spec.precision,
             shard_size: spec.shard_size,
             plan_shard_size: spec.plan_shard_size,
             as_of,
             owner,
         })
         .await?;
-    if run.paths != spec.paths || run.plan_paths != spec.plan_paths || run.filter != spec.filter {
+    if run.paths != spec.paths
+        || run.plan_paths != spec.plan_paths
+        || run.precision != spec.precision
+        || run.filter != spec.filter
+    {
         tracing::warn!(
             run = %run.run_key,
-            "joining an existing run: its own paths ({}, plans {}) and filter apply",
+            "joining an existing run: its own paths ({}, plans {}, precision {:?}) and filter apply",
             run.paths,
-            run.plan_paths
+            run.plan_paths,
+            run.precision
         );
     }
     Ok(run)
@@ -193,12 +224,20 @@ pub fn funding_status(p: f64, threshold: f64) -> &'static str {
     }
 }
 
-/// Score one goal as of `as_of` with `paths` paths.
-pub fn score(cpu: &CpuBackend, goal: &StoredGoal, as_of: Date, paths: u64) -> Scored {
+/// Score one goal as of `as_of` with `paths` paths, or under `precision` (a standard error of
+/// success) in rounds from `paths` under the tools' sampler.
+pub fn score(
+    cpu: &CpuBackend,
+    goal: &StoredGoal,
+    as_of: Date,
+    paths: u64,
+    precision: Option<f64>,
+) -> Scored {
     let unscored = |status, p: Option<f64>| Scored {
         goal_id: goal.id,
         success_probability: p,
         required_monthly_savings: None,
+        standard_error: None,
         funding_status: status,
         path_steps: 0,
     };
@@ -214,13 +253,21 @@ pub fn score(cpu: &CpuBackend, goal: &StoredGoal, as_of: Date, paths: u64) -> Sc
         return unscored("past_due", Some(if met { 1.0 } else { 0.0 }));
     }
     let months = months.min(i64::from(u32::MAX)) as u32;
-    match score_accumulation(cpu, &goal.request(months, paths)) {
+    let mut request = goal.request(months, paths);
+    if let Some(s) = precision {
+        request.options.sampler = crate::TOOL_SAMPLER;
+        request.options.precision = Some(sextant_engine::request::Precision {
+            success_probability: s,
+        });
+    }
+    match score_accumulation(cpu, &request) {
         Ok(s) => Scored {
             goal_id: goal.id,
             success_probability: Some(s.success_probability),
             required_monthly_savings: s.required_contribution,
+            standard_error: Some(s.standard_error),
             funding_status: funding_status(s.success_probability, goal.success_threshold),
-            path_steps: paths * u64::from(months),
+            path_steps: s.paths_simulated * u64::from(months),
         },
         Err(e) => {
             tracing::warn!(goal = goal.id, error = %e, "goal not scored");
@@ -244,6 +291,7 @@ pub fn score_plan(
             plan_id: plan.id,
             success_probability: None,
             sustainable_spending: None,
+            standard_error: None,
             funding_status: "invalid",
         })
     };
@@ -271,6 +319,7 @@ pub fn score_plan(
         } else {
             0.0
         }),
+        standard_error: Some(stated.standard_error),
         funding_status: funding_status(p, request.plan.success_threshold),
     })
 }
@@ -459,7 +508,7 @@ async fn score_shard(
     config: &WorkerConfig,
 ) -> Result<Option<(Scores, u64)>, RescoreError> {
     let (as_of, engine) = (run.as_of, config.cpu.clone());
-    let (paths, plan_paths) = (run.paths, run.plan_paths);
+    let (paths, plan_paths, precision) = (run.paths, run.plan_paths, run.precision);
     let (pool, stop) = (config.pool.clone(), config.stop.clone());
     let watch = Arc::new(Watch::default());
     // Forward the worker's stop to the shard's watch while the shard is scored.
@@ -477,7 +526,7 @@ async fn score_shard(
         let scoring = || match shard {
             Shard::Goals(goals) => goals
                 .par_iter()
-                .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths)))
+                .map(|g| (!stop.is_cancelled()).then(|| score(&engine, g, as_of, paths, precision)))
                 .collect::<Option<Vec<_>>>()
                 .map(|scores| {
                     let steps = scores.iter().map(|s| s.path_steps).sum();
@@ -553,6 +602,70 @@ mod tests {
                 ..RunSpec::default()
             },
             "run_key",
+        );
+        for s in [0.0, -0.01, 0.6, f64::NAN] {
+            bad(
+                RunSpec {
+                    precision: Some(s),
+                    ..RunSpec::default()
+                },
+                "precision",
+            );
+        }
+        bad(
+            RunSpec {
+                precision: Some(0.005),
+                paths: 100_000,
+                ..RunSpec::default()
+            },
+            "paths",
+        );
+    }
+
+    /// A goal scored to a precision meets it, under the tools' sampler, from more paths than
+    /// the first round's (its path-steps count every round); scored at fixed paths it reports
+    /// the binomial standard error of those paths.
+    #[test]
+    fn a_goal_scored_to_a_precision_meets_it() {
+        let goal = StoredGoal {
+            id: 7,
+            user_id: "u".into(),
+            name: "house".into(),
+            category: "home".into(),
+            priority: "important".into(),
+            target_amount: 150_000.0,
+            target_date: "2036-01-01".into(),
+            current_savings: 30_000.0,
+            monthly_contribution: 600.0,
+            contribution_growth: 0.02,
+            risk_tolerance: "moderate".into(),
+            success_threshold: 0.8,
+            expected_return: 0.06,
+            volatility: 0.14,
+            inflation: 0.025,
+        };
+        let as_of = Date::from_calendar_date(2026, time::Month::January, 1).unwrap();
+        let months = goal.months_left(as_of).unwrap() as u64;
+        let cpu = CpuBackend::new();
+        let fixed = score(&cpu, &goal, as_of, 2_000, None);
+        let p = fixed.success_probability.unwrap();
+        let binomial = (p * (1.0 - p) / 2_000.0).sqrt();
+        assert!(
+            (fixed.standard_error.unwrap() - binomial).abs() <= 1e-12,
+            "{fixed:?}"
+        );
+        assert_eq!(fixed.path_steps, 2_000 * months);
+        let precise = score(&cpu, &goal, as_of, 1_024, Some(0.003));
+        let se = precise.standard_error.unwrap();
+        assert!(se <= 0.003, "{precise:?}");
+        assert!(precise.path_steps > 1_024 * months, "{precise:?}");
+        let (a, b) = (
+            fixed.success_probability.unwrap(),
+            precise.success_probability.unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 4.0 * (binomial.powi(2) + se.powi(2)).sqrt(),
+            "{a} vs {b}"
         );
     }
 }

@@ -98,6 +98,9 @@ pub struct Run {
     pub paths: u64,
     /// Paths per plan (each of its sustainable-spending search's runs).
     pub plan_paths: u64,
+    /// The standard error of success each goal's score is to reach (`paths` is then its first
+    /// round's); `None`: `paths` paths.
+    pub precision: Option<f64>,
     pub as_of: Date,
     pub total_goals: u64,
     pub total_plans: u64,
@@ -111,6 +114,7 @@ pub struct NewRun<'a> {
     pub filter: &'a RunFilter,
     pub paths: u64,
     pub plan_paths: u64,
+    pub precision: Option<f64>,
     /// Goals per shard.
     pub shard_size: u64,
     /// Plans per shard.
@@ -126,6 +130,8 @@ pub struct Scored {
     pub goal_id: i64,
     pub success_probability: Option<f64>,
     pub required_monthly_savings: Option<f64>,
+    /// Success's standard error under the sampler that scored it.
+    pub standard_error: Option<f64>,
     /// `on_track` (success at or above the threshold), `at_risk` (within 10 points below),
     /// `off_track` (beneath), `past_due` (the target date has come) or `invalid` (inputs out
     /// of the engine's bounds; logged).
@@ -141,6 +147,8 @@ pub struct PlanScored {
     /// The largest monthly essential + discretionary spending (today's dollars) whose success
     /// meets the plan's threshold; 0 when even none does.
     pub sustainable_spending: Option<f64>,
+    /// Success's standard error at the stated spending.
+    pub standard_error: Option<f64>,
     /// As a goal's, against the plan's `success_threshold`; `invalid` when the stored plan no
     /// longer prepares as of the run's date (logged).
     pub funding_status: &'static str,
@@ -155,8 +163,8 @@ pub struct Lease {
     pub hi: i64,
 }
 
-const RUN_COLUMNS: &str =
-    "id, run_key, filter, paths, plan_paths, as_of, total_goals, total_plans, shards";
+const RUN_COLUMNS: &str = "id, run_key, filter, paths, plan_paths, success_precision, as_of, \
+    total_goals, total_plans, shards";
 
 impl Store {
     /// Create `run` with its shards in one transaction (so workers starting together agree on
@@ -396,7 +404,8 @@ impl Store {
                 sqlx::query(
                     "SELECT r.id, r.run_key, r.status, r.paths, r.as_of, r.total_goals, r.shards, \
                      r.created_at, r.finished_at, r.plan_paths, r.total_plans, \
-                     (SELECT COUNT(*) FROM rescore_shards s WHERE s.run_id = r.id AND s.status = 'done') \
+                     (SELECT COUNT(*) FROM rescore_shards s WHERE s.run_id = r.id AND s.status = 'done'), \
+                     r.success_precision \
                      FROM rescore_runs r WHERE r.id = $1",
                 )
                 .bind(run_id)
@@ -423,6 +432,7 @@ impl Store {
             "shards_done": row.try_get::<i64, _>(11).map_err(read)?,
             "goals_scored": scored,
             "plan_paths": row.try_get::<i64, _>(9).map_err(read)?,
+            "precision": row.try_get::<Option<f64>, _>(12).map_err(read)?,
             "total_plans": total_plans,
             "plans_scored": plans_scored,
             "progress": if total > 0 {
@@ -449,8 +459,8 @@ async fn create_run(
     let mut tx = store.pool().begin().await?;
     let created: Option<i64> = sqlx::query_scalar(
         "INSERT INTO rescore_runs (run_key, filter, paths, plan_paths, as_of, status, \
-         total_goals, total_plans, shards, engine_version, created_at, owner) \
-         VALUES ($1, $2, $3, $4, $5, 'running', 0, 0, 0, $6, $7, $8) \
+         total_goals, total_plans, shards, engine_version, created_at, owner, success_precision) \
+         VALUES ($1, $2, $3, $4, $5, 'running', 0, 0, 0, $6, $7, $8, $9) \
          ON CONFLICT (run_key) DO NOTHING RETURNING id",
     )
     .bind(run.run_key)
@@ -461,6 +471,7 @@ async fn create_run(
     .bind(sextant_engine::ENGINE_VERSION)
     .bind(now_ms())
     .bind(run.owner)
+    .bind(run.precision)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(run_id) = created else {
@@ -545,6 +556,7 @@ fn run_of(row: &sqlx::any::AnyRow) -> Result<Run, sqlx::Error> {
         filter: serde_json::from_str(&filter).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         paths: row.try_get::<i64, _>("paths")? as u64,
         plan_paths: row.try_get::<i64, _>("plan_paths")? as u64,
+        precision: row.try_get("success_precision")?,
         as_of: Date::parse(&as_of, DATE).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         total_goals: row.try_get::<i64, _>("total_goals")? as u64,
         total_plans: row.try_get::<i64, _>("total_plans")? as u64,
@@ -552,8 +564,9 @@ fn run_of(row: &sqlx::any::AnyRow) -> Result<Run, sqlx::Error> {
     })
 }
 
-/// The rows a shard commits: goals' or plans' scores, each `(id, success, value, status)`
-/// where the value is a goal's required monthly savings or a plan's sustainable spending.
+/// The rows a shard commits: goals' or plans' scores, each `(id, success, value, status,
+/// success's standard error)` where the value is a goal's required monthly savings or a plan's
+/// sustainable spending.
 trait ScoreRow: Sync {
     /// The items' table.
     const ITEMS: &'static str;
@@ -562,20 +575,24 @@ trait ScoreRow: Sync {
     const ID: &'static str;
     /// The value's column (the same name in both tables).
     const VALUE: &'static str;
-    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str);
+    fn row(&self) -> ScoreValues;
 }
+
+/// One score row's values (see [`ScoreRow`]).
+type ScoreValues = (i64, Option<f64>, Option<f64>, &'static str, Option<f64>);
 
 impl ScoreRow for Scored {
     const ITEMS: &'static str = "goals";
     const SCORES: &'static str = "rescore_scores";
     const ID: &'static str = "goal_id";
     const VALUE: &'static str = "required_monthly_savings";
-    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str) {
+    fn row(&self) -> ScoreValues {
         (
             self.goal_id,
             self.success_probability,
             self.required_monthly_savings,
             self.funding_status,
+            self.standard_error,
         )
     }
 }
@@ -585,12 +602,13 @@ impl ScoreRow for PlanScored {
     const SCORES: &'static str = "rescore_plan_scores";
     const ID: &'static str = "plan_id";
     const VALUE: &'static str = "sustainable_spending";
-    fn row(&self) -> (i64, Option<f64>, Option<f64>, &'static str) {
+    fn row(&self) -> ScoreValues {
         (
             self.plan_id,
             self.success_probability,
             self.sustainable_spending,
             self.funding_status,
+            self.standard_error,
         )
     }
 }
@@ -624,7 +642,7 @@ async fn commit_shard<T: ScoreRow>(
     for chunk in scores.chunks(store.rows_per_statement()) {
         let sql = format!(
             "{} INSERT INTO {} (run_id, {}, success_probability, {value}, funding_status, \
-             worker) SELECT {}, v.id, v.p, v.r, v.s, $2 FROM v",
+             success_standard_error, worker) SELECT {}, v.id, v.p, v.r, v.s, v.e, $2 FROM v",
             scores_as_rows(store, chunk.len(), 3),
             T::SCORES,
             T::ID,
@@ -635,8 +653,8 @@ async fn commit_shard<T: ScoreRow>(
             .await?;
         let sql = format!(
             "{} UPDATE {items} SET success_probability = v.p, {value} = v.r, \
-             funding_status = v.s, scored_at = $1, engine_version = $2, last_run_id = $3 \
-             FROM v WHERE {items}.id = v.id",
+             funding_status = v.s, success_standard_error = v.e, scored_at = $1, \
+             engine_version = $2, last_run_id = $3 FROM v WHERE {items}.id = v.id",
             scores_as_rows(store, chunk.len(), 4),
         );
         let query = sqlx::query(&sql)
@@ -649,22 +667,23 @@ async fn commit_shard<T: ScoreRow>(
     Ok(true)
 }
 
-/// `WITH v (id, p, r, s) AS (VALUES …)`: `rows` scores as rows of parameters from `$first` on,
-/// typed for PostgreSQL (whose VALUES columns take their types from the first row).
+/// `WITH v (id, p, r, s, e) AS (VALUES …)`: `rows` scores as rows of parameters from `$first`
+/// on, typed for PostgreSQL (whose VALUES columns take their types from the first row).
 fn scores_as_rows(store: &Store, rows: usize, first: usize) -> String {
     let rows: Vec<String> = (0..rows)
         .map(|i| {
-            let p = first + i * 4;
+            let p = first + i * 5;
             format!(
-                "({}, {}, {}, ${})",
+                "({}, {}, {}, ${}, {})",
                 store.typed(&format!("${p}"), "BIGINT"),
                 store.typed(&format!("${}", p + 1), "DOUBLE PRECISION"),
                 store.typed(&format!("${}", p + 2), "DOUBLE PRECISION"),
-                p + 3
+                p + 3,
+                store.typed(&format!("${}", p + 4), "DOUBLE PRECISION"),
             )
         })
         .collect();
-    format!("WITH v (id, p, r, s) AS (VALUES {})", rows.join(","))
+    format!("WITH v (id, p, r, s, e) AS (VALUES {})", rows.join(","))
 }
 
 /// Bind the parameters of [`scores_as_rows`].
@@ -673,8 +692,8 @@ fn bind_scores<'q, T: ScoreRow>(
     scores: &'q [T],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     for s in scores {
-        let (id, p, value, status) = s.row();
-        query = query.bind(id).bind(p).bind(value).bind(status);
+        let (id, p, value, status, error) = s.row();
+        query = query.bind(id).bind(p).bind(value).bind(status).bind(error);
     }
     query
 }
